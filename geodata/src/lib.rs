@@ -13,6 +13,7 @@
 //!   county built on the real outline of 宿迁市宿城区.
 
 pub mod code;
+pub mod crs;
 pub mod geojson;
 pub mod model;
 pub mod plane;
