@@ -15,6 +15,7 @@
 pub mod code;
 pub mod crs;
 pub mod geojson;
+pub mod index;
 pub mod model;
 pub mod plane;
 pub mod problem;
@@ -22,6 +23,7 @@ pub mod topo;
 pub mod validate;
 
 pub use code::{AreaCode, Level};
+pub use index::{GridIndex, IndexOptions, LocateError, Placement, SharedIndex};
 pub use model::{Layer, Unit};
 pub use problem::{Problem, ProblemKind, Report, Severity};
 pub use validate::{Checked, Tolerances, check_geojson, check_layer};

@@ -1,0 +1,517 @@
+//! The point index: which grid a point lies in, and its five-level chain.
+//!
+//! Built once from a [`Layer`] ([`GridIndex::build`]) and then read concurrently. Each
+//! polygon of each grid is one entry of an R-tree ([`rstar`]) keyed by its bounding box;
+//! a lookup asks the tree for the boxes that hold the point and tests the few candidates
+//! with an exact point-in-polygon test.
+//!
+//! **Where a point on an edge belongs.** Grids and points are placed on an integer
+//! lattice of 1/1024 m (about a millimetre; coarser only for layers over a thousand
+//! kilometres across) and every test is exact integer arithmetic, so "on the boundary"
+//! is decided without rounding, and two grids that share an edge share it exactly. A point strictly inside a grid belongs to it. A point on a boundary shared
+//! by several grids — an edge or a corner — belongs to the one with the **smallest code**
+//! among them, whatever the order of the data. (Should grids overlap, which validation
+//! forbids, a point inside several also goes to the smallest code.)
+//!
+//! **Snapping.** A point inside no grid but within the snapping tolerance (50 m by
+//! default) of one is placed in the nearest grid, and the answer says so with its
+//! distance; a point farther out is outside the service area. Distances are measured in
+//! a local frame scaled at the point's own latitude, exact to well under a millimetre at
+//! these distances.
+//!
+//! **Swapping.** [`SharedIndex`] holds the current index behind an `Arc`: readers take a
+//! clone and keep using it while a rebuilt index is swapped in.
+
+use std::ops::ControlFlow;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeParams};
+use serde::Serialize;
+
+use crate::code::{AreaCode, Level};
+use crate::crs::{self, Crs};
+use crate::model::Layer;
+use crate::plane::LocalPlane;
+
+/// The default snapping tolerance, in metres.
+pub const DEFAULT_SNAP_TOLERANCE_M: f64 = 50.0;
+
+/// How the index is built.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IndexOptions {
+    /// How far (in metres) outside every grid a point may lie and still be placed in the nearest one.
+    pub snap_tolerance_m: f64,
+}
+
+impl Default for IndexOptions {
+    fn default() -> IndexOptions {
+        IndexOptions { snap_tolerance_m: DEFAULT_SNAP_TOLERANCE_M }
+    }
+}
+
+/// One unit in a grid's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainLink {
+    /// 1 (city) to 5 (grid).
+    pub level: Level,
+    /// The unit's code.
+    pub code: AreaCode,
+    /// The unit's name.
+    pub name: String,
+}
+
+/// A grid as the index knows it: its code, name and chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GridInfo {
+    /// The 15-digit grid code.
+    pub code: AreaCode,
+    /// The grid's name.
+    pub name: String,
+    /// The units from the top of the layer down to the grid itself (normally five).
+    pub chain: Vec<ChainLink>,
+}
+
+/// Where a point was placed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement<'a> {
+    /// The grid.
+    pub grid: &'a GridInfo,
+    /// True when the point lay outside every grid and was moved to the nearest.
+    pub snapped: bool,
+    /// How far the point lay outside the grid, in metres (0 inside or on its edge).
+    pub distance_m: f64,
+}
+
+/// Why a point could not be placed.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum LocateError {
+    /// Not finite, or outside −180..180 / −90..90.
+    #[error("coordinates must be finite, longitude within -180..180 and latitude within -90..90")]
+    InvalidCoordinates,
+    /// Farther than the snapping tolerance from every grid.
+    #[error("the point is outside the service area{}", nearest_text(*.nearest_m))]
+    OutsideServiceArea {
+        /// How far the nearest grid is at least, in metres (its bounding box's distance),
+        /// if there is any grid.
+        nearest_m: Option<f64>,
+    },
+}
+
+fn nearest_text(nearest_m: Option<f64>) -> String {
+    nearest_m.map_or(String::new(), |d| format!(" (the nearest grid is at least {d:.0} m away)"))
+}
+
+/// The integer lattice the index works on: plane metres times a power of two.
+///
+/// Integer coordinates make every test exact and half the size of f64 ones; a lookup in
+/// a large layer is bound by cache misses, so size is speed. The finest scale that keeps
+/// every coordinate within ±2^30 is used (1/1024 m up to about a thousand kilometres from
+/// the layer's centre), which also keeps orientation products within i64.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Lattice {
+    per_metre: f64,
+}
+
+impl Lattice {
+    const LIMIT: f64 = (1u64 << 30) as f64;
+
+    fn for_extent(max_abs_m: f64) -> Lattice {
+        let mut per_metre = 1024.0;
+        while max_abs_m * per_metre >= Lattice::LIMIT && per_metre > 1e-6 {
+            per_metre /= 2.0;
+        }
+        Lattice { per_metre }
+    }
+
+    /// The lattice point nearest to a plane point, or `None` outside the lattice's range.
+    fn point(&self, x: f64, y: f64) -> Option<[i32; 2]> {
+        let (qx, qy) = ((x * self.per_metre).round(), (y * self.per_metre).round());
+        (qx.abs() < Lattice::LIMIT && qy.abs() < Lattice::LIMIT).then_some([qx as i32, qy as i32])
+    }
+}
+
+/// One polygon of one grid: what the R-tree holds for it, besides its box.
+///
+/// Its edges are filed into horizontal slabs of equal height, so that a point-in-polygon
+/// test reads only the few edges whose height range holds the point's. Every slab of a
+/// part has room for the same number of edges (`width`, padded with [`NO_EDGE`]), so the
+/// slab of a point is found by arithmetic alone and a lookup reads one short run of
+/// memory beyond the tree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PartRef {
+    /// The first edge of the part in `GridIndex::edges`.
+    start: u32,
+    /// Index into `GridIndex::grids`; grids are sorted by code, so a smaller index is a smaller code.
+    grid: u32,
+    /// The bottom of the first slab, and the height of each.
+    y0: i32,
+    slab_height: i32,
+    slabs: u16,
+    width: u16,
+}
+
+/// An edge on the lattice: start x, start y, end x, end y.
+type Edge = [i32; 4];
+
+/// Padding in a slab: a zero-length edge far below the lattice, which no test matches.
+const NO_EDGE: Edge = [i32::MIN; 4];
+
+/// The R-tree's entry: a part's bounding box on the lattice, and the part.
+type Entry = GeomWithData<Rectangle<[i32; 2]>, PartRef>;
+
+/// Where a point lies relative to a polygon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Inside,
+    Boundary,
+    Outside,
+}
+
+impl PartRef {
+    /// The slab holding height `y`; a point below the part lands in slab 0, above it in the last.
+    fn slab_of(&self, y: i32) -> usize {
+        let s = (i64::from(y) - i64::from(self.y0)).max(0) / i64::from(self.slab_height);
+        (s as usize).min(usize::from(self.slabs) - 1)
+    }
+
+    /// Files the edges of one polygon into slabs, appending them to `arena`; returns the
+    /// tree entry, or `None` for a polygon with nothing left on the lattice.
+    fn file(grid: u32, rings: &[Vec<[i32; 2]>], arena: &mut Vec<Edge>) -> Option<Entry> {
+        let edges: Vec<Edge> = rings
+            .iter()
+            .flat_map(|r| r.windows(2).map(|w| [w[0][0], w[0][1], w[1][0], w[1][1]]))
+            .filter(|e| (e[0], e[1]) != (e[2], e[3]))
+            .collect();
+        if edges.len() < 3 {
+            return None;
+        }
+        let mut b = [i32::MAX, i32::MAX, i32::MIN, i32::MIN];
+        for e in &edges {
+            b = [
+                b[0].min(e[0]).min(e[2]),
+                b[1].min(e[1]).min(e[3]),
+                b[2].max(e[0]).max(e[2]),
+                b[3].max(e[1]).max(e[3]),
+            ];
+        }
+        let start = u32::try_from(arena.len()).ok()?;
+        let height = i64::from(b[3]) - i64::from(b[1]) + 1;
+        // The slab count that makes the widest slab narrowest, with at most half the
+        // edges' room again spent on copies and padding.
+        let mut best: Option<PartRef> = None;
+        let mut counts = Vec::new();
+        for slabs in [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64].into_iter().filter(|&n| n <= edges.len()) {
+            let slab_height = i32::try_from((height + slabs as i64 - 1) / slabs as i64).ok()?;
+            let part = PartRef { start, grid, y0: b[1], slab_height, slabs: slabs as u16, width: 0 };
+            counts.clear();
+            counts.resize(slabs, 0usize);
+            for e in &edges {
+                for c in &mut counts[part.slab_of(e[1].min(e[3]))..=part.slab_of(e[1].max(e[3]))] {
+                    *c += 1;
+                }
+            }
+            let width = counts.iter().copied().max().unwrap_or(0);
+            if slabs > 1 && slabs * width > edges.len() * 3 / 2 + 8 {
+                continue;
+            }
+            if best.is_none_or(|p| width < usize::from(p.width)) {
+                best = Some(PartRef { width: u16::try_from(width).ok()?, ..part });
+            }
+        }
+        let part = best?;
+        let width = usize::from(part.width);
+        arena.resize(arena.len() + usize::from(part.slabs) * width, NO_EDGE);
+        let mut filled = vec![0usize; usize::from(part.slabs)];
+        for e in &edges {
+            for s in part.slab_of(e[1].min(e[3]))..=part.slab_of(e[1].max(e[3])) {
+                arena[start as usize + s * width + filled[s]] = *e;
+                filled[s] += 1;
+            }
+        }
+        Some(Entry::new(Rectangle::from_corners([b[0], b[1]], [b[2], b[3]]), part))
+    }
+
+    /// Crossing-number test with exact integer orientation; the boundary is detected exactly.
+    fn position(&self, arena: &[Edge], p: [i32; 2]) -> Position {
+        let width = usize::from(self.width);
+        let first = self.start as usize + self.slab_of(p[1]) * width;
+        let mut inside = false;
+        for &[ax, ay, bx, by] in &arena[first..first + width] {
+            if (ax == p[0] && ay == p[1]) || (bx == p[0] && by == p[1]) {
+                return Position::Boundary;
+            }
+            if ay == p[1] && by == p[1] {
+                if (ax.min(bx)..=ax.max(bx)).contains(&p[0]) {
+                    return Position::Boundary;
+                }
+                continue;
+            }
+            // Half-open rule: an edge counts when p.y lies in [low, high).
+            if (ay <= p[1]) != (by <= p[1]) {
+                let (ax, ay, bx, by) = (i64::from(ax), i64::from(ay), i64::from(bx), i64::from(by));
+                let (px, py) = (i64::from(p[0]), i64::from(p[1]));
+                let o = (bx - ax) * (py - ay) - (by - ay) * (px - ax);
+                if o == 0 {
+                    return Position::Boundary;
+                }
+                if (o > 0) == (by > ay) {
+                    inside = !inside;
+                }
+            }
+        }
+        if inside { Position::Inside } else { Position::Outside }
+    }
+
+    /// The squared distance from `p` to the polygon's boundary, in lattice units with the
+    /// axes stretched by `scale` (a frame true at the point's own latitude), or infinity
+    /// if no edge lies within `reach` of `p`'s height: only the slabs there are read.
+    fn boundary_distance_2(&self, arena: &[Edge], p: [i32; 2], reach: i32, (sx, sy): (f64, f64)) -> f64 {
+        let (px, py) = (f64::from(p[0]), f64::from(p[1]));
+        let width = usize::from(self.width);
+        let (low, high) = (self.slab_of(p[1].saturating_sub(reach)), self.slab_of(p[1].saturating_add(reach)));
+        let slots = &arena[self.start as usize + low * width..self.start as usize + (high + 1) * width];
+        let mut best = f64::INFINITY;
+        for e in slots.iter().filter(|e| **e != NO_EDGE) {
+            let (ax, ay) = ((f64::from(e[0]) - px) * sx, (f64::from(e[1]) - py) * sy);
+            let (bx, by) = ((f64::from(e[2]) - px) * sx, (f64::from(e[3]) - py) * sy);
+            let (dx, dy) = (bx - ax, by - ay);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 { (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+            let (qx, qy) = (ax + t * dx, ay + t * dy);
+            best = best.min(qx * qx + qy * qy);
+        }
+        best
+    }
+}
+
+/// R-tree node sizes.
+#[derive(Debug)]
+struct Params;
+
+impl RTreeParams for Params {
+    const MIN_SIZE: usize = NODE / 3;
+    const MAX_SIZE: usize = NODE;
+    const REINSERTION_COUNT: usize = NODE / 3;
+    type DefaultInsertionStrategy = RStarInsertionStrategy;
+}
+const NODE: usize = 12;
+
+/// The point index over one grid layer.
+#[derive(Debug)]
+pub struct GridIndex {
+    tree: RTree<Entry, Params>,
+    /// Every part's slabs of edges, one part after another.
+    edges: Vec<Edge>,
+    grids: Vec<GridInfo>,
+    plane: LocalPlane,
+    lattice: Lattice,
+    options: IndexOptions,
+}
+
+fn valid(lon: f64, lat: f64) -> bool {
+    lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
+}
+
+impl GridIndex {
+    /// Builds the index over the grids of `layer` (level 5), each with its chain as the
+    /// layer holds it. Units of other levels only contribute their names to the chains.
+    pub fn build(layer: &Layer, options: IndexOptions) -> GridIndex {
+        let plane = layer.bounds().map_or(LocalPlane::centred_at(0.0, 0.0), LocalPlane::for_bounds);
+        let extent = layer.bounds().map_or(0.0, |b| {
+            let (lo, hi) = (plane.forward(b.min().x, b.min().y), plane.forward(b.max().x, b.max().y));
+            lo.x.abs().max(lo.y.abs()).max(hi.x.abs()).max(hi.y.abs())
+        });
+        let lattice = Lattice::for_extent(extent);
+        let mut grids = Vec::new();
+        let mut edges = Vec::new();
+        let mut entries = Vec::new();
+        for grid in layer.grids() {
+            let id = u32::try_from(grids.len()).unwrap_or(u32::MAX);
+            grids.push(GridInfo {
+                code: grid.code.clone(),
+                name: grid.name.clone(),
+                chain: layer
+                    .chain(&grid.code)
+                    .into_iter()
+                    .map(|u| ChainLink { level: u.level(), code: u.code.clone(), name: u.name.clone() })
+                    .collect(),
+            });
+            for polygon in &grid.geometry.0 {
+                let rings: Option<Vec<Vec<[i32; 2]>>> = std::iter::once(polygon.exterior())
+                    .chain(polygon.interiors())
+                    .map(|ring| {
+                        ring.coords()
+                            .map(|c| {
+                                let m = plane.forward(c.x, c.y);
+                                lattice.point(m.x, m.y)
+                            })
+                            .collect()
+                    })
+                    .collect();
+                if let Some(rings) = rings {
+                    entries.extend(PartRef::file(id, &rings, &mut edges));
+                }
+            }
+        }
+        GridIndex { tree: RTree::bulk_load_with_params(entries), edges, grids, plane, lattice, options }
+    }
+
+    /// How many grids the index holds.
+    pub fn len(&self) -> usize {
+        self.grids.len()
+    }
+
+    /// Whether the index holds no grid.
+    pub fn is_empty(&self) -> bool {
+        self.grids.is_empty()
+    }
+
+    /// The grids, in code order.
+    pub fn grids(&self) -> &[GridInfo] {
+        &self.grids
+    }
+
+    /// The grid with this code.
+    pub fn grid(&self, code: &AreaCode) -> Option<&GridInfo> {
+        self.grids.binary_search_by(|g| g.code.cmp(code)).ok().map(|i| &self.grids[i])
+    }
+
+    /// Roughly how many bytes the index holds on the heap (its edges and its tree).
+    pub fn heap_bytes(&self) -> usize {
+        self.edges.len() * std::mem::size_of::<Edge>() + self.tree.size() * std::mem::size_of::<Entry>() * 3 / 2
+    }
+
+    /// The options the index was built with.
+    pub fn options(&self) -> IndexOptions {
+        self.options
+    }
+
+    /// Places a WGS-84 point in its grid (see the module docs for edges and snapping).
+    pub fn locate(&self, lon: f64, lat: f64) -> Result<Placement<'_>, LocateError> {
+        if !valid(lon, lat) {
+            return Err(LocateError::InvalidCoordinates);
+        }
+        let m = self.plane.forward(lon, lat);
+        let Some(p) = self.lattice.point(m.x, m.y) else {
+            return Err(LocateError::OutsideServiceArea { nearest_m: None });
+        };
+        let mut best: Option<(u32, Position)> = None;
+        // Internal iteration: rstar walks the tree recursively, without an iterator's stack.
+        let _ = self.tree.locate_in_envelope_intersecting_int(&AABB::from_point(p), |entry| {
+            let part = &entry.data;
+            let pos = part.position(&self.edges, p);
+            // Inside beats boundary; among equals the smaller code (index) wins.
+            let better = match (pos, best) {
+                (Position::Outside, _) => false,
+                (_, None) => true,
+                (_, Some((g, Position::Boundary))) => pos == Position::Inside || part.grid < g,
+                (_, Some((g, _))) => pos == Position::Inside && part.grid < g,
+            };
+            if better {
+                best = Some((part.grid, pos));
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        if let Some((g, _)) = best {
+            return Ok(Placement { grid: &self.grids[g as usize], snapped: false, distance_m: 0.0 });
+        }
+        self.snap(lat, p)
+    }
+
+    /// Converts a point given in `crs` to WGS-84 and places it.
+    pub fn locate_in(&self, crs: Crs, lon: f64, lat: f64) -> Result<Placement<'_>, LocateError> {
+        if !valid(lon, lat) {
+            return Err(LocateError::InvalidCoordinates);
+        }
+        let (lon, lat) = crs::to_wgs84(crs, lon, lat);
+        self.locate(lon, lat)
+    }
+
+    fn snap(&self, lat: f64, p: [i32; 2]) -> Result<Placement<'_>, LocateError> {
+        // The plane's scale is exact only at its centre; a frame stretched to the point's
+        // own latitude measures the few metres to a grid to well under a millimetre (on
+        // top of the lattice's half millimetre). The tree is asked for the boxes within the
+        // tolerance, widened for that stretch; each candidate's boundary is then measured.
+        let tolerance = self.options.snap_tolerance_m;
+        let (sx, sy) = self.plane.scale_at(lat);
+        let unit = 1.0 / self.lattice.per_metre;
+        let scale = (sx * unit, sy * unit);
+        let reach =
+            (tolerance / sx.min(sy) * 1.001 * self.lattice.per_metre).ceil().min(f64::from(i32::MAX / 4)) as i32;
+        let area = AABB::from_corners(
+            [p[0].saturating_sub(reach), p[1].saturating_sub(reach)],
+            [p[0].saturating_add(reach), p[1].saturating_add(reach)],
+        );
+        let mut nearest: Option<(u32, f64)> = None;
+        let _ = self.tree.locate_in_envelope_intersecting_int(&area, |entry| {
+            let part = &entry.data;
+            let d = part.boundary_distance_2(&self.edges, p, reach, scale).sqrt();
+            if nearest.is_none_or(|(g, best)| d < best || (d == best && part.grid < g)) {
+                nearest = Some((part.grid, d));
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        match nearest {
+            Some((g, d)) if d <= tolerance => {
+                Ok(Placement { grid: &self.grids[g as usize], snapped: true, distance_m: d })
+            }
+            _ => {
+                let nearest_m = self.distance_beyond(p, reach).map(|d| (d * unit * sx.min(sy)).max(tolerance));
+                Err(LocateError::OutsideServiceArea { nearest_m })
+            }
+        }
+    }
+
+    /// A lower bound, in lattice units, for the distance from `p` to the nearest grid,
+    /// known to be beyond `reach`: two squares of growing size are searched for boxes, and
+    /// past them the layer's own box gives the bound. (A bound is enough for a message, and
+    /// far cheaper than the exact distance.)
+    fn distance_beyond(&self, p: [i32; 2], reach: i32) -> Option<f64> {
+        let gap = |v: i32, a: i32, b: i32| (i64::from(a) - i64::from(v)).max(0).max(i64::from(v) - i64::from(b)) as f64;
+        let box_distance = |lo: [i32; 2], hi: [i32; 2]| gap(p[0], lo[0], hi[0]).hypot(gap(p[1], lo[1], hi[1]));
+        for r in [i64::from(reach.max(1)) * 4, i64::from(reach.max(1)) * 64] {
+            let ri = i32::try_from(r).unwrap_or(i32::MAX);
+            let area = AABB::from_corners(
+                [p[0].saturating_sub(ri), p[1].saturating_sub(ri)],
+                [p[0].saturating_add(ri), p[1].saturating_add(ri)],
+            );
+            let mut found = f64::INFINITY;
+            let _ = self.tree.locate_in_envelope_intersecting_int(&area, |entry| {
+                found = found.min(box_distance(entry.geom().lower(), entry.geom().upper()));
+                ControlFlow::<()>::Continue(())
+            });
+            if found.is_finite() {
+                // A box outside the square is farther than `r`; one inside may not be nearest.
+                return Some(found.min(r as f64));
+            }
+        }
+        let all = self.tree.root().envelope();
+        (self.tree.size() > 0).then(|| box_distance(all.lower(), all.upper()).max(f64::from(reach) * 64.0))
+    }
+}
+
+/// The current index, swappable while readers keep reading.
+#[derive(Debug)]
+pub struct SharedIndex {
+    current: RwLock<Arc<GridIndex>>,
+}
+
+impl SharedIndex {
+    /// Starts with `index` as the current one.
+    pub fn new(index: GridIndex) -> SharedIndex {
+        SharedIndex { current: RwLock::new(Arc::new(index)) }
+    }
+
+    /// The current index. The lock is held only for the clone of an `Arc`, so a reader
+    /// never waits for a rebuild, and keeps the index it took until it drops it.
+    pub fn current(&self) -> Arc<GridIndex> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Makes `index` the current one and returns the one it replaces.
+    pub fn replace(&self, index: GridIndex) -> Arc<GridIndex> {
+        let mut guard = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *guard, Arc::new(index))
+    }
+}
