@@ -1,0 +1,9 @@
+//! `GET /healthz`: 200 once the server is ready to serve.
+
+use actix_web::{HttpResponse, get};
+
+/// Answers 200 with a small JSON body; the server binds only once it is ready.
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}

@@ -1,0 +1,15 @@
+//! gridlink: grid-based social-governance dispatch.
+//!
+//! Follow the names from `main.rs`: [`cli`] parses commands and runs them; `serve`
+//! builds typed [`settings`] and hands them to [`startup`], which wires the HTTP routes
+//! of each feature ([`health`], [`geo`]) into one actix-web server. Errors leave the
+//! server in one form, problem+json ([`problem`]); every request runs in a tracing span
+//! ([`telemetry`]).
+
+pub mod cli;
+pub mod geo;
+pub mod health;
+pub mod problem;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,101 @@
+//! The one error type of the HTTP API, rendered as `application/problem+json` (RFC 9457).
+//!
+//! Policy: every 4xx and 5xx body is a problem document whose `type` is a stable slug
+//! that clients switch on. Internal causes are logged with their chain and never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// An error as the API reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A coordinate is missing, malformed or out of range.
+    #[error("{0}")]
+    InvalidCoordinates(String),
+    /// The coordinate system named is not one we convert from.
+    #[error("{0}")]
+    InvalidCrs(String),
+    /// The point is outside every grid, beyond the snapping tolerance.
+    #[error("{0}")]
+    OutsideServiceArea(String),
+    /// No such route or resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request could not be read (a malformed query string or body).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Something failed inside the server; the cause is logged, not sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The stable slug naming the kind of error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::InvalidCoordinates(_) => "invalid-coordinates",
+            ApiError::InvalidCrs(_) => "invalid-crs",
+            ApiError::OutsideServiceArea(_) => "outside-service-area",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::BadRequest(_) => "bad-request",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::InvalidCoordinates(_) => "Invalid coordinates",
+            ApiError::InvalidCrs(_) => "Unknown coordinate system",
+            ApiError::OutsideServiceArea(_) => "Outside the service area",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::BadRequest(_) => "Bad request",
+            ApiError::Internal(_) => "Internal error",
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Debug, Serialize)]
+struct Problem<'a> {
+    r#type: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidCoordinates(_) | ApiError::InvalidCrs(_) | ApiError::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::OutsideServiceArea(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "the server failed to handle the request; it has been logged".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = Problem { r#type: self.kind(), title: self.title(), status: status.as_u16(), detail };
+        let json = serde_json::to_string(&body).unwrap_or_else(|_| String::from("{}"));
+        HttpResponse::build(status).insert_header(ContentType(problem_json())).body(json)
+    }
+}
+
+fn problem_json() -> actix_web::mime::Mime {
+    "application/problem+json".parse().unwrap_or(actix_web::mime::APPLICATION_JSON)
+}
+
+/// The handler for routes that do not exist.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+}

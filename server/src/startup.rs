@@ -1,0 +1,66 @@
+//! Builds the application from its settings and runs it on a listener it is given, so
+//! that tests can bind port 0 and ask which port they got.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::Compress;
+use actix_web::{App, HttpServer, web};
+use geodata::{IndexOptions, Layer};
+use tracing_actix_web::TracingLogger;
+
+use crate::geo::{self, Geo};
+use crate::problem::ApiError;
+use crate::settings::Settings;
+use crate::{health, problem};
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The bundled demo area could not be built.
+    #[error(transparent)]
+    Demo(#[from] geodata::demo::DemoError),
+    /// The listener could not be used.
+    #[error("cannot serve on the listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built application, bound to its listener and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Loads the area and binds the server to `listener`.
+    pub fn build(settings: &Settings, listener: TcpListener) -> Result<Application, StartupError> {
+        let layer = if settings.demo { geodata::demo::layer()? } else { Layer::default() };
+        tracing::info!(grids = layer.grids().count(), units = layer.len(), "area loaded");
+        let geo = web::Data::new(Geo::new(&layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }));
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(Compress::default())
+                .wrap(TracingLogger::default())
+                .app_data(geo.clone())
+                .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+                .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+                .service(health::healthz)
+                .service(geo::routes::locate)
+                .default_service(web::to(problem::not_found))
+        })
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    /// The port the server listens on (useful when it was asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server is stopped (Ctrl-C, SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

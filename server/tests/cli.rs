@@ -1,0 +1,114 @@
+//! The `gridlink` binary as a user runs it.
+
+// Tests state their expectations with unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn gridlink() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gridlink"))
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("gridlink-cli-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn serve_without_the_demo_says_what_to_run() {
+    let out = gridlink().args(["serve", "--bind", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gridlink serve --demo"));
+}
+
+#[test]
+fn the_demo_refuses_a_public_address() {
+    let out = gridlink().args(["serve", "--demo", "--bind", "0.0.0.0:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn serve_demo_prints_where_it_listens_and_answers_healthz() {
+    let mut child = gridlink()
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut port = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+            port = rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|p| p.parse::<u16>().ok());
+            break;
+        }
+        assert!(Instant::now() < deadline, "no listening line in time");
+    }
+    let port = port.expect("the server says where it listens");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+#[test]
+fn the_demo_layer_written_out_checks_cleanly() {
+    let path = temp_path("demo.geojson");
+    let out = gridlink().args(["grids", "demo", "--out"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gridlink().args(["grids", "check"]).arg(&path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("0 error(s), 0 warning(s)"), "{stdout}");
+    assert!(stdout.contains("accepted: 4208 units, 3980 grids"), "{stdout}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_bad_file_gets_every_problem_and_a_failing_exit_code() {
+    let bad = r#"{"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "321302", "name": "县"},
+         "geometry": {"type": "Polygon", "coordinates": [[[118, 33], [119, 33], [118, 34], [119, 34], [118, 33]]]}},
+        {"type": "Feature", "properties": {"code": "32130200", "name": "x"},
+         "geometry": {"type": "Polygon", "coordinates": [[[118, 33], [119, 33], [119, 34]]]}}
+    ]}"#;
+    let path = temp_path("bad.geojson");
+    std::fs::write(&path, bad).unwrap();
+    let out = gridlink().args(["grids", "check"]).arg(&path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for kind in ["self-intersection", "unknown-parent", "bad-code", "too-short-ring"] {
+        assert!(stdout.contains(kind), "{kind} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("refused"));
+    let out = gridlink().args(["grids", "check", "--json"]).arg(&path).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert!(json["problems"].as_array().unwrap().len() >= 4);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = gridlink().args(["grids", "check", "/nonexistent/grids.geojson"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/grids.geojson"));
+}
+
+#[test]
+fn check_reads_standard_input() {
+    let mut child =
+        gridlink().args(["grids", "check", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"not json").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not-geojson"));
+}
