@@ -499,7 +499,7 @@ fn grow_regions(
     Ok(regions)
 }
 
-/// Where the demo's units sit in the hierarchy, for tests and the server's demo loader.
+/// How many units of each level a layer holds (the demo's census, for tests and reports).
 pub fn count_by_level(layer: &Layer) -> BTreeMap<Level, usize> {
     let mut counts = BTreeMap::new();
     for u in layer.units() {

@@ -377,11 +377,6 @@ impl GridIndex {
         self.grids.binary_search_by(|g| g.code.cmp(code)).ok().map(|i| &self.grids[i])
     }
 
-    /// Roughly how many bytes the index holds on the heap (its edges and its tree).
-    pub fn heap_bytes(&self) -> usize {
-        self.edges.len() * std::mem::size_of::<Edge>() + self.tree.size() * std::mem::size_of::<Entry>() * 3 / 2
-    }
-
     /// The options the index was built with.
     pub fn options(&self) -> IndexOptions {
         self.options

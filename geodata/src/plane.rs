@@ -52,11 +52,6 @@ impl LocalPlane {
         LocalPlane::centred_at(c.x, c.y)
     }
 
-    /// The centre (longitude, latitude).
-    pub fn centre(&self) -> (f64, f64) {
-        (self.lon0, self.lat0)
-    }
-
     /// Degrees to metres.
     pub fn forward(&self, lon: f64, lat: f64) -> Coord<f64> {
         Coord { x: (lon - self.lon0) * self.kx, y: (lat - self.lat0) * self.ky }
@@ -78,11 +73,6 @@ impl LocalPlane {
     /// A geometry from degrees to metres.
     pub fn project(&self, geometry: &MultiPolygon<f64>) -> MultiPolygon<f64> {
         geometry.map_coords(|c| self.forward(c.x, c.y))
-    }
-
-    /// A geometry from metres back to degrees.
-    pub fn unproject(&self, geometry: &MultiPolygon<f64>) -> MultiPolygon<f64> {
-        geometry.map_coords(|c| self.inverse(c))
     }
 
     /// The true area in m² of a geometry given in this plane's metres: each polygon's

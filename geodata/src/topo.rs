@@ -171,23 +171,6 @@ impl Welder {
             .find(|k| (k.x - c.x).powi(2) + (k.y - c.y).powi(2) <= t2)
             .copied()
     }
-
-    /// Welds every vertex of a polygon, dropping vertices that collapse onto their predecessor.
-    pub fn weld_polygon(&mut self, polygon: &Polygon<f64>) -> Polygon<f64> {
-        let mut ring = |ls: &LineString<f64>| {
-            let mut out: Vec<Coord<f64>> = Vec::with_capacity(ls.0.len());
-            for c in ls.coords() {
-                let w = self.weld(*c);
-                if out.last() != Some(&w) {
-                    out.push(w);
-                }
-            }
-            LineString(out)
-        };
-        let exterior = ring(polygon.exterior());
-        let interiors = polygon.interiors().iter().map(&mut ring).collect();
-        Polygon::new(exterior, interiors)
-    }
 }
 
 #[cfg(test)]

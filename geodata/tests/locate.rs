@@ -79,6 +79,10 @@ fn points_inside_land_in_their_grid_with_the_whole_chain() {
         ]
     );
     assert_eq!(placed.grid.chain[3].name, "unit 321302001001");
+    // Grids can be looked up by code too.
+    assert_eq!(index.len(), 4);
+    assert_eq!(index.grid(&code(CODES[2])).unwrap().code.as_str(), CODES[2]);
+    assert!(index.grid(&code("321302001001009")).is_none());
 }
 
 #[test]
