@@ -6,7 +6,8 @@
 //! generated once and checked (snapped fraction, agreement with the baseline) before
 //! anything is timed; throughput is reported in locations per second.
 //!
-//! Groups: `locate/<layer>/index` and `locate/<layer>/linear-scan`.
+//! Groups: `locate/<layer>/index`, `locate/<layer>/build` (the whole index, per grid)
+//! and `locate/<layer>/linear-scan`.
 
 // Set-up failures should abort the benchmark loudly, so unwrap/expect are fine here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -362,6 +363,12 @@ fn bench_layer(c: &mut Criterion, name: &str, layer: &Layer, seed: u64) {
             }
         });
     });
+
+    // Rebuilding the index (when grids change) is a whole-layer operation; time it too.
+    group.throughput(Throughput::Elements(layer.grids().count() as u64));
+    group.measurement_time(Duration::from_secs(5));
+    group
+        .bench_function("build", |b| b.iter(|| black_box(GridIndex::build(black_box(layer), IndexOptions::default()))));
 
     let subset = &set.points[..SCAN_POINTS];
     group.measurement_time(Duration::from_secs(10));
