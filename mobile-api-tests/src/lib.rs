@@ -29,6 +29,7 @@ impl TestServer {
             bind: listener.local_addr().map_err(|e| SpawnError(e.to_string()))?,
             demo: true,
             snap_tolerance_m: 50.0,
+            categories: None,
         };
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;
         let base = format!("http://127.0.0.1:{}", app.port());

@@ -35,6 +35,9 @@ pub enum Command {
         /// How far outside every grid, in metres, a point is still placed in the nearest.
         #[arg(long, env = "GRIDLINK_SNAP_TOLERANCE_M", default_value_t = geodata::index::DEFAULT_SNAP_TOLERANCE_M)]
         snap_tolerance_m: f64,
+        /// A category tree (JSON, the form of the built-in one) to use instead of the built-in one.
+        #[arg(long, env = "GRIDLINK_CATEGORIES")]
+        categories: Option<PathBuf>,
     },
     /// Works with grid layers as GeoJSON files.
     Grids {
@@ -69,7 +72,9 @@ pub enum GridsCommand {
 /// Runs a parsed command line; the exit code says how it went.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve { bind, demo, snap_tolerance_m } => serve(Settings { bind, demo, snap_tolerance_m }),
+        Command::Serve { bind, demo, snap_tolerance_m, categories } => {
+            serve(Settings { bind, demo, snap_tolerance_m, categories })
+        }
         Command::Grids { command: GridsCommand::Check { file, json, tolerance_m2 } } => {
             grids_check(&file, json, tolerance_m2)
         }

@@ -2,11 +2,12 @@
 //!
 //! Follow the names from `main.rs`: [`cli`] parses commands and runs them; `serve`
 //! builds typed [`settings`] and hands them to [`startup`], which wires the HTTP routes
-//! of each feature ([`health`], [`geo`]) into one actix-web server. The closed loop of a
+//! of each feature ([`health`], [`geo`], [`categories`]) into one actix-web server. The closed loop of a
 //! case is a pure state machine in [`incidents::workflow`]. Errors leave the
 //! server in one form, problem+json ([`problem`]); every request runs in a tracing span
 //! ([`telemetry`]).
 
+pub mod categories;
 pub mod cli;
 pub mod geo;
 pub mod health;

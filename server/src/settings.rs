@@ -1,6 +1,7 @@
 //! Typed settings for `gridlink serve`, from flags and `GRIDLINK_*` environment variables.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// The address `gridlink serve` listens on unless told otherwise.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -14,6 +15,8 @@ pub struct Settings {
     pub demo: bool,
     /// How far outside every grid (in metres) a point may lie and still be placed.
     pub snap_tolerance_m: f64,
+    /// A category tree to use instead of the one that ships.
+    pub categories: Option<PathBuf>,
 }
 
 /// Why the settings cannot be used.
@@ -55,7 +58,7 @@ mod tests {
     use super::*;
 
     fn settings(bind: &str, demo: bool) -> Settings {
-        Settings { bind: bind.parse().unwrap(), demo, snap_tolerance_m: 50.0 }
+        Settings { bind: bind.parse().unwrap(), demo, snap_tolerance_m: 50.0, categories: None }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer, web};
 use geodata::{IndexOptions, Layer};
 use tracing_actix_web::TracingLogger;
 
+use crate::categories::{self, CategoryTree};
 use crate::geo::{self, Geo};
 use crate::problem::ApiError;
 use crate::settings::Settings;
@@ -20,6 +21,12 @@ pub enum StartupError {
     /// The bundled demo area could not be built.
     #[error(transparent)]
     Demo(#[from] geodata::demo::DemoError),
+    /// The category tree could not be loaded.
+    #[error("{0}")]
+    Categories(#[from] crate::categories::CategoryError),
+    /// The category file could not be read.
+    #[error("cannot read the category file {0}: {1}")]
+    CategoryFile(String, std::io::Error),
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
@@ -36,6 +43,16 @@ impl Application {
     pub fn build(settings: &Settings, listener: TcpListener) -> Result<Application, StartupError> {
         let layer = if settings.demo { geodata::demo::layer()? } else { Layer::default() };
         tracing::info!(grids = layer.grids().count(), units = layer.len(), "area loaded");
+        let tree = match &settings.categories {
+            None => CategoryTree::default_tree()?,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| StartupError::CategoryFile(path.display().to_string(), e))?;
+                CategoryTree::from_json(&text)?
+            }
+        };
+        tracing::info!(categories = tree.categories().count(), "category tree loaded");
+        let tree = web::Data::new(tree);
         let geo = web::Data::new(Geo::new(&layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }));
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
@@ -43,10 +60,12 @@ impl Application {
                 .wrap(Compress::default())
                 .wrap(TracingLogger::default())
                 .app_data(geo.clone())
+                .app_data(tree.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .service(health::healthz)
                 .service(geo::routes::locate)
+                .service(categories::routes::categories)
                 .default_service(web::to(problem::not_found))
         })
         .listen(listener)?

@@ -112,3 +112,21 @@ fn check_reads_standard_input() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("not-geojson"));
 }
+
+#[test]
+fn a_bad_category_file_stops_the_server_with_every_problem() {
+    let path = temp_path("categories.json");
+    std::fs::write(
+        &path,
+        r#"{"version": 1, "departments": [], "domains": [{"domain": "transport", "name": "大交通", "classes": [
+            {"code": "T01", "name": "x", "children": [{"code": "T0101", "name": "违章停车", "level": 9}]}]}]}"#,
+    )
+    .unwrap();
+    let out =
+        gridlink().args(["serve", "--demo", "--bind", "127.0.0.1:0", "--categories"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("level 9"), "{stderr}");
+    assert!(stderr.contains("no accept limit"), "{stderr}");
+    std::fs::remove_file(&path).unwrap();
+}
