@@ -9,16 +9,20 @@
 //! choices (tiles, integer edges, slabs) is there to save one.
 //!
 //! **Where a point on an edge belongs.** Grids and points are placed on an integer
-//! lattice of 1/1024 m (about a millimetre; coarser only for layers over a thousand
-//! kilometres across) and every test is exact integer arithmetic, so "on the boundary"
-//! is decided without rounding, and two grids that share an edge share it exactly.
-//! A point strictly inside a grid belongs to it. A point on a boundary shared
-//! by several grids — an edge or a corner — belongs to the one with the **smallest code**
-//! among them, whatever the order of the data. (Should grids overlap, which validation
-//! forbids, a point inside several also goes to the smallest code.)
+//! lattice of 1/1024 m (about a millimetre; coarser only for layers over two thousand
+//! kilometres across): every vertex and every query point is rounded to the nearest
+//! lattice point, and from there every test is exact integer arithmetic, so two grids
+//! that share an edge share it exactly and every point has exactly one answer. A point
+//! whose lattice image lies strictly inside a grid belongs to it. One whose image lies on
+//! a boundary shared by several grids — an edge or a corner — belongs to the one with
+//! the **smallest code** among them, whatever the order of the data. That is always the
+//! case for a vertex, and for a point on an edge that runs along a meridian or a parallel;
+//! a point on a slanted edge has an image within half a millimetre of it, on the edge or
+//! just to one side, and goes to the grid on that side. (Should grids overlap, which
+//! validation forbids, a point inside several also goes to the smallest code.)
 //!
 //! **Snapping.** A point inside no grid but within the snapping tolerance (50 m by
-//! default) of one is placed in the nearest grid, and the answer says so with its
+//! default; a negative one counts as 0) of one is placed in the nearest grid, and the answer says so with its
 //! distance; a point farther out is outside the service area. Distances are measured in
 //! a local frame scaled at the point's own latitude, exact to well under a millimetre at
 //! these distances.
@@ -133,8 +137,11 @@ impl Lattice {
         let (qx, qy) = (x * self.per_metre, y * self.per_metre);
         // Round half away from zero with a truncating cast: one instruction, where
         // `f64::round` is a library call on baseline x86-64.
+        // The bound is checked before rounding, a half below 2^30, so that the rounded
+        // value stays strictly inside ±2^30.
         let round = |v: f64| (v + 0.5f64.copysign(v)) as i32;
-        (qx.abs() < Lattice::LIMIT && qy.abs() < Lattice::LIMIT).then(|| [round(qx), round(qy)])
+        let limit = Lattice::LIMIT - 0.5;
+        (qx.abs() < limit && qy.abs() < limit).then(|| [round(qx), round(qy)])
     }
 }
 
@@ -154,9 +161,14 @@ struct PartRef {
     /// The bottom of the first slab, and the height of each.
     y0: i32,
     slab_height: i32,
-    slabs: u16,
-    width: u16,
+    /// How many slabs (at most 64) and how many edge slots each has, packed as
+    /// `slabs << 25 | width` to keep the part at 20 bytes: tiles of parts are scanned
+    /// on every lookup, and every byte of them costs.
+    shape: u32,
 }
+
+/// The most edge slots a slab may have (25 bits).
+const MAX_WIDTH: usize = (1 << 25) - 1;
 
 /// An edge on the lattice: start x, start y, end x, end y.
 type Edge = [i32; 4];
@@ -195,10 +207,18 @@ enum Position {
 }
 
 impl PartRef {
+    fn slabs(&self) -> usize {
+        (self.shape >> 25) as usize
+    }
+
+    fn width(&self) -> usize {
+        (self.shape as usize) & MAX_WIDTH
+    }
+
     /// The slab holding height `y`; a point below the part lands in slab 0, above it in the last.
     fn slab_of(&self, y: i32) -> usize {
         let s = (i64::from(y) - i64::from(self.y0)).max(0) / i64::from(self.slab_height);
-        (s as usize).min(usize::from(self.slabs) - 1)
+        (s as usize).min(self.slabs() - 1)
     }
 
     /// Files the edges of one polygon into slabs, appending them to `arena`; returns the
@@ -228,8 +248,8 @@ impl PartRef {
         let mut best: Option<PartRef> = None;
         let mut counts = Vec::new();
         for slabs in [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64].into_iter().filter(|&n| n <= edges.len()) {
-            let slab_height = i32::try_from((height + slabs as i64 - 1) / slabs as i64).ok()?;
-            let part = PartRef { start, grid, y0: b[1], slab_height, slabs: slabs as u16, width: 0 };
+            let Ok(slab_height) = i32::try_from((height + slabs as i64 - 1) / slabs as i64) else { continue };
+            let part = PartRef { start, grid, y0: b[1], slab_height, shape: (slabs as u32) << 25 };
             counts.clear();
             counts.resize(slabs, 0usize);
             for e in &edges {
@@ -241,14 +261,14 @@ impl PartRef {
             if slabs > 1 && slabs * width > edges.len() * 5 / 4 + 4 {
                 continue;
             }
-            if best.is_none_or(|p| width < usize::from(p.width)) {
-                best = Some(PartRef { width: u16::try_from(width).ok()?, ..part });
+            if width <= MAX_WIDTH && best.is_none_or(|p| width < p.width()) {
+                best = Some(PartRef { shape: part.shape | width as u32, ..part });
             }
         }
         let part = best?;
-        let width = usize::from(part.width);
-        arena.resize(arena.len() + usize::from(part.slabs) * width, NO_EDGE);
-        let mut filled = vec![0usize; usize::from(part.slabs)];
+        let width = part.width();
+        arena.resize(arena.len() + part.slabs() * width, NO_EDGE);
+        let mut filled = vec![0usize; part.slabs()];
         for e in &edges {
             for s in part.slab_of(e[1].min(e[3]))..=part.slab_of(e[1].max(e[3])) {
                 arena[start as usize + s * width + filled[s]] = *e;
@@ -260,7 +280,7 @@ impl PartRef {
 
     /// Crossing-number test with exact integer orientation; the boundary is detected exactly.
     fn position(&self, arena: &[Edge], p: [i32; 2]) -> Position {
-        let width = usize::from(self.width);
+        let width = self.width();
         let first = self.start as usize + self.slab_of(p[1]) * width;
         let mut inside = false;
         for &[ax, ay, bx, by] in &arena[first..first + width] {
@@ -294,7 +314,7 @@ impl PartRef {
     /// if no edge lies within `reach` of `p`'s height: only the slabs there are read.
     fn boundary_distance_2(&self, arena: &[Edge], p: [i32; 2], reach: i32, (sx, sy): (f64, f64)) -> f64 {
         let (px, py) = (f64::from(p[0]), f64::from(p[1]));
-        let width = usize::from(self.width);
+        let width = self.width();
         let (low, high) = (self.slab_of(p[1].saturating_sub(reach)), self.slab_of(p[1].saturating_add(reach)));
         let slots = &arena[self.start as usize + low * width..self.start as usize + (high + 1) * width];
         let mut best = f64::INFINITY;
@@ -333,7 +353,11 @@ pub struct GridIndex {
     /// Every part's slabs of edges, one part after another.
     edges: Vec<Edge>,
     grids: Vec<GridInfo>,
+    /// Grids none of whose polygons could be indexed (each thinner than the lattice).
+    unindexed: Vec<AreaCode>,
     plane: LocalPlane,
+    /// The layer's bounding box in plane metres.
+    bounds_m: [f64; 4],
     lattice: Lattice,
     options: IndexOptions,
 }
@@ -346,17 +370,23 @@ impl GridIndex {
     /// Builds the index over the grids of `layer` (level 5), each with its chain as the
     /// layer holds it. Units of other levels only contribute their names to the chains.
     pub fn build(layer: &Layer, options: IndexOptions) -> GridIndex {
+        // A tolerance that is not a distance (negative, NaN) snaps nothing.
+        let tolerance = options.snap_tolerance_m;
+        let options = IndexOptions { snap_tolerance_m: if tolerance >= 0.0 { tolerance } else { 0.0 } };
         let plane = layer.bounds().map_or(LocalPlane::centred_at(0.0, 0.0), LocalPlane::for_bounds);
         let extent = layer.bounds().map_or(0.0, |b| {
             let (lo, hi) = (plane.forward(b.min().x, b.min().y), plane.forward(b.max().x, b.max().y));
             lo.x.abs().max(lo.y.abs()).max(hi.x.abs()).max(hi.y.abs())
         });
-        let lattice = Lattice::for_extent(extent);
+        // Points up to the snapping tolerance beyond the layer must be on the lattice too.
+        let lattice = Lattice::for_extent(extent + 2.0 * options.snap_tolerance_m.min(1e6) + 1.0);
         let mut grids = Vec::new();
         let mut edges = Vec::new();
         let mut filed = Vec::new();
+        let mut unindexed = Vec::new();
         for grid in layer.grids() {
             let id = u32::try_from(grids.len()).unwrap_or(u32::MAX);
+            let before = filed.len();
             grids.push(GridInfo {
                 code: grid.code.clone(),
                 name: grid.name.clone(),
@@ -382,9 +412,16 @@ impl GridIndex {
                     filed.extend(PartRef::file(id, &rings, &mut edges));
                 }
             }
+            if filed.len() == before {
+                unindexed.push(grid.code.clone());
+            }
         }
         let (tree, parts) = tile(filed);
-        GridIndex { tree, parts, edges, grids, plane, lattice, options }
+        let bounds_m = layer.bounds().map_or([0.0; 4], |b| {
+            let (lo, hi) = (plane.forward(b.min().x, b.min().y), plane.forward(b.max().x, b.max().y));
+            [lo.x, lo.y, hi.x, hi.y]
+        });
+        GridIndex { tree, parts, edges, grids, unindexed, plane, bounds_m, lattice, options }
     }
 
     /// How many grids the index holds.
@@ -407,6 +444,13 @@ impl GridIndex {
         self.grids.binary_search_by(|g| g.code.cmp(code)).ok().map(|i| &self.grids[i])
     }
 
+    /// Grids that no point can be placed in: every polygon of theirs collapsed on the
+    /// lattice (thinner than a millimetre). Validation lets such slivers through only as
+    /// parts of larger grids, so a non-empty list deserves a look.
+    pub fn unindexed(&self) -> &[AreaCode] {
+        &self.unindexed
+    }
+
     /// The options the index was built with.
     pub fn options(&self) -> IndexOptions {
         self.options
@@ -419,7 +463,7 @@ impl GridIndex {
         }
         let m = self.plane.forward(lon, lat);
         let Some(p) = self.lattice.point(m.x, m.y) else {
-            return Err(LocateError::OutsideServiceArea { nearest_m: None });
+            return Err(self.beyond_lattice(m, lat));
         };
         let mut best: Option<(u32, Position)> = None;
         // Internal iteration: rstar walks the tree recursively, without an iterator's stack.
@@ -448,6 +492,17 @@ impl GridIndex {
         self.snap(lat, p)
     }
 
+    /// The answer for a point beyond the lattice's range: far outside, with the layer's
+    /// bounding box giving a lower bound for the distance.
+    #[cold]
+    fn beyond_lattice(&self, m: geo::Coord<f64>, lat: f64) -> LocateError {
+        let b = self.bounds_m;
+        let gap = |v: f64, lo: f64, hi: f64| (lo - v).max(0.0).max(v - hi);
+        let (sx, sy) = self.plane.scale_at(lat);
+        let nearest = gap(m.x, b[0], b[2]).hypot(gap(m.y, b[1], b[3])) * sx.min(sy);
+        LocateError::OutsideServiceArea { nearest_m: (!self.grids.is_empty()).then_some(nearest) }
+    }
+
     /// Converts a point given in `crs` to WGS-84 and places it.
     pub fn locate_in(&self, crs: Crs, lon: f64, lat: f64) -> Result<Placement<'_>, LocateError> {
         if !valid(lon, lat) {
@@ -467,7 +522,7 @@ impl GridIndex {
         let unit = 1.0 / self.lattice.per_metre;
         let scale = (sx * unit, sy * unit);
         let reach =
-            (tolerance / sx.min(sy) * 1.001 * self.lattice.per_metre).ceil().min(f64::from(i32::MAX / 4)) as i32;
+            (tolerance / sx.min(sy) * 1.001 * self.lattice.per_metre).ceil().clamp(0.0, f64::from(i32::MAX / 4)) as i32;
         let area = AABB::from_corners(
             [p[0].saturating_sub(reach), p[1].saturating_sub(reach)],
             [p[0].saturating_add(reach), p[1].saturating_add(reach)],

@@ -58,7 +58,7 @@ pub fn dissolve<'a>(polygons: impl IntoIterator<Item = &'a Polygon<f64>>) -> Mul
     let mut rings = Vec::new();
     for (&(ka, _), &(a, _, _)) in &edges {
         while outgoing.get(&ka).is_some_and(|v| !v.is_empty()) {
-            rings.push(trace(ka, a, &mut outgoing));
+            rings.extend(split_at_repeats(trace(ka, a, &mut outgoing)));
         }
     }
     assemble(rings)
@@ -94,6 +94,38 @@ fn trace(start: Key, start_c: Coord<f64>, outgoing: &mut HashMap<Key, Vec<(Key, 
         }
     }
     LineString(coords)
+}
+
+/// Cuts a traced ring that passes a vertex twice into simple rings.
+///
+/// Turning left keeps two regions that touch at a point apart, but a hole touching its
+/// shell (or another hole) at a point is traced into the same ring; the loop between the
+/// two visits is the hole, and its orientation says so.
+fn split_at_repeats(ring: LineString<f64>) -> Vec<LineString<f64>> {
+    let mut out = Vec::new();
+    let mut path: Vec<Coord<f64>> = Vec::with_capacity(ring.0.len());
+    let mut seen: HashMap<Key, usize> = HashMap::new();
+    let n = ring.0.len().saturating_sub(1); // the last point repeats the first
+    for &c in &ring.0[..n] {
+        if let Some(&i) = seen.get(&key(c)) {
+            let mut lp: Vec<Coord<f64>> = path.split_off(i + 1);
+            for v in &lp {
+                seen.remove(&key(*v));
+            }
+            lp.insert(0, c);
+            lp.push(c);
+            out.push(LineString(lp));
+        } else {
+            seen.insert(key(c), path.len());
+            path.push(c);
+        }
+    }
+    if let Some(&first) = path.first() {
+        path.push(first);
+        out.push(LineString(path));
+    }
+    out.retain(|r| r.0.len() >= 4);
+    out
 }
 
 /// Sorts traced rings into exteriors (counter-clockwise) and the holes inside them.
@@ -213,6 +245,28 @@ mod tests {
         assert_eq!(u.unsigned_area(), 2.0);
         for p in &u.0 {
             assert_eq!(p.exterior().0.len(), 5);
+        }
+    }
+
+    #[test]
+    fn a_hole_touching_its_shell_at_a_point_stays_a_valid_hole() {
+        use geo::Validation;
+        // 3 × 3 squares without the centre and one corner: the hole meets the outside at a point.
+        for shift in [0.0, -10.0] {
+            let mut squares = Vec::new();
+            for x in 0..3 {
+                for y in 0..3 {
+                    if (x, y) != (1, 1) && (x, y) != (2, 2) {
+                        squares.push(square(f64::from(x) + shift, f64::from(y) + shift));
+                    }
+                }
+            }
+            for rotation in 0..squares.len() {
+                squares.rotate_left(1);
+                let u = dissolve(&squares);
+                assert!(u.is_valid(), "shift {shift}, rotation {rotation}: {:?}", u.validation_errors());
+                assert_eq!(u.unsigned_area(), 7.0);
+            }
         }
     }
 

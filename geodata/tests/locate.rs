@@ -286,3 +286,78 @@ fn readers_keep_reading_while_the_index_is_swapped() {
     }
     assert_eq!(shared.current().locate(x, y).unwrap().grid.code.as_str(), CODES[2]);
 }
+
+#[test]
+fn a_grid_with_very_many_vertices_is_still_indexed() {
+    let (x, y, s) = (LON0, LAT0, SIDE);
+    // 70,000 vertices along the south edge: more than one slab's count can hold.
+    let n = 70_000;
+    let mut ring: Vec<(f64, f64)> = (0..=n).map(|i| (x + s * f64::from(i) / f64::from(n), y)).collect();
+    ring.extend([(x + s, y + s), (x, y + s), (x, y)]);
+    let polygon = Polygon::new(LineString::from(ring), Vec::new());
+    let whole = rect(x, y, x + s, y + s);
+    let layer = Layer::from_units([
+        unit("321300", vec![whole.clone()]),
+        unit("321302", vec![whole.clone()]),
+        unit("321302001", vec![whole.clone()]),
+        unit("321302001001", vec![whole]),
+        unit("321302001001001", vec![polygon]),
+    ])
+    .unwrap();
+    let index = index(&layer);
+    assert!(index.unindexed().is_empty());
+    assert_eq!(grid_at(&index, x + 0.5 * s, y + 0.5 * s), "321302001001001");
+}
+
+#[test]
+fn a_grid_thinner_than_the_lattice_is_reported_not_silently_lost() {
+    let (x, y, s) = (LON0, LAT0, SIDE);
+    let whole = rect(x, y, x + s, y + s);
+    let layer = Layer::from_units([
+        unit("321300", vec![whole.clone()]),
+        unit("321302", vec![whole.clone()]),
+        unit("321302001", vec![whole.clone()]),
+        unit("321302001001", vec![whole.clone()]),
+        unit("321302001001001", vec![whole]),
+        // A tenth of a millimetre tall: nothing of it is left on the lattice.
+        unit("321302001001002", vec![rect(x, y + s, x + s, y + s + 1e-9)]),
+    ])
+    .unwrap();
+    let index = index(&layer);
+    assert_eq!(index.unindexed(), [code("321302001001002")]);
+}
+
+#[test]
+fn a_negative_tolerance_snaps_nothing_and_never_panics() {
+    let (x, y, s) = (LON0, LAT0, SIDE);
+    // Enough vertices up one side for several slabs.
+    let mut ring: Vec<(f64, f64)> = vec![(x, y), (x + s, y)];
+    ring.extend((0..=400).map(|i| (x + s, y + s * f64::from(i) / 400.0)));
+    ring.extend([(x, y + s), (x, y)]);
+    let whole = rect(x, y, x + s, y + s);
+    let layer = Layer::from_units([
+        unit("321300", vec![whole.clone()]),
+        unit("321302", vec![whole.clone()]),
+        unit("321302001", vec![whole.clone()]),
+        unit("321302001001", vec![whole]),
+        unit("321302001001001", vec![Polygon::new(LineString::from(ring), Vec::new())]),
+    ])
+    .unwrap();
+    for tolerance in [-100.0, f64::NEG_INFINITY, f64::NAN] {
+        let index = GridIndex::build(&layer, IndexOptions { snap_tolerance_m: tolerance });
+        assert_eq!(index.options().snap_tolerance_m, 0.0);
+        let outside = index.locate(x + s + 10.0 / 92_457.0, y + 0.5 * s);
+        assert!(matches!(outside, Err(LocateError::OutsideServiceArea { nearest_m: Some(_) })), "{outside:?}");
+        assert_eq!(grid_at(&index, x + 0.5 * s, y + 0.5 * s), "321302001001001");
+    }
+}
+
+#[test]
+fn a_point_off_the_lattice_still_hears_how_far_the_grids_are() {
+    let index = index(&four_grids(CODES));
+    // The other side of the world: beyond the lattice's range.
+    match index.locate(-60.0, -30.0) {
+        Err(LocateError::OutsideServiceArea { nearest_m: Some(d) }) => assert!(d > 1_000_000.0, "{d}"),
+        other => panic!("{other:?}"),
+    }
+}
