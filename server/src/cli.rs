@@ -106,8 +106,10 @@ fn serve(settings: Settings) -> ExitCode {
             Ok(app) => app,
             Err(e) => return fail(e),
         };
-        let url = format!("http://{}:{}", settings.bind.ip(), app.port());
-        tracing::info!(%url, demo = settings.demo, "gridlink is listening on {url}");
+        let url = format!("http://{}", SocketAddr::new(settings.bind.ip(), app.port()));
+        tracing::info!(%url, demo = settings.demo, "listening");
+        // Said on standard output whatever the log level: scripts wait for this line.
+        let _ = writeln!(std::io::stdout(), "gridlink is listening on {url}");
         match app.run_until_stopped().await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(format!("the server stopped: {e}")),

@@ -30,7 +30,12 @@ pub struct Geo {
 impl Geo {
     /// Indexes a layer's grids.
     pub fn new(layer: &Layer, options: IndexOptions) -> Geo {
-        Geo { index: Arc::new(SharedIndex::new(GridIndex::build(layer, options))) }
+        let index = GridIndex::build(layer, options);
+        if !index.unindexed().is_empty() {
+            let codes: Vec<&str> = index.unindexed().iter().map(AreaCode::as_str).collect();
+            tracing::warn!(?codes, "grids too thin to place any point in (under a millimetre)");
+        }
+        Geo { index: Arc::new(SharedIndex::new(index)) }
     }
 
     /// The current index.

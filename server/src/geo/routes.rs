@@ -3,18 +3,24 @@
 use actix_web::{HttpResponse, get, web};
 use geodata::LocateError;
 use geodata::crs::Crs;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Geo, unit_id};
 use crate::problem::ApiError;
 
-/// The query of `/api/v1/locate`, read as text so that every malformed value gets the
-/// contract's own error rather than the framework's.
-#[derive(Debug, Deserialize)]
-pub struct LocateQuery {
-    lon: Option<String>,
-    lat: Option<String>,
-    crs: Option<String>,
+/// The query of `/api/v1/locate`, read as raw pairs so that every malformed value —
+/// a missing, repeated or non-numeric one — gets the contract's own error.
+type Pairs = Vec<(String, String)>;
+
+/// The one value of `name` in the query, if given; given twice is an error.
+fn single<'a>(pairs: &'a Pairs, name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match (values.next(), values.next()) {
+        (first, None) => Ok(first),
+        (Some(_), Some(_)) | (None, Some(_)) => {
+            Err(ApiError::InvalidCoordinates(format!("`{name}` is given more than once")))
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -36,7 +42,18 @@ struct Located<'a> {
     grid: GridRef<'a>,
     chain: Vec<Link<'a>>,
     snapped: bool,
-    distance_m: f64,
+    /// A whole number when it is one (`0` inside a grid, as CONTRACT.md writes it),
+    /// otherwise metres to the centimetre.
+    distance_m: serde_json::Number,
+}
+
+fn metres(d: f64) -> serde_json::Number {
+    let cm = (d * 100.0).round() / 100.0;
+    if cm.fract() == 0.0 && (0.0..9e15).contains(&cm) {
+        serde_json::Number::from(cm as u64)
+    } else {
+        serde_json::Number::from_f64(cm).unwrap_or_else(|| serde_json::Number::from(0))
+    }
 }
 
 fn coordinate(name: &str, value: Option<&str>) -> Result<f64, ApiError> {
@@ -52,10 +69,10 @@ fn coordinate(name: &str, value: Option<&str>) -> Result<f64, ApiError> {
 /// Places a point (WGS-84 unless `crs` says GCJ-02 or BD-09) in its grid.
 #[get("/api/v1/locate")]
 #[tracing::instrument(skip(geo))]
-pub async fn locate(geo: web::Data<Geo>, query: web::Query<LocateQuery>) -> Result<HttpResponse, ApiError> {
-    let lon = coordinate("lon", query.lon.as_deref())?;
-    let lat = coordinate("lat", query.lat.as_deref())?;
-    let crs = match query.crs.as_deref() {
+pub async fn locate(geo: web::Data<Geo>, query: web::Query<Pairs>) -> Result<HttpResponse, ApiError> {
+    let lon = coordinate("lon", single(&query, "lon")?)?;
+    let lat = coordinate("lat", single(&query, "lat")?)?;
+    let crs = match single(&query, "crs")? {
         None => Crs::Wgs84,
         Some(name) => name
             .parse::<Crs>()
@@ -81,7 +98,7 @@ pub async fn locate(geo: web::Data<Geo>, query: web::Query<LocateQuery>) -> Resu
             .map(|l| Link { level: l.level.number(), code: l.code.as_str(), name: &l.name })
             .collect(),
         snapped: placed.snapped,
-        distance_m: (placed.distance_m * 100.0).round() / 100.0,
+        distance_m: metres(placed.distance_m),
     };
     Ok(HttpResponse::Ok().json(body))
 }
