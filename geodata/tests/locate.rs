@@ -29,6 +29,12 @@ fn unit(c: &str, polygons: Vec<Polygon<f64>>) -> Unit {
     Unit { code: code(c), name: format!("unit {c}"), geometry: MultiPolygon(polygons) }
 }
 
+/// A city, county, township and community all covering `whole`, and the given grids in it.
+fn community_with(whole: Polygon<f64>, grids: Vec<(&str, Polygon<f64>)>) -> Layer {
+    let units = ["321300", "321302", "321302001", "321302001001"].map(|c| unit(c, vec![whole.clone()]));
+    Layer::from_units(units.into_iter().chain(grids.into_iter().map(|(c, p)| unit(c, vec![p])))).unwrap()
+}
+
 /// A community of 2 × 2 grids: 001 north-west, 002 north-east, 003 south-west, 004 south-east.
 fn four_grids(codes: [&str; 4]) -> Layer {
     let whole = rect(LON0, LAT0, LON0 + 2.0 * SIDE, LAT0 + 2.0 * SIDE);
@@ -123,15 +129,7 @@ fn a_diagonal_shared_edge_splits_the_points_near_it_cleanly() {
     let lower = tri(vec![(x, y), (x + s, y), (x + s, y + s), (x, y)]);
     let upper = tri(vec![(x, y), (x + s, y + s), (x, y + s), (x, y)]);
     let whole = rect(x, y, x + s, y + s);
-    let layer = Layer::from_units([
-        unit("321300", vec![whole.clone()]),
-        unit("321302", vec![whole.clone()]),
-        unit("321302001", vec![whole.clone()]),
-        unit("321302001001", vec![whole]),
-        unit("321302001001002", vec![lower]),
-        unit("321302001001001", vec![upper]),
-    ])
-    .unwrap();
+    let layer = community_with(whole, vec![("321302001001002", lower), ("321302001001001", upper)]);
     let index = index(&layer);
     // 1 cm across the diagonal, in degrees: far above the index's millimetre lattice.
     let cm = 0.01 / 92_457.0;
@@ -223,15 +221,7 @@ fn a_grid_with_a_hole_leaves_the_hole_to_the_grid_inside_it() {
     let hole = rect(x + s, y + s, x + 2.0 * s, y + 2.0 * s);
     let ring_grid = Polygon::new(outer_ring, vec![hole.exterior().clone()]);
     let whole = rect(x, y, x + 3.0 * s, y + 3.0 * s);
-    let layer = Layer::from_units([
-        unit("321300", vec![whole.clone()]),
-        unit("321302", vec![whole.clone()]),
-        unit("321302001", vec![whole.clone()]),
-        unit("321302001001", vec![whole]),
-        unit("321302001001001", vec![ring_grid]),
-        unit("321302001001002", vec![hole]),
-    ])
-    .unwrap();
+    let layer = community_with(whole, vec![("321302001001001", ring_grid), ("321302001001002", hole)]);
     assert!(geodata::check_layer(&layer, &Default::default()).problems.is_empty());
     let index = index(&layer);
     assert_eq!(grid_at(&index, x + 1.5 * s, y + 1.5 * s), "321302001001002");
@@ -296,14 +286,7 @@ fn a_grid_with_very_many_vertices_is_still_indexed() {
     ring.extend([(x + s, y + s), (x, y + s), (x, y)]);
     let polygon = Polygon::new(LineString::from(ring), Vec::new());
     let whole = rect(x, y, x + s, y + s);
-    let layer = Layer::from_units([
-        unit("321300", vec![whole.clone()]),
-        unit("321302", vec![whole.clone()]),
-        unit("321302001", vec![whole.clone()]),
-        unit("321302001001", vec![whole]),
-        unit("321302001001001", vec![polygon]),
-    ])
-    .unwrap();
+    let layer = community_with(whole, vec![("321302001001001", polygon)]);
     let index = index(&layer);
     assert!(index.unindexed().is_empty());
     assert_eq!(grid_at(&index, x + 0.5 * s, y + 0.5 * s), "321302001001001");
@@ -313,16 +296,10 @@ fn a_grid_with_very_many_vertices_is_still_indexed() {
 fn a_grid_thinner_than_the_lattice_is_reported_not_silently_lost() {
     let (x, y, s) = (LON0, LAT0, SIDE);
     let whole = rect(x, y, x + s, y + s);
-    let layer = Layer::from_units([
-        unit("321300", vec![whole.clone()]),
-        unit("321302", vec![whole.clone()]),
-        unit("321302001", vec![whole.clone()]),
-        unit("321302001001", vec![whole.clone()]),
-        unit("321302001001001", vec![whole]),
-        // A tenth of a millimetre tall: nothing of it is left on the lattice.
-        unit("321302001001002", vec![rect(x, y + s, x + s, y + s + 1e-9)]),
-    ])
-    .unwrap();
+    let layer = community_with(
+        whole.clone(),
+        vec![("321302001001001", whole), ("321302001001002", rect(x, y + s, x + s, y + s + 1e-9))],
+    );
     let index = index(&layer);
     assert_eq!(index.unindexed(), [code("321302001001002")]);
 }
@@ -335,14 +312,7 @@ fn a_negative_tolerance_snaps_nothing_and_never_panics() {
     ring.extend((0..=400).map(|i| (x + s, y + s * f64::from(i) / 400.0)));
     ring.extend([(x, y + s), (x, y)]);
     let whole = rect(x, y, x + s, y + s);
-    let layer = Layer::from_units([
-        unit("321300", vec![whole.clone()]),
-        unit("321302", vec![whole.clone()]),
-        unit("321302001", vec![whole.clone()]),
-        unit("321302001001", vec![whole]),
-        unit("321302001001001", vec![Polygon::new(LineString::from(ring), Vec::new())]),
-    ])
-    .unwrap();
+    let layer = community_with(whole, vec![("321302001001001", Polygon::new(LineString::from(ring), Vec::new()))]);
     for tolerance in [-100.0, f64::NEG_INFINITY, f64::NAN] {
         let index = GridIndex::build(&layer, IndexOptions { snap_tolerance_m: tolerance });
         assert_eq!(index.options().snap_tolerance_m, 0.0);
