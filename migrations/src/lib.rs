@@ -1,7 +1,11 @@
 //! The database schema of gridlink: one folder of migrations per backend (`postgres/`,
-//! `sqlite/`), embedded into the binary and applied at start.
-//!
-//! Empty so far: the first tables arrive with the server's storage.
+//! `sqlite/`), embedded into the binary and applied at start. The two folders say the
+//! same thing in each backend's dialect; keep them in step.
 
-/// The backends the schema is written for, each with its own migrations folder.
-pub const BACKENDS: [&str; 2] = ["postgres", "sqlite"];
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+
+/// The PostgreSQL migrations.
+pub const POSTGRES: EmbeddedMigrations = embed_migrations!("postgres");
+
+/// The SQLite migrations.
+pub const SQLITE: EmbeddedMigrations = embed_migrations!("sqlite");

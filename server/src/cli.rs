@@ -1,4 +1,4 @@
-//! The command line: `gridlink serve`, `gridlink grids check`, `gridlink grids demo`.
+//! The command line: `gridlink serve`, `gridlink migrate`, `gridlink grids check`, `gridlink grids demo`.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -10,6 +10,7 @@ use geodata::{Tolerances, check_geojson};
 
 use crate::settings::{DEFAULT_BIND, Settings};
 use crate::startup::Application;
+use crate::store::Database;
 use crate::telemetry;
 
 /// gridlink: grid-based social-governance dispatch.
@@ -38,6 +39,12 @@ pub enum Command {
         /// A category tree (JSON, the form of the built-in one) to use instead of the built-in one.
         #[arg(long, env = "GRIDLINK_CATEGORIES")]
         categories: Option<PathBuf>,
+    },
+    /// Creates or updates the database schema, then exits.
+    Migrate {
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = "sqlite://gridlink.db")]
+        database: String,
     },
     /// Works with grid layers as GeoJSON files.
     Grids {
@@ -79,6 +86,21 @@ pub fn run(cli: Cli) -> ExitCode {
             grids_check(&file, json, tolerance_m2)
         }
         Command::Grids { command: GridsCommand::Demo { out } } => grids_demo(out),
+        Command::Migrate { database } => migrate(&database),
+    }
+}
+
+fn migrate(url: &str) -> ExitCode {
+    let db = match Database::open(url, 1) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    match db.migrate() {
+        Ok(()) => {
+            let _ = writeln!(std::io::stdout(), "the database is up to date");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 

@@ -8,6 +8,7 @@
 //! ([`telemetry`]).
 
 pub mod categories;
+pub mod changes;
 pub mod cli;
 pub mod geo;
 pub mod health;
@@ -15,4 +16,5 @@ pub mod incidents;
 pub mod problem;
 pub mod settings;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

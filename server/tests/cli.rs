@@ -130,3 +130,20 @@ fn a_bad_category_file_stops_the_server_with_every_problem() {
     assert!(stderr.contains("no accept limit"), "{stderr}");
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn migrate_creates_a_sqlite_database_and_is_idempotent() {
+    let path = temp_path("migrate.db");
+    let url = format!("sqlite://{}", path.display());
+    for _ in 0..2 {
+        let out = gridlink().args(["migrate", "--database", &url]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(path.exists());
+    let out = gridlink().args(["migrate", "--database", "mysql://nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE change_audience;
+DROP TABLE change_log;
+DROP TABLE log_counter;

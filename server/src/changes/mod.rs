@@ -1,0 +1,104 @@
+//! The change log: what phones sync from.
+//!
+//! Each committed command appends rows naming the entity that changed and its new data,
+//! with its audience — every user who could see the entity before or after — fixed at
+//! commit. A reader asks for a user's rows after a cursor, through the (user, seq) key.
+//!
+//! Numbers come from one counter row, incremented as the last step of the writing
+//! transaction. The row stays locked until commit, so the next writer waits for it and
+//! numbers become visible in order: a reader that has seen 11 will never later find a
+//! 10 it skipped, the classic hole of sequences drawn inside concurrent transactions.
+
+pub mod schema;
+
+use diesel::prelude::*;
+
+use crate::store::DbConnection;
+use schema::{change_audience, change_log, log_counter};
+
+/// A change to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    /// What kind of entity (`task`, `incident`, …).
+    pub kind: String,
+    /// Its id.
+    pub id: String,
+    /// Its data as the phone sees it (JSON).
+    pub data: String,
+    /// Who receives it: (user, whether for them the entity left their view).
+    pub audience: Vec<(String, bool)>,
+}
+
+/// A change as a reader receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Change {
+    /// Its number.
+    pub seq: i64,
+    /// What kind of entity.
+    pub kind: String,
+    /// Its id.
+    pub id: String,
+    /// Its data (JSON).
+    pub data: String,
+    /// Whether it left this reader's view.
+    pub removed: bool,
+}
+
+/// Appends changes; call it as the last step of a write transaction. Returns their numbers.
+pub fn append(conn: &mut DbConnection, changes: &[NewChange], now_ms: i64) -> QueryResult<Vec<i64>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = changes.len() as i64;
+    diesel::update(log_counter::table.filter(log_counter::id.eq(1)))
+        .set(log_counter::last_seq.eq(log_counter::last_seq + n))
+        .execute(conn)?;
+    let last: i64 = log_counter::table.filter(log_counter::id.eq(1)).select(log_counter::last_seq).first(conn)?;
+    let mut seqs = Vec::with_capacity(changes.len());
+    for (i, change) in changes.iter().enumerate() {
+        let seq = last - n + 1 + i as i64;
+        diesel::insert_into(change_log::table)
+            .values((
+                change_log::seq.eq(seq),
+                change_log::entity_kind.eq(&change.kind),
+                change_log::entity_id.eq(&change.id),
+                change_log::data.eq(&change.data),
+                change_log::committed_at_ms.eq(now_ms),
+            ))
+            .execute(conn)?;
+        for (user, removed) in &change.audience {
+            diesel::insert_into(change_audience::table)
+                .values((
+                    change_audience::user_id.eq(user),
+                    change_audience::seq.eq(seq),
+                    change_audience::removed.eq(removed),
+                ))
+                .execute(conn)?;
+        }
+        seqs.push(seq);
+    }
+    Ok(seqs)
+}
+
+/// The newest number in the log (0 when it is empty).
+pub fn newest(conn: &mut DbConnection) -> QueryResult<i64> {
+    log_counter::table.filter(log_counter::id.eq(1)).select(log_counter::last_seq).first(conn)
+}
+
+/// Up to `limit` changes for `user` after `cursor`, oldest first.
+pub fn after(conn: &mut DbConnection, user: &str, cursor: i64, limit: i64) -> QueryResult<Vec<Change>> {
+    change_audience::table
+        .inner_join(change_log::table)
+        .filter(change_audience::user_id.eq(user))
+        .filter(change_audience::seq.gt(cursor))
+        .order(change_audience::seq.asc())
+        .limit(limit)
+        .select((
+            change_log::seq,
+            change_log::entity_kind,
+            change_log::entity_id,
+            change_log::data,
+            change_audience::removed,
+        ))
+        .load(conn)
+}

@@ -1,0 +1,42 @@
+//! The change log's tables, as diesel sees them (see `migrations/`).
+
+diesel::table! {
+    /// The one row whose number the next change takes.
+    log_counter (id) {
+        /// Always 1.
+        id -> Integer,
+        /// The last number given out.
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The changes, by number.
+    change_log (seq) {
+        /// The change's number.
+        seq -> BigInt,
+        /// What kind of entity changed.
+        entity_kind -> Text,
+        /// Its id.
+        entity_id -> Text,
+        /// Its data (JSON).
+        data -> Text,
+        /// When it was committed (Unix milliseconds, UTC).
+        committed_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Who receives each change.
+    change_audience (user_id, seq) {
+        /// The receiving user.
+        user_id -> Text,
+        /// The change.
+        seq -> BigInt,
+        /// Whether the entity left this user's view.
+        removed -> Bool,
+    }
+}
+
+diesel::joinable!(change_audience -> change_log (seq));
+diesel::allow_tables_to_appear_in_same_query!(change_audience, change_log);

@@ -1,0 +1,192 @@
+//! Storage: one code path over SQLite (the embedded default) and PostgreSQL.
+//!
+//! Queries are written once against [`DbConnection`], diesel's `MultiConnection` over
+//! both backends; the variant is chosen from the URL's scheme (`sqlite://PATH` or
+//! `postgres://…`), never by trying each. Every SQLite connection gets WAL, a busy
+//! timeout, foreign keys and `synchronous = NORMAL`, and every write transaction goes
+//! through one in-process writer permit taken before it begins: a deferred SQLite
+//! transaction that reads and then writes would otherwise fail with "database is locked"
+//! whatever the timeout. Store functions are plain `fn(&mut DbConnection, …) ->
+//! QueryResult<T>`, run inside [`Database::read`] or [`Database::write`], off the async
+//! workers.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel_migrations::MigrationHarness;
+
+mod connection {
+    // The derive generates public items of its own, without docs.
+    #![allow(missing_docs)]
+
+    /// A connection to either backend.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConnection {
+        /// PostgreSQL.
+        Postgresql(diesel::PgConnection),
+        /// SQLite.
+        Sqlite(diesel::SqliteConnection),
+    }
+}
+
+pub use connection::DbConnection;
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A SQLite file (created if missing).
+    Sqlite(String),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no backend we speak.
+    #[error("database URL {0:?} must start with sqlite:// or postgres://")]
+    BadUrl(String),
+    /// The database could not be reached or opened.
+    #[error("cannot open the database: {0}")]
+    Connect(String),
+    /// The migrations failed.
+    #[error("cannot migrate the database: {0}")]
+    Migrate(String),
+    /// A query failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+impl Target {
+    /// Reads a database URL.
+    pub fn parse(url: &str) -> Result<Target, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::BadUrl(url.to_owned()));
+            }
+            Ok(Target::Sqlite(path.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Target::Postgres(url.to_owned()))
+        } else {
+            Err(StoreError::BadUrl(url.to_owned()))
+        }
+    }
+}
+
+/// Opens connections of the right variant for the pool.
+#[derive(Debug, Clone)]
+struct Manager(Target);
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.0 {
+            Target::Postgres(url) => {
+                diesel::PgConnection::establish(url).map(DbConnection::Postgresql).map_err(r2d2::Error::ConnectionError)
+            }
+            Target::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// The database: a pool of connections and, for SQLite, the writer permit.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<Manager>,
+    writer: Arc<Mutex<()>>,
+    target: Target,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: name the backend only.
+        let backend = match self.target {
+            Target::Sqlite(_) => "sqlite",
+            Target::Postgres(_) => "postgres",
+        };
+        f.debug_struct("Database").field("backend", &backend).finish()
+    }
+}
+
+impl Database {
+    /// Opens a pool of `size` connections to the database at `url`.
+    pub fn open(url: &str, size: u32) -> Result<Database, StoreError> {
+        let target = Target::parse(url)?;
+        let pool = Pool::builder()
+            .max_size(size.max(1))
+            .connection_timeout(std::time::Duration::from_secs(10))
+            .build(Manager(target.clone()))
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        Ok(Database { pool, writer: Arc::new(Mutex::new(())), target })
+    }
+
+    /// Whether this is the SQLite backend.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.target, Target::Sqlite(_))
+    }
+
+    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        self.pool.get().map_err(|e| StoreError::Connect(e.to_string()))
+    }
+
+    /// Applies every pending migration of the backend.
+    pub fn migrate(&self) -> Result<(), StoreError> {
+        let _permit = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self.conn()?;
+        let result = match &mut *conn {
+            DbConnection::Postgresql(pg) => pg.run_pending_migrations(migrations::POSTGRES).map(|_| ()),
+            DbConnection::Sqlite(lite) => lite.run_pending_migrations(migrations::SQLITE).map(|_| ()),
+        };
+        result.map_err(|e| StoreError::Migrate(e.to_string()))
+    }
+
+    /// Runs `f` on a connection, for reading.
+    pub fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(f(&mut conn)?)
+    }
+
+    /// Runs `f` in one transaction; on SQLite, holding the writer permit throughout.
+    pub fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> Result<T, StoreError> {
+        let _permit = self.is_sqlite().then(|| self.writer.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut conn = self.conn()?;
+        let conn: &mut DbConnection = &mut conn;
+        Ok(conn.transaction(f)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_backend() {
+        assert_eq!(Target::parse("sqlite://gridlink.db").unwrap(), Target::Sqlite("gridlink.db".into()));
+        assert_eq!(Target::parse("sqlite:///var/lib/g.db").unwrap(), Target::Sqlite("/var/lib/g.db".into()));
+        assert!(matches!(Target::parse("postgres://u@h/db").unwrap(), Target::Postgres(_)));
+        assert!(matches!(Target::parse("postgresql://u@h/db").unwrap(), Target::Postgres(_)));
+        for bad in ["gridlink.db", "sqlite://", "mysql://x", ""] {
+            assert!(matches!(Target::parse(bad), Err(StoreError::BadUrl(_))), "{bad}");
+        }
+    }
+}
