@@ -7,6 +7,7 @@
 //! server in one form, problem+json ([`problem`]); every request runs in a tracing span
 //! ([`telemetry`]).
 
+pub mod auth;
 pub mod categories;
 pub mod changes;
 pub mod cli;

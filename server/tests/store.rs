@@ -191,3 +191,62 @@ fn readers_never_skip_a_number_committed_late() {
         assert_eq!(t.db.read(changes::newest).unwrap(), all);
     }
 }
+
+fn user(login: &str) -> gridlink::auth::User {
+    gridlink::auth::User {
+        id: uuid::Uuid::new_v4().to_string(),
+        login: login.into(),
+        password_hash: gridlink::auth::hash_password("demo").unwrap(),
+        display_name: format!("{login} (test)"),
+        role: gridlink::auth::Role::GridWorker.as_str().into(),
+        unit_code: "321302001001001".into(),
+        created_at_ms: 0,
+    }
+}
+
+#[test]
+fn users_and_sessions_on_both_backends() {
+    use gridlink::auth::{self, Role, Session};
+    for t in both() {
+        let worker = user("worker-321302001001001");
+        t.db.write(|c| auth::insert_user(c, &worker)).unwrap();
+        // A login is unique.
+        let twin = user("worker-321302001001001");
+        let err = t.db.write(|c| auth::insert_user(c, &twin)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                gridlink::store::StoreError::Query(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _
+                ))
+            ),
+            "{}: {err:?}",
+            t.name
+        );
+        let found = t.db.read(|c| auth::user_by_login(c, "worker-321302001001001")).unwrap().unwrap();
+        assert_eq!(found, worker);
+        assert_eq!(found.role(), Some(Role::GridWorker));
+        assert!(auth::verify_password("demo", &found.password_hash));
+        assert!(t.db.read(|c| auth::user_by_login(c, "nobody")).unwrap().is_none());
+
+        let token = auth::new_token();
+        let session = Session {
+            token_hash: auth::token_hash(&token),
+            user_id: worker.id.clone(),
+            device_id: Some("phone-1".into()),
+            created_at_ms: 1_000,
+            expires_at_ms: 10_000,
+            revoked_at_ms: None,
+        };
+        t.db.write(|c| auth::insert_session(c, &session)).unwrap();
+        let (u, s) = t.db.read(|c| auth::session_user(c, &token, 5_000)).unwrap().unwrap();
+        assert_eq!((u.id.as_str(), s.device_id.as_deref()), (worker.id.as_str(), Some("phone-1")));
+        // Expired, unknown, revoked.
+        assert!(t.db.read(|c| auth::session_user(c, &token, 10_000)).unwrap().is_none(), "{}", t.name);
+        assert!(t.db.read(|c| auth::session_user(c, &auth::new_token(), 5_000)).unwrap().is_none());
+        assert!(t.db.write(|c| auth::revoke_session(c, &token, 6_000)).unwrap());
+        assert!(!t.db.write(|c| auth::revoke_session(c, &token, 7_000)).unwrap(), "revoking twice");
+        assert!(t.db.read(|c| auth::session_user(c, &token, 6_500)).unwrap().is_none());
+    }
+}

@@ -1,0 +1,235 @@
+//! Accounts and sessions: who someone is, and what their role lets them see.
+//!
+//! Passwords are hashed with Argon2id (PHC strings, a fresh salt each). A session is a
+//! random 256-bit bearer token handed to the client once; only its SHA-256 is stored, so
+//! a copy of the database yields no usable token. Sessions expire and can be revoked.
+//! Every role is bound to one unit (or department) by its code, and sees that unit's
+//! area; the routes that enforce it arrive with the incident API.
+
+pub mod schema;
+
+use std::fmt;
+use std::str::FromStr;
+
+use argon2::Argon2;
+use diesel::prelude::*;
+use password_hash::rand_core::{OsRng, RngCore};
+use password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::store::DbConnection;
+use schema::{sessions, users};
+
+/// What a user does, and so what they may see and do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Runs the deployment; sees everything.
+    Administrator,
+    /// An operator of the city's command centre.
+    CityCentre,
+    /// An operator of a county's command centre.
+    CountyCentre,
+    /// An operator of a township's centre.
+    TownshipCentre,
+    /// Staff of a village or community.
+    CommunityStaff,
+    /// Staff of a functional department.
+    DepartmentStaff,
+    /// A grid worker (网格员).
+    GridWorker,
+    /// An operator of the 12345 hotline, who files reports for callers.
+    HotlineOperator,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 8] = [
+        Role::Administrator,
+        Role::CityCentre,
+        Role::CountyCentre,
+        Role::TownshipCentre,
+        Role::CommunityStaff,
+        Role::DepartmentStaff,
+        Role::GridWorker,
+        Role::HotlineOperator,
+    ];
+
+    /// The role as stored and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Administrator => "administrator",
+            Role::CityCentre => "city_centre",
+            Role::CountyCentre => "county_centre",
+            Role::TownshipCentre => "township_centre",
+            Role::CommunityStaff => "community_staff",
+            Role::DepartmentStaff => "department_staff",
+            Role::GridWorker => "grid_worker",
+            Role::HotlineOperator => "hotline_operator",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("no role is called {s:?}"))
+    }
+}
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// Hashes a password with Argon2id and a fresh salt, as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// Whether `password` matches a stored PHC hash (false for a malformed hash too).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A new bearer token: 256 random bits, hex.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+/// What is stored of a token: its SHA-256, hex. Tokens are random, so a fast hash is enough.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    /// The user's id.
+    pub id: String,
+    /// What they log in with.
+    pub login: String,
+    /// Argon2id, PHC string.
+    pub password_hash: String,
+    /// Their name as shown.
+    pub display_name: String,
+    /// Their role, as [`Role::as_str`].
+    pub role: String,
+    /// The unit or department their role is bound to.
+    pub unit_code: String,
+    /// When created.
+    pub created_at_ms: i64,
+}
+
+impl User {
+    /// The user's role; `None` if the stored value is not one (which migrations prevent).
+    pub fn role(&self) -> Option<Role> {
+        self.role.parse().ok()
+    }
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// Whose.
+    pub user_id: String,
+    /// The device it was opened from.
+    pub device_id: Option<String>,
+    /// When opened.
+    pub created_at_ms: i64,
+    /// When it stops being accepted.
+    pub expires_at_ms: i64,
+    /// When revoked, if it was.
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// Adds a user; a login already taken fails with a unique violation.
+pub fn insert_user(conn: &mut DbConnection, user: &User) -> QueryResult<()> {
+    diesel::insert_into(users::table).values(user).execute(conn).map(|_| ())
+}
+
+/// The user with this login.
+pub fn user_by_login(conn: &mut DbConnection, login: &str) -> QueryResult<Option<User>> {
+    users::table.filter(users::login.eq(login)).select(User::as_select()).first(conn).optional()
+}
+
+/// Stores a session.
+pub fn insert_session(conn: &mut DbConnection, session: &Session) -> QueryResult<()> {
+    diesel::insert_into(sessions::table).values(session).execute(conn).map(|_| ())
+}
+
+/// The user behind a token, if its session exists, is not revoked and has not expired at `now_ms`.
+pub fn session_user(conn: &mut DbConnection, token: &str, now_ms: i64) -> QueryResult<Option<(User, Session)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(token_hash(token)))
+        .filter(sessions::revoked_at_ms.is_null())
+        .filter(sessions::expires_at_ms.gt(now_ms))
+        .select((User::as_select(), Session::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// Revokes a token's session; true if there was one to revoke.
+pub fn revoke_session(conn: &mut DbConnection, token: &str, now_ms: i64) -> QueryResult<bool> {
+    diesel::update(sessions::table.filter(sessions::token_hash.eq(token_hash(token))))
+        .filter(sessions::revoked_at_ms.is_null())
+        .set(sessions::revoked_at_ms.eq(Some(now_ms)))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("demo").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("demo", &hash));
+        assert!(!verify_password("Demo", &hash));
+        assert!(!verify_password("demo", "not a hash"));
+        // A fresh salt each time.
+        assert_ne!(hash, hash_password("demo").unwrap());
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_stored_hashed() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), a);
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! The account tables, as diesel sees them (see `migrations/`).
+
+diesel::table! {
+    /// Users.
+    users (id) {
+        /// The user's id (a UUID).
+        id -> Text,
+        /// What they log in with.
+        login -> Text,
+        /// Argon2id, PHC string.
+        password_hash -> Text,
+        /// Their name as shown.
+        display_name -> Text,
+        /// Their role (see `Role`).
+        role -> Text,
+        /// The unit or department their role is bound to.
+        unit_code -> Text,
+        /// When created (Unix milliseconds, UTC).
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Sessions, by the hash of their token.
+    sessions (token_hash) {
+        /// SHA-256 of the bearer token, hex.
+        token_hash -> Text,
+        /// Whose.
+        user_id -> Text,
+        /// The device it was opened from, if named.
+        device_id -> Nullable<Text>,
+        /// When opened.
+        created_at_ms -> BigInt,
+        /// When it stops being accepted.
+        expires_at_ms -> BigInt,
+        /// When revoked (logged out), if it was.
+        revoked_at_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(sessions, users);
