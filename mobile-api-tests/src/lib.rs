@@ -15,31 +15,58 @@ pub struct TestServer {
     pub base: String,
     /// An HTTP client.
     pub client: reqwest::Client,
+    /// The server's SQLite file, removed when the test is done.
+    database: std::path::PathBuf,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.database.display()));
+        }
+    }
 }
 
 /// Why a test server could not start.
 #[derive(Debug)]
 pub struct SpawnError(pub String);
 
+/// A fresh SQLite file for one test server, in the system's temporary folder.
+fn scratch_database() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::env::temp_dir().join(format!("gridlink-test-{}-{n}.db", std::process::id()))
+}
+
 impl TestServer {
     /// Starts a server with the demo area on a free port, in the current tokio runtime.
     pub async fn spawn() -> Result<TestServer, SpawnError> {
+        let database = scratch_database();
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| SpawnError(e.to_string()))?;
         let settings = Settings {
             bind: listener.local_addr().map_err(|e| SpawnError(e.to_string()))?,
             demo: true,
             snap_tolerance_m: 50.0,
             categories: None,
+            database: format!("sqlite://{}", database.display()),
         };
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Ok(TestServer { base, client: reqwest::Client::new() })
+        Ok(TestServer { base, client: reqwest::Client::new(), database })
     }
 
-    /// GET `path` (with its query string) and return the status, content type and JSON body.
-    pub async fn get(&self, path: &str) -> Result<(u16, String, serde_json::Value), reqwest::Error> {
-        let response = self.client.get(format!("{}{path}", self.base)).send().await?;
+    /// POST a JSON body to `path` and return the status, content type and JSON body.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, String, serde_json::Value), reqwest::Error> {
+        let response = self.client.post(format!("{}{path}", self.base)).json(body).send().await?;
+        Self::read(response).await
+    }
+
+    async fn read(response: reqwest::Response) -> Result<(u16, String, serde_json::Value), reqwest::Error> {
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -49,5 +76,11 @@ impl TestServer {
             .to_owned();
         let body = response.json().await?;
         Ok((status, content_type, body))
+    }
+
+    /// GET `path` (with its query string) and return the status, content type and JSON body.
+    pub async fn get(&self, path: &str) -> Result<(u16, String, serde_json::Value), reqwest::Error> {
+        let response = self.client.get(format!("{}{path}", self.base)).send().await?;
+        Self::read(response).await
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use geodata::{Tolerances, check_geojson};
 
-use crate::settings::{DEFAULT_BIND, Settings};
+use crate::settings::{DEFAULT_BIND, DEFAULT_DATABASE, Settings};
 use crate::startup::Application;
 use crate::store::Database;
 use crate::telemetry;
@@ -39,11 +39,14 @@ pub enum Command {
         /// A category tree (JSON, the form of the built-in one) to use instead of the built-in one.
         #[arg(long, env = "GRIDLINK_CATEGORIES")]
         categories: Option<PathBuf>,
+        /// Where to store: `sqlite://PATH` (created if missing) or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
     },
     /// Creates or updates the database schema, then exits.
     Migrate {
         /// The database: `sqlite://PATH` or `postgres://…`.
-        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = "sqlite://gridlink.db")]
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
     },
     /// Works with grid layers as GeoJSON files.
@@ -79,8 +82,8 @@ pub enum GridsCommand {
 /// Runs a parsed command line; the exit code says how it went.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve { bind, demo, snap_tolerance_m, categories } => {
-            serve(Settings { bind, demo, snap_tolerance_m, categories })
+        Command::Serve { bind, demo, snap_tolerance_m, categories, database } => {
+            serve(Settings { bind, demo, snap_tolerance_m, categories, database })
         }
         Command::Grids { command: GridsCommand::Check { file, json, tolerance_m2 } } => {
             grids_check(&file, json, tolerance_m2)

@@ -20,6 +20,9 @@ pub enum ApiError {
     /// The point is outside every grid, beyond the snapping tolerance.
     #[error("{0}")]
     OutsideServiceArea(String),
+    /// Wrong login or password, or no valid session.
+    #[error("{0}")]
+    Unauthorized(String),
     /// No such route or resource.
     #[error("{0}")]
     NotFound(String),
@@ -38,6 +41,7 @@ impl ApiError {
             ApiError::InvalidCoordinates(_) => "invalid-coordinates",
             ApiError::InvalidCrs(_) => "invalid-crs",
             ApiError::OutsideServiceArea(_) => "outside-service-area",
+            ApiError::Unauthorized(_) => "invalid-credentials",
             ApiError::NotFound(_) => "not-found",
             ApiError::BadRequest(_) => "bad-request",
             ApiError::Internal(_) => "internal",
@@ -49,10 +53,23 @@ impl ApiError {
             ApiError::InvalidCoordinates(_) => "Invalid coordinates",
             ApiError::InvalidCrs(_) => "Unknown coordinate system",
             ApiError::OutsideServiceArea(_) => "Outside the service area",
+            ApiError::Unauthorized(_) => "Not authenticated",
             ApiError::NotFound(_) => "Not found",
             ApiError::BadRequest(_) => "Bad request",
             ApiError::Internal(_) => "Internal error",
         }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> ApiError {
+        ApiError::Internal(e.to_string())
     }
 }
 
@@ -71,6 +88,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidCoordinates(_) | ApiError::InvalidCrs(_) | ApiError::BadRequest(_) => {
                 StatusCode::BAD_REQUEST
             }
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::OutsideServiceArea(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -17,7 +17,12 @@ pub struct Settings {
     pub snap_tolerance_m: f64,
     /// A category tree to use instead of the one that ships.
     pub categories: Option<PathBuf>,
+    /// Where to store: `sqlite://PATH` or `postgres://…`.
+    pub database: String,
 }
+
+/// The database `gridlink serve` stores into unless told otherwise.
+pub const DEFAULT_DATABASE: &str = "sqlite://gridlink.db";
 
 /// Why the settings cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +32,6 @@ pub enum SettingsError {
         "--demo only listens on a loopback address (127.0.0.1, ::1), not {0}: the demo accounts' passwords are public"
     )]
     DemoNotOnLoopback(SocketAddr),
-    /// Without storage there is nothing to serve but the demo.
-    #[error(
-        "this build has no storage yet, so the only area it can serve is the bundled demo: run `gridlink serve --demo`"
-    )]
-    NothingToServe,
     /// The snapping tolerance must be a sensible distance.
     #[error("the snapping tolerance must be between 0 and 1000 metres, not {0}")]
     BadTolerance(f64),
@@ -40,9 +40,6 @@ pub enum SettingsError {
 impl Settings {
     /// Checks the combination of settings before anything starts.
     pub fn validate(self) -> Result<Settings, SettingsError> {
-        if !self.demo {
-            return Err(SettingsError::NothingToServe);
-        }
         if self.demo && !self.bind.ip().is_loopback() {
             return Err(SettingsError::DemoNotOnLoopback(self.bind));
         }
@@ -58,7 +55,13 @@ mod tests {
     use super::*;
 
     fn settings(bind: &str, demo: bool) -> Settings {
-        Settings { bind: bind.parse().unwrap(), demo, snap_tolerance_m: 50.0, categories: None }
+        Settings {
+            bind: bind.parse().unwrap(),
+            demo,
+            snap_tolerance_m: 50.0,
+            categories: None,
+            database: DEFAULT_DATABASE.into(),
+        }
     }
 
     #[test]
@@ -70,8 +73,8 @@ mod tests {
     }
 
     #[test]
-    fn without_the_demo_there_is_nothing_to_serve_yet() {
-        assert!(matches!(settings("127.0.0.1:8080", false).validate(), Err(SettingsError::NothingToServe)));
+    fn without_the_demo_any_address_will_do() {
+        assert!(settings("0.0.0.0:8080", false).validate().is_ok());
     }
 
     #[test]

@@ -6,13 +6,15 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::middleware::Compress;
 use actix_web::{App, HttpServer, web};
-use geodata::{IndexOptions, Layer};
+use geodata::{IndexOptions, Layer, Level};
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::{self, routes::Directory};
 use crate::categories::{self, CategoryTree};
 use crate::geo::{self, Geo};
 use crate::problem::ApiError;
 use crate::settings::Settings;
+use crate::store::Database;
 use crate::{health, problem};
 
 /// Why the application could not start.
@@ -27,6 +29,9 @@ pub enum StartupError {
     /// The category file could not be read.
     #[error("cannot read the category file {0}: {1}")]
     CategoryFile(String, std::io::Error),
+    /// Storage could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
@@ -52,6 +57,19 @@ impl Application {
             }
         };
         tracing::info!(categories = tree.categories().count(), "category tree loaded");
+        let db = Database::open(&settings.database, 8)?;
+        db.migrate()?;
+        if settings.demo {
+            let created = auth::demo::ensure(&db, &layer, &tree)?;
+            tracing::info!(created, "demo accounts ready (password: demo)");
+        }
+        let directory = web::Data::new(Directory::new(
+            layer
+                .units()
+                .map(|u| (u.code.to_string(), u.name.clone(), u.level().number()))
+                .chain(tree.departments.iter().map(|d| (d.code.clone(), d.name.clone(), Level::County.number()))),
+        ));
+        let db = web::Data::new(db);
         let tree = web::Data::new(tree);
         let geo = web::Data::new(Geo::new(&layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }));
         let port = listener.local_addr()?.port();
@@ -61,9 +79,12 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(geo.clone())
                 .app_data(tree.clone())
+                .app_data(db.clone())
+                .app_data(directory.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .service(health::healthz)
+                .service(auth::routes::login)
                 .service(geo::routes::locate)
                 .service(categories::routes::categories)
                 .default_service(web::to(problem::not_found))

@@ -16,11 +16,66 @@ fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("gridlink-cli-{}-{name}", std::process::id()))
 }
 
+/// A running `gridlink serve`, stopped when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `gridlink serve` with these arguments on a scratch database, and waits for the
+/// line that says where it listens; returns the server and its port.
+fn spawn_serve(args: &[&str], database: &std::path::Path) -> (Running, u16) {
+    let child = gridlink()
+        .args(["serve", "--bind", "127.0.0.1:0", "--database"])
+        .arg(format!("sqlite://{}", database.display()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+            let port = rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|p| p.parse::<u16>().ok());
+            return (running, port.expect("a port in the listening line"));
+        }
+        assert!(Instant::now() < deadline, "no listening line in time");
+    }
+    panic!("the server exited without saying where it listens");
+}
+
+fn get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn remove_database(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 #[test]
-fn serve_without_the_demo_says_what_to_run() {
-    let out = gridlink().args(["serve", "--bind", "127.0.0.1:0"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("gridlink serve --demo"));
+fn serve_without_the_demo_serves_an_empty_area_from_its_database() {
+    let database = temp_path("empty.db");
+    let (server, port) = spawn_serve(&[], &database);
+    let health = get(port, "/healthz");
+    let outside = get(port, "/api/v1/locate?lon=118.3&lat=33.95");
+    drop(server);
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(outside.starts_with("HTTP/1.1 404") && outside.contains("outside-service-area"), "{outside}");
+    assert!(database.exists(), "serve creates its SQLite file");
+    remove_database(&database);
 }
 
 #[test]
@@ -32,31 +87,12 @@ fn the_demo_refuses_a_public_address() {
 
 #[test]
 fn serve_demo_prints_where_it_listens_and_answers_healthz() {
-    let mut child = gridlink()
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut port = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-            port = rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|p| p.parse::<u16>().ok());
-            break;
-        }
-        assert!(Instant::now() < deadline, "no listening line in time");
-    }
-    let port = port.expect("the server says where it listens");
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let database = temp_path("demo.db");
+    let (server, port) = spawn_serve(&["--demo"], &database);
+    let response = get(port, "/healthz");
+    drop(server);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    remove_database(&database);
 }
 
 #[test]
