@@ -78,6 +78,27 @@ impl TestServer {
         Ok((status, content_type, body))
     }
 
+    /// POST a JSON body with a bearer token; returns the status and the body (JSON, or
+    /// `null` when empty).
+    pub async fn post_as(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, serde_json::Value), reqwest::Error> {
+        let response = self.client.post(format!("{}{path}", self.base)).bearer_auth(token).json(body).send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// GET with a bearer token; returns the status and the JSON body.
+    pub async fn get_as(&self, token: &str, path: &str) -> Result<(u16, serde_json::Value), reqwest::Error> {
+        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await?;
+        let (status, _, body) = Self::read(response).await?;
+        Ok((status, body))
+    }
+
     /// GET `path` (with its query string) and return the status, content type and JSON body.
     pub async fn get(&self, path: &str) -> Result<(u16, String, serde_json::Value), reqwest::Error> {
         let response = self.client.get(format!("{}{path}", self.base)).send().await?;

@@ -238,6 +238,8 @@ fn users_and_sessions_on_both_backends() {
             created_at_ms: 1_000,
             expires_at_ms: 10_000,
             revoked_at_ms: None,
+            refresh_hash: None,
+            refresh_expires_at_ms: None,
         };
         t.db.write(|c| auth::insert_session(c, &session)).unwrap();
         let (u, s) = t.db.read(|c| auth::session_user(c, &token, 5_000)).unwrap().unwrap();

@@ -164,6 +164,10 @@ pub struct Session {
     pub expires_at_ms: i64,
     /// When revoked, if it was.
     pub revoked_at_ms: Option<i64>,
+    /// SHA-256 of the refresh token, for a session opened from a named device.
+    pub refresh_hash: Option<String>,
+    /// When the refresh token stops being accepted.
+    pub refresh_expires_at_ms: Option<i64>,
 }
 
 /// Adds a user; a login already taken fails with a unique violation.
@@ -193,9 +197,33 @@ pub fn session_user(conn: &mut DbConnection, token: &str, now_ms: i64) -> QueryR
         .optional()
 }
 
-/// Revokes a token's session; true if there was one to revoke.
+/// The session a refresh token belongs to, if it was opened from `device_id`, is not
+/// revoked and the refresh token has not expired at `now_ms`.
+pub fn session_by_refresh(
+    conn: &mut DbConnection,
+    refresh_token: &str,
+    device_id: &str,
+    now_ms: i64,
+) -> QueryResult<Option<(User, Session)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::refresh_hash.eq(token_hash(refresh_token)))
+        .filter(sessions::device_id.eq(device_id))
+        .filter(sessions::revoked_at_ms.is_null())
+        .filter(sessions::refresh_expires_at_ms.gt(now_ms))
+        .select((User::as_select(), Session::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// Revokes a token's session (and its refresh token); true if there was one to revoke.
 pub fn revoke_session(conn: &mut DbConnection, token: &str, now_ms: i64) -> QueryResult<bool> {
-    diesel::update(sessions::table.filter(sessions::token_hash.eq(token_hash(token))))
+    revoke_by_hash(conn, &token_hash(token), now_ms)
+}
+
+/// Revokes the session with this token hash; true if there was one to revoke.
+pub fn revoke_by_hash(conn: &mut DbConnection, hash: &str, now_ms: i64) -> QueryResult<bool> {
+    diesel::update(sessions::table.filter(sessions::token_hash.eq(hash)))
         .filter(sessions::revoked_at_ms.is_null())
         .set(sessions::revoked_at_ms.eq(Some(now_ms)))
         .execute(conn)

@@ -1,19 +1,28 @@
-//! `POST /api/v1/auth/login`.
+//! `POST /api/v1/auth/login`, `/auth/refresh` and `/auth/logout`, `GET /api/v1/me`, and
+//! the bearer-token extractor that staff routes take.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
-use super::{Session, insert_session, new_token, token_hash, user_by_login, verify_password};
+use super::{
+    Session, User, insert_session, new_token, revoke_session, session_by_refresh, session_user, token_hash,
+    user_by_login, verify_password,
+};
 use crate::problem::ApiError;
 use crate::store::Database;
 
-/// How long a session lasts.
+/// How long a session's bearer token lasts.
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 
-/// What the login response says about units: names and levels by code (units of the
-/// layer, and departments, which sit at the county's level).
+/// How long a refresh token lasts: long enough for a worker offline for weeks.
+pub const REFRESH_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// What the responses say about units: names and levels by code (units of the layer,
+/// and departments, which sit at the county's level).
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     units: HashMap<String, (String, u8)>,
@@ -24,6 +33,15 @@ impl Directory {
     pub fn new(units: impl IntoIterator<Item = (String, String, u8)>) -> Directory {
         Directory { units: units.into_iter().map(|(code, name, level)| (code, (name, level))).collect() }
     }
+
+    fn describe(&self, user: &User) -> UserRef {
+        let (name, level) = self.units.get(&user.unit_code).cloned().unwrap_or_else(|| (user.unit_code.clone(), 0));
+        UserRef {
+            id: user.id.clone(),
+            role: user.role.clone(),
+            unit: UnitRef { code: user.unit_code.clone(), name, level },
+        }
+    }
 }
 
 /// The login request.
@@ -32,6 +50,13 @@ pub struct Login {
     login: String,
     password: String,
     device_id: Option<String>,
+}
+
+/// The refresh request.
+#[derive(Debug, Deserialize)]
+pub struct Refresh {
+    refresh_token: String,
+    device_id: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,8 +74,10 @@ struct UserRef {
 }
 
 #[derive(Debug, Serialize)]
-struct LoggedIn {
+struct Opened {
     token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     user: UserRef,
 }
 
@@ -58,6 +85,27 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A new session for `user`; with a device, a refresh token bound to it as well.
+fn new_session(user: &User, device_id: Option<String>, now: i64) -> (Session, String, Option<String>) {
+    let token = new_token();
+    let renewal = device_id.as_ref().map(|_| new_token());
+    let session = Session {
+        token_hash: token_hash(&token),
+        user_id: user.id.clone(),
+        device_id,
+        created_at_ms: now,
+        expires_at_ms: now + SESSION_TTL_MS,
+        revoked_at_ms: None,
+        refresh_hash: renewal.as_deref().map(token_hash),
+        refresh_expires_at_ms: renewal.as_ref().map(|_| now + REFRESH_TTL_MS),
+    };
+    (session, token, renewal)
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::Unauthorized("wrong login or password".into())
 }
 
 /// Checks a login and password and opens a session; wrong ones get 401.
@@ -70,32 +118,89 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let Login { login, password, device_id } = body.into_inner();
     // Hashing is deliberately slow: off the async workers, like every query.
-    let opened = web::block(move || -> Result<Option<(super::User, String)>, ApiError> {
+    let opened = web::block(move || -> Result<Option<(User, String, Option<String>)>, ApiError> {
         let Some(user) = db.read(|c| user_by_login(c, &login))? else { return Ok(None) };
         if !verify_password(&password, &user.password_hash) {
             return Ok(None);
         }
-        let token = new_token();
-        let now = now_ms();
-        let session = Session {
-            token_hash: token_hash(&token),
-            user_id: user.id.clone(),
-            device_id,
-            created_at_ms: now,
-            expires_at_ms: now + SESSION_TTL_MS,
-            revoked_at_ms: None,
-        };
+        let (session, token, renewal) = new_session(&user, device_id, now_ms());
         db.write(|c| insert_session(c, &session))?;
-        Ok(Some((user, token)))
+        Ok(Some((user, token, renewal)))
     })
     .await??;
-    let Some((user, token)) = opened else {
-        return Err(ApiError::Unauthorized("wrong login or password".into()));
-    };
-    let (name, level) = directory.units.get(&user.unit_code).cloned().unwrap_or_else(|| (user.unit_code.clone(), 0));
-    let body = LoggedIn {
-        token,
-        user: UserRef { id: user.id, role: user.role, unit: UnitRef { code: user.unit_code, name, level } },
-    };
-    Ok(HttpResponse::Ok().json(body))
+    let (user, token, refresh_token) = opened.ok_or_else(unauthorized)?;
+    Ok(HttpResponse::Ok().json(Opened { token, refresh_token, user: directory.describe(&user) }))
+}
+
+/// Renews a session from its refresh token, on the device it was issued to; the old
+/// session and refresh token stop working.
+#[post("/api/v1/auth/refresh")]
+#[tracing::instrument(skip(db, directory, body))]
+pub async fn refresh(
+    db: web::Data<Database>,
+    directory: web::Data<Directory>,
+    body: web::Json<Refresh>,
+) -> Result<HttpResponse, ApiError> {
+    let Refresh { refresh_token, device_id } = body.into_inner();
+    let renewed = web::block(move || -> Result<Option<(User, String, Option<String>)>, ApiError> {
+        let now = now_ms();
+        Ok(db.write(|c| {
+            let Some((user, old)) = session_by_refresh(c, &refresh_token, &device_id, now)? else { return Ok(None) };
+            super::revoke_by_hash(c, &old.token_hash, now)?;
+            let (session, token, renewal) = new_session(&user, Some(device_id), now);
+            insert_session(c, &session)?;
+            Ok(Some((user, token, renewal)))
+        })?)
+    })
+    .await??;
+    let (user, token, refresh_token) =
+        renewed.ok_or_else(|| ApiError::Unauthorized("the refresh token is not valid for this device".into()))?;
+    Ok(HttpResponse::Ok().json(Opened { token, refresh_token, user: directory.describe(&user) }))
+}
+
+/// Ends the caller's session and its refresh token.
+#[post("/api/v1/auth/logout")]
+#[tracing::instrument(skip(db, caller))]
+pub async fn logout(db: web::Data<Database>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    web::block(move || db.write(|c| revoke_session(c, &caller.token, now_ms()))).await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Who the caller is.
+#[get("/api/v1/me")]
+pub async fn me(directory: web::Data<Directory>, caller: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(directory.describe(&caller.user))
+}
+
+/// The caller of a staff route, from `Authorization: Bearer <token>`; 401 otherwise.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// Who.
+    pub user: User,
+    /// The bearer token they presented (never logged).
+    token: String,
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_owned())
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Authenticated, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer(req);
+        let db = req.app_data::<web::Data<Database>>().cloned();
+        Box::pin(async move {
+            let missing = || ApiError::Unauthorized("a valid `Authorization: Bearer <token>` is needed".into());
+            let (Some(token), Some(db)) = (token, db) else { return Err(missing()) };
+            let lookup = token.clone();
+            let found = web::block(move || db.read(|c| session_user(c, &lookup, now_ms()))).await??;
+            let (user, _) = found.ok_or_else(missing)?;
+            Ok(Authenticated { user, token })
+        })
+    }
 }

@@ -35,6 +35,10 @@ diesel::table! {
         expires_at_ms -> BigInt,
         /// When revoked (logged out), if it was.
         revoked_at_ms -> Nullable<BigInt>,
+        /// SHA-256 of the refresh token, for a session opened from a named device.
+        refresh_hash -> Nullable<Text>,
+        /// When the refresh token stops being accepted.
+        refresh_expires_at_ms -> Nullable<BigInt>,
     }
 }
 
