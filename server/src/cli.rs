@@ -1,4 +1,4 @@
-//! The command line: `gridlink serve`, `gridlink migrate`, `gridlink grids check`, `gridlink grids demo`.
+//! The command line: `gridlink serve`, `migrate`, `users add`, `grids check`, `grids demo`.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use geodata::{Tolerances, check_geojson};
 
+use crate::auth;
 use crate::settings::{DEFAULT_BIND, DEFAULT_DATABASE, Settings};
 use crate::startup::Application;
-use crate::store::Database;
+use crate::store::{Database, StoreError};
 use crate::telemetry;
 
 /// gridlink: grid-based social-governance dispatch.
@@ -49,11 +50,41 @@ pub enum Command {
         #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
     },
+    /// Manages accounts.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Works with grid layers as GeoJSON files.
     Grids {
         /// What to do with them.
         #[command(subcommand)]
         command: GridsCommand,
+    },
+}
+
+/// `gridlink users …`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Adds an account; the password is read from standard input (one line).
+    Add {
+        /// What they log in with.
+        #[arg(long)]
+        login: String,
+        /// Their role: administrator, city_centre, county_centre, township_centre,
+        /// community_staff, department_staff, grid_worker or hotline_operator.
+        #[arg(long)]
+        role: String,
+        /// The code of the unit (or department) the role is bound to.
+        #[arg(long)]
+        unit: String,
+        /// Their name as shown (the login if not given).
+        #[arg(long)]
+        name: Option<String>,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
     },
 }
 
@@ -90,6 +121,67 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Grids { command: GridsCommand::Demo { out } } => grids_demo(out),
         Command::Migrate { database } => migrate(&database),
+        Command::Users { command: UsersCommand::Add { login, role, unit, name, database } } => {
+            users_add(&login, &role, &unit, name, &database)
+        }
+    }
+}
+
+fn users_add(login: &str, role: &str, unit: &str, name: Option<String>, url: &str) -> ExitCode {
+    let login = login.trim();
+    if login.is_empty() || login.chars().any(char::is_whitespace) {
+        return fail(format!("the login {login:?} must be non-empty, without spaces"));
+    }
+    let role: auth::Role = match role.parse() {
+        Ok(r) => r,
+        Err(e) => return fail(format!("{e}; roles: {}", auth::Role::ALL.map(auth::Role::as_str).join(", "))),
+    };
+    // A unit is named by its statistical code; a department by its own code.
+    let unit_ok = if role == auth::Role::DepartmentStaff {
+        !unit.is_empty() && unit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    } else {
+        geodata::AreaCode::parse(unit).is_ok()
+    };
+    if !unit_ok {
+        return fail(format!("{unit:?} is not a unit code for a {role}"));
+    }
+    let mut password = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut password) {
+        return fail(format!("cannot read the password from standard input: {e}"));
+    }
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 8 {
+        return fail("the password (read from standard input) must have at least 8 characters");
+    }
+    let hash = match auth::hash_password(password) {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let db = match Database::open(url, 1).and_then(|db| db.migrate().map(|()| db)) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let user = auth::User {
+        id: uuid::Uuid::new_v4().to_string(),
+        login: login.to_owned(),
+        password_hash: hash,
+        display_name: name.unwrap_or_else(|| login.to_owned()),
+        role: role.as_str().to_owned(),
+        unit_code: unit.to_owned(),
+        created_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    };
+    match db.write(|c| auth::insert_user(c, &user)) {
+        Ok(()) => {
+            let _ = writeln!(std::io::stdout(), "added {} ({role} of {unit}), id {}", user.login, user.id);
+            ExitCode::SUCCESS
+        }
+        Err(StoreError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ))) => fail(format!("the login {login:?} is taken")),
+        Err(e) => fail(e),
     }
 }
 

@@ -183,3 +183,57 @@ fn migrate_creates_a_sqlite_database_and_is_idempotent() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+fn users_add(database: &std::path::Path, args: &[&str], password: &str) -> std::process::Output {
+    let mut child = gridlink()
+        .args(["users", "add", "--database"])
+        .arg(format!("sqlite://{}", database.display()))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn users_add_creates_an_account_that_logs_in() {
+    let database = temp_path("users.db");
+    let ok =
+        users_add(&database, &["--login", "zhang.san", "--role", "county_centre", "--unit", "321302"], "s3cret-pass\n");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("added zhang.san (county_centre of 321302)"));
+    // Refused: a taken login, an unknown role, a bad unit, a short password.
+    for (args, password, says) in [
+        (["--login", "zhang.san", "--role", "county_centre", "--unit", "321302"], "another-pass\n", "is taken"),
+        (["--login", "li.si", "--role", "mayor", "--unit", "321302"], "long-enough\n", "no role is called"),
+        (["--login", "li.si", "--role", "grid_worker", "--unit", "12345"], "long-enough\n", "is not a unit code"),
+        (["--login", "li.si", "--role", "grid_worker", "--unit", "321302001001001"], "short\n", "at least 8"),
+    ] {
+        let out = users_add(&database, &args, password);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The account logs in to a server on that database.
+    let (server, port) = spawn_serve(&[], &database);
+    let body = r#"{"login": "zhang.san", "password": "s3cret-pass"}"#;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    drop(server);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"role\":\"county_centre\""), "{response}");
+    remove_database(&database);
+}
