@@ -14,6 +14,7 @@ pub mod cli;
 pub mod geo;
 pub mod health;
 pub mod incidents;
+pub mod openapi;
 pub mod problem;
 pub mod settings;
 pub mod startup;

@@ -73,6 +73,19 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+/// The problem document every error is (RFC 9457), as the OpenAPI description shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemDoc {
+    /// A stable slug naming the kind of error, e.g. `invalid-coordinates`.
+    pub r#type: String,
+    /// A short title.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+}
+
 /// The RFC 9457 body.
 #[derive(Debug, Serialize)]
 struct Problem<'a> {

@@ -15,7 +15,7 @@ use crate::geo::{self, Geo};
 use crate::problem::ApiError;
 use crate::settings::Settings;
 use crate::store::Database;
-use crate::{health, problem};
+use crate::{health, openapi, problem};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .service(health::healthz)
+                .service(openapi::describe)
                 .service(auth::routes::login)
                 .service(auth::routes::refresh)
                 .service(auth::routes::logout)

@@ -45,7 +45,7 @@ impl Directory {
 }
 
 /// The login request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Login {
     login: String,
     password: String,
@@ -53,28 +53,30 @@ pub struct Login {
 }
 
 /// The refresh request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Refresh {
     refresh_token: String,
     device_id: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct UnitRef {
     code: String,
     name: String,
     level: u8,
 }
 
-#[derive(Debug, Serialize)]
-struct UserRef {
+/// A user as the API shows them: id, role and unit.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserRef {
     id: String,
     role: String,
     unit: UnitRef,
 }
 
-#[derive(Debug, Serialize)]
-struct Opened {
+/// An opened session.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Opened {
     token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
@@ -109,6 +111,17 @@ fn unauthorized() -> ApiError {
 }
 
 /// Checks a login and password and opens a session; wrong ones get 401.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    request_body = Login,
+    responses(
+        (status = 200, description = "A session (and a refresh token when a device is named)", body = Opened),
+        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
+        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+    ),
+    tag = "accounts"
+)]
 #[post("/api/v1/auth/login")]
 #[tracing::instrument(skip(db, directory, body), fields(login = %body.login))]
 pub async fn login(
@@ -134,6 +147,16 @@ pub async fn login(
 
 /// Renews a session from its refresh token, on the device it was issued to; the old
 /// session and refresh token stop working.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    request_body = Refresh,
+    responses(
+        (status = 200, description = "A new session and refresh token", body = Opened),
+        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+    ),
+    tag = "accounts"
+)]
 #[post("/api/v1/auth/refresh")]
 #[tracing::instrument(skip(db, directory, body))]
 pub async fn refresh(
@@ -159,6 +182,16 @@ pub async fn refresh(
 }
 
 /// Ends the caller's session and its refresh token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+    ),
+    security(("bearer" = [])),
+    tag = "accounts"
+)]
 #[post("/api/v1/auth/logout")]
 #[tracing::instrument(skip(db, caller))]
 pub async fn logout(db: web::Data<Database>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
@@ -167,6 +200,16 @@ pub async fn logout(db: web::Data<Database>, caller: Authenticated) -> Result<Ht
 }
 
 /// Who the caller is.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    responses(
+        (status = 200, description = "The caller", body = UserRef),
+        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+    ),
+    security(("bearer" = [])),
+    tag = "accounts"
+)]
 #[get("/api/v1/me")]
 pub async fn me(directory: web::Data<Directory>, caller: Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(directory.describe(&caller.user))

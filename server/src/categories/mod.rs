@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 const DEFAULT_TREE: &str = include_str!("default.json");
 
 /// The four governance domains (四大治理).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Domain {
     /// 大应急.
@@ -34,7 +34,7 @@ pub enum Domain {
 }
 
 /// How a time limit counts (DOMAIN.md, "The closed loop").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeUnit {
     /// 紧急工作时: the clock runs day and night.
@@ -46,7 +46,7 @@ pub enum TimeUnit {
 }
 
 /// A time limit: an amount of a unit, written `"2 urgent_hours"` in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 pub struct Limit {
     /// How many units.
     pub amount: u32,
@@ -88,7 +88,7 @@ impl fmt::Display for Limit {
 }
 
 /// The time limits of the steps of the loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Limits {
     /// 受理时限.
     pub accept: Limit,
@@ -101,7 +101,7 @@ pub struct Limits {
 }
 
 /// A department that cases can be sent to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Department {
     /// Its code (also the suffix of its demo account, `dept-<code>`).
     pub code: String,
@@ -110,7 +110,7 @@ pub struct Department {
 }
 
 /// A category a case can be reported under (a leaf of the tree).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Category {
     /// The category's code; the service code of Open311.
     pub code: String,
@@ -131,7 +131,7 @@ pub struct Category {
 }
 
 /// A major class: a node between a domain and its categories.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Class {
     /// The class's code.
     pub code: String,
@@ -142,7 +142,7 @@ pub struct Class {
 }
 
 /// A domain with its classes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DomainNode {
     /// Which domain.
     pub domain: Domain,
@@ -153,7 +153,7 @@ pub struct DomainNode {
 }
 
 /// The whole tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CategoryTree {
     /// The departments cases may go to.
     pub departments: Vec<Department>,

@@ -23,27 +23,29 @@ fn single<'a>(pairs: &'a Pairs, name: &str) -> Result<Option<&'a str>, ApiError>
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct GridRef<'a> {
     id: String,
     code: &'a str,
     name: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Link<'a> {
     level: u8,
     code: &'a str,
     name: &'a str,
 }
 
-#[derive(Debug, Serialize)]
-struct Located<'a> {
+/// Where a point lies: its grid, the chain of units above it, and whether it was snapped.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Located<'a> {
     grid: GridRef<'a>,
     chain: Vec<Link<'a>>,
     snapped: bool,
     /// A whole number when it is one (`0` inside a grid, as CONTRACT.md writes it),
     /// otherwise metres to the centimetre.
+    #[schema(value_type = f64)]
     distance_m: serde_json::Number,
 }
 
@@ -67,6 +69,21 @@ fn coordinate(name: &str, value: Option<&str>) -> Result<f64, ApiError> {
 }
 
 /// Places a point (WGS-84 unless `crs` says GCJ-02 or BD-09) in its grid.
+#[utoipa::path(
+    get,
+    path = "/api/v1/locate",
+    params(
+        ("lon" = f64, Query, description = "Longitude"),
+        ("lat" = f64, Query, description = "Latitude"),
+        ("crs" = Option<String>, Query, description = "wgs84 (default), gcj02 or bd09"),
+    ),
+    responses(
+        (status = 200, description = "The point's grid and chain", body = Located),
+        (status = 400, description = "invalid-coordinates or invalid-crs", body = crate::problem::ProblemDoc),
+        (status = 404, description = "outside-service-area", body = crate::problem::ProblemDoc),
+    ),
+    tag = "geography"
+)]
 #[get("/api/v1/locate")]
 #[tracing::instrument(skip(geo))]
 pub async fn locate(geo: web::Data<Geo>, query: web::Query<Pairs>) -> Result<HttpResponse, ApiError> {

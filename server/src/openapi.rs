@@ -1,0 +1,49 @@
+//! `GET /openapi.json`: the API's description, generated from the handlers' own
+//! annotations so that it cannot drift from the code.
+
+use actix_web::{HttpResponse, get};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{auth, categories, geo, health};
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "gridlink", description = "Grid-based social-governance dispatch. Errors are application/problem+json (RFC 9457)."),
+    paths(
+        health::healthz,
+        geo::routes::locate,
+        categories::routes::categories,
+        auth::routes::login,
+        auth::routes::refresh,
+        auth::routes::logout,
+        auth::routes::me,
+    ),
+    modifiers(&Bearer),
+    tags(
+        (name = "geography", description = "Where points and grids are"),
+        (name = "reporting", description = "What residents report under"),
+        (name = "accounts", description = "Logging in and sessions"),
+        (name = "operations", description = "Health"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The description as JSON.
+#[get("/openapi.json")]
+pub async fn describe() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
