@@ -194,7 +194,8 @@ fn users_add(database: &std::path::Path, args: &[&str], password: &str) -> std::
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    // A refused command may exit before it reads the password: a broken pipe is expected then.
+    let _ = child.stdin.take().unwrap().write_all(password.as_bytes());
     child.wait_with_output().unwrap()
 }
 
