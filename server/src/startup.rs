@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::middleware::Compress;
 use actix_web::{App, HttpServer, web};
+use actix_web_prom::PrometheusMetricsBuilder;
 use geodata::{IndexOptions, Layer, Level};
 use tracing_actix_web::TracingLogger;
 
@@ -32,6 +33,9 @@ pub enum StartupError {
     /// Storage could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The metrics registry could not be set up.
+    #[error("cannot set up metrics: {0}")]
+    Metrics(String),
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
@@ -73,8 +77,16 @@ impl Application {
         let tree = web::Data::new(tree);
         let geo = web::Data::new(Geo::new(&layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }));
         let port = listener.local_addr()?.port();
+        // Request counts and durations by route, served at /metrics in Prometheus's format.
+        // Paths that match no route are labelled as one, so scanners cannot grow the labels.
+        let metrics = PrometheusMetricsBuilder::new("gridlink")
+            .endpoint("/metrics")
+            .mask_unmatched_patterns("UNMATCHED")
+            .build()
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(metrics.clone())
                 .wrap(Compress::default())
                 .wrap(TracingLogger::default())
                 .app_data(geo.clone())
