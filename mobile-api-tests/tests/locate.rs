@@ -120,3 +120,37 @@ async fn unknown_routes_get_a_problem_document() {
     let (status, content_type, body) = server.get("/api/v1/nothing-here").await.unwrap();
     assert_problem(status, &content_type, &body, 404, "not-found");
 }
+
+#[tokio::test]
+async fn grids_come_as_geojson_by_bounding_box() {
+    let server = TestServer::spawn().await.unwrap();
+    let (lon, lat, code) = a_grid();
+    let bbox = format!("{},{},{},{}", lon - 0.001, lat - 0.001, lon + 0.001, lat + 0.001);
+    let (status, content_type, body) = server.get(&format!("/api/v1/grids?bbox={bbox}")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(content_type, "application/geo+json");
+    assert_eq!(body["type"], "FeatureCollection");
+    let features = body["features"].as_array().unwrap();
+    assert!(!features.is_empty() && features.len() < 10, "{} features", features.len());
+    let grid = features.iter().find(|f| f["properties"]["code"] == code.as_str()).expect("the grid under the point");
+    assert_eq!(grid["properties"]["level"], 5);
+    assert_eq!(grid["properties"]["id"].as_str().unwrap().len(), 36);
+    assert!(grid["geometry"]["type"] == "Polygon" || grid["geometry"]["type"] == "MultiPolygon");
+    // The whole county fits in one answer; far away is empty.
+    let (_, _, all) = server.get("/api/v1/grids?bbox=118.0,33.5,118.7,34.1").await.unwrap();
+    assert_eq!(all["features"].as_array().unwrap().len(), 3980);
+    let (_, _, none) = server.get("/api/v1/grids?bbox=116.0,39.0,116.1,39.1").await.unwrap();
+    assert!(none["features"].as_array().unwrap().is_empty());
+    // Malformed boxes.
+    for bad in [
+        "",
+        "?bbox=1,2,3",
+        "?bbox=a,b,c,d",
+        "?bbox=118.7,33.5,118.0,34.1",
+        "?bbox=118,33,200,34",
+        "?bbox=1,2,3,4&bbox=1,2,3,4",
+    ] {
+        let (status, content_type, problem) = server.get(&format!("/api/v1/grids{bad}")).await.unwrap();
+        assert_problem(status, &content_type, &problem, 400, "invalid-coordinates");
+    }
+}

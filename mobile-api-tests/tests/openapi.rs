@@ -16,6 +16,7 @@ async fn the_description_lists_every_route_and_its_schemas() {
     for (path, method) in [
         ("/healthz", "get"),
         ("/api/v1/locate", "get"),
+        ("/api/v1/grids", "get"),
         ("/api/v1/categories", "get"),
         ("/api/v1/auth/login", "post"),
         ("/api/v1/auth/refresh", "post"),

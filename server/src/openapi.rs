@@ -14,6 +14,7 @@ use crate::{auth, categories, geo, health};
     paths(
         health::healthz,
         geo::routes::locate,
+        geo::routes::grids,
         categories::routes::categories,
         auth::routes::login,
         auth::routes::refresh,

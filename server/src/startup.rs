@@ -102,6 +102,7 @@ impl Application {
                 .service(auth::routes::logout)
                 .service(auth::routes::me)
                 .service(geo::routes::locate)
+                .service(geo::routes::grids)
                 .service(categories::routes::categories)
                 .default_service(web::to(problem::not_found))
         })

@@ -6,7 +6,7 @@
 
 pub mod routes;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use geodata::index::SharedIndex;
 use geodata::{AreaCode, GridIndex, IndexOptions, Layer};
@@ -25,6 +25,8 @@ pub fn unit_id(code: &AreaCode) -> Uuid {
 #[derive(Debug, Clone)]
 pub struct Geo {
     index: Arc<SharedIndex>,
+    /// The layer the index was built from, for serving boundaries.
+    layer: Arc<RwLock<Arc<Layer>>>,
 }
 
 impl Geo {
@@ -35,11 +37,16 @@ impl Geo {
             let codes: Vec<&str> = index.unindexed().iter().map(AreaCode::as_str).collect();
             tracing::warn!(?codes, "grids too thin to place any point in (under a millimetre)");
         }
-        Geo { index: Arc::new(SharedIndex::new(index)) }
+        Geo { index: Arc::new(SharedIndex::new(index)), layer: Arc::new(RwLock::new(Arc::new(layer.clone()))) }
     }
 
     /// The current index.
     pub fn index(&self) -> Arc<GridIndex> {
         self.index.current()
+    }
+
+    /// The current layer.
+    pub fn layer(&self) -> Arc<Layer> {
+        self.layer.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }

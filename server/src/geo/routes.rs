@@ -1,4 +1,5 @@
-//! `GET /api/v1/locate`: the grid and five-level chain of a point.
+//! `GET /api/v1/locate`: the grid and five-level chain of a point; `GET /api/v1/grids`:
+//! grid boundaries as GeoJSON, by bounding box, for maps.
 
 use actix_web::{HttpResponse, get, web};
 use geodata::LocateError;
@@ -118,4 +119,56 @@ pub async fn locate(geo: web::Data<Geo>, query: web::Query<Pairs>) -> Result<Htt
         distance_m: metres(placed.distance_m),
     };
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// At most this many grids in one answer: a county's worth; ask for a smaller box for more.
+pub const MAX_GRIDS: usize = 5_000;
+
+/// The grids whose boundaries reach into a bounding box, as a GeoJSON FeatureCollection
+/// (WGS-84); each feature's properties are `id`, `code`, `name`, `level` and `parent`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/grids",
+    params(("bbox" = String, Query, description = "min lon,min lat,max lon,max lat (WGS-84)")),
+    responses(
+        (status = 200, description = "A GeoJSON FeatureCollection of grids"),
+        (status = 400, description = "invalid-coordinates (a malformed box) or bad-request (too many grids)", body = crate::problem::ProblemDoc),
+    ),
+    tag = "geography"
+)]
+#[get("/api/v1/grids")]
+#[tracing::instrument(skip(geo))]
+pub async fn grids(geo: web::Data<Geo>, query: web::Query<Pairs>) -> Result<HttpResponse, ApiError> {
+    let raw = single(&query, "bbox")?
+        .ok_or_else(|| ApiError::InvalidCoordinates("the query needs `bbox=min lon,min lat,max lon,max lat`".into()))?;
+    let bad =
+        || ApiError::InvalidCoordinates(format!("bbox {raw:?} is not four numbers min lon,min lat,max lon,max lat"));
+    let numbers: Vec<f64> =
+        raw.split(',').map(|v| v.trim().parse::<f64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+    let [x0, y0, x1, y1] = <[f64; 4]>::try_from(numbers).map_err(|_| bad())?;
+    let in_range =
+        |x: f64, y: f64| x.is_finite() && y.is_finite() && (-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y);
+    if !(in_range(x0, y0) && in_range(x1, y1) && x0 <= x1 && y0 <= y1) {
+        return Err(ApiError::InvalidCoordinates(format!(
+            "bbox {raw:?} must have min <= max, longitudes within -180..180 and latitudes within -90..90"
+        )));
+    }
+    let layer = geo.layer();
+    let hits: Vec<&geodata::Unit> = layer
+        .grids()
+        .filter(|g| {
+            g.bounds().is_some_and(|b| b.min().x <= x1 && x0 <= b.max().x && b.min().y <= y1 && y0 <= b.max().y)
+        })
+        .take(MAX_GRIDS + 1)
+        .collect();
+    if hits.len() > MAX_GRIDS {
+        return Err(ApiError::BadRequest(format!("more than {MAX_GRIDS} grids in the box: ask for a smaller one")));
+    }
+    let mut collection = geodata::geojson::write_units(hits.iter().copied());
+    if let Some(features) = collection["features"].as_array_mut() {
+        for (feature, unit) in features.iter_mut().zip(&hits) {
+            feature["properties"]["id"] = serde_json::Value::String(unit_id(&unit.code).to_string());
+        }
+    }
+    Ok(HttpResponse::Ok().content_type("application/geo+json").json(collection))
 }
