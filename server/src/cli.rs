@@ -5,11 +5,12 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Parser, Subcommand};
 use geodata::{Tolerances, check_geojson};
 
 use crate::auth;
-use crate::settings::{DEFAULT_BIND, DEFAULT_DATABASE, Settings};
+use crate::settings::{DEFAULT_BIND, DEFAULT_DATABASE, FileSettings, Settings};
 use crate::startup::Application;
 use crate::store::{Database, StoreError};
 use crate::telemetry;
@@ -28,6 +29,10 @@ pub struct Cli {
 pub enum Command {
     /// Runs the server.
     Serve {
+        /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories);
+        /// flags and GRIDLINK_* variables win over it.
+        #[arg(long, env = "GRIDLINK_CONFIG")]
+        config: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, env = "GRIDLINK_BIND", default_value = DEFAULT_BIND)]
         bind: SocketAddr,
@@ -110,11 +115,28 @@ pub enum GridsCommand {
     },
 }
 
-/// Runs a parsed command line; the exit code says how it went.
-pub fn run(cli: Cli) -> ExitCode {
+/// Runs a parsed command line; the exit code says how it went. `matches` tell which
+/// values were given (on the command line or in the environment) and which are defaults.
+pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
     match cli.command {
-        Command::Serve { bind, demo, snap_tolerance_m, categories, database } => {
-            serve(Settings { bind, demo, snap_tolerance_m, categories, database })
+        Command::Serve { config, bind, demo, snap_tolerance_m, categories, database } => {
+            let flags = Settings { bind, demo, snap_tolerance_m, categories, database };
+            let settings = match config {
+                None => flags,
+                Some(path) => {
+                    let given = |id: &str| {
+                        matches
+                            .subcommand_matches("serve")
+                            .and_then(|m| m.value_source(id))
+                            .is_some_and(|s| s != ValueSource::DefaultValue)
+                    };
+                    match FileSettings::read(&path) {
+                        Ok(file) => file.under(flags, given),
+                        Err(e) => return fail(e),
+                    }
+                }
+            };
+            serve(settings)
         }
         Command::Grids { command: GridsCommand::Check { file, json, tolerance_m2 } } => {
             grids_check(&file, json, tolerance_m2)

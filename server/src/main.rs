@@ -2,9 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use gridlink::cli::{Cli, run};
 
 fn main() -> ExitCode {
-    run(Cli::parse())
+    // The matches are kept beside the parsed command: they say which values were given
+    // and which are defaults, which a config file may then supply.
+    let matches = Cli::command().get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => run(cli, &matches),
+        Err(e) => e.exit(),
+    }
 }

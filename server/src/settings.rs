@@ -24,6 +24,58 @@ pub struct Settings {
 /// The database `gridlink serve` stores into unless told otherwise.
 pub const DEFAULT_DATABASE: &str = "sqlite://gridlink.db";
 
+/// Settings from a TOML file: each may be left out, and flags or `GRIDLINK_*`
+/// variables given for the same setting win.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// Where to listen.
+    pub bind: Option<SocketAddr>,
+    /// Where to store.
+    pub database: Option<String>,
+    /// Whether to load the demo area.
+    pub demo: Option<bool>,
+    /// The snapping tolerance in metres.
+    pub snap_tolerance_m: Option<f64>,
+    /// A category tree file.
+    pub categories: Option<PathBuf>,
+}
+
+/// Why a settings file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// It could not be read.
+    #[error("cannot read the settings file {0}: {1}")]
+    Read(String, std::io::Error),
+    /// It is not TOML of the expected form.
+    #[error("the settings file {0} is not valid: {1}")]
+    Parse(String, toml::de::Error),
+}
+
+impl FileSettings {
+    /// Reads a settings file.
+    pub fn read(path: &std::path::Path) -> Result<FileSettings, FileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FileError::Read(path.display().to_string(), e))?;
+        toml::from_str(&text).map_err(|e| FileError::Parse(path.display().to_string(), e))
+    }
+
+    /// These settings, under what was given on the command line or in the environment:
+    /// `given(id)` says whether the setting `id` was.
+    pub fn under(self, flags: Settings, given: impl Fn(&str) -> bool) -> Settings {
+        Settings {
+            bind: if given("bind") { flags.bind } else { self.bind.unwrap_or(flags.bind) },
+            database: if given("database") { flags.database } else { self.database.unwrap_or(flags.database) },
+            demo: if given("demo") { flags.demo } else { self.demo.unwrap_or(flags.demo) },
+            snap_tolerance_m: if given("snap_tolerance_m") {
+                flags.snap_tolerance_m
+            } else {
+                self.snap_tolerance_m.unwrap_or(flags.snap_tolerance_m)
+            },
+            categories: if given("categories") { flags.categories } else { self.categories.or(flags.categories) },
+        }
+    }
+}
+
 /// Why the settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -75,6 +127,21 @@ mod tests {
     #[test]
     fn without_the_demo_any_address_will_do() {
         assert!(settings("0.0.0.0:8080", false).validate().is_ok());
+    }
+
+    #[test]
+    fn a_file_fills_in_what_flags_and_environment_did_not_give() {
+        let file: FileSettings = toml::from_str(
+            "bind = \"127.0.0.1:9000\"\ndatabase = \"sqlite:///srv/g.db\"\ndemo = true\nsnap_tolerance_m = 20.0\n",
+        )
+        .unwrap();
+        let flags = Settings { database: "postgres://db/g".into(), ..settings("127.0.0.1:8080", false) };
+        let merged = file.under(flags, |id| id == "database");
+        assert_eq!(merged.bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(merged.database, "postgres://db/g", "the flag wins");
+        assert!(merged.demo);
+        assert_eq!(merged.snap_tolerance_m, 20.0);
+        assert!(toml::from_str::<FileSettings>("bnid = \"127.0.0.1:1\"").is_err(), "typos are refused");
     }
 
     #[test]

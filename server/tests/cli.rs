@@ -37,6 +37,11 @@ fn spawn_serve(args: &[&str], database: &std::path::Path) -> (Running, u16) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    wait_listening(child)
+}
+
+/// Waits for a `gridlink serve` child to say where it listens.
+fn wait_listening(child: std::process::Child) -> (Running, u16) {
     let mut running = Running(child);
     let stdout = running.0.stdout.take().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -237,4 +242,40 @@ fn users_add_creates_an_account_that_logs_in() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"role\":\"county_centre\""), "{response}");
     remove_database(&database);
+}
+
+#[test]
+fn a_settings_file_fills_in_what_flags_do_not_say() {
+    let (from_file, from_flag) = (temp_path("file.db"), temp_path("flag.db"));
+    let config = temp_path("gridlink.toml");
+    std::fs::write(&config, format!("bind = \"127.0.0.1:0\"\ndatabase = \"sqlite://{}\"\n", from_file.display()))
+        .unwrap();
+    let start = |extra: &[String]| {
+        let child = gridlink()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_listening(child)
+    };
+    // The file's database and address.
+    let (server, port) = start(&[]);
+    assert!(get(port, "/healthz").starts_with("HTTP/1.1 200"));
+    drop(server);
+    assert!(from_file.exists());
+    // A flag wins over the file.
+    let (server, _) = start(&["--database".into(), format!("sqlite://{}", from_flag.display())]);
+    drop(server);
+    assert!(from_flag.exists());
+    // A typo in the file is refused, naming the file.
+    std::fs::write(&config, "bnid = \"127.0.0.1:0\"\n").unwrap();
+    let out = gridlink().args(["serve", "--config"]).arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gridlink.toml"), "{}", String::from_utf8_lossy(&out.stderr));
+    remove_database(&from_file);
+    remove_database(&from_flag);
+    std::fs::remove_file(&config).unwrap();
 }
