@@ -190,9 +190,7 @@ fn users_add(login: &str, role: &str, unit: &str, name: Option<String>, url: &st
         display_name: name.unwrap_or_else(|| login.to_owned()),
         role: role.as_str().to_owned(),
         unit_code: unit.to_owned(),
-        created_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        created_at_ms: auth::now_ms(),
     };
     match db.write(|c| auth::insert_user(c, &user)) {
         Ok(()) => {

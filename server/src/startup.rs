@@ -30,6 +30,9 @@ pub enum StartupError {
     /// The category file could not be read.
     #[error("cannot read the category file {0}: {1}")]
     CategoryFile(String, std::io::Error),
+    /// The demo accounts could not be created.
+    #[error(transparent)]
+    DemoAccounts(#[from] crate::auth::demo::DemoAccountsError),
     /// Storage could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

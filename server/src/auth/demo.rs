@@ -46,17 +46,28 @@ pub fn accounts(layer: &Layer, tree: &CategoryTree, password_hash: &str) -> Vec<
     users
 }
 
+/// Why the demo accounts could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoAccountsError {
+    /// The shared password could not be hashed.
+    #[error(transparent)]
+    Hash(#[from] super::HashError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Creates the demo accounts unless they exist; returns how many were created.
-pub fn ensure(db: &Database, layer: &Layer, tree: &CategoryTree) -> Result<usize, StoreError> {
+pub fn ensure(db: &Database, layer: &Layer, tree: &CategoryTree) -> Result<usize, DemoAccountsError> {
     if db.read(|c| user_by_login(c, "admin"))?.is_some() {
         return Ok(0);
     }
-    let hash = hash_password("demo").map_err(|e| StoreError::Connect(e.to_string()))?;
+    let hash = hash_password("demo")?;
     let users = accounts(layer, tree, &hash);
-    db.write(|c| {
+    Ok(db.write(|c| {
         for u in &users {
             insert_user(c, u)?;
         }
         Ok(users.len())
-    })
+    })?)
 }

@@ -9,7 +9,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Session, User, insert_session, new_token, revoke_session, session_by_refresh, session_user, token_hash,
+    Session, User, insert_session, new_token, now_ms, revoke_session, session_by_refresh, session_user, token_hash,
     user_by_login, verify_password,
 };
 use crate::problem::ApiError;
@@ -81,12 +81,6 @@ pub struct Opened {
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
     user: UserRef,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A new session for `user`; with a device, a refresh token bound to it as well.
