@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use geo::{Area, BooleanOps, Centroid, Coord, Intersects, Line, LineString, MultiPolygon, Polygon, Rect};
+use geo::{Area, BooleanOps, BoundingRect, Centroid, Coord, Intersects, Line, LineString, MultiPolygon, Polygon, Rect};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -179,12 +179,7 @@ impl Grids {
 }
 
 fn cut_into_grids(outline_deg: &MultiPolygon<f64>) -> Result<Grids, DemoError> {
-    let b = outline_deg.0.iter().flat_map(|p| p.exterior().coords()).fold(None, |acc: Option<Rect<f64>>, c| {
-        Some(acc.map_or(Rect::new(*c, *c), |r| {
-            Rect::new((r.min().x.min(c.x), r.min().y.min(c.y)), (r.max().x.max(c.x), r.max().y.max(c.y)))
-        }))
-    });
-    let b = b.ok_or_else(|| DemoError::Inconsistent("the county outline is empty".into()))?;
+    let b = outline_deg.bounding_rect().ok_or_else(|| DemoError::Inconsistent("the county outline is empty".into()))?;
     let plane = LocalPlane::for_bounds(b);
 
     // Outline vertices first, so that they are the canonical copies the welder keeps.

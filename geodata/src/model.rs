@@ -119,13 +119,16 @@ impl Layer {
 
     /// The bounding box of every unit in the layer.
     pub fn bounds(&self) -> Option<Rect<f64>> {
-        self.units.values().filter_map(Unit::bounds).reduce(|a, b| {
-            Rect::new(
-                (a.min().x.min(b.min().x), a.min().y.min(b.min().y)),
-                (a.max().x.max(b.max().x), a.max().y.max(b.max().y)),
-            )
-        })
+        self.units.values().filter_map(Unit::bounds).reduce(union)
     }
+}
+
+/// The smallest box holding both boxes.
+pub(crate) fn union(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
+    Rect::new(
+        (a.min().x.min(b.min().x), a.min().y.min(b.min().y)),
+        (a.max().x.max(b.max().x), a.max().y.max(b.max().y)),
+    )
 }
 
 #[cfg(test)]

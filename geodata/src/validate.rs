@@ -129,7 +129,7 @@ fn check_units(entries: &[Entry], tol: &Tolerances, report: &mut Report) {
         }
     }
 
-    let bounds = distinct.iter().filter_map(|(_, u)| u.bounds()).reduce(merge_rects);
+    let bounds = distinct.iter().filter_map(|(_, u)| u.bounds()).reduce(crate::model::union);
     let Some(bounds) = bounds else { return };
     let plane = LocalPlane::for_bounds(bounds);
 
@@ -261,11 +261,4 @@ fn geometry_is_simple(feature: Option<usize>, unit: &Unit, report: &mut Report) 
         report.push(Severity::Error, kind, feature, Some(unit.code.as_str()), detail);
     }
     simple
-}
-
-fn merge_rects(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
-    Rect::new(
-        (a.min().x.min(b.min().x), a.min().y.min(b.min().y)),
-        (a.max().x.max(b.max().x), a.max().y.max(b.max().y)),
-    )
 }

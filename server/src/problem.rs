@@ -73,7 +73,7 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-/// The problem document every error is (RFC 9457), as the OpenAPI description shows it.
+/// The problem document every error is (RFC 9457): the body sent, and its OpenAPI schema.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProblemDoc {
     /// A stable slug naming the kind of error, e.g. `invalid-coordinates`.
@@ -84,15 +84,6 @@ pub struct ProblemDoc {
     pub status: u16,
     /// What went wrong, for people.
     pub detail: String,
-}
-
-/// The RFC 9457 body.
-#[derive(Debug, Serialize)]
-struct Problem<'a> {
-    r#type: &'a str,
-    title: &'a str,
-    status: u16,
-    detail: String,
 }
 
 impl ResponseError for ApiError {
@@ -116,7 +107,12 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        let body = Problem { r#type: self.kind(), title: self.title(), status: status.as_u16(), detail };
+        let body = ProblemDoc {
+            r#type: self.kind().to_owned(),
+            title: self.title().to_owned(),
+            status: status.as_u16(),
+            detail,
+        };
         let json = serde_json::to_string(&body).unwrap_or_else(|_| String::from("{}"));
         HttpResponse::build(status).insert_header(ContentType(problem_json())).body(json)
     }
