@@ -5,72 +5,14 @@
 // Tests state their expectations with unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use gridlink::changes::{self, NewChange};
-use gridlink::store::Database;
-
-/// A database for one test; a PostgreSQL one is dropped when the guard goes.
-struct TestDb {
-    name: &'static str,
-    db: Database,
-    _guard: Option<DropPg>,
-}
-
-struct DropPg {
-    admin: String,
-    database: String,
-}
-
-impl Drop for DropPg {
-    fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.admin) {
-            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database));
-        }
-    }
-}
-
-fn unique() -> String {
-    format!("{}_{}", std::process::id(), uuid::Uuid::new_v4().simple())
-}
-
-fn sqlite() -> TestDb {
-    let path = std::env::temp_dir().join(format!("gridlink-store-{}.db", unique()));
-    let db = Database::open(&format!("sqlite://{}", path.display()), 4).unwrap();
-    db.migrate().unwrap();
-    TestDb { name: "sqlite", db, _guard: None }
-}
-
-fn postgres() -> Option<TestDb> {
-    let admin = std::env::var("GRIDLINK_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let mut conn = match PgConnection::establish(&admin) {
-        Ok(conn) => conn,
-        Err(e) if std::env::var("CI").is_ok() => panic!("PostgreSQL is required under CI: {e}"),
-        Err(e) => {
-            eprintln!("skipping PostgreSQL: {e}");
-            return None;
-        }
-    };
-    let database = format!("gridlink_test_{}", unique());
-    conn.batch_execute(&format!("CREATE DATABASE {database}")).unwrap();
-    let url = match admin.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{database}"),
-        None => panic!("GRIDLINK_TEST_POSTGRES must end in /<database>"),
-    };
-    let guard = DropPg { admin, database };
-    let db = Database::open(&url, 8).unwrap();
-    db.migrate().unwrap();
-    Some(TestDb { name: "postgres", db, _guard: Some(guard) })
-}
-
-fn both() -> Vec<TestDb> {
-    std::iter::once(sqlite()).chain(postgres()).collect()
-}
 
 fn change(id: &str, audience: &[(&str, bool)]) -> NewChange {
     NewChange {
@@ -83,7 +25,7 @@ fn change(id: &str, audience: &[(&str, bool)]) -> NewChange {
 
 #[test]
 fn migrations_apply_and_apply_again() {
-    for t in both() {
+    for t in support::both() {
         t.db.migrate().unwrap();
         assert_eq!(t.db.read(changes::newest).unwrap(), 0, "{}", t.name);
     }
@@ -91,7 +33,7 @@ fn migrations_apply_and_apply_again() {
 
 #[test]
 fn changes_reach_exactly_their_audience_in_order() {
-    for t in both() {
+    for t in support::both() {
         let seqs =
             t.db.write(|c| {
                 changes::append(
@@ -105,21 +47,21 @@ fn changes_reach_exactly_their_audience_in_order() {
         t.db.write(|c| changes::append(c, &[change("t3", &[("bob", false)])], 1_700_000_000_001)).unwrap();
         assert_eq!(t.db.read(changes::newest).unwrap(), 3);
 
-        let alice = t.db.read(|c| changes::after(c, "alice", 0, 100)).unwrap();
+        let alice = t.db.read(|c| changes::after(c, &["alice".to_owned()], 0, 100)).unwrap();
         let got: Vec<(i64, &str, bool)> = alice.iter().map(|c| (c.seq, c.id.as_str(), c.removed)).collect();
         assert_eq!(got, [(1, "t1", false), (2, "t2", true)], "{}", t.name);
-        let bob = t.db.read(|c| changes::after(c, "bob", 0, 100)).unwrap();
+        let bob = t.db.read(|c| changes::after(c, &["bob".to_owned()], 0, 100)).unwrap();
         assert_eq!(bob.iter().map(|c| c.seq).collect::<Vec<_>>(), [2, 3]);
         // After a cursor, and in pages.
-        assert_eq!(t.db.read(|c| changes::after(c, "bob", 2, 100)).unwrap().len(), 1);
-        assert_eq!(t.db.read(|c| changes::after(c, "bob", 0, 1)).unwrap()[0].seq, 2);
-        assert!(t.db.read(|c| changes::after(c, "carol", 0, 100)).unwrap().is_empty());
+        assert_eq!(t.db.read(|c| changes::after(c, &["bob".to_owned()], 2, 100)).unwrap().len(), 1);
+        assert_eq!(t.db.read(|c| changes::after(c, &["bob".to_owned()], 0, 1)).unwrap()[0].seq, 2);
+        assert!(t.db.read(|c| changes::after(c, &["carol".to_owned()], 0, 100)).unwrap().is_empty());
     }
 }
 
 #[test]
 fn a_failed_transaction_leaves_no_change_and_no_gap() {
-    for t in both() {
+    for t in support::both() {
         let failed: Result<(), _> = t.db.write(|c| {
             changes::append(c, &[change("t1", &[("alice", false)])], 0)?;
             Err(diesel::result::Error::RollbackTransaction)
@@ -139,7 +81,7 @@ fn a_failed_transaction_leaves_no_change_and_no_gap() {
 fn readers_never_skip_a_number_committed_late() {
     const WRITERS: usize = 6;
     const EACH: usize = 40;
-    for t in both() {
+    for t in support::both() {
         let db = t.db.clone();
         let done = Arc::new(AtomicBool::new(false));
         let reader = {
@@ -149,7 +91,7 @@ fn readers_never_skip_a_number_committed_late() {
                 let mut seen = Vec::new();
                 loop {
                     let finished = done.load(Ordering::SeqCst);
-                    let batch = db.read(|c| changes::after(c, "watcher", cursor, 1000)).unwrap();
+                    let batch = db.read(|c| changes::after(c, &["watcher".to_owned()], cursor, 1000)).unwrap();
                     for change in batch {
                         assert_eq!(change.seq, cursor + 1, "a number was skipped: saw {} after {cursor}", change.seq);
                         cursor = change.seq;
@@ -157,7 +99,7 @@ fn readers_never_skip_a_number_committed_late() {
                     }
                     if finished {
                         // One more read after the writers stopped, then done.
-                        let rest = db.read(|c| changes::after(c, "watcher", cursor, 1000)).unwrap();
+                        let rest = db.read(|c| changes::after(c, &["watcher".to_owned()], cursor, 1000)).unwrap();
                         assert!(rest.is_empty() || rest[0].seq == cursor + 1);
                         seen.extend(rest.iter().map(|c| c.seq));
                         return seen;
@@ -207,7 +149,7 @@ fn user(login: &str) -> gridlink::auth::User {
 #[test]
 fn users_and_sessions_on_both_backends() {
     use gridlink::auth::{self, Role, Session};
-    for t in both() {
+    for t in support::both() {
         let worker = user("worker-321302001001001");
         t.db.write(|c| auth::insert_user(c, &worker)).unwrap();
         // A login is unique.

@@ -2,7 +2,10 @@
 //!
 //! Each committed command appends rows naming the entity that changed and its new data,
 //! with its audience — every user who could see the entity before or after — fixed at
-//! commit. A reader asks for a user's rows after a cursor, through the (user, seq) key.
+//! commit. An audience names subjects: a user's id, or [`unit_subject`] for everyone
+//! whose role covers a unit's area, so a county centre's operators are one row, not
+//! hundreds. A reader asks for its subjects' rows after a cursor, through the
+//! (subject, seq) key.
 //!
 //! Numbers come from one counter row, incremented as the last step of the writing
 //! transaction. The row stays locked until commit, so the next writer waits for it and
@@ -25,7 +28,7 @@ pub struct NewChange {
     pub id: String,
     /// Its data as the phone sees it (JSON).
     pub data: String,
-    /// Who receives it: (user, whether for them the entity left their view).
+    /// Who receives it: (subject, whether for them the entity left their view).
     pub audience: Vec<(String, bool)>,
 }
 
@@ -66,10 +69,10 @@ pub fn append(conn: &mut DbConnection, changes: &[NewChange], now_ms: i64) -> Qu
                 change_log::committed_at_ms.eq(now_ms),
             ))
             .execute(conn)?;
-        for (user, removed) in &change.audience {
+        for (subject, removed) in &change.audience {
             diesel::insert_into(change_audience::table)
                 .values((
-                    change_audience::user_id.eq(user),
+                    change_audience::subject.eq(subject),
                     change_audience::seq.eq(seq),
                     change_audience::removed.eq(removed),
                 ))
@@ -85,11 +88,18 @@ pub fn newest(conn: &mut DbConnection) -> QueryResult<i64> {
     log_counter::table.filter(log_counter::id.eq(1)).select(log_counter::last_seq).first(conn)
 }
 
-/// Up to `limit` changes for `user` after `cursor`, oldest first.
-pub fn after(conn: &mut DbConnection, user: &str, cursor: i64, limit: i64) -> QueryResult<Vec<Change>> {
-    change_audience::table
+/// The audience subject of everyone whose role covers the area of the unit `code`.
+pub fn unit_subject(code: &str) -> String {
+    format!("unit:{code}")
+}
+
+/// Up to `limit` changes for any of `subjects` (a user's id and the units they see)
+/// after `cursor`, oldest first, each once. A change that reached the reader through
+/// several subjects has left their view only if it left it for every one of them.
+pub fn after(conn: &mut DbConnection, subjects: &[String], cursor: i64, limit: i64) -> QueryResult<Vec<Change>> {
+    let rows: Vec<Change> = change_audience::table
         .inner_join(change_log::table)
-        .filter(change_audience::user_id.eq(user))
+        .filter(change_audience::subject.eq_any(subjects))
         .filter(change_audience::seq.gt(cursor))
         .order(change_audience::seq.asc())
         .limit(limit)
@@ -100,5 +110,19 @@ pub fn after(conn: &mut DbConnection, user: &str, cursor: i64, limit: i64) -> Qu
             change_log::data,
             change_audience::removed,
         ))
-        .load(conn)
+        .load(conn)?;
+    let full = rows.len() as i64 == limit;
+    let mut merged: Vec<Change> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match merged.last_mut() {
+            Some(last) if last.seq == row.seq => last.removed &= row.removed,
+            _ => merged.push(row),
+        }
+    }
+    // A full page may have cut a change's rows in two: leave its last change to the
+    // next page, unless it is the only one.
+    if full && subjects.len() > 1 && merged.len() > 1 {
+        merged.pop();
+    }
+    Ok(merged)
 }

@@ -28,12 +28,12 @@ diesel::table! {
 
 diesel::table! {
     /// Who receives each change.
-    change_audience (user_id, seq) {
-        /// The receiving user.
-        user_id -> Text,
+    change_audience (subject, seq) {
+        /// Who receives it: a user's id, or `unit:<code>` for everyone who sees that unit's area.
+        subject -> Text,
         /// The change.
         seq -> BigInt,
-        /// Whether the entity left this user's view.
+        /// Whether the entity left this subject's view.
         removed -> Bool,
     }
 }

@@ -1,0 +1,13 @@
+DROP TABLE attachment_refs;
+DROP TABLE attachments;
+DROP TABLE idempotency;
+DROP TABLE events;
+DROP TABLE task_assignees;
+DROP TABLE tasks;
+DROP TABLE incidents;
+DROP TABLE counters;
+DROP TABLE categories;
+DROP TABLE departments;
+DROP TABLE grids;
+DROP TABLE units;
+ALTER TABLE change_audience RENAME COLUMN subject TO user_id;
