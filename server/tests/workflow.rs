@@ -11,6 +11,10 @@ use gridlink::incidents::workflow::{
 use proptest::prelude::*;
 use uuid::Uuid;
 
+/// The time every command of these tests is given (Unix ms); the workflow only compares
+/// deadlines with it.
+const NOW: i64 = 1_780_000_000_000;
+
 /// The centre's operator: never a handler.
 fn centre() -> UserId {
     Uuid::from_u128(1)
@@ -23,15 +27,20 @@ fn task_id(n: u128) -> Uuid {
     Uuid::from_u128(0x1000 + n)
 }
 fn to_grid(n: u128) -> Assignment {
-    Assignment { task: task_id(n), target: Target::Grid("321302001001001".into()), assignees: vec![worker()] }
+    Assignment {
+        task: task_id(n),
+        target: Target::Grid("321302001001001".into()),
+        assignees: vec![worker()],
+        due_ms: None,
+    }
 }
 
 /// Runs commands that must succeed, returning the case after them.
 fn run(case: Case, steps: &[(UserId, Command)]) -> Case {
     steps.iter().fold(case, |mut case, (actor, command)| {
-        let events = decide(&case, *actor, command).unwrap_or_else(|e| panic!("{} refused: {e}", command.name()));
+        let events = decide(&case, *actor, command, NOW).unwrap_or_else(|e| panic!("{} refused: {e}", command.name()));
         for e in &events {
-            case.apply(e);
+            case.apply(e, NOW);
         }
         assert_eq!(case.inconsistency(), None);
         case
@@ -88,9 +97,9 @@ fn case_in(row: Row) -> Case {
             steps
         }
         Row::Rejected => vec![(c, Command::Reject { reason: "not our area".into() })],
-        Row::Merged => return Case { status: Status::Merged, ..Case::reported() },
+        Row::Merged => return Case { status: Status::Merged, ..Case::reported(NOW) },
     };
-    run(Case::reported(), &steps)
+    run(Case::reported(NOW), &steps)
 }
 
 /// The case's newest task, or an id it does not have.
@@ -132,11 +141,11 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
 fn outcome(row: Row, cmd: Cmd) -> (&'static str, Option<Status>) {
     let case = case_in(row);
     let (actor, command) = command(cmd, &case);
-    match decide(&case, actor, &command) {
+    match decide(&case, actor, &command, NOW) {
         Ok(events) => {
             let mut after = case.clone();
             for e in &events {
-                after.apply(e);
+                after.apply(e, NOW);
             }
             assert_eq!(after.inconsistency(), None, "{row:?} + {cmd:?}");
             ("ok", Some(after.status))
@@ -299,10 +308,15 @@ fn a_voided_confirmation_rejects_the_case() {
 #[test]
 fn the_handler_may_not_verify_and_nor_may_an_assistant() {
     let case = case_in(Row::Handled);
-    assert_eq!(decide(&case, worker(), &Command::Verify { passed: true }), Err(Refusal::VerifierIsHandler));
+    assert_eq!(decide(&case, worker(), &Command::Verify { passed: true }, NOW), Err(Refusal::VerifierIsHandler));
     // An assistant who reported their part may not verify either.
     let helper = Uuid::from_u128(3);
-    let assist = Assignment { task: task_id(3), target: Target::Department("cgj".into()), assignees: vec![helper] };
+    let assist = Assignment {
+        task: task_id(3),
+        target: Target::Department("cgj".into()),
+        assignees: vec![helper],
+        due_ms: None,
+    };
     let case = run(
         case_in(Row::Registered),
         &[
@@ -316,8 +330,8 @@ fn the_handler_may_not_verify_and_nor_may_an_assistant() {
     assert_eq!(case.status, Status::Dispatched);
     let case = run(case, &[(helper, Command::CompleteTask { task: task_id(3), result: "part done".into() })]);
     assert_eq!(case.status, Status::Handled);
-    assert_eq!(decide(&case, helper, &Command::Verify { passed: true }), Err(Refusal::VerifierIsHandler));
-    assert!(decide(&case, centre(), &Command::Verify { passed: true }).is_ok());
+    assert_eq!(decide(&case, helper, &Command::Verify { passed: true }, NOW), Err(Refusal::VerifierIsHandler));
+    assert!(decide(&case, centre(), &Command::Verify { passed: true }, NOW).is_ok());
 }
 
 #[test]
@@ -343,24 +357,29 @@ fn only_assignees_take_a_task_and_only_its_holder_works_on_it() {
     let stranger = Uuid::from_u128(9);
     let case = case_in(Row::DispatchedOpen);
     assert_eq!(
-        decide(&case, stranger, &Command::AcceptTask { task: task_id(2) }),
+        decide(&case, stranger, &Command::AcceptTask { task: task_id(2) }, NOW),
         Err(Refusal::NotYourTask(task_id(2)))
     );
     let case = case_in(Row::DispatchedTaken);
     let complete = Command::CompleteTask { task: task_id(2), result: "x".into() };
-    assert_eq!(decide(&case, stranger, &complete), Err(Refusal::NotYourTask(task_id(2))));
-    assert_eq!(decide(&case, centre(), &complete), Err(Refusal::NotYourTask(task_id(2))));
+    assert_eq!(decide(&case, stranger, &complete, NOW), Err(Refusal::NotYourTask(task_id(2))));
+    assert_eq!(decide(&case, centre(), &complete, NOW), Err(Refusal::NotYourTask(task_id(2))));
 }
 
 #[test]
 fn the_first_of_a_grids_workers_to_accept_holds_the_task() {
     let (a, b) = (Uuid::from_u128(21), Uuid::from_u128(22));
-    let two = Assignment { task: task_id(5), target: Target::Grid("321302001001001".into()), assignees: vec![a, b] };
+    let two = Assignment {
+        task: task_id(5),
+        target: Target::Grid("321302001001001".into()),
+        assignees: vec![a, b],
+        due_ms: None,
+    };
     let case = run(case_in(Row::Registered), &[(centre(), Command::Dispatch { lead: two, assist: vec![] })]);
     let case = run(case, &[(b, Command::AcceptTask { task: task_id(5) })]);
     assert_eq!(case.tasks[0].holder, Some(b));
     assert!(matches!(
-        decide(&case, a, &Command::AcceptTask { task: task_id(5) }),
+        decide(&case, a, &Command::AcceptTask { task: task_id(5) }, NOW),
         Err(Refusal::TaskNotActive { status: TaskStatus::Accepted, .. })
     ));
 }
@@ -368,19 +387,27 @@ fn the_first_of_a_grids_workers_to_accept_holds_the_task() {
 #[test]
 fn malformed_commands_are_refused() {
     let reported = case_in(Row::Reported);
-    assert!(matches!(decide(&reported, centre(), &Command::Reject { reason: "  ".into() }), Err(Refusal::Invalid(_))));
-    let registered = case_in(Row::Registered);
-    let nobody = Assignment { task: task_id(8), target: Target::Grid("321302001001009".into()), assignees: vec![] };
     assert!(matches!(
-        decide(&registered, centre(), &Command::Dispatch { lead: nobody, assist: vec![] }),
+        decide(&reported, centre(), &Command::Reject { reason: "  ".into() }, NOW),
+        Err(Refusal::Invalid(_))
+    ));
+    let registered = case_in(Row::Registered);
+    let nobody = Assignment {
+        task: task_id(8),
+        target: Target::Grid("321302001001009".into()),
+        assignees: vec![],
+        due_ms: None,
+    };
+    assert!(matches!(
+        decide(&registered, centre(), &Command::Dispatch { lead: nobody, assist: vec![] }, NOW),
         Err(Refusal::NoAssignee(Target::Grid(_)))
     ));
     // The same new task id twice in one dispatch.
     let twice = Command::Dispatch { lead: to_grid(4), assist: vec![to_grid(4)] };
-    assert!(matches!(decide(&registered, centre(), &twice), Err(Refusal::Invalid(_))));
+    assert!(matches!(decide(&registered, centre(), &twice, NOW), Err(Refusal::Invalid(_))));
     let taken = case_in(Row::DispatchedTaken);
     assert!(matches!(
-        decide(&taken, worker(), &Command::Progress { task: task_id(2), note: "".into() }),
+        decide(&taken, worker(), &Command::Progress { task: task_id(2), note: "".into() }, NOW),
         Err(Refusal::Invalid(_))
     ));
 }
@@ -400,7 +427,12 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
     let task = tasks[usize::from(pick.2) % tasks.len()];
     let mut fresh = |assignees: Vec<UserId>| {
         *next_task += 1;
-        Assignment { task: task_id(*next_task), target: Target::Grid("321302001001001".into()), assignees }
+        Assignment {
+            task: task_id(*next_task),
+            target: Target::Grid("321302001001001".into()),
+            assignees,
+            due_ms: None,
+        }
     };
     let command = match pick.0 % 10 {
         0 => Command::Accept { confirm: None },
@@ -427,20 +459,20 @@ proptest! {
     /// nothing (decide is pure); a closed case was verified by someone who did not handle it.
     #[test]
     fn no_command_sequence_reaches_an_inconsistent_case(picks in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()), 1..60)) {
-        let mut case = Case::reported();
+        let mut case = Case::reported(NOW);
         let mut next_task = 100;
         let mut verified_by = None;
         for pick in picks {
             let (actor, command) = arbitrary_command(&case, pick, &mut next_task);
             let before = case.clone();
-            match decide(&case, actor, &command) {
+            match decide(&case, actor, &command, NOW) {
                 Ok(events) => {
                     for e in &events {
                         if let Event::VerificationPassed { by } = e {
                             prop_assert!(!case.handlers.contains(by));
                             verified_by = Some(*by);
                         }
-                        case.apply(e);
+                        case.apply(e, NOW);
                     }
                     prop_assert_eq!(case.inconsistency(), None, "after {} by {}: {:?}", command.name(), actor, case);
                 }
@@ -452,4 +484,36 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn time_is_an_argument_deadlines_must_lie_ahead_and_status_changes_are_stamped() {
+    let registered = {
+        let mut case = Case::reported(NOW - 10);
+        assert_eq!(case.since_ms, NOW - 10);
+        for e in decide(&case, centre(), &Command::Accept { confirm: None }, NOW).unwrap() {
+            case.apply(&e, NOW);
+        }
+        case
+    };
+    assert_eq!(registered.since_ms, NOW, "entering `registered` is stamped with the command's time");
+    let late = Assignment { due_ms: Some(NOW), ..to_grid(2) };
+    assert!(matches!(
+        decide(&registered, centre(), &Command::Dispatch { lead: late, assist: vec![] }, NOW),
+        Err(Refusal::Invalid(_))
+    ));
+    let ahead = Assignment { due_ms: Some(NOW + 1), ..to_grid(2) };
+    let events = decide(&registered, centre(), &Command::Dispatch { lead: ahead, assist: vec![] }, NOW).unwrap();
+    let mut dispatched = registered.clone();
+    for e in &events {
+        dispatched.apply(e, NOW + 5);
+    }
+    assert_eq!(dispatched.tasks[0].due_ms, Some(NOW + 1));
+    assert_eq!(dispatched.since_ms, NOW + 5);
+    // Progress changes no status, so the stamp stays.
+    let mut taken = dispatched.clone();
+    for e in decide(&taken, worker(), &Command::AcceptTask { task: task_id(2) }, NOW + 6).unwrap() {
+        taken.apply(&e, NOW + 6);
+    }
+    assert_eq!(taken.since_ms, NOW + 5);
 }

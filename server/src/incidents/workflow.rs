@@ -15,11 +15,14 @@
 //! someone else, passed, and `close`. With `accept` + confirmation, a confirm task goes
 //! to the grid's worker first, whose answer registers or voids the case. A failed
 //! verification sends the lead task back to the same handler (返工).
+//!
+//! Time comes in as an argument (Unix milliseconds, UTC): `decide` refuses a task whose
+//! deadline has already passed, and `apply` records when the case entered its status.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A user's id.
@@ -29,7 +32,7 @@ pub type TaskId = Uuid;
 
 /// Where a case stands. `reported`, `closed`, `rejected` and `merged` are fixed by the
 /// public contract; the others are this implementation's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Reported, waiting to be accepted (上报).
@@ -95,7 +98,7 @@ impl fmt::Display for Status {
 }
 
 /// What a task asks of its holder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
     /// Handle the problem (处置).
@@ -107,7 +110,7 @@ pub enum TaskKind {
 }
 
 /// Whether a handle task leads the work or assists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskRole {
     /// 主办: the case is handled when it completes.
@@ -117,7 +120,7 @@ pub enum TaskRole {
 }
 
 /// Where a task stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Waiting for one of its assignees to take it (待签收).
@@ -138,7 +141,7 @@ impl TaskStatus {
 }
 
 /// Who or what a task was sent to, for the record; the assignees are the people.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     /// A grid, by its 15-digit code: its workers on the roster.
@@ -152,7 +155,7 @@ pub enum Target {
 }
 
 /// A task to create: its id, what it was sent to, and the people who may take it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
     /// The new task's id, made by the caller.
     pub task: TaskId,
@@ -160,10 +163,12 @@ pub struct Assignment {
     pub target: Target,
     /// Who may take it (a grid's workers, a department's staff); the first to accept holds it.
     pub assignees: Vec<UserId>,
+    /// When it falls due (Unix ms), if it has a time limit.
+    pub due_ms: Option<i64>,
 }
 
 /// One unit of work for one holder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     /// The task's id.
     pub id: TaskId,
@@ -181,10 +186,12 @@ pub struct Task {
     pub status: TaskStatus,
     /// How many times it was sent back for rework (返工).
     pub rework: u32,
+    /// When it falls due (Unix ms), if it has a time limit.
+    pub due_ms: Option<i64>,
 }
 
 /// A case as the workflow sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Case {
     /// Where it stands.
     pub status: Status,
@@ -192,6 +199,8 @@ pub struct Case {
     pub tasks: Vec<Task>,
     /// Everyone who held a handle task (lead or assist): they may not verify.
     pub handlers: BTreeSet<UserId>,
+    /// When it entered its status (Unix ms).
+    pub since_ms: i64,
 }
 
 /// What someone asks of a case.
@@ -267,7 +276,7 @@ impl Command {
 }
 
 /// What happened to a case. Events are the trace (全程留痕) and the only way state changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// Accepted and registered in one step (受理 + 立案).
@@ -400,8 +409,8 @@ impl Refusal {
     }
 }
 
-/// Decides what `actor`'s command does to `case`: the events, or why not.
-pub fn decide(case: &Case, actor: UserId, command: &Command) -> Result<Vec<Event>, Refusal> {
+/// Decides what `actor`'s command, given at `now_ms`, does to `case`: the events, or why not.
+pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Result<Vec<Event>, Refusal> {
     let illegal = || Refusal::IllegalTransition { status: case.status, action: command.name() };
     match command {
         Command::Accept { confirm } => {
@@ -411,7 +420,7 @@ pub fn decide(case: &Case, actor: UserId, command: &Command) -> Result<Vec<Event
             match confirm {
                 None => Ok(vec![Event::Registered]),
                 Some(task) => {
-                    check_assignment(case, task, &mut BTreeSet::new())?;
+                    check_assignment(case, task, &mut BTreeSet::new(), now_ms)?;
                     Ok(vec![Event::ConfirmationRequested { task: task.clone() }])
                 }
             }
@@ -431,7 +440,7 @@ pub fn decide(case: &Case, actor: UserId, command: &Command) -> Result<Vec<Event
             }
             let mut ids = BTreeSet::new();
             for a in std::iter::once(lead).chain(assist) {
-                check_assignment(case, a, &mut ids)?;
+                check_assignment(case, a, &mut ids, now_ms)?;
             }
             Ok(vec![Event::Dispatched { lead: lead.clone(), assist: assist.clone() }])
         }
@@ -493,10 +502,14 @@ pub fn decide(case: &Case, actor: UserId, command: &Command) -> Result<Vec<Event
     }
 }
 
-/// A new task must have someone to go to and an id not used before.
-fn check_assignment(case: &Case, a: &Assignment, ids: &mut BTreeSet<TaskId>) -> Result<(), Refusal> {
+/// A new task must have someone to go to, an id not used before and a deadline, if
+/// any, still ahead.
+fn check_assignment(case: &Case, a: &Assignment, ids: &mut BTreeSet<TaskId>, now_ms: i64) -> Result<(), Refusal> {
     if a.assignees.is_empty() {
         return Err(Refusal::NoAssignee(a.target.clone()));
+    }
+    if a.due_ms.is_some_and(|due| due <= now_ms) {
+        return Err(Refusal::Invalid(format!("task {} would be due before it is sent", a.task)));
     }
     if case.tasks.iter().any(|t| t.id == a.task) || !ids.insert(a.task) {
         return Err(Refusal::Invalid(format!("task id {} is already used", a.task)));
@@ -536,18 +549,28 @@ fn new_task(a: &Assignment, kind: TaskKind, role: TaskRole) -> Task {
         holder: None,
         status: TaskStatus::Open,
         rework: 0,
+        due_ms: a.due_ms,
     }
 }
 
 impl Case {
-    /// A freshly reported case.
-    pub fn reported() -> Case {
-        Case::default()
+    /// A case reported at `at_ms`.
+    pub fn reported(at_ms: i64) -> Case {
+        Case { since_ms: at_ms, ..Case::default() }
     }
 
-    /// The case after `event`. Events come from [`decide`] (or storage, which holds only
-    /// what `decide` produced), so they are applied without checking again.
-    pub fn apply(&mut self, event: &Event) {
+    /// The case after `event`, which happened at `at_ms`. Events come from [`decide`] (or
+    /// storage, which holds only what `decide` produced), so they are applied without
+    /// checking again.
+    pub fn apply(&mut self, event: &Event, at_ms: i64) {
+        let before = self.status;
+        self.apply_event(event);
+        if self.status != before {
+            self.since_ms = at_ms;
+        }
+    }
+
+    fn apply_event(&mut self, event: &Event) {
         match event {
             Event::Registered => self.status = Status::Registered,
             Event::ConfirmationRequested { task } => {
