@@ -1,18 +1,21 @@
-//! The command line: `gridlink serve`, `migrate`, `users add`, `grids check`, `grids demo`.
+//! The command line: `gridlink serve`, `migrate`, `users add`, `grids check`, `grids demo`,
+//! `grids import`, `grids export`.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand};
-use geodata::{Tolerances, check_geojson};
+use geodata::{Checked, Layer, Tolerances, check_geojson};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::auth;
+use crate::geo::store as layer_store;
 use crate::settings::{DEFAULT_BIND, DEFAULT_DATABASE, FileSettings, Settings};
 use crate::startup::Application;
-use crate::store::{Database, StoreError};
+use crate::store::{Database, StoreError, Target};
 use crate::telemetry;
 
 /// gridlink: grid-based social-governance dispatch.
@@ -113,6 +116,27 @@ pub enum GridsCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Checks a GeoJSON file of units and grids as `check` does and, if it has no errors,
+    /// stores it in the database in place of the layer stored there, in one transaction.
+    Import {
+        /// The file (a FeatureCollection; `-` reads standard input).
+        file: PathBuf,
+        /// Overlaps, gaps and overreach at least this large (m²) are errors, smaller ones warnings.
+        #[arg(long, default_value_t = 1.0)]
+        tolerance_m2: f64,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Writes the layer stored in the database as GeoJSON.
+    Export {
+        /// Where to write it; standard output if not given.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
 }
 
 /// Runs a parsed command line; the exit code says how it went. `matches` tell which
@@ -142,6 +166,10 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             grids_check(&file, json, tolerance_m2)
         }
         Command::Grids { command: GridsCommand::Demo { out } } => grids_demo(out),
+        Command::Grids { command: GridsCommand::Import { file, tolerance_m2, database } } => {
+            grids_import(&file, tolerance_m2, &database)
+        }
+        Command::Grids { command: GridsCommand::Export { out, database } } => grids_export(out, &database),
         Command::Migrate { database } => migrate(&database),
         Command::Users { command: UsersCommand::Add { login, role, unit, name, database } } => {
             users_add(&login, &role, &unit, name, &database)
@@ -258,15 +286,23 @@ fn read_input(file: &PathBuf) -> std::io::Result<String> {
     if file.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(file) }
 }
 
-fn grids_check(file: &PathBuf, json: bool, tolerance_m2: f64) -> ExitCode {
+/// Reads a file of units and grids and checks it; the exit code when that cannot be done.
+fn read_and_check(file: &PathBuf, tolerance_m2: f64) -> Result<Checked, ExitCode> {
     if !(tolerance_m2.is_finite() && tolerance_m2 >= 0.0) {
-        return fail(format!("--tolerance-m2 must be a non-negative number, not {tolerance_m2}"));
+        return Err(fail(format!("--tolerance-m2 must be a non-negative number, not {tolerance_m2}")));
     }
     let text = match read_input(file) {
         Ok(t) => t,
-        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
+        Err(e) => return Err(fail(format!("cannot read {}: {e}", file.display()))),
     };
-    let checked = check_geojson(&text, &Tolerances { area_m2: tolerance_m2, ..Tolerances::default() });
+    Ok(check_geojson(&text, &Tolerances { area_m2: tolerance_m2, ..Tolerances::default() }))
+}
+
+fn grids_check(file: &PathBuf, json: bool, tolerance_m2: f64) -> ExitCode {
+    let checked = match read_and_check(file, tolerance_m2) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let mut out = std::io::stdout().lock();
     let written = if json {
         let units = checked.layer.as_ref().map(geodata::Layer::len);
@@ -290,13 +326,98 @@ fn grids_demo(out: Option<PathBuf>) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
-    let text = geodata::geojson::write_layer(&layer).to_string();
-    let written = match &out {
+    write_layer(&layer, out.as_deref())
+}
+
+/// Writes a layer as GeoJSON to a file, or to standard output.
+fn write_layer(layer: &Layer, out: Option<&Path>) -> ExitCode {
+    let text = geodata::geojson::write_layer(layer).to_string();
+    let written = match out {
         Some(path) => std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display())),
         None => writeln!(std::io::stdout().lock(), "{text}").map_err(|e| e.to_string()),
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Refuses with exit code 1: the input (or the stored layer) is not what was asked for.
+fn refuse(message: impl std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "gridlink: {message}");
+    ExitCode::FAILURE
+}
+
+/// Opens the database and brings its schema up to date.
+fn open_migrated(url: &str) -> Result<Database, StoreError> {
+    let db = Database::open(url, 1)?;
+    db.migrate()?;
+    Ok(db)
+}
+
+/// A bar on standard error for writing `total` rows, drawn only where standard error is a
+/// terminal (so pipes and logs get no control characters) and only when there are many.
+fn progress_bar(total: usize) -> ProgressBar {
+    if total < 1_000 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("storing {bar:40} {pos}/{len} units and grids") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn grids_import(file: &PathBuf, tolerance_m2: f64, url: &str) -> ExitCode {
+    let checked = match read_and_check(file, tolerance_m2) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut out = std::io::stdout().lock();
+    if !checked.report.problems.is_empty()
+        && let Err(e) = writeln!(out, "{}", checked.report)
+    {
+        return fail(e);
+    }
+    let input = if file.as_os_str() == "-" { "standard input".to_owned() } else { file.display().to_string() };
+    let Some(layer) = checked.layer else {
+        return refuse(format!("{input} has errors; nothing was imported"));
+    };
+    let grids = layer.grids().count();
+    if grids == 0 {
+        return refuse(format!("{input} holds no grids; nothing was imported"));
+    }
+    let db = match open_migrated(url) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let bar = progress_bar(layer.len());
+    let saved = db.write(|c| layer_store::save_layer(c, &layer, &mut |done, _| bar.set_position(done as u64)));
+    bar.finish_and_clear();
+    if let Err(e) = saved {
+        return fail(format!("nothing was imported: {e}"));
+    }
+    match writeln!(out, "imported {} units and {grids} grids", layer.len() - grids) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn grids_export(out: Option<PathBuf>, url: &str) -> ExitCode {
+    // Reading must not leave an empty database behind where there was none.
+    if let Ok(Target::Sqlite(path)) = Target::parse(url)
+        && !Path::new(&path).exists()
+    {
+        return fail(format!("there is no database at {path}"));
+    }
+    let db = match open_migrated(url) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    match db.read(|c| Ok(layer_store::load_layer(c))) {
+        Ok(Ok(Some(layer))) => write_layer(&layer, out.as_deref()),
+        Ok(Ok(None)) => refuse("no grid layer is stored in the database; `gridlink grids import FILE` stores one"),
+        Ok(Err(e)) => fail(e),
         Err(e) => fail(e),
     }
 }

@@ -279,3 +279,116 @@ fn a_settings_file_fills_in_what_flags_do_not_say() {
     remove_database(&from_flag);
     std::fs::remove_file(&config).unwrap();
 }
+
+fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+fn grids_export(database: &std::path::Path) -> std::process::Output {
+    gridlink().args(["grids", "export", "--database", &sqlite_url(database)]).output().unwrap()
+}
+
+#[test]
+fn an_imported_layer_exports_as_it_was_written() {
+    let (file, database, copy) = (temp_path("import.geojson"), temp_path("import.db"), temp_path("export.geojson"));
+    let out = gridlink().args(["grids", "demo", "-o"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(&file).unwrap();
+
+    let out =
+        gridlink().args(["grids", "import"]).arg(&file).args(["--database", &sqlite_url(&database)]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("imported 228 units and 3980 grids"), "{stdout}");
+    // Not a terminal: no progress bar, no control characters.
+    assert!(!stderr.contains('\u{1b}') && !stderr.contains('\r'), "{stderr:?}");
+
+    // To standard output, and to a file: the text that went in.
+    let out = grids_export(&database);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim_end(), written);
+    let out =
+        gridlink().args(["grids", "export", "--database", &sqlite_url(&database), "-o"]).arg(&copy).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), written);
+
+    // Importing again replaces the layer, from standard input too.
+    let mut child = gridlink()
+        .args(["grids", "import", "-", "--database", &sqlite_url(&database)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(written.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(grids_export(&database).stdout).unwrap().trim_end(), written);
+
+    remove_database(&database);
+    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_file(&copy).unwrap();
+}
+
+#[test]
+fn a_refused_import_leaves_the_stored_layer_in_place() {
+    let (file, database) = (temp_path("keep.geojson"), temp_path("keep.db"));
+    let url = sqlite_url(&database);
+    assert!(gridlink().args(["grids", "demo", "-o"]).arg(&file).output().unwrap().status.success());
+    assert!(
+        gridlink().args(["grids", "import"]).arg(&file).args(["--database", &url]).output().unwrap().status.success()
+    );
+    let before = grids_export(&database).stdout;
+
+    // A self-intersecting grid in an otherwise sound layer.
+    let mut layer: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let grid = layer["features"].as_array_mut().unwrap().iter_mut().find(|f| f["properties"]["level"] == 5).unwrap();
+    let code = grid["properties"]["code"].as_str().unwrap().to_owned();
+    grid["geometry"] = serde_json::json!({"type": "Polygon", "coordinates": [[[118.2, 33.9], [118.3, 33.9], [118.2, 34.0], [118.3, 34.0], [118.2, 33.9]]]});
+    let bad = temp_path("bad-import.geojson");
+    std::fs::write(&bad, layer.to_string()).unwrap();
+    let out = gridlink().args(["grids", "import"]).arg(&bad).args(["--database", &url]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("self-intersection") && stdout.contains(&code), "{stdout}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert_eq!(grids_export(&database).stdout, before, "the stored layer is untouched");
+
+    // Not JSON; a missing file; a database URL of no known backend.
+    std::fs::write(&bad, "not json").unwrap();
+    let out = gridlink().args(["grids", "import"]).arg(&bad).args(["--database", &url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not-geojson"));
+    let out = gridlink().args(["grids", "import", "/nonexistent/grids.geojson", "--database", &url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/grids.geojson"));
+    let out = gridlink().args(["grids", "import"]).arg(&file).args(["--database", "mysql://nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
+    assert_eq!(grids_export(&database).stdout, before, "the stored layer is untouched");
+
+    remove_database(&database);
+    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_file(&bad).unwrap();
+}
+
+#[test]
+fn exporting_without_a_stored_layer_says_so() {
+    let database = temp_path("nolayer.db");
+    // No database at all: refused, and none is created.
+    let out = grids_export(&database);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no database at"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!database.exists());
+    // A database without a layer.
+    assert!(gridlink().args(["migrate", "--database", &sqlite_url(&database)]).output().unwrap().status.success());
+    let out = grids_export(&database);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no grid layer is stored"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    remove_database(&database);
+}

@@ -5,6 +5,8 @@
 //! locating a point never touches storage.
 
 pub mod routes;
+pub mod schema;
+pub mod store;
 
 use std::sync::{Arc, PoisonError, RwLock};
 

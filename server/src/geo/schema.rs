@@ -1,0 +1,35 @@
+//! The geography tables, as diesel sees them (see `migrations/`): the layer last
+//! imported, from which the in-memory index is rebuilt at start.
+
+diesel::table! {
+    /// The administrative units above the grids: city, county, township, community.
+    units (code) {
+        /// The statistical division code.
+        code -> Text,
+        /// The level, 1 (city) to 4 (community); it follows from the code.
+        level -> Integer,
+        /// The code of the unit directly above; none for a city.
+        parent_code -> Nullable<Text>,
+        /// The unit's name, e.g. `项里街道`.
+        name -> Text,
+        /// The boundary: a GeoJSON Polygon or MultiPolygon in WGS-84.
+        boundary -> Text,
+    }
+}
+
+diesel::table! {
+    /// The grids (网格), the fifth level.
+    grids (code) {
+        /// The 15-digit grid code.
+        code -> Text,
+        /// The code of the community the grid belongs to.
+        community_code -> Text,
+        /// The grid's name, e.g. `第3网格`.
+        name -> Text,
+        /// The boundary: a GeoJSON Polygon or MultiPolygon in WGS-84.
+        boundary -> Text,
+    }
+}
+
+diesel::joinable!(grids -> units (community_code));
+diesel::allow_tables_to_appear_in_same_query!(grids, units);
