@@ -29,6 +29,35 @@ pub enum ApiError {
     /// The request could not be read (a malformed query string or body).
     #[error("{0}")]
     BadRequest(String),
+    /// The caller's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request is well-formed but names something that does not hold (an unknown
+    /// category, a missing photo, a key reused with another body), under its own slug.
+    #[error("{detail}")]
+    Unprocessable {
+        /// The slug.
+        kind: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The case's state does not allow it (`illegal-transition`, `verifier-is-handler`, …).
+    #[error("{detail}")]
+    Conflict {
+        /// The slug.
+        kind: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// The body is too large.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The body's type is not taken.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Too many requests from this address; try again after this many seconds.
+    #[error("too many requests; try again in {0} s")]
+    RateLimited(u64),
     /// Something failed inside the server; the cause is logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -44,6 +73,11 @@ impl ApiError {
             ApiError::Unauthorized(_) => "invalid-credentials",
             ApiError::NotFound(_) => "not-found",
             ApiError::BadRequest(_) => "bad-request",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Unprocessable { kind, .. } | ApiError::Conflict { kind, .. } => kind,
+            ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::RateLimited(_) => "rate-limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -56,6 +90,12 @@ impl ApiError {
             ApiError::Unauthorized(_) => "Not authenticated",
             ApiError::NotFound(_) => "Not found",
             ApiError::BadRequest(_) => "Bad request",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Unprocessable { .. } => "Unprocessable request",
+            ApiError::Conflict { .. } => "Not allowed now",
+            ApiError::PayloadTooLarge(_) => "Payload too large",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::RateLimited(_) => "Too many requests",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -64,6 +104,40 @@ impl ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
         ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::incidents::workflow::Refusal> for ApiError {
+    fn from(refusal: crate::incidents::workflow::Refusal) -> ApiError {
+        use crate::incidents::workflow::Refusal;
+        let (kind, detail) = (refusal.kind(), refusal.to_string());
+        match refusal {
+            Refusal::NoSuchTask(_) => ApiError::NotFound(detail),
+            Refusal::NotYourTask(_) => ApiError::Forbidden(detail),
+            Refusal::NoAssignee(_) | Refusal::Invalid(_) => ApiError::Unprocessable { kind, detail },
+            Refusal::IllegalTransition { .. }
+            | Refusal::VerifierIsHandler
+            | Refusal::WrongTaskKind { .. }
+            | Refusal::TaskNotActive { .. } => ApiError::Conflict { kind, detail },
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> ApiError {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::incidents::act::ActError> for ApiError {
+    fn from(e: crate::incidents::act::ActError) -> ApiError {
+        use crate::incidents::act::ActError;
+        match e {
+            ActError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ActError::Refused(refusal) => refusal.into(),
+            ActError::Corrupt(..) | ActError::Query(_) => ApiError::Internal(e.to_string()),
+            ActError::Store(store) => store.into(),
+        }
     }
 }
 
@@ -94,6 +168,12 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::OutsideServiceArea(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,7 +194,12 @@ impl ResponseError for ApiError {
             detail,
         };
         let json = serde_json::to_string(&body).unwrap_or_else(|_| String::from("{}"));
-        HttpResponse::build(status).insert_header(ContentType(problem_json())).body(json)
+        let mut response = HttpResponse::build(status);
+        response.insert_header(ContentType(problem_json()));
+        if let ApiError::RateLimited(seconds) = self {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.body(json)
     }
 }
 

@@ -187,6 +187,22 @@ pub fn user_by_login(conn: &mut DbConnection, login: &str) -> QueryResult<Option
     users::table.filter(users::login.eq(login)).select(User::as_select()).first(conn).optional()
 }
 
+/// The user with this id.
+pub fn user_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
+    users::table.filter(users::id.eq(id)).select(User::as_select()).first(conn).optional()
+}
+
+/// The users of these roles bound to the unit or department `unit_code`, by login.
+pub fn users_in(conn: &mut DbConnection, roles: &[Role], unit_code: &str) -> QueryResult<Vec<User>> {
+    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    users::table
+        .filter(users::unit_code.eq(unit_code))
+        .filter(users::role.eq_any(roles))
+        .order(users::login.asc())
+        .select(User::as_select())
+        .load(conn)
+}
+
 /// Stores a session.
 pub fn insert_session(conn: &mut DbConnection, session: &Session) -> QueryResult<()> {
     diesel::insert_into(sessions::table).values(session).execute(conn).map(|_| ())

@@ -10,6 +10,7 @@
 //! file and reports every problem, not just the first.
 
 pub mod routes;
+pub mod schema;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -331,6 +332,40 @@ impl CategoryTree {
     pub fn category(&self, code: &str) -> Option<&Category> {
         self.categories().find(|c| c.code == code)
     }
+}
+
+/// Writes the tree in force into storage (replacing what was there), so that cases
+/// and statistics can join on categories and departments. Run inside a write transaction.
+pub fn store_tree(conn: &mut crate::store::DbConnection, tree: &CategoryTree) -> diesel::QueryResult<()> {
+    use diesel::prelude::*;
+    use schema::{categories, departments};
+    diesel::delete(categories::table).execute(conn)?;
+    diesel::delete(departments::table).execute(conn)?;
+    for d in &tree.departments {
+        diesel::insert_into(departments::table)
+            .values((departments::code.eq(&d.code), departments::name.eq(&d.name)))
+            .execute(conn)?;
+    }
+    for (domain, c) in tree
+        .domains
+        .iter()
+        .flat_map(|d| d.classes.iter().flat_map(move |k| k.children.iter().map(move |c| (d.domain, c))))
+    {
+        let domain = serde_json::to_value(domain).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let definition =
+            serde_json::to_string(c).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+        diesel::insert_into(categories::table)
+            .values((
+                categories::code.eq(&c.code),
+                categories::name.eq(&c.name),
+                categories::domain.eq(domain),
+                categories::level.eq(i32::from(c.level)),
+                categories::department_code.eq(&c.department),
+                categories::definition.eq(definition),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -69,6 +69,16 @@ fn coordinate(name: &str, value: Option<&str>) -> Result<f64, ApiError> {
         .ok_or_else(|| ApiError::InvalidCoordinates(format!("`{name}` must be a finite number, not {value:?}")))
 }
 
+/// The API's error for a point that could not be placed.
+pub fn placement_error(e: LocateError, lon: f64, lat: f64) -> ApiError {
+    match e {
+        LocateError::InvalidCoordinates => ApiError::InvalidCoordinates(format!(
+            "({lon}, {lat}) is not a position: longitude must be within -180..180 and latitude within -90..90"
+        )),
+        outside @ LocateError::OutsideServiceArea { .. } => ApiError::OutsideServiceArea(outside.to_string()),
+    }
+}
+
 /// Places a point (WGS-84 unless `crs` says GCJ-02 or BD-09) in its grid.
 #[utoipa::path(
     get,
@@ -97,12 +107,7 @@ pub async fn locate(geo: web::Data<Geo>, query: web::Query<Pairs>) -> Result<Htt
             .map_err(|_| ApiError::InvalidCrs(format!("crs must be wgs84, gcj02 or bd09, not {name:?}")))?,
     };
     let index = geo.index();
-    let placed = index.locate_in(crs, lon, lat).map_err(|e| match e {
-        LocateError::InvalidCoordinates => ApiError::InvalidCoordinates(format!(
-            "({lon}, {lat}) is not a position: longitude must be within -180..180 and latitude within -90..90"
-        )),
-        outside @ LocateError::OutsideServiceArea { .. } => ApiError::OutsideServiceArea(outside.to_string()),
-    })?;
+    let placed = index.locate_in(crs, lon, lat).map_err(|e| placement_error(e, lon, lat))?;
     let body = Located {
         grid: GridRef {
             id: unit_id(&placed.grid.code).to_string(),

@@ -1,0 +1,121 @@
+//! `POST /api/v1/attachments` (anyone, rate-limited) and `GET /api/v1/attachments/{id}`
+//! (those who may see a case that references the file).
+
+use std::time::Instant;
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Serialize;
+
+use super::{MAX_BYTES, RateLimiter, UploadError, check, id_of, is_id};
+use crate::auth::now_ms;
+use crate::auth::routes::Authenticated;
+use crate::incidents::scope::Viewer;
+use crate::problem::ApiError;
+use crate::store::Database;
+
+/// A stored file's id.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Uploaded {
+    /// `sha256:<hex>` of the bytes.
+    id: String,
+    /// Its MIME type.
+    media_type: String,
+    /// Its size in bytes.
+    size: usize,
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> ApiError {
+        let detail = e.to_string();
+        match e {
+            UploadError::TooLarge(_) => ApiError::PayloadTooLarge(detail),
+            UploadError::UnsupportedType(_) => ApiError::UnsupportedMediaType(detail),
+            UploadError::Empty | UploadError::Mismatch(_) => ApiError::Unprocessable { kind: "invalid-file", detail },
+        }
+    }
+}
+
+/// Stores a photo (the body, its type as `Content-Type`); the same bytes get the same id.
+#[utoipa::path(
+    post,
+    path = "/api/v1/attachments",
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The file's bytes"),
+    responses(
+        (status = 201, description = "Stored (or already stored)", body = Uploaded),
+        (status = 413, description = "payload-too-large", body = crate::problem::ProblemDoc),
+        (status = 415, description = "unsupported-media-type", body = crate::problem::ProblemDoc),
+        (status = 422, description = "invalid-file: empty, or not what its type says", body = crate::problem::ProblemDoc),
+        (status = 429, description = "rate-limited", body = crate::problem::ProblemDoc),
+    ),
+    tag = "reporting"
+)]
+#[post("/api/v1/attachments")]
+#[tracing::instrument(skip_all)]
+pub async fn upload(
+    req: HttpRequest,
+    db: web::Data<Database>,
+    limiter: web::Data<RateLimiter>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(addr) = req.peer_addr() {
+        limiter.take(addr.ip(), Instant::now()).map_err(ApiError::RateLimited)?;
+    }
+    let media_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let bytes = match crate::body::read_limited(payload, MAX_BYTES).await {
+        Err(ApiError::PayloadTooLarge(_)) => return Err(UploadError::TooLarge(MAX_BYTES + 1).into()),
+        other => other?,
+    };
+    let media_type = check(&media_type, &bytes)?;
+    let id = id_of(&bytes);
+    let size = bytes.len();
+    let stored_id = id.clone();
+    let created = web::block(move || db.write(|c| super::put(c, &stored_id, media_type, &bytes, now_ms()))).await??;
+    tracing::info!(%id, size, created, "attachment stored");
+    Ok(HttpResponse::Created().json(Uploaded { id, media_type: media_type.to_owned(), size }))
+}
+
+/// A stored file, to those who may see a case that references it (404 to anyone else).
+#[utoipa::path(
+    get,
+    path = "/api/v1/attachments/{id}",
+    params(("id" = String, Path, description = "sha256:<hex>")),
+    responses(
+        (status = 200, description = "The file's bytes"),
+        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+        (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
+    ),
+    security(("bearer" = [])),
+    tag = "reporting"
+)]
+#[get("/api/v1/attachments/{id}")]
+#[tracing::instrument(skip(db, caller))]
+pub async fn fetch(
+    db: web::Data<Database>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let not_found = || ApiError::NotFound(format!("no attachment {id} that you may see"));
+    if !is_id(&id) {
+        return Err(not_found());
+    }
+    let viewer = Viewer::of(&caller.user)?;
+    let lookup = id.clone();
+    let file = web::block(move || {
+        db.read(|c| {
+            let cases = super::referencing(c, &lookup)?;
+            if !crate::incidents::store::any_visible(c, &viewer, &cases)? {
+                return Ok(None);
+            }
+            super::get(c, &lookup)
+        })
+    })
+    .await??;
+    let file = file.ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, file.media_type))
+        // The id is the content's hash: it never changes, but it is private.
+        .insert_header((CACHE_CONTROL, "private, max-age=31536000, immutable"))
+        .body(file.content))
+}
