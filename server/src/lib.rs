@@ -2,15 +2,22 @@
 //!
 //! Follow the names from `main.rs`: [`cli`] parses commands and runs them; `serve`
 //! builds typed [`settings`] and hands them to [`startup`], which wires the HTTP routes
-//! of each feature ([`health`], [`geo`], [`categories`]) into one actix-web server. The closed loop of a
-//! case is a pure state machine in [`incidents::workflow`]. Errors leave the
-//! server in one form, problem+json ([`problem`]); every request runs in a tracing span
-//! ([`telemetry`]).
+//! of each feature ([`health`], [`geo`], [`categories`], [`auth`], [`attachments`],
+//! [`incidents`]) into one actix-web server. The closed loop of a case is a pure state
+//! machine in [`incidents::workflow`]; every change to a case goes through the one
+//! write path, [`incidents::act`], which commits it with its trace and the rows of the
+//! [`changes`] log. Deadlines are counted by the [`calendar`]. Storage is [`store`].
+//! Errors leave the server in one form, problem+json ([`problem`]); every request runs
+//! in a tracing span ([`telemetry`]).
 
+pub mod attachments;
 pub mod auth;
+pub mod body;
+pub mod calendar;
 pub mod categories;
 pub mod changes;
 pub mod cli;
+pub mod clock;
 pub mod geo;
 pub mod health;
 pub mod incidents;

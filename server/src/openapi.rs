@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, categories, geo, health};
+use crate::{attachments, auth, categories, geo, health, incidents};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -20,11 +20,20 @@ use crate::{auth, categories, geo, health};
         auth::routes::refresh,
         auth::routes::logout,
         auth::routes::me,
+        attachments::routes::upload,
+        attachments::routes::fetch,
+        incidents::report::file_report,
+        incidents::report::follow,
+        incidents::routes::list,
+        incidents::routes::get_incident,
+        incidents::routes::incident_action,
+        incidents::routes::task_action,
     ),
     modifiers(&Bearer),
     tags(
         (name = "geography", description = "Where points and grids are"),
-        (name = "reporting", description = "What residents report under"),
+        (name = "reporting", description = "What residents report, and following it"),
+        (name = "cases", description = "Cases and tasks, for staff: the closed loop"),
         (name = "accounts", description = "Logging in and sessions"),
         (name = "operations", description = "Health"),
     )

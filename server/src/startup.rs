@@ -10,13 +10,15 @@ use actix_web_prom::PrometheusMetricsBuilder;
 use geodata::{IndexOptions, Layer, Level};
 use tracing_actix_web::TracingLogger;
 
+use crate::attachments::{self, RateLimiter};
 use crate::auth::{self, routes::Directory};
+use crate::calendar::Calendar;
 use crate::categories::{self, CategoryTree};
 use crate::geo::{self, Geo};
 use crate::problem::ApiError;
 use crate::settings::Settings;
 use crate::store::Database;
-use crate::{health, openapi, problem};
+use crate::{health, incidents, openapi, problem};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,9 @@ pub enum StartupError {
     /// The demo accounts could not be created.
     #[error(transparent)]
     DemoAccounts(#[from] crate::auth::demo::DemoAccountsError),
+    /// The stored area could not be read.
+    #[error("cannot read the stored grids: {0}")]
+    StoredArea(#[from] geo::store::LayerStoreError),
     /// Storage could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -44,6 +49,22 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
 }
 
+/// The area the server works with: the layer stored in the database; on a database
+/// without one, the bundled demo area (stored, so that it is there next time) when
+/// `demo` is set, and no area otherwise.
+fn load_area(db: &Database, demo: bool) -> Result<Layer, StartupError> {
+    if let Some(stored) = db.read(|c| Ok(geo::store::load_layer(c)))?? {
+        return Ok(stored);
+    }
+    if !demo {
+        tracing::warn!("no grids are stored: import some with `gridlink grids import FILE`");
+        return Ok(Layer::default());
+    }
+    let layer = geodata::demo::layer()?;
+    db.write(|c| geo::store::save_layer(c, &layer, &mut |_, _| {}))?;
+    Ok(layer)
+}
+
 /// A built application, bound to its listener and ready to run.
 pub struct Application {
     port: u16,
@@ -53,8 +74,6 @@ pub struct Application {
 impl Application {
     /// Loads the area and binds the server to `listener`.
     pub fn build(settings: &Settings, listener: TcpListener) -> Result<Application, StartupError> {
-        let layer = if settings.demo { geodata::demo::layer()? } else { Layer::default() };
-        tracing::info!(grids = layer.grids().count(), units = layer.len(), "area loaded");
         let tree = match &settings.categories {
             None => CategoryTree::default_tree()?,
             Some(path) => {
@@ -66,6 +85,9 @@ impl Application {
         tracing::info!(categories = tree.categories().count(), "category tree loaded");
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
+        db.write(|c| categories::store_tree(c, &tree))?;
+        let layer = load_area(&db, settings.demo)?;
+        tracing::info!(grids = layer.grids().count(), units = layer.len(), "area loaded");
         if settings.demo {
             let created = auth::demo::ensure(&db, &layer, &tree)?;
             tracing::info!(created, "demo accounts ready (password: demo)");
@@ -78,6 +100,9 @@ impl Application {
         ));
         let db = web::Data::new(db);
         let tree = web::Data::new(tree);
+        let calendar = web::Data::new(Calendar::national());
+        // Residents upload without an account: a burst of 60, then one a second per address.
+        let uploads = web::Data::new(RateLimiter::new(60, 60));
         let geo = web::Data::new(Geo::new(&layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }));
         let port = listener.local_addr()?.port();
         // Request counts and durations by route, served at /metrics in Prometheus's format.
@@ -96,6 +121,8 @@ impl Application {
                 .app_data(tree.clone())
                 .app_data(db.clone())
                 .app_data(directory.clone())
+                .app_data(calendar.clone())
+                .app_data(uploads.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .service(health::healthz)
@@ -107,6 +134,14 @@ impl Application {
                 .service(geo::routes::locate)
                 .service(geo::routes::grids)
                 .service(categories::routes::categories)
+                .service(attachments::routes::upload)
+                .service(attachments::routes::fetch)
+                .service(incidents::report::file_report)
+                .service(incidents::report::follow)
+                .service(incidents::routes::list)
+                .service(incidents::routes::get_incident)
+                .service(incidents::routes::incident_action)
+                .service(incidents::routes::task_action)
                 .default_service(web::to(problem::not_found))
         })
         .listen(listener)?

@@ -2,7 +2,17 @@
 //! close.
 //!
 //! [`workflow`] is the loop itself as a pure function — a case's state and a command
-//! in, events or a refusal out — so every rule is tested without a server. Storage and
-//! the HTTP routes that turn requests into commands arrive with the server's spine.
+//! in, events or a refusal out — so every rule is tested without a server. [`act`] is
+//! the one write path that commits a command with its trace and change-log rows;
+//! [`scope`] decides who sees which case; [`store`] and [`schema`] keep cases, tasks and
+//! the trace; [`view`] is what the API shows of them; [`report`] and [`routes`] are the
+//! HTTP doors of residents and staff.
 
+pub mod act;
+pub mod report;
+pub mod routes;
+pub mod schema;
+pub mod scope;
+pub mod store;
+pub mod view;
 pub mod workflow;

@@ -31,7 +31,7 @@ mod connection {
     }
 }
 
-pub use connection::DbConnection;
+pub use connection::{DbConnection, MultiBackend};
 
 /// Which backend a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +164,18 @@ impl Database {
     pub fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         Ok(f(&mut conn)?)
+    }
+
+    /// Like [`Database::write`], for work whose errors are its own: `f`'s error rolls the
+    /// transaction back and comes out as it went in.
+    pub fn transact<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error> + From<StoreError>,
+    {
+        let _permit = self.is_sqlite().then(|| self.writer.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut conn = self.conn()?;
+        let conn: &mut DbConnection = &mut conn;
+        conn.transaction(f)
     }
 
     /// Runs `f` in one transaction; on SQLite, holding the writer permit throughout.

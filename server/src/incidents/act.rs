@@ -1,0 +1,360 @@
+//! The one write path (ARCHITECTURE.md): a command on a case is checked by the pure
+//! workflow and committed in one transaction with the case's new state, its tasks, its
+//! trace and the change-log rows of everyone it concerns. Every door — the HTTP routes
+//! here, the phones' socket, timers — ends in [`execute`] (or [`open_case`] for a new case).
+//!
+//! The audience of a change is fixed here, at commit, from the state before and after:
+//! a task taken by one of a grid's workers reaches the others as removed, and everyone
+//! whose role covers the case's area (through `unit:<code>` subjects) sees it change.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::scope::Viewer;
+use super::store::{self, EventRow, IncidentRow, TaskRow};
+use super::view;
+use super::workflow::{Case, Command, Event, Refusal, Status, Task, TaskKind, TaskRole, TaskStatus, decide};
+use crate::calendar::Calendar;
+use crate::categories::{Limit, Limits};
+use crate::changes::{self, NewChange, unit_subject};
+use crate::store::DbConnection;
+
+/// Who issues a command, and from which device.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user, with their role and area.
+    pub viewer: Viewer,
+    /// The device it came from, if named.
+    pub device_id: Option<String>,
+}
+
+/// The time limits a case's steps run under, and the calendar they are counted in.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing<'a> {
+    /// The category's limits (none for a category no longer in the tree).
+    pub limits: Option<&'a Limits>,
+    /// The county's calendar.
+    pub calendar: &'a Calendar,
+}
+
+impl Timing<'_> {
+    /// When the step whose limit `pick` chooses falls due, if it started at `start_ms`.
+    pub fn due(&self, start_ms: i64, pick: fn(&Limits) -> Limit) -> Option<i64> {
+        self.limits.map(|limits| self.calendar.due(start_ms, pick(limits)).at_ms)
+    }
+}
+
+/// What a command carries besides the workflow's part.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    /// Photos cited (attachment ids, already checked to exist).
+    pub photos: Vec<String>,
+    /// The level the case is handled at after this command (a dispatch).
+    pub level: Option<i32>,
+}
+
+/// Why a command was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// No such case, or not one the actor may see.
+    #[error("no case {0} that you may see")]
+    NotFound(String),
+    /// The workflow refused it; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// A stored case could not be read back.
+    #[error("case {0} is stored in a form this version cannot read: {1}")]
+    Corrupt(String, String),
+    /// Storage failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    /// The database could not be reached.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// What a committed command produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The case as stored now.
+    pub row: IncidentRow,
+    /// The events it produced.
+    pub events: Vec<Event>,
+}
+
+/// A new case, placed and checked, ready to be opened.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    /// Its id.
+    pub id: String,
+    /// Its category.
+    pub category: String,
+    /// The level that normally handles its category.
+    pub level: i32,
+    /// Its grid and the units above it, by level (city, county, township, community, grid).
+    pub chain: [String; 5],
+    /// WGS-84 position.
+    pub lon: f64,
+    /// WGS-84 position.
+    pub lat: f64,
+    /// The reporter's words.
+    pub description: String,
+    /// Photos (attachment ids, already checked to exist).
+    pub photos: Vec<String>,
+    /// The reporter's name and phone, if given.
+    pub contact: Option<(Option<String>, Option<String>)>,
+    /// Where it came from (`resident`, …).
+    pub source: String,
+    /// SHA-256 of the reporter's follow token.
+    pub follow_token_hash: String,
+}
+
+/// Opens a case (上报) in the caller's transaction: the case, its first event, its
+/// change-log rows. `reporter` is the staff user who filed it, if one did.
+pub fn open_case(
+    conn: &mut DbConnection,
+    new: NewCase,
+    reporter: Option<&Actor>,
+    timing: Timing<'_>,
+    now_ms: i64,
+) -> Result<IncidentRow, ActError> {
+    let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
+        .map_or(1970, |t| t.to_offset(time::macros::offset!(+8)).year());
+    let number = store::next_number(conn, &format!("case-{year}"))?;
+    let case = Case::reported(now_ms);
+    let [city, county, township, community, grid] = new.chain;
+    let (contact_name, contact_phone) = new.contact.unwrap_or_default();
+    let row = IncidentRow {
+        id: new.id,
+        code: format!("{year}-{number:07}"),
+        category_code: new.category,
+        status: case.status.as_str().to_owned(),
+        level: new.level,
+        grid_code: grid,
+        community_code: community,
+        township_code: township,
+        county_code: county,
+        city_code: city,
+        lon: new.lon,
+        lat: new.lat,
+        description: new.description,
+        photos: serde_json::to_string(&new.photos).unwrap_or_else(|_| "[]".into()),
+        contact_name,
+        contact_phone,
+        source: new.source,
+        reporter_id: reporter.map(|a| a.viewer.id.to_string()),
+        follow_token_hash: new.follow_token_hash,
+        state: state_json(&case)?,
+        reported_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        due_at_ms: timing.due(now_ms, |l| l.accept),
+    };
+    store::insert_incident(conn, &row)?;
+    crate::attachments::reference(conn, &row.id, &new.photos)?;
+    let data = json!({
+        "category": row.category_code,
+        "location": {"lon": row.lon, "lat": row.lat},
+        "grid": row.grid_code,
+        "source": row.source,
+        "photos": new.photos,
+    });
+    store::insert_events(conn, &[event_row(&row.id, 1, "reported", reporter, data, now_ms)])?;
+    changes::append(conn, &[incident_change(&row, &case)], now_ms)?;
+    Ok(row)
+}
+
+/// Applies `command` by `actor` to case `id` and commits it, in the caller's transaction
+/// (run it inside `Database::transact`): the one write path of every change to a case.
+pub fn execute(
+    conn: &mut DbConnection,
+    id: &str,
+    actor: &Actor,
+    command: &Command,
+    extra: &Extra,
+    timing: Timing<'_>,
+    now_ms: i64,
+) -> Result<Outcome, ActError> {
+    let not_found = || ActError::NotFound(id.to_owned());
+    if !store::lock(conn, id)? {
+        return Err(not_found());
+    }
+    let mut row = store::visible_incident(conn, &actor.viewer, id)?.ok_or_else(not_found)?;
+    let before: Case = serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(id.to_owned(), e.to_string()))?;
+    let events = decide(&before, actor.viewer.id, command, now_ms)?;
+    let mut after = before.clone();
+    for event in &events {
+        after.apply(event, now_ms);
+    }
+
+    let first = store::last_event(conn, id)? + 1;
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let (action, mut data) = split_event(event);
+        if i == 0 && !extra.photos.is_empty() {
+            data["photos"] = json!(extra.photos);
+        }
+        rows.push(event_row(id, first + i as i32, &action, Some(actor), data, now_ms));
+    }
+    store::insert_events(conn, &rows)?;
+    crate::attachments::reference(conn, id, &extra.photos)?;
+
+    row.status = after.status.as_str().to_owned();
+    row.level = extra.level.unwrap_or(row.level);
+    row.state = state_json(&after)?;
+    row.updated_at_ms = now_ms;
+    row.due_at_ms = step_due(&after, row.due_at_ms, timing);
+    store::update_incident(conn, &row)?;
+
+    let stored = store::tasks_of(conn, id)?;
+    let mut log = Vec::new();
+    for task in &after.tasks {
+        let old = before.tasks.iter().find(|t| t.id == task.id);
+        if old == Some(task) {
+            continue;
+        }
+        let key = task.id.to_string();
+        let created = stored.iter().find(|t| t.id == key).map_or(now_ms, |t| t.created_at_ms);
+        let task_row = task_row(id, task, created, now_ms);
+        match old {
+            None => store::insert_task(conn, &task_row, &strings(&task.assignees))?,
+            Some(_) => store::update_task(conn, &task_row)?,
+        }
+        log.push(task_change(&row, task, old, &task_row));
+    }
+    log.push(incident_change(&row, &after));
+    changes::append(conn, &log, now_ms)?;
+    Ok(Outcome { row, events })
+}
+
+/// When the case's current step falls due: a task's deadline while one is out, the
+/// category's limit for the step otherwise (a reported case keeps its accept deadline).
+fn step_due(case: &Case, current: Option<i64>, timing: Timing<'_>) -> Option<i64> {
+    let active = |kind: TaskKind| {
+        case.tasks
+            .iter()
+            .find(|t| t.kind == kind && t.role == TaskRole::Lead && t.status.is_active())
+            .and_then(|t| t.due_ms)
+    };
+    match case.status {
+        Status::Reported => current,
+        Status::Confirming => active(TaskKind::Confirm),
+        Status::Registered => timing.due(case.since_ms, |l| l.dispatch),
+        Status::Dispatched => active(TaskKind::Handle),
+        Status::Handled => timing.due(case.since_ms, |l| l.verify),
+        Status::Verified | Status::Closed | Status::Rejected | Status::Merged => None,
+    }
+}
+
+fn state_json(case: &Case) -> Result<String, ActError> {
+    serde_json::to_string(case).map_err(|e| ActError::Corrupt(String::new(), e.to_string()))
+}
+
+/// A value's name on the wire (`"accepted"`, `"lead"`, …).
+fn wire<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn strings<T: ToString>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
+/// An event's name (its tag) and the rest of its data.
+fn split_event(event: &Event) -> (String, Value) {
+    let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
+    let action = value.as_object_mut().and_then(|o| o.remove("event")).and_then(|v| v.as_str().map(str::to_owned));
+    (action.unwrap_or_else(|| "unknown".into()), value)
+}
+
+fn event_row(incident: &str, n: i32, action: &str, actor: Option<&Actor>, data: Value, at_ms: i64) -> EventRow {
+    EventRow {
+        incident_id: incident.to_owned(),
+        n,
+        action: action.to_owned(),
+        actor_id: actor.map(|a| a.viewer.id.to_string()),
+        actor_role: actor.map(|a| a.viewer.role.as_str().to_owned()),
+        device_id: actor.and_then(|a| a.device_id.clone()),
+        data: data.to_string(),
+        at_ms,
+    }
+}
+
+/// The stored form of a task.
+fn task_row(incident: &str, task: &Task, created_at_ms: i64, now_ms: i64) -> TaskRow {
+    TaskRow {
+        id: task.id.to_string(),
+        incident_id: incident.to_owned(),
+        kind: wire(&task.kind),
+        role: wire(&task.role),
+        target: serde_json::to_string(&task.target).unwrap_or_default(),
+        holder_id: task.holder.map(|h| h.to_string()),
+        status: wire(&task.status),
+        rework: i32::try_from(task.rework).unwrap_or(i32::MAX),
+        created_at_ms,
+        updated_at_ms: now_ms,
+        due_at_ms: task.due_ms,
+    }
+}
+
+/// The units whose area the case lies in, as audience subjects.
+fn area_audience(row: &IncidentRow) -> Vec<(String, bool)> {
+    [&row.city_code, &row.county_code, &row.township_code, &row.community_code, &row.grid_code]
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| (unit_subject(c), false))
+        .collect()
+}
+
+/// Whether `user` has `task` in their view: all its assignees while it is open, its
+/// holder once taken, no one once withdrawn.
+fn sees(task: &Task, user: uuid::Uuid) -> bool {
+    match task.status {
+        TaskStatus::Open => task.assignees.contains(&user),
+        TaskStatus::Accepted | TaskStatus::Completed => task.holder == Some(user),
+        TaskStatus::Cancelled => false,
+    }
+}
+
+fn task_change(row: &IncidentRow, task: &Task, old: Option<&Task>, stored: &TaskRow) -> NewChange {
+    let mut audience = area_audience(row);
+    let people: BTreeSet<_> = task.assignees.iter().chain(old.into_iter().flat_map(|t| &t.assignees)).collect();
+    for user in people {
+        let (was, is) = (old.is_some_and(|t| sees(t, *user)), sees(task, *user));
+        if was || is {
+            audience.push((user.to_string(), !is));
+        }
+    }
+    let mut data = serde_json::to_value(view::task(stored, strings(&task.assignees))).unwrap_or(Value::Null);
+    data["incident"] = json!({
+        "code": row.code,
+        "category": row.category_code,
+        "description": row.description,
+        "grid": row.grid_code,
+        "location": {"lon": row.lon, "lat": row.lat},
+    });
+    NewChange { kind: "task".into(), id: task.id.to_string(), data: data.to_string(), audience }
+}
+
+fn incident_change(row: &IncidentRow, case: &Case) -> NewChange {
+    let mut audience = area_audience(row);
+    let people: BTreeSet<_> = case.tasks.iter().flat_map(|t| &t.assignees).collect();
+    audience.extend(people.into_iter().map(|u| (u.to_string(), false)));
+    let data = json!({
+        "id": row.id,
+        "code": row.code,
+        "category": row.category_code,
+        "status": row.status,
+        "level": row.level,
+        "grid": row.grid_code,
+        "location": {"lon": row.lon, "lat": row.lat},
+        "description": row.description,
+        "deadline": row.due_at_ms.map(crate::clock::rfc3339),
+        "updated_at": crate::clock::rfc3339(row.updated_at_ms),
+    });
+    NewChange { kind: "incident".into(), id: row.id.clone(), data: data.to_string(), audience }
+}

@@ -1,0 +1,345 @@
+//! Residents' reports: `POST /api/v1/reports` opens a case without an account, and
+//! `GET /api/v1/reports/{id}?follow_token=…` lets the reporter follow it.
+//!
+//! A report names a leaf category, a position in any of the three coordinate systems,
+//! optional photos uploaded before and optional contact details. An `Idempotency-Key`
+//! binds the request to its body for 24 hours: a retry with the same body gets the
+//! same case (and the same follow token); the same key with another body is refused.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use geodata::Level;
+use geodata::crs::Crs;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::act::{self, Actor, NewCase, Timing};
+use super::routes::{Book, check_photos};
+use super::scope::Viewer;
+use super::store;
+use super::view;
+use crate::auth::routes::Authenticated;
+use crate::auth::{Role, new_token, token_hash};
+use crate::calendar::Calendar;
+use crate::categories::CategoryTree;
+use crate::clock::now_ms;
+use crate::geo::Geo;
+use crate::problem::ApiError;
+use crate::store::Database;
+
+/// The largest report body taken (photos travel separately).
+const MAX_REPORT_BYTES: usize = 64 * 1024;
+/// How long an `Idempotency-Key` is kept.
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+const MAX_DESCRIPTION_CHARS: usize = 2000;
+
+/// A position as a phone sends it.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationIn {
+    /// Longitude.
+    lon: f64,
+    /// Latitude.
+    lat: f64,
+    /// `wgs84` (default), `gcj02` or `bd09`.
+    crs: Option<String>,
+}
+
+/// A reporter's contact details.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactIn {
+    /// Name.
+    name: Option<String>,
+    /// Phone.
+    phone: Option<String>,
+}
+
+/// A resident's report.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ReportIn {
+    /// A leaf category code.
+    category: String,
+    /// Where.
+    location: LocationIn,
+    /// What is wrong.
+    #[serde(default)]
+    description: String,
+    /// Attachment ids, uploaded first.
+    #[serde(default)]
+    photos: Vec<String>,
+    /// How to reach the reporter.
+    contact: Option<ContactIn>,
+}
+
+/// The opened case, and the token that lets its reporter follow it.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct Opened {
+    /// The case's id.
+    id: String,
+    /// Its human number.
+    code: String,
+    /// `reported`.
+    status: String,
+    /// Give it to `GET /api/v1/reports/{id}`.
+    follow_token: String,
+}
+
+fn invalid(kind: &'static str, detail: String) -> ApiError {
+    ApiError::Unprocessable { kind, detail }
+}
+
+/// A reporter's name and phone, each if given.
+type Contact = (Option<String>, Option<String>);
+
+/// Checks what can be checked without storage; the contact details trimmed.
+fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>, ApiError> {
+    if tree.category(&input.category).is_none() {
+        return Err(invalid(
+            "unknown-category",
+            format!("no category {:?}; see GET /api/v1/categories", input.category),
+        ));
+    }
+    if input.description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(invalid(
+            "invalid-report",
+            format!("the description is longer than {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    if input.description.trim().is_empty() && input.photos.is_empty() {
+        return Err(invalid("invalid-report", "say what is wrong: a description or at least one photo".into()));
+    }
+    let Some(contact) = &input.contact else { return Ok(None) };
+    let clean = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let (name, phone) = (clean(&contact.name), clean(&contact.phone));
+    if name.as_ref().is_some_and(|n| n.chars().count() > 50) {
+        return Err(invalid("invalid-contact", "the name is longer than 50 characters".into()));
+    }
+    let phone_ok = |p: &String| {
+        (5..=20).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '))
+    };
+    if phone.as_ref().is_some_and(|p| !phone_ok(p)) {
+        return Err(invalid("invalid-contact", "the phone must be 5–20 digits (with + - or spaces)".into()));
+    }
+    Ok((name.is_some() || phone.is_some()).then_some((name, phone)))
+}
+
+/// The report's body, canonical (keys sorted, no spaces), hashed: a retry that formats
+/// the same JSON differently is still the same body.
+fn body_hash(value: &serde_json::Value) -> String {
+    Sha256::digest(value.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest("Idempotency-Key must be 1–255 visible ASCII characters".into()));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Why a report's transaction did not commit: an error, or another request took the
+/// key meanwhile (its result is read after the rollback).
+enum FileError {
+    Api(ApiError),
+    Raced,
+}
+
+impl From<ApiError> for FileError {
+    fn from(e: ApiError) -> FileError {
+        FileError::Api(e)
+    }
+}
+impl From<diesel::result::Error> for FileError {
+    fn from(e: diesel::result::Error) -> FileError {
+        FileError::Api(e.into())
+    }
+}
+impl From<crate::store::StoreError> for FileError {
+    fn from(e: crate::store::StoreError) -> FileError {
+        FileError::Api(e.into())
+    }
+}
+impl From<act::ActError> for FileError {
+    fn from(e: act::ActError) -> FileError {
+        FileError::Api(e.into())
+    }
+}
+
+/// The stored result of a key, if it was bound to this body; 422 if to another.
+fn replay(db: &Database, key: &str, hash: &str, now: i64) -> Result<Option<Opened>, ApiError> {
+    let Some(found) = db.read(|c| store::remembered(c, "report", key, now - IDEMPOTENCY_TTL_MS))? else {
+        return Ok(None);
+    };
+    if found.body_hash != hash {
+        return Err(invalid(
+            "idempotency-key-reused",
+            "this Idempotency-Key was used with another body; use a new key for a new report".into(),
+        ));
+    }
+    serde_json::from_str(&found.result).map(Some).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Opens a case from a resident (or a staff member filing for one).
+#[utoipa::path(
+    post,
+    path = "/api/v1/reports",
+    request_body = ReportIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the same case (24 h)")),
+    responses(
+        (status = 201, description = "The case is open", body = Opened),
+        (status = 400, description = "bad-request, invalid-coordinates, invalid-crs", body = crate::problem::ProblemDoc),
+        (status = 404, description = "outside-service-area", body = crate::problem::ProblemDoc),
+        (status = 422, description = "unknown-category, unknown-attachment, invalid-report, invalid-contact, idempotency-key-reused", body = crate::problem::ProblemDoc),
+    ),
+    tag = "reporting"
+)]
+#[post("/api/v1/reports")]
+#[tracing::instrument(skip_all)]
+#[allow(clippy::too_many_arguments)]
+pub async fn file_report(
+    req: HttpRequest,
+    db: web::Data<Database>,
+    tree: web::Data<CategoryTree>,
+    geo: web::Data<Geo>,
+    calendar: web::Data<Calendar>,
+    staff: Option<Authenticated>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let value: serde_json::Value = crate::body::json(payload, MAX_REPORT_BYTES).await?;
+    let hash = body_hash(&value);
+    // A retry is answered from its first result before anything else is judged, and a
+    // key reused with another body is refused as such, whatever that body holds.
+    if let Some(key) = key.clone() {
+        let (db, hash) = (db.clone(), hash.clone());
+        if let Some(first) = web::block(move || replay(&db, &key, &hash, now_ms())).await?? {
+            return Ok(HttpResponse::Created().json(first));
+        }
+    }
+    let report: ReportIn = serde_json::from_value(value.clone())
+        .map_err(|e| ApiError::BadRequest(format!("the body is not a valid report: {e}")))?;
+    let contact = check_report(&report, &tree)?;
+    let crs = match report.location.crs.as_deref() {
+        None => Crs::Wgs84,
+        Some(name) => name
+            .parse::<Crs>()
+            .map_err(|_| ApiError::InvalidCrs(format!("crs must be wgs84, gcj02 or bd09, not {name:?}")))?,
+    };
+    let (lon, lat) = (report.location.lon, report.location.lat);
+    let index = geo.index();
+    let placed = index.locate_in(crs, lon, lat).map_err(|e| crate::geo::routes::placement_error(e, lon, lat))?;
+    let level_code = |level: Level| {
+        placed.grid.chain.iter().find(|l| l.level == level).map(|l| l.code.as_str().to_owned()).unwrap_or_default()
+    };
+    let chain = [Level::City, Level::County, Level::Township, Level::Community, Level::Grid].map(level_code);
+    // Stored in WGS-84 whatever the phone sent.
+    let (wlon, wlat) = geodata::crs::to_wgs84(crs, lon, lat);
+    let reporter = match &staff {
+        Some(a) => Some(Actor { viewer: Viewer::of(&a.user)?, device_id: None }),
+        None => None,
+    };
+    let source = match reporter.as_ref().map(|r| r.viewer.role) {
+        None => "resident",
+        Some(Role::HotlineOperator) => "hotline",
+        Some(_) => "staff",
+    };
+    let category = tree.category(&report.category).map(|c| (c.level, c.limits));
+    let (level, limits) = category.ok_or_else(|| ApiError::Internal("category vanished".into()))?;
+    let opened = web::block(move || -> Result<Opened, ApiError> {
+        let now = now_ms();
+        if let Some(key) = &key
+            && let Some(first) = replay(&db, key, &hash, now)?
+        {
+            return Ok(first);
+        }
+        let token = new_token();
+        let new = NewCase {
+            id: Uuid::new_v4().to_string(),
+            category: report.category.clone(),
+            level: i32::from(level),
+            chain,
+            lon: wlon,
+            lat: wlat,
+            description: report.description.trim().to_owned(),
+            photos: report.photos.clone(),
+            contact,
+            source: source.to_owned(),
+            follow_token_hash: token_hash(&token),
+        };
+        let filed = db.transact(|c| -> Result<Opened, FileError> {
+            check_photos(c, &new.photos)?;
+            let timing = Timing { limits: Some(&limits), calendar: &calendar };
+            let row = act::open_case(c, new, reporter.as_ref(), timing, now)?;
+            let opened = Opened { id: row.id, code: row.code, status: row.status, follow_token: token };
+            if let Some(key) = &key {
+                let result = serde_json::to_string(&opened).map_err(|e| ApiError::Internal(e.to_string()))?;
+                if !store::remember(c, "report", key, &hash, &result, now, now - IDEMPOTENCY_TTL_MS)? {
+                    return Err(FileError::Raced);
+                }
+            }
+            Ok(opened)
+        });
+        match filed {
+            Ok(opened) => Ok(opened),
+            Err(FileError::Raced) => match &key {
+                Some(key) => replay(&db, key, &hash, now)?.ok_or_else(|| ApiError::Internal("key vanished".into())),
+                None => Err(ApiError::Internal("raced without a key".into())),
+            },
+            Err(FileError::Api(e)) => Err(e),
+        }
+    })
+    .await??;
+    tracing::info!(id = %opened.id, code = %opened.code, "case reported");
+    Ok(HttpResponse::Created().json(opened))
+}
+
+/// The query of the follow view.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct FollowQuery {
+    /// The token the report returned.
+    follow_token: Option<String>,
+}
+
+/// A reported case's status and history, for whoever holds its follow token; no one's
+/// personal data. A wrong or missing token is answered like a case that does not exist.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/{id}",
+    params(("id" = String, Path, description = "The case's id"), FollowQuery),
+    responses(
+        (status = 200, description = "The case as its reporter follows it", body = view::FollowView),
+        (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
+    ),
+    tag = "reporting"
+)]
+#[get("/api/v1/reports/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn follow(
+    db: web::Data<Database>,
+    tree: web::Data<CategoryTree>,
+    geo: web::Data<Geo>,
+    id: web::Path<String>,
+    query: web::Query<FollowQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let not_found = || ApiError::NotFound(format!("no report {id} with this follow token"));
+    let token = query.into_inner().follow_token.ok_or_else(not_found)?;
+    let lookup = id.clone();
+    let found = web::block(move || {
+        db.read(|c| {
+            let Some(row) = store::incident(c, &lookup)? else { return Ok(None) };
+            if row.follow_token_hash != token_hash(&token) {
+                return Ok(None);
+            }
+            let events = store::events_of(c, &lookup)?;
+            Ok(Some((row, events)))
+        })
+    })
+    .await??;
+    let (row, events) = found.ok_or_else(not_found)?;
+    let index = geo.index();
+    let book = Book { tree: &tree, index: &index };
+    Ok(HttpResponse::Ok().json(view::follow(&row, &events, &book)))
+}

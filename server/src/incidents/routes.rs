@@ -1,0 +1,542 @@
+//! The staff routes of cases: `GET /api/v1/incidents` (a filtered page),
+//! `GET /api/v1/incidents/{id}` (the case in full), `POST /api/v1/incidents/{id}/actions`
+//! (accept, reject, dispatch, verify, close) and `POST /api/v1/tasks/{id}/actions` (the
+//! operations a phone sends, from a desk). Handlers only translate: they read the
+//! request, resolve names to people, build a workflow command and hand it to
+//! [`act::execute`], the one write path.
+
+use actix_web::{HttpResponse, get, post, web};
+use geodata::{AreaCode, GridIndex, Level};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::act::{self, Actor, Extra, Timing};
+use super::scope::Viewer;
+use super::store::{self, Filter};
+use super::view::{self, IncidentView, Names};
+use super::workflow::{Assignment, Command, Target};
+use crate::auth::routes::Authenticated;
+use crate::auth::{self, Role};
+use crate::body;
+use crate::calendar::Calendar;
+use crate::categories::{CategoryTree, Limit, Limits};
+use crate::clock::{now_ms, parse_rfc3339};
+use crate::geo::Geo;
+use crate::problem::ApiError;
+use crate::store::{Database, DbConnection};
+
+/// The largest action body taken.
+const MAX_ACTION_BYTES: usize = 64 * 1024;
+
+/// Names of categories (from the tree) and grids (from the index) for the views.
+pub struct Book<'a> {
+    /// The category tree.
+    pub tree: &'a CategoryTree,
+    /// The grid index.
+    pub index: &'a GridIndex,
+}
+
+impl Names for Book<'_> {
+    fn category(&self, code: &str) -> Option<String> {
+        self.tree.category(code).map(|c| c.name.clone())
+    }
+    fn grid(&self, code: &str) -> Option<String> {
+        AreaCode::parse(code).ok().and_then(|c| self.index.grid(&c).map(|g| g.name.clone()))
+    }
+}
+
+/// A case in full as `viewer` may see it, or `None`.
+pub fn load_view(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    id: &str,
+    names: &dyn Names,
+    now_ms: i64,
+) -> diesel::QueryResult<Option<IncidentView>> {
+    let Some(row) = store::visible_incident(conn, viewer, id)? else { return Ok(None) };
+    let tasks = store::tasks_of(conn, id)?;
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let pairs = store::assignees_of(conn, &ids)?;
+    let tasks = tasks
+        .iter()
+        .map(|t| view::task(t, pairs.iter().filter(|(task, _)| *task == t.id).map(|(_, u)| u.clone()).collect()))
+        .collect();
+    let events = store::events_of(conn, id)?;
+    Ok(Some(view::incident(&row, tasks, &events, names, now_ms)))
+}
+
+/// The query of the case list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Statuses, comma-separated.
+    status: Option<String>,
+    /// Level handling it (1–5).
+    level: Option<i32>,
+    /// Category code.
+    category: Option<String>,
+    /// A unit or grid code inside the caller's area.
+    area: Option<String>,
+    /// Only cases past (true) or within (false) their current deadline.
+    overdue: Option<bool>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<i64>,
+    /// Cases to skip.
+    offset: Option<i64>,
+}
+
+/// A page of cases.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Page {
+    items: Vec<view::Summary>,
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+/// The cases of the caller's area, newest first, filtered and paged.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of cases", body = Page),
+        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
+        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+    ),
+    security(("bearer" = [])),
+    tag = "cases"
+)]
+#[get("/api/v1/incidents")]
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    db: web::Data<Database>,
+    tree: web::Data<CategoryTree>,
+    geo: web::Data<Geo>,
+    caller: Authenticated,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = Viewer::of(&caller.user)?;
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(50);
+    let offset = query.offset.unwrap_or(0);
+    if !(1..=200).contains(&limit) || offset < 0 {
+        return Err(ApiError::BadRequest("limit must be 1–200 and offset 0 or more".into()));
+    }
+    if query.level.is_some_and(|l| !(1..=5).contains(&l)) {
+        return Err(ApiError::BadRequest("level must be 1–5".into()));
+    }
+    let area = match &query.area {
+        None => None,
+        Some(code) => Some(AreaCode::parse(code).map_err(|e| ApiError::BadRequest(format!("area: {e}")))?),
+    };
+    let statuses = query
+        .status
+        .as_deref()
+        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let now = now_ms();
+    let filter =
+        Filter { statuses, level: query.level, category: query.category, area, overdue: query.overdue, now_ms: now };
+    let (rows, total) = web::block(move || db.read(|c| store::list(c, &viewer, &filter, limit, offset))).await??;
+    let index = geo.index();
+    let book = Book { tree: &tree, index: &index };
+    let items = rows.iter().map(|r| view::summary(r, &book, now)).collect();
+    Ok(HttpResponse::Ok().json(Page { items, total, limit, offset }))
+}
+
+/// A case with its tasks and full history, contacts masked; 404 outside the caller's area.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}",
+    params(("id" = String, Path, description = "The case's id")),
+    responses(
+        (status = 200, description = "The case", body = IncidentView),
+        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+        (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
+    ),
+    security(("bearer" = [])),
+    tag = "cases"
+)]
+#[get("/api/v1/incidents/{id}")]
+#[tracing::instrument(skip(db, tree, geo, caller))]
+pub async fn get_incident(
+    db: web::Data<Database>,
+    tree: web::Data<CategoryTree>,
+    geo: web::Data<Geo>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = Viewer::of(&caller.user)?;
+    let id = id.into_inner();
+    let found = {
+        let id = id.clone();
+        web::block(move || {
+            let index = geo.index();
+            let book = Book { tree: &tree, index: &index };
+            db.read(|c| load_view(c, &viewer, &id, &book, now_ms()))
+        })
+        .await??
+    };
+    let view = found.ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Where a dispatch sends work: `{"grid": …}`, `{"unit": …}`, `{"department": …}` or `{"user": …}`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetSpec {
+    /// A grid's workers.
+    Grid(String),
+    /// A unit's staff.
+    Unit(String),
+    /// A department's staff.
+    Department(String),
+    /// One user, by id.
+    User(String),
+}
+
+/// A staff action on a case.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum IncidentAction {
+    /// Take a reported case in; with `confirm`, send a confirm task to the grid first.
+    Accept {
+        /// Confirm on site first (核实).
+        #[serde(default)]
+        confirm: bool,
+    },
+    /// Refuse it, with a reason.
+    Reject {
+        /// Why.
+        reason: String,
+    },
+    /// Send the work to a lead and assisting units.
+    Dispatch {
+        /// The lead.
+        to: TargetSpec,
+        /// Assisting units.
+        #[serde(default)]
+        assist: Vec<TargetSpec>,
+        /// A deadline (RFC 3339) instead of the category's.
+        due: Option<String>,
+    },
+    /// Check the work.
+    Verify {
+        /// Whether it passed.
+        passed: bool,
+    },
+    /// Close a verified case.
+    Close,
+}
+
+/// Actions of the contract that arrive with the rest of the loop (issue 6).
+const LATER_ACTIONS: [&str; 3] = ["merge", "escalate", "reopen"];
+
+/// A task operation from a desk: the same body as a phone's mutation `op`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskOp {
+    /// Take the task (签收).
+    AcceptTask,
+    /// Report progress.
+    Progress {
+        /// What was done.
+        #[serde(alias = "note")]
+        text: String,
+        /// Photos.
+        #[serde(default)]
+        photos: Vec<String>,
+    },
+    /// Report the result (反馈).
+    CompleteTask {
+        /// The result.
+        #[serde(default)]
+        result: String,
+        /// Photos.
+        #[serde(default)]
+        photos: Vec<String>,
+    },
+    /// Answer a confirm task.
+    ConfirmTask {
+        /// Whether the problem exists.
+        exists: bool,
+        /// Photos.
+        #[serde(default)]
+        photos: Vec<String>,
+    },
+}
+
+/// Task operations of the protocol that arrive with the phones and the rest of the loop.
+const LATER_OPS: [&str; 5] = ["arrive", "return_task", "request_extension", "verify", "report_incident"];
+
+/// Reads a JSON object's tag and refuses, with a clear slug, the names that are known
+/// but not served yet; the rest is left to serde.
+fn parse_tagged<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    tag: &str,
+    later: &[&str],
+) -> Result<T, ApiError> {
+    let name = value.get(tag).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    if later.contains(&name.as_str()) {
+        return Err(ApiError::Unprocessable {
+            kind: "not-supported-yet",
+            detail: format!("`{name}` is part of the contract but not served by this version"),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("the body is not a valid {tag}: {e}")))
+}
+
+/// Everything a case action needs to resolve names and times.
+struct Desk<'a> {
+    tree: &'a CategoryTree,
+    geo: &'a Geo,
+    calendar: &'a Calendar,
+}
+
+impl<'a> Desk<'a> {
+    fn limits(&self, category: &str) -> Option<&'a Limits> {
+        self.tree.category(category).map(|c| &c.limits)
+    }
+
+    fn timing(&self, category: &str) -> Timing<'a> {
+        Timing { limits: self.limits(category), calendar: self.calendar }
+    }
+
+    /// The people a target names, what it is, and the level it works at.
+    fn resolve(
+        &self,
+        conn: &mut DbConnection,
+        viewer: &Viewer,
+        spec: &TargetSpec,
+    ) -> Result<(Target, Vec<Uuid>, i32), ApiError> {
+        let unknown = |what: String| ApiError::Unprocessable { kind: "unknown-target", detail: what };
+        let ids = |users: Vec<auth::User>| users.iter().filter_map(|u| Uuid::parse_str(&u.id).ok()).collect::<Vec<_>>();
+        match spec {
+            TargetSpec::Grid(code) => {
+                let parsed = AreaCode::parse(code).ok().filter(|c| c.level() == Level::Grid);
+                let grid = parsed
+                    .filter(|c| self.geo.index().grid(c).is_some() && viewer.covers(c))
+                    .ok_or_else(|| unknown(format!("no grid {code} in your area")))?;
+                let workers = auth::users_in(conn, &[Role::GridWorker], grid.as_str())?;
+                Ok((Target::Grid(code.clone()), ids(workers), 5))
+            }
+            TargetSpec::Unit(code) => {
+                let parsed = AreaCode::parse(code).ok().filter(|c| c.level() != Level::Grid);
+                let unit = parsed
+                    .filter(|c| self.geo.layer().get(c).is_some() && viewer.covers(c))
+                    .ok_or_else(|| unknown(format!("no unit {code} in your area")))?;
+                let staff = auth::users_in(
+                    conn,
+                    &[Role::CityCentre, Role::CountyCentre, Role::TownshipCentre, Role::CommunityStaff],
+                    unit.as_str(),
+                )?;
+                Ok((Target::Unit(code.clone()), ids(staff), i32::from(unit.level().number())))
+            }
+            TargetSpec::Department(code) => {
+                if !self.tree.departments.iter().any(|d| d.code == *code) {
+                    return Err(unknown(format!("no department {code}")));
+                }
+                let staff = auth::users_in(conn, &[Role::DepartmentStaff], code)?;
+                Ok((Target::Department(code.clone()), ids(staff), i32::from(Level::County.number())))
+            }
+            TargetSpec::User(id) => {
+                let user = auth::user_by_id(conn, id)?.ok_or_else(|| unknown(format!("no user {id}")))?;
+                let area = AreaCode::parse(&user.unit_code).ok();
+                let level = area.as_ref().map_or(i32::from(Level::County.number()), |a| i32::from(a.level().number()));
+                let reachable = user.role() == Some(Role::DepartmentStaff) || area.is_some_and(|a| viewer.covers(&a));
+                let uid = Uuid::parse_str(&user.id)
+                    .ok()
+                    .filter(|_| reachable)
+                    .ok_or_else(|| unknown(format!("no user {id} in your area")))?;
+                Ok((Target::User(uid), vec![uid], level))
+            }
+        }
+    }
+}
+
+fn due_of(spec: Option<&str>) -> Result<Option<i64>, ApiError> {
+    spec.map(|s| {
+        parse_rfc3339(s).ok_or_else(|| ApiError::BadRequest(format!("due must be an RFC 3339 instant, not {s:?}")))
+    })
+    .transpose()
+}
+
+fn limit_handle(l: &Limits) -> Limit {
+    l.handle
+}
+
+/// Builds the workflow command of a staff action (resolving targets to people).
+fn incident_command(
+    conn: &mut DbConnection,
+    desk: &Desk<'_>,
+    viewer: &Viewer,
+    row: &store::IncidentRow,
+    action: IncidentAction,
+    now: i64,
+) -> Result<(Command, Extra), ApiError> {
+    let timing = desk.timing(&row.category_code);
+    Ok(match action {
+        IncidentAction::Accept { confirm: false } => (Command::Accept { confirm: None }, Extra::default()),
+        IncidentAction::Accept { confirm: true } => {
+            // The confirm task goes to the case's own grid, whoever directs it.
+            let workers = auth::users_in(conn, &[Role::GridWorker], &row.grid_code)?;
+            let assignees = workers.iter().filter_map(|u| Uuid::parse_str(&u.id).ok()).collect();
+            let target = Target::Grid(row.grid_code.clone());
+            let task = Assignment { task: Uuid::new_v4(), target, assignees, due_ms: timing.due(now, |l| l.accept) };
+            (Command::Accept { confirm: Some(task) }, Extra::default())
+        }
+        IncidentAction::Reject { reason } => (Command::Reject { reason }, Extra::default()),
+        IncidentAction::Dispatch { to, assist, due } => {
+            let due_ms = match due_of(due.as_deref())? {
+                Some(due) => Some(due),
+                None => timing.due(now, limit_handle),
+            };
+            let (target, assignees, level) = desk.resolve(conn, viewer, &to)?;
+            let lead = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
+            let mut helpers = Vec::with_capacity(assist.len());
+            for spec in &assist {
+                let (target, assignees, _) = desk.resolve(conn, viewer, spec)?;
+                helpers.push(Assignment { task: Uuid::new_v4(), target, assignees, due_ms });
+            }
+            (Command::Dispatch { lead, assist: helpers }, Extra { photos: Vec::new(), level: Some(level) })
+        }
+        IncidentAction::Verify { passed } => (Command::Verify { passed }, Extra::default()),
+        IncidentAction::Close => (Command::Close, Extra::default()),
+    })
+}
+
+/// The ids among `photos` that are malformed or not uploaded: 422 `unknown-attachment`.
+pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), ApiError> {
+    if photos.len() > 9 {
+        return Err(ApiError::Unprocessable { kind: "too-many-photos", detail: "at most 9 photos".into() });
+    }
+    let malformed: Vec<&String> = photos.iter().filter(|p| !crate::attachments::is_id(p)).collect();
+    let missing = if malformed.is_empty() {
+        crate::attachments::missing(conn, photos)?
+    } else {
+        malformed.into_iter().cloned().collect()
+    };
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Unprocessable {
+            kind: "unknown-attachment",
+            detail: format!("upload these first to /api/v1/attachments: {}", missing.join(", ")),
+        })
+    }
+}
+
+/// A staff action on a case: `accept` (with `confirm`), `reject`, `dispatch`, `verify`, `close`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/actions",
+    params(("id" = String, Path, description = "The case's id")),
+    request_body = IncidentAction,
+    responses(
+        (status = 200, description = "The case after the action", body = IncidentView),
+        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
+        (status = 403, description = "forbidden: the role does not direct cases", body = crate::problem::ProblemDoc),
+        (status = 404, description = "not-found (also a case outside the caller's area)", body = crate::problem::ProblemDoc),
+        (status = 409, description = "illegal-transition, verifier-is-handler", body = crate::problem::ProblemDoc),
+        (status = 422, description = "unknown-target, no-assignee, invalid-command, not-supported-yet", body = crate::problem::ProblemDoc),
+    ),
+    security(("bearer" = [])),
+    tag = "cases"
+)]
+#[post("/api/v1/incidents/{id}/actions")]
+#[tracing::instrument(skip(db, tree, geo, calendar, caller, payload))]
+pub async fn incident_action(
+    db: web::Data<Database>,
+    tree: web::Data<CategoryTree>,
+    geo: web::Data<Geo>,
+    calendar: web::Data<Calendar>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let value: serde_json::Value = body::json(payload, MAX_ACTION_BYTES).await?;
+    let viewer = Viewer::of(&caller.user)?;
+    let id = id.into_inner();
+    let view = web::block(move || -> Result<IncidentView, ApiError> {
+        let desk = Desk { tree: &tree, geo: &geo, calendar: &calendar };
+        let now = now_ms();
+        let row = db
+            .read(|c| store::visible_incident(c, &viewer, &id))?
+            .ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
+        if !viewer.directs() {
+            return Err(ApiError::Forbidden(format!("a {} does not direct cases", viewer.role)));
+        }
+        let action: IncidentAction = parse_tagged(value, "action", &LATER_ACTIONS)?;
+        let actor = Actor { viewer: viewer.clone(), device_id: None };
+        db.transact(|c| -> Result<(), ApiError> {
+            let (command, extra) = incident_command(c, &desk, &viewer, &row, action, now)?;
+            act::execute(c, &id, &actor, &command, &extra, desk.timing(&row.category_code), now)?;
+            Ok(())
+        })?;
+        let index = geo.index();
+        let book = Book { tree: &tree, index: &index };
+        db.read(|c| load_view(c, &viewer, &id, &book, now))?.ok_or_else(|| ApiError::NotFound(id.clone()))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// An operation on a task by its holder or assignee, from a desk: the body of a
+/// phone's mutation `op` (`accept_task`, `progress`, `complete_task`, `confirm_task`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{id}/actions",
+    params(("id" = String, Path, description = "The task's id")),
+    request_body = TaskOp,
+    responses(
+        (status = 200, description = "The task's case after the operation", body = IncidentView),
+        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
+        (status = 403, description = "not-your-task", body = crate::problem::ProblemDoc),
+        (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
+        (status = 409, description = "task-not-active, wrong-task-kind, illegal-transition", body = crate::problem::ProblemDoc),
+        (status = 422, description = "unknown-attachment, not-supported-yet", body = crate::problem::ProblemDoc),
+    ),
+    security(("bearer" = [])),
+    tag = "cases"
+)]
+#[post("/api/v1/tasks/{id}/actions")]
+#[tracing::instrument(skip(db, tree, geo, calendar, caller, payload))]
+pub async fn task_action(
+    db: web::Data<Database>,
+    tree: web::Data<CategoryTree>,
+    geo: web::Data<Geo>,
+    calendar: web::Data<Calendar>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let value: serde_json::Value = body::json(payload, MAX_ACTION_BYTES).await?;
+    let viewer = Viewer::of(&caller.user)?;
+    let task_id = id.into_inner();
+    let view = web::block(move || -> Result<IncidentView, ApiError> {
+        let now = now_ms();
+        let not_found = || ApiError::NotFound(format!("no task {task_id} that you may see"));
+        let task = Uuid::parse_str(&task_id).map_err(|_| not_found())?;
+        let incident = db.read(|c| store::task_incident(c, &task_id))?.ok_or_else(not_found)?;
+        let row = db.read(|c| store::visible_incident(c, &viewer, &incident))?.ok_or_else(not_found)?;
+        let op: TaskOp = parse_tagged(value, "kind", &LATER_OPS)?;
+        let (command, photos) = match op {
+            TaskOp::AcceptTask => (Command::AcceptTask { task }, Vec::new()),
+            TaskOp::Progress { text, photos } => (Command::Progress { task, note: text }, photos),
+            TaskOp::CompleteTask { result, photos } => (Command::CompleteTask { task, result }, photos),
+            TaskOp::ConfirmTask { exists, photos } => (Command::ConfirmTask { task, exists }, photos),
+        };
+        let actor = Actor { viewer: viewer.clone(), device_id: None };
+        let timing = Timing { limits: tree.category(&row.category_code).map(|c| &c.limits), calendar: &calendar };
+        db.transact(|c| -> Result<(), ApiError> {
+            check_photos(c, &photos)?;
+            act::execute(c, &incident, &actor, &command, &Extra { photos, level: None }, timing, now)?;
+            Ok(())
+        })?;
+        let index = geo.index();
+        let book = Book { tree: &tree, index: &index };
+        db.read(|c| load_view(c, &viewer, &incident, &book, now))?.ok_or_else(not_found)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -1,0 +1,429 @@
+//! Cases, tasks and the trace in storage: plain functions over a connection, one query
+//! per concern for both backends. The write path (`incidents::act`) calls them inside
+//! one transaction; the read routes call them inside a read.
+
+use diesel::dsl::{count_star, not};
+use diesel::expression::BoxableExpression;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::Bool;
+use geodata::{AreaCode, Level};
+
+use super::schema::{counters, events, idempotency, incidents, task_assignees, tasks};
+use super::scope::{Area, Viewer};
+use super::workflow::Status;
+use crate::store::{DbConnection, MultiBackend};
+
+/// A case as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = incidents)]
+pub struct IncidentRow {
+    /// Its id.
+    pub id: String,
+    /// Its human number.
+    pub code: String,
+    /// Its category.
+    pub category_code: String,
+    /// Its status.
+    pub status: String,
+    /// The level handling it.
+    pub level: i32,
+    /// Its grid.
+    pub grid_code: String,
+    /// Its community.
+    pub community_code: String,
+    /// Its township.
+    pub township_code: String,
+    /// Its county.
+    pub county_code: String,
+    /// Its city.
+    pub city_code: String,
+    /// WGS-84 longitude.
+    pub lon: f64,
+    /// WGS-84 latitude.
+    pub lat: f64,
+    /// The reporter's words.
+    pub description: String,
+    /// The report's photos (JSON array of ids).
+    pub photos: String,
+    /// The reporter's name.
+    pub contact_name: Option<String>,
+    /// The reporter's phone.
+    pub contact_phone: Option<String>,
+    /// Where the report came from.
+    pub source: String,
+    /// The staff user who reported it.
+    pub reporter_id: Option<String>,
+    /// SHA-256 of the follow token.
+    pub follow_token_hash: String,
+    /// The workflow's state (JSON).
+    pub state: String,
+    /// When reported.
+    pub reported_at_ms: i64,
+    /// When last changed.
+    pub updated_at_ms: i64,
+    /// When the current step falls due.
+    pub due_at_ms: Option<i64>,
+}
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tasks)]
+pub struct TaskRow {
+    /// Its id.
+    pub id: String,
+    /// Its case.
+    pub incident_id: String,
+    /// `handle`, `confirm` or `verify`.
+    pub kind: String,
+    /// `lead` or `assist`.
+    pub role: String,
+    /// What it was sent to (JSON).
+    pub target: String,
+    /// Who holds it.
+    pub holder_id: Option<String>,
+    /// Where it stands.
+    pub status: String,
+    /// Times sent back for rework.
+    pub rework: i32,
+    /// When created.
+    pub created_at_ms: i64,
+    /// When last changed.
+    pub updated_at_ms: i64,
+    /// When it falls due.
+    pub due_at_ms: Option<i64>,
+}
+
+/// An event of the trace as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    /// Its case.
+    pub incident_id: String,
+    /// Its number within the case.
+    pub n: i32,
+    /// What happened.
+    pub action: String,
+    /// Who did it.
+    pub actor_id: Option<String>,
+    /// Their role then.
+    pub actor_role: Option<String>,
+    /// From which device.
+    pub device_id: Option<String>,
+    /// Its data (JSON).
+    pub data: String,
+    /// When.
+    pub at_ms: i64,
+}
+
+/// Takes the next value of a named counter, creating it at 1.
+pub fn next_number(conn: &mut DbConnection, name: &str) -> QueryResult<i64> {
+    for _ in 0..2 {
+        let updated = diesel::update(counters::table.filter(counters::name.eq(name)))
+            .set(counters::value.eq(counters::value + 1))
+            .execute(conn)?;
+        if updated == 1 {
+            return counters::table.filter(counters::name.eq(name)).select(counters::value).first(conn);
+        }
+        // The first of a new counter: a racing creator on PostgreSQL makes this insert
+        // fail inside its savepoint, and the update above then finds the row.
+        let created = conn.transaction(|c| {
+            diesel::insert_into(counters::table).values((counters::name.eq(name), counters::value.eq(1))).execute(c)
+        });
+        match created {
+            Ok(_) => return Ok(1),
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(DieselError::NotFound)
+}
+
+/// Stores a new case.
+pub fn insert_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
+    diesel::insert_into(incidents::table).values(row).execute(conn).map(|_| ())
+}
+
+/// Locks a case for the rest of the transaction (a no-op update takes the row lock on
+/// PostgreSQL; on SQLite the writer permit already serialises writers), so that two
+/// commands on one case decide one after the other. False if there is no such case.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+    diesel::update(incidents::table.filter(incidents::id.eq(id)))
+        .set(incidents::updated_at_ms.eq(incidents::updated_at_ms))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// A case by id.
+pub fn incident(conn: &mut DbConnection, id: &str) -> QueryResult<Option<IncidentRow>> {
+    incidents::table.filter(incidents::id.eq(id)).select(IncidentRow::as_select()).first(conn).optional()
+}
+
+/// Updates a case's changing columns after a command.
+pub fn update_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
+    diesel::update(incidents::table.filter(incidents::id.eq(&row.id)))
+        .set((
+            incidents::status.eq(&row.status),
+            incidents::level.eq(row.level),
+            incidents::state.eq(&row.state),
+            incidents::updated_at_ms.eq(row.updated_at_ms),
+            incidents::due_at_ms.eq(row.due_at_ms),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+type Condition<'a> = Box<dyn BoxableExpression<incidents::table, MultiBackend, SqlType = Bool> + 'a>;
+
+/// The cases of a unit's area, by the column of its level.
+fn in_area<'a>(code: &AreaCode) -> Condition<'a> {
+    let code = code.as_str().to_owned();
+    match code_level(&code) {
+        Level::City => Box::new(incidents::city_code.eq(code)),
+        Level::County => Box::new(incidents::county_code.eq(code)),
+        Level::Township => Box::new(incidents::township_code.eq(code)),
+        Level::Community => Box::new(incidents::community_code.eq(code)),
+        Level::Grid => Box::new(incidents::grid_code.eq(code)),
+    }
+}
+
+fn code_level(code: &str) -> Level {
+    AreaCode::parse(code).map_or(Level::Grid, |c| c.level())
+}
+
+/// The condition a case must meet to be visible to `viewer`: in their area, or one
+/// they were sent a task of. `None` when they see everything.
+fn visible_to<'a>(viewer: &Viewer) -> Option<Condition<'a>> {
+    let sent: Condition<'a> = Box::new(
+        incidents::id.eq_any(
+            tasks::table
+                .inner_join(task_assignees::table)
+                .filter(task_assignees::user_id.eq(viewer.id.to_string()))
+                .select(tasks::incident_id),
+        ),
+    );
+    match &viewer.area {
+        Area::All => None,
+        Area::Unit(code) => Some(Box::new(in_area(code).or(sent))),
+        Area::None => Some(sent),
+    }
+}
+
+/// Whether `viewer` may see any of these cases.
+pub fn any_visible(conn: &mut DbConnection, viewer: &Viewer, ids: &[String]) -> QueryResult<bool> {
+    if ids.is_empty() {
+        return Ok(false);
+    }
+    let mut query = incidents::table.filter(incidents::id.eq_any(ids)).into_boxed();
+    if let Some(condition) = visible_to(viewer) {
+        query = query.filter(condition);
+    }
+    Ok(query.select(count_star()).first::<i64>(conn)? > 0)
+}
+
+/// A case, if `viewer` may see it.
+pub fn visible_incident(conn: &mut DbConnection, viewer: &Viewer, id: &str) -> QueryResult<Option<IncidentRow>> {
+    let mut query = incidents::table.filter(incidents::id.eq(id)).into_boxed();
+    if let Some(condition) = visible_to(viewer) {
+        query = query.filter(condition);
+    }
+    query.select(IncidentRow::as_select()).first(conn).optional()
+}
+
+/// What a list of cases is narrowed to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    /// Any of these statuses (all when empty).
+    pub statuses: Vec<String>,
+    /// Handled at this level.
+    pub level: Option<i32>,
+    /// Of this category.
+    pub category: Option<String>,
+    /// In this unit's area.
+    pub area: Option<AreaCode>,
+    /// Past the current step's deadline at `now_ms` (true), or not (false).
+    pub overdue: Option<bool>,
+    /// Now, for `overdue`.
+    pub now_ms: i64,
+}
+
+fn filtered<'a>(viewer: &Viewer, filter: &'a Filter) -> incidents::BoxedQuery<'a, MultiBackend> {
+    let mut query = incidents::table.into_boxed();
+    if let Some(condition) = visible_to(viewer) {
+        query = query.filter(condition);
+    }
+    if !filter.statuses.is_empty() {
+        query = query.filter(incidents::status.eq_any(&filter.statuses));
+    }
+    if let Some(level) = filter.level {
+        query = query.filter(incidents::level.eq(level));
+    }
+    if let Some(category) = &filter.category {
+        query = query.filter(incidents::category_code.eq(category));
+    }
+    if let Some(area) = &filter.area {
+        query = query.filter(in_area(area));
+    }
+    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    match filter.overdue {
+        Some(true) => {
+            query = query.filter(incidents::due_at_ms.lt(filter.now_ms)).filter(not(incidents::status.eq_any(finals)));
+        }
+        Some(false) => {
+            query = query.filter(
+                incidents::due_at_ms
+                    .is_null()
+                    .or(incidents::due_at_ms.ge(filter.now_ms))
+                    .or(incidents::status.eq_any(finals)),
+            );
+        }
+        None => {}
+    }
+    query
+}
+
+/// A page of the cases `viewer` sees that pass `filter`, newest first, and how many pass in all.
+pub fn list(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &Filter,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<IncidentRow>, i64)> {
+    let total = filtered(viewer, filter).select(count_star()).first::<i64>(conn)?;
+    let rows = filtered(viewer, filter)
+        .order((incidents::reported_at_ms.desc(), incidents::id.asc()))
+        .limit(limit)
+        .offset(offset)
+        .select(IncidentRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// The case of a task.
+pub fn task_incident(conn: &mut DbConnection, task_id: &str) -> QueryResult<Option<String>> {
+    tasks::table.filter(tasks::id.eq(task_id)).select(tasks::incident_id).first(conn).optional()
+}
+
+/// A case's tasks, oldest first.
+pub fn tasks_of(conn: &mut DbConnection, incident_id: &str) -> QueryResult<Vec<TaskRow>> {
+    tasks::table
+        .filter(tasks::incident_id.eq(incident_id))
+        .order((tasks::created_at_ms.asc(), tasks::id.asc()))
+        .select(TaskRow::as_select())
+        .load(conn)
+}
+
+/// The assignees of these tasks, as (task, user) pairs.
+pub fn assignees_of(conn: &mut DbConnection, task_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+    task_assignees::table
+        .filter(task_assignees::task_id.eq_any(task_ids))
+        .order((task_assignees::task_id.asc(), task_assignees::user_id.asc()))
+        .select((task_assignees::task_id, task_assignees::user_id))
+        .load(conn)
+}
+
+/// Adds a task with its assignees.
+pub fn insert_task(conn: &mut DbConnection, row: &TaskRow, assignees: &[String]) -> QueryResult<()> {
+    diesel::insert_into(tasks::table).values(row).execute(conn)?;
+    // One row at a time: diesel's multi-row insert is not available over both backends.
+    for user in assignees {
+        diesel::insert_into(task_assignees::table)
+            .values((task_assignees::task_id.eq(&row.id), task_assignees::user_id.eq(user)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Updates a task's changing columns.
+pub fn update_task(conn: &mut DbConnection, row: &TaskRow) -> QueryResult<()> {
+    diesel::update(tasks::table.filter(tasks::id.eq(&row.id)))
+        .set((
+            tasks::holder_id.eq(&row.holder_id),
+            tasks::status.eq(&row.status),
+            tasks::rework.eq(row.rework),
+            tasks::updated_at_ms.eq(row.updated_at_ms),
+            tasks::due_at_ms.eq(row.due_at_ms),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A case's trace, oldest first.
+pub fn events_of(conn: &mut DbConnection, incident_id: &str) -> QueryResult<Vec<EventRow>> {
+    events::table
+        .filter(events::incident_id.eq(incident_id))
+        .order(events::n.asc())
+        .select(EventRow::as_select())
+        .load(conn)
+}
+
+/// The number of a case's last event (0 for none).
+pub fn last_event(conn: &mut DbConnection, incident_id: &str) -> QueryResult<i32> {
+    events::table
+        .filter(events::incident_id.eq(incident_id))
+        .select(diesel::dsl::max(events::n))
+        .first::<Option<i32>>(conn)
+        .map(Option::unwrap_or_default)
+}
+
+/// Appends events to the trace.
+pub fn insert_events(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
+    for row in rows {
+        diesel::insert_into(events::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A remembered idempotent request: the body it was bound to and its result.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Remembered {
+    /// SHA-256 of the body.
+    pub body_hash: String,
+    /// The result (JSON).
+    pub result: String,
+    /// When first used.
+    pub created_at_ms: i64,
+}
+
+/// The remembered request of (scope, key) first used after `since_ms`.
+pub fn remembered(conn: &mut DbConnection, scope: &str, key: &str, since_ms: i64) -> QueryResult<Option<Remembered>> {
+    idempotency::table
+        .filter(idempotency::scope.eq(scope))
+        .filter(idempotency::key.eq(key))
+        .filter(idempotency::created_at_ms.ge(since_ms))
+        .select((idempotency::body_hash, idempotency::result, idempotency::created_at_ms))
+        .first(conn)
+        .optional()
+}
+
+/// Remembers a request's result, in a savepoint; `Ok(false)` if the key was taken by
+/// another transaction meanwhile (the caller rolls back and answers with that one's
+/// result). Keys first used before `expired_before_ms` are forgotten first.
+pub fn remember(
+    conn: &mut DbConnection,
+    scope: &str,
+    key: &str,
+    body_hash: &str,
+    result: &str,
+    now_ms: i64,
+    expired_before_ms: i64,
+) -> QueryResult<bool> {
+    diesel::delete(idempotency::table.filter(idempotency::created_at_ms.lt(expired_before_ms))).execute(conn)?;
+    let inserted = conn.transaction(|c| {
+        diesel::insert_into(idempotency::table)
+            .values((
+                idempotency::scope.eq(scope),
+                idempotency::key.eq(key),
+                idempotency::body_hash.eq(body_hash),
+                idempotency::result.eq(result),
+                idempotency::created_at_ms.eq(now_ms),
+            ))
+            .execute(c)
+    });
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,302 @@
+//! What the API shows of a case: the full view for staff (contacts masked), the summary
+//! of lists, the task as phones receive it, and the follow view for residents (no one's
+//! personal data).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::store::{EventRow, IncidentRow, TaskRow};
+use crate::clock::rfc3339;
+
+/// Names the views show beside codes: categories and grids.
+pub trait Names {
+    /// A category's name.
+    fn category(&self, code: &str) -> Option<String>;
+    /// A grid's name.
+    fn grid(&self, code: &str) -> Option<String>;
+}
+
+/// A code with its name.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Named {
+    /// The code.
+    pub code: String,
+    /// Its name (the code again when unknown).
+    pub name: String,
+}
+
+/// A WGS-84 position.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct Position {
+    /// Longitude.
+    pub lon: f64,
+    /// Latitude.
+    pub lat: f64,
+}
+
+/// A reporter's contact details, masked (脱敏).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MaskedContact {
+    /// The name with all but its first character hidden.
+    pub name: Option<String>,
+    /// The phone with its middle digits hidden.
+    pub phone: Option<String>,
+}
+
+/// A name with all but its first character hidden: `张三丰` → `张**`.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => String::new(),
+        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
+    }
+}
+
+/// A phone with its middle hidden: `13812345678` → `138****5678`; short numbers keep
+/// only their last two characters.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    let n = chars.len();
+    if n >= 11 {
+        chars[..3].iter().chain(std::iter::repeat_n(&'*', n - 7)).chain(&chars[n - 4..]).collect()
+    } else {
+        std::iter::repeat_n('*', n.saturating_sub(2)).chain(chars[n.saturating_sub(2)..].iter().copied()).collect()
+    }
+}
+
+/// The current step's deadline.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Deadlines {
+    /// When the current step falls due (RFC 3339), if it has a limit.
+    pub current: Option<String>,
+    /// Whether it has passed.
+    pub overdue: bool,
+}
+
+/// A case in a list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    /// Its id.
+    pub id: String,
+    /// Its human number.
+    pub code: String,
+    /// Its category.
+    pub category: Named,
+    /// Its status.
+    pub status: String,
+    /// The level handling it (1–5).
+    pub level: i32,
+    /// Its grid.
+    pub grid: Named,
+    /// Where.
+    pub location: Position,
+    /// What was reported.
+    pub description: String,
+    /// When reported.
+    pub reported_at: String,
+    /// When last changed.
+    pub updated_at: String,
+    /// Its deadline.
+    pub deadlines: Deadlines,
+}
+
+/// A task.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TaskView {
+    /// Its id.
+    pub id: String,
+    /// Its case.
+    pub incident_id: String,
+    /// `handle`, `confirm` or `verify`.
+    pub kind: String,
+    /// `lead` or `assist`.
+    pub role: String,
+    /// `open`, `accepted`, `completed` or `cancelled`.
+    pub status: String,
+    /// What it was sent to, e.g. `{"grid": "…"}`.
+    #[schema(value_type = Object)]
+    pub target: Value,
+    /// Who may take it.
+    pub assignees: Vec<String>,
+    /// Who holds it.
+    pub holder: Option<String>,
+    /// Times sent back for rework.
+    pub rework: i32,
+    /// When it falls due (RFC 3339).
+    pub deadline: Option<String>,
+    /// When created.
+    pub created_at: String,
+    /// When last changed.
+    pub updated_at: String,
+}
+
+/// Who did something.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ActorRef {
+    /// Their user id.
+    pub id: String,
+    /// Their role then.
+    pub role: Option<String>,
+}
+
+/// One event of the trace.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// Its number within the case.
+    pub n: i32,
+    /// What happened.
+    pub action: String,
+    /// Who did it (none for a resident).
+    pub actor: Option<ActorRef>,
+    /// From which device.
+    pub device_id: Option<String>,
+    /// When.
+    pub at: String,
+    /// The event's details.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// A case in full, for staff.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IncidentView {
+    /// Everything a list shows.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// The report's photos (attachment ids).
+    pub photos: Vec<String>,
+    /// The reporter's contact, masked.
+    pub contact: Option<MaskedContact>,
+    /// Where the report came from.
+    pub source: String,
+    /// Its tasks, oldest first.
+    pub tasks: Vec<TaskView>,
+    /// Every event, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One step of a case as its reporter follows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FollowStep {
+    /// What happened.
+    pub action: String,
+    /// When.
+    pub at: String,
+}
+
+/// A case as its reporter follows it: no one's personal data.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FollowView {
+    /// Its id.
+    pub id: String,
+    /// Its human number.
+    pub code: String,
+    /// Its category.
+    pub category: Named,
+    /// Its status.
+    pub status: String,
+    /// What happened, oldest first.
+    pub history: Vec<FollowStep>,
+}
+
+fn named(code: &str, name: Option<String>) -> Named {
+    Named { code: code.to_owned(), name: name.unwrap_or_else(|| code.to_owned()) }
+}
+
+/// The summary of a case.
+pub fn summary(row: &IncidentRow, names: &dyn Names, now_ms: i64) -> Summary {
+    let open = !matches!(row.status.as_str(), "closed" | "rejected" | "merged");
+    Summary {
+        id: row.id.clone(),
+        code: row.code.clone(),
+        category: named(&row.category_code, names.category(&row.category_code)),
+        status: row.status.clone(),
+        level: row.level,
+        grid: named(&row.grid_code, names.grid(&row.grid_code)),
+        location: Position { lon: row.lon, lat: row.lat },
+        description: row.description.clone(),
+        reported_at: rfc3339(row.reported_at_ms),
+        updated_at: rfc3339(row.updated_at_ms),
+        deadlines: Deadlines {
+            current: row.due_at_ms.map(rfc3339),
+            overdue: open && row.due_at_ms.is_some_and(|due| due < now_ms),
+        },
+    }
+}
+
+/// A task as the API and phones see it.
+pub fn task(row: &TaskRow, assignees: Vec<String>) -> TaskView {
+    TaskView {
+        id: row.id.clone(),
+        incident_id: row.incident_id.clone(),
+        kind: row.kind.clone(),
+        role: row.role.clone(),
+        status: row.status.clone(),
+        target: serde_json::from_str(&row.target).unwrap_or(Value::Null),
+        assignees,
+        holder: row.holder_id.clone(),
+        rework: row.rework,
+        deadline: row.due_at_ms.map(rfc3339),
+        created_at: rfc3339(row.created_at_ms),
+        updated_at: rfc3339(row.updated_at_ms),
+    }
+}
+
+/// A case in full.
+pub fn incident(
+    row: &IncidentRow,
+    tasks: Vec<TaskView>,
+    events: &[EventRow],
+    names: &dyn Names,
+    now_ms: i64,
+) -> IncidentView {
+    let contact = (row.contact_name.is_some() || row.contact_phone.is_some()).then(|| MaskedContact {
+        name: row.contact_name.as_deref().map(mask_name),
+        phone: row.contact_phone.as_deref().map(mask_phone),
+    });
+    IncidentView {
+        summary: summary(row, names, now_ms),
+        photos: serde_json::from_str(&row.photos).unwrap_or_default(),
+        contact,
+        source: row.source.clone(),
+        tasks,
+        history: events
+            .iter()
+            .map(|e| HistoryEntry {
+                n: e.n,
+                action: e.action.clone(),
+                actor: e.actor_id.clone().map(|id| ActorRef { id, role: e.actor_role.clone() }),
+                device_id: e.device_id.clone(),
+                at: rfc3339(e.at_ms),
+                data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
+            })
+            .collect(),
+    }
+}
+
+/// A case as its reporter follows it.
+pub fn follow(row: &IncidentRow, events: &[EventRow], names: &dyn Names) -> FollowView {
+    FollowView {
+        id: row.id.clone(),
+        code: row.code.clone(),
+        category: named(&row.category_code, names.category(&row.category_code)),
+        status: row.status.clone(),
+        history: events.iter().map(|e| FollowStep { action: e.action.clone(), at: rfc3339(e.at_ms) }).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_data_is_masked() {
+        assert_eq!(mask_name("张三丰"), "张**");
+        assert_eq!(mask_name("李"), "李");
+        assert_eq!(mask_name(""), "");
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("+8613812345678"), "+86*******5678");
+        assert_eq!(mask_phone("12345"), "***45");
+        assert_eq!(mask_phone("1"), "1");
+    }
+}
