@@ -1,13 +1,28 @@
 //! The gridlink server seen from outside.
 //!
 //! [`TestServer::spawn`] starts a real server on a free loopback port (port 0) with the
-//! demo area; tests talk to it over real HTTP, as phones and Open311 clients do. Later
+//! demo area on a fresh SQLite file; [`TestServer::spawn_on`] does the same on a fresh
+//! PostgreSQL database (127.0.0.1:5432, or `GRIDLINK_TEST_POSTGRES`), dropped when the
+//! test ends. Tests talk to it over real HTTP, as phones and Open311 clients do. Under
+//! CI (`CI=true`) an unreachable PostgreSQL fails a test rather than skipping it. Later
 //! issues add phones over real WebSockets and the load generator here.
 
 use std::net::TcpListener;
 
+use diesel::connection::SimpleConnection;
+use gridlink::store::Database;
+
 use gridlink::settings::Settings;
 use gridlink::startup::Application;
+
+/// Which database a test server stores into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file in the temporary folder.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
 
 /// A running server and a client for it.
 pub struct TestServer {
@@ -15,16 +30,58 @@ pub struct TestServer {
     pub base: String,
     /// An HTTP client.
     pub client: reqwest::Client,
-    /// The server's SQLite file, removed when the test is done.
-    database: std::path::PathBuf,
+    /// The server's database, removed when the test (and so the server) is done.
+    _database: Scratch,
 }
 
-impl Drop for TestServer {
+/// A test's own database, removed when the test is done.
+enum Scratch {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin: String, name: String },
+}
+
+impl Drop for Scratch {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.database.display()));
+        match self {
+            Scratch::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Scratch::Postgres { admin, name } => {
+                if let Ok(db) = Database::open(admin, 1) {
+                    let _ = db.read(|c| c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+                }
+            }
         }
     }
+}
+
+/// The PostgreSQL server tests use: its admin URL (ending in `/<database>`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("GRIDLINK_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh PostgreSQL database and its URL; `None` (skip) when PostgreSQL cannot be
+/// reached outside CI.
+fn scratch_postgres() -> Result<Option<(Scratch, String)>, SpawnError> {
+    let admin = postgres_admin_url();
+    let db = Database::open(&admin, 1).and_then(|db| db.read(|c| c.batch_execute("SELECT 1")).map(|_| db));
+    let db = match db {
+        Ok(db) => db,
+        Err(e) if std::env::var("CI").is_ok() => {
+            return Err(SpawnError(format!("PostgreSQL is required under CI: {e}")));
+        }
+        Err(e) => {
+            eprintln!("skipping PostgreSQL: {e}");
+            return Ok(None);
+        }
+    };
+    let name = format!("gridlink_e2e_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    db.read(|c| c.batch_execute(&format!("CREATE DATABASE {name}"))).map_err(|e| SpawnError(e.to_string()))?;
+    let (base, _) = admin.rsplit_once('/').ok_or_else(|| SpawnError("the admin URL must end in /<database>".into()))?;
+    let url = format!("{base}/{name}");
+    Ok(Some((Scratch::Postgres { admin, name }, url)))
 }
 
 /// Why a test server could not start.
@@ -39,21 +96,48 @@ fn scratch_database() -> std::path::PathBuf {
 }
 
 impl TestServer {
-    /// Starts a server with the demo area on a free port, in the current tokio runtime.
+    /// Starts a server with the demo area on a free port and a fresh SQLite file, in the
+    /// current tokio runtime.
     pub async fn spawn() -> Result<TestServer, SpawnError> {
-        let database = scratch_database();
+        Self::spawn_on(Backend::Sqlite).await?.ok_or_else(|| SpawnError("SQLite is always there".into()))
+    }
+
+    /// Starts a server with the demo area on a fresh database of `backend`; `Ok(None)`
+    /// when that is PostgreSQL and it cannot be reached outside CI (the test skips).
+    pub async fn spawn_on(backend: Backend) -> Result<Option<TestServer>, SpawnError> {
+        let (database, url) = match backend {
+            Backend::Sqlite => {
+                let path = scratch_database();
+                let url = format!("sqlite://{}", path.display());
+                (Scratch::Sqlite(path), url)
+            }
+            Backend::Postgres => match scratch_postgres()? {
+                Some(found) => found,
+                None => return Ok(None),
+            },
+        };
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| SpawnError(e.to_string()))?;
         let settings = Settings {
             bind: listener.local_addr().map_err(|e| SpawnError(e.to_string()))?,
             demo: true,
             snap_tolerance_m: 50.0,
             categories: None,
-            database: format!("sqlite://{}", database.display()),
+            database: url,
         };
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Ok(TestServer { base, client: reqwest::Client::new(), database })
+        Ok(Some(TestServer { base, client: reqwest::Client::new(), _database: database }))
+    }
+
+    /// Logs in with the demo password; the bearer token.
+    pub async fn login(&self, login: &str) -> Result<String, SpawnError> {
+        let body = serde_json::json!({"login": login, "password": "demo"});
+        let (status, _, body) = self.post("/api/v1/auth/login", &body).await.map_err(|e| SpawnError(e.to_string()))?;
+        match body["token"].as_str() {
+            Some(token) if status == 200 => Ok(token.to_owned()),
+            _ => Err(SpawnError(format!("login {login}: {status} {body}"))),
+        }
     }
 
     /// POST a JSON body to `path` and return the status, content type and JSON body.
@@ -103,5 +187,19 @@ impl TestServer {
     pub async fn get(&self, path: &str) -> Result<(u16, String, serde_json::Value), reqwest::Error> {
         let response = self.client.get(format!("{}{path}", self.base)).send().await?;
         Self::read(response).await
+    }
+}
+
+/// A point well inside a demo grid (the centroid of a full 500 m cell), and that grid's code.
+pub fn demo_point(nth: usize) -> (f64, f64, String) {
+    use geo::Centroid;
+    let Ok(layer) = geodata::demo::layer() else { return (0.0, 0.0, String::new()) };
+    let full: Vec<&geodata::Unit> =
+        layer.grids().filter(|g| g.geometry.0.len() == 1 && g.geometry.0[0].exterior().0.len() == 5).collect();
+    // Spread over the county, so that different `nth` land in different townships.
+    let pick = full.get((nth * 997) % full.len().max(1)).copied();
+    match pick.and_then(|g| Some((g.geometry.centroid()?, g))) {
+        Some((c, g)) => (c.x(), c.y(), g.code.to_string()),
+        None => (0.0, 0.0, String::new()),
     }
 }
