@@ -32,6 +32,9 @@ pub enum ApiError {
     /// The caller's role may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The task is not the caller's to work on (not among its assignees, or held by another).
+    #[error("{0}")]
+    NotYourTask(String),
     /// The request is well-formed but names something that does not hold (an unknown
     /// category, a missing photo, a key reused with another body), under its own slug.
     #[error("{detail}")]
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::BadRequest(_) => "bad-request",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotYourTask(_) => "not-your-task",
             ApiError::Unprocessable { kind, .. } | ApiError::Conflict { kind, .. } => kind,
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -90,7 +94,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "Not authenticated",
             ApiError::NotFound(_) => "Not found",
             ApiError::BadRequest(_) => "Bad request",
-            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Forbidden(_) | ApiError::NotYourTask(_) => "Forbidden",
             ApiError::Unprocessable { .. } => "Unprocessable request",
             ApiError::Conflict { .. } => "Not allowed now",
             ApiError::PayloadTooLarge(_) => "Payload too large",
@@ -113,7 +117,7 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
         let (kind, detail) = (refusal.kind(), refusal.to_string());
         match refusal {
             Refusal::NoSuchTask(_) => ApiError::NotFound(detail),
-            Refusal::NotYourTask(_) => ApiError::Forbidden(detail),
+            Refusal::NotYourTask(_) => ApiError::NotYourTask(detail),
             Refusal::NoAssignee(_) | Refusal::Invalid(_) => ApiError::Unprocessable { kind, detail },
             Refusal::IllegalTransition { .. }
             | Refusal::VerifierIsHandler
@@ -168,7 +172,7 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::OutsideServiceArea(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::NotYourTask(_) => StatusCode::FORBIDDEN,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
