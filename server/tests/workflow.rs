@@ -113,6 +113,7 @@ enum Cmd {
     Reject,
     Dispatch,
     AcceptTask,
+    Arrive,
     Progress,
     CompleteTask,
     ConfirmTask,
@@ -129,6 +130,7 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
         Cmd::Reject => (centre(), Command::Reject { reason: "duplicate report".into() }),
         Cmd::Dispatch => (centre(), Command::Dispatch { lead: to_grid(7), assist: vec![] }),
         Cmd::AcceptTask => (worker(), Command::AcceptTask { task }),
+        Cmd::Arrive => (worker(), Command::Arrive { task }),
         Cmd::Progress => (worker(), Command::Progress { task, note: "on my way".into() }),
         Cmd::CompleteTask => (worker(), Command::CompleteTask { task, result: "done".into() }),
         Cmd::ConfirmTask => (worker(), Command::ConfirmTask { task, exists: true }),
@@ -181,6 +183,7 @@ table! {
     reported_dispatch: Reported, Dispatch => "illegal-transition";
     reported_accept_task: Reported, AcceptTask => "no-such-task";
     reported_progress: Reported, Progress => "no-such-task";
+    reported_arrive: Reported, Arrive => "no-such-task";
     reported_complete_task: Reported, CompleteTask => "no-such-task";
     reported_confirm_task: Reported, ConfirmTask => "no-such-task";
     reported_verify: Reported, Verify => "illegal-transition";
@@ -191,6 +194,7 @@ table! {
     confirming_open_dispatch: ConfirmingOpen, Dispatch => "illegal-transition";
     confirming_open_accept_task: ConfirmingOpen, AcceptTask => "ok" -> Confirming;
     confirming_open_progress: ConfirmingOpen, Progress => "task-not-active";
+    confirming_open_arrive: ConfirmingOpen, Arrive => "task-not-active";
     confirming_open_complete_task: ConfirmingOpen, CompleteTask => "task-not-active";
     confirming_open_confirm_task: ConfirmingOpen, ConfirmTask => "task-not-active";
     confirming_open_verify: ConfirmingOpen, Verify => "illegal-transition";
@@ -201,6 +205,7 @@ table! {
     confirming_taken_dispatch: ConfirmingTaken, Dispatch => "illegal-transition";
     confirming_taken_accept_task: ConfirmingTaken, AcceptTask => "task-not-active";
     confirming_taken_progress: ConfirmingTaken, Progress => "ok" -> Confirming;
+    confirming_taken_arrive: ConfirmingTaken, Arrive => "ok" -> Confirming;
     confirming_taken_complete_task: ConfirmingTaken, CompleteTask => "wrong-task-kind";
     confirming_taken_confirm_task: ConfirmingTaken, ConfirmTask => "ok" -> Registered;
     confirming_taken_verify: ConfirmingTaken, Verify => "illegal-transition";
@@ -211,6 +216,7 @@ table! {
     registered_dispatch: Registered, Dispatch => "ok" -> Dispatched;
     registered_accept_task: Registered, AcceptTask => "no-such-task";
     registered_progress: Registered, Progress => "no-such-task";
+    registered_arrive: Registered, Arrive => "no-such-task";
     registered_complete_task: Registered, CompleteTask => "no-such-task";
     registered_confirm_task: Registered, ConfirmTask => "no-such-task";
     registered_verify: Registered, Verify => "illegal-transition";
@@ -221,6 +227,7 @@ table! {
     dispatched_open_dispatch: DispatchedOpen, Dispatch => "illegal-transition";
     dispatched_open_accept_task: DispatchedOpen, AcceptTask => "ok" -> Dispatched;
     dispatched_open_progress: DispatchedOpen, Progress => "task-not-active";
+    dispatched_open_arrive: DispatchedOpen, Arrive => "task-not-active";
     dispatched_open_complete_task: DispatchedOpen, CompleteTask => "task-not-active";
     dispatched_open_confirm_task: DispatchedOpen, ConfirmTask => "task-not-active";
     dispatched_open_verify: DispatchedOpen, Verify => "illegal-transition";
@@ -231,6 +238,7 @@ table! {
     dispatched_taken_dispatch: DispatchedTaken, Dispatch => "illegal-transition";
     dispatched_taken_accept_task: DispatchedTaken, AcceptTask => "task-not-active";
     dispatched_taken_progress: DispatchedTaken, Progress => "ok" -> Dispatched;
+    dispatched_taken_arrive: DispatchedTaken, Arrive => "ok" -> Dispatched;
     dispatched_taken_complete_task: DispatchedTaken, CompleteTask => "ok" -> Handled;
     dispatched_taken_confirm_task: DispatchedTaken, ConfirmTask => "wrong-task-kind";
     dispatched_taken_verify: DispatchedTaken, Verify => "illegal-transition";
@@ -241,6 +249,7 @@ table! {
     handled_dispatch: Handled, Dispatch => "illegal-transition";
     handled_accept_task: Handled, AcceptTask => "task-not-active";
     handled_progress: Handled, Progress => "task-not-active";
+    handled_arrive: Handled, Arrive => "task-not-active";
     handled_complete_task: Handled, CompleteTask => "task-not-active";
     handled_confirm_task: Handled, ConfirmTask => "task-not-active";
     handled_verify: Handled, Verify => "ok" -> Verified;
@@ -251,6 +260,7 @@ table! {
     verified_dispatch: Verified, Dispatch => "illegal-transition";
     verified_accept_task: Verified, AcceptTask => "task-not-active";
     verified_progress: Verified, Progress => "task-not-active";
+    verified_arrive: Verified, Arrive => "task-not-active";
     verified_complete_task: Verified, CompleteTask => "task-not-active";
     verified_confirm_task: Verified, ConfirmTask => "task-not-active";
     verified_verify: Verified, Verify => "illegal-transition";
@@ -261,6 +271,7 @@ table! {
     closed_dispatch: Closed, Dispatch => "illegal-transition";
     closed_accept_task: Closed, AcceptTask => "task-not-active";
     closed_progress: Closed, Progress => "task-not-active";
+    closed_arrive: Closed, Arrive => "task-not-active";
     closed_complete_task: Closed, CompleteTask => "task-not-active";
     closed_confirm_task: Closed, ConfirmTask => "task-not-active";
     closed_verify: Closed, Verify => "illegal-transition";
@@ -271,6 +282,7 @@ table! {
     rejected_dispatch: Rejected, Dispatch => "illegal-transition";
     rejected_accept_task: Rejected, AcceptTask => "no-such-task";
     rejected_progress: Rejected, Progress => "no-such-task";
+    rejected_arrive: Rejected, Arrive => "no-such-task";
     rejected_complete_task: Rejected, CompleteTask => "no-such-task";
     rejected_confirm_task: Rejected, ConfirmTask => "no-such-task";
     rejected_verify: Rejected, Verify => "illegal-transition";
@@ -281,6 +293,7 @@ table! {
     merged_dispatch: Merged, Dispatch => "illegal-transition";
     merged_accept_task: Merged, AcceptTask => "no-such-task";
     merged_progress: Merged, Progress => "no-such-task";
+    merged_arrive: Merged, Arrive => "no-such-task";
     merged_complete_task: Merged, CompleteTask => "no-such-task";
     merged_confirm_task: Merged, ConfirmTask => "no-such-task";
     merged_verify: Merged, Verify => "illegal-transition";
@@ -443,6 +456,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
             Command::Dispatch { lead: fresh(vec![worker(), Uuid::from_u128(3)]), assist }
         }
         4 => Command::AcceptTask { task },
+        5 if pick.3 => Command::Arrive { task },
         5 => Command::Progress { task, note: "n".into() },
         6 => Command::CompleteTask { task, result: "done".into() },
         7 => Command::ConfirmTask { task, exists: pick.3 },

@@ -228,6 +228,11 @@ pub enum Command {
         /// Which task.
         task: TaskId,
     },
+    /// Arrived on site for a held task.
+    Arrive {
+        /// Which task.
+        task: TaskId,
+    },
     /// Report progress on a held task.
     Progress {
         /// Which task.
@@ -266,6 +271,7 @@ impl Command {
             Command::Reject { .. } => "reject",
             Command::Dispatch { .. } => "dispatch",
             Command::AcceptTask { .. } => "accept_task",
+            Command::Arrive { .. } => "arrive",
             Command::Progress { .. } => "progress",
             Command::CompleteTask { .. } => "complete_task",
             Command::ConfirmTask { .. } => "confirm_task",
@@ -314,6 +320,11 @@ pub enum Event {
         task: TaskId,
         /// By whom.
         by: UserId,
+    },
+    /// The holder arrived on site.
+    Arrived {
+        /// Which task.
+        task: TaskId,
     },
     /// Progress was reported.
     Progressed {
@@ -453,6 +464,10 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
                 return Err(Refusal::NotYourTask(*task));
             }
             Ok(vec![Event::TaskAccepted { task: *task, by: actor }])
+        }
+        Command::Arrive { task } => {
+            held_task(case, *task, actor, command.name())?;
+            Ok(vec![Event::Arrived { task: *task }])
         }
         Command::Progress { task, note } => {
             held_task(case, *task, actor, command.name())?;
@@ -603,7 +618,7 @@ impl Case {
                     }
                 }
             }
-            Event::Progressed { .. } => {}
+            Event::Arrived { .. } | Event::Progressed { .. } => {}
             Event::TaskCompleted { task, .. } => {
                 self.set_task_status(*task, TaskStatus::Completed);
                 let handling_done = !self.tasks.iter().any(|t| t.kind == TaskKind::Handle && t.status.is_active());
