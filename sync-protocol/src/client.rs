@@ -35,8 +35,8 @@ pub struct ClientState {
     pub device_id: String,
     /// The cursor of the last frame stored.
     pub cursor: i64,
-    /// Entities held, by (kind, id).
-    pub held: BTreeMap<(String, String), serde_json::Value>,
+    /// Entities held, by kind and id.
+    pub held: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     /// Mutations sent or to send, oldest first, until answered.
     pub outbox: VecDeque<Pending>,
     /// Answers received, by mutation id (the app shows them; trim as it likes).
@@ -69,15 +69,16 @@ impl ClientState {
 
     /// The tasks held, by id.
     pub fn tasks(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
-        self.held.iter().filter(|((kind, _), _)| kind == "task").map(|((_, id), data)| (id.as_str(), data))
+        self.held.get("task").into_iter().flatten().map(|(id, data)| (id.as_str(), data))
     }
 
     fn hold(&mut self, item: &Item) {
-        let key = (item.kind.clone(), item.id.clone());
         if item.removed {
-            self.held.remove(&key);
+            if let Some(of_kind) = self.held.get_mut(&item.kind) {
+                of_kind.remove(&item.id);
+            }
         } else {
-            self.held.insert(key, item.data.clone());
+            self.held.entry(item.kind.clone()).or_default().insert(item.id.clone(), item.data.clone());
         }
     }
 
@@ -188,6 +189,7 @@ mod tests {
         client.receive(&done);
         assert!(client.outbox.is_empty());
         assert_eq!(client.answers["m1"], Answer { ok: true, code: None });
+        client.receive(&ServerMessage::Changes { cursor: 3, items: vec![task(3, "t", false)], committed_at_ms: None });
         // Persisted and restored, the state is the same.
         let saved = serde_json::to_string(&client).unwrap();
         assert_eq!(serde_json::from_str::<ClientState>(&saved).unwrap(), client);

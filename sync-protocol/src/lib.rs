@@ -45,11 +45,14 @@
 //! The cursor of the last frame it stored and acknowledged, the entities it holds (tasks,
 //! cases), and an outbox of mutations not yet answered, each with its id — so that a
 //! phone killed mid-flight sends the same ids again and nothing is applied twice.
-//! [`client::ClientState`] is that bookkeeping as plain code, reusable by any client.
+//! [`client::ClientState`] is that bookkeeping as plain code, reusable by any client;
+//! with the feature `client`, `phone::Phone` is a whole client on tokio-tungstenite.
 
 pub mod client;
 pub mod codes;
 mod message;
+#[cfg(feature = "client")]
+pub mod phone;
 
 pub use message::{ClientMessage, Item, Location, Op, OpKind, ServerMessage};
 
