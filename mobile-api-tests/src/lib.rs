@@ -15,6 +15,8 @@ use gridlink::store::Database;
 use gridlink::settings::Settings;
 use gridlink::startup::Application;
 
+pub mod push_service;
+
 /// Which database a test server stores into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -105,6 +107,15 @@ impl TestServer {
     /// Starts a server with the demo area on a fresh database of `backend`; `Ok(None)`
     /// when that is PostgreSQL and it cannot be reached outside CI (the test skips).
     pub async fn spawn_on(backend: Backend) -> Result<Option<TestServer>, SpawnError> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestServer::spawn_on`], with settings changed by `configure` first (e.g. the
+    /// push allowlist of a test push service).
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Result<Option<TestServer>, SpawnError> {
         let (database, url) = match backend {
             Backend::Sqlite => {
                 let path = scratch_database();
@@ -117,17 +128,30 @@ impl TestServer {
             },
         };
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| SpawnError(e.to_string()))?;
-        let settings = Settings {
+        let mut settings = Settings {
             bind: listener.local_addr().map_err(|e| SpawnError(e.to_string()))?,
             demo: true,
             snap_tolerance_m: 50.0,
             categories: None,
             database: url,
+            push: Default::default(),
         };
+        configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         Ok(Some(TestServer { base, client: reqwest::Client::new(), _database: database }))
+    }
+
+    /// The sync socket's URL.
+    pub fn ws_url(&self) -> String {
+        format!("{}/api/v1/sync", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// A phone of the demo account `login` (password `demo`), not yet connected.
+    pub async fn phone(&self, login: &str, device_id: &str) -> Result<sync_protocol::phone::Phone, SpawnError> {
+        let token = self.login(login).await?;
+        Ok(sync_protocol::phone::Phone::new(self.ws_url(), token, device_id))
     }
 
     /// Logs in with the demo password; the bearer token.

@@ -13,7 +13,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::auth;
 use crate::geo::store as layer_store;
-use crate::settings::{DEFAULT_BIND, DEFAULT_DATABASE, FileSettings, Settings};
+use crate::settings::{
+    DEFAULT_BIND, DEFAULT_DATABASE, DEFAULT_PUSH_SUBJECT, DEFAULT_PUSH_TIMEOUT_MS, FileSettings, PushSettings, Settings,
+};
 use crate::startup::Application;
 use crate::store::{Database, StoreError, Target};
 use crate::telemetry;
@@ -32,7 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Runs the server.
     Serve {
-        /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories);
+        /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories,
+        /// push_allow_hosts, push_subject, push_timeout_ms);
         /// flags and GRIDLINK_* variables win over it.
         #[arg(long, env = "GRIDLINK_CONFIG")]
         config: Option<PathBuf>,
@@ -51,6 +54,17 @@ pub enum Command {
         /// Where to store: `sqlite://PATH` (created if missing) or `postgres://…`.
         #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
+        /// Push services allowed on private or loopback addresses (and over plain http),
+        /// as `host:port` or `host`, comma-separated; for tests and closed networks.
+        #[arg(long, env = "GRIDLINK_PUSH_ALLOW_HOSTS", value_delimiter = ',')]
+        push_allow_hosts: Vec<String>,
+        /// Who runs this server, for Web Push services (the VAPID `sub`): a `mailto:` or
+        /// `https:` contact.
+        #[arg(long, env = "GRIDLINK_PUSH_SUBJECT", default_value = DEFAULT_PUSH_SUBJECT)]
+        push_subject: String,
+        /// How long one send to a Web Push service may take, in milliseconds.
+        #[arg(long, env = "GRIDLINK_PUSH_TIMEOUT_MS", default_value_t = DEFAULT_PUSH_TIMEOUT_MS)]
+        push_timeout_ms: u64,
     },
     /// Creates or updates the database schema, then exits.
     Migrate {
@@ -143,8 +157,20 @@ pub enum GridsCommand {
 /// values were given (on the command line or in the environment) and which are defaults.
 pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
     match cli.command {
-        Command::Serve { config, bind, demo, snap_tolerance_m, categories, database } => {
-            let flags = Settings { bind, demo, snap_tolerance_m, categories, database };
+        Command::Serve {
+            config,
+            bind,
+            demo,
+            snap_tolerance_m,
+            categories,
+            database,
+            push_allow_hosts,
+            push_subject,
+            push_timeout_ms,
+        } => {
+            let push =
+                PushSettings { allow_hosts: push_allow_hosts, subject: push_subject, timeout_ms: push_timeout_ms };
+            let flags = Settings { bind, demo, snap_tolerance_m, categories, database, push };
             let settings = match config {
                 None => flags,
                 Some(path) => {

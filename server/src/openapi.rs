@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{attachments, auth, categories, geo, health, incidents};
+use crate::{attachments, auth, categories, geo, health, incidents, push, sync};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -28,13 +28,21 @@ use crate::{attachments, auth, categories, geo, health, incidents};
         incidents::routes::get_incident,
         incidents::routes::incident_action,
         incidents::routes::task_action,
+        sync::socket::connect,
+        push::routes::key,
+        push::routes::subscribe,
+        push::routes::show,
+        push::routes::unsubscribe,
+        push::routes::test,
     ),
     modifiers(&Bearer),
     tags(
         (name = "geography", description = "Where points and grids are"),
         (name = "reporting", description = "What residents report, and following it"),
         (name = "cases", description = "Cases and tasks, for staff: the closed loop"),
+        (name = "sync", description = "Phones: the WebSocket of the sync protocol (see the sync-protocol crate)"),
         (name = "accounts", description = "Logging in and sessions"),
+        (name = "push", description = "Web Push: waking phones whose socket is closed"),
         (name = "operations", description = "Health"),
     )
 )]

@@ -19,6 +19,38 @@ pub struct Settings {
     pub categories: Option<PathBuf>,
     /// Where to store: `sqlite://PATH` or `postgres://…`.
     pub database: String,
+    /// How Web Push is sent.
+    pub push: PushSettings,
+}
+
+/// How Web Push is sent (see `crate::push`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSettings {
+    /// Push services that may be on a private or loopback address, as `host:port` or
+    /// `host` (any port); they may also use plain `http://`. Empty in production; tests
+    /// put their loopback push service here.
+    pub allow_hosts: Vec<String>,
+    /// Who runs this server, for push services (the VAPID `sub` claim): `mailto:` or
+    /// `https:`.
+    pub subject: String,
+    /// How long one send to a push service may take, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// The VAPID subject unless told otherwise: push services want a real contact here.
+pub const DEFAULT_PUSH_SUBJECT: &str = "mailto:webpush@gridlink.invalid";
+
+/// How long a send to a push service may take unless told otherwise, in milliseconds.
+pub const DEFAULT_PUSH_TIMEOUT_MS: u64 = 10_000;
+
+impl Default for PushSettings {
+    fn default() -> PushSettings {
+        PushSettings {
+            allow_hosts: Vec::new(),
+            subject: DEFAULT_PUSH_SUBJECT.to_owned(),
+            timeout_ms: DEFAULT_PUSH_TIMEOUT_MS,
+        }
+    }
 }
 
 /// The database `gridlink serve` stores into unless told otherwise.
@@ -39,6 +71,12 @@ pub struct FileSettings {
     pub snap_tolerance_m: Option<f64>,
     /// A category tree file.
     pub categories: Option<PathBuf>,
+    /// Push services allowed on private addresses (`host:port` or `host`).
+    pub push_allow_hosts: Option<Vec<String>>,
+    /// The VAPID subject (`mailto:` or `https:`).
+    pub push_subject: Option<String>,
+    /// How long one push send may take, in milliseconds.
+    pub push_timeout_ms: Option<u64>,
 }
 
 /// Why a settings file was refused.
@@ -72,6 +110,23 @@ impl FileSettings {
                 self.snap_tolerance_m.unwrap_or(flags.snap_tolerance_m)
             },
             categories: if given("categories") { flags.categories } else { self.categories.or(flags.categories) },
+            push: PushSettings {
+                allow_hosts: if given("push_allow_hosts") {
+                    flags.push.allow_hosts
+                } else {
+                    self.push_allow_hosts.unwrap_or(flags.push.allow_hosts)
+                },
+                subject: if given("push_subject") {
+                    flags.push.subject
+                } else {
+                    self.push_subject.unwrap_or(flags.push.subject)
+                },
+                timeout_ms: if given("push_timeout_ms") {
+                    flags.push.timeout_ms
+                } else {
+                    self.push_timeout_ms.unwrap_or(flags.push.timeout_ms)
+                },
+            },
         }
     }
 }
@@ -87,6 +142,15 @@ pub enum SettingsError {
     /// The snapping tolerance must be a sensible distance.
     #[error("the snapping tolerance must be between 0 and 1000 metres, not {0}")]
     BadTolerance(f64),
+    /// An entry of the push allowlist is not `host` or `host:port`.
+    #[error("push_allow_hosts: {0:?} is not `host` or `host:port`")]
+    BadPushAllowHost(String),
+    /// The VAPID subject is not a contact URI.
+    #[error("push_subject must start with mailto: or https:, not {0:?}")]
+    BadPushSubject(String),
+    /// The push timeout must be sensible.
+    #[error("push_timeout_ms must be between 100 and 120000, not {0}")]
+    BadPushTimeout(u64),
 }
 
 impl Settings {
@@ -97,6 +161,16 @@ impl Settings {
         }
         if !(0.0..=1000.0).contains(&self.snap_tolerance_m) {
             return Err(SettingsError::BadTolerance(self.snap_tolerance_m));
+        }
+        if let Some(bad) = self.push.allow_hosts.iter().find(|h| crate::push::AllowedHost::parse(h).is_none()) {
+            return Err(SettingsError::BadPushAllowHost(bad.clone()));
+        }
+        let subject = self.push.subject.as_str();
+        if !(subject.starts_with("mailto:") || subject.starts_with("https:")) || subject.len() < 8 {
+            return Err(SettingsError::BadPushSubject(self.push.subject.clone()));
+        }
+        if !(100..=120_000).contains(&self.push.timeout_ms) {
+            return Err(SettingsError::BadPushTimeout(self.push.timeout_ms));
         }
         Ok(self)
     }
@@ -113,6 +187,7 @@ mod tests {
             snap_tolerance_m: 50.0,
             categories: None,
             database: DEFAULT_DATABASE.into(),
+            push: PushSettings::default(),
         }
     }
 
@@ -142,6 +217,27 @@ mod tests {
         assert!(merged.demo);
         assert_eq!(merged.snap_tolerance_m, 20.0);
         assert!(toml::from_str::<FileSettings>("bnid = \"127.0.0.1:1\"").is_err(), "typos are refused");
+    }
+
+    #[test]
+    fn push_settings_come_from_the_file_and_are_checked() {
+        let file: FileSettings = toml::from_str(
+            "push_allow_hosts = [\"127.0.0.1:8443\", \"push.test\"]\npush_subject = \"mailto:ops@example.org\"\n",
+        )
+        .unwrap();
+        let merged = file.under(settings("127.0.0.1:0", false), |_| false).validate().unwrap();
+        assert_eq!(merged.push.allow_hosts, ["127.0.0.1:8443", "push.test"]);
+        assert_eq!(merged.push.subject, "mailto:ops@example.org");
+        assert_eq!(merged.push.timeout_ms, DEFAULT_PUSH_TIMEOUT_MS);
+        let bad = |push: PushSettings| Settings { push, ..settings("127.0.0.1:0", false) }.validate();
+        let allow = |h: &str| PushSettings { allow_hosts: vec![h.into()], ..PushSettings::default() };
+        assert!(matches!(bad(allow("http://x")), Err(SettingsError::BadPushAllowHost(_))));
+        assert!(matches!(bad(allow("x:notaport")), Err(SettingsError::BadPushAllowHost(_))));
+        assert!(bad(allow("[::1]:9000")).is_ok());
+        let subject = PushSettings { subject: "me".into(), ..PushSettings::default() };
+        assert!(matches!(bad(subject), Err(SettingsError::BadPushSubject(_))));
+        let timeout = PushSettings { timeout_ms: 0, ..PushSettings::default() };
+        assert!(matches!(bad(timeout), Err(SettingsError::BadPushTimeout(_))));
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! that tests can bind port 0 and ask which port they got.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service};
 use actix_web::middleware::Compress;
 use actix_web::{App, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
@@ -16,8 +18,12 @@ use crate::calendar::Calendar;
 use crate::categories::{self, CategoryTree};
 use crate::geo::{self, Geo};
 use crate::problem::ApiError;
+use crate::push::{self, Pusher};
 use crate::settings::Settings;
 use crate::store::Database;
+use crate::sync::fanout::Fanout;
+use crate::sync::hub::Hub;
+use crate::sync::{self, Shared, SyncSettings};
 use crate::{health, incidents, openapi, problem};
 
 /// Why the application could not start.
@@ -44,6 +50,9 @@ pub enum StartupError {
     /// The metrics registry could not be set up.
     #[error("cannot set up metrics: {0}")]
     Metrics(String),
+    /// Web Push could not be set up (its key, its HTTP client).
+    #[error(transparent)]
+    Push(#[from] crate::push::PushError),
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
@@ -63,6 +72,22 @@ fn load_area(db: &Database, demo: bool) -> Result<Layer, StartupError> {
     let layer = geodata::demo::layer()?;
     db.write(|c| geo::store::save_layer(c, &layer, &mut |_, _| {}))?;
     Ok(layer)
+}
+
+/// Forgets change-log rows past the retention, once an hour (and once at start), off
+/// the async workers.
+fn spawn_log_pruner(shared: Shared) {
+    std::thread::spawn(move || {
+        loop {
+            let before = crate::clock::now_ms() - shared.settings.retention_ms();
+            match shared.db.write(|c| sync::store::prune_log(c, before)) {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "change log pruned past its retention"),
+                Err(e) => tracing::warn!(cause = %e, "change log not pruned"),
+            }
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    });
 }
 
 /// A built application, bound to its listener and ready to run.
@@ -101,9 +126,26 @@ impl Application {
         let db = web::Data::new(db);
         let tree = web::Data::new(tree);
         let calendar = web::Data::new(Calendar::national());
+        let pusher = web::Data::new(Pusher::new(db.get_ref().clone(), &settings.push)?);
         // Residents upload without an account: a burst of 60, then one a second per address.
         let uploads = web::Data::new(RateLimiter::new(60, 60));
         let geo = web::Data::new(Geo::new(&layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }));
+        let hub = Arc::new(Hub::new());
+        // A worker whose phone holds a socket open but does not acknowledge a new task
+        // within five seconds is woken by push all the same.
+        let fanout = Fanout::new(hub.clone(), pusher.get_ref().clone(), db.get_ref().clone(), Duration::from_secs(5));
+        let shared = web::Data::new(Shared {
+            db: db.get_ref().clone(),
+            hub: hub.clone(),
+            fanout: fanout.clone(),
+            tree: tree.clone().into_inner(),
+            calendar: calendar.clone().into_inner(),
+            geo: geo.get_ref().clone(),
+            settings: SyncSettings::default(),
+        });
+        spawn_log_pruner(shared.get_ref().clone());
+        let hub = web::Data::from(hub);
+        let fanout = web::Data::new(fanout);
         let port = listener.local_addr()?.port();
         // Request counts and durations by route, served at /metrics in Prometheus's format.
         // Paths that match no route are labelled as one, so scanners cannot grow the labels.
@@ -117,12 +159,18 @@ impl Application {
                 .wrap(metrics.clone())
                 .wrap(Compress::default())
                 .wrap(TracingLogger::default())
+                // Outermost: the socket's ?token= leaves the URL before anything logs it.
+                .wrap_fn(|req, service| service.call(sync::token::take_query_token(req)))
+                .app_data(shared.clone())
+                .app_data(hub.clone())
+                .app_data(fanout.clone())
                 .app_data(geo.clone())
                 .app_data(tree.clone())
                 .app_data(db.clone())
                 .app_data(directory.clone())
                 .app_data(calendar.clone())
                 .app_data(uploads.clone())
+                .app_data(pusher.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .service(health::healthz)
@@ -142,6 +190,8 @@ impl Application {
                 .service(incidents::routes::get_incident)
                 .service(incidents::routes::incident_action)
                 .service(incidents::routes::task_action)
+                .configure(push::routes::configure)
+                .service(sync::socket::connect)
                 .default_service(web::to(problem::not_found))
         })
         .listen(listener)?

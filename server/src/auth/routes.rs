@@ -175,7 +175,8 @@ pub async fn refresh(
     Ok(HttpResponse::Ok().json(Opened { token, refresh_token, user: directory.describe(&user) }))
 }
 
-/// Ends the caller's session and its refresh token.
+/// Ends the caller's session and its refresh token, and removes the push subscription of
+/// the device it was opened from.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/logout",
@@ -187,9 +188,30 @@ pub async fn refresh(
     tag = "accounts"
 )]
 #[post("/api/v1/auth/logout")]
-#[tracing::instrument(skip(db, caller))]
-pub async fn logout(db: web::Data<Database>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    web::block(move || db.write(|c| revoke_session(c, &caller.token, now_ms()))).await??;
+#[tracing::instrument(skip(db, hub, caller))]
+pub async fn logout(
+    db: web::Data<Database>,
+    hub: web::Data<crate::sync::hub::Hub>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let device = web::block(move || {
+        db.write(|c| {
+            let now = now_ms();
+            let mut device = None;
+            if let Some((user, Session { device_id: Some(id), .. })) = session_user(c, &caller.token, now)? {
+                crate::push::store::delete_subscription(c, &user.id, &id)?;
+                device = Some((user.id, id));
+            }
+            revoke_session(c, &caller.token, now)?;
+            Ok(device)
+        })
+    })
+    .await??;
+    // The device's sockets close now; any other socket of this session notices at its
+    // next heartbeat that the session is gone.
+    if let Some((user, device)) = device {
+        hub.kick(&user, Some(&device), crate::sync::hub::Kick::LoggedOut);
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

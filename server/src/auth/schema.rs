@@ -17,6 +17,8 @@ diesel::table! {
         unit_code -> Text,
         /// When created (Unix milliseconds, UTC).
         created_at_ms -> BigInt,
+        /// The log number at which the user's area or role last changed.
+        scope_seq -> BigInt,
     }
 }
 

@@ -83,6 +83,11 @@ pub fn append(conn: &mut DbConnection, changes: &[NewChange], now_ms: i64) -> Qu
     Ok(seqs)
 }
 
+/// When change `seq` was committed (Unix ms), if the log still holds it.
+pub fn committed_at(conn: &mut DbConnection, seq: i64) -> QueryResult<Option<i64>> {
+    change_log::table.filter(change_log::seq.eq(seq)).select(change_log::committed_at_ms).first(conn).optional()
+}
+
 /// The newest number in the log (0 when it is empty).
 pub fn newest(conn: &mut DbConnection) -> QueryResult<i64> {
     log_counter::table.filter(log_counter::id.eq(1)).select(log_counter::last_seq).first(conn)

@@ -20,6 +20,7 @@ use crate::calendar::Calendar;
 use crate::categories::{Limit, Limits};
 use crate::changes::{self, NewChange, unit_subject};
 use crate::store::DbConnection;
+use crate::sync::hub::Touched;
 
 /// Who issues a command, and from which device.
 #[derive(Debug, Clone)]
@@ -82,6 +83,25 @@ pub struct Outcome {
     pub row: IncidentRow,
     /// The events it produced.
     pub events: Vec<Event>,
+    /// Whom its change-log rows concern: hand it to the notifier once committed.
+    pub touched: Touched,
+}
+
+/// Appends change-log rows; whom they concern.
+fn log(conn: &mut DbConnection, rows: &[NewChange], now_ms: i64) -> Result<Touched, ActError> {
+    let seqs = changes::append(conn, rows, now_ms)?;
+    // A task waiting to be taken is what a worker must be woken for.
+    let waiting = |r: &&NewChange| r.kind == "task" && r.data.contains("\"status\":\"open\"");
+    Ok(Touched {
+        subjects: rows.iter().flat_map(|r| r.audience.iter().map(|(s, _)| s.clone())).collect(),
+        assigned: rows
+            .iter()
+            .filter(waiting)
+            .flat_map(|r| r.audience.iter().filter(|(s, removed)| !removed && !s.starts_with("unit:")))
+            .map(|(s, _)| s.clone())
+            .collect(),
+        newest: seqs.last().copied().unwrap_or_default(),
+    })
 }
 
 /// A new case, placed and checked, ready to be opened.
@@ -119,7 +139,7 @@ pub fn open_case(
     reporter: Option<&Actor>,
     timing: Timing<'_>,
     now_ms: i64,
-) -> Result<IncidentRow, ActError> {
+) -> Result<(IncidentRow, Touched), ActError> {
     let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .map_or(1970, |t| t.to_offset(time::macros::offset!(+8)).year());
     let number = store::next_number(conn, &format!("case-{year}"))?;
@@ -161,8 +181,8 @@ pub fn open_case(
         "photos": new.photos,
     });
     store::insert_events(conn, &[event_row(&row.id, 1, "reported", reporter, data, now_ms)])?;
-    changes::append(conn, &[incident_change(&row, &case)], now_ms)?;
-    Ok(row)
+    let touched = log(conn, &[incident_change(&row, &case)], now_ms)?;
+    Ok((row, touched))
 }
 
 /// Applies `command` by `actor` to case `id` and commits it, in the caller's transaction
@@ -208,7 +228,7 @@ pub fn execute(
     store::update_incident(conn, &row)?;
 
     let stored = store::tasks_of(conn, id)?;
-    let mut log = Vec::new();
+    let mut rows = Vec::new();
     for task in &after.tasks {
         let old = before.tasks.iter().find(|t| t.id == task.id);
         if old == Some(task) {
@@ -221,11 +241,11 @@ pub fn execute(
             None => store::insert_task(conn, &task_row, &strings(&task.assignees))?,
             Some(_) => store::update_task(conn, &task_row)?,
         }
-        log.push(task_change(&row, task, old, &task_row));
+        rows.push(task_change(&row, task, old, &task_row));
     }
-    log.push(incident_change(&row, &after));
-    changes::append(conn, &log, now_ms)?;
-    Ok(Outcome { row, events })
+    rows.push(incident_change(&row, &after));
+    let touched = log(conn, &rows, now_ms)?;
+    Ok(Outcome { row, events, touched })
 }
 
 /// When the case's current step falls due: a task's deadline while one is out, the
@@ -320,16 +340,9 @@ fn sees(task: &Task, user: uuid::Uuid) -> bool {
     }
 }
 
-fn task_change(row: &IncidentRow, task: &Task, old: Option<&Task>, stored: &TaskRow) -> NewChange {
-    let mut audience = area_audience(row);
-    let people: BTreeSet<_> = task.assignees.iter().chain(old.into_iter().flat_map(|t| &t.assignees)).collect();
-    for user in people {
-        let (was, is) = (old.is_some_and(|t| sees(t, *user)), sees(task, *user));
-        if was || is {
-            audience.push((user.to_string(), !is));
-        }
-    }
-    let mut data = serde_json::to_value(view::task(stored, strings(&task.assignees))).unwrap_or(Value::Null);
+/// What a phone receives of a task: the task and the essentials of its case.
+pub fn task_data(row: &IncidentRow, task: &view::TaskView) -> Value {
+    let mut data = serde_json::to_value(task).unwrap_or(Value::Null);
     data["incident"] = json!({
         "code": row.code,
         "category": row.category_code,
@@ -337,14 +350,12 @@ fn task_change(row: &IncidentRow, task: &Task, old: Option<&Task>, stored: &Task
         "grid": row.grid_code,
         "location": {"lon": row.lon, "lat": row.lat},
     });
-    NewChange { kind: "task".into(), id: task.id.to_string(), data: data.to_string(), audience }
+    data
 }
 
-fn incident_change(row: &IncidentRow, case: &Case) -> NewChange {
-    let mut audience = area_audience(row);
-    let people: BTreeSet<_> = case.tasks.iter().flat_map(|t| &t.assignees).collect();
-    audience.extend(people.into_iter().map(|u| (u.to_string(), false)));
-    let data = json!({
+/// What a phone or a desk receives of a case (no personal data).
+pub fn incident_data(row: &IncidentRow) -> Value {
+    json!({
         "id": row.id,
         "code": row.code,
         "category": row.category_code,
@@ -355,6 +366,25 @@ fn incident_change(row: &IncidentRow, case: &Case) -> NewChange {
         "description": row.description,
         "deadline": row.due_at_ms.map(crate::clock::rfc3339),
         "updated_at": crate::clock::rfc3339(row.updated_at_ms),
-    });
-    NewChange { kind: "incident".into(), id: row.id.clone(), data: data.to_string(), audience }
+    })
+}
+
+fn task_change(row: &IncidentRow, task: &Task, old: Option<&Task>, stored: &TaskRow) -> NewChange {
+    let mut audience = area_audience(row);
+    let people: BTreeSet<_> = task.assignees.iter().chain(old.into_iter().flat_map(|t| &t.assignees)).collect();
+    for user in people {
+        let (was, is) = (old.is_some_and(|t| sees(t, *user)), sees(task, *user));
+        if was || is {
+            audience.push((user.to_string(), !is));
+        }
+    }
+    let data = task_data(row, &view::task(stored, strings(&task.assignees)));
+    NewChange { kind: "task".into(), id: task.id.to_string(), data: data.to_string(), audience }
+}
+
+fn incident_change(row: &IncidentRow, case: &Case) -> NewChange {
+    let mut audience = area_audience(row);
+    let people: BTreeSet<_> = case.tasks.iter().flat_map(|t| &t.assignees).collect();
+    audience.extend(people.into_iter().map(|u| (u.to_string(), false)));
+    NewChange { kind: "incident".into(), id: row.id.clone(), data: incident_data(row).to_string(), audience }
 }

@@ -26,6 +26,8 @@ use crate::clock::now_ms;
 use crate::geo::Geo;
 use crate::problem::ApiError;
 use crate::store::Database;
+use crate::sync::fanout::Fanout;
+use crate::sync::hub::{Notifier, Touched};
 
 /// The largest report body taken (photos travel separately).
 const MAX_REPORT_BYTES: usize = 64 * 1024;
@@ -124,6 +126,18 @@ fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>
     Ok((name.is_some() || phone.is_some()).then_some((name, phone)))
 }
 
+/// Places a reported point: the codes of its grid and the units above it (city, county,
+/// township, community, grid), and the point in WGS-84, as stored whatever the phone sent.
+pub fn place(geo: &Geo, crs: Crs, lon: f64, lat: f64) -> Result<([String; 5], (f64, f64)), ApiError> {
+    let index = geo.index();
+    let placed = index.locate_in(crs, lon, lat).map_err(|e| crate::geo::routes::placement_error(e, lon, lat))?;
+    let level_code = |level: Level| {
+        placed.grid.chain.iter().find(|l| l.level == level).map(|l| l.code.as_str().to_owned()).unwrap_or_default()
+    };
+    let chain = [Level::City, Level::County, Level::Township, Level::Community, Level::Grid].map(level_code);
+    Ok((chain, geodata::crs::to_wgs84(crs, lon, lat)))
+}
+
 /// The report's body, canonical (keys sorted, no spaces), hashed: a retry that formats
 /// the same JSON differently is still the same body.
 fn body_hash(value: &serde_json::Value) -> String {
@@ -204,6 +218,7 @@ pub async fn file_report(
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
     calendar: web::Data<Calendar>,
+    fanout: web::Data<Fanout>,
     staff: Option<Authenticated>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -227,15 +242,7 @@ pub async fn file_report(
             .parse::<Crs>()
             .map_err(|_| ApiError::InvalidCrs(format!("crs must be wgs84, gcj02 or bd09, not {name:?}")))?,
     };
-    let (lon, lat) = (report.location.lon, report.location.lat);
-    let index = geo.index();
-    let placed = index.locate_in(crs, lon, lat).map_err(|e| crate::geo::routes::placement_error(e, lon, lat))?;
-    let level_code = |level: Level| {
-        placed.grid.chain.iter().find(|l| l.level == level).map(|l| l.code.as_str().to_owned()).unwrap_or_default()
-    };
-    let chain = [Level::City, Level::County, Level::Township, Level::Community, Level::Grid].map(level_code);
-    // Stored in WGS-84 whatever the phone sent.
-    let (wlon, wlat) = geodata::crs::to_wgs84(crs, lon, lat);
+    let (chain, (wlon, wlat)) = place(&geo, crs, report.location.lon, report.location.lat)?;
     let reporter = match &staff {
         Some(a) => Some(Actor { viewer: Viewer::of(&a.user)?, device_id: None }),
         None => None,
@@ -268,13 +275,13 @@ pub async fn file_report(
             source: source.to_owned(),
             follow_token_hash: token_hash(&token),
         };
-        let filed = db.transact(|c| -> Result<Opened, FileError> {
+        let filed = db.transact(|c| -> Result<(Opened, Touched), FileError> {
             check_photos(c, &new.photos)?;
             let timing = Timing { limits: Some(&limits), calendar: &calendar };
-            let row = act::open_case(c, new, reporter.as_ref(), timing, now)?;
-            let opened = Opened { id: row.id, code: row.code, status: row.status, follow_token: token };
+            let (row, touched) = act::open_case(c, new, reporter.as_ref(), timing, now)?;
+            let opened = (Opened { id: row.id, code: row.code, status: row.status, follow_token: token }, touched);
             if let Some(key) = &key {
-                let result = serde_json::to_string(&opened).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let result = serde_json::to_string(&opened.0).map_err(|e| ApiError::Internal(e.to_string()))?;
                 if !store::remember(c, "report", key, &hash, &result, now, now - IDEMPOTENCY_TTL_MS)? {
                     return Err(FileError::Raced);
                 }
@@ -282,7 +289,10 @@ pub async fn file_report(
             Ok(opened)
         });
         match filed {
-            Ok(opened) => Ok(opened),
+            Ok((opened, touched)) => {
+                fanout.committed(&touched);
+                Ok(opened)
+            }
             Err(FileError::Raced) => match &key {
                 Some(key) => replay(&db, key, &hash, now)?.ok_or_else(|| ApiError::Internal("key vanished".into())),
                 None => Err(ApiError::Internal("raced without a key".into())),

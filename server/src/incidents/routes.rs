@@ -24,6 +24,8 @@ use crate::clock::{now_ms, parse_rfc3339};
 use crate::geo::Geo;
 use crate::problem::ApiError;
 use crate::store::{Database, DbConnection};
+use crate::sync::fanout::Fanout;
+use crate::sync::hub::Notifier;
 
 /// The largest action body taken.
 const MAX_ACTION_BYTES: usize = 64 * 1024;
@@ -444,9 +446,11 @@ pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), Ap
     tag = "cases"
 )]
 #[post("/api/v1/incidents/{id}/actions")]
-#[tracing::instrument(skip(db, tree, geo, calendar, caller, payload))]
+#[tracing::instrument(skip(db, tree, geo, calendar, fanout, caller, payload))]
+#[allow(clippy::too_many_arguments)]
 pub async fn incident_action(
     db: web::Data<Database>,
+    fanout: web::Data<Fanout>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
     calendar: web::Data<Calendar>,
@@ -468,11 +472,11 @@ pub async fn incident_action(
         }
         let action: IncidentAction = parse_tagged(value, "action", &LATER_ACTIONS)?;
         let actor = Actor { viewer: viewer.clone(), device_id: None };
-        db.transact(|c| -> Result<(), ApiError> {
+        let outcome = db.transact(|c| -> Result<_, ApiError> {
             let (command, extra) = incident_command(c, &desk, &viewer, &row, action, now)?;
-            act::execute(c, &id, &actor, &command, &extra, desk.timing(&row.category_code), now)?;
-            Ok(())
+            Ok(act::execute(c, &id, &actor, &command, &extra, desk.timing(&row.category_code), now)?)
         })?;
+        fanout.committed(&outcome.touched);
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };
         db.read(|c| load_view(c, &viewer, &id, &book, now))?.ok_or_else(|| ApiError::NotFound(id.clone()))
@@ -500,9 +504,11 @@ pub async fn incident_action(
     tag = "cases"
 )]
 #[post("/api/v1/tasks/{id}/actions")]
-#[tracing::instrument(skip(db, tree, geo, calendar, caller, payload))]
+#[tracing::instrument(skip(db, tree, geo, calendar, fanout, caller, payload))]
+#[allow(clippy::too_many_arguments)]
 pub async fn task_action(
     db: web::Data<Database>,
+    fanout: web::Data<Fanout>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
     calendar: web::Data<Calendar>,
@@ -528,11 +534,11 @@ pub async fn task_action(
         };
         let actor = Actor { viewer: viewer.clone(), device_id: None };
         let timing = Timing { limits: tree.category(&row.category_code).map(|c| &c.limits), calendar: &calendar };
-        db.transact(|c| -> Result<(), ApiError> {
+        let outcome = db.transact(|c| -> Result<_, ApiError> {
             check_photos(c, &photos)?;
-            act::execute(c, &incident, &actor, &command, &Extra { photos, level: None }, timing, now)?;
-            Ok(())
+            Ok(act::execute(c, &incident, &actor, &command, &Extra { photos, level: None }, timing, now)?)
         })?;
+        fanout.committed(&outcome.touched);
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };
         db.read(|c| load_view(c, &viewer, &incident, &book, now))?.ok_or_else(not_found)

@@ -399,7 +399,9 @@ pub fn remembered(conn: &mut DbConnection, scope: &str, key: &str, since_ms: i64
 
 /// Remembers a request's result, in a savepoint; `Ok(false)` if the key was taken by
 /// another transaction meanwhile (the caller rolls back and answers with that one's
-/// result). Keys first used before `expired_before_ms` are forgotten first.
+/// result). Keys of the same scope first used before `expired_before_ms` are forgotten
+/// first (each scope keeps its own time: a day for residents' keys, the log's retention
+/// for a device's mutations).
 pub fn remember(
     conn: &mut DbConnection,
     scope: &str,
@@ -409,7 +411,12 @@ pub fn remember(
     now_ms: i64,
     expired_before_ms: i64,
 ) -> QueryResult<bool> {
-    diesel::delete(idempotency::table.filter(idempotency::created_at_ms.lt(expired_before_ms))).execute(conn)?;
+    diesel::delete(
+        idempotency::table
+            .filter(idempotency::scope.eq(scope))
+            .filter(idempotency::created_at_ms.lt(expired_before_ms)),
+    )
+    .execute(conn)?;
     let inserted = conn.transaction(|c| {
         diesel::insert_into(idempotency::table)
             .values((

@@ -1,0 +1,344 @@
+//! Phones over real WebSockets (the reference client) against real servers, on SQLite
+//! and PostgreSQL: tasks reach every connected phone of their worker and no one else's,
+//! an offline phone catches up in order from its cursor, a reinstalled one gets a
+//! snapshot, a mutation lands once however often it is sent, a photo not yet uploaded
+//! is answered `retry`, and bad clients are refused or cut off.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use mobile_api_tests::{Backend, TestServer, demo_point};
+use serde_json::{Value, json};
+use sync_protocol::phone::{Phone, PhoneError};
+use sync_protocol::{ClientMessage, Op, OpKind, ServerMessage, codes};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn servers() -> Vec<TestServer> {
+    let mut servers = vec![TestServer::spawn().await.unwrap()];
+    servers.extend(TestServer::spawn_on(Backend::Postgres).await.unwrap());
+    servers
+}
+
+/// Reports a case in the `nth` demo grid, accepts it and dispatches it to the grid as
+/// the centre; the case id and the new task's id.
+async fn dispatch(server: &TestServer, centre: &str, nth: usize) -> (String, String, String) {
+    let (lon, lat, grid) = demo_point(nth);
+    let body = json!({"category": "C0101", "location": {"lon": lon, "lat": lat}, "description": "井盖缺失"});
+    let (status, _, opened) = server.post("/api/v1/reports", &body).await.unwrap();
+    assert_eq!(status, 201, "{opened}");
+    let id = opened["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/incidents/{id}/actions");
+    let (status, _) = server.post_as(centre, &path, &json!({"action": "accept"})).await.unwrap();
+    assert_eq!(status, 200);
+    let (status, case) =
+        server.post_as(centre, &path, &json!({"action": "dispatch", "to": {"grid": grid}})).await.unwrap();
+    assert_eq!(status, 200, "{case}");
+    let task = case["tasks"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
+    (id, task, grid)
+}
+
+/// Connects a phone with no cursor and takes in its snapshot.
+async fn connect_fresh(phone: &mut Phone) {
+    phone.connect().await.unwrap();
+    while !matches!(phone.recv(WAIT).await.unwrap(), ServerMessage::SnapshotEnd { .. }) {}
+}
+
+fn holds(phone: &Phone, task: &str) -> bool {
+    phone.state.tasks().any(|(id, _)| id == task)
+}
+
+fn op(kind: OpKind) -> Op {
+    Op { kind, occurred_at: None }
+}
+
+async fn case(server: &TestServer, centre: &str, id: &str) -> Value {
+    let (status, case) = server.get_as(centre, &format!("/api/v1/incidents/{id}")).await.unwrap();
+    assert_eq!(status, 200);
+    case
+}
+
+#[tokio::test]
+async fn a_dispatched_task_reaches_both_of_the_workers_phones_and_no_one_else() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let grid = demo_point(0).2;
+        let other_grid = demo_point(1).2;
+        let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
+        let mut tablet = server.phone(&format!("worker-{grid}"), "tablet").await.unwrap();
+        let mut stranger = server.phone(&format!("worker-{other_grid}"), "phone").await.unwrap();
+        for p in [&mut phone, &mut tablet, &mut stranger] {
+            connect_fresh(p).await;
+        }
+        let (_, task, _) = dispatch(&server, &centre, 0).await;
+        for p in [&mut phone, &mut tablet] {
+            p.until(WAIT, |s| s.tasks().any(|(id, _)| id == task)).await.unwrap();
+            let data = p.state.tasks().find(|(id, _)| *id == task).unwrap().1.clone();
+            assert_eq!(data["kind"], "handle");
+            assert_eq!(data["status"], "open");
+            assert!(data["incident_id"].is_string() && data["deadline"].is_string(), "{data}");
+        }
+        // The other grid's worker hears nothing of it.
+        match stranger.recv(Duration::from_millis(700)).await {
+            Err(PhoneError::Timeout) => {}
+            other => panic!("another grid's worker received {other:?}"),
+        }
+        assert!(!holds(&stranger, &task));
+    }
+}
+
+#[tokio::test]
+async fn an_offline_phone_gets_every_task_in_order_from_its_cursor() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let grid = demo_point(2).2;
+        let dir = std::env::temp_dir().join(format!("gridlink-phone-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token = server.login(&format!("worker-{grid}")).await.unwrap();
+        let store = dir.join("phone.json");
+        let mut phone = Phone::stored(server.ws_url(), token.clone(), "phone", &store).unwrap();
+        // A first case, so that the log has a number for the phone to stand on.
+        dispatch(&server, &centre, 2).await;
+        connect_fresh(&mut phone).await;
+        assert!(phone.state.cursor > 0);
+        phone.disconnect().await;
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            tasks.push(dispatch(&server, &centre, 2).await.1);
+        }
+        // The app restarts from what it stored: same cursor, no reset.
+        let mut phone = Phone::stored(server.ws_url(), token, "phone", &store).unwrap();
+        let before = phone.state.cursor;
+        phone.connect().await.unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            match phone.recv(WAIT).await.unwrap() {
+                ServerMessage::Changes { items, .. } => {
+                    assert!(items.iter().all(|i| i.seq > before));
+                    seen.extend(items.into_iter().filter(|i| i.kind == "task").map(|i| (i.seq, i.id)));
+                }
+                ServerMessage::Reset => panic!("a stored cursor must not reset"),
+                _ => {}
+            }
+        }
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in log order: {seen:?}");
+        assert_eq!(seen.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>(), tasks);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_reinstalled_phone_gets_a_snapshot_of_its_open_tasks() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let (_, task, grid) = dispatch(&server, &centre, 3).await;
+        let mut phone = server.phone(&format!("worker-{grid}"), "fresh-install").await.unwrap();
+        phone.connect().await.unwrap();
+        assert_eq!(phone.recv(WAIT).await.unwrap(), ServerMessage::Reset);
+        phone.until(WAIT, |s| !s.rebuilding).await.unwrap();
+        assert!(holds(&phone, &task), "{:?}", phone.state.held);
+        assert!(phone.state.held.get("incident").is_some_and(|cases| !cases.is_empty()));
+        // Taken and completed, it stays with the holder; the case moves on.
+        phone.mutate("m-accept", op(OpKind::AcceptTask { task_id: task.clone() })).await.unwrap();
+        phone.until(WAIT, |s| s.answers.contains_key("m-accept")).await.unwrap();
+        assert!(phone.state.answers["m-accept"].ok, "{:?}", phone.state.answers);
+        phone.until(WAIT, |s| s.tasks().any(|(id, t)| id == task && t["status"] == "accepted")).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_completion_sent_three_times_over_two_connections_lands_once() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let (case_id, task, grid) = dispatch(&server, &centre, 4).await;
+        let token = server.login(&format!("worker-{grid}")).await.unwrap();
+        let mut phone = Phone::new(server.ws_url(), token.clone(), "phone");
+        phone.connect().await.unwrap();
+        phone.mutate("accept-1", op(OpKind::AcceptTask { task_id: task.clone() })).await.unwrap();
+        phone.until(WAIT, |s| s.answers.contains_key("accept-1")).await.unwrap();
+        // Offline: the phone does the work and queues the completion, stamped when done.
+        phone.drop_connection();
+        let done = Op {
+            kind: OpKind::CompleteTask { task_id: task.clone(), result: "已更换井盖".into(), photos: vec![] },
+            occurred_at: Some("2020-01-01T00:00:00Z".into()),
+        };
+        phone.mutate("complete-1", done.clone()).await.unwrap();
+        // Back online: the outbox goes out after the welcome; the app sends it once more.
+        phone.connect().await.unwrap();
+        phone.send(&ClientMessage::Mutate { id: "complete-1".into(), op: done.clone() }).await.unwrap();
+        let mut results = 0;
+        while results < 2 {
+            if let ServerMessage::MutationResult { id, ok, .. } = phone.recv(WAIT).await.unwrap() {
+                assert_eq!(id, "complete-1");
+                assert!(ok);
+                results += 1;
+            }
+        }
+        // And a third time from a second connection of the same device.
+        let mut again = Phone::new(server.ws_url(), token, "phone");
+        again.mutate("complete-1", done).await.unwrap();
+        again.connect().await.unwrap();
+        again.until(WAIT, |s| s.answers.contains_key("complete-1")).await.unwrap();
+        assert!(again.state.answers["complete-1"].ok);
+        let case = case(&server, &centre, &case_id).await;
+        assert_eq!(case["status"], "handled");
+        let completions =
+            case["history"].as_array().unwrap().iter().filter(|e| e["action"] == "task_completed").count();
+        assert_eq!(completions, 1, "{case}");
+        // The offline time is clamped to when the task was sent, not taken as 2020.
+        let completed = case["history"].as_array().unwrap().iter().find(|e| e["action"] == "task_completed").unwrap();
+        assert!(completed["at"].as_str().unwrap() >= case["history"][2]["at"].as_str().unwrap(), "{completed}");
+    }
+}
+
+#[tokio::test]
+async fn a_photo_not_yet_uploaded_is_answered_retry_and_lands_after_the_upload() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let (case_id, task, grid) = dispatch(&server, &centre, 5).await;
+        let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
+        phone.connect().await.unwrap();
+        phone.mutate("a", op(OpKind::AcceptTask { task_id: task.clone() })).await.unwrap();
+        phone.until(WAIT, |s| s.answers.contains_key("a")).await.unwrap();
+        let photo = b"\xFF\xD8\xFF\xE0 after the repair".to_vec();
+        let id = gridlink::attachments::id_of(&photo);
+        let complete =
+            op(OpKind::CompleteTask { task_id: task.clone(), result: "done".into(), photos: vec![id.clone()] });
+        phone.mutate("c", complete.clone()).await.unwrap();
+        loop {
+            if let ServerMessage::MutationResult { id, ok, retry, code, .. } = phone.recv(WAIT).await.unwrap() {
+                assert_eq!((id.as_str(), ok, retry, code.as_deref()), ("c", false, true, Some("attachment-missing")));
+                break;
+            }
+        }
+        assert_eq!(phone.state.outbox.len(), 1, "a retry stays in the outbox");
+        let response = server
+            .client
+            .post(format!("{}/api/v1/attachments", server.base))
+            .header("content-type", "image/jpeg")
+            .body(photo)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        phone.send(&ClientMessage::Mutate { id: "c".into(), op: complete }).await.unwrap();
+        phone.until(WAIT, |s| s.answers.contains_key("c")).await.unwrap();
+        assert!(phone.state.answers["c"].ok);
+        let case = case(&server, &centre, &case_id).await;
+        let completed = case["history"].as_array().unwrap().iter().find(|e| e["action"] == "task_completed").unwrap();
+        assert_eq!(completed["data"]["photos"], json!([id]));
+    }
+}
+
+#[tokio::test]
+async fn a_workers_own_finding_is_registered_at_once() {
+    let server = TestServer::spawn().await.unwrap();
+    let (lon, lat, grid) = demo_point(6);
+    let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
+    phone.connect().await.unwrap();
+    let case_id = uuid::Uuid::new_v4().to_string();
+    let finding = OpKind::ReportIncident {
+        incident_id: case_id.clone(),
+        category: "C0101".into(),
+        location: sync_protocol::Location { lon, lat, crs: None },
+        description: "巡查发现井盖缺失".into(),
+        photos: vec![],
+    };
+    phone.mutate("f", op(finding)).await.unwrap();
+    phone.until(WAIT, |s| s.answers.contains_key("f")).await.unwrap();
+    assert!(phone.state.answers["f"].ok, "{:?}", phone.state.answers);
+    let centre = server.login("centre").await.unwrap();
+    let case = case(&server, &centre, &case_id).await;
+    assert_eq!(case["status"], "registered");
+    assert_eq!(case["source"], "worker");
+    assert_eq!(case["grid"]["code"], grid.as_str());
+}
+
+#[tokio::test]
+async fn bad_sockets_are_refused_or_cut_off() {
+    let server = TestServer::spawn().await.unwrap();
+    let grid = demo_point(7).2;
+    // No token, a wrong one, and a logged-out one: refused before the upgrade.
+    for token in ["", "0000", "not-a-token"] {
+        let mut phone = Phone::new(server.ws_url(), token, "d");
+        assert!(matches!(phone.connect().await, Err(PhoneError::Socket(_))), "token {token:?}");
+    }
+    let token = server.login(&format!("worker-{grid}")).await.unwrap();
+    let (status, _) = server.post_as(&token, "/api/v1/auth/logout", &json!({})).await.unwrap();
+    assert_eq!(status, 204);
+    let mut phone = Phone::new(server.ws_url(), token, "d");
+    assert!(matches!(phone.connect().await, Err(PhoneError::Socket(_))), "a revoked session");
+    // The token in the query works (browsers), and never reaches the logs' URL.
+    let token = server.login(&format!("worker-{grid}")).await.unwrap();
+    let mut phone = Phone::new(server.ws_url(), token.clone(), "d").with_token_in_query();
+    assert!(phone.connect().await.is_ok());
+    phone.disconnect().await;
+    // A flood is cut off with its close code.
+    let mut flood = Phone::new(server.ws_url(), token, "flood");
+    flood.connect().await.unwrap();
+    let mut closed = None;
+    for i in 0..2000 {
+        if flood.send(&ClientMessage::Ping { nonce: Some(i) }).await.is_err() {
+            break;
+        }
+    }
+    for _ in 0..3000 {
+        match flood.recv(WAIT).await {
+            Ok(_) => {}
+            Err(PhoneError::Closed(frame)) => {
+                closed = frame;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(closed.map(|(code, _)| code), Some(codes::CLOSE_FLOODING));
+}
+
+#[tokio::test]
+async fn an_unsupported_protocol_is_told_what_is_supported() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::spawn().await.unwrap();
+    let token = server.login("centre").await.unwrap();
+    let mut request = server.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket.send(Message::text(r#"{"type":"hello","protocol":99,"device_id":"d","cursor":0}"#)).await.unwrap();
+    let reply = socket.next().await.unwrap().unwrap();
+    let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(reply["type"], "error");
+    assert_eq!(reply["code"], codes::UNSUPPORTED_PROTOCOL);
+    assert_eq!(reply["supported"], json!([1]));
+    match socket.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), codes::CLOSE_PROTOCOL),
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn logging_out_closes_the_devices_socket() {
+    let server = TestServer::spawn().await.unwrap();
+    let grid = demo_point(8).2;
+    let body = json!({"login": format!("worker-{grid}"), "password": "demo", "device_id": "phone"});
+    let (status, _, login) = server.post("/api/v1/auth/login", &body).await.unwrap();
+    assert_eq!(status, 200);
+    let token = login["token"].as_str().unwrap().to_owned();
+    let mut phone = Phone::new(server.ws_url(), token.clone(), "phone");
+    connect_fresh(&mut phone).await;
+    let (status, _) = server.post_as(&token, "/api/v1/auth/logout", &json!({})).await.unwrap();
+    assert_eq!(status, 204);
+    loop {
+        match phone.recv(WAIT).await {
+            Ok(_) => {}
+            Err(PhoneError::Closed(frame)) => {
+                assert_eq!(frame.map(|(code, _)| code), Some(codes::CLOSE_LOGGED_OUT));
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(phone.connect().await.is_err(), "the session is gone");
+}

@@ -1,0 +1,261 @@
+//! Fan-out inside one node: which live sessions listen to which audience subjects.
+//!
+//! A commit names the subjects of its change-log rows (users, `unit:<code>`); the hub
+//! wakes exactly the sessions registered under those subjects — a lookup per subject,
+//! never a scan of every session. A woken session reads the log itself, from its own
+//! cursor, so a wake-up carries no data and any number of them collapse into one read.
+//! The hub also knows which devices are connected, so that a new hello from the same
+//! device replaces the older connection and a worker with no device connected gets a
+//! push instead.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{Notify, oneshot};
+
+/// What a commit touched: the audience subjects of its change-log rows, the users it
+/// sent a new task, and the newest number it wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Every subject in the audience of the commit's rows.
+    pub subjects: BTreeSet<String>,
+    /// The users a task now waits for (to wake by push if no device of theirs has it).
+    pub assigned: BTreeSet<String>,
+    /// The newest log number written (0 if none).
+    pub newest: i64,
+}
+
+impl Touched {
+    /// Adds another commit's subjects.
+    pub fn merge(&mut self, other: Touched) {
+        self.subjects.extend(other.subjects);
+        self.assigned.extend(other.assigned);
+        self.newest = self.newest.max(other.newest);
+    }
+}
+
+/// Tells listeners that the log moved. In one node the [`Hub`] is it; across nodes a
+/// broker (NATS) carries the same call to every node's hub.
+pub trait Notifier: Send + Sync {
+    /// The commit is durable: wake whoever listens to its subjects.
+    fn committed(&self, touched: &Touched);
+}
+
+/// A live session's doorbell: rung with the newest log number that concerns it.
+#[derive(Debug, Default)]
+pub struct Doorbell {
+    notify: Notify,
+    newest: AtomicI64,
+}
+
+impl Doorbell {
+    fn ring(&self, newest: i64) {
+        self.newest.fetch_max(newest, Ordering::SeqCst);
+        // notify_one keeps a permit if the session is busy, so no ring is lost.
+        self.notify.notify_one();
+    }
+
+    /// Waits until rung (at once if it was rung since the last wait).
+    pub async fn rung(&self) {
+        self.notify.notified().await;
+    }
+
+    /// The newest number it was rung with.
+    pub fn newest(&self) -> i64 {
+        self.newest.load(Ordering::SeqCst)
+    }
+}
+
+/// A registered session.
+struct Entry {
+    user: String,
+    device: String,
+    subjects: Vec<String>,
+    doorbell: Arc<Doorbell>,
+    /// Fired to make the session close (replaced by a newer hello, or logged out).
+    kick: Option<oneshot::Sender<Kick>>,
+}
+
+/// Why a session is told to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// The same device said hello on a newer connection.
+    Replaced,
+    /// The session was logged out.
+    LoggedOut,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    sessions: HashMap<u64, Entry>,
+    by_subject: HashMap<String, BTreeSet<u64>>,
+    by_device: HashMap<(String, String), u64>,
+}
+
+/// The sessions of this node.
+#[derive(Default)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("sessions", &self.len()).finish()
+    }
+}
+
+/// A session's registration: its id, doorbell and the signal that tells it to close.
+pub struct Registration {
+    /// The session's id in the hub.
+    pub id: u64,
+    /// Rung when a commit concerns it.
+    pub doorbell: Arc<Doorbell>,
+    /// Fires when the session must close.
+    pub kicked: oneshot::Receiver<Kick>,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Hub {
+        Hub::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a session of `user` on `device` listening to `subjects`; an older
+    /// session of the same device is told to close.
+    pub fn register(&self, user: &str, device: &str, subjects: Vec<String>) -> Registration {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let key = (user.to_owned(), device.to_owned());
+        if let Some(old) = inner.by_device.insert(key, id)
+            && let Some(entry) = inner.sessions.get_mut(&old)
+            && let Some(kick) = entry.kick.take()
+        {
+            let _ = kick.send(Kick::Replaced);
+        }
+        for subject in &subjects {
+            inner.by_subject.entry(subject.clone()).or_default().insert(id);
+        }
+        let doorbell = Arc::new(Doorbell::default());
+        let (kick, kicked) = oneshot::channel();
+        let entry = Entry {
+            user: user.to_owned(),
+            device: device.to_owned(),
+            subjects,
+            doorbell: doorbell.clone(),
+            kick: Some(kick),
+        };
+        inner.sessions.insert(id, entry);
+        Registration { id, doorbell, kicked }
+    }
+
+    /// Forgets a session that ended.
+    pub fn unregister(&self, id: u64) {
+        let mut inner = self.lock();
+        let Some(entry) = inner.sessions.remove(&id) else { return };
+        for subject in &entry.subjects {
+            if let Some(ids) = inner.by_subject.get_mut(subject) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    inner.by_subject.remove(subject);
+                }
+            }
+        }
+        let key = (entry.user, entry.device);
+        if inner.by_device.get(&key) == Some(&id) {
+            inner.by_device.remove(&key);
+        }
+    }
+
+    /// Tells every session of `user` on `device` (all devices when `None`) to close.
+    pub fn kick(&self, user: &str, device: Option<&str>, why: Kick) {
+        let mut inner = self.lock();
+        for entry in inner.sessions.values_mut() {
+            if entry.user == user
+                && device.is_none_or(|d| d == entry.device)
+                && let Some(kick) = entry.kick.take()
+            {
+                let _ = kick.send(why);
+            }
+        }
+    }
+
+    /// Whether any device of `user` is connected to this node.
+    pub fn is_connected(&self, user: &str) -> bool {
+        self.lock().by_subject.get(user).is_some_and(|ids| !ids.is_empty())
+    }
+
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Notifier for Hub {
+    fn committed(&self, touched: &Touched) {
+        let inner = self.lock();
+        let mut rung = BTreeSet::new();
+        for subject in &touched.subjects {
+            for id in inner.by_subject.get(subject).into_iter().flatten() {
+                if rung.insert(*id)
+                    && let Some(entry) = inner.sessions.get(id)
+                {
+                    entry.doorbell.ring(touched.newest);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touched(subjects: &[&str], newest: i64) -> Touched {
+        Touched { subjects: subjects.iter().map(|s| (*s).to_owned()).collect(), assigned: Default::default(), newest }
+    }
+
+    #[test]
+    fn a_commit_rings_exactly_the_sessions_of_its_audience() {
+        let hub = Hub::new();
+        let worker = hub.register("w", "phone", vec!["w".into()]);
+        let centre = hub.register("c", "desk", vec!["c".into(), "unit:321302".into()]);
+        let other = hub.register("o", "phone", vec!["o".into()]);
+        hub.committed(&touched(&["w", "unit:321302"], 7));
+        assert_eq!(worker.doorbell.newest(), 7);
+        assert_eq!(centre.doorbell.newest(), 7);
+        assert_eq!(other.doorbell.newest(), 0, "not in the audience, not rung");
+        assert!(hub.is_connected("w") && !hub.is_connected("nobody"));
+        hub.unregister(worker.id);
+        assert!(!hub.is_connected("w"));
+        hub.committed(&touched(&["w"], 9));
+        assert_eq!(hub.len(), 2);
+    }
+
+    #[test]
+    fn a_new_hello_from_the_same_device_kicks_the_old_session() {
+        let hub = Hub::new();
+        let mut first = hub.register("w", "phone", vec!["w".into()]);
+        let mut other_device = hub.register("w", "tablet", vec!["w".into()]);
+        let second = hub.register("w", "phone", vec!["w".into()]);
+        assert_eq!(first.kicked.try_recv(), Ok(Kick::Replaced));
+        assert!(other_device.kicked.try_recv().is_err(), "another device stays");
+        // The old session unregistering does not unseat the new one.
+        hub.unregister(first.id);
+        hub.committed(&touched(&["w"], 3));
+        assert_eq!(second.doorbell.newest(), 3);
+        hub.kick("w", None, Kick::LoggedOut);
+        assert_eq!(other_device.kicked.try_recv(), Ok(Kick::LoggedOut));
+    }
+}

@@ -1,0 +1,70 @@
+//! The current state of everything a user may see, for a device starting afresh: the
+//! tasks waiting for them or held by them, with their cases, and — for those who direct
+//! cases — every open case of their area.
+
+use diesel::prelude::*;
+use sync_protocol::Item;
+
+use crate::incidents::act::{incident_data, task_data};
+use crate::incidents::schema::{task_assignees, tasks};
+use crate::incidents::scope::Viewer;
+use crate::incidents::store::{self, Filter, TaskRow};
+use crate::incidents::view;
+use crate::incidents::workflow::Status;
+use crate::store::DbConnection;
+
+/// Cases read per query while building a snapshot.
+const PAGE: i64 = 500;
+
+/// The tasks in `user`'s view: open ones sent to them, and accepted ones they hold.
+fn tasks_in_view(conn: &mut DbConnection, user: &str) -> QueryResult<Vec<TaskRow>> {
+    tasks::table
+        .inner_join(task_assignees::table)
+        .filter(task_assignees::user_id.eq(user))
+        .filter(tasks::status.eq("open").or(tasks::status.eq("accepted").and(tasks::holder_id.eq(user))))
+        .order(tasks::created_at_ms.asc())
+        .select(TaskRow::as_select())
+        .load(conn)
+}
+
+/// Everything `viewer` may see now, as items stamped with `cursor` (the log number the
+/// snapshot stands at).
+pub fn items(conn: &mut DbConnection, viewer: &Viewer, cursor: i64) -> QueryResult<Vec<Item>> {
+    let user = viewer.id.to_string();
+    let mut items = Vec::new();
+    let mut cases = std::collections::BTreeSet::new();
+    let item = |kind: &str, id: &str, data: serde_json::Value| Item {
+        seq: cursor,
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+        removed: false,
+        data,
+    };
+    for task in tasks_in_view(conn, &user)? {
+        let Some(row) = store::incident(conn, &task.incident_id)? else { continue };
+        let assignees =
+            store::assignees_of(conn, std::slice::from_ref(&task.id))?.into_iter().map(|(_, u)| u).collect();
+        items.push(item("task", &task.id, task_data(&row, &view::task(&task, assignees))));
+        if cases.insert(row.id.clone()) {
+            items.push(item("incident", &row.id, incident_data(&row)));
+        }
+    }
+    if viewer.directs() {
+        let open: Vec<String> = Status::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str().to_owned()).collect();
+        let filter = Filter { statuses: open, ..Filter::default() };
+        let mut offset = 0;
+        loop {
+            let (rows, _) = store::list(conn, viewer, &filter, PAGE, offset)?;
+            for row in &rows {
+                if cases.insert(row.id.clone()) {
+                    items.push(item("incident", &row.id, incident_data(row)));
+                }
+            }
+            if (rows.len() as i64) < PAGE {
+                break;
+            }
+            offset += PAGE;
+        }
+    }
+    Ok(items)
+}

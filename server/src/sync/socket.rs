@@ -1,0 +1,446 @@
+//! `GET /api/v1/sync`: one phone's WebSocket session.
+//!
+//! The session authenticates on connect (bearer header or `?token=`), waits for the
+//! hello, answers welcome, sends a snapshot or the changes after the client's cursor,
+//! then lives on its hub doorbell: each ring means "the log moved for you", and the
+//! session reads its own rows from its cursor in pages. It keeps at most
+//! `max_unacked_frames` frames unacknowledged, so a phone that cannot keep up is not
+//! buried (it catches up as it acks, or is closed after a send waits too long and
+//! resumes from its cursor later). Mutations are applied one at a time, in the order
+//! the device sent them. Every session runs in its own tracing span.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use futures_util::StreamExt;
+use sync_protocol::{ClientMessage, Item, SUPPORTED_VERSIONS, ServerMessage, codes};
+use tracing::Instrument;
+
+use super::Shared;
+use super::hub::{Doorbell, Kick, Notifier, Registration};
+use super::token::QueryToken;
+use crate::auth::{self, User};
+use crate::changes::{self, unit_subject};
+use crate::clock::now_ms;
+use crate::incidents::act::Actor;
+use crate::incidents::scope::Viewer;
+use crate::problem::ApiError;
+
+/// How long a new connection may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest frame a client may send.
+const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Items per snapshot frame.
+const SNAPSHOT_PAGE: usize = 100;
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_owned())
+}
+
+/// The audience subjects a user reads the log through: themselves, and the area of
+/// their unit if they direct cases there. Workers read only their own rows, so that a
+/// task a colleague took reaches them as removed, not as their grid's.
+pub fn subjects(viewer: &Viewer) -> Vec<String> {
+    let mut subjects = vec![viewer.id.to_string()];
+    if viewer.directs() && !viewer.unit_code.is_empty() {
+        subjects.push(unit_subject(&viewer.unit_code));
+    }
+    subjects
+}
+
+/// Opens a phone's sync session.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sync",
+    params(("token" = Option<String>, Query, description = "The bearer token, where headers cannot be set")),
+    responses(
+        (status = 101, description = "A WebSocket carrying sync-protocol messages"),
+        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+    ),
+    security(("bearer" = [])),
+    tag = "sync"
+)]
+#[get("/api/v1/sync")]
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
+    let missing = || ApiError::Unauthorized("a valid bearer token (header or ?token=) is needed".into());
+    let token =
+        bearer(&req).or_else(|| req.extensions().get::<QueryToken>().map(|t| t.0.clone())).ok_or_else(missing)?;
+    let db = shared.db.clone();
+    let lookup = token.clone();
+    let (user, _) =
+        web::block(move || db.read(|c| auth::session_user(c, &lookup, now_ms()))).await??.ok_or_else(missing)?;
+    let viewer = Viewer::of(&user)?;
+    let (response, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
+    let stream =
+        stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+    let span = tracing::info_span!("sync", user = %user.id, role = %viewer.role, session = %uuid::Uuid::new_v4());
+    let conn = Conn {
+        shared: shared.get_ref().clone(),
+        user,
+        viewer,
+        token,
+        session,
+        sent: 0,
+        unacked: VecDeque::new(),
+        acked: 0,
+        recorded: 0,
+    };
+    actix_web::rt::spawn(conn.run(stream).instrument(span));
+    Ok(response)
+}
+
+/// Why a session ends, and the close code it ends with.
+struct Close(u16, &'static str);
+
+/// One live session.
+struct Conn {
+    shared: Shared,
+    user: User,
+    viewer: Viewer,
+    token: String,
+    session: Session,
+    /// The cursor of the last frame sent.
+    sent: i64,
+    /// Cursors of frames sent and not acknowledged, with when they were sent.
+    unacked: VecDeque<(i64, Instant)>,
+    /// The newest cursor the device acknowledged, and the newest recorded in storage.
+    acked: i64,
+    recorded: i64,
+}
+
+impl Conn {
+    async fn send(&mut self, message: &ServerMessage) -> Result<(), Close> {
+        let text = serde_json::to_string(message).map_err(|_| Close(1011, "encoding"))?;
+        let timeout = Duration::from_millis(self.shared.settings.send_timeout_ms);
+        match tokio::time::timeout(timeout, self.session.text(text)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Close(1000, "gone")),
+            Err(_) => Err(Close(codes::CLOSE_TOO_SLOW, "too slow")),
+        }
+    }
+
+    async fn run(mut self, mut stream: actix_ws::AggregatedMessageStream) {
+        let outcome = self.converse(&mut stream).await;
+        let Close(code, why) = match outcome {
+            Ok(()) => Close(1000, "bye"),
+            Err(close) => close,
+        };
+        tracing::info!(code, why, "sync session ended");
+        let reason = CloseReason { code: CloseCode::from(code), description: Some(why.to_owned()) };
+        let _ = self.session.clone().close(Some(reason)).await;
+    }
+
+    async fn converse(&mut self, stream: &mut actix_ws::AggregatedMessageStream) -> Result<(), Close> {
+        // The hello.
+        let first = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
+            Ok(Some(Ok(AggregatedMessage::Text(text)))) => serde_json::from_str::<ClientMessage>(&text).ok(),
+            Ok(Some(Ok(AggregatedMessage::Close(_))) | None) => return Ok(()),
+            _ => None,
+        };
+        let Some(ClientMessage::Hello { protocol, device_id, cursor }) = first else {
+            let error = ServerMessage::Error { code: codes::EXPECTED_HELLO.into(), detail: None, supported: None };
+            self.send(&error).await?;
+            return Err(Close(codes::CLOSE_PROTOCOL, "no hello"));
+        };
+        if !SUPPORTED_VERSIONS.contains(&protocol) {
+            let error = ServerMessage::Error {
+                code: codes::UNSUPPORTED_PROTOCOL.into(),
+                detail: Some(format!("protocol {protocol} is not spoken here")),
+                supported: Some(SUPPORTED_VERSIONS.to_vec()),
+            };
+            self.send(&error).await?;
+            return Err(Close(codes::CLOSE_PROTOCOL, "unsupported protocol"));
+        }
+        if device_id.is_empty() || device_id.len() > 128 {
+            let detail = Some("device_id must be 1–128 characters".to_owned());
+            self.send(&ServerMessage::Error { code: codes::MALFORMED.into(), detail, supported: None }).await?;
+            return Err(Close(codes::CLOSE_PROTOCOL, "bad device id"));
+        }
+        tracing::info!(device = %device_id, cursor, "hello");
+        let Registration { id, doorbell, kicked } =
+            self.shared.hub.register(&self.user.id, &device_id, subjects(&self.viewer));
+        let result = self.serve(stream, &device_id, cursor, kicked, &doorbell).await;
+        self.shared.hub.unregister(id);
+        self.flush_ack(&device_id).await;
+        result
+    }
+
+    async fn serve(
+        &mut self,
+        stream: &mut actix_ws::AggregatedMessageStream,
+        device: &str,
+        cursor: i64,
+        mut kicked: tokio::sync::oneshot::Receiver<Kick>,
+        doorbell: &Doorbell,
+    ) -> Result<(), Close> {
+        let (db, user) = (self.shared.db.clone(), self.user.id.clone());
+        let device_owned = device.to_owned();
+        let (newest, floor, scope) = web::block(move || {
+            db.write(|c| crate::sync::store::touch_device(c, &user, &device_owned, now_ms()))?;
+            db.read(|c| {
+                Ok((changes::newest(c)?, crate::sync::store::log_floor(c)?, crate::sync::store::scope_seq(c, &user)?))
+            })
+        })
+        .await
+        .map_err(|_| Close(1011, "storage"))?
+        .map_err(|_| Close(1011, "storage"))?;
+        let settings = self.shared.settings.clone();
+        let welcome = ServerMessage::Welcome {
+            cursor: newest,
+            protocol: sync_protocol::PROTOCOL_VERSION,
+            user_id: self.user.id.clone(),
+            heartbeat_s: settings.heartbeat_s,
+        };
+        self.send(&welcome).await?;
+        let reset = cursor <= 0 || cursor > newest || cursor < floor || cursor < scope;
+        if reset {
+            self.snapshot().await?;
+        } else {
+            self.sent = cursor;
+        }
+        // Catch up at once with whatever came after the cursor.
+        let mut caught_up_once = false;
+        let mut pending_ring = true;
+        let mut heard = Instant::now();
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(u64::from(settings.heartbeat_s.max(1))));
+        let mut bucket = TokenBucket::new(settings.frames_per_second);
+        // Acks are recorded within a second: whether a device holds a task decides
+        // whether its worker is woken by push.
+        let mut flush = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let window_open = self.unacked.len() < settings.max_unacked_frames;
+            if pending_ring && window_open {
+                pending_ring = false;
+                let more = self.pump(!caught_up_once).await?;
+                caught_up_once = true;
+                if more {
+                    pending_ring = true;
+                    // Let incoming acks and mutations in between pages.
+                    tokio::task::yield_now().await;
+                }
+            }
+            tokio::select! {
+                why = &mut kicked => {
+                    return Err(match why {
+                        Ok(Kick::Replaced) => Close(codes::CLOSE_REPLACED, "replaced by a newer connection"),
+                        Ok(Kick::LoggedOut) | Err(_) => Close(codes::CLOSE_LOGGED_OUT, "logged out"),
+                    });
+                }
+                () = doorbell.rung(), if !pending_ring => pending_ring = true,
+                message = stream.next() => {
+                    heard = Instant::now();
+                    let message = match message {
+                        None | Some(Ok(AggregatedMessage::Close(_))) => return Ok(()),
+                        Some(Err(actix_ws::ProtocolError::Overflow)) => {
+                            return Err(Close(codes::CLOSE_FLOODING, "frame too large"));
+                        }
+                        Some(Err(_)) => return Err(Close(1002, "protocol error")),
+                        Some(Ok(message)) => message,
+                    };
+                    if !bucket.take() {
+                        return Err(Close(codes::CLOSE_FLOODING, "too many frames"));
+                    }
+                    match message {
+                        AggregatedMessage::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                            Ok(ClientMessage::Ack { cursor }) => {
+                                while self.unacked.front().is_some_and(|(c, _)| *c <= cursor) {
+                                    self.unacked.pop_front();
+                                }
+                                self.acked = self.acked.max(cursor.min(self.sent));
+                            }
+                            Ok(ClientMessage::Mutate { id, op }) => self.mutate(device, id, op).await?,
+                            Ok(ClientMessage::Ping { nonce }) => self.send(&ServerMessage::Pong { nonce }).await?,
+                            Ok(ClientMessage::Hello { .. }) => {
+                                let error = ServerMessage::Error { code: codes::EXPECTED_HELLO.into(), detail: Some("hello comes once".into()), supported: None };
+                                self.send(&error).await?;
+                            }
+                            Ok(ClientMessage::Unknown) => {}
+                            Err(e) => {
+                                let error = ServerMessage::Error { code: codes::MALFORMED.into(), detail: Some(e.to_string()), supported: None };
+                                self.send(&error).await?;
+                            }
+                        },
+                        AggregatedMessage::Ping(bytes) => {
+                            if self.session.pong(&bytes).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                        AggregatedMessage::Binary(_) | AggregatedMessage::Pong(_) | AggregatedMessage::Close(_) => {}
+                    }
+                }
+                _ = flush.tick() => self.flush_ack(device).await,
+                _ = heartbeat.tick() => {
+                    let silent = heard.elapsed() > Duration::from_secs(2 * u64::from(settings.heartbeat_s.max(1)));
+                    if silent {
+                        return Err(Close(codes::CLOSE_TIMEOUT, "no heartbeat"));
+                    }
+                    if self.unacked.front().is_some_and(|(_, at)| at.elapsed() > Duration::from_secs(4 * u64::from(settings.heartbeat_s.max(1)))) {
+                        return Err(Close(codes::CLOSE_TOO_SLOW, "frames not acknowledged"));
+                    }
+                    if !self.session_valid().await {
+                        let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
+                        self.send(&error).await?;
+                        return Err(Close(codes::CLOSE_LOGGED_OUT, "session ended"));
+                    }
+                    if self.session.ping(b"").await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the newest acknowledgement, if it moved.
+    async fn flush_ack(&mut self, device: &str) {
+        if self.acked <= self.recorded {
+            return;
+        }
+        let cursor = self.acked;
+        self.recorded = cursor;
+        let (db, user, device) = (self.shared.db.clone(), self.user.id.clone(), device.to_owned());
+        let result =
+            web::block(move || db.write(|c| crate::sync::store::ack(c, &user, &device, cursor, now_ms()))).await;
+        if !matches!(result, Ok(Ok(()))) {
+            tracing::warn!("an acknowledgement was not recorded");
+        }
+    }
+
+    /// Whether the session still stands and the user's role and unit are still what the
+    /// session was opened with (a changed scope makes the phone start again from a
+    /// snapshot when it reconnects).
+    async fn session_valid(&self) -> bool {
+        let (db, token) = (self.shared.db.clone(), self.token.clone());
+        match web::block(move || db.read(|c| auth::session_user(c, &token, now_ms()))).await {
+            Ok(Ok(Some((user, _)))) => user.role == self.user.role && user.unit_code == self.user.unit_code,
+            _ => false,
+        }
+    }
+
+    /// Sends the changes after `sent` that concern the user, one page; true if there
+    /// may be more. `always` sends a frame even with no items, so that a client's
+    /// cursor moves past numbers that did not concern it.
+    async fn pump(&mut self, always: bool) -> Result<bool, Close> {
+        let (db, subjects, after, page) =
+            (self.shared.db.clone(), subjects(&self.viewer), self.sent, self.shared.settings.page);
+        let (newest, rows, committed_at) = web::block(move || {
+            db.read(|c| {
+                // The newest number first: everything up to it is committed, so a frame
+                // may claim to have read that far.
+                let newest = changes::newest(c)?;
+                let rows = changes::after(c, &subjects, after, page)?;
+                let committed_at = match rows.last() {
+                    Some(last) => crate::changes::committed_at(c, last.seq)?,
+                    None => None,
+                };
+                Ok((newest, rows, committed_at))
+            })
+        })
+        .await
+        .map_err(|_| Close(1011, "storage"))?
+        .map_err(|_| Close(1011, "storage"))?;
+        let full = rows.len() as i64 >= page;
+        let last = rows.last().map_or(after, |r| r.seq);
+        let cursor = if full { last } else { newest.max(last) };
+        if rows.is_empty() && !(always && cursor > after) {
+            return Ok(false);
+        }
+        let items = rows
+            .into_iter()
+            .map(|r| Item {
+                seq: r.seq,
+                kind: r.kind,
+                id: r.id,
+                removed: r.removed,
+                data: serde_json::from_str(&r.data).unwrap_or(serde_json::Value::Null),
+            })
+            .collect();
+        self.send(&ServerMessage::Changes { cursor, items, committed_at_ms: committed_at }).await?;
+        self.sent = cursor;
+        self.unacked.push_back((cursor, Instant::now()));
+        Ok(full)
+    }
+
+    /// Reset, the current state in pages, and where it stands.
+    async fn snapshot(&mut self) -> Result<(), Close> {
+        let (db, viewer) = (self.shared.db.clone(), self.viewer.clone());
+        let (cursor, items) = web::block(move || {
+            db.read(|c| {
+                // The number first: a change committed while the state is read is sent
+                // again after the snapshot, which a client applies harmlessly.
+                let cursor = changes::newest(c)?;
+                Ok((cursor, crate::sync::snapshot::items(c, &viewer, cursor)?))
+            })
+        })
+        .await
+        .map_err(|_| Close(1011, "storage"))?
+        .map_err(|_| Close(1011, "storage"))?;
+        self.send(&ServerMessage::Reset).await?;
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let page: Vec<Item> = items.by_ref().take(SNAPSHOT_PAGE).collect();
+            self.send(&ServerMessage::Snapshot { items: page }).await?;
+        }
+        self.send(&ServerMessage::SnapshotEnd { cursor }).await?;
+        self.sent = cursor;
+        self.unacked.push_back((cursor, Instant::now()));
+        Ok(())
+    }
+
+    async fn mutate(&mut self, device: &str, id: String, op: sync_protocol::Op) -> Result<(), Close> {
+        if id.is_empty() || id.len() > 128 {
+            let reply = ServerMessage::MutationResult {
+                id,
+                ok: false,
+                retry: false,
+                code: Some(codes::MALFORMED.into()),
+                detail: Some("a mutation id is 1–128 characters".into()),
+            };
+            return self.send(&reply).await;
+        }
+        let shared = self.shared.clone();
+        let actor = Actor { viewer: self.viewer.clone(), device_id: Some(device.to_owned()) };
+        let applied = web::block(move || super::mutations::apply(&shared, &actor, &id, &op, now_ms()))
+            .await
+            .map_err(|_| Close(1011, "mutation"))?;
+        if let Some(touched) = &applied.touched {
+            self.shared.fanout.committed(touched);
+        }
+        self.send(&applied.reply).await
+    }
+}
+
+/// A per-connection limit on incoming frames: `rate` a second, bursts of ten times that.
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: u32) -> TokenBucket {
+        let rate = f64::from(rate.max(1));
+        TokenBucket { tokens: rate * 10.0, rate, burst: rate * 10.0, at: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
