@@ -32,6 +32,8 @@ pub struct TestServer {
     pub base: String,
     /// An HTTP client.
     pub client: reqwest::Client,
+    /// The server's database URL, for tests that set the scene behind the API's back.
+    pub database_url: String,
     /// The server's database, removed when the test (and so the server) is done.
     _database: Scratch,
 }
@@ -133,14 +135,15 @@ impl TestServer {
             demo: true,
             snap_tolerance_m: 50.0,
             categories: None,
-            database: url,
+            database: url.clone(),
             push: Default::default(),
+            sync: Default::default(),
         };
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Ok(Some(TestServer { base, client: reqwest::Client::new(), _database: database }))
+        Ok(Some(TestServer { base, client: reqwest::Client::new(), database_url: url, _database: database }))
     }
 
     /// The sync socket's URL.

@@ -19,7 +19,8 @@ async fn dispatch(server: &TestServer, centre: &str, nth: usize) {
     assert_eq!(status, 201);
     let path = format!("/api/v1/incidents/{}/actions", opened["id"].as_str().unwrap());
     assert_eq!(server.post_as(centre, &path, &json!({"action": "accept"})).await.unwrap().0, 200);
-    let (status, _) = server.post_as(centre, &path, &json!({"action": "dispatch", "to": {"grid": grid}})).await.unwrap();
+    let (status, _) =
+        server.post_as(centre, &path, &json!({"action": "dispatch", "to": {"grid": grid}})).await.unwrap();
     assert_eq!(status, 200);
 }
 
@@ -30,8 +31,10 @@ async fn a_worker_without_a_phone_holding_the_task_is_woken() {
     let server = TestServer::spawn_with(Backend::Sqlite, |s| s.push.allow_hosts = vec![allow]).await.unwrap().unwrap();
     let centre = server.login("centre").await.unwrap();
     let worker = format!("worker-{}", demo_point(9).2);
-    let (status, _, login) =
-        server.post("/api/v1/auth/login", &json!({"login": worker, "password": "demo", "device_id": "phone"})).await.unwrap();
+    let (status, _, login) = server
+        .post("/api/v1/auth/login", &json!({"login": worker, "password": "demo", "device_id": "phone"}))
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     let token = login["token"].as_str().unwrap().to_owned();
     let channel = service.subscribe();

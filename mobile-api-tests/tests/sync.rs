@@ -342,3 +342,30 @@ async fn logging_out_closes_the_devices_socket() {
     }
     assert!(phone.connect().await.is_err(), "the session is gone");
 }
+
+#[tokio::test]
+async fn a_phone_whose_user_changed_scope_starts_again_from_a_snapshot() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let (_, first, grid) = dispatch(&server, &centre, 10).await;
+        let worker = format!("worker-{grid}");
+        let token = server.login(&worker).await.unwrap();
+        let mut phone = Phone::new(server.ws_url(), token, "phone");
+        connect_fresh(&mut phone).await;
+        assert!(holds(&phone, &first));
+        phone.disconnect().await;
+        // The worker moves to another grid (an administrator's `gridlink users move`).
+        let other = demo_point(11).2;
+        let db = gridlink::store::Database::open(&server.database_url, 1).unwrap();
+        let user = db.read(|c| gridlink::auth::user_by_login(c, &worker)).unwrap().unwrap();
+        db.write(|c| gridlink::auth::move_user(c, &user.id, gridlink::auth::Role::GridWorker, &other)).unwrap();
+        // Reconnecting with the stored cursor is not enough: the phone is reset.
+        let cursor = phone.state.cursor;
+        assert!(cursor > 0);
+        phone.set_token(server.login(&worker).await.unwrap());
+        phone.connect().await.unwrap();
+        assert_eq!(phone.recv(WAIT).await.unwrap(), ServerMessage::Reset);
+        phone.until(WAIT, |s| !s.rebuilding).await.unwrap();
+        assert!(holds(&phone, &first), "the task sent to the worker personally stays theirs");
+    }
+}

@@ -1,4 +1,4 @@
-//! The command line: `gridlink serve`, `migrate`, `users add`, `grids check`, `grids demo`,
+//! The command line: `gridlink serve`, `migrate`, `users add|move`, `grids check`, `grids demo`,
 //! `grids import`, `grids export`.
 
 use std::io::Write;
@@ -35,7 +35,7 @@ pub enum Command {
     /// Runs the server.
     Serve {
         /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories,
-        /// push_allow_hosts, push_subject, push_timeout_ms);
+        /// push_allow_hosts, push_subject, push_timeout_ms, sync_heartbeat_s, sync_retention_days);
         /// flags and GRIDLINK_* variables win over it.
         #[arg(long, env = "GRIDLINK_CONFIG")]
         config: Option<PathBuf>,
@@ -108,6 +108,22 @@ pub enum UsersCommand {
         #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
     },
+    /// Gives an account another role or unit; its phones start again from a snapshot,
+    /// since what they hold was chosen by the old scope.
+    Move {
+        /// The account's login.
+        #[arg(long)]
+        login: String,
+        /// The new role (the current one if not given).
+        #[arg(long)]
+        role: Option<String>,
+        /// The new unit or department code (the current one if not given).
+        #[arg(long)]
+        unit: Option<String>,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
 }
 
 /// `gridlink grids …`.
@@ -170,7 +186,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         } => {
             let push =
                 PushSettings { allow_hosts: push_allow_hosts, subject: push_subject, timeout_ms: push_timeout_ms };
-            let flags = Settings { bind, demo, snap_tolerance_m, categories, database, push };
+            let flags = Settings { bind, demo, snap_tolerance_m, categories, database, push, sync: Default::default() };
             let settings = match config {
                 None => flags,
                 Some(path) => {
@@ -200,6 +216,48 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         Command::Users { command: UsersCommand::Add { login, role, unit, name, database } } => {
             users_add(&login, &role, &unit, name, &database)
         }
+        Command::Users { command: UsersCommand::Move { login, role, unit, database } } => {
+            users_move(&login, role, unit, &database)
+        }
+    }
+}
+
+/// A role by name, checked against the unit it is bound to: a statistical code for a
+/// unit, a department's own code for department staff.
+fn role_and_unit(role: &str, unit: &str) -> Result<auth::Role, String> {
+    let role: auth::Role =
+        role.parse().map_err(|e| format!("{e}; roles: {}", auth::Role::ALL.map(auth::Role::as_str).join(", ")))?;
+    let unit_ok = if role == auth::Role::DepartmentStaff {
+        !unit.is_empty() && unit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    } else {
+        geodata::AreaCode::parse(unit).is_ok()
+    };
+    if unit_ok { Ok(role) } else { Err(format!("{unit:?} is not a unit code for a {role}")) }
+}
+
+fn users_move(login: &str, role: Option<String>, unit: Option<String>, url: &str) -> ExitCode {
+    let db = match Database::open(url, 1).and_then(|db| db.migrate().map(|()| db)) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let user = match db.read(|c| auth::user_by_login(c, login)) {
+        Ok(Some(user)) => user,
+        Ok(None) => return fail(format!("no account {login:?}")),
+        Err(e) => return fail(e),
+    };
+    let role = role.unwrap_or_else(|| user.role.clone());
+    let unit = unit.unwrap_or_else(|| user.unit_code.clone());
+    let role = match role_and_unit(&role, &unit) {
+        Ok(role) => role,
+        Err(e) => return fail(e),
+    };
+    match db.write(|c| auth::move_user(c, &user.id, role, &unit)) {
+        Ok(()) => {
+            let _ =
+                writeln!(std::io::stdout(), "{login} is now {role} of {unit}; its phones start again from a snapshot");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -208,19 +266,10 @@ fn users_add(login: &str, role: &str, unit: &str, name: Option<String>, url: &st
     if login.is_empty() || login.chars().any(char::is_whitespace) {
         return fail(format!("the login {login:?} must be non-empty, without spaces"));
     }
-    let role: auth::Role = match role.parse() {
-        Ok(r) => r,
-        Err(e) => return fail(format!("{e}; roles: {}", auth::Role::ALL.map(auth::Role::as_str).join(", "))),
+    let role = match role_and_unit(role, unit) {
+        Ok(role) => role,
+        Err(e) => return fail(e),
     };
-    // A unit is named by its statistical code; a department by its own code.
-    let unit_ok = if role == auth::Role::DepartmentStaff {
-        !unit.is_empty() && unit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    } else {
-        geodata::AreaCode::parse(unit).is_ok()
-    };
-    if !unit_ok {
-        return fail(format!("{unit:?} is not a unit code for a {role}"));
-    }
     let mut password = String::new();
     if let Err(e) = std::io::stdin().read_line(&mut password) {
         return fail(format!("cannot read the password from standard input: {e}"));

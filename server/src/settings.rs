@@ -21,6 +21,8 @@ pub struct Settings {
     pub database: String,
     /// How Web Push is sent.
     pub push: PushSettings,
+    /// How the phones' socket behaves (from the settings file only).
+    pub sync: crate::sync::SyncSettings,
 }
 
 /// How Web Push is sent (see `crate::push`).
@@ -77,6 +79,10 @@ pub struct FileSettings {
     pub push_subject: Option<String>,
     /// How long one push send may take, in milliseconds.
     pub push_timeout_ms: Option<u64>,
+    /// How often a phone must ping, in seconds (silent for twice as long, it is dropped).
+    pub sync_heartbeat_s: Option<u32>,
+    /// How many days the change log keeps its rows (an older cursor starts from a snapshot).
+    pub sync_retention_days: Option<u32>,
 }
 
 /// Why a settings file was refused.
@@ -127,6 +133,11 @@ impl FileSettings {
                     self.push_timeout_ms.unwrap_or(flags.push.timeout_ms)
                 },
             },
+            sync: crate::sync::SyncSettings {
+                heartbeat_s: self.sync_heartbeat_s.unwrap_or(flags.sync.heartbeat_s),
+                retention_days: self.sync_retention_days.unwrap_or(flags.sync.retention_days),
+                ..flags.sync
+            },
         }
     }
 }
@@ -148,6 +159,9 @@ pub enum SettingsError {
     /// The VAPID subject is not a contact URI.
     #[error("push_subject must start with mailto: or https:, not {0:?}")]
     BadPushSubject(String),
+    /// The socket's heartbeat (1–600 s) or the log's retention (1–3650 days) is out of range.
+    #[error("sync_heartbeat_s must be 1–600 and sync_retention_days 1–3650, not {0} and {1}")]
+    BadSync(u32, u32),
     /// The push timeout must be sensible.
     #[error("push_timeout_ms must be between 100 and 120000, not {0}")]
     BadPushTimeout(u64),
@@ -169,6 +183,9 @@ impl Settings {
         if !(subject.starts_with("mailto:") || subject.starts_with("https:")) || subject.len() < 8 {
             return Err(SettingsError::BadPushSubject(self.push.subject.clone()));
         }
+        if !(1..=600).contains(&self.sync.heartbeat_s) || !(1..=3650).contains(&self.sync.retention_days) {
+            return Err(SettingsError::BadSync(self.sync.heartbeat_s, self.sync.retention_days));
+        }
         if !(100..=120_000).contains(&self.push.timeout_ms) {
             return Err(SettingsError::BadPushTimeout(self.push.timeout_ms));
         }
@@ -188,6 +205,7 @@ mod tests {
             categories: None,
             database: DEFAULT_DATABASE.into(),
             push: PushSettings::default(),
+            sync: Default::default(),
         }
     }
 

@@ -23,7 +23,7 @@ use crate::settings::Settings;
 use crate::store::Database;
 use crate::sync::fanout::Fanout;
 use crate::sync::hub::Hub;
-use crate::sync::{self, Shared, SyncSettings};
+use crate::sync::{self, Shared};
 use crate::{health, incidents, openapi, problem};
 
 /// Why the application could not start.
@@ -141,7 +141,7 @@ impl Application {
             tree: tree.clone().into_inner(),
             calendar: calendar.clone().into_inner(),
             geo: geo.get_ref().clone(),
-            settings: SyncSettings::default(),
+            settings: settings.sync.clone(),
         });
         spawn_log_pruner(shared.get_ref().clone());
         let hub = web::Data::from(hub);

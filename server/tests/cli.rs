@@ -245,6 +245,46 @@ fn users_add_creates_an_account_that_logs_in() {
 }
 
 #[test]
+fn users_move_gives_an_account_another_scope() {
+    let database = temp_path("move.db");
+    let ok = users_add(
+        &database,
+        &["--login", "wang.wu", "--role", "grid_worker", "--unit", "321302001001001"],
+        "s3cret-pass\n",
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let moved = |args: &[&str]| {
+        gridlink()
+            .args(["users", "move", "--database"])
+            .arg(format!("sqlite://{}", database.display()))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = moved(&["--login", "wang.wu", "--unit", "321302001001002"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("now grid_worker of 321302001001002"));
+    let db = gridlink::store::Database::open(&format!("sqlite://{}", database.display()), 1).unwrap();
+    let user = db.read(|c| gridlink::auth::user_by_login(c, "wang.wu")).unwrap().unwrap();
+    assert_eq!(user.unit_code, "321302001001002");
+    assert!(db.read(|c| gridlink::sync::store::scope_seq(c, &user.id)).unwrap() > 0, "the move marks the log");
+    for (args, says) in [
+        (&["--login", "nobody", "--unit", "321302"][..], "no account"),
+        (&["--login", "wang.wu", "--role", "department_staff", "--unit", "3213 02"][..], "is not a unit code"),
+        (&["--login", "wang.wu", "--role", "mayor"][..], "no role is called"),
+    ] {
+        let out = moved(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    remove_database(&database);
+}
+
+#[test]
 fn a_settings_file_fills_in_what_flags_do_not_say() {
     let (from_file, from_flag) = (temp_path("file.db"), temp_path("flag.db"));
     let config = temp_path("gridlink.toml");

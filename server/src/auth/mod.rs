@@ -203,6 +203,24 @@ pub fn users_in(conn: &mut DbConnection, roles: &[Role], unit_code: &str) -> Que
         .load(conn)
 }
 
+/// Gives a user another role or unit, in the caller's transaction. A device of theirs
+/// whose cursor is from before the move starts again from a snapshot.
+pub fn move_user(conn: &mut DbConnection, id: &str, role: Role, unit_code: &str) -> QueryResult<()> {
+    // The move is itself a change of the log, so its number marks the new scope: a cursor
+    // before it was chosen by the old one, a snapshot taken after it by the new.
+    let change = crate::changes::NewChange {
+        kind: "user".into(),
+        id: id.to_owned(),
+        data: serde_json::json!({"role": role.as_str(), "unit": unit_code}).to_string(),
+        audience: vec![(id.to_owned(), false)],
+    };
+    let seq = crate::changes::append(conn, &[change], now_ms())?.first().copied().unwrap_or_default();
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((users::role.eq(role.as_str()), users::unit_code.eq(unit_code), users::scope_seq.eq(seq)))
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// Stores a session.
 pub fn insert_session(conn: &mut DbConnection, session: &Session) -> QueryResult<()> {
     diesel::insert_into(sessions::table).values(session).execute(conn).map(|_| ())
