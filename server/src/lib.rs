@@ -24,6 +24,7 @@ pub mod incidents;
 pub mod openapi;
 pub mod problem;
 pub mod push;
+pub mod ratelimit;
 pub mod settings;
 pub mod startup;
 pub mod store;

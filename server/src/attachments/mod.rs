@@ -18,6 +18,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use sha2::{Digest, Sha256};
 
+use crate::ratelimit::TokenBucket;
 use crate::store::DbConnection;
 use schema::{attachment_refs, attachments};
 
@@ -169,7 +170,7 @@ pub fn get(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Stored>> {
 pub struct RateLimiter {
     burst: f64,
     per_second: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
 }
 
 impl RateLimiter {
@@ -187,20 +188,9 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() > 100_000 {
             // Forget full buckets rather than grow without bound under a scan of addresses.
-            let (burst, rate) = (self.burst, self.per_second);
-            buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < burst);
+            buckets.retain(|_, bucket| !bucket.is_full(now));
         }
-        let (tokens, at) = buckets.entry(addr).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else if self.per_second > 0.0 {
-            Err(((1.0 - *tokens) / self.per_second).ceil() as u64)
-        } else {
-            Err(60)
-        }
+        buckets.entry(addr).or_insert_with(|| TokenBucket::new(self.per_second, self.burst, now)).take(now)
     }
 }
 

@@ -240,10 +240,18 @@ pub struct Authenticated {
     token: String,
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+pub fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_owned())
+}
+
+impl Authenticated {
+    /// The bearer token the caller presented (never to be logged).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
 }
 
 impl FromRequest for Authenticated {

@@ -40,7 +40,12 @@ pub struct Timing<'a> {
     pub calendar: &'a Calendar,
 }
 
-impl Timing<'_> {
+impl<'a> Timing<'a> {
+    /// The timing of a case of `category` (no limits for a category no longer in the tree).
+    pub fn of(tree: &'a crate::categories::CategoryTree, calendar: &'a Calendar, category: &str) -> Timing<'a> {
+        Timing { limits: tree.category(category).map(|c| &c.limits), calendar }
+    }
+
     /// When the step whose limit `pick` chooses falls due, if it started at `start_ms`.
     pub fn due(&self, start_ms: i64, pick: fn(&Limits) -> Limit) -> Option<i64> {
         self.limits.map(|limits| self.calendar.due(start_ms, pick(limits)).at_ms)

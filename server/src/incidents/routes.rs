@@ -296,12 +296,8 @@ struct Desk<'a> {
 }
 
 impl<'a> Desk<'a> {
-    fn limits(&self, category: &str) -> Option<&'a Limits> {
-        self.tree.category(category).map(|c| &c.limits)
-    }
-
     fn timing(&self, category: &str) -> Timing<'a> {
-        Timing { limits: self.limits(category), calendar: self.calendar }
+        Timing::of(self.tree, self.calendar, category)
     }
 
     /// The people a target names, what it is, and the level it works at.
@@ -533,7 +529,7 @@ pub async fn task_action(
             TaskOp::ConfirmTask { exists, photos } => (Command::ConfirmTask { task, exists }, photos),
         };
         let actor = Actor { viewer: viewer.clone(), device_id: None };
-        let timing = Timing { limits: tree.category(&row.category_code).map(|c| &c.limits), calendar: &calendar };
+        let timing = Timing::of(&tree, &calendar, &row.category_code);
         let outcome = db.transact(|c| -> Result<_, ApiError> {
             check_photos(c, &photos)?;
             Ok(act::execute(c, &incident, &actor, &command, &Extra { photos, level: None }, timing, now)?)

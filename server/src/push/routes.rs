@@ -3,7 +3,7 @@
 //! subscription), and `POST /api/v1/push/test` (a wake-up sent now to one's own devices,
 //! or by an administrator to anyone's, to check a setup end to end).
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
 
 use super::endpoint::{self, EndpointError};
@@ -139,19 +139,8 @@ fn check_device_id(device_id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The caller's bearer token (the extractor has checked it; it is not logged).
-fn bearer(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned())
-}
-
 /// The device the session of `token` was opened from, if it named one.
-fn session_device(db: &Database, token: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(token) = token else { return Ok(None) };
+fn session_device(db: &Database, token: &str) -> Result<Option<String>, ApiError> {
     Ok(db.read(|c| crate::auth::session_user(c, token, now_ms()))?.and_then(|(_, session)| session.device_id))
 }
 
@@ -184,7 +173,6 @@ pub async fn key(pusher: web::Data<Pusher>) -> HttpResponse {
 #[put("/api/v1/push/subscription")]
 #[tracing::instrument(skip_all, fields(user = %caller.user.id))]
 pub async fn subscribe(
-    req: HttpRequest,
     db: web::Data<Database>,
     pusher: web::Data<Pusher>,
     caller: Authenticated,
@@ -206,9 +194,9 @@ pub async fn subscribe(
         next_attempt_at_ms: 0,
     };
     let host = checked.host;
-    let token = bearer(&req);
+    let token = caller.token().to_owned();
     let stored = web::block(move || -> Result<Subscription, ApiError> {
-        if let Some(device) = session_device(&db, token.as_deref())?
+        if let Some(device) = session_device(&db, &token)?
             && device != sub.device_id
         {
             return Err(unprocessable(

@@ -175,7 +175,7 @@ fn stored_reply(id: &str, result: &str) -> ServerMessage {
 }
 
 fn timing<'a>(shared: &'a Shared, category: &str) -> Timing<'a> {
-    Timing { limits: shared.tree.category(category).map(|c| &c.limits), calendar: &shared.calendar }
+    Timing::of(&shared.tree, &shared.calendar, category)
 }
 
 /// What a mutation's work in its transaction comes to: `Ok(Ok(touched))` applied,

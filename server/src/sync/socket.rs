@@ -21,12 +21,14 @@ use tracing::Instrument;
 use super::Shared;
 use super::hub::{Doorbell, Kick, Notifier, Registration};
 use super::token::QueryToken;
+use crate::auth::routes::bearer;
 use crate::auth::{self, User};
 use crate::changes::{self, unit_subject};
 use crate::clock::now_ms;
 use crate::incidents::act::Actor;
 use crate::incidents::scope::Viewer;
 use crate::problem::ApiError;
+use crate::ratelimit::TokenBucket;
 
 /// How long a new connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,12 +36,6 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Items per snapshot frame.
 const SNAPSHOT_PAGE: usize = 100;
-
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_owned())
-}
 
 /// The audience subjects a user reads the log through: themselves, and the area of
 /// their unit if they direct cases there. Workers read only their own rows, so that a
@@ -212,7 +208,9 @@ impl Conn {
         let mut pending_ring = true;
         let mut heard = Instant::now();
         let mut heartbeat = tokio::time::interval(Duration::from_secs(u64::from(settings.heartbeat_s.max(1))));
-        let mut bucket = TokenBucket::new(settings.frames_per_second);
+        // Incoming frames: `frames_per_second` on average, bursts of ten times that.
+        let rate = f64::from(settings.frames_per_second.max(1));
+        let mut bucket = TokenBucket::new(rate, rate * 10.0, Instant::now());
         // Acks are recorded within a second: whether a device holds a task decides
         // whether its worker is woken by push.
         let mut flush = tokio::time::interval(Duration::from_secs(1));
@@ -246,7 +244,7 @@ impl Conn {
                         Some(Err(_)) => return Err(Close(1002, "protocol error")),
                         Some(Ok(message)) => message,
                     };
-                    if !bucket.take() {
+                    if bucket.take(Instant::now()).is_err() {
                         return Err(Close(codes::CLOSE_FLOODING, "too many frames"));
                     }
                     match message {
@@ -415,32 +413,5 @@ impl Conn {
             self.shared.fanout.committed(touched);
         }
         self.send(&applied.reply).await
-    }
-}
-
-/// A per-connection limit on incoming frames: `rate` a second, bursts of ten times that.
-struct TokenBucket {
-    tokens: f64,
-    rate: f64,
-    burst: f64,
-    at: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate: u32) -> TokenBucket {
-        let rate = f64::from(rate.max(1));
-        TokenBucket { tokens: rate * 10.0, rate, burst: rate * 10.0, at: Instant::now() }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
     }
 }
