@@ -15,6 +15,7 @@ use gridlink::store::Database;
 use gridlink::settings::Settings;
 use gridlink::startup::Application;
 
+pub mod load;
 pub mod push_service;
 
 /// Which database a test server stores into.
