@@ -466,6 +466,30 @@ async fn refused_task_operations_get_their_problem_and_change_nothing() {
             ("malformed JSON", task_op(&server, &worker, &task, r#"{"kind": "#).await, 400, "bad-request"),
             ("unknown kind", task_op(&server, &worker, &task, r#"{"kind": "teleport"}"#).await, 400, "bad-request"),
             (
+                "an op that is not about a task",
+                task_op(&server, &worker, &task, r#"{"kind": "location", "lon": 118.3, "lat": 33.9}"#).await,
+                422,
+                "not-a-task-operation",
+            ),
+            (
+                "more time asked in no known form",
+                task_op(
+                    &server,
+                    &worker,
+                    &task,
+                    r#"{"kind": "request_extension", "until": "next week", "reason": "x"}"#,
+                )
+                .await,
+                400,
+                "bad-request",
+            ),
+            (
+                "a task given back without a reason",
+                task_op(&server, &worker, &task, r#"{"kind": "return_task", "reason": " "}"#).await,
+                422,
+                "invalid-command",
+            ),
+            (
                 "a worker of another grid",
                 task_op(&server, &other_worker, &task, r#"{"kind": "accept_task"}"#).await,
                 404,

@@ -369,3 +369,153 @@ async fn a_phone_whose_user_changed_scope_starts_again_from_a_snapshot() {
         assert!(holds(&phone, &first), "the task sent to the worker personally stays theirs");
     }
 }
+
+/// Sends `op` from `phone` as mutation `id` and waits for its answer, which must be ok.
+async fn mutate_ok(phone: &mut Phone, id: &str, kind: OpKind) {
+    phone.mutate(id, op(kind)).await.unwrap();
+    phone.until(WAIT, |s| s.answers.contains_key(id)).await.unwrap();
+    let answer = &phone.state.answers[id];
+    assert!(answer.ok, "{id}: {answer:?}");
+}
+
+async fn act_ok(server: &TestServer, centre: &str, id: &str, body: Value) -> Value {
+    let (status, case) = server.post_as(centre, &format!("/api/v1/incidents/{id}/actions"), &body).await.unwrap();
+    assert_eq!(status, 200, "{body}: {case}");
+    case
+}
+
+#[tokio::test]
+async fn a_task_redispatched_to_another_grid_moves_from_one_workers_phone_to_the_others() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let (first_grid, second_grid) = (demo_point(6).2, demo_point(7).2);
+        let mut first = server.phone(&format!("worker-{first_grid}"), "phone").await.unwrap();
+        let mut second = server.phone(&format!("worker-{second_grid}"), "phone").await.unwrap();
+        connect_fresh(&mut first).await;
+        connect_fresh(&mut second).await;
+
+        // 改派 of a task its holder is working on: withdrawn from them, sent to the other grid.
+        let (case_id, task, _) = dispatch(&server, &centre, 6).await;
+        first.until(WAIT, |s| s.tasks().any(|(id, _)| id == task)).await.unwrap();
+        mutate_ok(&mut first, "accept-1", OpKind::AcceptTask { task_id: task.clone() }).await;
+        let body = json!({"action": "redispatch", "task": task, "to": {"grid": second_grid}});
+        let moved = act_ok(&server, &centre, &case_id, body).await;
+        assert_eq!(moved["status"], "dispatched");
+        let new_task = moved["tasks"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
+        assert_ne!(new_task, task);
+        first.until(WAIT, |s| !s.tasks().any(|(id, _)| id == task)).await.unwrap();
+        second.until(WAIT, |s| s.tasks().any(|(id, _)| id == new_task)).await.unwrap();
+        assert!(!holds(&second, &task) && !holds(&first, &new_task));
+        // The first worker's phone, still holding its offline work, is told the task is gone.
+        first
+            .mutate(
+                "late-progress",
+                op(OpKind::Progress { task_id: task.clone(), text: "到场".into(), photos: vec![] }),
+            )
+            .await
+            .unwrap();
+        first.until(WAIT, |s| s.answers.contains_key("late-progress")).await.unwrap();
+        assert_eq!(first.state.answers["late-progress"].code.as_deref(), Some("task-not-active"));
+
+        // 回退 from the phone: the case waits for the centre, which sends it back to the first grid.
+        mutate_ok(&mut second, "accept-2", OpKind::AcceptTask { task_id: new_task.clone() }).await;
+        mutate_ok(
+            &mut second,
+            "return-2",
+            OpKind::ReturnTask { task_id: new_task.clone(), reason: "不属本网格".into() },
+        )
+        .await;
+        second.until(WAIT, |s| !s.tasks().any(|(id, _)| id == new_task)).await.unwrap();
+        let returned = case(&server, &centre, &case_id).await;
+        assert_eq!(returned["status"], "returned", "{returned}");
+        let event = returned["history"].as_array().unwrap().iter().find(|e| e["action"] == "task_returned").unwrap();
+        assert_eq!(event["data"]["reason"], "不属本网格", "{event}");
+        let body = json!({"action": "redispatch", "task": new_task, "to": {"grid": first_grid}});
+        let back = act_ok(&server, &centre, &case_id, body).await;
+        assert_eq!(back["status"], "dispatched");
+        let third_task = back["tasks"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
+        first.until(WAIT, |s| s.tasks().any(|(id, _)| id == third_task)).await.unwrap();
+        // A returned task is not sent elsewhere twice.
+        let (status, problem) = server
+            .post_as(
+                &centre,
+                &format!("/api/v1/incidents/{case_id}/actions"),
+                &json!({"action": "redispatch", "task": new_task, "to": {"grid": second_grid}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!((status, problem["type"].as_str().unwrap().ends_with("task-not-active")), (409, true), "{problem}");
+    }
+}
+
+#[tokio::test]
+async fn more_time_asked_from_a_phone_and_granted_moves_the_deadline_on_the_phone() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let (case_id, task, grid) = dispatch(&server, &centre, 8).await;
+        let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
+        connect_fresh(&mut phone).await;
+        mutate_ok(&mut phone, "accept", OpKind::AcceptTask { task_id: task.clone() }).await;
+        let deadline = |p: &Phone| p.state.tasks().find(|(id, _)| *id == task).map(|(_, d)| d["deadline"].clone());
+        let before = deadline(&phone).unwrap();
+        let until = "2099-01-01T17:30:00+08:00";
+        let ask =
+            OpKind::RequestExtension { task_id: task.clone(), until: until.into(), reason: "等待配件".into() };
+        mutate_ok(&mut phone, "more-time", ask.clone()).await;
+        // Asked twice: the second request waits behind the first and is refused, not queued.
+        phone.mutate("more-time-again", op(ask)).await.unwrap();
+        phone.until(WAIT, |s| s.answers.contains_key("more-time-again")).await.unwrap();
+        assert_eq!(phone.state.answers["more-time-again"].code.as_deref(), Some("extension-pending"));
+        let (status, problem) = server
+            .post_as(
+                &centre,
+                &format!("/api/v1/incidents/{case_id}/actions"),
+                &json!({"action": "approve_extension", "task": "not-a-task"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 400, "{problem}");
+        act_ok(&server, &centre, &case_id, json!({"action": "approve_extension", "task": task})).await;
+        phone.until(WAIT, |s| s.tasks().any(|(id, d)| id == task && d["deadline"] != before)).await.unwrap();
+        let after = deadline(&phone).unwrap();
+        assert_eq!(after.as_str().map(|s| s.starts_with("2099-01-01T09:30:00")), Some(true), "{after}");
+    }
+}
+
+#[tokio::test]
+async fn a_worker_checks_another_workers_work_on_site_from_the_phone() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let (case_id, task, grid) = dispatch(&server, &centre, 9).await;
+        let checker_grid = demo_point(10).2;
+        let mut handler = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
+        let mut checker = server.phone(&format!("worker-{checker_grid}"), "phone").await.unwrap();
+        connect_fresh(&mut handler).await;
+        connect_fresh(&mut checker).await;
+        mutate_ok(&mut handler, "accept", OpKind::AcceptTask { task_id: task.clone() }).await;
+        let done = OpKind::CompleteTask { task_id: task.clone(), result: "已清理".into(), photos: vec![] };
+        mutate_ok(&mut handler, "done", done).await;
+        // The handler's own grid may not check the work: its only worker handled it.
+        let (status, problem) = server
+            .post_as(
+                &centre,
+                &format!("/api/v1/incidents/{case_id}/actions"),
+                &json!({"action": "request_verification", "to": {"grid": grid}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 409, "{problem}");
+        let case =
+            act_ok(&server, &centre, &case_id, json!({"action": "request_verification", "to": {"grid": checker_grid}}))
+                .await;
+        let check = case["tasks"].as_array().unwrap().last().unwrap();
+        assert_eq!(check["kind"], "verify");
+        let check = check["id"].as_str().unwrap().to_owned();
+        checker.until(WAIT, |s| s.tasks().any(|(id, _)| id == check)).await.unwrap();
+        mutate_ok(&mut checker, "take", OpKind::AcceptTask { task_id: check.clone() }).await;
+        let verdict = OpKind::Verify { task_id: check.clone(), passed: true, note: "已复核".into(), photos: vec![] };
+        mutate_ok(&mut checker, "verdict", verdict).await;
+        let case = act_ok(&server, &centre, &case_id, json!({"action": "close"})).await;
+        assert_eq!(case["status"], "closed");
+    }
+}

@@ -122,7 +122,9 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
             Refusal::IllegalTransition { .. }
             | Refusal::VerifierIsHandler
             | Refusal::WrongTaskKind { .. }
-            | Refusal::TaskNotActive { .. } => ApiError::Conflict { kind, detail },
+            | Refusal::TaskNotActive { .. }
+            | Refusal::ExtensionPending(_)
+            | Refusal::NoExtensionRequest(_) => ApiError::Conflict { kind, detail },
         }
     }
 }

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gridlink::incidents::workflow::{
-    Assignment, Case, Command, Event, Refusal, Status, Target, TaskKind, TaskStatus, UserId, decide,
+    Assignment, Case, Command, Event, Refusal, Status, Target, TaskKind, TaskRole, TaskStatus, UserId, decide,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -23,6 +23,11 @@ fn centre() -> UserId {
 fn worker() -> UserId {
     Uuid::from_u128(2)
 }
+/// A worker of another grid who checks the handler's work on site.
+fn checker() -> UserId {
+    Uuid::from_u128(4)
+}
+const DAY: i64 = 86_400_000;
 fn task_id(n: u128) -> Uuid {
     Uuid::from_u128(0x1000 + n)
 }
@@ -31,8 +36,14 @@ fn to_grid(n: u128) -> Assignment {
         task: task_id(n),
         target: Target::Grid("321302001001001".into()),
         assignees: vec![worker()],
-        due_ms: None,
+        due_ms: Some(NOW + DAY),
     }
+}
+fn to_checker(n: u128) -> Assignment {
+    Assignment { assignees: vec![checker()], target: Target::User(checker()), ..to_grid(n) }
+}
+fn desk_verify(passed: bool) -> Command {
+    Command::Verify { task: None, passed, note: String::new() }
 }
 
 /// Runs commands that must succeed, returning the case after them.
@@ -61,6 +72,14 @@ enum Row {
     Closed,
     Rejected,
     Merged,
+    /// The worker gave the lead task back.
+    Returned,
+    /// The worker holds the lead task and asked for more time.
+    Extending,
+    /// Handled, and a verify task went to the checker.
+    Checking,
+    /// The checker took the verify task.
+    CheckTaken,
 }
 
 fn case_in(row: Row) -> Case {
@@ -89,7 +108,7 @@ fn case_in(row: Row) -> Case {
                 (w, Command::CompleteTask { task: task_id(2), result: "fixed".into() }),
             ];
             if !matches!(row, Row::Handled) {
-                steps.push((c, Command::Verify { passed: true }));
+                steps.push((c, desk_verify(true)));
             }
             if matches!(row, Row::Closed) {
                 steps.push((c, Command::Close));
@@ -98,6 +117,22 @@ fn case_in(row: Row) -> Case {
         }
         Row::Rejected => vec![(c, Command::Reject { reason: "not our area".into() })],
         Row::Merged => return Case { status: Status::Merged, ..Case::reported(NOW) },
+        Row::Returned => {
+            return run(
+                case_in(Row::DispatchedTaken),
+                &[(w, Command::ReturnTask { task: task_id(2), reason: "not ours".into() })],
+            );
+        }
+        Row::Extending => {
+            let ask = Command::RequestExtension { task: task_id(2), until_ms: NOW + 3 * DAY, reason: "parts".into() };
+            return run(case_in(Row::DispatchedTaken), &[(w, ask)]);
+        }
+        Row::Checking => {
+            return run(case_in(Row::Handled), &[(c, Command::RequestVerification { task: to_checker(3) })]);
+        }
+        Row::CheckTaken => {
+            return run(case_in(Row::Checking), &[(checker(), Command::AcceptTask { task: task_id(3) })]);
+        }
     };
     run(Case::reported(NOW), &steps)
 }
@@ -119,6 +154,13 @@ enum Cmd {
     ConfirmTask,
     Verify,
     Close,
+    ReturnTask,
+    Redispatch,
+    RequestExtension,
+    ApproveExtension,
+    RefuseExtension,
+    RequestVerification,
+    VerifyTask,
 }
 
 /// The command, sent by whoever would normally send it: the centre for case actions,
@@ -134,8 +176,21 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
         Cmd::Progress => (worker(), Command::Progress { task, note: "on my way".into() }),
         Cmd::CompleteTask => (worker(), Command::CompleteTask { task, result: "done".into() }),
         Cmd::ConfirmTask => (worker(), Command::ConfirmTask { task, exists: true }),
-        Cmd::Verify => (centre(), Command::Verify { passed: true }),
+        Cmd::Verify => (centre(), desk_verify(true)),
         Cmd::Close => (centre(), Command::Close),
+        Cmd::ReturnTask => (worker(), Command::ReturnTask { task, reason: "not our grid".into() }),
+        Cmd::Redispatch => (centre(), Command::Redispatch { task, to: to_checker(8) }),
+        Cmd::RequestExtension => {
+            (worker(), Command::RequestExtension { task, until_ms: NOW + 3 * DAY, reason: "waiting for parts".into() })
+        }
+        Cmd::ApproveExtension => {
+            (centre(), Command::AnswerExtension { task, approve: true, until_ms: None, reason: String::new() })
+        }
+        Cmd::RefuseExtension => {
+            (centre(), Command::AnswerExtension { task, approve: false, until_ms: None, reason: "no".into() })
+        }
+        Cmd::RequestVerification => (centre(), Command::RequestVerification { task: to_checker(9) }),
+        Cmd::VerifyTask => (checker(), Command::Verify { task: Some(task), passed: true, note: "looks fixed".into() }),
     }
 }
 
@@ -298,6 +353,152 @@ table! {
     merged_confirm_task: Merged, ConfirmTask => "no-such-task";
     merged_verify: Merged, Verify => "illegal-transition";
     merged_close: Merged, Close => "illegal-transition";
+    // The branches: 回退 and 改派, 延期, 核查 by a worker on site.
+    reported_return_task: Reported, ReturnTask => "no-such-task";
+    reported_redispatch: Reported, Redispatch => "no-such-task";
+    reported_request_extension: Reported, RequestExtension => "no-such-task";
+    reported_approve_extension: Reported, ApproveExtension => "no-such-task";
+    reported_refuse_extension: Reported, RefuseExtension => "no-such-task";
+    reported_request_verification: Reported, RequestVerification => "illegal-transition";
+    reported_verify_task: Reported, VerifyTask => "no-such-task";
+    confirming_open_return_task: ConfirmingOpen, ReturnTask => "ok" -> Returned;
+    confirming_open_redispatch: ConfirmingOpen, Redispatch => "ok" -> Confirming;
+    confirming_open_request_extension: ConfirmingOpen, RequestExtension => "task-not-active";
+    confirming_open_approve_extension: ConfirmingOpen, ApproveExtension => "no-extension-request";
+    confirming_open_refuse_extension: ConfirmingOpen, RefuseExtension => "no-extension-request";
+    confirming_open_request_verification: ConfirmingOpen, RequestVerification => "illegal-transition";
+    confirming_open_verify_task: ConfirmingOpen, VerifyTask => "not-your-task";
+    confirming_taken_return_task: ConfirmingTaken, ReturnTask => "ok" -> Returned;
+    confirming_taken_redispatch: ConfirmingTaken, Redispatch => "ok" -> Confirming;
+    confirming_taken_request_extension: ConfirmingTaken, RequestExtension => "ok" -> Confirming;
+    confirming_taken_approve_extension: ConfirmingTaken, ApproveExtension => "no-extension-request";
+    confirming_taken_refuse_extension: ConfirmingTaken, RefuseExtension => "no-extension-request";
+    confirming_taken_request_verification: ConfirmingTaken, RequestVerification => "illegal-transition";
+    confirming_taken_verify_task: ConfirmingTaken, VerifyTask => "not-your-task";
+    registered_return_task: Registered, ReturnTask => "no-such-task";
+    registered_redispatch: Registered, Redispatch => "no-such-task";
+    registered_request_extension: Registered, RequestExtension => "no-such-task";
+    registered_approve_extension: Registered, ApproveExtension => "no-such-task";
+    registered_refuse_extension: Registered, RefuseExtension => "no-such-task";
+    registered_request_verification: Registered, RequestVerification => "illegal-transition";
+    registered_verify_task: Registered, VerifyTask => "no-such-task";
+    dispatched_open_return_task: DispatchedOpen, ReturnTask => "ok" -> Returned;
+    dispatched_open_redispatch: DispatchedOpen, Redispatch => "ok" -> Dispatched;
+    dispatched_open_request_extension: DispatchedOpen, RequestExtension => "task-not-active";
+    dispatched_open_approve_extension: DispatchedOpen, ApproveExtension => "no-extension-request";
+    dispatched_open_refuse_extension: DispatchedOpen, RefuseExtension => "no-extension-request";
+    dispatched_open_request_verification: DispatchedOpen, RequestVerification => "illegal-transition";
+    dispatched_open_verify_task: DispatchedOpen, VerifyTask => "not-your-task";
+    dispatched_taken_return_task: DispatchedTaken, ReturnTask => "ok" -> Returned;
+    dispatched_taken_redispatch: DispatchedTaken, Redispatch => "ok" -> Dispatched;
+    dispatched_taken_request_extension: DispatchedTaken, RequestExtension => "ok" -> Dispatched;
+    dispatched_taken_approve_extension: DispatchedTaken, ApproveExtension => "no-extension-request";
+    dispatched_taken_refuse_extension: DispatchedTaken, RefuseExtension => "no-extension-request";
+    dispatched_taken_request_verification: DispatchedTaken, RequestVerification => "illegal-transition";
+    dispatched_taken_verify_task: DispatchedTaken, VerifyTask => "not-your-task";
+    handled_return_task: Handled, ReturnTask => "task-not-active";
+    handled_redispatch: Handled, Redispatch => "task-not-active";
+    handled_request_extension: Handled, RequestExtension => "task-not-active";
+    handled_approve_extension: Handled, ApproveExtension => "task-not-active";
+    handled_refuse_extension: Handled, RefuseExtension => "task-not-active";
+    handled_request_verification: Handled, RequestVerification => "ok" -> Handled;
+    handled_verify_task: Handled, VerifyTask => "task-not-active";
+    verified_return_task: Verified, ReturnTask => "task-not-active";
+    verified_redispatch: Verified, Redispatch => "task-not-active";
+    verified_request_extension: Verified, RequestExtension => "task-not-active";
+    verified_approve_extension: Verified, ApproveExtension => "task-not-active";
+    verified_refuse_extension: Verified, RefuseExtension => "task-not-active";
+    verified_request_verification: Verified, RequestVerification => "illegal-transition";
+    verified_verify_task: Verified, VerifyTask => "task-not-active";
+    closed_return_task: Closed, ReturnTask => "task-not-active";
+    closed_redispatch: Closed, Redispatch => "task-not-active";
+    closed_request_extension: Closed, RequestExtension => "task-not-active";
+    closed_approve_extension: Closed, ApproveExtension => "task-not-active";
+    closed_refuse_extension: Closed, RefuseExtension => "task-not-active";
+    closed_request_verification: Closed, RequestVerification => "illegal-transition";
+    closed_verify_task: Closed, VerifyTask => "task-not-active";
+    rejected_return_task: Rejected, ReturnTask => "no-such-task";
+    rejected_redispatch: Rejected, Redispatch => "no-such-task";
+    rejected_request_extension: Rejected, RequestExtension => "no-such-task";
+    rejected_approve_extension: Rejected, ApproveExtension => "no-such-task";
+    rejected_refuse_extension: Rejected, RefuseExtension => "no-such-task";
+    rejected_request_verification: Rejected, RequestVerification => "illegal-transition";
+    rejected_verify_task: Rejected, VerifyTask => "no-such-task";
+    merged_return_task: Merged, ReturnTask => "no-such-task";
+    merged_redispatch: Merged, Redispatch => "no-such-task";
+    merged_request_extension: Merged, RequestExtension => "no-such-task";
+    merged_approve_extension: Merged, ApproveExtension => "no-such-task";
+    merged_refuse_extension: Merged, RefuseExtension => "no-such-task";
+    merged_request_verification: Merged, RequestVerification => "illegal-transition";
+    merged_verify_task: Merged, VerifyTask => "no-such-task";
+    returned_accept: Returned, Accept => "illegal-transition";
+    returned_reject: Returned, Reject => "ok" -> Rejected;
+    returned_dispatch: Returned, Dispatch => "illegal-transition";
+    returned_accept_task: Returned, AcceptTask => "task-not-active";
+    returned_progress: Returned, Progress => "task-not-active";
+    returned_arrive: Returned, Arrive => "task-not-active";
+    returned_complete_task: Returned, CompleteTask => "task-not-active";
+    returned_confirm_task: Returned, ConfirmTask => "task-not-active";
+    returned_verify: Returned, Verify => "illegal-transition";
+    returned_close: Returned, Close => "illegal-transition";
+    returned_return_task: Returned, ReturnTask => "task-not-active";
+    returned_redispatch: Returned, Redispatch => "ok" -> Dispatched;
+    returned_request_extension: Returned, RequestExtension => "task-not-active";
+    returned_approve_extension: Returned, ApproveExtension => "task-not-active";
+    returned_refuse_extension: Returned, RefuseExtension => "task-not-active";
+    returned_request_verification: Returned, RequestVerification => "illegal-transition";
+    returned_verify_task: Returned, VerifyTask => "task-not-active";
+    extending_accept: Extending, Accept => "illegal-transition";
+    extending_reject: Extending, Reject => "illegal-transition";
+    extending_dispatch: Extending, Dispatch => "illegal-transition";
+    extending_accept_task: Extending, AcceptTask => "task-not-active";
+    extending_progress: Extending, Progress => "ok" -> Dispatched;
+    extending_arrive: Extending, Arrive => "ok" -> Dispatched;
+    extending_complete_task: Extending, CompleteTask => "ok" -> Handled;
+    extending_confirm_task: Extending, ConfirmTask => "wrong-task-kind";
+    extending_verify: Extending, Verify => "illegal-transition";
+    extending_close: Extending, Close => "illegal-transition";
+    extending_return_task: Extending, ReturnTask => "ok" -> Returned;
+    extending_redispatch: Extending, Redispatch => "ok" -> Dispatched;
+    extending_request_extension: Extending, RequestExtension => "extension-pending";
+    extending_approve_extension: Extending, ApproveExtension => "ok" -> Dispatched;
+    extending_refuse_extension: Extending, RefuseExtension => "ok" -> Dispatched;
+    extending_request_verification: Extending, RequestVerification => "illegal-transition";
+    extending_verify_task: Extending, VerifyTask => "not-your-task";
+    checking_accept: Checking, Accept => "illegal-transition";
+    checking_reject: Checking, Reject => "illegal-transition";
+    checking_dispatch: Checking, Dispatch => "illegal-transition";
+    checking_accept_task: Checking, AcceptTask => "not-your-task";
+    checking_progress: Checking, Progress => "not-your-task";
+    checking_arrive: Checking, Arrive => "not-your-task";
+    checking_complete_task: Checking, CompleteTask => "not-your-task";
+    checking_confirm_task: Checking, ConfirmTask => "not-your-task";
+    checking_verify: Checking, Verify => "ok" -> Verified;
+    checking_close: Checking, Close => "illegal-transition";
+    checking_return_task: Checking, ReturnTask => "not-your-task";
+    checking_redispatch: Checking, Redispatch => "ok" -> Handled;
+    checking_request_extension: Checking, RequestExtension => "not-your-task";
+    checking_approve_extension: Checking, ApproveExtension => "no-extension-request";
+    checking_refuse_extension: Checking, RefuseExtension => "no-extension-request";
+    checking_request_verification: Checking, RequestVerification => "invalid-command";
+    checking_verify_task: Checking, VerifyTask => "task-not-active";
+    check_taken_accept: CheckTaken, Accept => "illegal-transition";
+    check_taken_reject: CheckTaken, Reject => "illegal-transition";
+    check_taken_dispatch: CheckTaken, Dispatch => "illegal-transition";
+    check_taken_accept_task: CheckTaken, AcceptTask => "task-not-active";
+    check_taken_progress: CheckTaken, Progress => "not-your-task";
+    check_taken_arrive: CheckTaken, Arrive => "not-your-task";
+    check_taken_complete_task: CheckTaken, CompleteTask => "not-your-task";
+    check_taken_confirm_task: CheckTaken, ConfirmTask => "not-your-task";
+    check_taken_verify: CheckTaken, Verify => "ok" -> Verified;
+    check_taken_close: CheckTaken, Close => "illegal-transition";
+    check_taken_return_task: CheckTaken, ReturnTask => "not-your-task";
+    check_taken_redispatch: CheckTaken, Redispatch => "ok" -> Handled;
+    check_taken_request_extension: CheckTaken, RequestExtension => "not-your-task";
+    check_taken_approve_extension: CheckTaken, ApproveExtension => "no-extension-request";
+    check_taken_refuse_extension: CheckTaken, RefuseExtension => "no-extension-request";
+    check_taken_request_verification: CheckTaken, RequestVerification => "invalid-command";
+    check_taken_verify_task: CheckTaken, VerifyTask => "ok" -> Verified;
 }
 
 #[test]
@@ -321,7 +522,7 @@ fn a_voided_confirmation_rejects_the_case() {
 #[test]
 fn the_handler_may_not_verify_and_nor_may_an_assistant() {
     let case = case_in(Row::Handled);
-    assert_eq!(decide(&case, worker(), &Command::Verify { passed: true }, NOW), Err(Refusal::VerifierIsHandler));
+    assert_eq!(decide(&case, worker(), &desk_verify(true), NOW), Err(Refusal::VerifierIsHandler));
     // An assistant who reported their part may not verify either.
     let helper = Uuid::from_u128(3);
     let assist = Assignment {
@@ -343,13 +544,13 @@ fn the_handler_may_not_verify_and_nor_may_an_assistant() {
     assert_eq!(case.status, Status::Dispatched);
     let case = run(case, &[(helper, Command::CompleteTask { task: task_id(3), result: "part done".into() })]);
     assert_eq!(case.status, Status::Handled);
-    assert_eq!(decide(&case, helper, &Command::Verify { passed: true }, NOW), Err(Refusal::VerifierIsHandler));
-    assert!(decide(&case, centre(), &Command::Verify { passed: true }, NOW).is_ok());
+    assert_eq!(decide(&case, helper, &desk_verify(true), NOW), Err(Refusal::VerifierIsHandler));
+    assert!(decide(&case, centre(), &desk_verify(true), NOW).is_ok());
 }
 
 #[test]
 fn a_failed_verification_sends_the_lead_task_back_to_its_handler() {
-    let case = run(case_in(Row::Handled), &[(centre(), Command::Verify { passed: false })]);
+    let case = run(case_in(Row::Handled), &[(centre(), desk_verify(false))]);
     assert_eq!(case.status, Status::Dispatched);
     let lead = &case.tasks[0];
     assert_eq!((lead.status, lead.holder, lead.rework), (TaskStatus::Accepted, Some(worker()), 1));
@@ -358,7 +559,7 @@ fn a_failed_verification_sends_the_lead_task_back_to_its_handler() {
         case,
         &[
             (worker(), Command::CompleteTask { task: task_id(2), result: "fixed properly".into() }),
-            (centre(), Command::Verify { passed: true }),
+            (centre(), desk_verify(true)),
             (centre(), Command::Close),
         ],
     );
@@ -444,10 +645,10 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
             task: task_id(*next_task),
             target: Target::Grid("321302001001001".into()),
             assignees,
-            due_ms: None,
+            due_ms: Some(NOW + DAY),
         }
     };
-    let command = match pick.0 % 10 {
+    let command = match pick.0 % 16 {
         0 => Command::Accept { confirm: None },
         1 => Command::Accept { confirm: Some(fresh(vec![worker()])) },
         2 => Command::Reject { reason: "r".into() },
@@ -460,8 +661,14 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
         5 => Command::Progress { task, note: "n".into() },
         6 => Command::CompleteTask { task, result: "done".into() },
         7 => Command::ConfirmTask { task, exists: pick.3 },
-        8 => Command::Verify { passed: pick.3 },
-        _ => Command::Close,
+        8 => Command::Verify { task: None, passed: pick.3, note: String::new() },
+        9 => Command::Close,
+        10 => Command::ReturnTask { task, reason: "wrong grid".into() },
+        11 => Command::Redispatch { task, to: fresh(vec![Uuid::from_u128(3)]) },
+        12 => Command::RequestExtension { task, until_ms: NOW + 2 * DAY, reason: "parts".into() },
+        13 => Command::AnswerExtension { task, approve: pick.3, until_ms: None, reason: String::new() },
+        14 => Command::RequestVerification { task: fresh(vec![worker(), Uuid::from_u128(3)]) },
+        _ => Command::Verify { task: Some(task), passed: pick.3, note: "seen".into() },
     };
     (actor, command)
 }
@@ -482,7 +689,7 @@ proptest! {
             match decide(&case, actor, &command, NOW) {
                 Ok(events) => {
                     for e in &events {
-                        if let Event::VerificationPassed { by } = e {
+                        if let Event::VerificationPassed { by, .. } = e {
                             prop_assert!(!case.handlers.contains(by));
                             verified_by = Some(*by);
                         }
@@ -530,4 +737,115 @@ fn time_is_an_argument_deadlines_must_lie_ahead_and_status_changes_are_stamped()
         taken.apply(&e, NOW + 6);
     }
     assert_eq!(taken.since_ms, NOW + 5);
+}
+
+#[test]
+fn a_returned_task_is_sent_elsewhere_and_the_first_worker_loses_it() {
+    let case = case_in(Row::Returned);
+    assert_eq!(case.status, Status::Returned);
+    assert_eq!(case.tasks[0].status, TaskStatus::Returned);
+    let case = run(case, &[(centre(), Command::Redispatch { task: task_id(2), to: to_checker(5) })]);
+    assert_eq!(case.status, Status::Dispatched);
+    assert_eq!(case.tasks[0].replaced_by, Some(task_id(5)));
+    let new = &case.tasks[1];
+    assert_eq!((new.kind, new.role, new.status), (TaskKind::Handle, TaskRole::Lead, TaskStatus::Open));
+    // The returned task cannot be sent elsewhere twice, nor worked on.
+    assert!(matches!(
+        decide(&case, centre(), &Command::Redispatch { task: task_id(2), to: to_checker(6) }, NOW),
+        Err(Refusal::TaskNotActive { status: TaskStatus::Returned, .. })
+    ));
+    let case = run(
+        case,
+        &[
+            (checker(), Command::AcceptTask { task: task_id(5) }),
+            (checker(), Command::CompleteTask { task: task_id(5), result: "done elsewhere".into() }),
+        ],
+    );
+    assert_eq!(case.status, Status::Handled);
+    // The first worker did not handle it in the end, but took it: still not the verifier.
+    assert_eq!(decide(&case, worker(), &desk_verify(true), NOW), Err(Refusal::VerifierIsHandler));
+}
+
+#[test]
+fn an_active_task_taken_from_its_holder_is_withdrawn() {
+    let case =
+        run(case_in(Row::DispatchedTaken), &[(centre(), Command::Redispatch { task: task_id(2), to: to_checker(5) })]);
+    assert_eq!(case.status, Status::Dispatched);
+    assert_eq!(case.tasks[0].status, TaskStatus::Cancelled);
+    assert_eq!(
+        decide(&case, worker(), &Command::Progress { task: task_id(2), note: "still here".into() }, NOW),
+        Err(Refusal::TaskNotActive { task: task_id(2), status: TaskStatus::Cancelled, action: "progress" })
+    );
+}
+
+#[test]
+fn a_returned_assistant_leaves_the_case_returned_only_when_no_one_else_is_working() {
+    let helper = Uuid::from_u128(3);
+    let assist = Assignment { task: task_id(3), target: Target::User(helper), assignees: vec![helper], due_ms: None };
+    let case = run(
+        case_in(Row::Registered),
+        &[
+            (centre(), Command::Dispatch { lead: to_grid(2), assist: vec![assist] }),
+            (helper, Command::ReturnTask { task: task_id(3), reason: "not our trade".into() }),
+        ],
+    );
+    assert_eq!(case.status, Status::Dispatched, "the lead is still working");
+    let case = run(
+        case,
+        &[
+            (worker(), Command::AcceptTask { task: task_id(2) }),
+            (worker(), Command::CompleteTask { task: task_id(2), result: "lead part".into() }),
+        ],
+    );
+    assert_eq!(case.status, Status::Handled, "a returned part nobody took over does not hold the case");
+}
+
+#[test]
+fn more_time_moves_the_deadline_only_when_granted() {
+    let case = case_in(Row::Extending);
+    assert_eq!(case.tasks[0].extension.as_ref().map(|e| e.until_ms), Some(NOW + 3 * DAY));
+    let refused = run(
+        case.clone(),
+        &[(
+            centre(),
+            Command::AnswerExtension { task: task_id(2), approve: false, until_ms: None, reason: "no".into() },
+        )],
+    );
+    assert_eq!((refused.tasks[0].due_ms, refused.tasks[0].extension.is_none()), (Some(NOW + DAY), true));
+    let granted = run(
+        case.clone(),
+        &[(
+            centre(),
+            Command::AnswerExtension { task: task_id(2), approve: true, until_ms: None, reason: String::new() },
+        )],
+    );
+    assert_eq!(granted.tasks[0].due_ms, Some(NOW + 3 * DAY));
+    let less = Command::AnswerExtension {
+        task: task_id(2),
+        approve: true,
+        until_ms: Some(NOW + 2 * DAY),
+        reason: String::new(),
+    };
+    assert_eq!(run(case.clone(), &[(centre(), less)]).tasks[0].due_ms, Some(NOW + 2 * DAY));
+    // Not earlier than the deadline it extends, and only the holder asks.
+    let shorter = Command::RequestExtension { task: task_id(2), until_ms: NOW + DAY, reason: "x".into() };
+    assert!(matches!(decide(&granted, worker(), &shorter, NOW), Err(Refusal::Invalid(_))));
+    let stranger = Command::RequestExtension { task: task_id(2), until_ms: NOW + 9 * DAY, reason: "x".into() };
+    assert_eq!(decide(&granted, centre(), &stranger, NOW), Err(Refusal::NotYourTask(task_id(2))));
+}
+
+#[test]
+fn an_on_site_check_goes_to_someone_who_did_not_handle_the_case() {
+    let handled = case_in(Row::Handled);
+    let to_handler = Command::RequestVerification { task: to_grid(3) };
+    assert_eq!(decide(&handled, centre(), &to_handler, NOW), Err(Refusal::VerifierIsHandler));
+    // A grid's workers, the handler among them: the handler is left out.
+    let both = Assignment { assignees: vec![worker(), checker()], ..to_grid(3) };
+    let case = run(handled, &[(centre(), Command::RequestVerification { task: both })]);
+    assert_eq!(case.tasks[1].assignees, vec![checker()]);
+    let fail = Command::Verify { task: Some(task_id(3)), passed: false, note: "still broken".into() };
+    let case = run(case, &[(checker(), Command::AcceptTask { task: task_id(3) }), (checker(), fail)]);
+    assert_eq!(case.status, Status::Dispatched);
+    assert_eq!((case.tasks[0].status, case.tasks[0].rework), (TaskStatus::Accepted, 1));
+    assert_eq!(case.tasks[1].status, TaskStatus::Completed);
 }

@@ -39,6 +39,7 @@ pub enum ClientMessage {
 }
 
 /// A position as a phone's location service gives it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Location {
     /// Longitude.
@@ -62,6 +63,7 @@ pub struct Op {
 }
 
 /// The operations a phone sends.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OpKind {

@@ -265,9 +265,9 @@ fn step_due(case: &Case, current: Option<i64>, timing: Timing<'_>) -> Option<i64
     match case.status {
         Status::Reported => current,
         Status::Confirming => active(TaskKind::Confirm),
-        Status::Registered => timing.due(case.since_ms, |l| l.dispatch),
+        Status::Registered | Status::Returned => timing.due(case.since_ms, |l| l.dispatch),
         Status::Dispatched => active(TaskKind::Handle),
-        Status::Handled => timing.due(case.since_ms, |l| l.verify),
+        Status::Handled => active(TaskKind::Verify).or_else(|| timing.due(case.since_ms, |l| l.verify)),
         Status::Verified | Status::Closed | Status::Rejected | Status::Merged => None,
     }
 }
@@ -341,7 +341,7 @@ fn sees(task: &Task, user: uuid::Uuid) -> bool {
     match task.status {
         TaskStatus::Open => task.assignees.contains(&user),
         TaskStatus::Accepted | TaskStatus::Completed => task.holder == Some(user),
-        TaskStatus::Cancelled => false,
+        TaskStatus::Cancelled | TaskStatus::Returned => false,
     }
 }
 

@@ -6,9 +6,11 @@
 //! the one write path that commits a command with its trace and change-log rows;
 //! [`scope`] decides who sees which case; [`store`] and [`schema`] keep cases, tasks and
 //! the trace; [`view`] is what the API shows of them; [`report`] and [`routes`] are the
-//! HTTP doors of residents and staff.
+//! HTTP doors of residents and staff; [`ops`] reads the task operations that phones and
+//! desks send alike.
 
 pub mod act;
+pub mod ops;
 pub mod report;
 pub mod routes;
 pub mod schema;

@@ -1,7 +1,7 @@
 //! The staff routes of cases: `GET /api/v1/incidents` (a filtered page),
 //! `GET /api/v1/incidents/{id}` (the case in full), `POST /api/v1/incidents/{id}/actions`
-//! (accept, reject, dispatch, verify, close) and `POST /api/v1/tasks/{id}/actions` (the
-//! operations a phone sends, from a desk). Handlers only translate: they read the
+//! (accept, reject, dispatch, redispatch, extensions, verification, close) and
+//! `POST /api/v1/tasks/{id}/actions` (the operations a phone sends, from a desk). Handlers only translate: they read the
 //! request, resolve names to people, build a workflow command and hand it to
 //! [`act::execute`], the one write path.
 
@@ -11,10 +11,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::act::{self, Actor, Extra, Timing};
+use super::ops::{TaskOp, task_op};
 use super::scope::Viewer;
 use super::store::{self, Filter};
 use super::view::{self, IncidentView, Names};
-use super::workflow::{Assignment, Command, Target};
+use super::workflow::{Assignment, Case, Command, Refusal, Target, TaskKind, TaskRole};
 use crate::auth::routes::Authenticated;
 use crate::auth::{self, Role};
 use crate::body;
@@ -222,54 +223,51 @@ pub enum IncidentAction {
         /// A deadline (RFC 3339) instead of the category's.
         due: Option<String>,
     },
-    /// Check the work.
+    /// Check the work from the desk.
     Verify {
         /// Whether it passed.
         passed: bool,
+        /// What was seen.
+        #[serde(default)]
+        note: String,
     },
     /// Close a verified case.
     Close,
+    /// Send a task's work elsewhere (改派): a returned task, or an active one taken from its holder.
+    Redispatch {
+        /// The task replaced.
+        task: String,
+        /// Where the work goes now.
+        to: TargetSpec,
+        /// A deadline (RFC 3339) instead of a fresh limit of the category's.
+        due: Option<String>,
+    },
+    /// Grant a task's request for more time (延期), as asked or until `until`.
+    ApproveExtension {
+        /// Which task.
+        task: String,
+        /// A deadline (RFC 3339) other than the one asked for.
+        until: Option<String>,
+    },
+    /// Refuse a task's request for more time; the deadline stands.
+    RefuseExtension {
+        /// Which task.
+        task: String,
+        /// Why.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Send a handled case to someone to check on site (核查); its handlers are left out.
+    RequestVerification {
+        /// Who checks.
+        to: TargetSpec,
+        /// A deadline (RFC 3339) instead of the category's.
+        due: Option<String>,
+    },
 }
 
 /// Actions of the contract that arrive with the rest of the loop (issue 6).
 const LATER_ACTIONS: [&str; 3] = ["merge", "escalate", "reopen"];
-
-/// A task operation from a desk: the same body as a phone's mutation `op`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TaskOp {
-    /// Take the task (签收).
-    AcceptTask,
-    /// Report progress.
-    Progress {
-        /// What was done.
-        #[serde(alias = "note")]
-        text: String,
-        /// Photos.
-        #[serde(default)]
-        photos: Vec<String>,
-    },
-    /// Report the result (反馈).
-    CompleteTask {
-        /// The result.
-        #[serde(default)]
-        result: String,
-        /// Photos.
-        #[serde(default)]
-        photos: Vec<String>,
-    },
-    /// Answer a confirm task.
-    ConfirmTask {
-        /// Whether the problem exists.
-        exists: bool,
-        /// Photos.
-        #[serde(default)]
-        photos: Vec<String>,
-    },
-}
-
-/// Task operations of the protocol that arrive with the phones and the rest of the loop.
-const LATER_OPS: [&str; 5] = ["arrive", "return_task", "request_extension", "verify", "report_incident"];
 
 /// Reads a JSON object's tag and refuses, with a clear slug, the names that are known
 /// but not served yet; the rest is left to serde.
@@ -286,6 +284,36 @@ fn parse_tagged<T: serde::de::DeserializeOwned>(
         });
     }
     serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("the body is not a valid {tag}: {e}")))
+}
+
+/// Reads a desk's task operation: the op body of a phone's mutation, the task named by the path.
+fn desk_task_op(mut value: serde_json::Value, task: Uuid) -> Result<TaskOp, ApiError> {
+    let Some(object) = value.as_object_mut() else {
+        return Err(ApiError::BadRequest("the body must be a JSON object with a `kind`".into()));
+    };
+    object.insert("task_id".into(), serde_json::Value::String(task.to_string()));
+    // `progress` was once read with a `note`; the protocol calls it `text`.
+    if object.get("kind").and_then(|k| k.as_str()) == Some("progress")
+        && !object.contains_key("text")
+        && let Some(note) = object.remove("note")
+    {
+        object.insert("text".into(), note);
+    }
+    let kind: sync_protocol::OpKind = serde_json::from_value(value)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not a valid task operation: {e}")))?;
+    if kind == sync_protocol::OpKind::Unknown {
+        return Err(ApiError::BadRequest("`kind` names no operation this server knows".into()));
+    }
+    match task_op(&kind) {
+        Some(Ok(op)) => Ok(op),
+        Some(Err(detail)) => Err(ApiError::BadRequest(detail)),
+        None => Err(ApiError::Unprocessable {
+            kind: "not-a-task-operation",
+            detail: "this route takes the operations on a task: accept_task, arrive, progress, complete_task, \
+                     confirm_task, return_task, request_extension, verify"
+                .into(),
+        }),
+    }
 }
 
 /// Everything a case action needs to resolve names and times.
@@ -363,6 +391,20 @@ fn limit_handle(l: &Limits) -> Limit {
     l.handle
 }
 
+/// A task id named in an action body.
+fn task_named(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::BadRequest(format!("task {id:?} is not a task's id")))
+}
+
+/// The limit a fresh task of `kind` runs under.
+fn limit_of(kind: TaskKind) -> fn(&Limits) -> Limit {
+    match kind {
+        TaskKind::Handle => limit_handle,
+        TaskKind::Confirm => |l| l.accept,
+        TaskKind::Verify => |l| l.verify,
+    }
+}
+
 /// Builds the workflow command of a staff action (resolving targets to people).
 fn incident_command(
     conn: &mut DbConnection,
@@ -398,8 +440,43 @@ fn incident_command(
             }
             (Command::Dispatch { lead, assist: helpers }, Extra { photos: Vec::new(), level: Some(level) })
         }
-        IncidentAction::Verify { passed } => (Command::Verify { passed }, Extra::default()),
+        IncidentAction::Verify { passed, note } => (Command::Verify { task: None, passed, note }, Extra::default()),
         IncidentAction::Close => (Command::Close, Extra::default()),
+        IncidentAction::Redispatch { task, to, due } => {
+            let task = task_named(&task)?;
+            let case: Case = serde_json::from_str(&row.state)
+                .map_err(|e| ApiError::Internal(format!("case {} is unreadable: {e}", row.id)))?;
+            let old = case.tasks.iter().find(|t| t.id == task).ok_or(Refusal::NoSuchTask(task))?;
+            let due_ms = match due_of(due.as_deref())? {
+                Some(due) => Some(due),
+                None => timing.due(now, limit_of(old.kind)),
+            };
+            let (target, assignees, level) = desk.resolve(conn, viewer, &to)?;
+            let to = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
+            // The level handling the case follows its lead.
+            let level = (old.role == TaskRole::Lead && old.kind == TaskKind::Handle).then_some(level);
+            (Command::Redispatch { task, to }, Extra { photos: Vec::new(), level })
+        }
+        IncidentAction::ApproveExtension { task, until } => {
+            let until_ms = due_of(until.as_deref())?;
+            (
+                Command::AnswerExtension { task: task_named(&task)?, approve: true, until_ms, reason: String::new() },
+                Extra::default(),
+            )
+        }
+        IncidentAction::RefuseExtension { task, reason } => (
+            Command::AnswerExtension { task: task_named(&task)?, approve: false, until_ms: None, reason },
+            Extra::default(),
+        ),
+        IncidentAction::RequestVerification { to, due } => {
+            let due_ms = match due_of(due.as_deref())? {
+                Some(due) => Some(due),
+                None => timing.due(now, |l| l.verify),
+            };
+            let (target, assignees, _) = desk.resolve(conn, viewer, &to)?;
+            let task = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
+            (Command::RequestVerification { task }, Extra::default())
+        }
     })
 }
 
@@ -482,19 +559,20 @@ pub async fn incident_action(
 }
 
 /// An operation on a task by its holder or assignee, from a desk: the body of a
-/// phone's mutation `op` (`accept_task`, `progress`, `complete_task`, `confirm_task`).
+/// phone's mutation `op` (`accept_task`, `arrive`, `progress`, `complete_task`,
+/// `confirm_task`, `return_task`, `request_extension`, `verify`).
 #[utoipa::path(
     post,
     path = "/api/v1/tasks/{id}/actions",
     params(("id" = String, Path, description = "The task's id")),
-    request_body = TaskOp,
+    request_body(content = sync_protocol::OpKind, description = "The `op` of a socket mutation, without `task_id` (the path names the task)"),
     responses(
         (status = 200, description = "The task's case after the operation", body = IncidentView),
         (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
         (status = 403, description = "not-your-task", body = crate::problem::ProblemDoc),
         (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
         (status = 409, description = "task-not-active, wrong-task-kind, illegal-transition", body = crate::problem::ProblemDoc),
-        (status = 422, description = "unknown-attachment, not-supported-yet", body = crate::problem::ProblemDoc),
+        (status = 422, description = "unknown-attachment, not-a-task-operation, invalid-command", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "cases"
@@ -521,13 +599,7 @@ pub async fn task_action(
         let task = Uuid::parse_str(&task_id).map_err(|_| not_found())?;
         let incident = db.read(|c| store::task_incident(c, &task_id))?.ok_or_else(not_found)?;
         let row = db.read(|c| store::visible_incident(c, &viewer, &incident))?.ok_or_else(not_found)?;
-        let op: TaskOp = parse_tagged(value, "kind", &LATER_OPS)?;
-        let (command, photos) = match op {
-            TaskOp::AcceptTask => (Command::AcceptTask { task }, Vec::new()),
-            TaskOp::Progress { text, photos } => (Command::Progress { task, note: text }, photos),
-            TaskOp::CompleteTask { result, photos } => (Command::CompleteTask { task, result }, photos),
-            TaskOp::ConfirmTask { exists, photos } => (Command::ConfirmTask { task, exists }, photos),
-        };
+        let TaskOp { command, photos, .. } = desk_task_op(value, task)?;
         let actor = Actor { viewer: viewer.clone(), device_id: None };
         let timing = Timing::of(&tree, &calendar, &row.category_code);
         let outcome = db.transact(|c| -> Result<_, ApiError> {

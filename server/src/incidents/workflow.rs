@@ -16,6 +16,14 @@
 //! to the grid's worker first, whose answer registers or voids the case. A failed
 //! verification sends the lead task back to the same handler (返工).
 //!
+//! The branches: a task's holder (or, before anyone took it, one of its assignees) may
+//! give it back (`return_task`, 回退); a returned lead leaves the case `returned` until
+//! the centre sends the work elsewhere (`redispatch`, 改派), which may also take an
+//! active task away from its holder. A holder may ask for more time
+//! (`request_extension`, 延期), which the centre grants or refuses. A centre may send a
+//! handled case to a worker to check on site (`request_verification`): that worker's
+//! `verify` on the task decides as a desk's would.
+//!
 //! Time comes in as an argument (Unix milliseconds, UTC): `decide` refuses a task whose
 //! deadline has already passed, and `apply` records when the case entered its status.
 
@@ -42,6 +50,8 @@ pub enum Status {
     Confirming,
     /// Registered as a case, waiting to be dispatched (立案).
     Registered,
+    /// A lead task was given back (回退); waiting for the centre to send it elsewhere.
+    Returned,
     /// Dispatched; the work is under way (派遣 / 处置).
     Dispatched,
     /// Every unit reported back; waiting for verification (反馈).
@@ -58,10 +68,11 @@ pub enum Status {
 
 impl Status {
     /// Every status.
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
         Status::Reported,
         Status::Confirming,
         Status::Registered,
+        Status::Returned,
         Status::Dispatched,
         Status::Handled,
         Status::Verified,
@@ -76,6 +87,7 @@ impl Status {
             Status::Reported => "reported",
             Status::Confirming => "confirming",
             Status::Registered => "registered",
+            Status::Returned => "returned",
             Status::Dispatched => "dispatched",
             Status::Handled => "handled",
             Status::Verified => "verified",
@@ -129,8 +141,10 @@ pub enum TaskStatus {
     Accepted,
     /// Done (已完成).
     Completed,
-    /// Withdrawn because the case moved on without it (已撤销).
+    /// Withdrawn because the case moved on without it, or sent elsewhere (已撤销).
     Cancelled,
+    /// Given back by its holder or an assignee (已回退).
+    Returned,
 }
 
 impl TaskStatus {
@@ -188,6 +202,34 @@ pub struct Task {
     pub rework: u32,
     /// When it falls due (Unix ms), if it has a time limit.
     pub due_ms: Option<i64>,
+    /// More time asked for and not yet answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<ExtensionRequest>,
+    /// The task that took over its work (改派), once one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<TaskId>,
+}
+
+/// A holder's request for more time (延期), waiting for the centre.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionRequest {
+    /// The deadline asked for (Unix ms).
+    pub until_ms: i64,
+    /// Why.
+    pub reason: String,
+}
+
+impl Task {
+    /// The kind of case status its work belongs to: handle tasks to `dispatched`,
+    /// confirm tasks to `confirming`, verify tasks to `handled`.
+    pub fn home(&self) -> Status {
+        home_of(self.kind)
+    }
+
+    /// Whether it was given back and nothing has taken over its work yet.
+    pub fn awaits_redispatch(&self) -> bool {
+        self.status == TaskStatus::Returned && self.replaced_by.is_none()
+    }
 }
 
 /// A case as the workflow sees it.
@@ -256,11 +298,54 @@ pub enum Command {
     },
     /// Check the work (核查); a failure sends the lead task back to its handler.
     Verify {
+        /// The verify task this answers, when a worker checks on site; none from a desk.
+        task: Option<TaskId>,
         /// Whether it passed.
         passed: bool,
+        /// What was seen.
+        note: String,
     },
     /// Close a verified case (结案).
     Close,
+    /// Give a task back (回退): its holder, or one of its assignees before anyone took it.
+    ReturnTask {
+        /// Which task.
+        task: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// Send a returned or active task's work elsewhere (改派).
+    Redispatch {
+        /// The task replaced.
+        task: TaskId,
+        /// The new task (same kind and role).
+        to: Assignment,
+    },
+    /// Ask for more time on a held task (延期).
+    RequestExtension {
+        /// Which task.
+        task: TaskId,
+        /// The deadline asked for (Unix ms).
+        until_ms: i64,
+        /// Why.
+        reason: String,
+    },
+    /// Answer a request for more time.
+    AnswerExtension {
+        /// Which task.
+        task: TaskId,
+        /// Grant (with the deadline asked for, or `until_ms`) or refuse.
+        approve: bool,
+        /// A deadline other than the one asked for, when granting.
+        until_ms: Option<i64>,
+        /// Why (for a refusal).
+        reason: String,
+    },
+    /// Send a handled case to someone to check on site (核查).
+    RequestVerification {
+        /// The verify task; assignees who handled the case are left out.
+        task: Assignment,
+    },
 }
 
 impl Command {
@@ -277,6 +362,12 @@ impl Command {
             Command::ConfirmTask { .. } => "confirm_task",
             Command::Verify { .. } => "verify",
             Command::Close => "close",
+            Command::ReturnTask { .. } => "return_task",
+            Command::Redispatch { .. } => "redispatch",
+            Command::RequestExtension { .. } => "request_extension",
+            Command::AnswerExtension { approve: true, .. } => "approve_extension",
+            Command::AnswerExtension { approve: false, .. } => "refuse_extension",
+            Command::RequestVerification { .. } => "request_verification",
         }
     }
 }
@@ -344,6 +435,12 @@ pub enum Event {
     VerificationPassed {
         /// By whom.
         by: UserId,
+        /// The verify task it answered, if a worker checked on site.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        check: Option<TaskId>,
+        /// What was seen.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        note: String,
     },
     /// Verified and failed: the lead task goes back to its handler.
     VerificationFailed {
@@ -351,9 +448,57 @@ pub enum Event {
         by: UserId,
         /// The lead task sent back.
         task: TaskId,
+        /// The verify task it answered, if a worker checked on site.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        check: Option<TaskId>,
+        /// What was seen.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        note: String,
     },
     /// Closed.
     Closed,
+    /// A task was given back (回退).
+    TaskReturned {
+        /// Which task.
+        task: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// A task's work was sent elsewhere (改派); the old task, if still active, is withdrawn.
+    Redispatched {
+        /// The task replaced.
+        from: TaskId,
+        /// The new task.
+        to: Assignment,
+    },
+    /// More time was asked for.
+    ExtensionRequested {
+        /// Which task.
+        task: TaskId,
+        /// The deadline asked for (Unix ms).
+        until_ms: i64,
+        /// Why.
+        reason: String,
+    },
+    /// More time was granted: the task's deadline moves.
+    ExtensionApproved {
+        /// Which task.
+        task: TaskId,
+        /// The new deadline (Unix ms).
+        until_ms: i64,
+    },
+    /// More time was refused: the deadline stands.
+    ExtensionRefused {
+        /// Which task.
+        task: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// A verify task went out (核查).
+    VerificationRequested {
+        /// The verify task.
+        task: Assignment,
+    },
 }
 
 /// Why a command was refused. The case is unchanged.
@@ -399,6 +544,12 @@ pub enum Refusal {
     /// A task would go to nobody (e.g. a grid with no worker on the roster).
     #[error("no one to send the task to: {0:?} has no assignee")]
     NoAssignee(Target),
+    /// The task already has a request for more time waiting.
+    #[error("task {0} already has a request for more time waiting for an answer")]
+    ExtensionPending(TaskId),
+    /// There is no request for more time to answer.
+    #[error("task {0} has no request for more time to answer")]
+    NoExtensionRequest(TaskId),
     /// The command is malformed (an empty reason, a task id used twice).
     #[error("{0}")]
     Invalid(String),
@@ -415,6 +566,8 @@ impl Refusal {
             Refusal::NotYourTask(_) => "not-your-task",
             Refusal::TaskNotActive { .. } => "task-not-active",
             Refusal::NoAssignee(_) => "no-assignee",
+            Refusal::ExtensionPending(_) => "extension-pending",
+            Refusal::NoExtensionRequest(_) => "no-extension-request",
             Refusal::Invalid(_) => "invalid-command",
         }
     }
@@ -437,7 +590,7 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             }
         }
         Command::Reject { reason } => {
-            if !matches!(case.status, Status::Reported | Status::Registered) {
+            if !matches!(case.status, Status::Reported | Status::Registered | Status::Returned) {
                 return Err(illegal());
             }
             if reason.trim().is_empty() {
@@ -490,15 +643,22 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             }
             Ok(vec![if *exists { Event::Confirmed { task: *task } } else { Event::Voided { task: *task } }])
         }
-        Command::Verify { passed } => {
+        Command::Verify { task, passed, note } => {
+            if let Some(task) = task {
+                let t = held_task(case, *task, actor, command.name())?;
+                if t.kind != TaskKind::Verify {
+                    return Err(Refusal::WrongTaskKind { task: *task, kind: t.kind, action: command.name() });
+                }
+            }
             if case.status != Status::Handled {
                 return Err(illegal());
             }
             if case.handlers.contains(&actor) {
                 return Err(Refusal::VerifierIsHandler);
             }
+            let (check, note) = (*task, note.trim().to_owned());
             if *passed {
-                return Ok(vec![Event::VerificationPassed { by: actor }]);
+                return Ok(vec![Event::VerificationPassed { by: actor, check, note }]);
             }
             let lead = case
                 .tasks
@@ -506,7 +666,7 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
                 .rev()
                 .find(|t| t.kind == TaskKind::Handle && t.role == TaskRole::Lead && t.status == TaskStatus::Completed)
                 .ok_or_else(illegal)?;
-            Ok(vec![Event::VerificationFailed { by: actor, task: lead.id }])
+            Ok(vec![Event::VerificationFailed { by: actor, task: lead.id, check, note }])
         }
         Command::Close => {
             if case.status != Status::Verified {
@@ -514,7 +674,82 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             }
             Ok(vec![Event::Closed])
         }
+        Command::ReturnTask { task, reason } => {
+            let t = active_task(case, *task, command.name())?;
+            let may = t.holder == Some(actor) || (t.status == TaskStatus::Open && t.assignees.contains(&actor));
+            if !may {
+                return Err(Refusal::NotYourTask(*task));
+            }
+            if reason.trim().is_empty() {
+                return Err(Refusal::Invalid("giving a task back needs a reason".into()));
+            }
+            Ok(vec![Event::TaskReturned { task: *task, reason: reason.trim().to_owned() }])
+        }
+        Command::Redispatch { task, to } => {
+            let old = case.tasks.iter().find(|t| t.id == *task).ok_or(Refusal::NoSuchTask(*task))?;
+            let movable = old.status.is_active() || old.awaits_redispatch();
+            if !movable {
+                return Err(Refusal::TaskNotActive { task: *task, status: old.status, action: command.name() });
+            }
+            let returned_lead = case.status == Status::Returned && old.kind != TaskKind::Verify;
+            if case.status != old.home() && !returned_lead {
+                return Err(illegal());
+            }
+            let to = if old.kind == TaskKind::Verify { without_handlers(case, to)? } else { to.clone() };
+            check_assignment(case, &to, &mut BTreeSet::new(), now_ms)?;
+            Ok(vec![Event::Redispatched { from: *task, to }])
+        }
+        Command::RequestExtension { task, until_ms, reason } => {
+            let t = held_task(case, *task, actor, command.name())?;
+            if t.extension.is_some() {
+                return Err(Refusal::ExtensionPending(*task));
+            }
+            let Some(due) = t.due_ms else {
+                return Err(Refusal::Invalid(format!("task {task} has no deadline to extend")));
+            };
+            if *until_ms <= due.max(now_ms) {
+                return Err(Refusal::Invalid("more time must end after the current deadline".into()));
+            }
+            if reason.trim().is_empty() {
+                return Err(Refusal::Invalid("asking for more time needs a reason".into()));
+            }
+            Ok(vec![Event::ExtensionRequested { task: *task, until_ms: *until_ms, reason: reason.trim().to_owned() }])
+        }
+        Command::AnswerExtension { task, approve, until_ms, reason } => {
+            let t = active_task(case, *task, command.name())?;
+            let Some(asked) = &t.extension else {
+                return Err(Refusal::NoExtensionRequest(*task));
+            };
+            if !approve {
+                return Ok(vec![Event::ExtensionRefused { task: *task, reason: reason.trim().to_owned() }]);
+            }
+            let until = until_ms.unwrap_or(asked.until_ms);
+            if until <= t.due_ms.unwrap_or(i64::MIN).max(now_ms) {
+                return Err(Refusal::Invalid("the new deadline must end after the current one".into()));
+            }
+            Ok(vec![Event::ExtensionApproved { task: *task, until_ms: until }])
+        }
+        Command::RequestVerification { task } => {
+            if case.status != Status::Handled {
+                return Err(illegal());
+            }
+            if let Some(out) = case.tasks.iter().find(|t| t.kind == TaskKind::Verify && t.status.is_active()) {
+                return Err(Refusal::Invalid(format!("verify task {} is already out; redispatch it instead", out.id)));
+            }
+            let task = without_handlers(case, task)?;
+            check_assignment(case, &task, &mut BTreeSet::new(), now_ms)?;
+            Ok(vec![Event::VerificationRequested { task }])
+        }
     }
+}
+
+/// A verify task's assignment without those who handled the case; refused when no one is left.
+fn without_handlers(case: &Case, a: &Assignment) -> Result<Assignment, Refusal> {
+    let assignees: Vec<UserId> = a.assignees.iter().filter(|u| !case.handlers.contains(u)).copied().collect();
+    if assignees.is_empty() && !a.assignees.is_empty() {
+        return Err(Refusal::VerifierIsHandler);
+    }
+    Ok(Assignment { assignees, ..a.clone() })
 }
 
 /// A new task must have someone to go to, an id not used before and a deadline, if
@@ -554,6 +789,15 @@ fn held_task<'a>(case: &'a Case, task: TaskId, actor: UserId, action: &'static s
     Ok(t)
 }
 
+/// The case status a task of `kind` works in.
+fn home_of(kind: TaskKind) -> Status {
+    match kind {
+        TaskKind::Handle => Status::Dispatched,
+        TaskKind::Confirm => Status::Confirming,
+        TaskKind::Verify => Status::Handled,
+    }
+}
+
 fn new_task(a: &Assignment, kind: TaskKind, role: TaskRole) -> Task {
     Task {
         id: a.task,
@@ -565,6 +809,8 @@ fn new_task(a: &Assignment, kind: TaskKind, role: TaskRole) -> Task {
         status: TaskStatus::Open,
         rework: 0,
         due_ms: a.due_ms,
+        extension: None,
+        replaced_by: None,
     }
 }
 
@@ -626,8 +872,12 @@ impl Case {
                     self.status = Status::Handled;
                 }
             }
-            Event::VerificationPassed { .. } => self.status = Status::Verified,
-            Event::VerificationFailed { task, .. } => {
+            Event::VerificationPassed { check, .. } => {
+                self.finish_verification(*check);
+                self.status = Status::Verified;
+            }
+            Event::VerificationFailed { task, check, .. } => {
+                self.finish_verification(*check);
                 if let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) {
                     t.status = TaskStatus::Accepted;
                     t.rework += 1;
@@ -635,18 +885,76 @@ impl Case {
                 self.status = Status::Dispatched;
             }
             Event::Closed => self.status = Status::Closed,
+            Event::TaskReturned { task, .. } => {
+                let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) else { return };
+                t.status = TaskStatus::Returned;
+                t.extension = None;
+                let (kind, role) = (t.kind, t.role);
+                let handling_left = self.tasks.iter().any(|t| t.kind == TaskKind::Handle && t.status.is_active());
+                let lead_gone = role == TaskRole::Lead || !handling_left;
+                if kind != TaskKind::Verify && self.status == home_of(kind) && lead_gone {
+                    self.status = Status::Returned;
+                }
+            }
+            Event::Redispatched { from, to } => {
+                let Some(old) = self.tasks.iter_mut().find(|t| t.id == *from) else { return };
+                if old.status.is_active() {
+                    old.status = TaskStatus::Cancelled;
+                }
+                old.extension = None;
+                old.replaced_by = Some(to.task);
+                let (kind, role) = (old.kind, old.role);
+                let task = new_task(to, kind, role);
+                let home = task.home();
+                self.tasks.push(task);
+                if self.status == Status::Returned && !self.tasks.iter().any(Task::awaits_redispatch) {
+                    self.status = home;
+                }
+            }
+            Event::ExtensionRequested { task, until_ms, reason } => {
+                if let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) {
+                    t.extension = Some(ExtensionRequest { until_ms: *until_ms, reason: reason.clone() });
+                }
+            }
+            Event::ExtensionApproved { task, until_ms } => {
+                if let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) {
+                    t.extension = None;
+                    t.due_ms = Some(*until_ms);
+                }
+            }
+            Event::ExtensionRefused { task, .. } => {
+                if let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) {
+                    t.extension = None;
+                }
+            }
+            Event::VerificationRequested { task } => {
+                self.tasks.push(new_task(task, TaskKind::Verify, TaskRole::Lead));
+            }
+        }
+    }
+
+    /// Completes the verify task that answered, if any, and withdraws any other still out.
+    fn finish_verification(&mut self, check: Option<TaskId>) {
+        for t in self.tasks.iter_mut().filter(|t| t.kind == TaskKind::Verify && t.status.is_active()) {
+            t.status = if Some(t.id) == check { TaskStatus::Completed } else { TaskStatus::Cancelled };
+            t.extension = None;
         }
     }
 
     fn set_task_status(&mut self, task: TaskId, status: TaskStatus) {
         if let Some(t) = self.tasks.iter_mut().find(|t| t.id == task) {
             t.status = status;
+            if !status.is_active() {
+                // A request for more time ends with the work.
+                t.extension = None;
+            }
         }
     }
 
     fn cancel_active_tasks(&mut self) {
         for t in self.tasks.iter_mut().filter(|t| t.status.is_active()) {
             t.status = TaskStatus::Cancelled;
+            t.extension = None;
         }
     }
 
@@ -675,7 +983,22 @@ impl Case {
             }
             _ => {}
         }
+        let awaiting = self.tasks.iter().filter(|t| t.awaits_redispatch() && t.kind != TaskKind::Verify).count();
+        if self.status == Status::Returned && awaiting == 0 {
+            return Some("a returned case has no task waiting to be sent elsewhere".into());
+        }
+        let lead_awaiting =
+            self.tasks.iter().any(|t| t.awaits_redispatch() && t.role == TaskRole::Lead && t.kind != TaskKind::Verify);
+        if !matches!(self.status, Status::Returned | Status::Rejected) && lead_awaiting {
+            return Some(format!("a {} case has a returned lead task nobody took over", self.status));
+        }
+        if self.status != Status::Handled && active(TaskKind::Verify).count() > 0 {
+            return Some(format!("a {} case has an active verify task", self.status));
+        }
         for t in &self.tasks {
+            if t.extension.is_some() && !t.status.is_active() {
+                return Some(format!("task {} is over but still asks for more time", t.id));
+            }
             if let Some(h) = t.holder
                 && !t.assignees.contains(&h)
             {

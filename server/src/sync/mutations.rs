@@ -3,8 +3,8 @@
 //! Each mutation is committed in the same transaction that records (user, device,
 //! mutation id) and its result, so a retry — on this connection or any later one —
 //! finds the first result and applies nothing again. A refusal by the workflow is a
-//! result too, and kept. What is kept not is a transient refusal, answered with
-//! `retry: true`: a photo not uploaded yet, or an op this server does not apply yet.
+//! result too, and kept. What is not kept is a transient refusal, answered with
+//! `retry: true`: a photo not uploaded yet, or a failure of the server's own.
 
 use diesel::Connection;
 use geodata::crs::Crs;
@@ -16,6 +16,7 @@ use super::hub::Touched;
 use crate::auth::{new_token, token_hash};
 use crate::clock::parse_rfc3339;
 use crate::incidents::act::{self, ActError, Actor, Extra, NewCase, Timing};
+use crate::incidents::ops::task_op;
 use crate::incidents::report::place;
 use crate::incidents::store;
 use crate::incidents::workflow::Command;
@@ -56,34 +57,6 @@ impl From<crate::store::StoreError> for Fail {
     }
 }
 
-/// A parsed task op: the task, the command, the photos it cites.
-struct TaskOp {
-    task: Uuid,
-    command: Command,
-    photos: Vec<String>,
-}
-
-fn task_op(kind: &OpKind) -> Option<Result<TaskOp, String>> {
-    let parse = |id: &str| Uuid::parse_str(id).map_err(|_| format!("task_id {id:?} is not a task's id"));
-    let op = |task_id: &str, make: &dyn Fn(Uuid) -> Command, photos: &[String]| {
-        parse(task_id).map(|task| TaskOp { task, command: make(task), photos: photos.to_vec() })
-    };
-    Some(match kind {
-        OpKind::AcceptTask { task_id } => op(task_id, &|task| Command::AcceptTask { task }, &[]),
-        OpKind::Arrive { task_id, .. } => op(task_id, &|task| Command::Arrive { task }, &[]),
-        OpKind::Progress { task_id, text, photos } => {
-            op(task_id, &|task| Command::Progress { task, note: text.clone() }, photos)
-        }
-        OpKind::CompleteTask { task_id, result, photos } => {
-            op(task_id, &|task| Command::CompleteTask { task, result: result.clone() }, photos)
-        }
-        OpKind::ConfirmTask { task_id, exists, photos } => {
-            op(task_id, &|task| Command::ConfirmTask { task, exists: *exists }, photos)
-        }
-        _ => return None,
-    })
-}
-
 /// Applies mutation `id` of `actor`'s device, received at `now_ms`.
 pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, now_ms: i64) -> Applied {
     let device = actor.device_id.clone().unwrap_or_default();
@@ -101,10 +74,6 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, now_ms: i64) -> 
             // Where the worker was when the phone took the fix (sent late, perhaps).
             let taken = op.occurred_at.as_deref().and_then(parse_rfc3339).unwrap_or(now_ms).min(now_ms);
             return locate_worker(shared, actor, id, at, *accuracy_m, taken);
-        }
-        OpKind::ReturnTask { .. } | OpKind::RequestExtension { .. } | OpKind::Verify { .. } => {
-            let detail = "this server does not apply it yet; it is kept on the phone and sent again".to_owned();
-            return Applied { reply: answer(id, false, true, Some("not-supported-yet"), Some(detail)), touched: None };
         }
         OpKind::ReportIncident { incident_id, category, location, description, photos } => {
             let new = match new_finding(shared, incident_id, category, location, description, photos) {
