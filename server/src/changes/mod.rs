@@ -106,6 +106,10 @@ pub fn after(conn: &mut DbConnection, subjects: &[String], cursor: i64, limit: i
         .inner_join(change_log::table)
         .filter(change_audience::subject.eq_any(subjects))
         .filter(change_audience::seq.gt(cursor))
+        // Said twice on purpose: PostgreSQL's generic plan for a prepared statement
+        // otherwise walks change_log from its first row to merge-join it (56 ms instead
+        // of 0.6 ms at 82k rows); with the bound on both sides it seeks both indexes.
+        .filter(change_log::seq.gt(cursor))
         .order(change_audience::seq.asc())
         .limit(limit)
         .select((

@@ -145,15 +145,13 @@ pub fn open_case(
     timing: Timing<'_>,
     now_ms: i64,
 ) -> Result<(IncidentRow, Touched), ActError> {
-    let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
-        .map_or(1970, |t| t.to_offset(time::macros::offset!(+8)).year());
-    let number = store::next_number(conn, &format!("case-{year}"))?;
     let case = Case::reported(now_ms);
     let [city, county, township, community, grid] = new.chain;
     let (contact_name, contact_phone) = new.contact.unwrap_or_default();
     let row = IncidentRow {
+        // Numbered last (below): the counter's row stays locked until commit.
+        code: format!("pending:{}", new.id),
         id: new.id,
-        code: format!("{year}-{number:07}"),
         category_code: new.category,
         status: case.status.as_str().to_owned(),
         level: new.level,
@@ -186,6 +184,12 @@ pub fn open_case(
         "photos": new.photos,
     });
     store::insert_events(conn, &[event_row(&row.id, 1, "reported", reporter, data, now_ms)])?;
+    let mut row = row;
+    let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
+        .map_or(1970, |t| t.to_offset(time::macros::offset!(+8)).year());
+    let number = store::next_number(conn, &format!("case-{year}"))?;
+    row.code = format!("{year}-{number:07}");
+    store::set_code(conn, &row.id, &row.code)?;
     let touched = log(conn, &[incident_change(&row, &case)], now_ms)?;
     Ok((row, touched))
 }

@@ -139,6 +139,14 @@ pub fn next_number(conn: &mut DbConnection, name: &str) -> QueryResult<i64> {
     Err(DieselError::NotFound)
 }
 
+/// Gives a stored case its human number.
+pub fn set_code(conn: &mut DbConnection, id: &str, code: &str) -> QueryResult<()> {
+    diesel::update(incidents::table.filter(incidents::id.eq(id)))
+        .set(incidents::code.eq(code))
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// Stores a new case.
 pub fn insert_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
     diesel::insert_into(incidents::table).values(row).execute(conn).map(|_| ())
