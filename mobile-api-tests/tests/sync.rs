@@ -519,3 +519,39 @@ async fn a_worker_checks_another_workers_work_on_site_from_the_phone() {
         assert_eq!(case["status"], "closed");
     }
 }
+
+/// Waits for the server to close `phone`'s socket; the close code.
+async fn closed_with(phone: &mut Phone) -> Option<u16> {
+    loop {
+        match phone.recv(Duration::from_secs(15)).await {
+            Ok(_) => {}
+            Err(PhoneError::Closed(frame)) => return frame.map(|(code, _)| code),
+            Err(e) => panic!("the socket was not closed: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_session_ended_in_another_process_closes_its_socket() {
+    for server in servers().await {
+        let (revoked_grid, moved_grid) = (demo_point(12).2, demo_point(13).2);
+        // A token revoked behind the server's back (another node, an administrator).
+        let token = server.login(&format!("worker-{revoked_grid}")).await.unwrap();
+        let mut revoked = Phone::new(server.ws_url(), token.clone(), "phone");
+        connect_fresh(&mut revoked).await;
+        // A user moved to another grid by `gridlink users move`, another process.
+        let worker = format!("worker-{moved_grid}");
+        let mut moved = server.phone(&worker, "phone").await.unwrap();
+        connect_fresh(&mut moved).await;
+
+        let db = gridlink::store::Database::open(&server.database_url, 1).unwrap();
+        db.write(|c| gridlink::auth::revoke_session(c, &token, gridlink::clock::now_ms())).unwrap();
+        let user = db.read(|c| gridlink::auth::user_by_login(c, &worker)).unwrap().unwrap();
+        let elsewhere = demo_point(14).2;
+        db.write(|c| gridlink::auth::move_user(c, &user.id, gridlink::auth::Role::GridWorker, &elsewhere)).unwrap();
+
+        assert_eq!(closed_with(&mut revoked).await, Some(codes::CLOSE_LOGGED_OUT));
+        assert_eq!(closed_with(&mut moved).await, Some(codes::CLOSE_LOGGED_OUT));
+        assert!(revoked.connect().await.is_err(), "a revoked token opens no socket");
+    }
+}

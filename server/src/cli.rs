@@ -2,7 +2,7 @@
 //! `grids import`, `grids export`.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -333,7 +333,7 @@ fn serve(settings: Settings) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let listener = match TcpListener::bind(settings.bind) {
+    let listener = match crate::startup::bind(settings.bind) {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot listen on {}: {e}", settings.bind)),
     };

@@ -94,6 +94,7 @@ fn spawn_log_pruner(shared: Shared) {
 pub struct Application {
     port: u16,
     server: Server,
+    hub: Arc<Hub>,
 }
 
 impl Application {
@@ -144,6 +145,8 @@ impl Application {
             settings: settings.sync.clone(),
         });
         spawn_log_pruner(shared.get_ref().clone());
+        sync::sweep::spawn(db.get_ref().clone(), hub.clone());
+        let sessions = hub.clone();
         let hub = web::Data::from(hub);
         let fanout = web::Data::new(fanout);
         let port = listener.local_addr()?.port();
@@ -194,9 +197,12 @@ impl Application {
                 .service(sync::socket::connect)
                 .default_service(web::to(problem::not_found))
         })
+        // Stopping is ours (run_until_stopped): phones are told to go before the wait.
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE_S)
         .listen(listener)?
         .run();
-        Ok(Application { port, server })
+        Ok(Application { port, server, hub: sessions })
     }
 
     /// The port the server listens on (useful when it was asked for port 0).
@@ -204,8 +210,64 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (Ctrl-C, SIGTERM).
+    /// Serves until the server is stopped (Ctrl-C, SIGTERM): then every phone's socket is
+    /// closed with 1001 "going away" (they resume from their cursors elsewhere or later),
+    /// and requests under way get [`SHUTDOWN_GRACE_S`] seconds to finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Application { server, hub, .. } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            result = &mut server => return result,
+            () = stop_signal() => {}
+        }
+        let told = hub.kick_where(|_, _| true, crate::sync::hub::Kick::ShuttingDown);
+        tracing::info!(sockets = told, "stopping: phones told to go");
+        // The server's own future carries the stop out: poll both.
+        let ((), result) = tokio::join!(handle.stop(true), server);
+        result
+    }
+}
+
+/// Connections the kernel queues before the server accepts them. The standard library
+/// asks for 128, which a reconnect storm of thousands of phones overflows (SYNs dropped,
+/// each phone waiting a second or more to retry); Linux caps it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// Binds the listening socket with [`LISTEN_BACKLOG`].
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // A restarted server binds again at once, past the old sockets in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Seconds requests under way may take to finish once the server is told to stop.
+pub const SHUTDOWN_GRACE_S: u64 = 5;
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
     }
 }

@@ -535,3 +535,61 @@ async fn sigkilled_servers_lose_nothing_and_apply_nothing_twice() {
     remove_database(&database);
     let _ = std::fs::remove_file(&log);
 }
+
+/// SIGTERM: every phone is told to go (1001) at once, not left to time out, and the
+/// server exits cleanly within seconds rather than actix's 30.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_tells_phones_to_go_and_stops_within_seconds() {
+    let database: PathBuf = std::env::temp_dir().join(format!("gridlink-term-{}.db", uuid::Uuid::new_v4().simple()));
+    let log = database.with_extension("log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (db_path, log_path) = (database.clone(), log.clone());
+    let mut child = Running(tokio::task::spawn_blocking(move || start(port, &db_path, &log_path)).await.unwrap());
+    let grid = &grids()[0].0;
+    let body = json!({"login": format!("worker-{grid}"), "password": "demo"});
+    let login: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut phone = Phone::new(format!("ws://127.0.0.1:{port}/api/v1/sync"), login["token"].as_str().unwrap(), "phone");
+    phone.connect().await.unwrap();
+    while !matches!(phone.recv(Duration::from_secs(10)).await.unwrap(), ServerMessage::SnapshotEnd { .. }) {}
+
+    let asked = Instant::now();
+    let killed = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    loop {
+        match phone.recv(Duration::from_secs(4)).await {
+            Ok(_) => {}
+            Err(PhoneError::Closed(frame)) => {
+                assert_eq!(frame.map(|(code, _)| code), Some(1001), "told to go");
+                break;
+            }
+            Err(e) => panic!("the phone was not told to go: {e}"),
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    let status = status.expect("the server did not stop within 15 s of SIGTERM");
+    assert!(status.success(), "{status}");
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    remove_database(&database);
+}

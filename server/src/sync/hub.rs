@@ -71,6 +71,8 @@ impl Doorbell {
 struct Entry {
     user: String,
     device: String,
+    /// The hash of the token the session authenticated with.
+    credential: String,
     subjects: Vec<String>,
     doorbell: Arc<Doorbell>,
     /// Fired to make the session close (replaced by a newer hello, or logged out).
@@ -82,8 +84,10 @@ struct Entry {
 pub enum Kick {
     /// The same device said hello on a newer connection.
     Replaced,
-    /// The session was logged out.
+    /// The session was logged out, revoked, or the user's role or area changed.
     LoggedOut,
+    /// The server is shutting down.
+    ShuttingDown,
 }
 
 #[derive(Default)]
@@ -126,9 +130,10 @@ impl Hub {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a session of `user` on `device` listening to `subjects`; an older
-    /// session of the same device is told to close.
-    pub fn register(&self, user: &str, device: &str, subjects: Vec<String>) -> Registration {
+    /// Registers a session of `user` on `device`, authenticated by the token whose hash
+    /// is `credential`, listening to `subjects`; an older session of the same device is
+    /// told to close.
+    pub fn register(&self, user: &str, device: &str, credential: &str, subjects: Vec<String>) -> Registration {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
@@ -147,6 +152,7 @@ impl Hub {
         let entry = Entry {
             user: user.to_owned(),
             device: device.to_owned(),
+            credential: credential.to_owned(),
             subjects,
             doorbell: doorbell.clone(),
             kick: Some(kick),
@@ -184,6 +190,21 @@ impl Hub {
                 let _ = kick.send(why);
             }
         }
+    }
+
+    /// Tells every session that `close` picks (by user and credential) to close; how many were told.
+    pub fn kick_where(&self, close: impl Fn(&str, &str) -> bool, why: Kick) -> usize {
+        let mut inner = self.lock();
+        let mut told = 0;
+        for entry in inner.sessions.values_mut() {
+            if close(&entry.user, &entry.credential)
+                && let Some(kick) = entry.kick.take()
+            {
+                let _ = kick.send(why);
+                told += 1;
+            }
+        }
+        told
     }
 
     /// Whether any device of `user` is connected to this node.
@@ -229,9 +250,9 @@ mod tests {
     #[test]
     fn a_commit_rings_exactly_the_sessions_of_its_audience() {
         let hub = Hub::new();
-        let worker = hub.register("w", "phone", vec!["w".into()]);
-        let centre = hub.register("c", "desk", vec!["c".into(), "unit:321302".into()]);
-        let other = hub.register("o", "phone", vec!["o".into()]);
+        let worker = hub.register("w", "phone", "t1", vec!["w".into()]);
+        let centre = hub.register("c", "desk", "t2", vec!["c".into(), "unit:321302".into()]);
+        let other = hub.register("o", "phone", "t3", vec!["o".into()]);
         hub.committed(&touched(&["w", "unit:321302"], 7));
         assert_eq!(worker.doorbell.newest(), 7);
         assert_eq!(centre.doorbell.newest(), 7);
@@ -246,9 +267,9 @@ mod tests {
     #[test]
     fn a_new_hello_from_the_same_device_kicks_the_old_session() {
         let hub = Hub::new();
-        let mut first = hub.register("w", "phone", vec!["w".into()]);
-        let mut other_device = hub.register("w", "tablet", vec!["w".into()]);
-        let second = hub.register("w", "phone", vec!["w".into()]);
+        let mut first = hub.register("w", "phone", "t1", vec!["w".into()]);
+        let mut other_device = hub.register("w", "tablet", "t2", vec!["w".into()]);
+        let second = hub.register("w", "phone", "t3", vec!["w".into()]);
         assert_eq!(first.kicked.try_recv(), Ok(Kick::Replaced));
         assert!(other_device.kicked.try_recv().is_err(), "another device stays");
         // The old session unregistering does not unseat the new one.
@@ -257,5 +278,21 @@ mod tests {
         assert_eq!(second.doorbell.newest(), 3);
         hub.kick("w", None, Kick::LoggedOut);
         assert_eq!(other_device.kicked.try_recv(), Ok(Kick::LoggedOut));
+    }
+
+    #[test]
+    fn sessions_are_told_to_close_by_credential_or_user() {
+        let hub = Hub::new();
+        let mut revoked = hub.register("w", "phone", "old-token", vec!["w".into()]);
+        let mut kept = hub.register("w", "tablet", "new-token", vec!["w".into()]);
+        let mut moved = hub.register("m", "phone", "m-token", vec!["m".into()]);
+        assert_eq!(hub.kick_where(|_, credential| credential == "old-token", Kick::LoggedOut), 1);
+        assert_eq!(revoked.kicked.try_recv(), Ok(Kick::LoggedOut));
+        assert!(kept.kicked.try_recv().is_err());
+        assert_eq!(hub.kick_where(|user, _| user == "m", Kick::LoggedOut), 1);
+        assert_eq!(moved.kicked.try_recv(), Ok(Kick::LoggedOut));
+        // Told once: a session already told is not counted again.
+        assert_eq!(hub.kick_where(|_, _| true, Kick::ShuttingDown), 1);
+        assert_eq!(kept.kicked.try_recv(), Ok(Kick::ShuttingDown));
     }
 }

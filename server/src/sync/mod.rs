@@ -4,8 +4,8 @@
 //! workflow commands committed by `incidents::act`, exactly once ([`mutations`]), and
 //! what it receives is the change log, read from its own cursor through its audience
 //! subjects ([`socket`]). A commit rings the [`hub`], which wakes exactly the sessions
-//! in its audience; a device starting afresh gets a [`snapshot`]. The wire format is
-//! `sync-protocol`'s.
+//! in its audience; a device starting afresh gets a [`snapshot`]; the [`sweep`] closes
+//! the sockets of sessions that ended elsewhere. The wire format is `sync-protocol`'s.
 
 pub mod fanout;
 pub mod hub;
@@ -14,6 +14,7 @@ pub mod schema;
 pub mod snapshot;
 pub mod socket;
 pub mod store;
+pub mod sweep;
 pub mod token;
 
 use std::sync::Arc;

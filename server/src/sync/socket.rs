@@ -71,7 +71,7 @@ pub async fn connect(
         bearer(&req).or_else(|| req.extensions().get::<QueryToken>().map(|t| t.0.clone())).ok_or_else(missing)?;
     let db = shared.db.clone();
     let lookup = token.clone();
-    let (user, _) =
+    let (user, credential) =
         web::block(move || db.read(|c| auth::session_user(c, &lookup, now_ms()))).await??.ok_or_else(missing)?;
     let viewer = Viewer::of(&user)?;
     let (response, session, stream) =
@@ -83,7 +83,8 @@ pub async fn connect(
         shared: shared.get_ref().clone(),
         user,
         viewer,
-        token,
+        credential: credential.token_hash,
+        expires_at_ms: credential.expires_at_ms,
         session,
         sent: 0,
         unacked: VecDeque::new(),
@@ -102,7 +103,10 @@ struct Conn {
     shared: Shared,
     user: User,
     viewer: Viewer,
-    token: String,
+    /// The hash of the token it authenticated with (the sweep closes revoked ones).
+    credential: String,
+    /// When that token expires (Unix ms).
+    expires_at_ms: i64,
     session: Session,
     /// The cursor of the last frame sent.
     sent: i64,
@@ -163,7 +167,7 @@ impl Conn {
         }
         tracing::info!(device = %device_id, cursor, "hello");
         let Registration { id, doorbell, kicked } =
-            self.shared.hub.register(&self.user.id, &device_id, subjects(&self.viewer));
+            self.shared.hub.register(&self.user.id, &device_id, &self.credential, subjects(&self.viewer));
         let result = self.serve(stream, &device_id, cursor, kicked, &doorbell).await;
         self.shared.hub.unregister(id);
         self.flush_ack(&device_id).await;
@@ -230,7 +234,12 @@ impl Conn {
                 why = &mut kicked => {
                     return Err(match why {
                         Ok(Kick::Replaced) => Close(codes::CLOSE_REPLACED, "replaced by a newer connection"),
-                        Ok(Kick::LoggedOut) | Err(_) => Close(codes::CLOSE_LOGGED_OUT, "logged out"),
+                        Ok(Kick::ShuttingDown) => Close(1001, "the server is going away"),
+                        Ok(Kick::LoggedOut) | Err(_) => {
+                            let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
+                            self.send(&error).await?;
+                            Close(codes::CLOSE_LOGGED_OUT, "logged out")
+                        }
                     });
                 }
                 () = doorbell.rung(), if !pending_ring => pending_ring = true,
@@ -284,10 +293,12 @@ impl Conn {
                     if self.unacked.front().is_some_and(|(_, at)| at.elapsed() > Duration::from_secs(4 * u64::from(settings.heartbeat_s.max(1)))) {
                         return Err(Close(codes::CLOSE_TOO_SLOW, "frames not acknowledged"));
                     }
-                    if !self.session_valid().await {
+                    // Revocations and changes of scope arrive through the hub (sweep.rs);
+                    // expiry is known here.
+                    if now_ms() >= self.expires_at_ms {
                         let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
                         self.send(&error).await?;
-                        return Err(Close(codes::CLOSE_LOGGED_OUT, "session ended"));
+                        return Err(Close(codes::CLOSE_LOGGED_OUT, "session expired"));
                     }
                     if self.session.ping(b"").await.is_err() {
                         return Ok(());
@@ -309,17 +320,6 @@ impl Conn {
             web::block(move || db.write(|c| crate::sync::store::ack(c, &user, &device, cursor, now_ms()))).await;
         if !matches!(result, Ok(Ok(()))) {
             tracing::warn!("an acknowledgement was not recorded");
-        }
-    }
-
-    /// Whether the session still stands and the user's role and unit are still what the
-    /// session was opened with (a changed scope makes the phone start again from a
-    /// snapshot when it reconnects).
-    async fn session_valid(&self) -> bool {
-        let (db, token) = (self.shared.db.clone(), self.token.clone());
-        match web::block(move || db.read(|c| auth::session_user(c, &token, now_ms()))).await {
-            Ok(Ok(Some((user, _)))) => user.role == self.user.role && user.unit_code == self.user.unit_code,
-            _ => false,
         }
     }
 
