@@ -6,6 +6,7 @@
 //! Every role is bound to one unit (or department) by its code, and sees that unit's
 //! area; the routes that enforce it arrive with the incident API.
 
+pub mod checkers;
 pub mod demo;
 pub mod routes;
 pub mod schema;

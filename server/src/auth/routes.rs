@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Session, User, insert_session, new_token, now_ms, revoke_session, session_by_refresh, session_user, token_hash,
-    user_by_login, verify_password,
+    user_by_login,
 };
 use crate::problem::ApiError;
 use crate::store::Database;
@@ -100,13 +100,9 @@ fn new_session(user: &User, device_id: Option<String>, now: i64) -> (Session, St
     (session, token, renewal)
 }
 
-/// Password checks running at once. Each Argon2 check takes 19 MiB that the allocator
-/// keeps afterwards, and a thousand phones logging in together would otherwise run on
-/// as many blocking threads: 0.9–1.7 GB of resident memory after a storm of logins. One
-/// per core keeps the cores busy and the memory at a few dozen MiB; the rest wait here,
-/// asleep on the async side.
-static PASSWORD_CHECKS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+/// The threads that check passwords (see `checkers`): one per core.
+static PASSWORD_CHECKS: std::sync::LazyLock<super::checkers::Checkers> = std::sync::LazyLock::new(|| {
+    super::checkers::Checkers::start(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
 });
 
 fn unauthorized() -> ApiError {
@@ -133,19 +129,20 @@ pub async fn login(
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
     let Login { login, password, device_id } = body.into_inner();
-    let _turn = PASSWORD_CHECKS.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    // Hashing is deliberately slow: off the async workers, like every query.
-    let opened = web::block(move || -> Result<Option<(User, String, Option<String>)>, ApiError> {
-        let Some(user) = db.read(|c| user_by_login(c, &login))? else { return Ok(None) };
-        if !verify_password(&password, &user.password_hash) {
-            return Ok(None);
-        }
+    let found = {
+        let db = db.clone();
+        web::block(move || db.read(|c| user_by_login(c, &login))).await??
+    };
+    let Some(user) = found else { return Err(unauthorized()) };
+    if !PASSWORD_CHECKS.verify(password, user.password_hash.clone()).await {
+        return Err(unauthorized());
+    }
+    let (user, token, refresh_token) = web::block(move || -> Result<_, ApiError> {
         let (session, token, renewal) = new_session(&user, device_id, now_ms());
         db.write(|c| insert_session(c, &session))?;
-        Ok(Some((user, token, renewal)))
+        Ok((user, token, renewal))
     })
     .await??;
-    let (user, token, refresh_token) = opened.ok_or_else(unauthorized)?;
     Ok(HttpResponse::Ok().json(Opened { token, refresh_token, user: directory.describe(&user) }))
 }
 
