@@ -1221,3 +1221,111 @@ pub async fn storm(run: &Run, plan: StormPlan) -> Result<String> {
     phones.stop().await;
     Ok(report)
 }
+
+/// What the flood scenario does.
+#[derive(Debug, Clone)]
+pub struct FloodPlan {
+    /// Phones that flood at once.
+    pub phones: usize,
+    /// Bytes per frame (a JSON `ping` padded to this size; the server takes up to 64 KiB).
+    pub frame_bytes: usize,
+    /// Frames each phone sends at most, as fast as its socket takes them.
+    pub frames: usize,
+}
+
+/// Scenario (d): `phones` devices send frames as fast as they can; each must be cut off
+/// with 4003 (flooding), and the server's resident memory must stay bounded: its RSS is
+/// sampled every 50 ms from before the flood until after the last phone was cut off.
+pub async fn flood(run: &Run, plan: FloodPlan) -> Result<String> {
+    let mut report = String::new();
+    writeln!(report, "scenario flood: server {} (pid {})", run.target.base, run.server_pid)?;
+    let phones = run.capped(plan.phones, &mut report)?;
+    let fleet = run.fleet(phones, &mut report).await?;
+    let before = memory(Some(run.server_pid))?;
+    // A ping padded with a field the protocol says to ignore: cheap for the server to
+    // parse, so what is measured is the cut-off and the buffers, not JSON work.
+    let pad = "x".repeat(plan.frame_bytes.saturating_sub(40));
+    let frame = json!({"type": "ping", "nonce": 1, "pad": pad}).to_string();
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (sampling, pid) = (sampling.clone(), run.server_pid);
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while sampling.load(Ordering::Relaxed) {
+                if let Ok(m) = memory(Some(pid)) {
+                    peak = peak.max(m.rss_kib);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let mut floods = JoinSet::new();
+    for device in &fleet.devices {
+        let (url, device, frame, frames) = (run.target.ws_url(), device.clone(), frame.clone(), plan.frames);
+        floods.spawn(async move {
+            let mut phone = Phone::new(url, device.token, device.device_id);
+            phone.connect().await?;
+            let mut sent = 0;
+            while sent < frames {
+                if phone.send_raw(frame.clone()).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            // The server's verdict: read until it closes (pongs come back meanwhile).
+            let code = loop {
+                match phone.recv(Duration::from_secs(30)).await {
+                    Ok(_) => {}
+                    Err(PhoneError::Closed(frame)) => break frame.map(|(code, _)| code),
+                    Err(_) => break None,
+                }
+            };
+            Ok::<_, PhoneError>((sent, code))
+        });
+    }
+    let mut codes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut sent_total = 0;
+    while let Some(joined) = floods.join_next().await {
+        let key = match joined {
+            Ok(Ok((sent, code))) => {
+                sent_total += sent;
+                match (sent < plan.frames, code) {
+                    (_, Some(code)) => format!("closed {code}"),
+                    // The server closed while the phone still had frames in flight: the
+                    // reset reaches it before the close frame can be read.
+                    (true, None) => "cut off, reset before the close frame was read".to_owned(),
+                    (false, None) => "never cut off".to_owned(),
+                }
+            }
+            Ok(Err(e)) => format!("failed: {e}"),
+            Err(e) => format!("task: {e}"),
+        };
+        *codes.entry(key).or_default() += 1;
+    }
+    let took = started.elapsed();
+    sampling.store(false, Ordering::Relaxed);
+    let peak = sampler.await.map_err(|e| fail(e.to_string()))?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = memory(Some(run.server_pid))?;
+    writeln!(
+        report,
+        "flood: {phones} phones sent {sent_total} frames of {} bytes ({:.1} MiB) in {:.1} s, each until cut off or {} frames",
+        frame.len(),
+        (sent_total * frame.len()) as f64 / 1048576.0,
+        took.as_secs_f64(),
+        plan.frames
+    )?;
+    writeln!(report, "  phones by outcome: {codes:?} (4003 = flooding)")?;
+    writeln!(
+        report,
+        "  server RSS: before {:.1} MiB, peak while flooding {:.1} MiB (+{:.1} MiB, {:.1} KiB per flooding phone), 2 s after {:.1} MiB",
+        before.rss_kib as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        (peak.saturating_sub(before.rss_kib)) as f64 / 1024.0,
+        kib_per(peak as i64 - before.rss_kib as i64, phones),
+        after.rss_kib as f64 / 1024.0
+    )?;
+    Ok(report)
+}

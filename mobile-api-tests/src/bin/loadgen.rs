@@ -4,6 +4,7 @@
 //! loadgen --base http://127.0.0.1:8080 --server-pid PID idle --phones 20000
 //! loadgen --base http://127.0.0.1:8080 --server-pid PID latency --phones 5000 --rate 100 --seconds 60
 //! loadgen --base http://127.0.0.1:8080 --server-pid PID storm --phones 5000 --restart-cmd '…'
+//! loadgen --base http://127.0.0.1:8080 --server-pid PID flood --phones 200
 //! ```
 //!
 //! The server must run with `--demo` (the phones are the demo's grid workers and the
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use mobile_api_tests::load::{self, LatencyPlan, Run, StormPlan, Target};
+use mobile_api_tests::load::{self, FloodPlan, LatencyPlan, Run, StormPlan, Target};
 
 /// Phones over real sockets against a running gridlink demo server.
 #[derive(Debug, Parser)]
@@ -97,6 +98,18 @@ enum Scenario {
         #[arg(long, default_value_t = 300)]
         timeout_seconds: u64,
     },
+    /// Phones sending frames as fast as they can: each cut off, server memory bounded.
+    Flood {
+        /// Phones flooding at once.
+        #[arg(long, default_value_t = 200)]
+        phones: usize,
+        /// Bytes per frame (the server takes frames up to 64 KiB).
+        #[arg(long, default_value_t = 60_000)]
+        frame_bytes: usize,
+        /// Frames each phone sends at most.
+        #[arg(long, default_value_t = 2_000)]
+        frames: usize,
+    },
 }
 
 async fn run(cli: Cli) -> load::Result<String> {
@@ -124,6 +137,9 @@ async fn run(cli: Cli) -> load::Result<String> {
             let plan =
                 StormPlan { phones, restart: restart_cmd, backlog, timeout: Duration::from_secs(timeout_seconds) };
             load::storm(&run, plan).await
+        }
+        Scenario::Flood { phones, frame_bytes, frames } => {
+            load::flood(&run, FloodPlan { phones, frame_bytes, frames }).await
         }
     }
 }
