@@ -1264,7 +1264,7 @@ pub async fn flood(run: &Run, plan: FloodPlan) -> Result<String> {
     let mut floods = JoinSet::new();
     for device in &fleet.devices {
         let (url, device, frame, frames) = (run.target.ws_url(), device.clone(), frame.clone(), plan.frames);
-        floods.spawn(async move {
+        floods.spawn(tokio::time::timeout(Duration::from_secs(120), async move {
             let mut phone = Phone::new(url, device.token, device.device_id);
             phone.connect().await?;
             let mut sent = 0;
@@ -1283,13 +1283,14 @@ pub async fn flood(run: &Run, plan: FloodPlan) -> Result<String> {
                 }
             };
             Ok::<_, PhoneError>((sent, code))
-        });
+        }));
     }
     let mut codes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     let mut sent_total = 0;
     while let Some(joined) = floods.join_next().await {
         let key = match joined {
-            Ok(Ok((sent, code))) => {
+            Ok(Err(_)) => "stuck for 120 s (connecting, sending or waiting for the verdict)".to_owned(),
+            Ok(Ok(Ok((sent, code)))) => {
                 sent_total += sent;
                 match (sent < plan.frames, code) {
                     (_, Some(code)) => format!("closed {code}"),
@@ -1299,7 +1300,7 @@ pub async fn flood(run: &Run, plan: FloodPlan) -> Result<String> {
                     (false, None) => "never cut off".to_owned(),
                 }
             }
-            Ok(Err(e)) => format!("failed: {e}"),
+            Ok(Ok(Err(e))) => format!("failed: {e}"),
             Err(e) => format!("task: {e}"),
         };
         *codes.entry(key).or_default() += 1;
