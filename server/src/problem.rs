@@ -124,7 +124,8 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
             | Refusal::WrongTaskKind { .. }
             | Refusal::TaskNotActive { .. }
             | Refusal::ExtensionPending(_)
-            | Refusal::NoExtensionRequest(_) => ApiError::Conflict { kind, detail },
+            | Refusal::NoExtensionRequest(_)
+            | Refusal::OwnExtension => ApiError::Conflict { kind, detail },
         }
     }
 }

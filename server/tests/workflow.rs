@@ -779,7 +779,7 @@ fn an_active_task_taken_from_its_holder_is_withdrawn() {
 }
 
 #[test]
-fn a_returned_assistant_leaves_the_case_returned_only_when_no_one_else_is_working() {
+fn a_returned_part_holds_the_case_whichever_finishes_first() {
     let helper = Uuid::from_u128(3);
     let assist = Assignment { task: task_id(3), target: Target::User(helper), assignees: vec![helper], due_ms: None };
     let case = run(
@@ -797,7 +797,47 @@ fn a_returned_assistant_leaves_the_case_returned_only_when_no_one_else_is_workin
             (worker(), Command::CompleteTask { task: task_id(2), result: "lead part".into() }),
         ],
     );
-    assert_eq!(case.status, Status::Handled, "a returned part nobody took over does not hold the case");
+    assert_eq!(case.status, Status::Returned, "the part given back is still to be done");
+    assert_eq!(
+        decide(&case, centre(), &desk_verify(true), NOW).map(|_| ()),
+        Err(Refusal::IllegalTransition { status: Status::Returned, action: "verify" })
+    );
+    let case = run(case, &[(centre(), Command::Redispatch { task: task_id(3), to: to_checker(6) })]);
+    assert_eq!(case.status, Status::Dispatched);
+    let case = run(
+        case,
+        &[
+            (checker(), Command::AcceptTask { task: task_id(6) }),
+            (checker(), Command::CompleteTask { task: task_id(6), result: "part done".into() }),
+        ],
+    );
+    assert_eq!(case.status, Status::Handled);
+}
+
+#[test]
+fn a_returned_check_does_not_hold_the_case() {
+    // The checker gives the verify task back; the desk checks itself, fails it, and the
+    // rework and a later return of the lead still lead somewhere.
+    let case = run(
+        case_in(Row::CheckTaken),
+        &[
+            (checker(), Command::ReturnTask { task: task_id(3), reason: "too far".into() }),
+            (centre(), desk_verify(false)),
+            (worker(), Command::ReturnTask { task: task_id(2), reason: "needs a crane".into() }),
+            (centre(), Command::Redispatch { task: task_id(2), to: to_checker(7) }),
+            (checker(), Command::AcceptTask { task: task_id(7) }),
+            (checker(), Command::CompleteTask { task: task_id(7), result: "lifted".into() }),
+        ],
+    );
+    assert_eq!(case.status, Status::Handled);
+}
+
+#[test]
+fn whoever_asked_for_more_time_does_not_grant_it() {
+    let case = case_in(Row::Extending);
+    let grant = Command::AnswerExtension { task: task_id(2), approve: true, until_ms: None, reason: String::new() };
+    assert_eq!(decide(&case, worker(), &grant, NOW), Err(Refusal::OwnExtension));
+    assert!(decide(&case, centre(), &grant, NOW).is_ok());
 }
 
 #[test]

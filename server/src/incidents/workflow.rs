@@ -226,9 +226,10 @@ impl Task {
         home_of(self.kind)
     }
 
-    /// Whether it was given back and nothing has taken over its work yet.
+    /// Whether it was given back and nothing has taken over its work yet. A returned
+    /// verify task does not hold the case: the centre may send another, or check itself.
     pub fn awaits_redispatch(&self) -> bool {
-        self.status == TaskStatus::Returned && self.replaced_by.is_none()
+        self.status == TaskStatus::Returned && self.replaced_by.is_none() && self.kind != TaskKind::Verify
     }
 }
 
@@ -550,6 +551,9 @@ pub enum Refusal {
     /// There is no request for more time to answer.
     #[error("task {0} has no request for more time to answer")]
     NoExtensionRequest(TaskId),
+    /// Whoever the task was sent to may not answer its request for more time.
+    #[error("whoever a task was sent to may not grant or refuse it more time")]
+    OwnExtension,
     /// The command is malformed (an empty reason, a task id used twice).
     #[error("{0}")]
     Invalid(String),
@@ -568,6 +572,7 @@ impl Refusal {
             Refusal::NoAssignee(_) => "no-assignee",
             Refusal::ExtensionPending(_) => "extension-pending",
             Refusal::NoExtensionRequest(_) => "no-extension-request",
+            Refusal::OwnExtension => "own-extension",
             Refusal::Invalid(_) => "invalid-command",
         }
     }
@@ -720,6 +725,9 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             let Some(asked) = &t.extension else {
                 return Err(Refusal::NoExtensionRequest(*task));
             };
+            if t.holder == Some(actor) || t.assignees.contains(&actor) {
+                return Err(Refusal::OwnExtension);
+            }
             if !approve {
                 return Ok(vec![Event::ExtensionRefused { task: *task, reason: reason.trim().to_owned() }]);
             }
@@ -867,9 +875,12 @@ impl Case {
             Event::Arrived { .. } | Event::Progressed { .. } => {}
             Event::TaskCompleted { task, .. } => {
                 self.set_task_status(*task, TaskStatus::Completed);
-                let handling_done = !self.tasks.iter().any(|t| t.kind == TaskKind::Handle && t.status.is_active());
-                if self.status == Status::Dispatched && handling_done {
-                    self.status = Status::Handled;
+                let handling_left = self.tasks.iter().any(|t| t.kind == TaskKind::Handle && t.status.is_active());
+                if self.status == Status::Dispatched && !handling_left {
+                    // A part given back and not yet sent elsewhere still holds the case,
+                    // whichever finished first.
+                    let part_waiting = self.tasks.iter().any(|t| t.kind == TaskKind::Handle && t.awaits_redispatch());
+                    self.status = if part_waiting { Status::Returned } else { Status::Handled };
                 }
             }
             Event::VerificationPassed { check, .. } => {
@@ -983,7 +994,10 @@ impl Case {
             }
             _ => {}
         }
-        let awaiting = self.tasks.iter().filter(|t| t.awaits_redispatch() && t.kind != TaskKind::Verify).count();
+        let awaiting = self.tasks.iter().filter(|t| t.awaits_redispatch()).count();
+        if matches!(self.status, Status::Handled | Status::Verified | Status::Closed) && awaiting > 0 {
+            return Some(format!("a {} case has a returned part nobody took over", self.status));
+        }
         if self.status == Status::Returned && awaiting == 0 {
             return Some("a returned case has no task waiting to be sent elsewhere".into());
         }
