@@ -551,7 +551,10 @@ async fn a_session_ended_in_another_process_closes_its_socket() {
         db.write(|c| gridlink::auth::move_user(c, &user.id, gridlink::auth::Role::GridWorker, &elsewhere)).unwrap();
 
         assert_eq!(closed_with(&mut revoked).await, Some(codes::CLOSE_LOGGED_OUT));
-        assert_eq!(closed_with(&mut moved).await, Some(codes::CLOSE_LOGGED_OUT));
+        assert_eq!(closed_with(&mut moved).await, Some(codes::CLOSE_RESCOPED));
+        // Its token still stands: the phone reconnects and starts again from a snapshot.
+        moved.connect().await.unwrap();
+        assert_eq!(moved.recv(WAIT).await.unwrap(), ServerMessage::Reset);
         assert!(revoked.connect().await.is_err(), "a revoked token opens no socket");
     }
 }

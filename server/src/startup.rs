@@ -221,10 +221,15 @@ impl Application {
             result = &mut server => return result,
             () = stop_signal() => {}
         }
-        let told = hub.kick_where(|_, _| true, crate::sync::hub::Kick::ShuttingDown);
-        tracing::info!(sockets = told, "stopping: phones told to go");
-        // The server's own future carries the stop out: poll both.
-        let ((), result) = tokio::join!(handle.stop(true), server);
+        let stopping = async {
+            // No new connections first, so that phones told to go do not come back here.
+            handle.pause().await;
+            let told = hub.kick_where(|_, _| true, crate::sync::hub::Kick::ShuttingDown);
+            tracing::info!(sockets = told, "stopping: phones told to go");
+            handle.stop(true).await;
+        };
+        // The server's own future carries out the pause and the stop: poll both.
+        let ((), result) = tokio::join!(stopping, server);
         result
     }
 }

@@ -25,3 +25,6 @@ pub const CLOSE_LOGGED_OUT: u16 = 4004;
 pub const CLOSE_PROTOCOL: u16 = 4005;
 /// Closed because no heartbeat came back in time.
 pub const CLOSE_TIMEOUT: u16 = 4006;
+/// Closed because the user's role or area changed: reconnect with the same token, and
+/// the server starts again from a snapshot of the new scope.
+pub const CLOSE_RESCOPED: u16 = 4007;

@@ -38,6 +38,11 @@
 //! - A mutation is applied at most once per (user, device, id), on any connection: a
 //!   retry gets the first result again. A result with `retry: true` (e.g. a photo not
 //!   uploaded yet) was not kept: sending the same id again applies it then.
+//! - The server closes a connection with a code saying what to do next: 4004
+//!   ([`codes::CLOSE_LOGGED_OUT`]) when the session ended (log in or refresh first),
+//!   4007 ([`codes::CLOSE_RESCOPED`]) when the user's role or area changed (reconnect
+//!   with the same token: a snapshot follows), 1001 when the server is going away, and
+//!   the others of [`codes`] for a client that broke the rules or fell behind.
 //! - Unknown fields, message types and op kinds are ignored by both sides. An unknown
 //!   op is still answered (with code [`codes::UNSUPPORTED_OP`]) so the client can drop it.
 //!

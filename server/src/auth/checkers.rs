@@ -31,7 +31,10 @@ impl Checkers {
                 loop {
                     let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
                     let Ok((password, hash, reply)) = job else { break };
-                    let _ = reply.send(verify_password(&password, &hash));
+                    // Nobody waits any more (the client gave up): spare the 19 MiB check.
+                    if !reply.is_closed() {
+                        let _ = reply.send(verify_password(&password, &hash));
+                    }
                 }
             });
             if let Err(e) = spawned {

@@ -214,8 +214,8 @@ pub async fn logout(
         })
     })
     .await??;
-    // The device's sockets close now; any other socket of this session notices at its
-    // next heartbeat that the session is gone.
+    // The device's sockets close now; any other socket of this session, on this node or
+    // another, at the next sweep (sync::sweep).
     if let Some((user, device)) = device {
         hub.kick(&user, Some(&device), crate::sync::hub::Kick::LoggedOut);
     }

@@ -84,8 +84,10 @@ struct Entry {
 pub enum Kick {
     /// The same device said hello on a newer connection.
     Replaced,
-    /// The session was logged out, revoked, or the user's role or area changed.
+    /// The session was logged out or revoked.
     LoggedOut,
+    /// The user's role or area changed; the token still stands.
+    Rescoped,
     /// The server is shutting down.
     ShuttingDown,
 }

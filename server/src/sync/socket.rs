@@ -184,15 +184,26 @@ impl Conn {
     ) -> Result<(), Close> {
         let (db, user) = (self.shared.db.clone(), self.user.id.clone());
         let device_owned = device.to_owned();
-        let (newest, floor, scope) = web::block(move || {
+        let (credential, opened_as) = (self.credential.clone(), self.user.clone());
+        let (newest, floor, scope, stands) = web::block(move || {
             db.write(|c| crate::sync::store::touch_device(c, &user, &device_owned, now_ms()))?;
             db.read(|c| {
-                Ok((changes::newest(c)?, crate::sync::store::log_floor(c)?, crate::sync::store::scope_seq(c, &user)?))
+                Ok((
+                    changes::newest(c)?,
+                    crate::sync::store::log_floor(c)?,
+                    crate::sync::store::scope_seq(c, &user)?,
+                    crate::sync::sweep::still_stands(c, &credential, &opened_as, now_ms())?,
+                ))
             })
         })
         .await
         .map_err(|_| Close(1011, "storage"))?
         .map_err(|_| Close(1011, "storage"))?;
+        if !stands {
+            let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
+            self.send(&error).await?;
+            return Err(Close(codes::CLOSE_LOGGED_OUT, "session ended"));
+        }
         let settings = self.shared.settings.clone();
         let welcome = ServerMessage::Welcome {
             cursor: newest,
@@ -235,6 +246,7 @@ impl Conn {
                     return Err(match why {
                         Ok(Kick::Replaced) => Close(codes::CLOSE_REPLACED, "replaced by a newer connection"),
                         Ok(Kick::ShuttingDown) => Close(1001, "the server is going away"),
+                        Ok(Kick::Rescoped) => Close(codes::CLOSE_RESCOPED, "the user's role or area changed"),
                         Ok(Kick::LoggedOut) | Err(_) => {
                             let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
                             self.send(&error).await?;

@@ -17,6 +17,30 @@ use crate::store::{Database, DbConnection, StoreError};
 /// How often the node looks for ended sessions.
 pub const EVERY: Duration = Duration::from_secs(5);
 
+/// How far back each sweep looks for revocations, before the previous sweep began.
+const LOOK_BACK_MS: i64 = 60_000;
+
+/// Whether the session with token hash `credential` still stands at `now_ms` for `user`
+/// with the role and unit the socket was opened with. A socket checks this once it is
+/// registered with the hub: a revocation or move committed between its connect and its
+/// registration may have been swept already.
+pub fn still_stands(
+    conn: &mut DbConnection,
+    credential: &str,
+    user: &crate::auth::User,
+    now_ms: i64,
+) -> QueryResult<bool> {
+    let found: Option<(String, String)> = sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(credential))
+        .filter(sessions::revoked_at_ms.is_null())
+        .filter(sessions::expires_at_ms.gt(now_ms))
+        .select((users::role, users::unit_code))
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some_and(|(role, unit)| role == user.role && unit == user.unit_code))
+}
+
 /// The tokens (by hash) revoked at or after `since_ms`.
 pub fn revoked_since(conn: &mut DbConnection, since_ms: i64) -> QueryResult<Vec<String>> {
     sessions::table.filter(sessions::revoked_at_ms.ge(since_ms)).select(sessions::token_hash).load(conn)
@@ -52,14 +76,15 @@ pub fn sweep(db: &Database, hub: &Hub, mark: Mark) -> Result<Mark, StoreError> {
     let scope_after = rescoped.iter().map(|(_, seq)| *seq).max().unwrap_or(mark.scope_after);
     if !rescoped.is_empty() {
         let moved: std::collections::HashSet<String> = rescoped.into_iter().map(|(user, _)| user).collect();
-        let told = hub.kick_where(|user, _| moved.contains(user), Kick::LoggedOut);
+        let told = hub.kick_where(|user, _| moved.contains(user), Kick::Rescoped);
         if told > 0 {
             tracing::info!(told, "sockets of users whose role or area changed closed");
         }
     }
-    // Another process's clock may lag ours a little: look a second back next time (a
-    // session told twice is told once; the hub forgets the second).
-    Ok(Mark { revoked_since_ms: started - 1000, scope_after })
+    // A revocation is stamped before its transaction commits, which may wait for a
+    // lock, and another process's clock may lag ours: look a minute back next time. A
+    // revoked token opens no new socket, so telling its sockets twice is harmless.
+    Ok(Mark { revoked_since_ms: started - LOOK_BACK_MS, scope_after })
 }
 
 /// Sweeps every [`EVERY`] on a thread of its own, from now on.
