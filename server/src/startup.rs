@@ -74,8 +74,8 @@ fn load_area(db: &Database, demo: bool) -> Result<Layer, StartupError> {
     Ok(layer)
 }
 
-/// Forgets change-log rows past the retention, once an hour (and once at start), off
-/// the async workers.
+/// Forgets change-log rows past the retention and sessions nobody can use any more,
+/// once an hour (and once at start), off the async workers.
 fn spawn_log_pruner(shared: Shared) {
     std::thread::spawn(move || {
         loop {
@@ -84,6 +84,11 @@ fn spawn_log_pruner(shared: Shared) {
                 Ok(0) => {}
                 Ok(pruned) => tracing::info!(pruned, "change log pruned past its retention"),
                 Err(e) => tracing::warn!(cause = %e, "change log not pruned"),
+            }
+            match shared.db.write(|c| auth::prune_sessions(c, crate::clock::now_ms())) {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "expired and long-revoked sessions forgotten"),
+                Err(e) => tracing::warn!(cause = %e, "sessions not pruned"),
             }
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }

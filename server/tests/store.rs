@@ -194,3 +194,47 @@ fn users_and_sessions_on_both_backends() {
         assert!(t.db.read(|c| auth::session_user(c, &token, 6_500)).unwrap().is_none());
     }
 }
+
+#[test]
+fn sessions_nobody_can_use_are_pruned_and_the_rest_kept() {
+    use gridlink::auth::{self, REVOKED_KEPT_MS, Session};
+    const NOW: i64 = 1_800_000_000_000;
+    for t in support::both() {
+        let worker = user("worker-321302001001002");
+        t.db.write(|c| auth::insert_user(c, &worker)).unwrap();
+        let session = |name: &str, expires: i64, refresh: Option<i64>, revoked: Option<i64>| Session {
+            token_hash: name.to_owned(),
+            user_id: worker.id.clone(),
+            device_id: Some(name.to_owned()),
+            created_at_ms: NOW - 100 * REVOKED_KEPT_MS,
+            expires_at_ms: expires,
+            revoked_at_ms: revoked,
+            refresh_hash: refresh.map(|_| format!("refresh-{name}")),
+            refresh_expires_at_ms: refresh,
+        };
+        let rows = [
+            // Kept: a live token; an expired token that can still be refreshed; revoked just now.
+            session("live", NOW + 1, None, None),
+            session("refreshable", NOW - 1, Some(NOW + 1), None),
+            session("just-revoked", NOW + 1, None, Some(NOW - 1)),
+            // Gone: both tokens expired; no refresh token and expired; revoked long ago.
+            session("both-expired", NOW - 1, Some(NOW - 1), None),
+            session("expired", NOW - 1, None, None),
+            session("long-revoked", NOW + 1, Some(NOW + 1), Some(NOW - REVOKED_KEPT_MS - 1)),
+        ];
+        for row in &rows {
+            t.db.write(|c| auth::insert_session(c, row)).unwrap();
+        }
+        assert_eq!(t.db.write(|c| auth::prune_sessions(c, NOW)).unwrap(), 3, "{}", t.name);
+        assert_eq!(t.db.write(|c| auth::prune_sessions(c, NOW)).unwrap(), 0, "{}: pruning twice", t.name);
+        let mut left: Vec<String> =
+            t.db.read(|c| {
+                use diesel::prelude::*;
+                use gridlink::auth::schema::sessions;
+                sessions::table.select(sessions::token_hash).load(c)
+            })
+            .unwrap();
+        left.sort();
+        assert_eq!(left, ["just-revoked", "live", "refreshable"], "{}", t.name);
+    }
+}

@@ -222,6 +222,20 @@ pub fn move_user(conn: &mut DbConnection, id: &str, role: Role, unit_code: &str)
         .map(|_| ())
 }
 
+/// How long a revoked session's row is kept: long enough for every node's sweep
+/// (`sync::sweep`, which looks a minute back) to have closed its sockets.
+pub const REVOKED_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Forgets sessions nothing can use any more: both tokens expired, or revoked more than
+/// [`REVOKED_KEPT_MS`] ago. Every login and refresh adds a row; how many went.
+pub fn prune_sessions(conn: &mut DbConnection, now_ms: i64) -> QueryResult<usize> {
+    let expired = sessions::expires_at_ms
+        .lt(now_ms)
+        .and(sessions::refresh_expires_at_ms.is_null().or(sessions::refresh_expires_at_ms.lt(now_ms)));
+    let long_revoked = sessions::revoked_at_ms.lt(now_ms - REVOKED_KEPT_MS);
+    diesel::delete(sessions::table.filter(expired.or(long_revoked))).execute(conn)
+}
+
 /// Stores a session.
 pub fn insert_session(conn: &mut DbConnection, session: &Session) -> QueryResult<()> {
     diesel::insert_into(sessions::table).values(session).execute(conn).map(|_| ())
