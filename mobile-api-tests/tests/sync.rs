@@ -462,6 +462,24 @@ async fn more_time_asked_from_a_phone_and_granted_moves_the_deadline_on_the_phon
         let ask =
             OpKind::RequestExtension { task_id: task.clone(), until: until.into(), reason: "等待配件".into() };
         mutate_ok(&mut phone, "more-time", ask.clone()).await;
+        // The request shows on the phone's task and on the desk's, until it is answered.
+        phone
+            .until(WAIT, |s| {
+                s.tasks().any(|(id, d)| id == task && d["extension_requested"]["until"] == "2099-01-01T09:30:00Z")
+            })
+            .await
+            .unwrap();
+        let desk = case(&server, &centre, &case_id).await;
+        assert_eq!(desk["tasks"][0]["extension_requested"]["reason"], "等待配件", "{desk}");
+        let (status, problem) = server
+            .post_as(
+                &centre,
+                &format!("/api/v1/incidents/{case_id}/actions"),
+                &json!({"action": "refuse_extension", "task": task}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 422, "a refusal needs a reason: {problem}");
         // Asked twice: the second request waits behind the first and is refused, not queued.
         phone.mutate("more-time-again", op(ask)).await.unwrap();
         phone.until(WAIT, |s| s.answers.contains_key("more-time-again")).await.unwrap();
@@ -478,6 +496,7 @@ async fn more_time_asked_from_a_phone_and_granted_moves_the_deadline_on_the_phon
         act_ok(&server, &centre, &case_id, json!({"action": "approve_extension", "task": task})).await;
         phone.until(WAIT, |s| s.tasks().any(|(id, d)| id == task && d["deadline"] != before)).await.unwrap();
         let after = deadline(&phone).unwrap();
+        assert!(phone.state.tasks().any(|(id, d)| id == task && d.get("extension_requested").is_none()));
         assert_eq!(after.as_str().map(|s| s.starts_with("2099-01-01T09:30:00")), Some(true), "{after}");
     }
 }

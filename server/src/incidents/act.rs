@@ -387,7 +387,7 @@ fn task_change(row: &IncidentRow, task: &Task, old: Option<&Task>, stored: &Task
             audience.push((user.to_string(), !is));
         }
     }
-    let data = task_data(row, &view::task(stored, strings(&task.assignees)));
+    let data = task_data(row, &view::task(stored, strings(&task.assignees), Some(task)));
     NewChange { kind: "task".into(), id: task.id.to_string(), data: data.to_string(), audience }
 }
 

@@ -60,9 +60,13 @@ pub fn load_view(
     let tasks = store::tasks_of(conn, id)?;
     let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
     let pairs = store::assignees_of(conn, &ids)?;
+    let states = view::workflow_tasks(&row);
     let tasks = tasks
         .iter()
-        .map(|t| view::task(t, pairs.iter().filter(|(task, _)| *task == t.id).map(|(_, u)| u.clone()).collect()))
+        .map(|t| {
+            let assignees = pairs.iter().filter(|(task, _)| *task == t.id).map(|(_, u)| u.clone()).collect();
+            view::task(t, assignees, view::find(&states, &t.id))
+        })
         .collect();
     let events = store::events_of(conn, id)?;
     Ok(Some(view::incident(&row, tasks, &events, names, now_ms)))

@@ -111,7 +111,7 @@ pub struct TaskView {
     pub kind: String,
     /// `lead` or `assist`.
     pub role: String,
-    /// `open`, `accepted`, `completed` or `cancelled`.
+    /// `open`, `accepted`, `completed`, `cancelled` or `returned`.
     pub status: String,
     /// What it was sent to, e.g. `{"grid": "…"}`.
     #[schema(value_type = Object)]
@@ -128,6 +128,21 @@ pub struct TaskView {
     pub created_at: String,
     /// When last changed.
     pub updated_at: String,
+    /// More time asked for by the holder and not yet answered (延期).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension_requested: Option<ExtensionView>,
+    /// The task that took over its work (改派), once one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+}
+
+/// A request for more time waiting for the centre's answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExtensionView {
+    /// The deadline asked for (RFC 3339).
+    pub until: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// Who did something.
@@ -225,7 +240,9 @@ pub fn summary(row: &IncidentRow, names: &dyn Names, now_ms: i64) -> Summary {
 }
 
 /// A task as the API and phones see it.
-pub fn task(row: &TaskRow, assignees: Vec<String>) -> TaskView {
+/// A task as shown; `state` is the workflow's view of it (from the case's state), which
+/// carries what the task row does not: a pending request for more time, a successor.
+pub fn task(row: &TaskRow, assignees: Vec<String>, state: Option<&super::workflow::Task>) -> TaskView {
     TaskView {
         id: row.id.clone(),
         incident_id: row.incident_id.clone(),
@@ -239,7 +256,21 @@ pub fn task(row: &TaskRow, assignees: Vec<String>) -> TaskView {
         deadline: row.due_at_ms.map(rfc3339),
         created_at: rfc3339(row.created_at_ms),
         updated_at: rfc3339(row.updated_at_ms),
+        extension_requested: state
+            .and_then(|t| t.extension.as_ref())
+            .map(|e| ExtensionView { until: rfc3339(e.until_ms), reason: e.reason.clone() }),
+        replaced_by: state.and_then(|t| t.replaced_by).map(|id| id.to_string()),
     }
+}
+
+/// The workflow's tasks of a stored case (none if its state cannot be read).
+pub fn workflow_tasks(row: &IncidentRow) -> Vec<super::workflow::Task> {
+    serde_json::from_str::<super::workflow::Case>(&row.state).map(|c| c.tasks).unwrap_or_default()
+}
+
+/// The workflow's view of task `id` among `tasks`.
+pub fn find<'a>(tasks: &'a [super::workflow::Task], id: &str) -> Option<&'a super::workflow::Task> {
+    tasks.iter().find(|t| t.id.to_string() == id)
 }
 
 /// A case in full.

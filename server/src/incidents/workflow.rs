@@ -729,6 +729,9 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
                 return Err(Refusal::OwnExtension);
             }
             if !approve {
+                if reason.trim().is_empty() {
+                    return Err(Refusal::Invalid("refusing more time needs a reason".into()));
+                }
                 return Ok(vec![Event::ExtensionRefused { task: *task, reason: reason.trim().to_owned() }]);
             }
             let until = until_ms.unwrap_or(asked.until_ms);

@@ -54,7 +54,9 @@ pub fn items(conn: &mut DbConnection, viewer: &Viewer, cursor: i64) -> QueryResu
         let Some(row) = store::incident(conn, &task.incident_id)? else { continue };
         let assignees =
             store::assignees_of(conn, std::slice::from_ref(&task.id))?.into_iter().map(|(_, u)| u).collect();
-        items.push(item("task", &task.id, task_data(&row, &view::task(&task, assignees))));
+        let states = view::workflow_tasks(&row);
+        let shown = view::task(&task, assignees, view::find(&states, &task.id));
+        items.push(item("task", &task.id, task_data(&row, &shown)));
         if cases.insert(row.id.clone()) {
             items.push(item("incident", &row.id, incident_data(&row)));
         }
