@@ -226,6 +226,14 @@ impl Task {
         home_of(self.kind)
     }
 
+    /// Moves it to `status`; a request for more time ends with the work.
+    fn set_status(&mut self, status: TaskStatus) {
+        self.status = status;
+        if !status.is_active() {
+            self.extension = None;
+        }
+    }
+
     /// Whether it was given back and nothing has taken over its work yet. A returned
     /// verify task does not hold the case: the centre may send another, or check itself.
     pub fn awaits_redispatch(&self) -> bool {
@@ -867,7 +875,7 @@ impl Case {
                 self.status = Status::Dispatched;
             }
             Event::TaskAccepted { task, by } => {
-                if let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) {
+                if let Some(t) = self.task_mut(*task) {
                     t.holder = Some(*by);
                     t.status = TaskStatus::Accepted;
                     if t.kind == TaskKind::Handle {
@@ -892,7 +900,7 @@ impl Case {
             }
             Event::VerificationFailed { task, check, .. } => {
                 self.finish_verification(*check);
-                if let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) {
+                if let Some(t) = self.task_mut(*task) {
                     t.status = TaskStatus::Accepted;
                     t.rework += 1;
                 }
@@ -900,9 +908,8 @@ impl Case {
             }
             Event::Closed => self.status = Status::Closed,
             Event::TaskReturned { task, .. } => {
-                let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) else { return };
-                t.status = TaskStatus::Returned;
-                t.extension = None;
+                let Some(t) = self.task_mut(*task) else { return };
+                t.set_status(TaskStatus::Returned);
                 let (kind, role) = (t.kind, t.role);
                 let handling_left = self.tasks.iter().any(|t| t.kind == TaskKind::Handle && t.status.is_active());
                 let lead_gone = role == TaskRole::Lead || !handling_left;
@@ -911,11 +918,10 @@ impl Case {
                 }
             }
             Event::Redispatched { from, to } => {
-                let Some(old) = self.tasks.iter_mut().find(|t| t.id == *from) else { return };
+                let Some(old) = self.task_mut(*from) else { return };
                 if old.status.is_active() {
-                    old.status = TaskStatus::Cancelled;
+                    old.set_status(TaskStatus::Cancelled);
                 }
-                old.extension = None;
                 old.replaced_by = Some(to.task);
                 let (kind, role) = (old.kind, old.role);
                 let task = new_task(to, kind, role);
@@ -926,18 +932,18 @@ impl Case {
                 }
             }
             Event::ExtensionRequested { task, until_ms, reason } => {
-                if let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) {
+                if let Some(t) = self.task_mut(*task) {
                     t.extension = Some(ExtensionRequest { until_ms: *until_ms, reason: reason.clone() });
                 }
             }
             Event::ExtensionApproved { task, until_ms } => {
-                if let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) {
+                if let Some(t) = self.task_mut(*task) {
                     t.extension = None;
                     t.due_ms = Some(*until_ms);
                 }
             }
             Event::ExtensionRefused { task, .. } => {
-                if let Some(t) = self.tasks.iter_mut().find(|t| t.id == *task) {
+                if let Some(t) = self.task_mut(*task) {
                     t.extension = None;
                 }
             }
@@ -950,25 +956,23 @@ impl Case {
     /// Completes the verify task that answered, if any, and withdraws any other still out.
     fn finish_verification(&mut self, check: Option<TaskId>) {
         for t in self.tasks.iter_mut().filter(|t| t.kind == TaskKind::Verify && t.status.is_active()) {
-            t.status = if Some(t.id) == check { TaskStatus::Completed } else { TaskStatus::Cancelled };
-            t.extension = None;
+            t.set_status(if Some(t.id) == check { TaskStatus::Completed } else { TaskStatus::Cancelled });
         }
     }
 
+    fn task_mut(&mut self, task: TaskId) -> Option<&mut Task> {
+        self.tasks.iter_mut().find(|t| t.id == task)
+    }
+
     fn set_task_status(&mut self, task: TaskId, status: TaskStatus) {
-        if let Some(t) = self.tasks.iter_mut().find(|t| t.id == task) {
-            t.status = status;
-            if !status.is_active() {
-                // A request for more time ends with the work.
-                t.extension = None;
-            }
+        if let Some(t) = self.task_mut(task) {
+            t.set_status(status);
         }
     }
 
     fn cancel_active_tasks(&mut self) {
         for t in self.tasks.iter_mut().filter(|t| t.status.is_active()) {
-            t.status = TaskStatus::Cancelled;
-            t.extension = None;
+            t.set_status(TaskStatus::Cancelled);
         }
     }
 
