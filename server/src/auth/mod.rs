@@ -243,9 +243,14 @@ pub fn insert_session(conn: &mut DbConnection, session: &Session) -> QueryResult
 
 /// The user behind a token, if its session exists, is not revoked and has not expired at `now_ms`.
 pub fn session_user(conn: &mut DbConnection, token: &str, now_ms: i64) -> QueryResult<Option<(User, Session)>> {
+    session_by_hash(conn, &token_hash(token), now_ms)
+}
+
+/// [`session_user`] for a token known only by its hash (a socket keeps no token).
+pub fn session_by_hash(conn: &mut DbConnection, hash: &str, now_ms: i64) -> QueryResult<Option<(User, Session)>> {
     sessions::table
         .inner_join(users::table)
-        .filter(sessions::token_hash.eq(token_hash(token)))
+        .filter(sessions::token_hash.eq(hash))
         .filter(sessions::revoked_at_ms.is_null())
         .filter(sessions::expires_at_ms.gt(now_ms))
         .select((User::as_select(), Session::as_select()))

@@ -30,15 +30,8 @@ pub fn still_stands(
     user: &crate::auth::User,
     now_ms: i64,
 ) -> QueryResult<bool> {
-    let found: Option<(String, String)> = sessions::table
-        .inner_join(users::table)
-        .filter(sessions::token_hash.eq(credential))
-        .filter(sessions::revoked_at_ms.is_null())
-        .filter(sessions::expires_at_ms.gt(now_ms))
-        .select((users::role, users::unit_code))
-        .first(conn)
-        .optional()?;
-    Ok(found.is_some_and(|(role, unit)| role == user.role && unit == user.unit_code))
+    let found = crate::auth::session_by_hash(conn, credential, now_ms)?;
+    Ok(found.is_some_and(|(now, _)| now.role == user.role && now.unit_code == user.unit_code))
 }
 
 /// The tokens (by hash) revoked at or after `since_ms`.
