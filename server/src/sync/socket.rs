@@ -128,6 +128,15 @@ impl Conn {
         }
     }
 
+    /// Tells the client its session is over (log in again) and how the socket closes.
+    async fn session_ended(&mut self, why: &'static str) -> Close {
+        let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
+        match self.send(&error).await {
+            Ok(()) => Close(codes::CLOSE_LOGGED_OUT, why),
+            Err(close) => close,
+        }
+    }
+
     async fn run(mut self, mut stream: actix_ws::AggregatedMessageStream) {
         let outcome = self.converse(&mut stream).await;
         let Close(code, why) = match outcome {
@@ -200,9 +209,7 @@ impl Conn {
         .map_err(|_| Close(1011, "storage"))?
         .map_err(|_| Close(1011, "storage"))?;
         if !stands {
-            let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
-            self.send(&error).await?;
-            return Err(Close(codes::CLOSE_LOGGED_OUT, "session ended"));
+            return Err(self.session_ended("session ended").await);
         }
         let settings = self.shared.settings.clone();
         let welcome = ServerMessage::Welcome {
@@ -247,11 +254,7 @@ impl Conn {
                         Ok(Kick::Replaced) => Close(codes::CLOSE_REPLACED, "replaced by a newer connection"),
                         Ok(Kick::ShuttingDown) => Close(1001, "the server is going away"),
                         Ok(Kick::Rescoped) => Close(codes::CLOSE_RESCOPED, "the user's role or area changed"),
-                        Ok(Kick::LoggedOut) | Err(_) => {
-                            let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
-                            self.send(&error).await?;
-                            Close(codes::CLOSE_LOGGED_OUT, "logged out")
-                        }
+                        Ok(Kick::LoggedOut) | Err(_) => self.session_ended("logged out").await,
                     });
                 }
                 () = doorbell.rung(), if !pending_ring => pending_ring = true,
@@ -308,9 +311,7 @@ impl Conn {
                     // Revocations and changes of scope arrive through the hub (sweep.rs);
                     // expiry is known here.
                     if now_ms() >= self.expires_at_ms {
-                        let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
-                        self.send(&error).await?;
-                        return Err(Close(codes::CLOSE_LOGGED_OUT, "session expired"));
+                        return Err(self.session_ended("session expired").await);
                     }
                     if self.session.ping(b"").await.is_err() {
                         return Ok(());
