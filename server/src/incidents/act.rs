@@ -148,7 +148,7 @@ pub fn open_case(
     let case = Case::reported(now_ms);
     let [city, county, township, community, grid] = new.chain;
     let (contact_name, contact_phone) = new.contact.unwrap_or_default();
-    let row = IncidentRow {
+    let mut row = IncidentRow {
         // Numbered last (below): the counter's row stays locked until commit.
         code: format!("pending:{}", new.id),
         id: new.id,
@@ -184,7 +184,6 @@ pub fn open_case(
         "photos": new.photos,
     });
     store::insert_events(conn, &[event_row(&row.id, 1, "reported", reporter, data, now_ms)])?;
-    let mut row = row;
     let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .map_or(1970, |t| t.to_offset(time::macros::offset!(+8)).year());
     let number = store::next_number(conn, &format!("case-{year}"))?;

@@ -1,9 +1,9 @@
 //! The staff routes of cases: `GET /api/v1/incidents` (a filtered page),
 //! `GET /api/v1/incidents/{id}` (the case in full), `POST /api/v1/incidents/{id}/actions`
 //! (accept, reject, dispatch, redispatch, extensions, verification, close) and
-//! `POST /api/v1/tasks/{id}/actions` (the operations a phone sends, from a desk). Handlers only translate: they read the
-//! request, resolve names to people, build a workflow command and hand it to
-//! [`act::execute`], the one write path.
+//! `POST /api/v1/tasks/{id}/actions` (the operations a phone sends, from a desk).
+//! Handlers only translate: they read the request, resolve names to people, build a
+//! workflow command and hand it to [`act::execute`], the one write path.
 
 use actix_web::{HttpResponse, get, post, web};
 use geodata::{AreaCode, GridIndex, Level};
@@ -391,10 +391,6 @@ fn due_of(spec: Option<&str>) -> Result<Option<i64>, ApiError> {
     .transpose()
 }
 
-fn limit_handle(l: &Limits) -> Limit {
-    l.handle
-}
-
 /// A task id named in an action body.
 fn task_named(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::BadRequest(format!("task {id:?} is not a task's id")))
@@ -403,10 +399,19 @@ fn task_named(id: &str) -> Result<Uuid, ApiError> {
 /// The limit a fresh task of `kind` runs under.
 fn limit_of(kind: TaskKind) -> fn(&Limits) -> Limit {
     match kind {
-        TaskKind::Handle => limit_handle,
+        TaskKind::Handle => |l| l.handle,
         TaskKind::Confirm => |l| l.accept,
         TaskKind::Verify => |l| l.verify,
     }
+}
+
+/// When a new task of `kind` falls due: the deadline given (RFC 3339), or else the
+/// category's limit for its step, counted from `now`.
+fn deadline(given: Option<&str>, timing: Timing<'_>, kind: TaskKind, now: i64) -> Result<Option<i64>, ApiError> {
+    Ok(match due_of(given)? {
+        Some(due) => Some(due),
+        None => timing.due(now, limit_of(kind)),
+    })
 }
 
 /// Builds the workflow command of a staff action (resolving targets to people).
@@ -426,15 +431,13 @@ fn incident_command(
             let workers = auth::users_in(conn, &[Role::GridWorker], &row.grid_code)?;
             let assignees = workers.iter().filter_map(|u| Uuid::parse_str(&u.id).ok()).collect();
             let target = Target::Grid(row.grid_code.clone());
-            let task = Assignment { task: Uuid::new_v4(), target, assignees, due_ms: timing.due(now, |l| l.accept) };
+            let due_ms = timing.due(now, limit_of(TaskKind::Confirm));
+            let task = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
             (Command::Accept { confirm: Some(task) }, Extra::default())
         }
         IncidentAction::Reject { reason } => (Command::Reject { reason }, Extra::default()),
         IncidentAction::Dispatch { to, assist, due } => {
-            let due_ms = match due_of(due.as_deref())? {
-                Some(due) => Some(due),
-                None => timing.due(now, limit_handle),
-            };
+            let due_ms = deadline(due.as_deref(), timing, TaskKind::Handle, now)?;
             let (target, assignees, level) = desk.resolve(conn, viewer, &to)?;
             let lead = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
             let mut helpers = Vec::with_capacity(assist.len());
@@ -451,10 +454,7 @@ fn incident_command(
             let case: Case = serde_json::from_str(&row.state)
                 .map_err(|e| ApiError::Internal(format!("case {} is unreadable: {e}", row.id)))?;
             let old = case.tasks.iter().find(|t| t.id == task).ok_or(Refusal::NoSuchTask(task))?;
-            let due_ms = match due_of(due.as_deref())? {
-                Some(due) => Some(due),
-                None => timing.due(now, limit_of(old.kind)),
-            };
+            let due_ms = deadline(due.as_deref(), timing, old.kind, now)?;
             let (target, assignees, level) = desk.resolve(conn, viewer, &to)?;
             let to = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
             // The level handling the case follows its lead.
@@ -473,10 +473,7 @@ fn incident_command(
             Extra::default(),
         ),
         IncidentAction::RequestVerification { to, due } => {
-            let due_ms = match due_of(due.as_deref())? {
-                Some(due) => Some(due),
-                None => timing.due(now, |l| l.verify),
-            };
+            let due_ms = deadline(due.as_deref(), timing, TaskKind::Verify, now)?;
             let (target, assignees, _) = desk.resolve(conn, viewer, &to)?;
             let task = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
             (Command::RequestVerification { task }, Extra::default())
