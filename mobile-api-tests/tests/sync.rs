@@ -140,9 +140,7 @@ async fn a_reinstalled_phone_gets_a_snapshot_of_its_open_tasks() {
         assert!(holds(&phone, &task), "{:?}", phone.state.held);
         assert!(phone.state.held.get("incident").is_some_and(|cases| !cases.is_empty()));
         // Taken and completed, it stays with the holder; the case moves on.
-        phone.mutate("m-accept", op(OpKind::AcceptTask { task_id: task.clone() })).await.unwrap();
-        phone.until(WAIT, |s| s.answers.contains_key("m-accept")).await.unwrap();
-        assert!(phone.state.answers["m-accept"].ok, "{:?}", phone.state.answers);
+        mutate_ok(&mut phone, "m-accept", OpKind::AcceptTask { task_id: task.clone() }).await;
         phone.until(WAIT, |s| s.tasks().any(|(id, t)| id == task && t["status"] == "accepted")).await.unwrap();
     }
 }
@@ -155,8 +153,7 @@ async fn a_completion_sent_three_times_over_two_connections_lands_once() {
         let token = server.login(&format!("worker-{grid}")).await.unwrap();
         let mut phone = Phone::new(server.ws_url(), token.clone(), "phone");
         phone.connect().await.unwrap();
-        phone.mutate("accept-1", op(OpKind::AcceptTask { task_id: task.clone() })).await.unwrap();
-        phone.until(WAIT, |s| s.answers.contains_key("accept-1")).await.unwrap();
+        mutate_ok(&mut phone, "accept-1", OpKind::AcceptTask { task_id: task.clone() }).await;
         // Offline: the phone does the work and queues the completion, stamped when done.
         phone.drop_connection();
         let done = Op {
@@ -199,8 +196,7 @@ async fn a_photo_not_yet_uploaded_is_answered_retry_and_lands_after_the_upload()
         let (case_id, task, grid) = dispatch(&server, &centre, 5).await;
         let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
         phone.connect().await.unwrap();
-        phone.mutate("a", op(OpKind::AcceptTask { task_id: task.clone() })).await.unwrap();
-        phone.until(WAIT, |s| s.answers.contains_key("a")).await.unwrap();
+        mutate_ok(&mut phone, "a", OpKind::AcceptTask { task_id: task.clone() }).await;
         let photo = b"\xFF\xD8\xFF\xE0 after the repair".to_vec();
         let id = gridlink::attachments::id_of(&photo);
         let complete =
@@ -245,9 +241,7 @@ async fn a_workers_own_finding_is_registered_at_once() {
         description: "巡查发现井盖缺失".into(),
         photos: vec![],
     };
-    phone.mutate("f", op(finding)).await.unwrap();
-    phone.until(WAIT, |s| s.answers.contains_key("f")).await.unwrap();
-    assert!(phone.state.answers["f"].ok, "{:?}", phone.state.answers);
+    mutate_ok(&mut phone, "f", finding).await;
     let centre = server.login("centre").await.unwrap();
     let case = case(&server, &centre, &case_id).await;
     assert_eq!(case["status"], "registered");
