@@ -125,7 +125,8 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
             | Refusal::TaskNotActive { .. }
             | Refusal::ExtensionPending(_)
             | Refusal::NoExtensionRequest(_)
-            | Refusal::OwnExtension => ApiError::Conflict { kind, detail },
+            | Refusal::OwnExtension
+            | Refusal::AlreadyStranded(_) => ApiError::Conflict { kind, detail },
         }
     }
 }

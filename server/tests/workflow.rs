@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gridlink::incidents::workflow::{
-    Assignment, Case, Command, Event, Refusal, Status, Target, TaskKind, TaskRole, TaskStatus, UserId, decide,
+    Assignment, Case, Command, Event, Refusal, SYSTEM, Status, Target, TaskKind, TaskRole, TaskStatus, UserId, decide,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -161,6 +161,18 @@ enum Cmd {
     RefuseExtension,
     RequestVerification,
     VerifyTask,
+    /// The system moves the case: its grid left the layer, its location lies in another.
+    Replace,
+    /// The system finds the case's grid gone and its location in no grid.
+    Strand,
+}
+
+/// The grid every case of these tests lies in, and the grid a new layer puts it in.
+const OLD_GRID: &str = "321302001001001";
+const NEW_GRID: &str = "321302001001002";
+
+fn replace_to(to: Option<&str>) -> Command {
+    Command::Replace { from: OLD_GRID.into(), to: to.map(str::to_owned), reason: "grid 001 is not in the layer".into() }
 }
 
 /// The command, sent by whoever would normally send it: the centre for case actions,
@@ -191,6 +203,8 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
         }
         Cmd::RequestVerification => (centre(), Command::RequestVerification { task: to_checker(9) }),
         Cmd::VerifyTask => (checker(), Command::Verify { task: Some(task), passed: true, note: "looks fixed".into() }),
+        Cmd::Replace => (SYSTEM, replace_to(Some(NEW_GRID))),
+        Cmd::Strand => (SYSTEM, replace_to(None)),
     }
 }
 
@@ -499,6 +513,38 @@ table! {
     check_taken_refuse_extension: CheckTaken, RefuseExtension => "no-extension-request";
     check_taken_request_verification: CheckTaken, RequestVerification => "invalid-command";
     check_taken_verify_task: CheckTaken, VerifyTask => "ok" -> Verified;
+    // The system's re-placement when a new grid layer drops the case's grid: any open
+    // case, its status kept; a case that has left the loop stays where it was.
+    reported_replace: Reported, Replace => "ok" -> Reported;
+    reported_strand: Reported, Strand => "ok" -> Reported;
+    confirming_open_replace: ConfirmingOpen, Replace => "ok" -> Confirming;
+    confirming_open_strand: ConfirmingOpen, Strand => "ok" -> Confirming;
+    confirming_taken_replace: ConfirmingTaken, Replace => "ok" -> Confirming;
+    confirming_taken_strand: ConfirmingTaken, Strand => "ok" -> Confirming;
+    registered_replace: Registered, Replace => "ok" -> Registered;
+    registered_strand: Registered, Strand => "ok" -> Registered;
+    dispatched_open_replace: DispatchedOpen, Replace => "ok" -> Dispatched;
+    dispatched_open_strand: DispatchedOpen, Strand => "ok" -> Dispatched;
+    dispatched_taken_replace: DispatchedTaken, Replace => "ok" -> Dispatched;
+    dispatched_taken_strand: DispatchedTaken, Strand => "ok" -> Dispatched;
+    handled_replace: Handled, Replace => "ok" -> Handled;
+    handled_strand: Handled, Strand => "ok" -> Handled;
+    verified_replace: Verified, Replace => "ok" -> Verified;
+    verified_strand: Verified, Strand => "ok" -> Verified;
+    closed_replace: Closed, Replace => "illegal-transition";
+    closed_strand: Closed, Strand => "illegal-transition";
+    rejected_replace: Rejected, Replace => "illegal-transition";
+    rejected_strand: Rejected, Strand => "illegal-transition";
+    merged_replace: Merged, Replace => "illegal-transition";
+    merged_strand: Merged, Strand => "illegal-transition";
+    returned_replace: Returned, Replace => "ok" -> Returned;
+    returned_strand: Returned, Strand => "ok" -> Returned;
+    extending_replace: Extending, Replace => "ok" -> Dispatched;
+    extending_strand: Extending, Strand => "ok" -> Dispatched;
+    checking_replace: Checking, Replace => "ok" -> Handled;
+    checking_strand: Checking, Strand => "ok" -> Handled;
+    check_taken_replace: CheckTaken, Replace => "ok" -> Handled;
+    check_taken_strand: CheckTaken, Strand => "ok" -> Handled;
 }
 
 #[test]
@@ -648,7 +694,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
             due_ms: Some(NOW + DAY),
         }
     };
-    let command = match pick.0 % 16 {
+    let command = match pick.0 % 18 {
         0 => Command::Accept { confirm: None },
         1 => Command::Accept { confirm: Some(fresh(vec![worker()])) },
         2 => Command::Reject { reason: "r".into() },
@@ -668,8 +714,12 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
         12 => Command::RequestExtension { task, until_ms: NOW + 2 * DAY, reason: "parts".into() },
         13 => Command::AnswerExtension { task, approve: pick.3, until_ms: None, reason: String::new() },
         14 => Command::RequestVerification { task: fresh(vec![worker(), Uuid::from_u128(3)]) },
-        _ => Command::Verify { task: Some(task), passed: pick.3, note: "seen".into() },
+        15 => Command::Verify { task: Some(task), passed: pick.3, note: "seen".into() },
+        16 => replace_to(None),
+        _ => replace_to(Some(NEW_GRID)),
     };
+    // Re-placements come from the system, mostly.
+    let actor = if matches!(command, Command::Replace { .. }) && pick.2 % 4 != 0 { SYSTEM } else { actor };
     (actor, command)
 }
 
@@ -888,4 +938,63 @@ fn an_on_site_check_goes_to_someone_who_did_not_handle_the_case() {
     assert_eq!(case.status, Status::Dispatched);
     assert_eq!((case.tasks[0].status, case.tasks[0].rework), (TaskStatus::Accepted, 1));
     assert_eq!(case.tasks[1].status, TaskStatus::Completed);
+}
+
+#[test]
+fn a_re_placement_keeps_the_status_and_the_tasks() {
+    for row in [Row::ConfirmingTaken, Row::DispatchedTaken, Row::Returned, Row::Extending, Row::CheckTaken] {
+        let before = case_in(row);
+        let after = run(before.clone(), &[(SYSTEM, replace_to(Some(NEW_GRID)))]);
+        assert_eq!((after.status, &after.tasks, &after.handlers), (before.status, &before.tasks, &before.handlers));
+        assert_eq!(after.since_ms, before.since_ms, "{row:?}: no new status, no new stamp");
+    }
+}
+
+#[test]
+fn only_the_system_re_places_a_case() {
+    let case = case_in(Row::DispatchedTaken);
+    for person in [centre(), worker(), checker()] {
+        assert!(matches!(decide(&case, person, &replace_to(Some(NEW_GRID)), NOW), Err(Refusal::Invalid(_))));
+        assert!(matches!(decide(&case, person, &replace_to(None), NOW), Err(Refusal::Invalid(_))));
+    }
+}
+
+#[test]
+fn a_stranded_case_is_recorded_once_until_it_is_placed_again() {
+    let case = run(case_in(Row::Registered), &[(SYSTEM, replace_to(None))]);
+    assert_eq!(case.stranded.as_deref(), Some(OLD_GRID));
+    // The next look at the same layer, or another node's, has nothing to add.
+    assert_eq!(
+        decide(&case, SYSTEM, &replace_to(None), NOW),
+        Err(Refusal::AlreadyStranded(OLD_GRID.into())),
+        "no second event for the same grid"
+    );
+    // A later layer places it: it moves, and is stranded no more.
+    let events = decide(&case, SYSTEM, &replace_to(Some(NEW_GRID)), NOW).unwrap();
+    assert_eq!(
+        events,
+        [Event::Replaced { from: OLD_GRID.into(), to: NEW_GRID.into(), reason: "grid 001 is not in the layer".into() }]
+    );
+    let case = run(case, &[(SYSTEM, replace_to(Some(NEW_GRID)))]);
+    assert_eq!(case.stranded, None);
+    assert_eq!(case.status, Status::Registered);
+}
+
+#[test]
+fn a_re_placement_names_its_grids_and_why() {
+    let case = case_in(Row::Reported);
+    let into_itself = Command::Replace { from: OLD_GRID.into(), to: Some(OLD_GRID.into()), reason: "x".into() };
+    assert!(matches!(decide(&case, SYSTEM, &into_itself, NOW), Err(Refusal::Invalid(_))));
+    let no_reason = Command::Replace { from: OLD_GRID.into(), to: Some(NEW_GRID.into()), reason: " ".into() };
+    assert!(matches!(decide(&case, SYSTEM, &no_reason, NOW), Err(Refusal::Invalid(_))));
+    let json = serde_json::to_value(&decide(&case, SYSTEM, &replace_to(Some(NEW_GRID)), NOW).unwrap()[0]).unwrap();
+    assert_eq!(json["event"], "replaced");
+    assert_eq!((json["from"].as_str(), json["to"].as_str()), (Some(OLD_GRID), Some(NEW_GRID)));
+    let json = serde_json::to_value(&decide(&case, SYSTEM, &replace_to(None), NOW).unwrap()[0]).unwrap();
+    assert_eq!(json["event"], "stranded");
+    assert_eq!(json["grid"], OLD_GRID);
+    // A stored state from before re-placements existed still reads.
+    let old: Case = serde_json::from_str(r#"{"status":"registered","tasks":[],"handlers":[],"since_ms":1}"#).unwrap();
+    assert_eq!(old.stranded, None);
+    assert!(!serde_json::to_string(&old).unwrap().contains("stranded"));
 }

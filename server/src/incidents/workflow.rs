@@ -24,6 +24,11 @@
 //! handled case to a worker to check on site (`request_verification`): that worker's
 //! `verify` on the task decides as a desk's would.
 //!
+//! One command is the system's, not a person's: when a newly imported grid layer no
+//! longer has an open case's grid, [`Command::Replace`] moves the case to the grid its
+//! location lies in now (`replaced`), or, if it lies in none, records once that it could
+//! not be re-placed (`stranded`). Its status and tasks stay as they were.
+//!
 //! Time comes in as an argument (Unix milliseconds, UTC): `decide` refuses a task whose
 //! deadline has already passed, and `apply` records when the case entered its status.
 
@@ -37,6 +42,9 @@ use uuid::Uuid;
 pub type UserId = Uuid;
 /// A task's id.
 pub type TaskId = Uuid;
+
+/// The actor of the commands the server issues itself ([`Command::Replace`]): no user.
+pub const SYSTEM: UserId = Uuid::nil();
 
 /// Where a case stands. `reported`, `closed`, `rejected` and `merged` are fixed by the
 /// public contract; the others are this implementation's.
@@ -252,6 +260,10 @@ pub struct Case {
     pub handlers: BTreeSet<UserId>,
     /// When it entered its status (Unix ms).
     pub since_ms: i64,
+    /// The vanished grid it was found stranded in (its location in no grid of the new
+    /// layer), so that the fact is recorded once; cleared when it is re-placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stranded: Option<String>,
 }
 
 /// What someone asks of a case.
@@ -355,6 +367,17 @@ pub enum Command {
         /// The verify task; assignees who handled the case are left out.
         task: Assignment,
     },
+    /// The system's: the case's grid is not in the grid layer any more. Move it to the
+    /// grid its location lies in now, or, with no such grid, record that it stays where
+    /// it was. Any open case; its status and tasks do not change.
+    Replace {
+        /// The grid the case is in, which the layer no longer has.
+        from: String,
+        /// The grid its location lies in now, if any.
+        to: Option<String>,
+        /// Why (which layer, which grid).
+        reason: String,
+    },
 }
 
 impl Command {
@@ -377,6 +400,7 @@ impl Command {
             Command::AnswerExtension { approve: true, .. } => "approve_extension",
             Command::AnswerExtension { approve: false, .. } => "refuse_extension",
             Command::RequestVerification { .. } => "request_verification",
+            Command::Replace { .. } => "replace",
         }
     }
 }
@@ -508,6 +532,23 @@ pub enum Event {
         /// The verify task.
         task: Assignment,
     },
+    /// The case's grid left the layer and the case moved to the grid its location lies in.
+    Replaced {
+        /// The grid it was in.
+        from: String,
+        /// The grid it is in now.
+        to: String,
+        /// Why.
+        reason: String,
+    },
+    /// The case's grid left the layer and its location lies in no grid of the new one:
+    /// it keeps its grid code until a layer places it.
+    Stranded {
+        /// The grid it stays in.
+        grid: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why a command was refused. The case is unchanged.
@@ -562,6 +603,9 @@ pub enum Refusal {
     /// Whoever the task was sent to may not answer its request for more time.
     #[error("whoever a task was sent to may not grant or refuse it more time")]
     OwnExtension,
+    /// The case was already found stranded in this grid; nothing new to record.
+    #[error("the case is already recorded as stranded in grid {0}")]
+    AlreadyStranded(String),
     /// The command is malformed (an empty reason, a task id used twice).
     #[error("{0}")]
     Invalid(String),
@@ -581,6 +625,7 @@ impl Refusal {
             Refusal::ExtensionPending(_) => "extension-pending",
             Refusal::NoExtensionRequest(_) => "no-extension-request",
             Refusal::OwnExtension => "own-extension",
+            Refusal::AlreadyStranded(_) => "already-stranded",
             Refusal::Invalid(_) => "invalid-command",
         }
     }
@@ -758,6 +803,26 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             let task = without_handlers(case, task)?;
             check_assignment(case, &task, &mut BTreeSet::new(), now_ms)?;
             Ok(vec![Event::VerificationRequested { task }])
+        }
+        Command::Replace { from, to, reason } => {
+            if case.status.is_final() {
+                return Err(illegal());
+            }
+            if actor != SYSTEM {
+                return Err(Refusal::Invalid("only the system re-places a case: it follows the grid layer".into()));
+            }
+            if reason.trim().is_empty() || from.is_empty() {
+                return Err(Refusal::Invalid("a re-placement names the grid left and why".into()));
+            }
+            let reason = reason.trim().to_owned();
+            match to {
+                Some(to) if to == from || to.is_empty() => {
+                    Err(Refusal::Invalid(format!("a case is not re-placed from grid {from} into {to:?}")))
+                }
+                Some(to) => Ok(vec![Event::Replaced { from: from.clone(), to: to.clone(), reason }]),
+                None if case.stranded.as_ref() == Some(from) => Err(Refusal::AlreadyStranded(from.clone())),
+                None => Ok(vec![Event::Stranded { grid: from.clone(), reason }]),
+            }
         }
     }
 }
@@ -950,6 +1015,8 @@ impl Case {
             Event::VerificationRequested { task } => {
                 self.tasks.push(new_task(task, TaskKind::Verify, TaskRole::Lead));
             }
+            Event::Replaced { .. } => self.stranded = None,
+            Event::Stranded { grid, .. } => self.stranded = Some(grid.clone()),
         }
     }
 
