@@ -1,5 +1,18 @@
 //! The geography tables, as diesel sees them (see `migrations/`): the layer last
-//! imported, from which the in-memory index is rebuilt at start.
+//! imported, from which the in-memory index is built at start and rebuilt whenever the
+//! layer's generation moves.
+
+diesel::table! {
+    /// Which layer is stored: one row, whose generation every import raises.
+    grid_layer (id) {
+        /// Always 1.
+        id -> Integer,
+        /// Raised by one by every import, in the transaction that replaces the layer.
+        generation -> BigInt,
+        /// When the layer was stored (Unix ms; 0 before the first import).
+        saved_at_ms -> BigInt,
+    }
+}
 
 diesel::table! {
     /// The administrative units above the grids: city, county, township, community.

@@ -2,7 +2,9 @@
 //! boundary a GeoJSON geometry (see [`super::schema`]).
 //!
 //! A layer is saved whole, replacing the one stored, inside the caller's transaction, so
-//! that a failed import leaves the previous layer as it was. It is loaded back through
+//! that a failed import leaves the previous layer as it was. Each save raises the layer's
+//! generation (`grid_layer`) in the same transaction: that is how every server node,
+//! polling it, learns that the layer changed under it. It is loaded back through
 //! `geodata`'s own reader: the rows are put together into a GeoJSON FeatureCollection and
 //! read by [`geodata::check_geojson`], so a stored row is parsed by the same code as an
 //! imported file and a row that no longer parses is reported with its code. Overlaps,
@@ -15,7 +17,7 @@ use diesel::sql_types::{Integer, Nullable, Text};
 use geodata::{Layer, Level, Report, Tolerances, Unit};
 use serde_json::{Value, json};
 
-use super::schema::{grids, units};
+use super::schema::{grid_layer, grids, units};
 use crate::store::DbConnection;
 
 /// Rows per insert: small enough for SQLite's limit on bound parameters (32,766; five a
@@ -92,10 +94,19 @@ fn boundary(unit: &Unit) -> String {
 
 /// Replaces the stored units and grids with the layer's, within the caller's transaction
 /// (run it inside [`crate::store::Database::write`]), reporting `(done, total)` rows as it
-/// goes. A grid whose community is not in the layer fails the foreign key.
-pub fn save_layer(conn: &mut DbConnection, layer: &Layer, progress: &mut dyn FnMut(usize, usize)) -> QueryResult<()> {
+/// goes, and raises the layer's generation; returns the new generation. A grid whose
+/// community is not in the layer fails the foreign key.
+pub fn save_layer(conn: &mut DbConnection, layer: &Layer, progress: &mut dyn FnMut(usize, usize)) -> QueryResult<i64> {
     let total = layer.len();
     progress(0, total);
+    // First: the row stays locked until commit, so two imports at once take turns
+    // instead of deleting and inserting the same rows side by side.
+    diesel::update(grid_layer::table.filter(grid_layer::id.eq(1)))
+        .set((
+            grid_layer::generation.eq(grid_layer::generation + 1),
+            grid_layer::saved_at_ms.eq(crate::clock::now_ms()),
+        ))
+        .execute(conn)?;
     // Grids first: they refer to their communities.
     diesel::delete(grids::table).execute(conn)?;
     diesel::delete(units::table).execute(conn)?;
@@ -132,7 +143,14 @@ pub fn save_layer(conn: &mut DbConnection, layer: &Layer, progress: &mut dyn FnM
         done += rows.len();
         progress(done, total);
     }
-    Ok(())
+    generation(conn)
+}
+
+/// The generation of the stored layer: 0 before the first import, then raised by one by
+/// each. Read it before [`load_layer`]: a layer imported in between is then loaded under
+/// the older number, and loaded again at the next look, never missed.
+pub fn generation(conn: &mut DbConnection) -> QueryResult<i64> {
+    grid_layer::table.filter(grid_layer::id.eq(1)).select(grid_layer::generation).first(conn)
 }
 
 /// Runs a multi-row insert on the backend's own connection, inside whatever transaction
