@@ -1,11 +1,13 @@
 //! The one write path (ARCHITECTURE.md): a command on a case is checked by the pure
 //! workflow and committed in one transaction with the case's new state, its tasks, its
 //! trace and the change-log rows of everyone it concerns. Every door — the HTTP routes
-//! here, the phones' socket, timers — ends in [`execute`] (or [`open_case`] for a new case).
+//! here, the phones' socket, timers — ends in [`execute`] (or [`open_case`] for a new case;
+//! [`replace`] for the system's re-placement of a case whose grid left the layer).
 //!
 //! The audience of a change is fixed here, at commit, from the state before and after:
-//! a task taken by one of a grid's workers reaches the others as removed, and everyone
-//! whose role covers the case's area (through `unit:<code>` subjects) sees it change.
+//! a task taken by one of a grid's workers reaches the others as removed, everyone whose
+//! role covers the case's area (through `unit:<code>` subjects) sees it change, and a
+//! case re-placed into another area reaches the units it left as removed.
 
 use std::collections::BTreeSet;
 
@@ -15,7 +17,7 @@ use serde_json::{Value, json};
 use super::scope::Viewer;
 use super::store::{self, EventRow, IncidentRow, TaskRow};
 use super::view;
-use super::workflow::{Case, Command, Event, Refusal, Status, Task, TaskKind, TaskRole, TaskStatus, decide};
+use super::workflow::{Case, Command, Event, Refusal, SYSTEM, Status, Task, TaskKind, TaskRole, TaskStatus, decide};
 use crate::calendar::Calendar;
 use crate::categories::{Limit, Limits};
 use crate::changes::{self, NewChange, unit_subject};
@@ -29,6 +31,29 @@ pub struct Actor {
     pub viewer: Viewer,
     /// The device it came from, if named.
     pub device_id: Option<String>,
+}
+
+/// How the trace names the system's role ([`Actor::system`]).
+pub const SYSTEM_ROLE: &str = "system";
+
+impl Actor {
+    /// The server itself ([`SYSTEM`]): sees every case; its trace says `system`.
+    pub fn system() -> Actor {
+        Actor {
+            viewer: Viewer {
+                id: SYSTEM,
+                role: crate::auth::Role::Administrator,
+                unit_code: String::new(),
+                area: super::scope::Area::All,
+            },
+            device_id: None,
+        }
+    }
+
+    /// Whether this is the server itself.
+    pub fn is_system(&self) -> bool {
+        self.viewer.id == SYSTEM
+    }
 }
 
 /// The time limits a case's steps run under, and the calendar they are counted in.
@@ -189,7 +214,7 @@ pub fn open_case(
     let number = store::next_number(conn, &format!("case-{year}"))?;
     row.code = format!("{year}-{number:07}");
     store::set_code(conn, &row.id, &row.code)?;
-    let touched = log(conn, &[incident_change(&row, &case)], now_ms)?;
+    let touched = log(conn, &[incident_change(&row, &place_of(&row), &case)], now_ms)?;
     Ok((row, touched))
 }
 
@@ -208,7 +233,73 @@ pub fn execute(
     if !store::lock(conn, id)? {
         return Err(not_found());
     }
-    let mut row = store::visible_incident(conn, &actor.viewer, id)?.ok_or_else(not_found)?;
+    let row = store::visible_incident(conn, &actor.viewer, id)?.ok_or_else(not_found)?;
+    commit(conn, row, actor, command, extra, None, timing, now_ms)
+}
+
+/// Where a case's grid went when the layer changed: the grid it is in (which the layer
+/// no longer has), its place in the new layer if its location lies in one, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    /// The grid the case was found in.
+    pub from: String,
+    /// Its new place (city, county, township, community, grid), if any.
+    pub to: Option<[String; 5]>,
+    /// Why, for the trace.
+    pub reason: String,
+}
+
+/// Re-places case `id` as the system, in the caller's transaction: [`Command::Replace`]
+/// through the same path as every command, moving the case's place at every level. `None`
+/// when there is nothing to do any more: the case is no longer in `from` (another node
+/// re-placed it first) or it is already recorded as stranded there.
+pub fn replace(
+    conn: &mut DbConnection,
+    id: &str,
+    replacement: &Replacement,
+    timing: Timing<'_>,
+    now_ms: i64,
+) -> Result<Option<Outcome>, ActError> {
+    if !store::lock(conn, id)? {
+        return Err(ActError::NotFound(id.to_owned()));
+    }
+    let row = store::incident(conn, id)?.ok_or_else(|| ActError::NotFound(id.to_owned()))?;
+    if row.grid_code != replacement.from {
+        return Ok(None);
+    }
+    let command = Command::Replace {
+        from: replacement.from.clone(),
+        to: replacement.to.as_ref().map(|place| place[4].clone()),
+        reason: replacement.reason.clone(),
+    };
+    let place = replacement.to.as_ref();
+    match commit(conn, row, &Actor::system(), &command, &Extra::default(), place, timing, now_ms) {
+        Ok(outcome) => Ok(Some(outcome)),
+        Err(ActError::Refused(Refusal::AlreadyStranded(_))) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A case's place, from the city down to its grid.
+fn place_of(row: &IncidentRow) -> [String; 5] {
+    [&row.city_code, &row.county_code, &row.township_code, &row.community_code, &row.grid_code].map(String::clone)
+}
+
+/// Decides `command` on the locked case `row` and commits it; with `place`, the case
+/// moves there (city, county, township, community, grid).
+#[allow(clippy::too_many_arguments)]
+fn commit(
+    conn: &mut DbConnection,
+    mut row: IncidentRow,
+    actor: &Actor,
+    command: &Command,
+    extra: &Extra,
+    place: Option<&[String; 5]>,
+    timing: Timing<'_>,
+    now_ms: i64,
+) -> Result<Outcome, ActError> {
+    let case_id = row.id.clone();
+    let id = case_id.as_str();
     let before: Case = serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(id.to_owned(), e.to_string()))?;
     let events = decide(&before, actor.viewer.id, command, now_ms)?;
     let mut after = before.clone();
@@ -228,6 +319,12 @@ pub fn execute(
     store::insert_events(conn, &rows)?;
     crate::attachments::reference(conn, id, &extra.photos)?;
 
+    let was = place_of(&row);
+    if let Some([city, county, township, community, grid]) = place.cloned() {
+        (row.city_code, row.county_code, row.township_code, row.community_code, row.grid_code) =
+            (city, county, township, community, grid);
+    }
+    let moved = place_of(&row) != was;
     row.status = after.status.as_str().to_owned();
     row.level = extra.level.unwrap_or(row.level);
     row.state = state_json(&after)?;
@@ -239,19 +336,24 @@ pub fn execute(
     let mut rows = Vec::new();
     for task in &after.tasks {
         let old = before.tasks.iter().find(|t| t.id == task.id);
-        if old == Some(task) {
-            continue;
-        }
         let key = task.id.to_string();
-        let created = stored.iter().find(|t| t.id == key).map_or(now_ms, |t| t.created_at_ms);
-        let task_row = task_row(id, task, created, now_ms);
-        match old {
-            None => store::insert_task(conn, &task_row, &strings(&task.assignees))?,
-            Some(_) => store::update_task(conn, &task_row)?,
-        }
-        rows.push(task_change(&row, task, old, &task_row));
+        let stored = stored.iter().find(|t| t.id == key);
+        let task_row = match (old, stored) {
+            // Unchanged, but its case moved: phones see its new grid with the task as stored.
+            (Some(old), Some(stored)) if old == task && moved => stored.clone(),
+            (Some(old), _) if old == task => continue,
+            _ => {
+                let task_row = task_row(id, task, stored.map_or(now_ms, |t| t.created_at_ms), now_ms);
+                match old {
+                    None => store::insert_task(conn, &task_row, &strings(&task.assignees))?,
+                    Some(_) => store::update_task(conn, &task_row)?,
+                }
+                task_row
+            }
+        };
+        rows.push(task_change(&row, &was, task, old, &task_row));
     }
-    rows.push(incident_change(&row, &after));
+    rows.push(incident_change(&row, &was, &after));
     let touched = log(conn, &rows, now_ms)?;
     Ok(Outcome { row, events, touched })
 }
@@ -305,7 +407,7 @@ fn event_row(incident: &str, n: i32, action: &str, actor: Option<&Actor>, data: 
         n,
         action: action.to_owned(),
         actor_id: actor.map(|a| a.viewer.id.to_string()),
-        actor_role: actor.map(|a| a.viewer.role.as_str().to_owned()),
+        actor_role: actor.map(|a| if a.is_system() { SYSTEM_ROLE } else { a.viewer.role.as_str() }.to_owned()),
         device_id: actor.and_then(|a| a.device_id.clone()),
         data: data.to_string(),
         at_ms,
@@ -329,12 +431,16 @@ fn task_row(incident: &str, task: &Task, created_at_ms: i64, now_ms: i64) -> Tas
     }
 }
 
-/// The units whose area the case lies in, as audience subjects.
-fn area_audience(row: &IncidentRow) -> Vec<(String, bool)> {
-    [&row.city_code, &row.county_code, &row.township_code, &row.community_code, &row.grid_code]
-        .into_iter()
-        .filter(|c| !c.is_empty())
-        .map(|c| (unit_subject(c), false))
+/// The units whose area the case lies in, as audience subjects, and the units of `was`
+/// (its place before the change) it left, as removed.
+fn area_audience(row: &IncidentRow, was: &[String; 5]) -> Vec<(String, bool)> {
+    let now = place_of(row);
+    let left = was.iter().filter(|c| !now.contains(c)).map(|c| (c, true));
+    now.iter()
+        .map(|c| (c, false))
+        .chain(left)
+        .filter(|(c, _)| !c.is_empty())
+        .map(|(c, removed)| (unit_subject(c), removed))
         .collect()
 }
 
@@ -377,8 +483,8 @@ pub fn incident_data(row: &IncidentRow) -> Value {
     })
 }
 
-fn task_change(row: &IncidentRow, task: &Task, old: Option<&Task>, stored: &TaskRow) -> NewChange {
-    let mut audience = area_audience(row);
+fn task_change(row: &IncidentRow, was: &[String; 5], task: &Task, old: Option<&Task>, stored: &TaskRow) -> NewChange {
+    let mut audience = area_audience(row, was);
     let people: BTreeSet<_> = task.assignees.iter().chain(old.into_iter().flat_map(|t| &t.assignees)).collect();
     for user in people {
         let (was, is) = (old.is_some_and(|t| sees(t, *user)), sees(task, *user));
@@ -390,8 +496,8 @@ fn task_change(row: &IncidentRow, task: &Task, old: Option<&Task>, stored: &Task
     NewChange { kind: "task".into(), id: task.id.to_string(), data: data.to_string(), audience }
 }
 
-fn incident_change(row: &IncidentRow, case: &Case) -> NewChange {
-    let mut audience = area_audience(row);
+fn incident_change(row: &IncidentRow, was: &[String; 5], case: &Case) -> NewChange {
+    let mut audience = area_audience(row, was);
     let people: BTreeSet<_> = case.tasks.iter().flat_map(|t| &t.assignees).collect();
     audience.extend(people.into_iter().map(|u| (u.to_string(), false)));
     NewChange { kind: "incident".into(), id: row.id.clone(), data: incident_data(row).to_string(), audience }

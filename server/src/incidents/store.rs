@@ -167,12 +167,18 @@ pub fn incident(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Inciden
     incidents::table.filter(incidents::id.eq(id)).select(IncidentRow::as_select()).first(conn).optional()
 }
 
-/// Updates a case's changing columns after a command.
+/// Updates a case's changing columns after a command (its place too: a case whose grid
+/// left the layer is re-placed).
 pub fn update_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
     diesel::update(incidents::table.filter(incidents::id.eq(&row.id)))
         .set((
             incidents::status.eq(&row.status),
             incidents::level.eq(row.level),
+            incidents::grid_code.eq(&row.grid_code),
+            incidents::community_code.eq(&row.community_code),
+            incidents::township_code.eq(&row.township_code),
+            incidents::county_code.eq(&row.county_code),
+            incidents::city_code.eq(&row.city_code),
             incidents::state.eq(&row.state),
             incidents::updated_at_ms.eq(row.updated_at_ms),
             incidents::due_at_ms.eq(row.due_at_ms),
@@ -307,6 +313,34 @@ pub fn list(
         .load(conn)?;
     Ok((rows, total))
 }
+
+/// Open cases (not closed, rejected or merged) whose grid the stored layer does not
+/// hold: those a newly imported layer left behind. By id, after `after_id`, at most `limit`.
+pub fn in_vanished_grids(conn: &mut DbConnection, after_id: &str, limit: i64) -> QueryResult<Vec<IncidentRow>> {
+    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    incidents::table
+        .filter(not(incidents::status.eq_any(finals)))
+        .filter(diesel::dsl::sql::<Bool>(NOT_IN_LAYER))
+        .filter(incidents::id.gt(after_id))
+        .order(incidents::id.asc())
+        .limit(limit)
+        .select(IncidentRow::as_select())
+        .load(conn)
+}
+
+/// How many open cases lie in grids the stored layer does not hold.
+pub fn count_in_vanished_grids(conn: &mut DbConnection) -> QueryResult<i64> {
+    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    incidents::table
+        .filter(not(incidents::status.eq_any(finals)))
+        .filter(diesel::dsl::sql::<Bool>(NOT_IN_LAYER))
+        .select(count_star())
+        .first(conn)
+}
+
+/// A case's grid is not among the stored grids (`geo::schema::grids`; the same SQL on
+/// both backends).
+const NOT_IN_LAYER: &str = "incidents.grid_code NOT IN (SELECT code FROM grids)";
 
 /// The case of a task.
 pub fn task_incident(conn: &mut DbConnection, task_id: &str) -> QueryResult<Option<String>> {

@@ -1,0 +1,240 @@
+//! Re-placing open cases whose grid a newly stored layer dropped, on both backends: the
+//! case in a merged-away grid moves to the grid that took its location in, at every
+//! level, through the one write path (event, change-log rows for the area it left and
+//! the one it entered, its task re-sent with the new grid); a case whose location lies
+//! in no grid is recorded as stranded, once; closed cases and cases in surviving grids
+//! are left alone; a second pass (another node, a restart) finds nothing to do; a node
+//! whose layer is not the stored one any more changes nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Mutex;
+
+use geodata::{AreaCode, GridIndex, IndexOptions, Layer, Level, Unit};
+use gridlink::auth::Role;
+use gridlink::calendar::Calendar;
+use gridlink::categories::CategoryTree;
+use gridlink::changes::{self, unit_subject};
+use gridlink::geo::store::save_layer;
+use gridlink::incidents::act::{self, Actor, Extra, NewCase, Replacement, Timing};
+use gridlink::incidents::replace::{self, ReplaceError, Tally};
+use gridlink::incidents::scope::{Area, Viewer};
+use gridlink::incidents::store;
+use gridlink::incidents::workflow::{Assignment, Command, Target};
+use gridlink::sync::hub::{Notifier, Touched};
+use uuid::Uuid;
+
+const NOW: i64 = 1_780_000_000_000;
+
+/// Remembers what it was told.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Touched>>);
+
+impl Notifier for Recorder {
+    fn committed(&self, touched: &Touched) {
+        self.0.lock().unwrap().push(touched.clone());
+    }
+}
+
+/// A full 500 m cell (a square: its centre lies well inside).
+fn full(unit: &Unit) -> bool {
+    unit.geometry.0.len() == 1 && unit.geometry.0[0].exterior().0.len() == 5
+}
+
+fn centre_of(unit: &Unit) -> (f64, f64) {
+    let c = unit.bounds().unwrap().center();
+    (c.x, c.y)
+}
+
+/// The scene: the demo's first community with two neighbouring full grids `x` and `n`
+/// (sharing an edge), another full grid `z` and a grid `y`; and the layer after: `x`
+/// merged into `n`, `z` gone (a hole), `y` as it was.
+struct Scene {
+    old: Layer,
+    new: Layer,
+    x: Unit,
+    n: Unit,
+    y: Unit,
+    z: Unit,
+}
+
+fn scene() -> Scene {
+    let demo = geodata::demo::layer().unwrap();
+    let community = demo.at_level(Level::Community).next().unwrap().code.clone();
+    let old = Layer::from_units(demo.chain(&community).into_iter().cloned().chain(demo.children(&community).cloned()))
+        .unwrap();
+    let grids: Vec<&Unit> = old.grids().filter(|g| full(g)).collect();
+    let (x, n, merged) = grids
+        .iter()
+        .flat_map(|a| grids.iter().map(move |b| (*a, *b)))
+        .filter(|(a, b)| a.code != b.code)
+        .find_map(|(a, b)| {
+            let union = geodata::topo::dissolve(a.geometry.0.iter().chain(&b.geometry.0));
+            (union.0.len() == 1 && union.0[0].interiors().is_empty()).then(|| (a.clone(), b.clone(), union))
+        })
+        .expect("two full grids of the community share an edge");
+    let z = grids.iter().find(|g| g.code != x.code && g.code != n.code).copied().unwrap().clone();
+    let y = old.grids().find(|g| ![&x.code, &n.code, &z.code].contains(&&g.code)).unwrap().clone();
+    let new = Layer::from_units(
+        old.units()
+            .filter(|u| u.code != x.code && u.code != z.code)
+            .cloned()
+            .map(|u| if u.code == n.code { Unit { geometry: merged.clone(), ..u } } else { u }),
+    )
+    .unwrap();
+    Scene { old, new, x, n, y, z }
+}
+
+/// The codes of a grid's chain, city down to the grid.
+fn place(layer: &Layer, grid: &AreaCode) -> [String; 5] {
+    let chain: Vec<String> = layer.chain(grid).iter().map(|u| u.code.to_string()).collect();
+    chain.try_into().unwrap()
+}
+
+fn open(t: &support::TestDb, layer: &Layer, grid: &Unit, timing: Timing<'_>) -> String {
+    let id = Uuid::new_v4().to_string();
+    let (lon, lat) = centre_of(grid);
+    let new = NewCase {
+        id: id.clone(),
+        category: "C0101".into(),
+        level: 5,
+        chain: place(layer, &grid.code),
+        lon,
+        lat,
+        description: "井盖缺失".into(),
+        photos: Vec::new(),
+        contact: None,
+        source: "resident".into(),
+        follow_token_hash: "x".into(),
+    };
+    t.db.transact(|c| act::open_case(c, new, None, timing, NOW).map(|_| ())).unwrap();
+    id
+}
+
+/// Someone who sees every case.
+fn person(n: u128) -> Actor {
+    Actor {
+        viewer: Viewer { id: Uuid::from_u128(n), role: Role::Administrator, unit_code: String::new(), area: Area::All },
+        device_id: None,
+    }
+}
+
+fn actions(t: &support::TestDb, id: &str) -> Vec<String> {
+    t.db.read(|c| store::events_of(c, id)).unwrap().into_iter().map(|e| e.action).collect()
+}
+
+#[test]
+fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
+    let s = scene();
+    let tree = CategoryTree::default_tree().unwrap();
+    let calendar = Calendar::national();
+    let timing = Timing::of(&tree, &calendar, "C0101");
+    let options = IndexOptions { snap_tolerance_m: 50.0 };
+    for t in support::both() {
+        t.db.write(|c| save_layer(c, &s.old, &mut |_, _| {})).unwrap();
+        let in_x = open(&t, &s.old, &s.x, timing);
+        let in_y = open(&t, &s.old, &s.y, timing);
+        let in_z = open(&t, &s.old, &s.z, timing);
+        let closed_in_x = open(&t, &s.old, &s.x, timing);
+        let (centre, worker) = (person(1), person(7));
+        // The case in x is dispatched to x's worker, who holds it.
+        let task = Uuid::new_v4();
+        let lead = Assignment {
+            task,
+            target: Target::Grid(s.x.code.to_string()),
+            assignees: vec![worker.viewer.id],
+            due_ms: None,
+        };
+        for (actor, command) in [
+            (&centre, Command::Accept { confirm: None }),
+            (&centre, Command::Dispatch { lead, assist: vec![] }),
+            (&worker, Command::AcceptTask { task }),
+        ] {
+            t.db.transact(|c| act::execute(c, &in_x, actor, &command, &Extra::default(), timing, NOW)).unwrap();
+        }
+        let reject = Command::Reject { reason: "duplicate".into() };
+        t.db.transact(|c| act::execute(c, &closed_in_x, &centre, &reject, &Extra::default(), timing, NOW)).unwrap();
+        assert_eq!(t.db.read(store::count_in_vanished_grids).unwrap(), 0, "{}", t.name);
+
+        // The new layer is stored; nothing has moved yet.
+        let generation = t.db.write(|c| save_layer(c, &s.new, &mut |_, _| {})).unwrap();
+        assert_eq!(t.db.read(store::count_in_vanished_grids).unwrap(), 2, "{}: the open cases in x and z", t.name);
+        let index = GridIndex::build(&s.new, options);
+        let log_before = t.db.read(changes::newest).unwrap();
+
+        // A node whose layer is older than the stored one changes nothing.
+        let stale = replace::run(&t.db, &index, generation - 1, &tree, &calendar, &Recorder::default());
+        assert!(matches!(stale, Err(ReplaceError::Superseded { .. })), "{}: {stale:?}", t.name);
+        assert_eq!(t.db.read(changes::newest).unwrap(), log_before, "{}", t.name);
+        assert_eq!(actions(&t, &in_x), ["reported", "registered", "dispatched", "task_accepted"], "{}", t.name);
+
+        let told = Recorder::default();
+        let tally = replace::run(&t.db, &index, generation, &tree, &calendar, &told).unwrap();
+        assert_eq!(tally, Tally { replaced: 1, stranded: 1, untouched: 0 }, "{}", t.name);
+        assert_eq!(told.0.lock().unwrap().len(), 2, "{}: each commit told", t.name);
+
+        // The case in x now lies in n at every level, and its trace says why, by whom.
+        let row = t.db.read(|c| store::incident(c, &in_x)).unwrap().unwrap();
+        let [city, county, township, community, grid] = place(&s.new, &s.n.code);
+        assert_eq!(
+            [&row.city_code, &row.county_code, &row.township_code, &row.community_code, &row.grid_code],
+            [&city, &county, &township, &community, &grid],
+            "{}",
+            t.name
+        );
+        assert_eq!(row.status, "dispatched", "{}", t.name);
+        let events = t.db.read(|c| store::events_of(c, &in_x)).unwrap();
+        let last = events.last().unwrap();
+        assert_eq!(last.action, "replaced", "{}", t.name);
+        assert_eq!(last.actor_role.as_deref(), Some("system"), "{}", t.name);
+        let data: serde_json::Value = serde_json::from_str(&last.data).unwrap();
+        assert_eq!((data["from"].as_str(), data["to"].as_str()), (Some(s.x.code.as_str()), Some(s.n.code.as_str())));
+        assert!(data["reason"].as_str().unwrap().contains(&format!("generation {generation}")), "{data}");
+
+        // The grid it left hears it go, the grid it entered and its holder hear it come,
+        // and the holder's task now names the new grid.
+        let read = |subject: String| t.db.read(|c| changes::after(c, &[subject], log_before, 100)).unwrap();
+        let incident = |rows: &[changes::Change]| rows.iter().rfind(|r| r.kind == "incident" && r.id == in_x).cloned();
+        assert!(incident(&read(unit_subject(s.x.code.as_str()))).unwrap().removed, "{}", t.name);
+        assert!(!incident(&read(unit_subject(s.n.code.as_str()))).unwrap().removed, "{}", t.name);
+        let holder = read(worker.viewer.id.to_string());
+        assert!(!incident(&holder).unwrap().removed, "{}", t.name);
+        let sent = holder.iter().rfind(|r| r.kind == "task" && r.id == task.to_string()).unwrap();
+        let sent: serde_json::Value = serde_json::from_str(&sent.data).unwrap();
+        assert_eq!(
+            (sent["incident"]["grid"].as_str(), sent["status"].as_str()),
+            (Some(s.n.code.as_str()), Some("accepted"))
+        );
+
+        // z's case lies in no grid now: it keeps z, and says so.
+        assert_eq!(t.db.read(|c| store::incident(c, &in_z)).unwrap().unwrap().grid_code, s.z.code.as_str());
+        assert_eq!(actions(&t, &in_z), ["reported", "stranded"], "{}", t.name);
+        // Left alone: the case in a surviving grid, and the case that left the loop.
+        assert_eq!(actions(&t, &in_y), ["reported"], "{}", t.name);
+        assert_eq!(actions(&t, &closed_in_x), ["reported", "rejected"], "{}", t.name);
+        assert_eq!(t.db.read(|c| store::incident(c, &closed_in_x)).unwrap().unwrap().grid_code, s.x.code.as_str());
+
+        // A node that read its candidates before this one moved the case leaves it be.
+        let late =
+            Replacement { from: s.x.code.to_string(), to: Some(place(&s.new, &s.n.code)), reason: "late".into() };
+        let done = t.db.transact(|c| act::replace(c, &in_x, &late, timing, NOW)).unwrap();
+        assert!(done.is_none(), "{}", t.name);
+
+        // Another node, or this one restarting, finds nothing left to do.
+        let newest = t.db.read(changes::newest).unwrap();
+        let again = replace::run(&t.db, &index, generation, &tree, &calendar, &Recorder::default()).unwrap();
+        assert_eq!(again, Tally { replaced: 0, stranded: 0, untouched: 1 }, "{}: only z's case is looked at", t.name);
+        assert_eq!(t.db.read(changes::newest).unwrap(), newest, "{}", t.name);
+        assert_eq!(actions(&t, &in_z), ["reported", "stranded"], "{}", t.name);
+        assert_eq!(t.db.read(|c| store::events_of(c, &in_x)).unwrap().len(), events.len(), "{}", t.name);
+
+        // A later layer that has z again places nothing: its case is in a grid that exists.
+        let generation = t.db.write(|c| save_layer(c, &s.old, &mut |_, _| {})).unwrap();
+        assert_eq!(t.db.read(store::count_in_vanished_grids).unwrap(), 0, "{}", t.name);
+        let index = GridIndex::build(&s.old, options);
+        let back = replace::run(&t.db, &index, generation, &tree, &calendar, &Recorder::default()).unwrap();
+        assert_eq!(back, Tally::default(), "{}", t.name);
+    }
+}
