@@ -719,7 +719,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
         _ => replace_to(Some(NEW_GRID)),
     };
     // Re-placements come from the system, mostly.
-    let actor = if matches!(command, Command::Replace { .. }) && pick.2 % 4 != 0 { SYSTEM } else { actor };
+    let actor = if matches!(command, Command::Replace { .. }) && !pick.2.is_multiple_of(4) { SYSTEM } else { actor };
     (actor, command)
 }
 
