@@ -83,6 +83,8 @@ pub struct FileSettings {
     pub sync_heartbeat_s: Option<u32>,
     /// How many days the change log keeps its rows (an older cursor starts from a snapshot).
     pub sync_retention_days: Option<u32>,
+    /// How often to look for a grid layer stored by another process, in milliseconds.
+    pub grids_poll_ms: Option<u64>,
 }
 
 /// Why a settings file was refused.
@@ -136,6 +138,7 @@ impl FileSettings {
             sync: crate::sync::SyncSettings {
                 heartbeat_s: self.sync_heartbeat_s.unwrap_or(flags.sync.heartbeat_s),
                 retention_days: self.sync_retention_days.unwrap_or(flags.sync.retention_days),
+                grids_poll_ms: self.grids_poll_ms.unwrap_or(flags.sync.grids_poll_ms),
                 ..flags.sync
             },
         }
@@ -165,6 +168,9 @@ pub enum SettingsError {
     /// The push timeout must be sensible.
     #[error("push_timeout_ms must be between 100 and 120000, not {0}")]
     BadPushTimeout(u64),
+    /// The grid layer must be looked for neither in a busy loop nor hardly ever.
+    #[error("grids_poll_ms must be between 100 and 600000, not {0}")]
+    BadGridsPoll(u64),
 }
 
 impl Settings {
@@ -188,6 +194,9 @@ impl Settings {
         }
         if !(100..=120_000).contains(&self.push.timeout_ms) {
             return Err(SettingsError::BadPushTimeout(self.push.timeout_ms));
+        }
+        if !(100..=600_000).contains(&self.sync.grids_poll_ms) {
+            return Err(SettingsError::BadGridsPoll(self.sync.grids_poll_ms));
         }
         Ok(self)
     }
@@ -256,6 +265,19 @@ mod tests {
         assert!(matches!(bad(subject), Err(SettingsError::BadPushSubject(_))));
         let timeout = PushSettings { timeout_ms: 0, ..PushSettings::default() };
         assert!(matches!(bad(timeout), Err(SettingsError::BadPushTimeout(_))));
+    }
+
+    #[test]
+    fn the_grid_layer_poll_comes_from_the_file_and_is_bounded() {
+        assert_eq!(settings("127.0.0.1:0", false).sync.grids_poll_ms, 2_000);
+        let file: FileSettings = toml::from_str("grids_poll_ms = 500\n").unwrap();
+        let merged = file.under(settings("127.0.0.1:0", false), |_| false).validate().unwrap();
+        assert_eq!(merged.sync.grids_poll_ms, 500);
+        for bad in [0, 99, 600_001] {
+            let mut s = settings("127.0.0.1:0", false);
+            s.sync.grids_poll_ms = bad;
+            assert!(matches!(s.validate(), Err(SettingsError::BadGridsPoll(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -58,20 +58,66 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
 }
 
-/// The area the server works with: the layer stored in the database; on a database
-/// without one, the bundled demo area (stored, so that it is there next time) when
-/// `demo` is set, and no area otherwise.
-fn load_area(db: &Database, demo: bool) -> Result<Layer, StartupError> {
+/// The area the server works with, and its stored generation: the layer stored in the
+/// database; on a database without one, the bundled demo area (stored, so that it is
+/// there next time) when `demo` is set, and no area otherwise.
+fn load_area(db: &Database, demo: bool) -> Result<(Layer, i64), StartupError> {
+    // The generation before the layer: see `geo::store::generation`.
+    let generation = db.read(geo::store::generation)?;
     if let Some(stored) = db.read(|c| Ok(geo::store::load_layer(c)))?? {
-        return Ok(stored);
+        return Ok((stored, generation));
     }
     if !demo {
         tracing::warn!("no grids are stored: import some with `gridlink grids import FILE`");
-        return Ok(Layer::default());
+        return Ok((Layer::default(), generation));
     }
     let layer = geodata::demo::layer()?;
-    db.write(|c| geo::store::save_layer(c, &layer, &mut |_, _| {}))?;
-    Ok(layer)
+    let generation = db.write(|c| geo::store::save_layer(c, &layer, &mut |_, _| {}))?;
+    Ok((layer, generation))
+}
+
+/// The units the responses name (the layer's, and the departments at the county's level).
+fn directory_entries(layer: &Layer, tree: &CategoryTree) -> Vec<(String, String, u8)> {
+    layer
+        .units()
+        .map(|u| (u.code.to_string(), u.name.clone(), u.level().number()))
+        .chain(tree.departments.iter().map(|d| (d.code.clone(), d.name.clone(), Level::County.number())))
+        .collect()
+}
+
+/// What follows the grid layer when another process stores a new one (`geo::watch`):
+/// the unit names of the responses, and the open cases whose grid vanished.
+struct LayerFollowers {
+    directory: Directory,
+    db: Database,
+    tree: Arc<CategoryTree>,
+    calendar: Arc<Calendar>,
+    fanout: Fanout,
+}
+
+impl geo::watch::Follower for LayerFollowers {
+    fn swapped(&self, layer: &Layer) {
+        self.directory.replace(directory_entries(layer, &self.tree));
+    }
+
+    fn settle(&self, geo: &Geo) -> Result<(), String> {
+        let index = geo.index();
+        let tally =
+            incidents::replace::run(&self.db, &index, geo.generation(), &self.tree, &self.calendar, &self.fanout)
+                .map_err(|e| e.to_string())?;
+        if tally != incidents::replace::Tally::default() {
+            tracing::info!(?tally, "open cases whose grid vanished brought in line with the grid layer");
+        }
+        Ok(())
+    }
+}
+
+/// The layer watch a running server keeps (see [`geo::watch`]).
+struct Watch {
+    db: Database,
+    geo: Geo,
+    every: Duration,
+    follower: Arc<dyn geo::watch::Follower>,
 }
 
 /// Forgets change-log rows past the retention and sessions nobody can use any more,
@@ -100,6 +146,7 @@ pub struct Application {
     port: u16,
     server: Server,
     hub: Arc<Hub>,
+    watch: Watch,
 }
 
 impl Application {
@@ -117,25 +164,21 @@ impl Application {
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
         db.write(|c| categories::store_tree(c, &tree))?;
-        let layer = load_area(&db, settings.demo)?;
-        tracing::info!(grids = layer.grids().count(), units = layer.len(), "area loaded");
+        let (layer, generation) = load_area(&db, settings.demo)?;
+        tracing::info!(grids = layer.grids().count(), units = layer.len(), generation, "area loaded");
         if settings.demo {
             let created = auth::demo::ensure(&db, &layer, &tree)?;
             tracing::info!(created, "demo accounts ready (password: demo)");
         }
-        let directory = web::Data::new(Directory::new(
-            layer
-                .units()
-                .map(|u| (u.code.to_string(), u.name.clone(), u.level().number()))
-                .chain(tree.departments.iter().map(|d| (d.code.clone(), d.name.clone(), Level::County.number()))),
-        ));
+        let directory = web::Data::new(Directory::new(directory_entries(&layer, &tree)));
         let db = web::Data::new(db);
         let tree = web::Data::new(tree);
         let calendar = web::Data::new(Calendar::national());
         let pusher = web::Data::new(Pusher::new(db.get_ref().clone(), &settings.push)?);
         // Residents upload without an account: a burst of 60, then one a second per address.
         let uploads = web::Data::new(RateLimiter::new(60, 60));
-        let geo = web::Data::new(Geo::new(&layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }));
+        let geo =
+            web::Data::new(Geo::new(layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }, generation));
         let hub = Arc::new(Hub::new());
         // A worker whose phone holds a socket open but does not acknowledge a new task
         // within five seconds is woken by push all the same.
@@ -151,6 +194,18 @@ impl Application {
         });
         spawn_log_pruner(shared.get_ref().clone());
         sync::sweep::spawn(db.get_ref().clone(), hub.clone());
+        let watch = Watch {
+            db: db.get_ref().clone(),
+            geo: geo.get_ref().clone(),
+            every: Duration::from_millis(settings.sync.grids_poll_ms),
+            follower: Arc::new(LayerFollowers {
+                directory: directory.get_ref().clone(),
+                db: db.get_ref().clone(),
+                tree: tree.clone().into_inner(),
+                calendar: calendar.clone().into_inner(),
+                fanout: fanout.clone(),
+            }),
+        };
         let sessions = hub.clone();
         let hub = web::Data::from(hub);
         let fanout = web::Data::new(fanout);
@@ -207,7 +262,7 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_GRACE_S)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, hub: sessions })
+        Ok(Application { port, server, hub: sessions, watch })
     }
 
     /// The port the server listens on (useful when it was asked for port 0).
@@ -217,9 +272,14 @@ impl Application {
 
     /// Serves until the server is stopped (Ctrl-C, SIGTERM): then every phone's socket is
     /// closed with 1001 "going away" (they resume from their cursors elsewhere or later),
-    /// and requests under way get [`SHUTDOWN_GRACE_S`] seconds to finish.
+    /// and requests under way get [`SHUTDOWN_GRACE_S`] seconds to finish. Meanwhile it
+    /// watches the stored grid layer and swaps in a newly imported one ([`geo::watch`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { server, hub, .. } = self;
+        let Application { server, hub, watch, .. } = self;
+        let Watch { db, geo, every, follower } = watch;
+        let watching = tokio::spawn(geo::watch::run(db, geo, every, follower));
+        // Ends with the server, however it ends.
+        let _watching = AbortOnDrop(watching);
         let handle = server.handle();
         let mut server = std::pin::pin!(server);
         tokio::select! {
@@ -236,6 +296,15 @@ impl Application {
         // The server's own future carries out the pause and the stop: poll both.
         let ((), result) = tokio::join!(stopping, server);
         result
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -21,21 +22,36 @@ pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 /// How long a refresh token lasts: long enough for a worker offline for weeks.
 pub const REFRESH_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
+/// Units by code: (name, level).
+type Units = HashMap<String, (String, u8)>;
+
 /// What the responses say about units: names and levels by code (units of the layer,
-/// and departments, which sit at the county's level).
+/// and departments, which sit at the county's level). Replaced whole when a new grid
+/// layer is swapped in.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
-    units: HashMap<String, (String, u8)>,
+    units: Arc<RwLock<Arc<Units>>>,
 }
 
 impl Directory {
     /// A directory of these units: (code, name, level).
     pub fn new(units: impl IntoIterator<Item = (String, String, u8)>) -> Directory {
-        Directory { units: units.into_iter().map(|(code, name, level)| (code, (name, level))).collect() }
+        Directory { units: Arc::new(RwLock::new(Arc::new(Self::collect(units)))) }
+    }
+
+    fn collect(units: impl IntoIterator<Item = (String, String, u8)>) -> Units {
+        units.into_iter().map(|(code, name, level)| (code, (name, level))).collect()
+    }
+
+    /// Replaces every unit with these: (code, name, level).
+    pub fn replace(&self, units: impl IntoIterator<Item = (String, String, u8)>) {
+        let units = Arc::new(Self::collect(units));
+        *self.units.write().unwrap_or_else(PoisonError::into_inner) = units;
     }
 
     fn describe(&self, user: &User) -> UserRef {
-        let (name, level) = self.units.get(&user.unit_code).cloned().unwrap_or_else(|| (user.unit_code.clone(), 0));
+        let units = self.units.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let (name, level) = units.get(&user.unit_code).cloned().unwrap_or_else(|| (user.unit_code.clone(), 0));
         UserRef {
             id: user.id.clone(),
             role: user.role.clone(),

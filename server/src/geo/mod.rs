@@ -2,12 +2,16 @@
 //! "which grid is this point in?".
 //!
 //! The layer lives in memory in `geodata`'s index, swapped whole when grids change;
-//! locating a point never touches storage.
+//! locating a point never touches storage. Every import raises the stored layer's
+//! generation; [`watch`] notices, loads and indexes the new layer off the request path,
+//! and [`Geo::swap`]s it in while requests under way finish with the index they took.
 
 pub mod routes;
 pub mod schema;
 pub mod store;
+pub mod watch;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use geodata::index::SharedIndex;
@@ -29,17 +33,41 @@ pub struct Geo {
     index: Arc<SharedIndex>,
     /// The layer the index was built from, for serving boundaries.
     layer: Arc<RwLock<Arc<Layer>>>,
+    /// The stored generation of that layer (see [`store::generation`]).
+    generation: Arc<AtomicI64>,
+    options: IndexOptions,
 }
 
 impl Geo {
-    /// Indexes a layer's grids.
-    pub fn new(layer: &Layer, options: IndexOptions) -> Geo {
+    /// Indexes a layer's grids; `generation` is the stored generation it was read at
+    /// (0 for a layer that is not stored).
+    pub fn new(layer: Layer, options: IndexOptions, generation: i64) -> Geo {
+        let index = Geo::build_index(&layer, options);
+        Geo {
+            index: Arc::new(SharedIndex::new(index)),
+            layer: Arc::new(RwLock::new(Arc::new(layer))),
+            generation: Arc::new(AtomicI64::new(generation)),
+            options,
+        }
+    }
+
+    /// Builds the index of a layer with these options (seconds for a city: run it off
+    /// the async workers), warning of grids no point can be placed in.
+    pub fn build_index(layer: &Layer, options: IndexOptions) -> GridIndex {
         let index = GridIndex::build(layer, options);
         if !index.unindexed().is_empty() {
             let codes: Vec<&str> = index.unindexed().iter().map(AreaCode::as_str).collect();
             tracing::warn!(?codes, "grids too thin to place any point in (under a millimetre)");
         }
-        Geo { index: Arc::new(SharedIndex::new(index)), layer: Arc::new(RwLock::new(Arc::new(layer.clone()))) }
+        index
+    }
+
+    /// Makes `layer`, indexed as `index`, the current one, read at stored `generation`.
+    /// Requests under way keep the index and layer they took; the next ones get these.
+    pub fn swap(&self, layer: Layer, index: GridIndex, generation: i64) {
+        *self.layer.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(layer);
+        self.index.replace(index);
+        self.generation.store(generation, Ordering::SeqCst);
     }
 
     /// The current index.
@@ -50,5 +78,15 @@ impl Geo {
     /// The current layer.
     pub fn layer(&self) -> Arc<Layer> {
         self.layer.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The stored generation of the current layer.
+    pub fn generation(&self) -> i64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The options every index is built with (the snapping tolerance).
+    pub fn options(&self) -> IndexOptions {
+        self.options
     }
 }

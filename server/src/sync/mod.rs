@@ -25,7 +25,7 @@ use crate::geo::Geo;
 use crate::store::Database;
 use hub::Hub;
 
-/// How the socket behaves.
+/// How the socket behaves, and how often the node looks for a newly stored grid layer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncSettings {
     /// A client pings at least this often; silent for twice as long, it is dropped.
@@ -40,6 +40,9 @@ pub struct SyncSettings {
     pub send_timeout_ms: u64,
     /// Frames a client may send per second, on average (bursts of ten times that).
     pub frames_per_second: u32,
+    /// How often the node looks whether another process stored a new grid layer, in
+    /// milliseconds (`crate::geo::watch`): the node swaps it in within about this long.
+    pub grids_poll_ms: u64,
 }
 
 impl Default for SyncSettings {
@@ -51,6 +54,7 @@ impl Default for SyncSettings {
             page: 200,
             send_timeout_ms: 10_000,
             frames_per_second: 20,
+            grids_poll_ms: 2_000,
         }
     }
 }
