@@ -467,12 +467,28 @@ fn grids_import(file: &PathBuf, tolerance_m2: f64, url: &str) -> ExitCode {
         Err(e) => return fail(e),
     };
     let bar = progress_bar(layer.len());
-    let saved = db.write(|c| layer_store::save_layer(c, &layer, &mut |done, _| bar.set_position(done as u64)));
+    let saved = db.write(|c| {
+        let generation = layer_store::save_layer(c, &layer, &mut |done, _| bar.set_position(done as u64))?;
+        // Counted with the new layer, before anyone can re-place them.
+        Ok((generation, crate::incidents::store::count_in_vanished_grids(c)?))
+    });
     bar.finish_and_clear();
-    if let Err(e) = saved {
-        return fail(format!("nothing was imported: {e}"));
+    let (generation, left) = match saved {
+        Ok(saved) => saved,
+        Err(e) => return fail(format!("nothing was imported: {e}")),
+    };
+    let units = layer.len() - grids;
+    let mut said = writeln!(out, "imported {units} units and {grids} grids (layer generation {generation})");
+    if said.is_ok() {
+        // Running servers swap the layer in within seconds and re-place these cases by
+        // their location (`incidents::replace`); a server starting later does it then.
+        said = writeln!(
+            out,
+            "{left} open case(s) lie in grids the layer no longer has: the servers re-place them by their \
+             location as they take the new layer in (running ones within seconds, others when they start)"
+        );
     }
-    match writeln!(out, "imported {} units and {grids} grids", layer.len() - grids) {
+    match said {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
