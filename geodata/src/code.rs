@@ -170,6 +170,15 @@ impl AreaCode {
         }
     }
 
+    /// This unit's place among its parent's children (the inverse of [`AreaCode::child`]):
+    /// the last three digits, or `None` for a city or county.
+    pub fn sequence(&self) -> Option<u32> {
+        match self.level() {
+            Level::City | Level::County => None,
+            _ => self.0[self.0.len() - 3..].parse().ok(),
+        }
+    }
+
     /// The code as a string.
     pub fn as_str(&self) -> &str {
         &self.0

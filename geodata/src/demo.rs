@@ -33,7 +33,7 @@ use crate::geojson::read_features;
 use crate::model::{Layer, Unit};
 use crate::plane::LocalPlane;
 use crate::problem::Report;
-use crate::topo::{Welder, dissolve};
+use crate::topo::{Welder, dissolve, shared_borders};
 
 /// The demo county's code.
 pub const COUNTY_CODE: &str = "321302";
@@ -241,7 +241,7 @@ fn cut_into_grids(outline_deg: &MultiPolygon<f64>) -> Result<Grids, DemoError> {
             }
         }
     }
-    let mut neighbours = adjacency(&cells);
+    let mut neighbours = shared_borders(cells.iter().map(|c| c.polygons.iter()));
     merge_small_pieces(&mut cells, &mut neighbours);
     // Drop the emptied cells, renumbering the adjacency.
     let keep: Vec<usize> = (0..cells.len()).filter(|&i| !cells[i].polygons.is_empty()).collect();
@@ -347,37 +347,6 @@ fn distance_to(p: Coord<f64>, segment: &Line<f64>) -> f64 {
     };
     let q = segment.start + d * t;
     (q.x - p.x).hypot(q.y - p.y)
-}
-
-/// Shared border lengths between pieces, from their exactly shared (welded) edges.
-fn adjacency(cells: &[Cell]) -> Vec<BTreeMap<usize, f64>> {
-    let mut owners: HashMap<[(u64, u64); 2], Vec<usize>> = HashMap::new();
-    let mut lengths: HashMap<[(u64, u64); 2], f64> = HashMap::new();
-    for (i, cell) in cells.iter().enumerate() {
-        for p in &cell.polygons {
-            for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
-                for line in ring.lines() {
-                    let (a, b) = (
-                        (line.start.x.to_bits(), line.start.y.to_bits()),
-                        (line.end.x.to_bits(), line.end.y.to_bits()),
-                    );
-                    let key = if a < b { [a, b] } else { [b, a] };
-                    owners.entry(key).or_default().push(i);
-                    lengths.insert(key, (line.end - line.start).x.hypot((line.end - line.start).y));
-                }
-            }
-        }
-    }
-    let mut neighbours = vec![BTreeMap::new(); cells.len()];
-    for (key, list) in owners {
-        if let [a, b] = list[..]
-            && a != b
-        {
-            *neighbours[a].entry(b).or_insert(0.0) += lengths[&key];
-            *neighbours[b].entry(a).or_insert(0.0) += lengths[&key];
-        }
-    }
-    neighbours
 }
 
 /// Merges pieces smaller than a fifth of a cell, smallest first, into the neighbour with

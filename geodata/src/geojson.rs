@@ -14,7 +14,7 @@ use geo::{Coord, LineString, MultiPolygon, Orient, Polygon, orient::Direction};
 use serde_json::{Map, Value, json};
 
 use crate::code::{AreaCode, Level};
-use crate::model::{Layer, Unit};
+use crate::model::{Layer, SourceShare, Unit};
 use crate::problem::{ProblemKind, Report, Severity};
 
 /// A feature with a valid code, and its unit if everything else about it is sound too.
@@ -27,6 +27,8 @@ pub(crate) struct ParsedFeature {
     pub index: usize,
     pub code: AreaCode,
     pub unit: Option<Unit>,
+    /// The source grids a fused grid came from (the optional `lineage` property).
+    pub lineage: Vec<SourceShare>,
 }
 
 /// Reads a FeatureCollection, returning the features that are individually sound and
@@ -97,12 +99,38 @@ fn read_feature(index: usize, feature: &Value, report: &mut Report) -> Option<Pa
         check_level_and_parent(code, props, &mut problem);
     }
     let geometry = read_geometry(obj.get("geometry"), &mut problem);
+    let lineage = read_lineage(props.and_then(|p| p.get("lineage")), &mut problem);
     let code = code?;
     let unit = match (name.filter(|n| !n.is_empty()), geometry) {
         (Some(name), Some(geometry)) => Some(Unit { code: code.clone(), name: name.to_owned(), geometry }),
         _ => None,
     };
-    Some(ParsedFeature { index, code, unit })
+    Some(ParsedFeature { index, code, unit, lineage })
+}
+
+/// The optional `lineage` property: an array of `{layer, source, of_grid, of_source}`
+/// with both shares from 0 to 1.
+fn read_lineage(value: Option<&Value>, problem: &mut impl FnMut(ProblemKind, String)) -> Vec<SourceShare> {
+    let Some(value) = value.filter(|v| !v.is_null()) else { return Vec::new() };
+    let shares: Vec<SourceShare> = match serde_json::from_value(value.clone()) {
+        Ok(shares) => shares,
+        Err(e) => {
+            problem(
+                ProblemKind::BadLineage,
+                format!("property \"lineage\" must be an array of {{layer, source, of_grid, of_source}}: {e}"),
+            );
+            return Vec::new();
+        }
+    };
+    let valid = |x: f64| (0.0..=1.0 + 1e-9).contains(&x);
+    if let Some(bad) = shares.iter().find(|s| !valid(s.of_grid) || !valid(s.of_source)) {
+        problem(
+            ProblemKind::BadLineage,
+            format!("lineage of source {} in layer {}: shares must lie between 0 and 1", bad.source, bad.layer),
+        );
+        return Vec::new();
+    }
+    shares
 }
 
 /// Checks the optional `level` and `parent` against the code.
@@ -141,7 +169,10 @@ fn check_level_and_parent(code: &AreaCode, props: &Map<String, Value>, problem: 
     }
 }
 
-fn read_geometry(geometry: Option<&Value>, problem: &mut impl FnMut(ProblemKind, String)) -> Option<MultiPolygon<f64>> {
+pub(crate) fn read_geometry(
+    geometry: Option<&Value>,
+    problem: &mut impl FnMut(ProblemKind, String),
+) -> Option<MultiPolygon<f64>> {
     let geometry = geometry.and_then(Value::as_object);
     let kind = geometry.and_then(|g| g.get("type")).and_then(Value::as_str);
     let coords = geometry.and_then(|g| g.get("coordinates"));
@@ -235,32 +266,33 @@ fn read_ring(ring: &Value, place: &str, problem: &mut impl FnMut(ProblemKind, St
 /// Writes units as a GeoJSON FeatureCollection: exterior rings counter-clockwise, holes
 /// clockwise, a Polygon where the unit has one part and a MultiPolygon otherwise.
 pub fn write_units<'a>(units: impl IntoIterator<Item = &'a Unit>) -> Value {
-    let features: Vec<Value> = units.into_iter().map(unit_feature).collect();
+    let features: Vec<Value> = units.into_iter().map(|u| unit_feature(u, &[])).collect();
     json!({ "type": "FeatureCollection", "features": features })
 }
 
-/// Writes a whole layer, in code order.
+/// Writes a whole layer, in code order, fused grids with their `lineage`.
 pub fn write_layer(layer: &Layer) -> Value {
-    write_units(layer.units())
+    let features: Vec<Value> = layer.units().map(|u| unit_feature(u, layer.lineage(&u.code))).collect();
+    json!({ "type": "FeatureCollection", "features": features })
 }
 
-fn unit_feature(unit: &Unit) -> Value {
+fn unit_feature(unit: &Unit, lineage: &[SourceShare]) -> Value {
     let oriented = unit.geometry.orient(Direction::Default);
     let polygons: Vec<Value> = oriented.0.iter().map(polygon_coords).collect();
     let geometry = match <[Value; 1]>::try_from(polygons) {
         Ok([single]) => json!({ "type": "Polygon", "coordinates": single }),
         Err(many) => json!({ "type": "MultiPolygon", "coordinates": many }),
     };
-    json!({
-        "type": "Feature",
-        "properties": {
-            "code": unit.code,
-            "name": unit.name,
-            "level": unit.level().number(),
-            "parent": unit.parent(),
-        },
-        "geometry": geometry,
-    })
+    let mut properties = json!({
+        "code": unit.code,
+        "name": unit.name,
+        "level": unit.level().number(),
+        "parent": unit.parent(),
+    });
+    if !lineage.is_empty() {
+        properties["lineage"] = json!(lineage);
+    }
+    json!({ "type": "Feature", "properties": properties, "geometry": geometry })
 }
 
 fn polygon_coords(polygon: &Polygon<f64>) -> Value {

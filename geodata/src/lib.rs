@@ -9,12 +9,14 @@
 //! - [`index`]: the R-tree that places a point in its grid and five-level chain.
 //! - [`crs`]: WGS-84, GCJ-02 and BD-09; [`plane`]: the local plane in which areas and
 //!   distances are measured in metres.
+//! - [`fuse`]: fusing several bureaus' grid layers into one (三网融合).
 //! - [`synth`]: seeded synthetic layers for tests and benchmarks; [`demo`]: the demo
 //!   county built on the real outline of 宿迁市宿城区.
 
 pub mod code;
 pub mod crs;
 pub mod demo;
+pub mod fuse;
 pub mod geojson;
 pub mod index;
 pub mod model;

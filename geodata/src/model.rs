@@ -35,7 +35,21 @@ impl Unit {
     }
 }
 
-/// A two units with the same code were put into one layer.
+/// One source grid's part in a fused grid: where the fused grid came from (see
+/// [`crate::fuse`]). Both shares are fractions of an area, from 0 to 1.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SourceShare {
+    /// The name of the source layer, e.g. `综治`.
+    pub layer: String,
+    /// The source grid's id in its layer.
+    pub source: String,
+    /// How much of the fused grid the source grid covers.
+    pub of_grid: f64,
+    /// How much of the source grid falls in the fused grid.
+    pub of_source: f64,
+}
+
+/// Two units with the same code were put into one layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("code {0} appears more than once")]
 pub struct DuplicateCode(pub AreaCode);
@@ -47,6 +61,8 @@ pub struct DuplicateCode(pub AreaCode);
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Layer {
     units: BTreeMap<AreaCode, Unit>,
+    /// For fused grids, the source grids each came from; empty for a layer drawn directly.
+    lineage: BTreeMap<AreaCode, Vec<SourceShare>>,
 }
 
 impl Layer {
@@ -58,7 +74,25 @@ impl Layer {
                 return Err(DuplicateCode(old.code));
             }
         }
-        Ok(Layer { units: map })
+        Ok(Layer { units: map, lineage: BTreeMap::new() })
+    }
+
+    /// The same layer with the lineage of its grids; entries for codes the layer does not
+    /// hold are dropped.
+    pub fn with_lineage(mut self, lineage: impl IntoIterator<Item = (AreaCode, Vec<SourceShare>)>) -> Layer {
+        self.lineage =
+            lineage.into_iter().filter(|(code, shares)| self.units.contains_key(code) && !shares.is_empty()).collect();
+        self
+    }
+
+    /// The source grids the grid `code` was fused from (empty if it was not fused).
+    pub fn lineage(&self, code: &AreaCode) -> &[SourceShare] {
+        self.lineage.get(code).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether any grid of the layer carries lineage.
+    pub fn has_lineage(&self) -> bool {
+        !self.lineage.is_empty()
     }
 
     /// The unit with this code.

@@ -42,6 +42,8 @@ pub enum ProblemKind {
     CoordinateOutOfRange,
     /// A coordinate is NaN or infinite.
     NonFiniteCoordinate,
+    /// The `lineage` property of a fused grid is malformed.
+    BadLineage,
     /// A ring crosses or touches itself.
     SelfIntersection,
     /// Rings of one polygon, or polygons of one multipolygon, cross or overlap.
@@ -74,6 +76,7 @@ impl ProblemKind {
             ProblemKind::BadPosition => "bad-position",
             ProblemKind::CoordinateOutOfRange => "coordinate-out-of-range",
             ProblemKind::NonFiniteCoordinate => "non-finite-coordinate",
+            ProblemKind::BadLineage => "bad-lineage",
             ProblemKind::SelfIntersection => "self-intersection",
             ProblemKind::InvalidGeometry => "invalid-geometry",
             ProblemKind::DuplicateCode => "duplicate-code",

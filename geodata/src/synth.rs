@@ -185,3 +185,133 @@ pub fn lattice(spec: &LatticeSpec) -> Result<Layer, SynthError> {
 pub fn north_to_south(cols: usize, rows: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..rows).rev().flat_map(move |j| (0..cols).map(move |i| (i, j)))
 }
+
+/// How a bureau drew its own grid layer: a lattice of its own, turned and shifted, with
+/// every grid traced by hand — its vertices off by up to `noise_m`, so that neighbours
+/// overlap or leave gaps of a few metres, as real layers do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawnSpec {
+    /// The layer's name, e.g. `应急`.
+    pub name: String,
+    /// The prefix of the grids' ids, e.g. `YJ`.
+    pub id_prefix: String,
+    /// The side of a grid, in metres.
+    pub cell_m: f64,
+    /// How far the lattice is turned, counter-clockwise, in degrees.
+    pub angle_deg: f64,
+    /// How far the lattice is shifted east and north, in metres.
+    pub offset_m: (f64, f64),
+    /// How far a traced vertex may lie from where it belongs, in metres.
+    pub noise_m: f64,
+    /// The share of grids left undrawn (0 to 1).
+    pub skip: f64,
+    /// The random seed.
+    pub seed: u64,
+}
+
+/// Draws a layer over the area `over` (WGS-84): the grids of the spec's lattice that
+/// touch the area. Grids' ids are `PREFIX-COLUMN-ROW`.
+pub fn drawn_layer(over: &MultiPolygon<f64>, spec: &DrawnSpec) -> crate::fuse::SourceLayer {
+    use geo::{BoundingRect, Intersects, Rotate};
+    let mut layer = crate::fuse::SourceLayer { name: spec.name.clone(), grids: Vec::new() };
+    let Some(bounds) = over.bounding_rect() else { return layer };
+    let plane = LocalPlane::for_bounds(bounds);
+    let area = plane.project(over);
+    let Some(b) = area.bounding_rect() else { return layer };
+    let centre = b.center();
+    // A lattice wide enough to cover the area at any angle.
+    let reach = (b.width().hypot(b.height()) / 2.0 / spec.cell_m).ceil() as i64 + 1;
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    for j in (-reach..reach).rev() {
+        for i in -reach..reach {
+            let (x, y) = (
+                centre.x + spec.offset_m.0 + i as f64 * spec.cell_m,
+                centre.y + spec.offset_m.1 + j as f64 * spec.cell_m,
+            );
+            let square = Polygon::new(
+                LineString::from(vec![
+                    (x, y),
+                    (x + spec.cell_m, y),
+                    (x + spec.cell_m, y + spec.cell_m),
+                    (x, y + spec.cell_m),
+                    (x, y),
+                ]),
+                Vec::new(),
+            )
+            .rotate_around_point(spec.angle_deg, geo::Point(centre));
+            if !square.intersects(&area) {
+                continue;
+            }
+            let skipped = rng.random::<f64>() < spec.skip;
+            let traced = trace(&square, spec.noise_m, &mut rng);
+            if skipped {
+                continue;
+            }
+            let id = format!("{}-{:03}-{:03}", spec.id_prefix, i + reach, j + reach);
+            let geometry = MultiPolygon(vec![map_polygon(&traced, |c| plane.inverse(c))]);
+            layer.grids.push(crate::fuse::SourceGrid { name: format!("{}网格{id}", spec.name), id, geometry });
+        }
+    }
+    layer
+}
+
+/// Traces grids again by hand: each grid's vertices (and a new one in the middle of each
+/// edge) moved by up to `noise_m` metres, independently of its neighbours, and a share
+/// `skip` of the grids left out. Ids are the grids' codes.
+pub fn redraw<'a>(
+    name: &str,
+    grids: impl IntoIterator<Item = &'a Unit>,
+    noise_m: f64,
+    skip: f64,
+    seed: u64,
+) -> crate::fuse::SourceLayer {
+    use geo::BoundingRect;
+    let grids: Vec<&Unit> = grids.into_iter().collect();
+    let mut layer = crate::fuse::SourceLayer { name: name.to_owned(), grids: Vec::new() };
+    let Some(bounds) = grids.iter().filter_map(|g| g.geometry.bounding_rect()).reduce(crate::model::union) else {
+        return layer;
+    };
+    let plane = LocalPlane::for_bounds(bounds);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for grid in grids {
+        let skipped = rng.random::<f64>() < skip;
+        let polygons: Vec<Polygon<f64>> = plane
+            .project(&grid.geometry)
+            .0
+            .iter()
+            .map(|p| map_polygon(&trace(p, noise_m, &mut rng), |c| plane.inverse(c)))
+            .collect();
+        if !skipped {
+            layer.grids.push(crate::fuse::SourceGrid {
+                id: grid.code.to_string(),
+                name: grid.name.clone(),
+                geometry: MultiPolygon(polygons),
+            });
+        }
+    }
+    layer
+}
+
+/// A polygon traced by hand: a vertex added in the middle of every edge, and every vertex
+/// moved by up to `noise_m` in a random direction.
+fn trace(polygon: &Polygon<f64>, noise_m: f64, rng: &mut ChaCha8Rng) -> Polygon<f64> {
+    let mut ring = |ls: &LineString<f64>| -> LineString<f64> {
+        let mut out = Vec::with_capacity(ls.0.len() * 2);
+        for line in ls.lines() {
+            for c in [line.start, (line.start + line.end) / 2.0] {
+                let (r, a) = (noise_m * rng.random::<f64>().sqrt(), rng.random::<f64>() * std::f64::consts::TAU);
+                out.push(Coord { x: c.x + r * a.cos(), y: c.y + r * a.sin() });
+            }
+        }
+        if let Some(&first) = out.first() {
+            out.push(first);
+        }
+        LineString(out)
+    };
+    Polygon::new(ring(polygon.exterior()), polygon.interiors().iter().map(&mut ring).collect())
+}
+
+fn map_polygon(polygon: &Polygon<f64>, f: impl Fn(Coord<f64>) -> Coord<f64>) -> Polygon<f64> {
+    let ring = |ls: &LineString<f64>| -> LineString<f64> { ls.coords().map(|c| f(*c)).collect() };
+    Polygon::new(ring(polygon.exterior()), polygon.interiors().iter().map(ring).collect())
+}

@@ -162,6 +162,41 @@ fn ring_signed_area(ring: &LineString<f64>) -> f64 {
     Polygon::new(ring.clone(), Vec::new()).signed_area()
 }
 
+/// Shared border lengths between items (each made of polygons) whose neighbours share
+/// their edges exactly (welded vertices): for each item, its neighbours and the length of
+/// border shared with each. An edge held by more than two items counts for none.
+pub fn shared_borders<'a, I>(items: impl IntoIterator<Item = I>) -> Vec<BTreeMap<usize, f64>>
+where
+    I: IntoIterator<Item = &'a Polygon<f64>>,
+{
+    // Ordered, so that lengths are summed in the same order on every run.
+    let mut owners: BTreeMap<(Key, Key), (Vec<usize>, f64)> = BTreeMap::new();
+    let mut count = 0;
+    for (i, polygons) in items.into_iter().enumerate() {
+        count = i + 1;
+        for p in polygons {
+            for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
+                for line in ring.lines() {
+                    let (a, b) = (key(line.start), key(line.end));
+                    let k = if a < b { (a, b) } else { (b, a) };
+                    let d = line.end - line.start;
+                    owners.entry(k).or_insert_with(|| (Vec::new(), d.x.hypot(d.y))).0.push(i);
+                }
+            }
+        }
+    }
+    let mut neighbours = vec![BTreeMap::new(); count];
+    for (list, length) in owners.into_values() {
+        if let [a, b] = list[..]
+            && a != b
+        {
+            *neighbours[a].entry(b).or_insert(0.0) += length;
+            *neighbours[b].entry(a).or_insert(0.0) += length;
+        }
+    }
+    neighbours
+}
+
 /// Snaps vertices that lie within a tolerance of one another onto one canonical copy.
 ///
 /// Canonical copies are the first seen, so feeding the exact vertices (lattice corners,

@@ -66,8 +66,12 @@ pub fn check_geojson(text: &str, tolerances: &Tolerances) -> Checked {
         .map(|f: &ParsedFeature| Entry { feature: Some(f.index), code: &f.code, unit: f.unit.as_ref() })
         .collect();
     check_units(&entries, tolerances, &mut report);
-    let layer =
-        if report.has_errors() { None } else { Layer::from_units(features.into_iter().filter_map(|f| f.unit)).ok() };
+    let layer = if report.has_errors() {
+        None
+    } else {
+        let lineage: Vec<_> = features.iter().map(|f| (f.code.clone(), f.lineage.clone())).collect();
+        Layer::from_units(features.into_iter().filter_map(|f| f.unit)).ok().map(|l| l.with_lineage(lineage))
+    };
     Checked { layer, report }
 }
 
