@@ -5,7 +5,9 @@
 //! PostgreSQL database (127.0.0.1:5432, or `GRIDLINK_TEST_POSTGRES`), dropped when the
 //! test ends. Tests talk to it over real HTTP, as phones and Open311 clients do. Under
 //! CI (`CI=true`) an unreachable PostgreSQL fails a test rather than skipping it. Later
-//! issues add phones over real WebSockets and the load generator here.
+//! issues add phones over real WebSockets and the load generator here. Tests that run
+//! the command line as an operator does (`gridlink grids import` into a running
+//! deployment) get the real binary from [`gridlink_binary`].
 
 use std::net::TcpListener;
 
@@ -216,6 +218,36 @@ impl TestServer {
         let response = self.client.get(format!("{}{path}", self.base)).send().await?;
         Self::read(response).await
     }
+}
+
+/// The `gridlink` binary, built by cargo with the tests' own profile the first time a
+/// test asks (a no-op when it is up to date), so that tests run the command line exactly
+/// as an operator does, with the code under test.
+pub fn gridlink_binary() -> Result<std::path::PathBuf, SpawnError> {
+    static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        // The tests run from target/<profile dir>/deps: build the binary the same way.
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let release = exe.parent().and_then(|deps| deps.parent()).is_some_and(|dir| dir.ends_with("release"));
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "-p", "gridlink", "--bin", "gridlink", "--message-format=json"])
+            .args(if release { ["--profile", "release"] } else { ["--profile", "test"] })
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(std::process::Stdio::inherit());
+        let out = cargo.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("cargo could not build gridlink ({})", out.status));
+        }
+        // The artifact cargo reports is where the binary is, whatever the target dir.
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "gridlink")
+            .find_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+            .ok_or_else(|| "cargo built no gridlink executable".to_owned())
+    });
+    built.clone().map_err(SpawnError)
 }
 
 /// A point well inside a demo grid (the centroid of a full 500 m cell), and that grid's code.
