@@ -16,8 +16,10 @@
 //!    they share the longest border;
 //! 4. townships grow from seeds over the grids' adjacency, each to a size proportional
 //!    to its number of communities; communities grow the same way inside their township;
-//! 5. grids are numbered west to east, north to south within each community, and each
-//!    unit's boundary is the exact union of its grids.
+//! 5. each unit's boundary is the exact union of its cells;
+//! 6. the cells, traced again by hand, are the 综治 layer; 应急 and 城管 layers are drawn
+//!    on lattices of their own; the three are fused into the demo's grids ([`fusion`]),
+//!    which remember where they came from.
 //!
 //! The result partitions the county with no gap or overlap, and is the same on every run.
 
@@ -29,10 +31,12 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use crate::code::{AreaCode, Level};
+use crate::fuse::{FuseInput, FuseOptions, Fused, SourceLayer, fuse};
 use crate::geojson::read_features;
 use crate::model::{Layer, Unit};
 use crate::plane::LocalPlane;
 use crate::problem::Report;
+use crate::synth::{DrawnSpec, drawn_layer, redraw};
 use crate::topo::{Welder, dissolve, shared_borders};
 
 /// The demo county's code.
@@ -82,8 +86,79 @@ struct Township {
     communities: Vec<Named>,
 }
 
-/// Builds the demo layer: the city, the county, its townships, communities and grids.
+/// Builds the demo layer: the city, the county, its townships, communities and the
+/// grids fused from three source layers (see [`fusion`]).
 pub fn layer() -> Result<Layer, DemoError> {
+    Ok(fusion()?.fused.layer)
+}
+
+/// The demo's fusion: what went in and what came out.
+#[derive(Debug, Clone)]
+pub struct DemoFusion {
+    /// The city, the county, the townships and the communities.
+    pub communities: Layer,
+    /// The source layers, the 综治 base first, then 应急 and 城管.
+    pub sources: Vec<SourceLayer>,
+    /// The fused layer, with lineage, and the report.
+    pub fused: Fused,
+}
+
+/// The demo's three source layers and their fusion (三网融合), the way a county would
+/// make its grid layer:
+/// - 综治, the base: the 500 m lattice cells the communities are made of, traced by hand
+///   (every vertex off by up to 2.5 m, so neighbours overlap and leave slivers), with
+///   about 3 % of them never drawn;
+/// - 应急: 1 km squares turned 8° and shifted, over the whole county;
+/// - 城管: 350 m squares turned −12°, over the urban core only.
+pub fn fusion() -> Result<DemoFusion, DemoError> {
+    let (communities, cells) = communities_and_cells()?;
+    let county = communities
+        .get(&AreaCode::parse(COUNTY_CODE)?)
+        .ok_or_else(|| DemoError::Inconsistent("no county".into()))?
+        .geometry
+        .clone();
+    let base = redraw("综治", &cells, 2.5, 0.03, SEED + 1);
+    let drawn = |name: &str, prefix: &str, cell_m: f64, angle_deg: f64, offset_m: (f64, f64), seed: u64| DrawnSpec {
+        name: name.into(),
+        id_prefix: prefix.into(),
+        cell_m,
+        angle_deg,
+        offset_m,
+        noise_m: 2.0,
+        skip: 0.0,
+        seed,
+    };
+    let emergency = drawn_layer(&county, &drawn("应急", "YJ", 1000.0, 8.0, (170.0, -230.0), SEED + 2));
+    let core = urban_core(&county)?;
+    let city = drawn_layer(&core, &drawn("城管", "CG", 350.0, -12.0, (60.0, 25.0), SEED + 3));
+    let others = [emergency, city];
+    let input = FuseInput { communities: &communities, base: &base, others: &others, previous: None };
+    let fused = fuse(&input, &FuseOptions::default(), &mut |_, _, _| {})
+        .map_err(|e| DemoError::Inconsistent(format!("fusion failed: {e}")))?;
+    let [emergency, city] = others;
+    Ok(DemoFusion { communities, sources: vec![base, emergency, city], fused })
+}
+
+/// The county's urban core, where the 城管 grids are drawn: a box of 9 × 7 km around the
+/// middle of the county's extent.
+fn urban_core(county: &MultiPolygon<f64>) -> Result<MultiPolygon<f64>, DemoError> {
+    let b = county.bounding_rect().ok_or_else(|| DemoError::Inconsistent("the county outline is empty".into()))?;
+    let plane = LocalPlane::for_bounds(b);
+    let c = plane.forward(b.center().x, b.center().y);
+    let corner = |dx: f64, dy: f64| plane.inverse(Coord { x: c.x + dx, y: c.y + dy });
+    let ring = LineString(vec![
+        corner(-4500.0, -3500.0),
+        corner(4500.0, -3500.0),
+        corner(4500.0, 3500.0),
+        corner(-4500.0, 3500.0),
+        corner(-4500.0, -3500.0),
+    ]);
+    Ok(MultiPolygon(vec![Polygon::new(ring, Vec::new())]))
+}
+
+/// The city, county, townships and communities, and the lattice cells they are made of
+/// (as grids of the 综治 layer, numbered in their community).
+fn communities_and_cells() -> Result<(Layer, Vec<Unit>), DemoError> {
     let divisions: Divisions = serde_json::from_str(DIVISIONS)?;
     let mut report = Report::default();
     let outlines = read_features(OUTLINES, &mut report);
@@ -105,6 +180,7 @@ pub fn layer() -> Result<Layer, DemoError> {
     let townships = grow_regions(&grids, &all, &township_sizes, &mut rng)?;
 
     let mut units = vec![city, Unit { geometry: grids.union_deg(&all), ..county }];
+    let mut cells_out = Vec::new();
     for (t, members) in divisions.townships.iter().zip(&townships) {
         let code = AreaCode::parse(&t.code)?;
         units.push(Unit { code: code.clone(), name: t.name.clone(), geometry: grids.union_deg(members) });
@@ -122,15 +198,16 @@ pub fn layer() -> Result<Layer, DemoError> {
                 let code = community
                     .child(n)
                     .ok_or_else(|| DemoError::Inconsistent(format!("community {community} has too many grids")))?;
-                units.push(Unit {
+                cells_out.push(Unit {
                     code,
-                    name: format!("{}第{}网格", c.name, seq + 1),
+                    name: format!("{}综治第{}网格", c.name, seq + 1),
                     geometry: grids.union_deg(&[g]),
                 });
             }
         }
     }
-    Layer::from_units(units).map_err(|e| DemoError::Inconsistent(e.to_string()))
+    let layer = Layer::from_units(units).map_err(|e| DemoError::Inconsistent(e.to_string()))?;
+    Ok((layer, cells_out))
 }
 
 /// A grid under construction: polygons in metres, the lattice cell it is numbered by.

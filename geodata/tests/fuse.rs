@@ -370,3 +370,54 @@ fn bad_options_and_inputs_are_refused() {
     let r: Rect<f64> = fused.layer.grids().next().unwrap().geometry.bounding_rect().unwrap();
     assert!(r.width() > 0.0);
 }
+
+#[test]
+fn the_demo_county_is_fused_from_its_three_layers() {
+    let demo = geodata::demo::fusion().unwrap();
+    let names: Vec<&str> = demo.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["综治", "应急", "城管"]);
+    let (fused, options) = (&demo.fused, FuseOptions::default());
+    let r = &fused.report;
+    assert_eq!(r.communities, 208);
+    assert!(r.slivers_merged > 100 && r.gaps_filled_from_layers > 10 && r.overlaps_resolved > 100, "{r}");
+    // Minimum size, and lineage, on every grid; the partition is checked in demo_area.rs.
+    let plane = plane_of(&demo.communities);
+    type Boxed<'a> = Vec<(Rect<f64>, &'a MultiPolygon<f64>)>;
+    let layer_grids: Vec<(&str, Boxed)> = demo
+        .sources
+        .iter()
+        .map(|s| {
+            (s.name.as_str(), s.grids.iter().map(|g| (g.geometry.bounding_rect().unwrap(), &g.geometry)).collect())
+        })
+        .collect();
+    for (n, grid) in fused.layer.grids().enumerate() {
+        let m = plane.project(&grid.geometry);
+        assert!(plane.area_m2(&m) >= options.min_area_m2 || r.below_minimum_kept.contains(&grid.code.to_string()));
+        assert!(fused.layer.lineage(&grid.code).iter().any(|s| s.layer == "综治" || s.of_grid > 0.5), "{}", grid.code);
+        if n % 10 != 0 {
+            continue;
+        }
+        let b = grid.geometry.bounding_rect().unwrap();
+        let area = grid.geometry.unsigned_area();
+        for (name, grids) in &layer_grids {
+            let near = grids.iter().filter(|(r, _)| {
+                r.min().x <= b.max().x && b.min().x <= r.max().x && r.min().y <= b.max().y && b.min().y <= r.max().y
+            });
+            let union = union_all(near.map(|(_, g)| *g));
+            let covered = grid.geometry.intersection(&union).unsigned_area() / area;
+            let sum: f64 = fused.layer.lineage(&grid.code).iter().filter(|s| s.layer == *name).map(|s| s.of_grid).sum();
+            // Two base grids were drawn crossing themselves and repaired: their lineage
+            // counts the repaired area, the union here the drawn one.
+            assert!(
+                (sum - covered).abs() < 1e-6
+                    || r.layers[0].repaired.iter().any(|id| fused
+                        .layer
+                        .lineage(&grid.code)
+                        .iter()
+                        .any(|s| &s.source == id)),
+                "{} layer {name}: {sum} vs {covered}",
+                grid.code
+            );
+        }
+    }
+}

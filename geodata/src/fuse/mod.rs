@@ -325,7 +325,16 @@ pub fn fuse(
 
     // The fused grids, in metres, by community.
     let mut grids: BTreeMap<usize, Vec<MultiPolygon<f64>>> = BTreeMap::new();
-    let survivors: Vec<usize> = (0..pieces.len()).filter(|&i| !pieces[i].polygons.is_empty()).collect();
+    // Rounding residue that found no neighbour to merge into is dropped (it is under a
+    // square metre), unless it is all its community has.
+    let mut alive: BTreeMap<usize, usize> = BTreeMap::new();
+    for p in pieces.iter().filter(|p| !p.polygons.is_empty()) {
+        *alive.entry(p.community).or_default() += 1;
+    }
+    let survivors: Vec<usize> = (0..pieces.len())
+        .filter(|&i| !pieces[i].polygons.is_empty())
+        .filter(|&i| pieces[i].area >= OVERLAP_M2 || alive[&pieces[i].community] == 1)
+        .collect();
     for &i in &survivors {
         let p = &pieces[i];
         if p.origin != Origin::Base {
@@ -405,21 +414,21 @@ fn candidates(tree: &BoxTree, around: &MultiPolygon<f64>) -> Vec<usize> {
     found
 }
 
-/// A result of a boolean operation without its rounding residue: the parts thinner on
-/// average than the weld distance (twice the area over the perimeter), which welding
-/// would close anyway and which only trouble the operations after.
+/// A result of a boolean operation split into its solid parts and its rounding residue:
+/// parts thinner on average than the weld distance (twice the area over the perimeter).
+/// Fed back into further operations, the residue only troubles them, so it is kept apart.
+fn split_residue(geometry: MultiPolygon<f64>) -> (MultiPolygon<f64>, Vec<Polygon<f64>>) {
+    let (solid, residue) = geometry.0.into_iter().partition(|p| {
+        let area = p.unsigned_area();
+        let perimeter: f64 = rings(p).flat_map(|r| r.lines()).map(|l| l.dx().hypot(l.dy())).sum();
+        2.0 * area > WELD_M * perimeter
+    });
+    (MultiPolygon(solid), residue)
+}
+
+/// A geometry without its rounding residue (see [`split_residue`]).
 fn solid(geometry: MultiPolygon<f64>) -> MultiPolygon<f64> {
-    MultiPolygon(
-        geometry
-            .0
-            .into_iter()
-            .filter(|p| {
-                let area = p.unsigned_area();
-                let perimeter: f64 = rings(p).flat_map(|r| r.lines()).map(|l| l.dx().hypot(l.dy())).sum();
-                area > NOISE_M2 && 2.0 * area > WELD_M * perimeter
-            })
-            .collect(),
-    )
+    split_residue(geometry).0
 }
 
 /// Each geometry minus the ones before it that it overlaps, and the overlapped areas
@@ -459,28 +468,33 @@ fn cut_community(
     trees: &[BoxTree],
     pieces: &mut Vec<Piece>,
 ) {
-    let mut push = |part: MultiPolygon<f64>, origin: Origin| {
-        for polygon in part.0 {
+    let mut push = |polygons: Vec<Polygon<f64>>, origin: Origin| {
+        for polygon in polygons {
             let area = polygon.unsigned_area();
             if area > NOISE_M2 {
                 pieces.push(Piece { community: ci, polygons: vec![polygon], area, origin, narrow: None });
             }
         }
     };
-    let mut covered = MultiPolygon::new(Vec::new());
+    // Residue is kept as pieces of its own: welding closes it or merging absorbs it, so no
+    // area is lost, but it never goes into another operation.
+    let cut = |geometry: MultiPolygon<f64>, push: &mut dyn FnMut(Vec<Polygon<f64>>, Origin)| {
+        let (solid, residue) = split_residue(geometry);
+        push(residue, Origin::BareGap);
+        solid
+    };
+    // The base's grids no longer overlap (see `resolve_overlaps`), so each part is taken
+    // whole; subtracting them one by one from the community leaves what they do not cover.
+    let mut uncovered = community.clone();
     for s in candidates(&trees[0], community) {
-        let mut part = solid(sources[0][s].snapped.intersection(community));
+        // A part's residue stays in `uncovered`, which hands it over below.
+        let part = solid(sources[0][s].snapped.intersection(community));
         if part.unsigned_area() <= NOISE_M2 {
             continue;
         }
-        if !covered.0.is_empty() {
-            // The base's own overlaps are already resolved; this only trims rounding.
-            part = solid(part.difference(&covered));
-        }
-        covered = covered.union(&part);
-        push(part, Origin::Base);
+        uncovered = cut(uncovered.difference(&part), &mut push);
+        push(part.0, Origin::Base);
     }
-    let mut uncovered = solid(community.difference(&covered));
     for (layer, tree) in sources.iter().zip(trees).skip(1) {
         for s in candidates(tree, &uncovered) {
             if uncovered.unsigned_area() <= NOISE_M2 {
@@ -490,11 +504,11 @@ fn cut_community(
             if part.unsigned_area() <= NOISE_M2 {
                 continue;
             }
-            uncovered = solid(uncovered.difference(&part));
-            push(part, Origin::LayerGap);
+            uncovered = cut(uncovered.difference(&part), &mut push);
+            push(part.0, Origin::LayerGap);
         }
     }
-    push(uncovered, Origin::BareGap);
+    push(uncovered.0, Origin::BareGap);
 }
 
 /// Welds the pieces' vertices (community vertices first, so they stay exact) and threads
@@ -585,7 +599,8 @@ fn narrow(geometry: &MultiPolygon<f64>, width: f64) -> bool {
 }
 
 /// Merges the community's pieces that are below the minimum, smallest first, into the
-/// neighbour with which each shares the longest border. Returns how many merged.
+/// neighbour with which each shares the longest border. Returns how many of a square
+/// metre or more merged.
 fn merge_slivers(
     members: &[usize],
     pieces: &mut [Piece],
@@ -614,6 +629,8 @@ fn merge_slivers(
         let Some(t) = neighbours[s].iter().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0))).map(|(&n, _)| n) else {
             return merged;
         };
+        // Rounding residue merges too, but is not worth counting as a sliver.
+        merged += usize::from(pieces[s].area >= OVERLAP_M2);
         let moved = std::mem::take(&mut pieces[s].polygons);
         pieces[t].polygons.extend(moved);
         pieces[t].area += pieces[s].area;
@@ -625,7 +642,6 @@ fn merge_slivers(
                 *neighbours[n].entry(t).or_insert(0.0) += len;
             }
         }
-        merged += 1;
     }
 }
 
