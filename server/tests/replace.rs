@@ -38,19 +38,20 @@ impl Notifier for Recorder {
     }
 }
 
-/// A full 500 m cell (a square: its centre lies well inside).
-fn full(unit: &Unit) -> bool {
-    unit.geometry.0.len() == 1 && unit.geometry.0[0].exterior().0.len() == 5
+/// A point of `unit` that `index` places in it without snapping (tried on a lattice
+/// over its bounding box), if any.
+fn point_in(index: &GridIndex, unit: &Unit) -> Option<(f64, f64)> {
+    let b = unit.bounds()?;
+    let (w, h) = (b.max().x - b.min().x, b.max().y - b.min().y);
+    (1..10)
+        .flat_map(|i| (1..10).map(move |j| (b.min().x + w * f64::from(i) / 10.0, b.min().y + h * f64::from(j) / 10.0)))
+        .find(|&(lon, lat)| index.locate(lon, lat).is_ok_and(|p| !p.snapped && p.grid.code == unit.code))
 }
 
-fn centre_of(unit: &Unit) -> (f64, f64) {
-    let c = unit.bounds().unwrap().center();
-    (c.x, c.y)
-}
-
-/// The scene: the demo's first community with two neighbouring full grids `x` and `n`
-/// (sharing an edge), another full grid `z` and a grid `y`; and the layer after: `x`
-/// merged into `n`, `z` gone (a hole), `y` as it was.
+/// The scene: the demo's first community with two neighbouring grids `x` and `n`
+/// (sharing an edge), another grid `z` and a grid `y`; the layer after: `x` merged into
+/// `n`, `z` gone (a hole); and a point of each of `x`, `y` and `z` — `z`'s farther than
+/// the snapping tolerance from every grid left.
 struct Scene {
     old: Layer,
     new: Layer,
@@ -58,33 +59,54 @@ struct Scene {
     n: Unit,
     y: Unit,
     z: Unit,
+    at_x: (f64, f64),
+    at_y: (f64, f64),
+    at_z: (f64, f64),
 }
+
+const OPTIONS: IndexOptions = IndexOptions { snap_tolerance_m: 50.0 };
 
 fn scene() -> Scene {
     let demo = geodata::demo::layer().unwrap();
     let community = demo.at_level(Level::Community).next().unwrap().code.clone();
     let old = Layer::from_units(demo.chain(&community).into_iter().cloned().chain(demo.children(&community).cloned()))
         .unwrap();
-    let grids: Vec<&Unit> = old.grids().filter(|g| full(g)).collect();
-    let (x, n, merged) = grids
-        .iter()
-        .flat_map(|a| grids.iter().map(move |b| (*a, *b)))
-        .filter(|(a, b)| a.code != b.code)
-        .find_map(|(a, b)| {
-            let union = geodata::topo::dissolve(a.geometry.0.iter().chain(&b.geometry.0));
-            (union.0.len() == 1 && union.0[0].interiors().is_empty()).then(|| (a.clone(), b.clone(), union))
-        })
-        .expect("two full grids of the community share an edge");
-    let z = grids.iter().find(|g| g.code != x.code && g.code != n.code).copied().unwrap().clone();
-    let y = old.grids().find(|g| ![&x.code, &n.code, &z.code].contains(&&g.code)).unwrap().clone();
-    let new = Layer::from_units(
-        old.units()
-            .filter(|u| u.code != x.code && u.code != z.code)
-            .cloned()
-            .map(|u| if u.code == n.code { Unit { geometry: merged.clone(), ..u } } else { u }),
-    )
-    .unwrap();
-    Scene { old, new, x, n, y, z }
+    let old_index = GridIndex::build(&old, OPTIONS);
+    let grids: Vec<&Unit> = old.grids().collect();
+    for x in &grids {
+        for n in &grids {
+            let merged = geodata::topo::dissolve(x.geometry.0.iter().chain(&n.geometry.0));
+            if x.code == n.code || merged.0.len() != 1 || !merged.0[0].interiors().is_empty() {
+                continue;
+            }
+            let Some(at_x) = point_in(&old_index, x) else { continue };
+            for z in grids.iter().filter(|z| ![&x.code, &n.code].contains(&&z.code)) {
+                let new = Layer::from_units(
+                    old.units()
+                        .filter(|u| u.code != x.code && u.code != z.code)
+                        .cloned()
+                        .map(|u| if u.code == n.code { Unit { geometry: merged.clone(), ..u } } else { u }),
+                )
+                .unwrap();
+                let index = GridIndex::build(&new, OPTIONS);
+                let Some(at_z) = point_in(&old_index, z) else { continue };
+                let x_lands_in_n = index.locate(at_x.0, at_x.1).is_ok_and(|p| !p.snapped && p.grid.code == n.code);
+                if !x_lands_in_n || index.locate(at_z.0, at_z.1).is_ok() {
+                    continue;
+                }
+                let Some((y, at_y)) = grids
+                    .iter()
+                    .filter(|y| ![&x.code, &n.code, &z.code].contains(&&y.code))
+                    .find_map(|y| Some((y, point_in(&old_index, y)?)))
+                else {
+                    continue;
+                };
+                let (x, n, y, z) = ((*x).clone(), (*n).clone(), (*y).clone(), (*z).clone());
+                return Scene { old: old.clone(), new, x, n, y, z, at_x, at_y, at_z };
+            }
+        }
+    }
+    panic!("no two grids of the community share an edge exactly, with a third to drop");
 }
 
 /// The codes of a grid's chain, city down to the grid.
@@ -93,9 +115,8 @@ fn place(layer: &Layer, grid: &AreaCode) -> [String; 5] {
     chain.try_into().unwrap()
 }
 
-fn open(t: &support::TestDb, layer: &Layer, grid: &Unit, timing: Timing<'_>) -> String {
+fn open(t: &support::TestDb, layer: &Layer, (grid, (lon, lat)): (&Unit, (f64, f64)), timing: Timing<'_>) -> String {
     let id = Uuid::new_v4().to_string();
-    let (lon, lat) = centre_of(grid);
     let new = NewCase {
         id: id.clone(),
         category: "C0101".into(),
@@ -131,13 +152,12 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
     let tree = CategoryTree::default_tree().unwrap();
     let calendar = Calendar::national();
     let timing = Timing::of(&tree, &calendar, "C0101");
-    let options = IndexOptions { snap_tolerance_m: 50.0 };
     for t in support::both() {
         t.db.write(|c| save_layer(c, &s.old, &mut |_, _| {})).unwrap();
-        let in_x = open(&t, &s.old, &s.x, timing);
-        let in_y = open(&t, &s.old, &s.y, timing);
-        let in_z = open(&t, &s.old, &s.z, timing);
-        let closed_in_x = open(&t, &s.old, &s.x, timing);
+        let in_x = open(&t, &s.old, (&s.x, s.at_x), timing);
+        let in_y = open(&t, &s.old, (&s.y, s.at_y), timing);
+        let in_z = open(&t, &s.old, (&s.z, s.at_z), timing);
+        let closed_in_x = open(&t, &s.old, (&s.x, s.at_x), timing);
         let (centre, worker) = (person(1), person(7));
         // The case in x is dispatched to x's worker, who holds it.
         let task = Uuid::new_v4();
@@ -161,7 +181,7 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
         // The new layer is stored; nothing has moved yet.
         let generation = t.db.write(|c| save_layer(c, &s.new, &mut |_, _| {})).unwrap();
         assert_eq!(t.db.read(store::count_in_vanished_grids).unwrap(), 2, "{}: the open cases in x and z", t.name);
-        let index = GridIndex::build(&s.new, options);
+        let index = GridIndex::build(&s.new, OPTIONS);
         let log_before = t.db.read(changes::newest).unwrap();
 
         // A node whose layer is older than the stored one changes nothing.
@@ -233,7 +253,7 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
         // A later layer that has z again places nothing: its case is in a grid that exists.
         let generation = t.db.write(|c| save_layer(c, &s.old, &mut |_, _| {})).unwrap();
         assert_eq!(t.db.read(store::count_in_vanished_grids).unwrap(), 0, "{}", t.name);
-        let index = GridIndex::build(&s.old, options);
+        let index = GridIndex::build(&s.old, OPTIONS);
         let back = replace::run(&t.db, &index, generation, &tree, &calendar, &Recorder::default()).unwrap();
         assert_eq!(back, Tally::default(), "{}", t.name);
     }
