@@ -1,5 +1,7 @@
 //! The command line: `gridlink serve`, `migrate`, `users add|move`, `grids check`, `grids demo`,
-//! `grids import`, `grids export`.
+//! `grids fuse`, `grids import`, `grids export`.
+
+mod fuse;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -145,6 +147,42 @@ pub enum GridsCommand {
         /// Where to write it; standard output if not given.
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Instead, write the demo's communities and the three source layers its grids are
+        /// fused from into this directory.
+        #[arg(long, conflicts_with = "out")]
+        sources: Option<PathBuf>,
+    },
+    /// Fuses several bureaus' grid layers into one (三网融合): the base clipped to the
+    /// communities, the others snapped to it and filling its gaps, slivers merged. Writes
+    /// the fused layer, each grid with its lineage, and prints what fusion did.
+    Fuse {
+        /// The base layer (normally the 综治 grids): `NAME=FILE`, or `FILE` named by its stem.
+        #[arg(long)]
+        base: String,
+        /// Another layer, as for `--base`; give one per layer, in order of precedence.
+        #[arg(long = "layer")]
+        layers: Vec<String>,
+        /// The communities, and optionally the units above them (GeoJSON, as for `check`).
+        #[arg(long)]
+        communities: PathBuf,
+        /// Where to write the fused layer.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// A layer fused before: grids at least 90 % the same keep their codes.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+        /// Edges of other layers within this distance of the base's are snapped to them (metres).
+        #[arg(long, default_value_t = 5.0)]
+        snap_m: f64,
+        /// Pieces smaller than this merge into a neighbour (m²).
+        #[arg(long, default_value_t = 10_000.0)]
+        min_area_m2: f64,
+        /// Pieces in which no disc this wide fits merge into a neighbour (metres).
+        #[arg(long, default_value_t = 20.0)]
+        min_width_m: f64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Checks a GeoJSON file of units and grids as `check` does and, if it has no errors,
     /// stores it in the database in place of the layer stored there, in one transaction.
@@ -207,7 +245,20 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         Command::Grids { command: GridsCommand::Check { file, json, tolerance_m2 } } => {
             grids_check(&file, json, tolerance_m2)
         }
-        Command::Grids { command: GridsCommand::Demo { out } } => grids_demo(out),
+        Command::Grids { command: GridsCommand::Demo { out: _, sources: Some(dir) } } => fuse::demo_sources(&dir),
+        Command::Grids { command: GridsCommand::Demo { out, sources: None } } => grids_demo(out),
+        Command::Grids {
+            command:
+                GridsCommand::Fuse { base, layers, communities, out, previous, snap_m, min_area_m2, min_width_m, json },
+        } => fuse::grids_fuse(fuse::FuseArgs {
+            base,
+            layers,
+            communities,
+            out,
+            previous,
+            options: geodata::fuse::FuseOptions { snap_m, min_area_m2, min_width_m },
+            json,
+        }),
         Command::Grids { command: GridsCommand::Import { file, tolerance_m2, database } } => {
             grids_import(&file, tolerance_m2, &database)
         }

@@ -109,7 +109,7 @@ fn the_demo_layer_written_out_checks_cleanly() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("0 error(s), 0 warning(s)"), "{stdout}");
-    assert!(stdout.contains("accepted: 4208 units, 3980 grids"), "{stdout}");
+    assert!(stdout.contains("accepted: 4328 units, 4100 grids"), "{stdout}");
     std::fs::remove_file(&path).unwrap();
 }
 
@@ -339,7 +339,7 @@ fn an_imported_layer_exports_as_it_was_written() {
         gridlink().args(["grids", "import"]).arg(&file).args(["--database", &sqlite_url(&database)]).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("imported 228 units and 3980 grids"), "{stdout}");
+    assert!(stdout.contains("imported 228 units and 4100 grids"), "{stdout}");
     // Not a terminal: no progress bar, no control characters.
     assert!(!stderr.contains('\u{1b}') && !stderr.contains('\r'), "{stderr:?}");
 
@@ -431,4 +431,120 @@ fn exporting_without_a_stored_layer_says_so() {
     assert!(stderr.contains("no grid layer is stored"), "{stderr}");
     assert!(out.stdout.is_empty());
     remove_database(&database);
+}
+
+/// `grids demo --sources` into a scratch directory, and the file names it wrote.
+fn demo_sources(name: &str) -> (std::path::PathBuf, [String; 4]) {
+    let dir = temp_path(name);
+    let out = gridlink().args(["grids", "demo", "--sources"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("gridlink grids fuse --communities"), "{stdout}");
+    let file = |n: &str| dir.join(n).display().to_string();
+    let files = [file("communities.geojson"), file("综治.geojson"), file("应急.geojson"), file("城管.geojson")];
+    (dir, files)
+}
+
+#[test]
+fn the_demo_sources_fuse_into_a_layer_that_checks_and_imports() {
+    let (dir, [communities, base, emergency, city]) = demo_sources("fuse");
+    let fused = dir.join("fused.geojson");
+    let out = gridlink()
+        .args(["grids", "fuse", "--communities", &communities, "--base", &base, "--layer", &emergency])
+        .args(["--layer", &format!("城管={city}"), "-o"])
+        .arg(&fused)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for expected in ["fused 208 communities into", "layer 综治 (base)", "slivers merged", "gaps filled", "wrote "] {
+        assert!(stdout.contains(expected), "{expected:?} missing from {stdout}");
+    }
+    let check = gridlink().args(["grids", "check", "--json"]).arg(&fused).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    // Each grid carries its lineage, under the layer names given.
+    let layer: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fused).unwrap()).unwrap();
+    let grid = layer["features"].as_array().unwrap().iter().find(|f| f["properties"]["level"] == 5).unwrap();
+    let lineage = grid["properties"]["lineage"].as_array().unwrap();
+    assert!(lineage.iter().any(|s| s["layer"] == "综治"), "{lineage:?}");
+    assert!(
+        layer["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["properties"]["lineage"].as_array().is_some_and(|l| l.iter().any(|s| s["layer"] == "城管")))
+    );
+
+    // Fusing again with the first result as the previous layer keeps every code.
+    let again = dir.join("again.geojson");
+    let out = gridlink()
+        .args(["grids", "fuse", "--json", "--communities", &communities, "--base", &base, "--layer", &emergency])
+        .args(["--layer", &format!("城管={city}"), "--previous"])
+        .arg(&fused)
+        .arg("-o")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["codes_kept"], report["grids_out"], "{report}");
+    assert_eq!(report["codes_new"], 0);
+    assert!(report["seconds"].as_f64().unwrap() > 0.0);
+
+    // And the result imports.
+    let database = temp_path("fused.db");
+    let out =
+        gridlink().args(["grids", "import"]).arg(&fused).arg("--database").arg(sqlite_url(&database)).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    remove_database(&database);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn fusing_bad_input_says_what_is_wrong_and_writes_nothing() {
+    let (dir, [communities, base, _, _]) = demo_sources("fuse-bad");
+    let out_file = dir.join("never.geojson");
+    let fuse = |args: &[&str]| {
+        let out = gridlink().args(["grids", "fuse", "-o"]).arg(&out_file).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let missing = dir.join("missing.geojson").display().to_string();
+    let (code, err) = fuse(&["--communities", &communities, "--base", &missing]);
+    assert_eq!(code, Some(2), "an unreadable file, like `grids check`");
+    assert!(err.contains("cannot read") && err.contains("missing.geojson"), "{err}");
+
+    let broken = dir.join("broken.geojson");
+    std::fs::write(&broken, "{\"type\": \"FeatureCollection\", \"features\": [").unwrap();
+    let (code, err) = fuse(&["--communities", &communities, "--base", &base, "--layer", broken.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not valid JSON") && err.contains("nothing was fused"), "{err}");
+
+    // Grids given as communities: no community in them.
+    let (code, err) = fuse(&["--communities", &base, "--base", &base]);
+    assert_eq!(code, Some(1), "{err}");
+
+    let (code, err) = fuse(&["--communities", &communities, "--base", &base, "--snap-m=-3"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("invalid option"), "{err}");
+    assert!(!out_file.exists());
+
+    // A self-intersecting grid is not an error: it is repaired and reported.
+    let bow = dir.join("bow.geojson");
+    let (lon, lat) = (118.30, 33.95);
+    let d = 0.003;
+    let ring = serde_json::json!([[lon, lat], [lon + d, lat + d], [lon + d, lat], [lon, lat + d], [lon, lat]]);
+    let feature = serde_json::json!({"type": "Feature", "properties": {"code": "BOW"}, "geometry": {"type": "Polygon", "coordinates": [ring]}});
+    std::fs::write(&bow, serde_json::json!({"type": "FeatureCollection", "features": [feature]}).to_string()).unwrap();
+    let out = gridlink()
+        .args(["grids", "fuse", "--communities", &communities, "--base", &base, "--layer"])
+        .arg(format!("应急={}", bow.display()))
+        .arg("-o")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("problem: layer 应急 grid BOW: invalid geometry"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -33,7 +33,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
 pub use report::{FuseReport, LayerSummary, SourceProblem};
-pub use source::read_source_layer;
+pub use source::{read_source_layer, write_source_layer};
 
 use crate::code::{AreaCode, Level};
 use crate::model::{Layer, SourceShare, Unit, union};

@@ -73,6 +73,34 @@ pub fn read_source_layer(name: &str, text: &str) -> (SourceLayer, Report) {
     (layer, report)
 }
 
+/// Writes a source layer as a GeoJSON FeatureCollection that [`read_source_layer`] reads
+/// back: each grid's id as `code`, and its `name`.
+pub fn write_source_layer(layer: &SourceLayer) -> Value {
+    let features: Vec<Value> = layer
+        .grids
+        .iter()
+        .map(|g| {
+            let polygons: Vec<Value> = g
+                .geometry
+                .0
+                .iter()
+                .map(|p| {
+                    std::iter::once(p.exterior())
+                        .chain(p.interiors())
+                        .map(|r| r.coords().map(|c| serde_json::json!([c.x, c.y])).collect::<Value>())
+                        .collect()
+                })
+                .collect();
+            serde_json::json!({
+                "type": "Feature",
+                "properties": { "code": g.id, "name": g.name },
+                "geometry": { "type": "MultiPolygon", "coordinates": polygons },
+            })
+        })
+        .collect();
+    serde_json::json!({ "type": "FeatureCollection", "features": features })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +121,14 @@ mod tests {
         assert_eq!(layer.grids[1].name, "42");
         let kinds: Vec<ProblemKind> = report.problems.iter().map(|p| p.kind).collect();
         assert_eq!(kinds, [ProblemKind::DuplicateCode, ProblemKind::BadGeometryType]);
+    }
+
+    #[test]
+    fn a_written_layer_reads_back_the_same() {
+        let layer = crate::synth::redraw("综治", crate::demo::layer().unwrap().grids().take(5), 2.0, 0.0, 1);
+        let (back, report) = read_source_layer("综治", &write_source_layer(&layer).to_string());
+        assert!(report.problems.is_empty(), "{report}");
+        assert_eq!(back, layer);
     }
 
     #[test]
