@@ -136,9 +136,14 @@ async fn grids_come_as_geojson_by_bounding_box() {
     assert_eq!(grid["properties"]["level"], 5);
     assert_eq!(grid["properties"]["id"].as_str().unwrap().len(), 36);
     assert!(grid["geometry"]["type"] == "Polygon" || grid["geometry"]["type"] == "MultiPolygon");
+    // The demo's grids are fused (三网融合): each says which source grids it came from.
+    let lineage = grid["properties"]["lineage"].as_array().expect("a fused grid's lineage");
+    let base: f64 = lineage.iter().filter(|s| s["layer"] == "综治").map(|s| s["of_grid"].as_f64().unwrap()).sum();
+    assert!(base > 0.0 && base <= 1.0 + 1e-9, "{lineage:?}");
+    assert!(lineage.iter().all(|s| s["source"].is_string() && s["of_source"].as_f64().is_some()), "{lineage:?}");
     // The whole county fits in one answer; far away is empty.
     let (_, _, all) = server.get("/api/v1/grids?bbox=118.0,33.5,118.7,34.1").await.unwrap();
-    assert_eq!(all["features"].as_array().unwrap().len(), 3980);
+    assert_eq!(all["features"].as_array().unwrap().len(), 4100);
     let (_, _, none) = server.get("/api/v1/grids?bbox=116.0,39.0,116.1,39.1").await.unwrap();
     assert!(none["features"].as_array().unwrap().is_empty());
     // Malformed boxes.

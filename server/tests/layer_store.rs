@@ -48,6 +48,10 @@ fn assert_same_layer(got: &Layer, want: &Layer, backend: &str) {
     for (g, w) in got.units().zip(want.units()) {
         assert_eq!((&g.code, &g.name, g.level(), g.parent()), (&w.code, &w.name, w.level(), w.parent()), "{backend}");
     }
+    // Fused grids' lineage (三网融合) is kept with them.
+    for grid in want.grids() {
+        assert_eq!(got.lineage(&grid.code), want.lineage(&grid.code), "{backend}: lineage of {}", grid.code);
+    }
     // Geometry, coordinate for coordinate, and the GeoJSON written from it.
     assert!(got == want, "{backend}: the geometry changed on the way through storage");
     assert_eq!(geodata::geojson::write_layer(got), geodata::geojson::write_layer(want), "{backend}");
@@ -67,7 +71,7 @@ fn the_demo_layer_comes_back_as_it_went_in() {
         let demo = demo();
         let mut reports = Vec::new();
         t.db.write(|c| save_layer(c, demo, &mut |done, total| reports.push((done, total)))).unwrap();
-        assert_eq!(t.db.read(grid_count).unwrap(), 3980, "{}", t.name);
+        assert_eq!(t.db.read(grid_count).unwrap(), 4100, "{}", t.name);
         // Progress starts at nothing, only grows, and ends at everything.
         assert_eq!(reports.first(), Some(&(0, demo.len())), "{}", t.name);
         assert_eq!(reports.last(), Some(&(demo.len(), demo.len())), "{}", t.name);
@@ -82,7 +86,7 @@ fn saving_again_replaces_the_stored_layer() {
     on_both(|t| {
         save(t, demo());
         save(t, demo());
-        assert_eq!(t.db.read(grid_count).unwrap(), 3980, "{}: no duplicates", t.name);
+        assert_eq!(t.db.read(grid_count).unwrap(), 4100, "{}: no duplicates", t.name);
         assert_same_layer(&load(t).unwrap(), demo(), t.name);
 
         let small = one_community();

@@ -173,6 +173,10 @@ pub async fn grids(geo: web::Data<Geo>, query: web::Query<Pairs>) -> Result<Http
     if let Some(features) = collection["features"].as_array_mut() {
         for (feature, unit) in features.iter_mut().zip(&hits) {
             feature["properties"]["id"] = serde_json::Value::String(unit_id(&unit.code).to_string());
+            // Where a fused grid came from (三网融合), so old grids' history maps onto it.
+            if let lineage @ [_, ..] = layer.lineage(&unit.code) {
+                feature["properties"]["lineage"] = serde_json::json!(lineage);
+            }
         }
     }
     Ok(HttpResponse::Ok().content_type("application/geo+json").json(collection))

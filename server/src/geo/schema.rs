@@ -41,6 +41,9 @@ diesel::table! {
         name -> Text,
         /// The boundary: a GeoJSON Polygon or MultiPolygon in WGS-84.
         boundary -> Text,
+        /// For a fused grid, the source grids it came from: a JSON array of
+        /// `{layer, source, of_grid, of_source}`.
+        lineage -> Nullable<Text>,
     }
 }
 

@@ -30,7 +30,7 @@ pub enum LayerStoreError {
     /// Reading the rows failed.
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
-    /// A stored boundary is not JSON.
+    /// A stored boundary (or lineage) is not JSON.
     #[error("the stored boundary of {code} is not JSON: {reason}")]
     Boundary {
         /// The code of the unit or grid.
@@ -63,12 +63,13 @@ struct NewUnit {
 
 /// A row of `grids`, as written.
 #[derive(Debug, Insertable)]
-#[diesel(table_name = grids)]
+#[diesel(table_name = grids, treat_none_as_null = true)]
 struct NewGrid {
     code: String,
     community_code: String,
     name: String,
     boundary: String,
+    lineage: Option<String>,
 }
 
 /// A unit or a grid as read back: a grid's level is 5 and its parent its community.
@@ -84,6 +85,8 @@ struct StoredRow {
     name: String,
     #[diesel(sql_type = Text)]
     boundary: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    lineage: Option<String>,
 }
 
 /// The boundary of a unit as stored: the geometry `geodata` writes for it.
@@ -137,6 +140,10 @@ pub fn save_layer(conn: &mut DbConnection, layer: &Layer, progress: &mut dyn FnM
                 community_code: g.parent().map(|p| p.as_str().to_owned()).unwrap_or_default(),
                 name: g.name.clone(),
                 boundary: boundary(g),
+                lineage: match layer.lineage(&g.code) {
+                    [] => None,
+                    shares => Some(json!(shares).to_string()),
+                },
             })
             .collect();
         execute_batch(conn, diesel::insert_into(grids::table).values(&rows))?;
@@ -172,8 +179,8 @@ where
 /// is seen wholly before or wholly after, on either backend.
 pub fn load_layer(conn: &mut DbConnection) -> Result<Option<Layer>, LayerStoreError> {
     let rows: Vec<StoredRow> = diesel::sql_query(
-        "SELECT code, level, parent_code, name, boundary FROM units \
-         UNION ALL SELECT code, 5 AS level, community_code AS parent_code, name, boundary FROM grids",
+        "SELECT code, level, parent_code, name, boundary, NULL AS lineage FROM units \
+         UNION ALL SELECT code, 5 AS level, community_code AS parent_code, name, boundary, lineage FROM grids",
     )
     .load(conn)?;
     let grid_level = i32::from(Level::Grid.number());
@@ -184,9 +191,16 @@ pub fn load_layer(conn: &mut DbConnection) -> Result<Option<Layer>, LayerStoreEr
     for row in rows {
         let geometry: Value = serde_json::from_str(&row.boundary)
             .map_err(|e| LayerStoreError::Boundary { code: row.code.clone(), reason: e.to_string() })?;
+        let lineage: Value = match &row.lineage {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| LayerStoreError::Boundary { code: row.code.clone(), reason: format!("lineage: {e}") })?,
+            None => Value::Null,
+        };
         features.push(json!({
             "type": "Feature",
-            "properties": { "code": row.code, "name": row.name, "level": row.level, "parent": row.parent_code },
+            "properties": {
+                "code": row.code, "name": row.name, "level": row.level, "parent": row.parent_code, "lineage": lineage,
+            },
             "geometry": geometry,
         }));
     }
