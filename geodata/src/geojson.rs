@@ -34,21 +34,32 @@ pub(crate) struct ParsedFeature {
 /// Reads a FeatureCollection, returning the features that are individually sound and
 /// recording every problem found in the others.
 pub(crate) fn read_features(text: &str, report: &mut Report) -> Vec<ParsedFeature> {
+    let Some(features) = feature_array(text, report) else { return Vec::new() };
+    features.iter().enumerate().filter_map(|(i, f)| read_feature(i, f, report)).collect()
+}
+
+/// The `features` of a FeatureCollection, or `None` (with the problem recorded) when the
+/// text is not one.
+pub(crate) fn feature_array(text: &str, report: &mut Report) -> Option<Vec<Value>> {
     // A byte-order mark is not JSON, but editors on Windows write one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let doc: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
             report.push(Severity::Error, ProblemKind::NotGeojson, None, None, format!("not valid JSON: {e}"));
-            return Vec::new();
+            return None;
         }
     };
-    let Some(features) = doc
-        .as_object()
-        .filter(|o| o.get("type").and_then(Value::as_str) == Some("FeatureCollection"))
-        .and_then(|o| o.get("features"))
-        .and_then(Value::as_array)
-    else {
+    let features = match doc {
+        Value::Object(mut o) if o.get("type").and_then(Value::as_str) == Some("FeatureCollection") => {
+            match o.remove("features") {
+                Some(Value::Array(features)) => Some(features),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if features.is_none() {
         report.push(
             Severity::Error,
             ProblemKind::NotGeojson,
@@ -56,9 +67,8 @@ pub(crate) fn read_features(text: &str, report: &mut Report) -> Vec<ParsedFeatur
             None,
             "expected a GeoJSON object with \"type\": \"FeatureCollection\" and a \"features\" array",
         );
-        return Vec::new();
-    };
-    features.iter().enumerate().filter_map(|(i, f)| read_feature(i, f, report)).collect()
+    }
+    features
 }
 
 fn read_feature(index: usize, feature: &Value, report: &mut Report) -> Option<ParsedFeature> {

@@ -541,28 +541,7 @@ fn weld_and_thread(pieces: &mut Vec<Piece>, communities: &[MultiPolygon<f64>]) {
         let mut out: Vec<Coord<f64>> = Vec::with_capacity(ls.0.len());
         for line in ls.lines() {
             out.push(line.start);
-            let (a, b) = (line.start, line.end);
-            let d = b - a;
-            let len2 = d.x * d.x + d.y * d.y;
-            if len2 == 0.0 {
-                continue;
-            }
-            let envelope = AABB::from_corners(
-                [a.x.min(b.x) - WELD_M, a.y.min(b.y) - WELD_M],
-                [a.x.max(b.x) + WELD_M, a.y.max(b.y) + WELD_M],
-            );
-            let mut on: Vec<(f64, Coord<f64>)> = points
-                .locate_in_envelope(&envelope)
-                .map(|p| Coord { x: p[0], y: p[1] })
-                .filter(|&p| p != a && p != b)
-                .filter_map(|p| {
-                    let t = ((p.x - a.x) * d.x + (p.y - a.y) * d.y) / len2;
-                    let foot = a + d * t;
-                    (t > 0.0 && t < 1.0 && (foot.x - p.x).hypot(foot.y - p.y) <= WELD_M).then_some((t, p))
-                })
-                .collect();
-            on.sort_by(|x, y| x.0.total_cmp(&y.0));
-            out.extend(on.into_iter().map(|(_, p)| p));
+            out.extend(snap::points_along(&points, line.start, line.end, WELD_M));
         }
         if let Some(&first) = ls.0.first() {
             out.push(first);

@@ -58,27 +58,7 @@ impl Reference {
 
     /// The reference vertices within `tol` of the inside of the edge a–b, from a to b.
     fn vertices_along(&self, a: Coord<f64>, b: Coord<f64>, tol: f64) -> Vec<Coord<f64>> {
-        let envelope =
-            AABB::from_corners([a.x.min(b.x) - tol, a.y.min(b.y) - tol], [a.x.max(b.x) + tol, a.y.max(b.y) + tol]);
-        let d = b - a;
-        let len2 = d.x * d.x + d.y * d.y;
-        if len2 == 0.0 {
-            return Vec::new();
-        }
-        let mut found: Vec<(f64, Coord<f64>)> = self
-            .points
-            .locate_in_envelope(&envelope)
-            .map(|p| Coord { x: p[0], y: p[1] })
-            .filter(|&p| p != a && p != b)
-            .filter_map(|p| {
-                let t = ((p.x - a.x) * d.x + (p.y - a.y) * d.y) / len2;
-                let foot = a + d * t;
-                (t > 0.0 && t < 1.0 && (foot.x - p.x).hypot(foot.y - p.y) <= tol).then_some((t, p))
-            })
-            .collect();
-        found.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.x.total_cmp(&y.1.x)).then(x.1.y.total_cmp(&y.1.y)));
-        found.dedup_by(|x, y| x.1 == y.1);
-        found.into_iter().map(|(_, p)| p).collect()
+        points_along(&self.points, a, b, tol)
     }
 
     /// Snaps every ring of a geometry; returns it and how many vertices moved.
@@ -116,6 +96,31 @@ impl Reference {
             .collect();
         (MultiPolygon(polygons), moved)
     }
+}
+
+/// The points of `tree` within `tol` of the inside of the edge a–b (not its ends), in
+/// order from a to b.
+pub(crate) fn points_along(tree: &RTree<[f64; 2]>, a: Coord<f64>, b: Coord<f64>, tol: f64) -> Vec<Coord<f64>> {
+    let d = b - a;
+    let len2 = d.x * d.x + d.y * d.y;
+    if len2 == 0.0 {
+        return Vec::new();
+    }
+    let envelope =
+        AABB::from_corners([a.x.min(b.x) - tol, a.y.min(b.y) - tol], [a.x.max(b.x) + tol, a.y.max(b.y) + tol]);
+    let mut found: Vec<(f64, Coord<f64>)> = tree
+        .locate_in_envelope(&envelope)
+        .map(|p| Coord { x: p[0], y: p[1] })
+        .filter(|&p| p != a && p != b)
+        .filter_map(|p| {
+            let t = ((p.x - a.x) * d.x + (p.y - a.y) * d.y) / len2;
+            let foot = a + d * t;
+            (t > 0.0 && t < 1.0 && (foot.x - p.x).hypot(foot.y - p.y) <= tol).then_some((t, p))
+        })
+        .collect();
+    found.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.x.total_cmp(&y.1.x)).then(x.1.y.total_cmp(&y.1.y)));
+    found.dedup_by(|x, y| x.1 == y.1);
+    found.into_iter().map(|(_, p)| p).collect()
 }
 
 fn dist2(a: [f64; 2], b: [f64; 2]) -> f64 {

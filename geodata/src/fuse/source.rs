@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{SourceGrid, SourceLayer};
-use crate::geojson::read_geometry;
+use crate::geojson::{feature_array, read_geometry};
 use crate::problem::{ProblemKind, Report, Severity};
 
 /// Reads a source layer from a GeoJSON FeatureCollection of Polygons and MultiPolygons.
@@ -15,29 +15,7 @@ use crate::problem::{ProblemKind, Report, Severity};
 pub fn read_source_layer(name: &str, text: &str) -> (SourceLayer, Report) {
     let mut report = Report::default();
     let mut layer = SourceLayer { name: name.to_owned(), grids: Vec::new() };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let doc: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            report.push(Severity::Error, ProblemKind::NotGeojson, None, None, format!("not valid JSON: {e}"));
-            return (layer, report);
-        }
-    };
-    let Some(features) = doc
-        .as_object()
-        .filter(|o| o.get("type").and_then(Value::as_str) == Some("FeatureCollection"))
-        .and_then(|o| o.get("features"))
-        .and_then(Value::as_array)
-    else {
-        report.push(
-            Severity::Error,
-            ProblemKind::NotGeojson,
-            None,
-            None,
-            "expected a GeoJSON object with \"type\": \"FeatureCollection\" and a \"features\" array",
-        );
-        return (layer, report);
-    };
+    let Some(features) = feature_array(text, &mut report) else { return (layer, report) };
     let mut seen = std::collections::HashSet::new();
     for (index, feature) in features.iter().enumerate() {
         let Some(obj) = feature.as_object().filter(|o| o.get("type").and_then(Value::as_str) == Some("Feature")) else {
