@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use geo::{Area, InteriorPoint, MultiPolygon};
 use geodata::{Layer, Tolerances, Unit};
-use mobile_api_tests::{Backend, TestServer, demo_point, gridlink_binary};
+use mobile_api_tests::{Backend, TestServer, gridlink_binary};
 use serde_json::{Value, json};
 use sync_protocol::ServerMessage;
 
@@ -86,7 +86,9 @@ async fn export(server: &TestServer) -> Layer {
     assert!(status.success(), "export: {stderr}");
     let text = std::fs::read_to_string(&file).unwrap();
     let _ = std::fs::remove_file(&file);
-    let checked = geodata::check_geojson(&text, &Tolerances::default());
+    // Seconds of work: off the thread the test's client connections live on.
+    let checked =
+        tokio::task::spawn_blocking(move || geodata::check_geojson(&text, &Tolerances::default())).await.unwrap();
     checked.layer.unwrap_or_else(|| panic!("the stored layer reads back: {}", checked.report))
 }
 
@@ -142,13 +144,17 @@ fn ok(step: &str, (status, body): (u16, Value)) -> Value {
 
 #[tokio::test]
 async fn a_layer_imported_into_a_running_deployment_is_taken_in_and_cases_follow_their_grid() {
+    // The demo is built before any server answers a request: building it blocks this
+    // test's thread for seconds, and a client connection left idle meanwhile goes stale.
+    let demo = geodata::demo::layer().unwrap();
+    let (gone, keeper, union) = merge_pair(&demo);
+    // A case elsewhere: a grid of another community.
+    let other = demo.grids().find(|g| g.parent() != gone.parent()).unwrap();
+    let (at_other, elsewhere) = (inside(other), other.code.to_string());
     for server in servers(|_| {}).await {
-        let demo = geodata::demo::layer().unwrap();
-        let (gone, keeper, union) = merge_pair(&demo);
         let (gone_code, keeper_code) = (gone.code.to_string(), keeper.code.to_string());
         let at_gone = inside(&gone);
-        // A case elsewhere: another community's grid.
-        let (lon, lat, elsewhere) = (0..).map(demo_point).find(|(_, _, g)| g[..12] != gone_code[..12]).unwrap();
+        assert_eq!(located(&server, at_other).await, elsewhere);
         assert_eq!(located(&server, at_gone).await, gone_code);
 
         // The case in the grid to go is under way: dispatched, and held by its worker,
@@ -156,7 +162,7 @@ async fn a_layer_imported_into_a_running_deployment_is_taken_in_and_cases_follow
         let centre_token = server.login("centre").await.unwrap();
         let worker = format!("worker-{gone_code}");
         let moving = report(&server, at_gone).await;
-        let staying = report(&server, (lon, lat)).await;
+        let staying = report(&server, at_other).await;
         let act = |body: Value| {
             let (server, token, id) = (&server, centre_token.clone(), moving.clone());
             async move { server.post_as(&token, &format!("/api/v1/incidents/{id}/actions"), &body).await.unwrap() }
@@ -256,22 +262,24 @@ async fn a_layer_imported_into_a_running_deployment_is_taken_in_and_cases_follow
 
 #[tokio::test]
 async fn a_broken_layer_imported_into_a_running_deployment_changes_nothing() {
+    let demo = geodata::demo::layer().unwrap();
+    let (gone, _, _) = merge_pair(&demo);
+    // Not GeoJSON; and a layer that drops the grid without giving its area to anyone.
+    let hole = Layer::from_units(demo.units().filter(|u| u.code != gone.code).cloned()).unwrap();
+    let broken = [
+        ("not json", "{\"type\": \"FeatureCollection\", \"features\": [".to_owned()),
+        ("a hole", geodata::geojson::write_layer(&hole).to_string()),
+    ];
+    let codes = |layer: &Layer| layer.units().map(|u| u.code.to_string()).collect::<Vec<_>>();
     // The server looks every 200 ms here: a change would show within the wait below.
     for server in servers(|s| s.sync.grids_poll_ms = 200).await {
-        let demo = geodata::demo::layer().unwrap();
-        let (gone, _, _) = merge_pair(&demo);
         let gone_code = gone.code.to_string();
         let at_gone = inside(&gone);
         let centre_token = server.login("centre").await.unwrap();
         let id = report(&server, at_gone).await;
 
-        // Not GeoJSON; and a layer that drops the grid without giving its area to anyone.
-        let hole = Layer::from_units(demo.units().filter(|u| u.code != gone.code).cloned()).unwrap();
-        for (what, text) in [
-            ("not json", "{\"type\": \"FeatureCollection\", \"features\": [".to_owned()),
-            ("a hole", geodata::geojson::write_layer(&hole).to_string()),
-        ] {
-            let (status, stdout, stderr) = import(&server, &text).await;
+        for (what, text) in &broken {
+            let (status, stdout, stderr) = import(&server, text).await;
             assert_eq!(status.code(), Some(1), "{what}: {stdout}\n{stderr}");
             assert!(stderr.contains("nothing was imported"), "{what}: {stderr}");
         }
@@ -280,7 +288,6 @@ async fn a_broken_layer_imported_into_a_running_deployment_changes_nothing() {
         let now = case(&server, &centre_token, &id).await;
         assert_eq!(now["grid"]["code"], gone_code.as_str());
         assert_eq!(actions(&now), ["reported"]);
-        let codes = |layer: &Layer| layer.units().map(|u| u.code.to_string()).collect::<Vec<_>>();
         assert_eq!(codes(&export(&server).await), codes(&demo), "the stored layer is the demo's");
     }
 }
