@@ -250,15 +250,26 @@ pub fn gridlink_binary() -> Result<std::path::PathBuf, SpawnError> {
     built.clone().map_err(SpawnError)
 }
 
-/// A point well inside a demo grid (the centroid of a full 500 m cell), and that grid's code.
+/// The demo layer, built once per test process: it is fused from three source layers,
+/// which takes a second or two in a test build, so tests must not rebuild it per call.
+pub fn demo_layer() -> Option<&'static geodata::Layer> {
+    static DEMO: std::sync::OnceLock<Option<geodata::Layer>> = std::sync::OnceLock::new();
+    DEMO.get_or_init(|| geodata::demo::layer().ok()).as_ref()
+}
+
+/// A point well inside a demo grid (the centroid of a grid that holds the 200 m square
+/// around it), and that grid's code.
 pub fn demo_point(nth: usize) -> (f64, f64, String) {
-    use geo::Centroid;
-    let Ok(layer) = geodata::demo::layer() else { return (0.0, 0.0, String::new()) };
-    let full: Vec<&geodata::Unit> =
-        layer.grids().filter(|g| g.geometry.0.len() == 1 && g.geometry.0[0].exterior().0.len() == 5).collect();
+    use geo::{Centroid, Contains, Rect};
+    let Some(layer) = demo_layer() else { return (0.0, 0.0, String::new()) };
+    let inside = |g: &geodata::Unit| {
+        let c = g.geometry.centroid()?;
+        let d = 0.001;
+        g.geometry.contains(&Rect::new((c.x() - d, c.y() - d), (c.x() + d, c.y() + d))).then_some(c)
+    };
+    let full: Vec<(geo::Point<f64>, &geodata::Unit)> = layer.grids().filter_map(|g| Some((inside(g)?, g))).collect();
     // Spread over the county, so that different `nth` land in different townships.
-    let pick = full.get((nth * 997) % full.len().max(1)).copied();
-    match pick.and_then(|g| Some((g.geometry.centroid()?, g))) {
+    match full.get((nth * 997) % full.len().max(1)) {
         Some((c, g)) => (c.x(), c.y(), g.code.to_string()),
         None => (0.0, 0.0, String::new()),
     }

@@ -188,7 +188,7 @@ async fn a_photo_is_served_only_to_those_who_may_see_a_case_citing_it() {
 
         // Those who may not see the case do not learn the file exists.
         let township = &grid[..9];
-        let layer = geodata::demo::layer().unwrap();
+        let layer = mobile_api_tests::demo_layer().unwrap();
         let other =
             layer.at_level(geodata::Level::Township).map(|u| u.code.to_string()).find(|c| c != township).unwrap();
         let stranger = server.login(&format!("township-{other}")).await.unwrap();

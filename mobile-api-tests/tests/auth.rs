@@ -9,7 +9,7 @@ use serde_json::json;
 #[tokio::test]
 async fn demo_accounts_log_in_with_their_role_and_unit() {
     let server = TestServer::spawn().await.unwrap();
-    let grid = geodata::demo::layer().unwrap().grids().next().unwrap().code.to_string();
+    let grid = mobile_api_tests::demo_layer().unwrap().grids().next().unwrap().code.to_string();
     let cases = [
         ("admin", "administrator", "321300", 1),
         ("city", "city_centre", "321300", 1),
@@ -95,7 +95,7 @@ async fn a_token_opens_staff_routes_until_logout() {
 #[tokio::test]
 async fn a_device_renews_its_session_with_its_refresh_token_once() {
     let server = TestServer::spawn().await.unwrap();
-    let grid = geodata::demo::layer().unwrap().grids().next().unwrap().code.to_string();
+    let grid = mobile_api_tests::demo_layer().unwrap().grids().next().unwrap().code.to_string();
     let login = json!({"login": format!("worker-{grid}"), "password": "demo", "device_id": "phone-1"});
     let (_, _, body) = server.post("/api/v1/auth/login", &login).await.unwrap();
     let (token, refresh) =

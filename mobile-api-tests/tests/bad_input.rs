@@ -131,7 +131,7 @@ fn ok(step: &str, reply: Reply) -> Value {
 
 /// A township other than `township`.
 fn other_township(township: &str) -> String {
-    let layer = geodata::demo::layer().unwrap();
+    let layer = mobile_api_tests::demo_layer().unwrap();
     layer.at_level(geodata::Level::Township).map(|u| u.code.to_string()).find(|c| c != township).unwrap()
 }
 
@@ -376,7 +376,7 @@ async fn refused_case_actions_get_their_problem_and_change_nothing() {
         // Registered, the case is dispatched only to grids that exist in the caller's area.
         let registered = ok("accept", act(&server, c, &id, r#"{"action": "accept"}"#).await);
         assert_eq!(registered["status"], "registered");
-        let layer = geodata::demo::layer().unwrap();
+        let layer = mobile_api_tests::demo_layer().unwrap();
         let unknown = format!("{}999", &grid[..12]);
         assert!(layer.grids().all(|g| g.code.to_string() != unknown), "{unknown} must not be a grid");
         let far_grid = (1..50).map(|n| demo_point(n).2).find(|g| &g[..9] != township).unwrap();

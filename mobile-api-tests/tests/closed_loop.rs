@@ -258,7 +258,7 @@ async fn a_case_outside_the_callers_area_does_not_exist_for_them() {
         let (opened, grid) = report(&server, 5).await;
         let id = opened["id"].as_str().unwrap();
         let township = &grid[..9];
-        let other = geodata::demo::layer()
+        let other = mobile_api_tests::demo_layer()
             .unwrap()
             .at_level(geodata::Level::Township)
             .map(|u| u.code.to_string())

@@ -146,8 +146,8 @@ fn ok(step: &str, (status, body): (u16, Value)) -> Value {
 async fn a_layer_imported_into_a_running_deployment_is_taken_in_and_cases_follow_their_grid() {
     // The demo is built before any server answers a request: building it blocks this
     // test's thread for seconds, and a client connection left idle meanwhile goes stale.
-    let demo = geodata::demo::layer().unwrap();
-    let (gone, keeper, union) = merge_pair(&demo);
+    let demo = mobile_api_tests::demo_layer().unwrap();
+    let (gone, keeper, union) = merge_pair(demo);
     // A case elsewhere: a grid of another community.
     let other = demo.grids().find(|g| g.parent() != gone.parent()).unwrap();
     let (at_other, elsewhere) = (inside(other), other.code.to_string());
@@ -262,8 +262,8 @@ async fn a_layer_imported_into_a_running_deployment_is_taken_in_and_cases_follow
 
 #[tokio::test]
 async fn a_broken_layer_imported_into_a_running_deployment_changes_nothing() {
-    let demo = geodata::demo::layer().unwrap();
-    let (gone, _, _) = merge_pair(&demo);
+    let demo = mobile_api_tests::demo_layer().unwrap();
+    let (gone, _, _) = merge_pair(demo);
     // Not GeoJSON; and a layer that drops the grid without giving its area to anyone.
     let hole = Layer::from_units(demo.units().filter(|u| u.code != gone.code).cloned()).unwrap();
     let broken = [
@@ -288,6 +288,6 @@ async fn a_broken_layer_imported_into_a_running_deployment_changes_nothing() {
         let now = case(&server, &centre_token, &id).await;
         assert_eq!(now["grid"]["code"], gone_code.as_str());
         assert_eq!(actions(&now), ["reported"]);
-        assert_eq!(codes(&export(&server).await), codes(&demo), "the stored layer is the demo's");
+        assert_eq!(codes(&export(&server).await), codes(demo), "the stored layer is the demo's");
     }
 }

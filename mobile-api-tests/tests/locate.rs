@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// A point well inside a demo grid, and that grid's code.
 fn a_grid() -> (f64, f64, String) {
-    let layer = geodata::demo::layer().unwrap();
+    let layer = mobile_api_tests::demo_layer().unwrap();
     // A full 500 m cell: its centroid is far from every edge.
     let grid = layer.grids().find(|g| g.geometry.0[0].exterior().0.len() == 5).unwrap();
     let c = grid.geometry.centroid().unwrap();
