@@ -216,6 +216,21 @@ pub struct Task {
     /// The task that took over its work (改派), once one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<TaskId>,
+    /// The times it was parked (挂账), oldest first; the last may still be open. Its
+    /// clock does not run inside them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<Pause>,
+}
+
+/// A stretch of time a task was parked (挂账): its clock stopped from `from_ms` until
+/// `until_ms` (still stopped while that is `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// When the clock stopped (Unix ms).
+    pub from_ms: i64,
+    /// When it ran again (Unix ms); `None` while the task is parked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
 }
 
 /// A holder's request for more time (延期), waiting for the centre.
@@ -240,6 +255,24 @@ impl Task {
         if !status.is_active() {
             self.extension = None;
         }
+    }
+
+    /// Whether the task is parked now (挂账): its clock stopped.
+    pub fn is_parked(&self) -> bool {
+        self.paused.last().is_some_and(|p| p.until_ms.is_none())
+    }
+
+    /// How many milliseconds of `[from_ms, to_ms)` the task spent parked: the part of
+    /// that span its clock did not run (a pause still open runs to `to_ms`).
+    pub fn paused_ms_between(&self, from_ms: i64, to_ms: i64) -> i64 {
+        self.paused
+            .iter()
+            .map(|p| {
+                let start = p.from_ms.max(from_ms);
+                let end = p.until_ms.unwrap_or(to_ms).min(to_ms);
+                (end - start).max(0)
+            })
+            .sum()
     }
 
     /// Whether it was given back and nothing has taken over its work yet. A returned
@@ -895,6 +928,7 @@ fn new_task(a: &Assignment, kind: TaskKind, role: TaskRole) -> Task {
         due_ms: a.due_ms,
         extension: None,
         replaced_by: None,
+        paused: Vec::new(),
     }
 }
 
