@@ -118,7 +118,10 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
         match refusal {
             Refusal::NoSuchTask(_) => ApiError::NotFound(detail),
             Refusal::NotYourTask(_) => ApiError::NotYourTask(detail),
-            Refusal::NoAssignee(_) | Refusal::Invalid(_) => ApiError::Unprocessable { kind, detail },
+            Refusal::NoAssignee(_)
+            | Refusal::Invalid(_)
+            | Refusal::MergeIntoItself
+            | Refusal::DifferentCategory { .. } => ApiError::Unprocessable { kind, detail },
             Refusal::IllegalTransition { .. }
             | Refusal::VerifierIsHandler
             | Refusal::WrongTaskKind { .. }
@@ -126,7 +129,15 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
             | Refusal::ExtensionPending(_)
             | Refusal::NoExtensionRequest(_)
             | Refusal::OwnExtension
-            | Refusal::AlreadyStranded(_) => ApiError::Conflict { kind, detail },
+            | Refusal::AlreadyStranded(_)
+            | Refusal::AlreadyRaised(_)
+            | Refusal::TaskParked(_)
+            | Refusal::NotParked(_)
+            | Refusal::ParkPending(_)
+            | Refusal::NoParkRequest(_)
+            | Refusal::OwnPark
+            | Refusal::SurvivorNotOpen(_)
+            | Refusal::NoLevelAbove(_) => ApiError::Conflict { kind, detail },
         }
     }
 }

@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gridlink::incidents::workflow::{
-    Assignment, Case, Command, Event, Refusal, SYSTEM, Status, Target, TaskKind, TaskRole, TaskStatus, UserId, decide,
+    Assignment, Case, Command, Event, MergeSide, Pause, Refusal, SYSTEM, Status, Target, TaskKind, TaskRole,
+    TaskStatus, UserId, decide, decide_merge,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -28,6 +29,7 @@ fn checker() -> UserId {
     Uuid::from_u128(4)
 }
 const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
 fn task_id(n: u128) -> Uuid {
     Uuid::from_u128(0x1000 + n)
 }
@@ -80,6 +82,10 @@ enum Row {
     Checking,
     /// The checker took the verify task.
     CheckTaken,
+    /// The worker holds the lead task and asked to park it.
+    Parking,
+    /// The centre approved: the lead task is parked, its clock stopped.
+    Parked,
 }
 
 fn case_in(row: Row) -> Case {
@@ -116,7 +122,7 @@ fn case_in(row: Row) -> Case {
             steps
         }
         Row::Rejected => vec![(c, Command::Reject { reason: "not our area".into() })],
-        Row::Merged => return Case { status: Status::Merged, ..Case::reported(NOW) },
+        Row::Merged => vec![(c, Command::Merge { into: SURVIVOR.into(), reason: "same manhole".into() })],
         Row::Returned => {
             return run(
                 case_in(Row::DispatchedTaken),
@@ -132,6 +138,14 @@ fn case_in(row: Row) -> Case {
         }
         Row::CheckTaken => {
             return run(case_in(Row::Checking), &[(checker(), Command::AcceptTask { task: task_id(3) })]);
+        }
+        Row::Parking => {
+            let ask = Command::RequestPark { task: task_id(2), reason: "road works".into(), until_ms: None };
+            return run(case_in(Row::DispatchedTaken), &[(w, ask)]);
+        }
+        Row::Parked => {
+            let yes = Command::AnswerPark { task: task_id(2), approve: true, reason: String::new() };
+            return run(case_in(Row::Parking), &[(c, yes)]);
         }
     };
     run(Case::reported(NOW), &steps)
@@ -165,7 +179,24 @@ enum Cmd {
     Replace,
     /// The system finds the case's grid gone and its location in no grid.
     Strand,
+    RequestPark,
+    ApprovePark,
+    RefusePark,
+    /// The centre resumes a parked task.
+    Resume,
+    /// The duplicate's side of a merge.
+    Merge,
+    /// The survivor's side of a merge.
+    Absorb,
+    Reopen,
+    Escalate,
 }
+
+/// The case every duplicate of these tests is merged into.
+const SURVIVOR: &str = "00000000-0000-0000-0000-00000000aaaa";
+/// The township a case waits in, and the county above it.
+const TOWNSHIP: &str = "321302001";
+const COUNTY: &str = "321302";
 
 /// The grid every case of these tests lies in, and the grid a new layer puts it in.
 const OLD_GRID: &str = "321302001001001";
@@ -205,6 +236,17 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
         Cmd::VerifyTask => (checker(), Command::Verify { task: Some(task), passed: true, note: "looks fixed".into() }),
         Cmd::Replace => (SYSTEM, replace_to(Some(NEW_GRID))),
         Cmd::Strand => (SYSTEM, replace_to(None)),
+        Cmd::RequestPark => (worker(), Command::RequestPark { task, reason: "road works".into(), until_ms: None }),
+        Cmd::ApprovePark => (centre(), Command::AnswerPark { task, approve: true, reason: String::new() }),
+        Cmd::RefusePark => (centre(), Command::AnswerPark { task, approve: false, reason: "not long-term".into() }),
+        Cmd::Resume => (centre(), Command::Resume { task }),
+        Cmd::Merge => (centre(), Command::Merge { into: SURVIVOR.into(), reason: "same manhole".into() }),
+        Cmd::Absorb => (centre(), Command::Absorb { duplicate: "dup".into(), followers: vec!["dup".into()] }),
+        Cmd::Reopen => (centre(), Command::Reopen { reason: "the cover rattles again".into() }),
+        Cmd::Escalate => (
+            centre(),
+            Command::Escalate { from: TOWNSHIP.into(), to: Some(COUNTY.into()), reason: "needs a crane".into() },
+        ),
     }
 }
 
@@ -545,6 +587,183 @@ table! {
     checking_strand: Checking, Strand => "ok" -> Handled;
     check_taken_replace: CheckTaken, Replace => "ok" -> Handled;
     check_taken_strand: CheckTaken, Strand => "ok" -> Handled;
+    // Parking (挂账), merging (并单: the duplicate's `merge`, the survivor's `absorb`),
+    // reopening a closed case and escalating by hand (上报); and every command on a task
+    // whose holder asked to park it, or that is parked.
+    reported_request_park: Reported, RequestPark => "no-such-task";
+    reported_approve_park: Reported, ApprovePark => "no-such-task";
+    reported_refuse_park: Reported, RefusePark => "no-such-task";
+    reported_resume: Reported, Resume => "no-such-task";
+    reported_merge: Reported, Merge => "ok" -> Merged;
+    reported_absorb: Reported, Absorb => "ok" -> Reported;
+    reported_reopen: Reported, Reopen => "illegal-transition";
+    reported_escalate: Reported, Escalate => "ok" -> Reported;
+    confirming_open_request_park: ConfirmingOpen, RequestPark => "task-not-active";
+    confirming_open_approve_park: ConfirmingOpen, ApprovePark => "no-park-request";
+    confirming_open_refuse_park: ConfirmingOpen, RefusePark => "no-park-request";
+    confirming_open_resume: ConfirmingOpen, Resume => "not-parked";
+    confirming_open_merge: ConfirmingOpen, Merge => "ok" -> Merged;
+    confirming_open_absorb: ConfirmingOpen, Absorb => "ok" -> Confirming;
+    confirming_open_reopen: ConfirmingOpen, Reopen => "illegal-transition";
+    confirming_open_escalate: ConfirmingOpen, Escalate => "ok" -> Confirming;
+    confirming_taken_request_park: ConfirmingTaken, RequestPark => "wrong-task-kind";
+    confirming_taken_approve_park: ConfirmingTaken, ApprovePark => "no-park-request";
+    confirming_taken_refuse_park: ConfirmingTaken, RefusePark => "no-park-request";
+    confirming_taken_resume: ConfirmingTaken, Resume => "not-parked";
+    confirming_taken_merge: ConfirmingTaken, Merge => "ok" -> Merged;
+    confirming_taken_absorb: ConfirmingTaken, Absorb => "ok" -> Confirming;
+    confirming_taken_reopen: ConfirmingTaken, Reopen => "illegal-transition";
+    confirming_taken_escalate: ConfirmingTaken, Escalate => "ok" -> Confirming;
+    registered_request_park: Registered, RequestPark => "no-such-task";
+    registered_approve_park: Registered, ApprovePark => "no-such-task";
+    registered_refuse_park: Registered, RefusePark => "no-such-task";
+    registered_resume: Registered, Resume => "no-such-task";
+    registered_merge: Registered, Merge => "ok" -> Merged;
+    registered_absorb: Registered, Absorb => "ok" -> Registered;
+    registered_reopen: Registered, Reopen => "illegal-transition";
+    registered_escalate: Registered, Escalate => "ok" -> Registered;
+    dispatched_open_request_park: DispatchedOpen, RequestPark => "task-not-active";
+    dispatched_open_approve_park: DispatchedOpen, ApprovePark => "no-park-request";
+    dispatched_open_refuse_park: DispatchedOpen, RefusePark => "no-park-request";
+    dispatched_open_resume: DispatchedOpen, Resume => "not-parked";
+    dispatched_open_merge: DispatchedOpen, Merge => "ok" -> Merged;
+    dispatched_open_absorb: DispatchedOpen, Absorb => "ok" -> Dispatched;
+    dispatched_open_reopen: DispatchedOpen, Reopen => "illegal-transition";
+    dispatched_open_escalate: DispatchedOpen, Escalate => "ok" -> Dispatched;
+    dispatched_taken_request_park: DispatchedTaken, RequestPark => "ok" -> Dispatched;
+    dispatched_taken_approve_park: DispatchedTaken, ApprovePark => "no-park-request";
+    dispatched_taken_refuse_park: DispatchedTaken, RefusePark => "no-park-request";
+    dispatched_taken_resume: DispatchedTaken, Resume => "not-parked";
+    dispatched_taken_merge: DispatchedTaken, Merge => "ok" -> Merged;
+    dispatched_taken_absorb: DispatchedTaken, Absorb => "ok" -> Dispatched;
+    dispatched_taken_reopen: DispatchedTaken, Reopen => "illegal-transition";
+    dispatched_taken_escalate: DispatchedTaken, Escalate => "ok" -> Dispatched;
+    handled_request_park: Handled, RequestPark => "task-not-active";
+    handled_approve_park: Handled, ApprovePark => "task-not-active";
+    handled_refuse_park: Handled, RefusePark => "task-not-active";
+    handled_resume: Handled, Resume => "task-not-active";
+    handled_merge: Handled, Merge => "ok" -> Merged;
+    handled_absorb: Handled, Absorb => "ok" -> Handled;
+    handled_reopen: Handled, Reopen => "illegal-transition";
+    handled_escalate: Handled, Escalate => "ok" -> Handled;
+    verified_request_park: Verified, RequestPark => "task-not-active";
+    verified_approve_park: Verified, ApprovePark => "task-not-active";
+    verified_refuse_park: Verified, RefusePark => "task-not-active";
+    verified_resume: Verified, Resume => "task-not-active";
+    verified_merge: Verified, Merge => "ok" -> Merged;
+    verified_absorb: Verified, Absorb => "ok" -> Verified;
+    verified_reopen: Verified, Reopen => "illegal-transition";
+    verified_escalate: Verified, Escalate => "ok" -> Verified;
+    closed_request_park: Closed, RequestPark => "task-not-active";
+    closed_approve_park: Closed, ApprovePark => "task-not-active";
+    closed_refuse_park: Closed, RefusePark => "task-not-active";
+    closed_resume: Closed, Resume => "task-not-active";
+    closed_merge: Closed, Merge => "illegal-transition";
+    closed_absorb: Closed, Absorb => "survivor-not-open";
+    closed_reopen: Closed, Reopen => "ok" -> Dispatched;
+    closed_escalate: Closed, Escalate => "illegal-transition";
+    rejected_request_park: Rejected, RequestPark => "no-such-task";
+    rejected_approve_park: Rejected, ApprovePark => "no-such-task";
+    rejected_refuse_park: Rejected, RefusePark => "no-such-task";
+    rejected_resume: Rejected, Resume => "no-such-task";
+    rejected_merge: Rejected, Merge => "illegal-transition";
+    rejected_absorb: Rejected, Absorb => "survivor-not-open";
+    rejected_reopen: Rejected, Reopen => "illegal-transition";
+    rejected_escalate: Rejected, Escalate => "illegal-transition";
+    merged_request_park: Merged, RequestPark => "no-such-task";
+    merged_approve_park: Merged, ApprovePark => "no-such-task";
+    merged_refuse_park: Merged, RefusePark => "no-such-task";
+    merged_resume: Merged, Resume => "no-such-task";
+    merged_merge: Merged, Merge => "illegal-transition";
+    merged_absorb: Merged, Absorb => "survivor-not-open";
+    merged_reopen: Merged, Reopen => "illegal-transition";
+    merged_escalate: Merged, Escalate => "illegal-transition";
+    returned_request_park: Returned, RequestPark => "task-not-active";
+    returned_approve_park: Returned, ApprovePark => "task-not-active";
+    returned_refuse_park: Returned, RefusePark => "task-not-active";
+    returned_resume: Returned, Resume => "task-not-active";
+    returned_merge: Returned, Merge => "ok" -> Merged;
+    returned_absorb: Returned, Absorb => "ok" -> Returned;
+    returned_reopen: Returned, Reopen => "illegal-transition";
+    returned_escalate: Returned, Escalate => "ok" -> Returned;
+    extending_request_park: Extending, RequestPark => "ok" -> Dispatched;
+    extending_approve_park: Extending, ApprovePark => "no-park-request";
+    extending_refuse_park: Extending, RefusePark => "no-park-request";
+    extending_resume: Extending, Resume => "not-parked";
+    extending_merge: Extending, Merge => "ok" -> Merged;
+    extending_absorb: Extending, Absorb => "ok" -> Dispatched;
+    extending_reopen: Extending, Reopen => "illegal-transition";
+    extending_escalate: Extending, Escalate => "ok" -> Dispatched;
+    checking_request_park: Checking, RequestPark => "not-your-task";
+    checking_approve_park: Checking, ApprovePark => "no-park-request";
+    checking_refuse_park: Checking, RefusePark => "no-park-request";
+    checking_resume: Checking, Resume => "not-parked";
+    checking_merge: Checking, Merge => "ok" -> Merged;
+    checking_absorb: Checking, Absorb => "ok" -> Handled;
+    checking_reopen: Checking, Reopen => "illegal-transition";
+    checking_escalate: Checking, Escalate => "ok" -> Handled;
+    check_taken_request_park: CheckTaken, RequestPark => "not-your-task";
+    check_taken_approve_park: CheckTaken, ApprovePark => "no-park-request";
+    check_taken_refuse_park: CheckTaken, RefusePark => "no-park-request";
+    check_taken_resume: CheckTaken, Resume => "not-parked";
+    check_taken_merge: CheckTaken, Merge => "ok" -> Merged;
+    check_taken_absorb: CheckTaken, Absorb => "ok" -> Handled;
+    check_taken_reopen: CheckTaken, Reopen => "illegal-transition";
+    check_taken_escalate: CheckTaken, Escalate => "ok" -> Handled;
+    parking_accept: Parking, Accept => "illegal-transition";
+    parking_reject: Parking, Reject => "illegal-transition";
+    parking_dispatch: Parking, Dispatch => "illegal-transition";
+    parking_accept_task: Parking, AcceptTask => "task-not-active";
+    parking_arrive: Parking, Arrive => "ok" -> Dispatched;
+    parking_progress: Parking, Progress => "ok" -> Dispatched;
+    parking_complete_task: Parking, CompleteTask => "ok" -> Handled;
+    parking_confirm_task: Parking, ConfirmTask => "wrong-task-kind";
+    parking_verify: Parking, Verify => "illegal-transition";
+    parking_close: Parking, Close => "illegal-transition";
+    parking_return_task: Parking, ReturnTask => "ok" -> Returned;
+    parking_redispatch: Parking, Redispatch => "ok" -> Dispatched;
+    parking_request_extension: Parking, RequestExtension => "ok" -> Dispatched;
+    parking_approve_extension: Parking, ApproveExtension => "no-extension-request";
+    parking_refuse_extension: Parking, RefuseExtension => "no-extension-request";
+    parking_request_verification: Parking, RequestVerification => "illegal-transition";
+    parking_verify_task: Parking, VerifyTask => "not-your-task";
+    parking_replace: Parking, Replace => "ok" -> Dispatched;
+    parking_strand: Parking, Strand => "ok" -> Dispatched;
+    parking_request_park: Parking, RequestPark => "park-pending";
+    parking_approve_park: Parking, ApprovePark => "ok" -> Dispatched;
+    parking_refuse_park: Parking, RefusePark => "ok" -> Dispatched;
+    parking_resume: Parking, Resume => "not-parked";
+    parking_merge: Parking, Merge => "ok" -> Merged;
+    parking_absorb: Parking, Absorb => "ok" -> Dispatched;
+    parking_reopen: Parking, Reopen => "illegal-transition";
+    parking_escalate: Parking, Escalate => "ok" -> Dispatched;
+    parked_accept: Parked, Accept => "illegal-transition";
+    parked_reject: Parked, Reject => "illegal-transition";
+    parked_dispatch: Parked, Dispatch => "illegal-transition";
+    parked_accept_task: Parked, AcceptTask => "task-not-active";
+    parked_arrive: Parked, Arrive => "ok" -> Dispatched;
+    parked_progress: Parked, Progress => "ok" -> Dispatched;
+    parked_complete_task: Parked, CompleteTask => "task-parked";
+    parked_confirm_task: Parked, ConfirmTask => "wrong-task-kind";
+    parked_verify: Parked, Verify => "illegal-transition";
+    parked_close: Parked, Close => "illegal-transition";
+    parked_return_task: Parked, ReturnTask => "task-parked";
+    parked_redispatch: Parked, Redispatch => "ok" -> Dispatched;
+    parked_request_extension: Parked, RequestExtension => "task-parked";
+    parked_approve_extension: Parked, ApproveExtension => "no-extension-request";
+    parked_refuse_extension: Parked, RefuseExtension => "no-extension-request";
+    parked_request_verification: Parked, RequestVerification => "illegal-transition";
+    parked_verify_task: Parked, VerifyTask => "not-your-task";
+    parked_replace: Parked, Replace => "ok" -> Dispatched;
+    parked_strand: Parked, Strand => "ok" -> Dispatched;
+    parked_request_park: Parked, RequestPark => "task-parked";
+    parked_approve_park: Parked, ApprovePark => "no-park-request";
+    parked_refuse_park: Parked, RefusePark => "no-park-request";
+    parked_resume: Parked, Resume => "ok" -> Dispatched;
+    parked_merge: Parked, Merge => "ok" -> Merged;
+    parked_absorb: Parked, Absorb => "ok" -> Dispatched;
+    parked_reopen: Parked, Reopen => "illegal-transition";
+    parked_escalate: Parked, Escalate => "ok" -> Dispatched;
 }
 
 #[test]
@@ -680,7 +899,7 @@ fn events_serialise_as_a_trace() {
 }
 
 /// A random command, aimed at the case as it is (its tasks, plus one it does not have).
-fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128) -> (UserId, Command) {
+fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128, now: i64) -> (UserId, Command) {
     let actors = [centre(), worker(), Uuid::from_u128(3), Uuid::from_u128(9)];
     let actor = actors[usize::from(pick.1) % actors.len()];
     let tasks: Vec<Uuid> = case.tasks.iter().map(|t| t.id).chain([task_id(999)]).collect();
@@ -691,10 +910,10 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
             task: task_id(*next_task),
             target: Target::Grid("321302001001001".into()),
             assignees,
-            due_ms: Some(NOW + DAY),
+            due_ms: Some(now + DAY),
         }
     };
-    let command = match pick.0 % 18 {
+    let command = match pick.0 % 26 {
         0 => Command::Accept { confirm: None },
         1 => Command::Accept { confirm: Some(fresh(vec![worker()])) },
         2 => Command::Reject { reason: "r".into() },
@@ -711,12 +930,19 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
         9 => Command::Close,
         10 => Command::ReturnTask { task, reason: "wrong grid".into() },
         11 => Command::Redispatch { task, to: fresh(vec![Uuid::from_u128(3)]) },
-        12 => Command::RequestExtension { task, until_ms: NOW + 2 * DAY, reason: "parts".into() },
+        12 => Command::RequestExtension { task, until_ms: now + 2 * DAY, reason: "parts".into() },
         13 => Command::AnswerExtension { task, approve: pick.3, until_ms: None, reason: String::new() },
         14 => Command::RequestVerification { task: fresh(vec![worker(), Uuid::from_u128(3)]) },
         15 => Command::Verify { task: Some(task), passed: pick.3, note: "seen".into() },
         16 => replace_to(None),
-        _ => replace_to(Some(NEW_GRID)),
+        17 => replace_to(Some(NEW_GRID)),
+        18 => Command::RequestPark { task, reason: "road works".into(), until_ms: pick.3.then_some(now + 9 * DAY) },
+        19 => Command::AnswerPark { task, approve: pick.3, reason: "not long-term".into() },
+        20 | 21 => Command::Resume { task },
+        22 => Command::Merge { into: SURVIVOR.into(), reason: "same manhole".into() },
+        23 => Command::Absorb { duplicate: "dup".into(), followers: vec!["dup".into()] },
+        24 => Command::Reopen { reason: "unsatisfied".into() },
+        _ => Command::Escalate { from: TOWNSHIP.into(), to: pick.3.then(|| COUNTY.into()), reason: "crane".into() },
     };
     // Re-placements come from the system, mostly.
     let actor = if matches!(command, Command::Replace { .. }) && !pick.2.is_multiple_of(4) { SYSTEM } else { actor };
@@ -728,26 +954,49 @@ proptest! {
 
     /// No sequence of commands reaches an inconsistent case; a refused command changes
     /// nothing (decide is pure); a closed case was verified by someone who did not handle it.
+    /// Time moves on between commands: a parked task's deadline does not run while it is
+    /// parked (resumed, it has as much time left as when it was parked), and a merged case
+    /// names the case it was merged into.
     #[test]
     fn no_command_sequence_reaches_an_inconsistent_case(picks in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()), 1..60)) {
         let mut case = Case::reported(NOW);
         let mut next_task = 100;
         let mut verified_by = None;
-        for pick in picks {
-            let (actor, command) = arbitrary_command(&case, pick, &mut next_task);
+        for (step, pick) in picks.into_iter().enumerate() {
+            let now = NOW + i64::try_from(step).unwrap() * HOUR;
+            let (actor, command) = arbitrary_command(&case, pick, &mut next_task, now);
             let before = case.clone();
-            match decide(&case, actor, &command, NOW) {
+            match decide(&case, actor, &command, now) {
                 Ok(events) => {
                     for e in &events {
                         if let Event::VerificationPassed { by, .. } = e {
                             prop_assert!(!case.handlers.contains(by));
                             verified_by = Some(*by);
                         }
-                        case.apply(e, NOW);
+                        case.apply(e, now);
                     }
                     prop_assert_eq!(case.inconsistency(), None, "after {} by {}: {:?}", command.name(), actor, case);
                 }
                 Err(_) => prop_assert_eq!(&case, &before),
+            }
+            let extended = matches!(command, Command::AnswerExtension { approve: true, .. });
+            for (old, new) in before.tasks.iter().zip(&case.tasks) {
+                let (Some(pause), Some(was), Some(due)) = (old.paused.last(), old.due_ms, new.due_ms) else { continue };
+                if !old.is_parked() || extended {
+                    continue;
+                }
+                let left_then = was - pause.from_ms;
+                if new.is_parked() {
+                    // Its deadline stands, and counted with the clock stopped it never comes closer.
+                    prop_assert_eq!(due, was);
+                    prop_assert_eq!(due + new.paused_ms_between(pause.from_ms, now) - now, left_then);
+                } else if new.status.is_active() {
+                    // Resumed: as much time left as when it was parked.
+                    prop_assert_eq!(due - now, left_then, "task {} ran while parked", new.id);
+                }
+            }
+            if case.status == Status::Merged {
+                prop_assert_eq!(case.merged_into.as_deref(), Some(SURVIVOR));
             }
             if case.status == Status::Closed {
                 prop_assert!(verified_by.is_some_and(|v| !case.handlers.contains(&v)));
@@ -997,4 +1246,226 @@ fn a_re_placement_names_its_grids_and_why() {
     let old: Case = serde_json::from_str(r#"{"status":"registered","tasks":[],"handlers":[],"since_ms":1}"#).unwrap();
     assert_eq!(old.stranded, None);
     assert!(!serde_json::to_string(&old).unwrap().contains("stranded"));
+}
+
+#[test]
+fn a_parked_task_stops_its_clock_and_resuming_moves_its_deadline_by_the_time_parked() {
+    let parked_at = NOW + HOUR;
+    let resumed_at = parked_at + 3 * DAY;
+    let mut case = case_in(Row::Parking);
+    assert_eq!(case.tasks[0].park.as_ref().map(|p| p.reason.as_str()), Some("road works"));
+    let yes = Command::AnswerPark { task: task_id(2), approve: true, reason: String::new() };
+    // The holder does not approve their own parking.
+    assert_eq!(decide(&case, worker(), &yes, parked_at), Err(Refusal::OwnPark));
+    for e in decide(&case, centre(), &yes, parked_at).unwrap() {
+        case.apply(&e, parked_at);
+    }
+    let t = &case.tasks[0];
+    assert!(t.is_parked() && t.park.is_none());
+    assert_eq!(t.paused, [Pause { from_ms: parked_at, until_ms: None }]);
+    assert_eq!(t.paused_ms_between(NOW, parked_at + DAY), DAY);
+    // Parked work is neither finished, given back nor extended; progress is still told.
+    for (cmd, want) in [
+        (Command::CompleteTask { task: task_id(2), result: "x".into() }, Refusal::TaskParked(task_id(2))),
+        (Command::ReturnTask { task: task_id(2), reason: "x".into() }, Refusal::TaskParked(task_id(2))),
+        (
+            Command::RequestExtension { task: task_id(2), until_ms: NOW + 9 * DAY, reason: "x".into() },
+            Refusal::TaskParked(task_id(2)),
+        ),
+        (
+            Command::RequestPark { task: task_id(2), reason: "x".into(), until_ms: None },
+            Refusal::TaskParked(task_id(2)),
+        ),
+    ] {
+        assert_eq!(decide(&case, worker(), &cmd, parked_at + DAY), Err(want));
+    }
+    assert!(decide(&case, worker(), &Command::Progress { task: task_id(2), note: "waiting".into() }, NOW).is_ok());
+    // The holder resumes it three days later: the deadline moves three days later.
+    let events = decide(&case, worker(), &Command::Resume { task: task_id(2) }, resumed_at).unwrap();
+    assert_eq!(events, [Event::Resumed { task: task_id(2), paused_ms: 3 * DAY }]);
+    for e in &events {
+        case.apply(e, resumed_at);
+    }
+    let t = &case.tasks[0];
+    assert_eq!(t.due_ms, Some(NOW + DAY + 3 * DAY));
+    assert_eq!(t.paused, [Pause { from_ms: parked_at, until_ms: Some(resumed_at) }]);
+    assert_eq!(t.paused_ms_between(NOW, resumed_at + DAY), 3 * DAY);
+    assert_eq!(t.paused_ms_between(parked_at + DAY, parked_at + 2 * DAY), DAY);
+    assert_eq!(t.paused_ms_between(resumed_at, resumed_at + DAY), 0);
+    assert_eq!(
+        decide(&case, centre(), &Command::Resume { task: task_id(2) }, resumed_at),
+        Err(Refusal::NotParked(task_id(2)))
+    );
+    assert_eq!(case.inconsistency(), None);
+}
+
+#[test]
+fn parking_is_asked_by_the_holder_with_a_reason_and_refused_with_one() {
+    let taken = case_in(Row::DispatchedTaken);
+    let ask = |reason: &str| Command::RequestPark { task: task_id(2), reason: reason.into(), until_ms: None };
+    assert_eq!(decide(&taken, centre(), &ask("x"), NOW), Err(Refusal::NotYourTask(task_id(2))));
+    assert!(matches!(decide(&taken, worker(), &ask(" "), NOW), Err(Refusal::Invalid(_))));
+    let past = Command::RequestPark { task: task_id(2), reason: "x".into(), until_ms: Some(NOW - 1) };
+    assert!(matches!(decide(&taken, worker(), &past, NOW), Err(Refusal::Invalid(_))));
+    let parking = case_in(Row::Parking);
+    let no = |reason: &str| Command::AnswerPark { task: task_id(2), approve: false, reason: reason.into() };
+    assert!(matches!(decide(&parking, centre(), &no(""), NOW), Err(Refusal::Invalid(_))));
+    let refused = run(parking, &[(centre(), no("not long-term"))]);
+    assert!(refused.tasks[0].park.is_none() && !refused.tasks[0].is_parked());
+    // Another of the grid's workers does not resume a parked task they do not hold.
+    let parked = case_in(Row::Parked);
+    assert_eq!(
+        decide(&parked, worker(), &Command::Resume { task: task_id(2) }, NOW).map(|e| e.len()),
+        Ok(1),
+        "the holder resumes"
+    );
+}
+
+#[test]
+fn work_withdrawn_while_parked_stops_being_parked() {
+    let case = run(case_in(Row::Parked), &[(centre(), Command::Redispatch { task: task_id(2), to: to_checker(5) })]);
+    assert_eq!(case.tasks[0].status, TaskStatus::Cancelled);
+    assert!(!case.tasks[0].is_parked());
+    assert_eq!(case.tasks[0].paused[0].until_ms, Some(NOW));
+    let merged =
+        run(case_in(Row::Parked), &[(centre(), Command::Merge { into: SURVIVOR.into(), reason: "dup".into() })]);
+    assert!(merged.tasks.iter().all(|t| !t.status.is_active() && !t.is_parked()));
+}
+
+fn side<'a>(id: &'a str, category: &'a str, case: &'a Case) -> MergeSide<'a> {
+    MergeSide { id, category, case }
+}
+
+#[test]
+fn a_duplicate_merges_into_an_open_case_of_the_same_category() {
+    let dup = case_in(Row::DispatchedTaken);
+    let survivor = case_in(Row::Registered);
+    let (a, b) = ("case-a", "case-b");
+    assert_eq!(
+        decide_merge(side(a, "c1", &dup), side(a, "c1", &dup), centre(), "", NOW),
+        Err(Refusal::MergeIntoItself)
+    );
+    assert_eq!(
+        decide_merge(side(a, "c1", &dup), side(b, "c2", &survivor), centre(), "", NOW),
+        Err(Refusal::DifferentCategory { duplicate: "c1".into(), survivor: "c2".into() })
+    );
+    let closed = case_in(Row::Closed);
+    assert_eq!(
+        decide_merge(side(a, "c1", &dup), side(b, "c1", &closed), centre(), "", NOW),
+        Err(Refusal::SurvivorNotOpen(Status::Closed))
+    );
+    assert!(matches!(
+        decide_merge(side(b, "c1", &closed), side(a, "c1", &dup), centre(), "", NOW),
+        Err(Refusal::IllegalTransition { status: Status::Closed, action: "merge" })
+    ));
+    let (dup_events, survivor_events) =
+        decide_merge(side(a, "c1", &dup), side(b, "c1", &survivor), centre(), "same manhole", NOW).unwrap();
+    assert_eq!(dup_events, [Event::MergedInto { into: b.into(), reason: "same manhole".into() }]);
+    assert_eq!(survivor_events, [Event::Absorbed { duplicate: a.into(), followers: vec![a.into()] }]);
+    let dup = run_events(dup, &dup_events);
+    assert_eq!((dup.status, dup.merged_into.as_deref()), (Status::Merged, Some(b)));
+    assert!(dup.tasks.iter().all(|t| t.status == TaskStatus::Cancelled), "its open tasks are withdrawn");
+    let survivor = run_events(survivor, &survivor_events);
+    assert_eq!((survivor.status, survivor.followers.clone()), (Status::Registered, vec![a.to_owned()]));
+    // Merged again, the survivor's followers follow the next survivor with it.
+    let third = case_in(Row::Reported);
+    let (_, events) = decide_merge(side(b, "c1", &survivor), side("case-c", "c1", &third), centre(), "", NOW).unwrap();
+    assert_eq!(run_events(third, &events).followers, [b, a]);
+}
+
+fn run_events(mut case: Case, events: &[Event]) -> Case {
+    for e in events {
+        case.apply(e, NOW);
+    }
+    assert_eq!(case.inconsistency(), None);
+    case
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Random merges among a handful of cases: every merged case's reporters (its own and
+    /// those who followed it) follow the case it ends in, which is open.
+    #[test]
+    fn a_merged_cases_reporters_all_follow_the_survivor(merges in prop::collection::vec((0usize..6, 0usize..6, any::<bool>()), 1..20)) {
+        let ids: Vec<String> = (0..6).map(|i| format!("case-{i}")).collect();
+        let mut cases: Vec<Case> = (0..6).map(|i| case_in(if i % 2 == 0 { Row::Reported } else { Row::DispatchedTaken })).collect();
+        for (d, s, same) in merges {
+            let category = if same { "c1" } else { "c2" };
+            let outcome = decide_merge(side(&ids[d], "c1", &cases[d]), side(&ids[s], category, &cases[s]), centre(), "dup", NOW);
+            let Ok((dup_events, survivor_events)) = outcome else { continue };
+            for e in &dup_events { cases[d].apply(e, NOW); }
+            for e in &survivor_events { cases[s].apply(e, NOW); }
+            prop_assert_eq!(cases[d].inconsistency(), None);
+            prop_assert_eq!(cases[s].inconsistency(), None);
+        }
+        for (i, case) in cases.iter().enumerate() {
+            let Some(mut end) = case.merged_into.clone() else { continue };
+            let mut hops = 0;
+            let last = loop {
+                let j = ids.iter().position(|id| *id == end).unwrap();
+                match &cases[j].merged_into { Some(next) => { end = next.clone(); hops += 1; prop_assert!(hops < 6) } None => break j }
+            };
+            prop_assert!(!cases[last].status.is_final());
+            prop_assert!(cases[last].followers.contains(&ids[i]));
+            for f in &case.followers {
+                prop_assert!(cases[last].followers.contains(f));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_closed_case_reopens_to_its_last_lead_handler() {
+    let closed = case_in(Row::Closed);
+    assert!(matches!(
+        decide(&closed, centre(), &Command::Reopen { reason: " ".into() }, NOW),
+        Err(Refusal::Invalid(_))
+    ));
+    let case = run(closed, &[(centre(), Command::Reopen { reason: "the cover rattles again".into() })]);
+    assert_eq!(case.status, Status::Dispatched);
+    let lead = &case.tasks[0];
+    assert_eq!((lead.status, lead.holder, lead.rework), (TaskStatus::Accepted, Some(worker()), 1));
+    // The same handler works again; the case closes again after another check.
+    let case = run(
+        case,
+        &[
+            (worker(), Command::CompleteTask { task: task_id(2), result: "tightened".into() }),
+            (centre(), desk_verify(true)),
+            (centre(), Command::Close),
+        ],
+    );
+    assert_eq!(case.status, Status::Closed);
+    assert_eq!(case.tasks.len(), 1, "history kept on the same task");
+}
+
+#[test]
+fn escalation_climbs_one_level_and_stops_at_the_city() {
+    let case = case_in(Row::Registered);
+    let up = |from: &str, to: Option<&str>| Command::Escalate {
+        from: from.into(),
+        to: to.map(str::to_owned),
+        reason: "needs a crane".into(),
+    };
+    let county = run(case.clone(), &[(centre(), up(TOWNSHIP, Some(COUNTY)))]);
+    assert_eq!((county.status, county.owner.as_deref()), (Status::Registered, Some(COUNTY)));
+    let city = run(county, &[(centre(), up(COUNTY, Some("3213")))]);
+    assert_eq!(city.owner.as_deref(), Some("3213"));
+    assert_eq!(decide(&city, centre(), &up("3213", None), NOW), Err(Refusal::NoLevelAbove("3213".into())));
+    let no_reason = Command::Escalate { from: TOWNSHIP.into(), to: Some(COUNTY.into()), reason: String::new() };
+    assert!(matches!(decide(&case, centre(), &no_reason, NOW), Err(Refusal::Invalid(_))));
+}
+
+#[test]
+fn states_stored_before_the_branches_still_read() {
+    let old = r#"{"status":"dispatched","tasks":[{"id":"00000000-0000-0000-0000-000000001002","kind":"handle",
+        "role":"lead","target":{"grid":"321302001001001"},"assignees":["00000000-0000-0000-0000-000000000002"],
+        "holder":null,"status":"open","rework":0,"due_ms":null}],"handlers":[],"since_ms":1}"#;
+    let case: Case = serde_json::from_str(old).unwrap();
+    assert!(case.tasks[0].paused.is_empty() && case.tasks[0].park.is_none());
+    assert!(case.merged_into.is_none() && case.followers.is_empty() && case.owner.is_none());
+    let json = serde_json::to_string(&case).unwrap();
+    for field in ["paused", "park", "merged_into", "followers", "owner"] {
+        assert!(!json.contains(field), "{field} written though empty");
+    }
 }

@@ -24,6 +24,15 @@
 //! handled case to a worker to check on site (`request_verification`): that worker's
 //! `verify` on the task decides as a desk's would.
 //!
+//! A holder may ask to park long-term work (`request_park`, 挂账); once the centre
+//! approves, the task's clock stops (a [`Pause`] opens on it) until the centre or the
+//! holder resumes it, and its deadline moves later by the time it was parked. A centre
+//! merges a duplicate into a surviving case of the same category ([`decide_merge`]: the
+//! duplicate's `merge` and the survivor's `absorb`, two cases in one commit); the
+//! duplicate's reporters follow the survivor. A closed case may be reopened: its last lead
+//! task goes back to its handler (返工). A centre escalates a case by hand one level up
+//! (`escalate`, 上报): the case's `owner` becomes that level's unit.
+//!
 //! One command is the system's, not a person's: when a newly imported grid layer no
 //! longer has an open case's grid, [`Command::Replace`] moves the case to the grid its
 //! location lies in now (`replaced`), or, if it lies in none, records once that it could
@@ -220,6 +229,19 @@ pub struct Task {
     /// clock does not run inside them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paused: Vec<Pause>,
+    /// A request to park it (挂账), waiting for the centre.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub park: Option<ParkRequest>,
+}
+
+/// A holder's request to park long-term work out of the timers (挂账), waiting for the centre.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkRequest {
+    /// Why.
+    pub reason: String,
+    /// When the holder expects the work can go on (Unix ms), if they say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
 }
 
 /// A stretch of time a task was parked (挂账): its clock stopped from `from_ms` until
@@ -254,6 +276,7 @@ impl Task {
         self.status = status;
         if !status.is_active() {
             self.extension = None;
+            self.park = None;
         }
     }
 
@@ -297,6 +320,17 @@ pub struct Case {
     /// layer), so that the fact is recorded once; cleared when it is re-placed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stranded: Option<String>,
+    /// The case it was merged into as a duplicate (并单), once it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+    /// The duplicates merged into it (and the duplicates merged into those), by case id:
+    /// their reporters follow this case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followers: Vec<String>,
+    /// The unit whose centre's queue the case is in, once it was escalated by hand (上报);
+    /// before that, the lowest centre on its chain (its township).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// What someone asks of a case.
@@ -400,6 +434,59 @@ pub enum Command {
         /// The verify task; assignees who handled the case are left out.
         task: Assignment,
     },
+    /// Ask to park a held handle task out of the timers (挂账): long-term work.
+    RequestPark {
+        /// Which task.
+        task: TaskId,
+        /// Why.
+        reason: String,
+        /// When the work is expected to go on (Unix ms), if known.
+        until_ms: Option<i64>,
+    },
+    /// Answer a request to park: approved, the task's clock stops.
+    AnswerPark {
+        /// Which task.
+        task: TaskId,
+        /// Approve or refuse.
+        approve: bool,
+        /// Why (for a refusal).
+        reason: String,
+    },
+    /// Start a parked task's clock again (by the centre or its holder); its deadline moves
+    /// later by the time it was parked.
+    Resume {
+        /// Which task.
+        task: TaskId,
+    },
+    /// Merge this case, a duplicate, into another (并单): its active tasks are withdrawn.
+    /// Sent with [`Command::Absorb`] on the survivor, through [`decide_merge`].
+    Merge {
+        /// The surviving case's id.
+        into: String,
+        /// Why.
+        reason: String,
+    },
+    /// The survivor's side of a merge: the duplicate's reporters follow this case.
+    Absorb {
+        /// The duplicate's id.
+        duplicate: String,
+        /// The duplicate and the cases merged into it before, whose reporters follow.
+        followers: Vec<String>,
+    },
+    /// Reopen a closed case (返工): the work goes back to its last lead handler.
+    Reopen {
+        /// Why.
+        reason: String,
+    },
+    /// Escalate the case by hand one level up (上报): it belongs to that level's queue.
+    Escalate {
+        /// The unit whose queue it is in now.
+        from: String,
+        /// The unit one level up; `None` when there is none (the city).
+        to: Option<String>,
+        /// Why.
+        reason: String,
+    },
     /// The system's: the case's grid is not in the grid layer any more. Move it to the
     /// grid its location lies in now, or, with no such grid, record that it stays where
     /// it was. Any open case; its status and tasks do not change.
@@ -434,6 +521,14 @@ impl Command {
             Command::AnswerExtension { approve: false, .. } => "refuse_extension",
             Command::RequestVerification { .. } => "request_verification",
             Command::Replace { .. } => "replace",
+            Command::RequestPark { .. } => "request_park",
+            Command::AnswerPark { approve: true, .. } => "approve_park",
+            Command::AnswerPark { approve: false, .. } => "refuse_park",
+            Command::Resume { .. } => "resume_task",
+            Command::Merge { .. } => "merge",
+            Command::Absorb { .. } => "absorb",
+            Command::Reopen { .. } => "reopen",
+            Command::Escalate { .. } => "escalate",
         }
     }
 }
@@ -574,6 +669,65 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// Parking was asked for (挂账).
+    ParkRequested {
+        /// Which task.
+        task: TaskId,
+        /// Why.
+        reason: String,
+        /// When the work is expected to go on (Unix ms), if said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_ms: Option<i64>,
+    },
+    /// Parking was approved: the task's clock stopped.
+    Parked {
+        /// Which task.
+        task: TaskId,
+    },
+    /// Parking was refused: the clock runs on.
+    ParkRefused {
+        /// Which task.
+        task: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// A parked task's clock runs again; its deadline moved later by `paused_ms`.
+    Resumed {
+        /// Which task.
+        task: TaskId,
+        /// How long it was parked (ms).
+        paused_ms: i64,
+    },
+    /// Merged into another case as a duplicate (并单).
+    MergedInto {
+        /// The surviving case.
+        into: String,
+        /// Why.
+        reason: String,
+    },
+    /// A duplicate was merged into this case: its reporters follow this one.
+    Absorbed {
+        /// The duplicate.
+        duplicate: String,
+        /// The cases whose reporters follow this one now, the duplicate first.
+        followers: Vec<String>,
+    },
+    /// A closed case was reopened: the lead task goes back to its handler (返工).
+    Reopened {
+        /// The lead task sent back.
+        task: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// Escalated by hand one level up (上报).
+    Escalated {
+        /// The unit whose queue it left.
+        from: String,
+        /// The unit whose queue it is in now.
+        to: String,
+        /// Why.
+        reason: String,
+    },
     /// The case's grid left the layer and its location lies in no grid of the new one:
     /// it keeps its grid code until a layer places it.
     Stranded {
@@ -639,6 +793,38 @@ pub enum Refusal {
     /// The case was already found stranded in this grid; nothing new to record.
     #[error("the case is already recorded as stranded in grid {0}")]
     AlreadyStranded(String),
+    /// The task is parked (挂账): resume it first.
+    #[error("task {0} is parked; resume it first")]
+    TaskParked(TaskId),
+    /// The task is not parked.
+    #[error("task {0} is not parked")]
+    NotParked(TaskId),
+    /// The task already has a request to park it waiting.
+    #[error("task {0} already has a request to park it waiting for an answer")]
+    ParkPending(TaskId),
+    /// There is no request to park to answer.
+    #[error("task {0} has no request to park it to answer")]
+    NoParkRequest(TaskId),
+    /// Whoever the task was sent to may not approve or refuse parking it.
+    #[error("whoever a task was sent to may not approve or refuse parking it")]
+    OwnPark,
+    /// A case cannot be merged into itself.
+    #[error("a case cannot be merged into itself")]
+    MergeIntoItself,
+    /// Duplicates are merged only into a case of the same category.
+    #[error("case of category {duplicate} cannot be merged into a case of category {survivor}")]
+    DifferentCategory {
+        /// The duplicate's category.
+        duplicate: String,
+        /// The survivor's category.
+        survivor: String,
+    },
+    /// The case to merge into has left the loop.
+    #[error("the case to merge into is {0}; merge only into an open case")]
+    SurvivorNotOpen(Status),
+    /// There is no level above to escalate to (the city).
+    #[error("there is no level above {0} to escalate to")]
+    NoLevelAbove(String),
     /// The command is malformed (an empty reason, a task id used twice).
     #[error("{0}")]
     Invalid(String),
@@ -659,6 +845,15 @@ impl Refusal {
             Refusal::NoExtensionRequest(_) => "no-extension-request",
             Refusal::OwnExtension => "own-extension",
             Refusal::AlreadyStranded(_) => "already-stranded",
+            Refusal::TaskParked(_) => "task-parked",
+            Refusal::NotParked(_) => "not-parked",
+            Refusal::ParkPending(_) => "park-pending",
+            Refusal::NoParkRequest(_) => "no-park-request",
+            Refusal::OwnPark => "own-park",
+            Refusal::MergeIntoItself => "merge-into-itself",
+            Refusal::DifferentCategory { .. } => "different-category",
+            Refusal::SurvivorNotOpen(_) => "survivor-not-open",
+            Refusal::NoLevelAbove(_) => "no-level-above",
             Refusal::Invalid(_) => "invalid-command",
         }
     }
@@ -725,6 +920,9 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             if t.kind != TaskKind::Handle {
                 return Err(Refusal::WrongTaskKind { task: *task, kind: t.kind, action: command.name() });
             }
+            if t.is_parked() {
+                return Err(Refusal::TaskParked(*task));
+            }
             Ok(vec![Event::TaskCompleted { task: *task, result: result.trim().to_owned() }])
         }
         Command::ConfirmTask { task, exists } => {
@@ -771,6 +969,9 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             if !may {
                 return Err(Refusal::NotYourTask(*task));
             }
+            if t.is_parked() {
+                return Err(Refusal::TaskParked(*task));
+            }
             if reason.trim().is_empty() {
                 return Err(Refusal::Invalid("giving a task back needs a reason".into()));
             }
@@ -794,6 +995,9 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             let t = held_task(case, *task, actor, command.name())?;
             if t.extension.is_some() {
                 return Err(Refusal::ExtensionPending(*task));
+            }
+            if t.is_parked() {
+                return Err(Refusal::TaskParked(*task));
             }
             let Some(due) = t.due_ms else {
                 return Err(Refusal::Invalid(format!("task {task} has no deadline to extend")));
@@ -837,6 +1041,102 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             check_assignment(case, &task, &mut BTreeSet::new(), now_ms)?;
             Ok(vec![Event::VerificationRequested { task }])
         }
+        Command::RequestPark { task, reason, until_ms } => {
+            let t = held_task(case, *task, actor, command.name())?;
+            if t.kind != TaskKind::Handle {
+                return Err(Refusal::WrongTaskKind { task: *task, kind: t.kind, action: command.name() });
+            }
+            if t.is_parked() {
+                return Err(Refusal::TaskParked(*task));
+            }
+            if t.park.is_some() {
+                return Err(Refusal::ParkPending(*task));
+            }
+            if reason.trim().is_empty() {
+                return Err(Refusal::Invalid("parking a task needs a reason".into()));
+            }
+            if until_ms.is_some_and(|until| until <= now_ms) {
+                return Err(Refusal::Invalid("the expected end of parking must lie ahead".into()));
+            }
+            Ok(vec![Event::ParkRequested { task: *task, reason: reason.trim().to_owned(), until_ms: *until_ms }])
+        }
+        Command::AnswerPark { task, approve, reason } => {
+            let t = active_task(case, *task, command.name())?;
+            if t.park.is_none() {
+                return Err(Refusal::NoParkRequest(*task));
+            }
+            if t.holder == Some(actor) || t.assignees.contains(&actor) {
+                return Err(Refusal::OwnPark);
+            }
+            if *approve {
+                return Ok(vec![Event::Parked { task: *task }]);
+            }
+            if reason.trim().is_empty() {
+                return Err(Refusal::Invalid("refusing to park a task needs a reason".into()));
+            }
+            Ok(vec![Event::ParkRefused { task: *task, reason: reason.trim().to_owned() }])
+        }
+        Command::Resume { task } => {
+            let t = active_task(case, *task, command.name())?;
+            let Some(pause) = t.paused.last().filter(|_| t.is_parked()) else {
+                return Err(Refusal::NotParked(*task));
+            };
+            // The holder or someone it was not sent to (the centre); not another assignee.
+            if t.holder != Some(actor) && t.assignees.contains(&actor) {
+                return Err(Refusal::NotYourTask(*task));
+            }
+            Ok(vec![Event::Resumed { task: *task, paused_ms: (now_ms - pause.from_ms).max(0) }])
+        }
+        Command::Merge { into, reason } => {
+            if case.status.is_final() {
+                return Err(illegal());
+            }
+            if into.trim().is_empty() {
+                return Err(Refusal::Invalid("a merge names the case to merge into".into()));
+            }
+            Ok(vec![Event::MergedInto { into: into.clone(), reason: reason.trim().to_owned() }])
+        }
+        Command::Absorb { duplicate, followers } => {
+            if case.status.is_final() {
+                return Err(Refusal::SurvivorNotOpen(case.status));
+            }
+            if duplicate.is_empty() || followers.first() != Some(duplicate) {
+                return Err(Refusal::Invalid("a merge names the duplicate first among its followers".into()));
+            }
+            Ok(vec![Event::Absorbed { duplicate: duplicate.clone(), followers: followers.clone() }])
+        }
+        Command::Reopen { reason } => {
+            if case.status != Status::Closed {
+                return Err(illegal());
+            }
+            if reason.trim().is_empty() {
+                return Err(Refusal::Invalid("reopening a case needs a reason".into()));
+            }
+            let lead = case
+                .tasks
+                .iter()
+                .rev()
+                .find(|t| t.kind == TaskKind::Handle && t.role == TaskRole::Lead && t.status == TaskStatus::Completed)
+                .ok_or_else(illegal)?;
+            Ok(vec![Event::Reopened { task: lead.id, reason: reason.trim().to_owned() }])
+        }
+        Command::Escalate { from, to, reason } => {
+            if case.status.is_final() {
+                return Err(illegal());
+            }
+            if reason.trim().is_empty() {
+                return Err(Refusal::Invalid("escalating a case needs a reason".into()));
+            }
+            match to {
+                None => Err(Refusal::NoLevelAbove(from.clone())),
+                Some(to) if to == from || to.is_empty() => {
+                    Err(Refusal::Invalid(format!("a case is not escalated from {from} to {to:?}")))
+                }
+                Some(to) => {
+                    Ok(vec![Event::Escalated { from: from.clone(), to: to.clone(), reason: reason.trim().to_owned() }])
+                }
+            }
+        }
         Command::Replace { from, to, reason } => {
             if case.status.is_final() {
                 return Err(illegal());
@@ -858,6 +1158,44 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             }
         }
     }
+}
+
+/// One side of a merge: a case with its id and category.
+#[derive(Debug, Clone, Copy)]
+pub struct MergeSide<'a> {
+    /// The case's id.
+    pub id: &'a str,
+    /// Its category's code.
+    pub category: &'a str,
+    /// Its state.
+    pub case: &'a Case,
+}
+
+/// Decides a merge (并单) of `duplicate` into `survivor` by `actor`: the events of each
+/// case, or why not. Same category only (DOMAIN.md); the survivor must still be open; the
+/// duplicate's reporters, and those of every case merged into it before, follow the survivor.
+pub fn decide_merge(
+    duplicate: MergeSide<'_>,
+    survivor: MergeSide<'_>,
+    actor: UserId,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(Vec<Event>, Vec<Event>), Refusal> {
+    if duplicate.id == survivor.id {
+        return Err(Refusal::MergeIntoItself);
+    }
+    let merge = Command::Merge { into: survivor.id.to_owned(), reason: reason.to_owned() };
+    let dup_events = decide(duplicate.case, actor, &merge, now_ms)?;
+    if duplicate.category != survivor.category {
+        return Err(Refusal::DifferentCategory {
+            duplicate: duplicate.category.to_owned(),
+            survivor: survivor.category.to_owned(),
+        });
+    }
+    let followers = std::iter::once(duplicate.id.to_owned()).chain(duplicate.case.followers.iter().cloned()).collect();
+    let absorb = Command::Absorb { duplicate: duplicate.id.to_owned(), followers };
+    let survivor_events = decide(survivor.case, actor, &absorb, now_ms)?;
+    Ok((dup_events, survivor_events))
 }
 
 /// A verify task's assignment without those who handled the case; refused when no one is left.
@@ -929,6 +1267,7 @@ fn new_task(a: &Assignment, kind: TaskKind, role: TaskRole) -> Task {
         extension: None,
         replaced_by: None,
         paused: Vec::new(),
+        park: None,
     }
 }
 
@@ -943,13 +1282,19 @@ impl Case {
     /// checking again.
     pub fn apply(&mut self, event: &Event, at_ms: i64) {
         let before = self.status;
-        self.apply_event(event);
+        self.apply_event(event, at_ms);
+        // Work that ended while parked stops being parked then.
+        for t in self.tasks.iter_mut().filter(|t| !t.status.is_active()) {
+            if let Some(pause) = t.paused.last_mut().filter(|p| p.until_ms.is_none()) {
+                pause.until_ms = Some(at_ms.max(pause.from_ms));
+            }
+        }
         if self.status != before {
             self.since_ms = at_ms;
         }
     }
 
-    fn apply_event(&mut self, event: &Event) {
+    fn apply_event(&mut self, event: &Event, at_ms: i64) {
         match event {
             Event::Registered => self.status = Status::Registered,
             Event::ConfirmationRequested { task } => {
@@ -1049,6 +1394,50 @@ impl Case {
             Event::VerificationRequested { task } => {
                 self.tasks.push(new_task(task, TaskKind::Verify, TaskRole::Lead));
             }
+            Event::ParkRequested { task, reason, until_ms } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.park = Some(ParkRequest { reason: reason.clone(), until_ms: *until_ms });
+                }
+            }
+            Event::Parked { task } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.park = None;
+                    t.paused.push(Pause { from_ms: at_ms, until_ms: None });
+                }
+            }
+            Event::ParkRefused { task, .. } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.park = None;
+                }
+            }
+            Event::Resumed { task, paused_ms } => {
+                if let Some(t) = self.task_mut(*task) {
+                    if let Some(pause) = t.paused.last_mut() {
+                        pause.until_ms = Some(pause.from_ms + paused_ms);
+                    }
+                    t.due_ms = t.due_ms.map(|due| due + paused_ms);
+                }
+            }
+            Event::MergedInto { into, .. } => {
+                self.cancel_active_tasks();
+                self.merged_into = Some(into.clone());
+                self.status = Status::Merged;
+            }
+            Event::Absorbed { followers, .. } => {
+                for f in followers {
+                    if !self.followers.contains(f) {
+                        self.followers.push(f.clone());
+                    }
+                }
+            }
+            Event::Reopened { task, .. } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.status = TaskStatus::Accepted;
+                    t.rework += 1;
+                }
+                self.status = Status::Dispatched;
+            }
+            Event::Escalated { to, .. } => self.owner = Some(to.clone()),
             Event::Replaced { .. } => self.stranded = None,
             Event::Stranded { grid, .. } => self.stranded = Some(grid.clone()),
         }
@@ -1111,13 +1500,40 @@ impl Case {
         }
         let lead_awaiting =
             self.tasks.iter().any(|t| t.awaits_redispatch() && t.role == TaskRole::Lead && t.kind != TaskKind::Verify);
-        if !matches!(self.status, Status::Returned | Status::Rejected) && lead_awaiting {
+        if !matches!(self.status, Status::Returned | Status::Rejected | Status::Merged) && lead_awaiting {
             return Some(format!("a {} case has a returned lead task nobody took over", self.status));
         }
         if self.status != Status::Handled && active(TaskKind::Verify).count() > 0 {
             return Some(format!("a {} case has an active verify task", self.status));
         }
+        if (self.status == Status::Merged) != self.merged_into.is_some() {
+            return Some(format!(
+                "a {} case {} a case it was merged into",
+                self.status,
+                if self.merged_into.is_some() { "names" } else { "lacks" }
+            ));
+        }
         for t in &self.tasks {
+            if t.is_parked() && !t.status.is_active() {
+                return Some(format!("task {} is over but still parked", t.id));
+            }
+            if (t.is_parked() || t.park.is_some() || !t.paused.is_empty()) && t.kind != TaskKind::Handle {
+                return Some(format!("task {} is a {:?} task but was parked", t.id, t.kind));
+            }
+            if t.park.is_some() && (!t.status.is_active() || t.is_parked()) {
+                return Some(format!("task {} asks to be parked but is over or parked already", t.id));
+            }
+            let mut last_end = i64::MIN;
+            for (i, p) in t.paused.iter().enumerate() {
+                let open = p.until_ms.is_none();
+                if p.from_ms < last_end
+                    || (open && i + 1 != t.paused.len())
+                    || p.until_ms.is_some_and(|u| u < p.from_ms)
+                {
+                    return Some(format!("task {}'s parked stretches overlap or run backwards", t.id));
+                }
+                last_end = p.until_ms.unwrap_or(i64::MAX);
+            }
             if t.extension.is_some() && !t.status.is_active() {
                 return Some(format!("task {} is over but still asks for more time", t.id));
             }
