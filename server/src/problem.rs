@@ -130,7 +130,6 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
             | Refusal::NoExtensionRequest(_)
             | Refusal::OwnExtension
             | Refusal::AlreadyStranded(_)
-            | Refusal::AlreadyRaised(_)
             | Refusal::TaskParked(_)
             | Refusal::NotParked(_)
             | Refusal::ParkPending(_)
