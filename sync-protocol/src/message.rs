@@ -116,6 +116,21 @@ pub enum OpKind {
         /// Why.
         reason: String,
     },
+    /// Ask to park long-term work out of the timers (挂账); a centre approves it.
+    RequestPark {
+        /// Which task.
+        task_id: String,
+        /// Why.
+        reason: String,
+        /// When the work is expected to go on (RFC 3339), if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<String>,
+    },
+    /// Start a parked task's clock again; its deadline moves later by the time parked.
+    ResumeTask {
+        /// Which task.
+        task_id: String,
+    },
     /// Answer a confirm task: does the problem exist?
     ConfirmTask {
         /// Which task.

@@ -74,6 +74,19 @@ fn every_op_kind() {
             json!({"kind": "request_extension", "task_id": "t", "until": "2026-11-23T09:00:00Z", "reason": "待材料"}),
         ),
         (
+            OpKind::RequestPark { task_id: "t".into(), reason: "待拆迁".into(), until: None },
+            json!({"kind": "request_park", "task_id": "t", "reason": "待拆迁"}),
+        ),
+        (
+            OpKind::RequestPark {
+                task_id: "t".into(),
+                reason: "待拆迁".into(),
+                until: Some("2027-01-01T00:00:00Z".into()),
+            },
+            json!({"kind": "request_park", "task_id": "t", "reason": "待拆迁", "until": "2027-01-01T00:00:00Z"}),
+        ),
+        (OpKind::ResumeTask { task_id: "t".into() }, json!({"kind": "resume_task", "task_id": "t"})),
+        (
             OpKind::ConfirmTask { task_id: "t".into(), exists: false, photos: vec![] },
             json!({"kind": "confirm_task", "task_id": "t", "exists": false, "photos": []}),
         ),

@@ -7,9 +7,11 @@
 //! [`scope`] decides who sees which case; [`store`] and [`schema`] keep cases, tasks and
 //! the trace; [`view`] is what the API shows of them; [`report`] and [`routes`] are the
 //! HTTP doors of residents and staff; [`ops`] reads the task operations that phones and
-//! desks send alike; [`replace`] moves open cases whose grid a new layer no longer has.
+//! desks send alike; [`replace`] moves open cases whose grid a new layer no longer has;
+//! [`merge`] commits a duplicate's merge into a surviving case (two cases, one transaction).
 
 pub mod act;
+pub mod merge;
 pub mod ops;
 pub mod replace;
 pub mod report;

@@ -46,6 +46,15 @@ pub fn task_op(kind: &OpKind) -> Option<Result<TaskOp, String>> {
                 op(task_id, &|task| Command::RequestExtension { task, until_ms, reason: reason.clone() }, &[])
             }
         },
+        OpKind::RequestPark { task_id, reason, until } => {
+            match until.as_deref().map(|u| parse_rfc3339(u).ok_or(u)).transpose() {
+                Err(u) => Err(format!("until must be an RFC 3339 instant, not {u:?}")),
+                Ok(until_ms) => {
+                    op(task_id, &|task| Command::RequestPark { task, reason: reason.clone(), until_ms }, &[])
+                }
+            }
+        }
+        OpKind::ResumeTask { task_id } => op(task_id, &|task| Command::Resume { task }, &[]),
         OpKind::Verify { task_id, passed, note, photos } => {
             op(task_id, &|task| Command::Verify { task: Some(task), passed: *passed, note: note.clone() }, photos)
         }
@@ -75,6 +84,17 @@ mod tests {
         assert_eq!(until_ms, 1_796_086_800_000);
         let bad = format!(r#"{{"kind":"request_extension","task_id":"{id}","until":"soon","reason":"x"}}"#);
         assert!(matches!(read(&bad), Some(Err(_))));
+        let park = format!(r#"{{"kind":"request_park","task_id":"{id}","reason":"demolition pending"}}"#);
+        assert!(matches!(read(&park), Some(Ok(TaskOp { command: Command::RequestPark { until_ms: None, .. }, .. }))));
+        let park = format!(r#"{{"kind":"request_park","task_id":"{id}","reason":"x","until":"2027-01-01T00:00:00Z"}}"#);
+        assert!(matches!(
+            read(&park),
+            Some(Ok(TaskOp { command: Command::RequestPark { until_ms: Some(_), .. }, .. }))
+        ));
+        let park = format!(r#"{{"kind":"request_park","task_id":"{id}","reason":"x","until":"later"}}"#);
+        assert!(matches!(read(&park), Some(Err(_))));
+        let resume = format!(r#"{{"kind":"resume_task","task_id":"{id}"}}"#);
+        assert!(matches!(read(&resume), Some(Ok(TaskOp { command: Command::Resume { .. }, .. }))));
         assert!(matches!(read(r#"{"kind":"accept_task","task_id":"nope"}"#), Some(Err(_))));
         assert!(read(r#"{"kind":"location","lon":118.3,"lat":33.9}"#).is_none());
         assert!(read(r#"{"kind":"dance"}"#).is_none());

@@ -344,12 +344,43 @@ pub async fn follow(
                 return Ok(None);
             }
             let events = store::events_of(c, &lookup)?;
-            Ok(Some((row, events)))
+            let survivor = survivor_of(c, &row)?;
+            Ok(Some((row, events, survivor)))
         })
     })
     .await??;
-    let (row, events) = found.ok_or_else(not_found)?;
+    let (row, events, survivor) = found.ok_or_else(not_found)?;
     let index = geo.index();
     let book = Book { tree: &tree, index: &index };
-    Ok(HttpResponse::Ok().json(view::follow(&row, &events, &book)))
+    let mut view = view::follow(&row, &events, &book);
+    view.merged_into = survivor.map(|(row, events)| Box::new(view::follow(&row, &events, &book)));
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The most merges followed from a duplicate to the case it ended in.
+const MAX_MERGE_HOPS: usize = 16;
+
+/// For a duplicate merged into another case (并单), the case it ended in (following merges
+/// of the survivor in turn) with that case's trace: what its reporter follows now.
+fn survivor_of(
+    conn: &mut crate::store::DbConnection,
+    row: &store::IncidentRow,
+) -> diesel::QueryResult<Option<(store::IncidentRow, Vec<store::EventRow>)>> {
+    let into = |row: &store::IncidentRow| {
+        serde_json::from_str::<super::workflow::Case>(&row.state).ok().and_then(|case| case.merged_into)
+    };
+    let Some(mut next) = into(row) else { return Ok(None) };
+    let mut last = None;
+    for _ in 0..MAX_MERGE_HOPS {
+        let Some(found) = store::incident(conn, &next)? else { break };
+        let onward = into(&found);
+        last = Some(found);
+        match onward {
+            Some(id) => next = id,
+            None => break,
+        }
+    }
+    let Some(found) = last else { return Ok(None) };
+    let events = store::events_of(conn, &found.id)?;
+    Ok(Some((found, events)))
 }

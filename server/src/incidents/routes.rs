@@ -11,6 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::act::{self, Actor, Extra, Timing};
+use super::merge;
 use super::ops::{TaskOp, task_op};
 use super::scope::Viewer;
 use super::store::{self, Filter};
@@ -268,10 +269,49 @@ pub enum IncidentAction {
         /// A deadline (RFC 3339) instead of the category's.
         due: Option<String>,
     },
+    /// Approve a holder's request to park a task (挂账): its clock stops.
+    ApprovePark {
+        /// Which task.
+        task: String,
+    },
+    /// Refuse a request to park a task, with a reason; its clock runs on.
+    RefusePark {
+        /// Which task.
+        task: String,
+        /// Why.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Start a parked task's clock again; its deadline moves later by the time parked.
+    ResumeTask {
+        /// Which task.
+        task: String,
+    },
+    /// Merge this case, a duplicate, into another case of the same category (并单): its
+    /// tasks are withdrawn and its reporters follow the other.
+    Merge {
+        /// The surviving case's id.
+        into: String,
+        /// Why.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Reopen a closed case (返工): the work goes back to its last lead handler.
+    Reopen {
+        /// Why.
+        reason: String,
+    },
+    /// Escalate the case one level up (上报: township → county → city), by the centre
+    /// whose queue it is in: it joins the next level's queue.
+    Escalate {
+        /// Why.
+        reason: String,
+    },
 }
 
-/// Actions of the contract that arrive with the rest of the loop (issue 6).
-const LATER_ACTIONS: [&str; 3] = ["merge", "escalate", "reopen"];
+/// Actions of the contract not served yet (none now: issue 6 brought `merge`, `escalate`
+/// and `reopen`).
+const LATER_ACTIONS: [&str; 0] = [];
 
 /// Reads a JSON object's tag and refuses, with a clear slug, the names that are known
 /// but not served yet; the rest is left to serde.
@@ -314,7 +354,7 @@ fn desk_task_op(mut value: serde_json::Value, task: Uuid) -> Result<TaskOp, ApiE
         None => Err(ApiError::Unprocessable {
             kind: "not-a-task-operation",
             detail: "this route takes the operations on a task: accept_task, arrive, progress, complete_task, \
-                     confirm_task, return_task, request_extension, verify"
+                     confirm_task, return_task, request_extension, request_park, resume_task, verify"
                 .into(),
         }),
     }
@@ -414,6 +454,34 @@ fn deadline(given: Option<&str>, timing: Timing<'_>, kind: TaskKind, now: i64) -
     })
 }
 
+/// Where a hand escalation (上报) of `row` by `viewer` goes: the unit whose queue the case
+/// is in (its township until escalated), the unit one level up (none above the city) and
+/// that unit's level. Only a command centre escalates, and only the one whose queue holds
+/// the case (or the administrator): 403 otherwise.
+fn escalation(
+    viewer: &Viewer,
+    row: &store::IncidentRow,
+    case: &Case,
+) -> Result<(String, Option<String>, Option<i32>), ApiError> {
+    if !matches!(viewer.role, Role::Administrator | Role::CityCentre | Role::CountyCentre | Role::TownshipCentre) {
+        return Err(ApiError::Forbidden(format!("a {} does not escalate cases: command centres do", viewer.role)));
+    }
+    let owner = case.owner.clone().unwrap_or_else(|| row.township_code.clone());
+    if viewer.role != Role::Administrator && viewer.unit_code != owner {
+        return Err(ApiError::Forbidden(format!("the case is in the queue of {owner}: that centre escalates it")));
+    }
+    let level = AreaCode::parse(&owner).map_or(Level::Township, |c| c.level());
+    let to = match level {
+        Level::City => None,
+        Level::County => Some(row.city_code.clone()),
+        Level::Township => Some(row.county_code.clone()),
+        Level::Community | Level::Grid => Some(row.township_code.clone()),
+    }
+    .filter(|code| !code.is_empty());
+    let to_level = to.as_deref().and_then(|c| AreaCode::parse(c).ok()).map(|c| i32::from(c.level().number()));
+    Ok((owner, to, to_level))
+}
+
 /// Builds the workflow command of a staff action (resolving targets to people).
 fn incident_command(
     conn: &mut DbConnection,
@@ -472,6 +540,23 @@ fn incident_command(
             Command::AnswerExtension { task: task_named(&task)?, approve: false, until_ms: None, reason },
             Extra::default(),
         ),
+        IncidentAction::ApprovePark { task } => {
+            (Command::AnswerPark { task: task_named(&task)?, approve: true, reason: String::new() }, Extra::default())
+        }
+        IncidentAction::RefusePark { task, reason } => {
+            (Command::AnswerPark { task: task_named(&task)?, approve: false, reason }, Extra::default())
+        }
+        IncidentAction::ResumeTask { task } => (Command::Resume { task: task_named(&task)? }, Extra::default()),
+        IncidentAction::Merge { .. } => {
+            return Err(ApiError::Internal("a merge is committed by incidents::merge, not as one command".into()));
+        }
+        IncidentAction::Reopen { reason } => (Command::Reopen { reason }, Extra::default()),
+        IncidentAction::Escalate { reason } => {
+            let case: Case = serde_json::from_str(&row.state)
+                .map_err(|e| ApiError::Internal(format!("case {} is unreadable: {e}", row.id)))?;
+            let (from, to, level) = escalation(viewer, row, &case)?;
+            (Command::Escalate { from, to, reason }, Extra { photos: Vec::new(), level })
+        }
         IncidentAction::RequestVerification { to, due } => {
             let due_ms = deadline(due.as_deref(), timing, TaskKind::Verify, now)?;
             let (target, assignees, _) = desk.resolve(conn, viewer, &to)?;
@@ -547,6 +632,16 @@ pub async fn incident_action(
         let action: IncidentAction = parse_tagged(value, "action", &LATER_ACTIONS)?;
         let actor = Actor { viewer: viewer.clone(), device_id: None };
         let outcome = db.transact(|c| -> Result<_, ApiError> {
+            if let IncidentAction::Merge { into, reason } = &action {
+                if store::visible_incident(c, &viewer, into)?.is_none() {
+                    return Err(ApiError::Unprocessable {
+                        kind: "unknown-case",
+                        detail: format!("no case {into} that you may see to merge into"),
+                    });
+                }
+                let timing = desk.timing(&row.category_code);
+                return Ok(merge::merge(c, &id, into, &actor, reason, timing, now)?);
+            }
             let (command, extra) = incident_command(c, &desk, &viewer, &row, action, now)?;
             Ok(act::execute(c, &id, &actor, &command, &extra, desk.timing(&row.category_code), now)?)
         })?;

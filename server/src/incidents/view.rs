@@ -134,6 +134,35 @@ pub struct TaskView {
     /// The task that took over its work (改派), once one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
+    /// A request to park it (挂账) waiting for the centre's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub park_requested: Option<ParkView>,
+    /// Whether it is parked now: its clock stopped.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub parked: bool,
+    /// The stretches it was parked, oldest first (the last may still be open).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<PauseView>,
+}
+
+/// A request to park a task, waiting for the centre's answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ParkView {
+    /// Why.
+    pub reason: String,
+    /// When the work is expected to go on (RFC 3339), if said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// A stretch a task was parked.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PauseView {
+    /// When its clock stopped (RFC 3339).
+    pub from: String,
+    /// When it ran again (RFC 3339); absent while parked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 /// A request for more time waiting for the centre's answer.
@@ -212,6 +241,11 @@ pub struct FollowView {
     pub status: String,
     /// What happened, oldest first.
     pub history: Vec<FollowStep>,
+    /// For a duplicate merged into another case (并单): the case its reporter follows now,
+    /// the one the duplicate (or the case it was merged into, and so on) ended in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub merged_into: Option<Box<FollowView>>,
 }
 
 fn named(code: &str, name: Option<String>) -> Named {
@@ -260,6 +294,16 @@ pub fn task(row: &TaskRow, assignees: Vec<String>, state: Option<&super::workflo
             .and_then(|t| t.extension.as_ref())
             .map(|e| ExtensionView { until: rfc3339(e.until_ms), reason: e.reason.clone() }),
         replaced_by: state.and_then(|t| t.replaced_by).map(|id| id.to_string()),
+        park_requested: state
+            .and_then(|t| t.park.as_ref())
+            .map(|p| ParkView { reason: p.reason.clone(), until: p.until_ms.map(rfc3339) }),
+        parked: state.is_some_and(super::workflow::Task::is_parked),
+        paused: state
+            .map(|t| &t.paused[..])
+            .unwrap_or_default()
+            .iter()
+            .map(|p| PauseView { from: rfc3339(p.from_ms), until: p.until_ms.map(rfc3339) })
+            .collect(),
     }
 }
 
@@ -313,6 +357,7 @@ pub fn follow(row: &IncidentRow, events: &[EventRow], names: &dyn Names) -> Foll
         category: named(&row.category_code, names.category(&row.category_code)),
         status: row.status.clone(),
         history: events.iter().map(|e| FollowStep { action: e.action.clone(), at: rfc3339(e.at_ms) }).collect(),
+        merged_into: None,
     }
 }
 
