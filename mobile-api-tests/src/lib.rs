@@ -141,6 +141,7 @@ impl TestServer {
             database: url.clone(),
             push: Default::default(),
             sync: Default::default(),
+            test_clock: None,
         };
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;

@@ -349,6 +349,45 @@ impl Calendar {
     }
 }
 
+impl Calendar {
+    /// The working time of `unit` passed by the instant `at_ms`, in ms from an arbitrary origin:
+    /// a clock that runs day and night for urgent hours and only inside the duty windows of
+    /// working days for the other two units, so that the difference of two values is the working
+    /// time between them. A working day is [`Calendar::unit_ms`] of it. Deadlines that must leave
+    /// stretches out (parking, 挂账) subtract those stretches' differences.
+    pub fn elapsed_ms(&self, unit: TimeUnit, at_ms: i64) -> i64 {
+        let at = clamp(at_ms);
+        match unit {
+            TimeUnit::UrgentHours => at,
+            TimeUnit::WorkingHours | TimeUnit::WorkingDays => self.worked_ms(at),
+        }
+    }
+
+    /// Where a limit started at `start_ms` begins to count: at its start, except in working days,
+    /// where the starting day is not counted and counting begins at the local midnight after it.
+    pub fn counting_from(&self, unit: TimeUnit, start_ms: i64) -> i64 {
+        let start = clamp(start_ms);
+        match unit {
+            TimeUnit::WorkingDays => (local_day(start) + 1) * DAY - OFFSET,
+            TimeUnit::UrgentHours | TimeUnit::WorkingHours => start,
+        }
+    }
+
+    /// The [`Calendar::elapsed_ms`] of one unit of a limit: an hour, or a working day's duty time.
+    pub fn unit_ms(&self, unit: TimeUnit) -> i64 {
+        match unit {
+            TimeUnit::UrgentHours | TimeUnit::WorkingHours => HOUR,
+            TimeUnit::WorkingDays => self.day_ms,
+        }
+    }
+
+    /// The first instant at or after `from_ms` at which `reached` holds, `reached` being false
+    /// then true as time goes on; `None` if that lies beyond any sensible horizon.
+    pub fn first_instant(from_ms: i64, reached: impl Fn(i64) -> bool) -> Option<i64> {
+        least(clamp(from_ms), HORIZON, reached)
+    }
+}
+
 /// The traffic light of a used fraction: green below 0.8, yellow from 0.8 to 1.0, red above 1.0.
 pub fn light(fraction: f64) -> Light {
     if fraction > 1.0 {
@@ -550,6 +589,25 @@ mod tests {
         // A window of one millisecond a day makes a huge limit fall due beyond the horizon.
         let tiny = Calendar::new([], [], 2026..=2026, vec![(time!(9:00), time!(9:00:00.001))]).unwrap();
         assert_eq!(tiny.due(0, limit(u32::MAX, TimeUnit::WorkingHours)).at_ms, i64::MAX);
+    }
+
+    #[test]
+    fn elapsed_time_differences_agree_with_due_and_used_fraction() {
+        let cal = Calendar::national();
+        // Friday 2026-02-13 + 2 working days: counted from the midnight after, due at close of 02-24.
+        let start = ms(datetime!(2026-02-13 10:00 +8));
+        let from = cal.counting_from(TimeUnit::WorkingDays, start);
+        assert_eq!(from, ms(datetime!(2026-02-14 00:00 +8)));
+        let target = 2 * cal.unit_ms(TimeUnit::WorkingDays);
+        let due = Calendar::first_instant(from, |t| {
+            cal.elapsed_ms(TimeUnit::WorkingDays, t) - cal.elapsed_ms(TimeUnit::WorkingDays, from) >= target
+        });
+        assert_eq!(due, Some(ms(datetime!(2026-02-24 17:30 +8))));
+        // Urgent hours run across midnight; working hours stop outside the windows.
+        let night = ms(datetime!(2026-03-02 23:00 +8));
+        assert_eq!(cal.elapsed_ms(TimeUnit::UrgentHours, night + 2 * HOUR) - night, 2 * HOUR);
+        let evening = cal.elapsed_ms(TimeUnit::WorkingHours, ms(datetime!(2026-03-02 17:30 +8)));
+        assert_eq!(cal.elapsed_ms(TimeUnit::WorkingHours, ms(datetime!(2026-03-03 08:30 +8))), evening);
     }
 
     proptest! {

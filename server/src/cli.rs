@@ -67,6 +67,10 @@ pub enum Command {
         /// How long one send to a Web Push service may take, in milliseconds.
         #[arg(long, env = "GRIDLINK_PUSH_TIMEOUT_MS", default_value_t = DEFAULT_PUSH_TIMEOUT_MS)]
         push_timeout_ms: u64,
+        /// For end-to-end tests only: run cases on a clock that starts at this instant (RFC
+        /// 3339) and that `POST /api/v1/test/clock` moves ahead; loopback addresses only.
+        #[arg(long, env = "GRIDLINK_TEST_CLOCK", value_parser = parse_instant)]
+        test_clock: Option<i64>,
     },
     /// Creates or updates the database schema, then exits.
     Migrate {
@@ -221,10 +225,20 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             push_allow_hosts,
             push_subject,
             push_timeout_ms,
+            test_clock,
         } => {
             let push =
                 PushSettings { allow_hosts: push_allow_hosts, subject: push_subject, timeout_ms: push_timeout_ms };
-            let flags = Settings { bind, demo, snap_tolerance_m, categories, database, push, sync: Default::default() };
+            let flags = Settings {
+                bind,
+                demo,
+                snap_tolerance_m,
+                categories,
+                database,
+                push,
+                sync: Default::default(),
+                test_clock,
+            };
             let settings = match config {
                 None => flags,
                 Some(path) => {
@@ -271,6 +285,11 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             users_move(&login, role, unit, &database)
         }
     }
+}
+
+/// An RFC 3339 instant, as Unix ms.
+fn parse_instant(s: &str) -> Result<i64, String> {
+    crate::clock::parse_rfc3339(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 instant"))
 }
 
 /// A role by name, checked against the unit it is bound to: a statistical code for a

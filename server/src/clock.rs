@@ -1,11 +1,161 @@
 //! Time on the wire: instants are stored as Unix milliseconds (UTC) and sent as RFC 3339.
+//!
+//! The server's notion of "now" for cases is a [`Clock`] in the shared state: the real
+//! clock, or — only when the server was started with an explicit test clock
+//! (`test_clock`, never by default, and refused on anything but a loopback address) — a
+//! clock that tests move ahead through `POST /api/v1/test/clock`, so that deadlines run out
+//! without waiting real days. Commands and the deadline timer take their instants from it;
+//! sessions and the sockets' housekeeping keep the real time.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Now, in Unix milliseconds (UTC).
+use crate::problem::ApiError;
+
+/// Now, in Unix milliseconds (UTC), by the real clock.
 pub fn now_ms() -> i64 {
     crate::auth::now_ms()
+}
+
+/// The server's clock for cases: real, or a test clock that can be moved ahead.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Added to the real time.
+    offset_ms: AtomicI64,
+    adjustable: bool,
+    moved: tokio::sync::Notify,
+}
+
+impl Clock {
+    /// The real clock.
+    pub fn real() -> Clock {
+        Clock { inner: Arc::new(Inner { offset_ms: AtomicI64::new(0), adjustable: false, moved: Default::default() }) }
+    }
+
+    /// A test clock that reads `start_ms` now and runs on in real time from there; it can be
+    /// moved ahead ([`Clock::advance`], [`Clock::set`]).
+    pub fn starting_at(start_ms: i64) -> Clock {
+        let offset = start_ms.saturating_sub(now_ms());
+        Clock {
+            inner: Arc::new(Inner { offset_ms: AtomicI64::new(offset), adjustable: true, moved: Default::default() }),
+        }
+    }
+
+    /// Now, in Unix milliseconds (UTC).
+    pub fn now_ms(&self) -> i64 {
+        now_ms().saturating_add(self.inner.offset_ms.load(Ordering::SeqCst))
+    }
+
+    /// Whether this is a test clock.
+    pub fn is_adjustable(&self) -> bool {
+        self.inner.adjustable
+    }
+
+    /// Moves a test clock ahead by `ms` (0 or more); the new now.
+    pub fn advance(&self, ms: i64) -> Result<i64, ClockError> {
+        if !self.inner.adjustable {
+            return Err(ClockError::NotAdjustable);
+        }
+        if !(0..=MAX_STEP_MS).contains(&ms) {
+            return Err(ClockError::BadStep(ms));
+        }
+        self.inner.offset_ms.fetch_add(ms, Ordering::SeqCst);
+        self.inner.moved.notify_waiters();
+        Ok(self.now_ms())
+    }
+
+    /// Moves a test clock ahead to `at_ms`; never back. The new now.
+    pub fn set(&self, at_ms: i64) -> Result<i64, ClockError> {
+        let now = self.now_ms();
+        if at_ms < now {
+            return Err(ClockError::Backwards { now, asked: at_ms });
+        }
+        self.advance(at_ms - now)
+    }
+
+    /// Resolves when a test clock is moved (never for the real clock).
+    pub async fn moved(&self) {
+        self.inner.moved.notified().await;
+    }
+}
+
+/// The most a test clock moves in one step: ten years.
+const MAX_STEP_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
+
+/// Why a clock was not moved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    /// The real clock does not move.
+    #[error("this server runs on the real clock")]
+    NotAdjustable,
+    /// A step backwards, or beyond ten years.
+    #[error("the clock moves ahead by 0 ms to ten years at a time, not {0} ms")]
+    BadStep(i64),
+    /// A time before now.
+    #[error("the clock never goes back: it is {} and {} was asked", rfc3339(*.now), rfc3339(*.asked))]
+    Backwards {
+        /// Now.
+        now: i64,
+        /// The time asked for.
+        asked: i64,
+    },
+}
+
+/// How to move the test clock: by `advance_ms`, or to `to` (RFC 3339).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Move {
+    /// Milliseconds to move ahead.
+    pub advance_ms: Option<i64>,
+    /// The instant to move ahead to.
+    pub to: Option<String>,
+}
+
+/// The test clock's reading.
+#[derive(Debug, Serialize)]
+pub struct Reading {
+    /// Now, RFC 3339.
+    pub now: String,
+    /// Now, Unix ms.
+    pub now_ms: i64,
+}
+
+fn reading(ms: i64) -> HttpResponse {
+    HttpResponse::Ok().json(Reading { now: rfc3339(ms), now_ms: ms })
+}
+
+/// `GET /api/v1/test/clock`: what the test clock reads (served only with a test clock).
+#[get("/api/v1/test/clock")]
+pub async fn read(clock: web::Data<Clock>) -> HttpResponse {
+    reading(clock.now_ms())
+}
+
+/// `POST /api/v1/test/clock` `{"advance_ms": N}` or `{"to": "<RFC 3339>"}`: moves the test
+/// clock ahead (served only with a test clock); the deadline timer runs at once.
+#[post("/api/v1/test/clock")]
+pub async fn shift(clock: web::Data<Clock>, body: web::Json<Move>) -> Result<HttpResponse, ApiError> {
+    let bad = |e: ClockError| ApiError::BadRequest(e.to_string());
+    let now = match body.into_inner() {
+        Move { advance_ms: Some(ms), to: None } => clock.advance(ms).map_err(bad)?,
+        Move { advance_ms: None, to: Some(to) } => {
+            let at = parse_rfc3339(&to)
+                .ok_or_else(|| ApiError::BadRequest(format!("to must be an RFC 3339 instant, not {to:?}")))?;
+            clock.set(at).map_err(bad)?
+        }
+        _ => return Err(ApiError::BadRequest("give exactly one of advance_ms and to".into())),
+    };
+    tracing::info!(now = %rfc3339(now), "test clock moved");
+    Ok(reading(now))
 }
 
 /// An instant as RFC 3339 in UTC, e.g. `2026-11-22T08:30:00.000Z`.
@@ -32,5 +182,19 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-02-13T02:00:00+08:00"), Some(1_770_919_200_000));
         assert_eq!(parse_rfc3339(&rfc3339(1_770_919_200_123)), Some(1_770_919_200_123));
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn only_a_test_clock_moves_and_only_ahead() {
+        let real = Clock::real();
+        assert_eq!(real.advance(1000), Err(ClockError::NotAdjustable));
+        let start = 1_770_919_200_000;
+        let test = Clock::starting_at(start);
+        assert!((test.now_ms() - start).abs() < 60_000);
+        let later = test.advance(3 * 24 * 3600 * 1000).unwrap();
+        assert!(later >= start + 3 * 24 * 3600 * 1000);
+        assert!(matches!(test.set(start), Err(ClockError::Backwards { .. })));
+        assert_eq!(test.advance(-1), Err(ClockError::BadStep(-1)));
+        assert!(test.set(later + 1000).unwrap() >= later + 1000);
     }
 }

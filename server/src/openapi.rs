@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{attachments, auth, categories, geo, health, incidents, push, sync};
+use crate::{attachments, auth, categories, geo, health, inbox, incidents, push, sync};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use crate::{attachments, auth, categories, geo, health, incidents, push, sync};
         incidents::routes::get_incident,
         incidents::routes::incident_action,
         incidents::routes::task_action,
+        inbox::routes::inbox,
         sync::socket::connect,
         push::routes::key,
         push::routes::subscribe,

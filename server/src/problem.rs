@@ -130,6 +130,7 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
             | Refusal::NoExtensionRequest(_)
             | Refusal::OwnExtension
             | Refusal::AlreadyStranded(_)
+            | Refusal::AlreadyRaised(_)
             | Refusal::TaskParked(_)
             | Refusal::NotParked(_)
             | Refusal::ParkPending(_)

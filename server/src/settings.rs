@@ -23,6 +23,10 @@ pub struct Settings {
     pub push: PushSettings,
     /// How the phones' socket behaves (from the settings file only).
     pub sync: crate::sync::SyncSettings,
+    /// For end-to-end tests only: the server's clock for cases starts at this instant (Unix
+    /// ms) and `POST /api/v1/test/clock` moves it ahead. Never set by default; refused on
+    /// anything but a loopback address.
+    pub test_clock: Option<i64>,
 }
 
 /// How Web Push is sent (see `crate::push`).
@@ -85,6 +89,8 @@ pub struct FileSettings {
     pub sync_retention_days: Option<u32>,
     /// How often to look for a grid layer stored by another process, in milliseconds.
     pub grids_poll_ms: Option<u64>,
+    /// For end-to-end tests only: start a movable clock at this instant (RFC 3339).
+    pub test_clock: Option<String>,
 }
 
 /// Why a settings file was refused.
@@ -141,6 +147,11 @@ impl FileSettings {
                 grids_poll_ms: self.grids_poll_ms.unwrap_or(flags.sync.grids_poll_ms),
                 ..flags.sync
             },
+            test_clock: if given("test_clock") {
+                flags.test_clock
+            } else {
+                self.test_clock.as_deref().and_then(crate::clock::parse_rfc3339).or(flags.test_clock)
+            },
         }
     }
 }
@@ -168,6 +179,9 @@ pub enum SettingsError {
     /// The push timeout must be sensible.
     #[error("push_timeout_ms must be between 100 and 120000, not {0}")]
     BadPushTimeout(u64),
+    /// The movable test clock, like the demo, only listens on a loopback address.
+    #[error("a test clock only listens on a loopback address (127.0.0.1, ::1), not {0}: anyone could move its time")]
+    TestClockNotOnLoopback(SocketAddr),
     /// The grid layer must be looked for neither in a busy loop nor hardly ever.
     #[error("grids_poll_ms must be between 100 and 600000, not {0}")]
     BadGridsPoll(u64),
@@ -178,6 +192,9 @@ impl Settings {
     pub fn validate(self) -> Result<Settings, SettingsError> {
         if self.demo && !self.bind.ip().is_loopback() {
             return Err(SettingsError::DemoNotOnLoopback(self.bind));
+        }
+        if self.test_clock.is_some() && !self.bind.ip().is_loopback() {
+            return Err(SettingsError::TestClockNotOnLoopback(self.bind));
         }
         if !(0.0..=1000.0).contains(&self.snap_tolerance_m) {
             return Err(SettingsError::BadTolerance(self.snap_tolerance_m));
@@ -215,6 +232,7 @@ mod tests {
             database: DEFAULT_DATABASE.into(),
             push: PushSettings::default(),
             sync: Default::default(),
+            test_clock: None,
         }
     }
 
@@ -224,6 +242,14 @@ mod tests {
         assert!(settings("[::1]:0", true).validate().is_ok());
         assert!(matches!(settings("0.0.0.0:8080", true).validate(), Err(SettingsError::DemoNotOnLoopback(_))));
         assert!(matches!(settings("192.168.1.5:8080", true).validate(), Err(SettingsError::DemoNotOnLoopback(_))));
+    }
+
+    #[test]
+    fn a_test_clock_is_off_by_default_and_refused_on_a_public_address() {
+        assert_eq!(settings("127.0.0.1:8080", false).test_clock, None);
+        let with_clock = |bind| Settings { test_clock: Some(0), ..settings(bind, false) };
+        assert!(with_clock("127.0.0.1:8080").validate().is_ok());
+        assert!(matches!(with_clock("0.0.0.0:8080").validate(), Err(SettingsError::TestClockNotOnLoopback(_))));
     }
 
     #[test]

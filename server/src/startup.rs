@@ -24,7 +24,7 @@ use crate::store::Database;
 use crate::sync::fanout::Fanout;
 use crate::sync::hub::Hub;
 use crate::sync::{self, Shared};
-use crate::{health, incidents, openapi, problem};
+use crate::{health, inbox, incidents, openapi, problem};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +147,7 @@ pub struct Application {
     server: Server,
     hub: Arc<Hub>,
     watch: Watch,
+    timer: crate::deadlines::timer::Timer,
 }
 
 impl Application {
@@ -174,6 +175,15 @@ impl Application {
         let db = web::Data::new(db);
         let tree = web::Data::new(tree);
         let calendar = web::Data::new(Calendar::national());
+        let clock = match settings.test_clock {
+            Some(start) => {
+                tracing::warn!(start = %crate::clock::rfc3339(start), "running on a movable test clock");
+                crate::clock::Clock::starting_at(start)
+            }
+            None => crate::clock::Clock::real(),
+        };
+        let test_clock = clock.is_adjustable();
+        let clock = web::Data::new(clock);
         let pusher = web::Data::new(Pusher::new(db.get_ref().clone(), &settings.push)?);
         // Residents upload without an account: a burst of 60, then one a second per address.
         let uploads = web::Data::new(RateLimiter::new(60, 60));
@@ -191,6 +201,7 @@ impl Application {
             calendar: calendar.clone().into_inner(),
             geo: geo.get_ref().clone(),
             settings: settings.sync.clone(),
+            clock: clock.get_ref().clone(),
         });
         spawn_log_pruner(shared.get_ref().clone());
         sync::sweep::spawn(db.get_ref().clone(), hub.clone());
@@ -205,6 +216,13 @@ impl Application {
                 calendar: calendar.clone().into_inner(),
                 fanout: fanout.clone(),
             }),
+        };
+        let timer = crate::deadlines::timer::Timer {
+            db: db.get_ref().clone(),
+            tree: tree.clone().into_inner(),
+            calendar: calendar.clone().into_inner(),
+            clock: clock.get_ref().clone(),
+            notifier: Arc::new(fanout.clone()),
         };
         let sessions = hub.clone();
         let hub = web::Data::from(hub);
@@ -232,6 +250,7 @@ impl Application {
                 .app_data(db.clone())
                 .app_data(directory.clone())
                 .app_data(calendar.clone())
+                .app_data(clock.clone())
                 .app_data(uploads.clone())
                 .app_data(pusher.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
@@ -253,8 +272,15 @@ impl Application {
                 .service(incidents::routes::get_incident)
                 .service(incidents::routes::incident_action)
                 .service(incidents::routes::task_action)
+                .service(inbox::routes::inbox)
                 .configure(push::routes::configure)
                 .service(sync::socket::connect)
+                .configure(|cfg| {
+                    // Only on a server started with a test clock (never by default).
+                    if test_clock {
+                        cfg.service(crate::clock::read).service(crate::clock::shift);
+                    }
+                })
                 .default_service(web::to(problem::not_found))
         })
         // Stopping is ours (run_until_stopped): phones are told to go before the wait.
@@ -262,7 +288,12 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_GRACE_S)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, hub: sessions, watch })
+        Ok(Application { port, server, hub: sessions, watch, timer })
+    }
+
+    /// A handle that stops the server (tests stop one to start another on its database).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// The port the server listens on (useful when it was asked for port 0).
@@ -275,11 +306,12 @@ impl Application {
     /// and requests under way get [`SHUTDOWN_GRACE_S`] seconds to finish. Meanwhile it
     /// watches the stored grid layer and swaps in a newly imported one ([`geo::watch`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { server, hub, watch, .. } = self;
+        let Application { server, hub, watch, timer, .. } = self;
         let Watch { db, geo, every, follower } = watch;
         let watching = tokio::spawn(geo::watch::run(db, geo, every, follower));
-        // Ends with the server, however it ends.
+        // Both end with the server, however it ends.
         let _watching = AbortOnDrop(watching);
+        let _timing = AbortOnDrop(tokio::spawn(timer.run()));
         let handle = server.handle();
         let mut server = std::pin::pin!(server);
         tokio::select! {

@@ -214,6 +214,7 @@ pub fn open_case(
     let number = store::next_number(conn, &format!("case-{year}"))?;
     row.code = format!("{year}-{number:07}");
     store::set_code(conn, &row.id, &row.code)?;
+    crate::deadlines::store::refresh(conn, &row, &case, timing)?;
     let touched = log(conn, &[incident_change(&row, &place_of(&row), &case)], now_ms)?;
     Ok((row, touched))
 }
@@ -354,7 +355,20 @@ fn commit(
         rows.push(task_change(&row, &was, task, old, &task_row));
     }
     rows.push(incident_change(&row, &was, &after));
-    let touched = log(conn, &rows, now_ms)?;
+    crate::deadlines::store::refresh(conn, &row, &after, timing)?;
+    let flagged: Vec<&str> = events
+        .iter()
+        .filter_map(|e| if let Event::Flagged { note } = e { Some(note.as_str()) } else { None })
+        .collect();
+    let mut to_wake = Vec::new();
+    for note in flagged {
+        let (change, holders) = flag_change(&row, &after, actor, note, first, now_ms);
+        rows.push(change);
+        to_wake.extend(holders);
+    }
+    let mut touched = log(conn, &rows, now_ms)?;
+    // A flag (督办) wakes its holders' phones as a new task does.
+    touched.assigned.extend(to_wake);
     Ok(Outcome { row, events, touched })
 }
 
@@ -494,6 +508,41 @@ fn task_change(row: &IncidentRow, was: &[String; 5], task: &Task, old: Option<&T
     }
     let data = task_data(row, &view::task(stored, strings(&task.assignees), Some(task)));
     NewChange { kind: "task".into(), id: task.id.to_string(), data: data.to_string(), audience }
+}
+
+/// A supervisor's flag (督办) as its holders' phones receive it (kind `flag`): the case,
+/// the note and who flagged it, to everyone working on an active task of the case (its
+/// holder, or its assignees while nobody took it). The users it goes to.
+fn flag_change(
+    row: &IncidentRow,
+    case: &Case,
+    actor: &Actor,
+    note: &str,
+    n: i32,
+    now_ms: i64,
+) -> (NewChange, Vec<String>) {
+    let people: BTreeSet<String> = case
+        .tasks
+        .iter()
+        .filter(|t| t.status.is_active())
+        .flat_map(|t| match t.holder {
+            Some(holder) => vec![holder],
+            None => t.assignees.clone(),
+        })
+        .map(|u| u.to_string())
+        .collect();
+    let tasks: Vec<String> = case.tasks.iter().filter(|t| t.status.is_active()).map(|t| t.id.to_string()).collect();
+    let data = json!({
+        "incident_id": row.id,
+        "incident": {"code": row.code, "category": row.category_code, "grid": row.grid_code},
+        "tasks": tasks,
+        "note": note,
+        "by": {"id": actor.viewer.id.to_string(), "role": actor.viewer.role.as_str(), "unit": actor.viewer.unit_code},
+        "at": crate::clock::rfc3339(now_ms),
+    });
+    let audience = people.iter().map(|u| (u.clone(), false)).collect();
+    let change = NewChange { kind: "flag".into(), id: format!("{}/{n}", row.id), data: data.to_string(), audience };
+    (change, people.into_iter().collect())
 }
 
 fn incident_change(row: &IncidentRow, was: &[String; 5], case: &Case) -> NewChange {

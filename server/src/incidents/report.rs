@@ -22,7 +22,7 @@ use crate::auth::routes::Authenticated;
 use crate::auth::{Role, new_token, token_hash};
 use crate::calendar::Calendar;
 use crate::categories::CategoryTree;
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::geo::Geo;
 use crate::problem::ApiError;
 use crate::store::Database;
@@ -218,6 +218,7 @@ pub async fn file_report(
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
     calendar: web::Data<Calendar>,
+    clock: web::Data<Clock>,
     fanout: web::Data<Fanout>,
     staff: Option<Authenticated>,
     payload: web::Payload,
@@ -228,8 +229,8 @@ pub async fn file_report(
     // A retry is answered from its first result before anything else is judged, and a
     // key reused with another body is refused as such, whatever that body holds.
     if let Some(key) = key.clone() {
-        let (db, hash) = (db.clone(), hash.clone());
-        if let Some(first) = web::block(move || replay(&db, &key, &hash, now_ms())).await?? {
+        let (db, hash, now) = (db.clone(), hash.clone(), clock.now_ms());
+        if let Some(first) = web::block(move || replay(&db, &key, &hash, now)).await?? {
             return Ok(HttpResponse::Created().json(first));
         }
     }
@@ -255,7 +256,7 @@ pub async fn file_report(
     let category = tree.category(&report.category).map(|c| (c.level, c.limits));
     let (level, limits) = category.ok_or_else(|| ApiError::Internal("category vanished".into()))?;
     let opened = web::block(move || -> Result<Opened, ApiError> {
-        let now = now_ms();
+        let now = clock.now_ms();
         if let Some(key) = &key
             && let Some(first) = replay(&db, key, &hash, now)?
         {

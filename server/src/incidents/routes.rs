@@ -22,7 +22,7 @@ use crate::auth::{self, Role};
 use crate::body;
 use crate::calendar::Calendar;
 use crate::categories::{CategoryTree, Limit, Limits};
-use crate::clock::{now_ms, parse_rfc3339};
+use crate::clock::{Clock, parse_rfc3339};
 use crate::geo::Geo;
 use crate::problem::ApiError;
 use crate::store::{Database, DbConnection};
@@ -120,6 +120,7 @@ pub async fn list(
     db: web::Data<Database>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
+    clock: web::Data<Clock>,
     caller: Authenticated,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -142,7 +143,7 @@ pub async fn list(
         .as_deref()
         .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
-    let now = now_ms();
+    let now = clock.now_ms();
     let filter =
         Filter { statuses, level: query.level, category: query.category, area, overdue: query.overdue, now_ms: now };
     let (rows, total) = web::block(move || db.read(|c| store::list(c, &viewer, &filter, limit, offset))).await??;
@@ -166,11 +167,12 @@ pub async fn list(
     tag = "cases"
 )]
 #[get("/api/v1/incidents/{id}")]
-#[tracing::instrument(skip(db, tree, geo, caller))]
+#[tracing::instrument(skip(db, tree, geo, clock, caller))]
 pub async fn get_incident(
     db: web::Data<Database>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
+    clock: web::Data<Clock>,
     caller: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -181,7 +183,7 @@ pub async fn get_incident(
         web::block(move || {
             let index = geo.index();
             let book = Book { tree: &tree, index: &index };
-            db.read(|c| load_view(c, &viewer, &id, &book, now_ms()))
+            db.read(|c| load_view(c, &viewer, &id, &book, clock.now_ms()))
         })
         .await??
     };
@@ -238,6 +240,13 @@ pub enum IncidentAction {
     },
     /// Close a verified case.
     Close,
+    /// Flag the case (督办) with a note, by a centre above the level handling it: its holders
+    /// are told on their phones.
+    Flag {
+        /// What the supervisor says.
+        #[serde(default)]
+        note: String,
+    },
     /// Send a task's work elsewhere (改派): a returned task, or an active one taken from its holder.
     Redispatch {
         /// The task replaced.
@@ -454,6 +463,18 @@ fn deadline(given: Option<&str>, timing: Timing<'_>, kind: TaskKind, now: i64) -
     })
 }
 
+/// Whether `viewer` supervises cases handled at `level`: a command centre (or the
+/// administrator) of a level above it.
+fn supervises(viewer: &Viewer, level: i32) -> bool {
+    match viewer.role {
+        Role::Administrator => true,
+        Role::CityCentre | Role::CountyCentre | Role::TownshipCentre => {
+            viewer.level().is_some_and(|l| i32::from(l.number()) < level)
+        }
+        _ => false,
+    }
+}
+
 /// Where a hand escalation (上报) of `row` by `viewer` goes: the unit whose queue the case
 /// is in (its township until escalated), the unit one level up (none above the city) and
 /// that unit's level. Only a command centre escalates, and only the one whose queue holds
@@ -517,6 +538,15 @@ fn incident_command(
         }
         IncidentAction::Verify { passed, note } => (Command::Verify { task: None, passed, note }, Extra::default()),
         IncidentAction::Close => (Command::Close, Extra::default()),
+        IncidentAction::Flag { note } => {
+            if !supervises(viewer, row.level) {
+                return Err(ApiError::Forbidden(format!(
+                    "a flag (督办) comes from a centre above the level handling the case (level {})",
+                    row.level
+                )));
+            }
+            (Command::Flag { note }, Extra::default())
+        }
         IncidentAction::Redispatch { task, to, due } => {
             let task = task_named(&task)?;
             let case: Case = serde_json::from_str(&row.state)
@@ -605,7 +635,7 @@ pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), Ap
     tag = "cases"
 )]
 #[post("/api/v1/incidents/{id}/actions")]
-#[tracing::instrument(skip(db, tree, geo, calendar, fanout, caller, payload))]
+#[tracing::instrument(skip(db, tree, geo, calendar, clock, fanout, caller, payload))]
 #[allow(clippy::too_many_arguments)]
 pub async fn incident_action(
     db: web::Data<Database>,
@@ -613,6 +643,7 @@ pub async fn incident_action(
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
     calendar: web::Data<Calendar>,
+    clock: web::Data<Clock>,
     caller: Authenticated,
     id: web::Path<String>,
     payload: web::Payload,
@@ -622,7 +653,7 @@ pub async fn incident_action(
     let id = id.into_inner();
     let view = web::block(move || -> Result<IncidentView, ApiError> {
         let desk = Desk { tree: &tree, geo: &geo, calendar: &calendar };
-        let now = now_ms();
+        let now = clock.now_ms();
         let row = db
             .read(|c| store::visible_incident(c, &viewer, &id))?
             .ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
@@ -674,7 +705,7 @@ pub async fn incident_action(
     tag = "cases"
 )]
 #[post("/api/v1/tasks/{id}/actions")]
-#[tracing::instrument(skip(db, tree, geo, calendar, fanout, caller, payload))]
+#[tracing::instrument(skip(db, tree, geo, calendar, clock, fanout, caller, payload))]
 #[allow(clippy::too_many_arguments)]
 pub async fn task_action(
     db: web::Data<Database>,
@@ -682,6 +713,7 @@ pub async fn task_action(
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
     calendar: web::Data<Calendar>,
+    clock: web::Data<Clock>,
     caller: Authenticated,
     id: web::Path<String>,
     payload: web::Payload,
@@ -690,7 +722,7 @@ pub async fn task_action(
     let viewer = Viewer::of(&caller.user)?;
     let task_id = id.into_inner();
     let view = web::block(move || -> Result<IncidentView, ApiError> {
-        let now = now_ms();
+        let now = clock.now_ms();
         let not_found = || ApiError::NotFound(format!("no task {task_id} that you may see"));
         let task = Uuid::parse_str(&task_id).map_err(|_| not_found())?;
         let incident = db.read(|c| store::task_incident(c, &task_id))?.ok_or_else(not_found)?;

@@ -320,6 +320,9 @@ pub struct Case {
     /// layer), so that the fact is recorded once; cleared when it is re-placed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stranded: Option<String>,
+    /// What the timer raised on the case's running limits (预警, 超期, 督办), one per limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<Alarm>,
     /// The case it was merged into as a duplicate (并单), once it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
@@ -333,9 +336,54 @@ pub struct Case {
     pub owner: Option<String>,
 }
 
+/// What the timer raised on one running limit of a case: yellow (预警), red (超期) and the
+/// supervision queue (督办) the case is in for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alarm {
+    /// The limit: `accept`, `dispatch`, `verify`, or a task's id.
+    pub deadline: String,
+    /// The due instant it was raised against (Unix ms): a limit that moves starts afresh.
+    pub due_ms: i64,
+    /// Whether it turned yellow.
+    #[serde(default)]
+    pub warned: bool,
+    /// The level whose centre supervises the case for it (3 township, 2 county, 1 city), once red.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
+}
+
 /// What someone asks of a case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// The system's: a running limit reached 80 % (预警).
+    Warn {
+        /// The limit: `accept`, `dispatch`, `verify`, or a task's id.
+        deadline: String,
+        /// Its step (`accept`, `dispatch`, `confirm`, `handle`, `verify`), for the trace.
+        step: String,
+        /// Its due instant (Unix ms).
+        due_ms: i64,
+    },
+    /// The system's: a running limit passed (超期), or another full limit passed since: the
+    /// case is in the supervision queue (督办) of `level`'s centre, `unit`. The handler keeps
+    /// the task and the deadline stands.
+    Overdue {
+        /// The limit.
+        deadline: String,
+        /// Its step, for the trace.
+        step: String,
+        /// Its due instant (Unix ms).
+        due_ms: i64,
+        /// The level whose centre supervises it now (3 township, 2 county, 1 city).
+        level: u8,
+        /// That centre's unit code.
+        unit: String,
+    },
+    /// A supervisor flags the case (督办) with a note; its holders are told.
+    Flag {
+        /// What the supervisor says.
+        note: String,
+    },
     /// Take a reported case in (受理): register it at once, or first send a confirm task.
     Accept {
         /// Send a confirm task to these people first (核实).
@@ -505,6 +553,9 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Accept { .. } => "accept",
+            Command::Warn { .. } => "warn",
+            Command::Overdue { .. } => "overdue",
+            Command::Flag { .. } => "flag",
             Command::Reject { .. } => "reject",
             Command::Dispatch { .. } => "dispatch",
             Command::AcceptTask { .. } => "accept_task",
@@ -537,6 +588,48 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// A running limit reached 80 % (预警).
+    Warned {
+        /// The limit.
+        deadline: String,
+        /// Its step.
+        step: String,
+        /// Its due instant (Unix ms).
+        due_ms: i64,
+    },
+    /// A running limit passed (超期): the case entered `level`'s supervision queue.
+    Overdue {
+        /// The limit.
+        deadline: String,
+        /// Its step.
+        step: String,
+        /// Its due instant (Unix ms).
+        due_ms: i64,
+        /// The supervising level.
+        level: u8,
+        /// The supervising centre's unit.
+        unit: String,
+    },
+    /// Another full limit passed since: the case climbed to a higher supervision queue.
+    SupervisionRaised {
+        /// The limit.
+        deadline: String,
+        /// Its step.
+        step: String,
+        /// Its due instant (Unix ms).
+        due_ms: i64,
+        /// The level it left.
+        from: u8,
+        /// The supervising level now.
+        level: u8,
+        /// The supervising centre's unit.
+        unit: String,
+    },
+    /// A supervisor flagged the case (督办).
+    Flagged {
+        /// What they said.
+        note: String,
+    },
     /// Accepted and registered in one step (受理 + 立案).
     Registered,
     /// Accepted; a confirm task went out first.
@@ -741,6 +834,9 @@ pub enum Event {
 /// Why a command was refused. The case is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The timer already raised this on this limit.
+    #[error("{0} was already raised on this limit")]
+    AlreadyRaised(String),
     /// The case's state does not allow this action.
     #[error("a {status} case cannot be sent `{action}`")]
     IllegalTransition {
@@ -835,6 +931,7 @@ impl Refusal {
     pub fn kind(&self) -> &'static str {
         match self {
             Refusal::IllegalTransition { .. } => "illegal-transition",
+            Refusal::AlreadyRaised(_) => "already-raised",
             Refusal::VerifierIsHandler => "verifier-is-handler",
             Refusal::NoSuchTask(_) => "no-such-task",
             Refusal::WrongTaskKind { .. } => "wrong-task-kind",
@@ -863,6 +960,36 @@ impl Refusal {
 pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Result<Vec<Event>, Refusal> {
     let illegal = || Refusal::IllegalTransition { status: case.status, action: command.name() };
     match command {
+        Command::Warn { deadline, step, due_ms } => {
+            check_alarm(case, actor, deadline, command.name())?;
+            if case.alarm(deadline, *due_ms).is_some_and(|a| a.warned) {
+                return Err(Refusal::AlreadyRaised(format!("the warning on {deadline}")));
+            }
+            Ok(vec![Event::Warned { deadline: deadline.clone(), step: step.clone(), due_ms: *due_ms }])
+        }
+        Command::Overdue { deadline, step, due_ms, level, unit } => {
+            check_alarm(case, actor, deadline, command.name())?;
+            if !(1..=3).contains(level) || unit.is_empty() {
+                return Err(Refusal::Invalid(format!("no centre at level {level} ({unit:?}) supervises cases")));
+            }
+            let (deadline, step, due_ms, level, unit) = (deadline.clone(), step.clone(), *due_ms, *level, unit.clone());
+            match case.alarm(&deadline, due_ms).and_then(|a| a.level) {
+                None => Ok(vec![Event::Overdue { deadline, step, due_ms, level, unit }]),
+                Some(from) if level < from => {
+                    Ok(vec![Event::SupervisionRaised { deadline, step, due_ms, from, level, unit }])
+                }
+                Some(_) => Err(Refusal::AlreadyRaised(format!("supervision at level {level} on {deadline}"))),
+            }
+        }
+        Command::Flag { note } => {
+            if case.status.is_final() {
+                return Err(illegal());
+            }
+            if note.trim().is_empty() {
+                return Err(Refusal::Invalid("a flag (督办) needs a note".into()));
+            }
+            Ok(vec![Event::Flagged { note: note.trim().to_owned() }])
+        }
         Command::Accept { confirm } => {
             if case.status != Status::Reported {
                 return Err(illegal());
@@ -1198,6 +1325,21 @@ pub fn decide_merge(
     Ok((dup_events, survivor_events))
 }
 
+/// An alarm names a limit still running on an open case, and only the system raises it.
+fn check_alarm(case: &Case, actor: UserId, deadline: &str, action: &'static str) -> Result<(), Refusal> {
+    if case.status.is_final() {
+        return Err(Refusal::IllegalTransition { status: case.status, action });
+    }
+    if actor != SYSTEM {
+        return Err(Refusal::Invalid("only the system raises alarms: they follow the clock".into()));
+    }
+    match Uuid::parse_str(deadline) {
+        Ok(task) => active_task(case, task, action).map(|_| ()),
+        Err(_) if matches!(deadline, "accept" | "dispatch" | "verify") => Ok(()),
+        Err(_) => Err(Refusal::Invalid(format!("{deadline:?} names no limit"))),
+    }
+}
+
 /// A verify task's assignment without those who handled the case; refused when no one is left.
 fn without_handlers(case: &Case, a: &Assignment) -> Result<Assignment, Refusal> {
     let assignees: Vec<UserId> = a.assignees.iter().filter(|u| !case.handlers.contains(u)).copied().collect();
@@ -1296,6 +1438,14 @@ impl Case {
 
     fn apply_event(&mut self, event: &Event, at_ms: i64) {
         match event {
+            Event::Warned { deadline, due_ms, .. } => self.alarm_mut(deadline, *due_ms).warned = true,
+            Event::Overdue { deadline, due_ms, level, .. }
+            | Event::SupervisionRaised { deadline, due_ms, level, .. } => {
+                let alarm = self.alarm_mut(deadline, *due_ms);
+                alarm.warned = true;
+                alarm.level = Some(*level);
+            }
+            Event::Flagged { .. } => {}
             Event::Registered => self.status = Status::Registered,
             Event::ConfirmationRequested { task } => {
                 self.tasks.push(new_task(task, TaskKind::Confirm, TaskRole::Lead));
@@ -1448,6 +1598,25 @@ impl Case {
         for t in self.tasks.iter_mut().filter(|t| t.kind == TaskKind::Verify && t.status.is_active()) {
             t.set_status(if Some(t.id) == check { TaskStatus::Completed } else { TaskStatus::Cancelled });
         }
+    }
+
+    /// The alarm raised on limit `deadline` while it was due at `due_ms`, if any.
+    pub fn alarm(&self, deadline: &str, due_ms: i64) -> Option<&Alarm> {
+        self.alarms.iter().find(|a| a.deadline == deadline && a.due_ms == due_ms)
+    }
+
+    /// The alarm of limit `deadline` due at `due_ms`, made afresh if the limit moved since.
+    fn alarm_mut(&mut self, deadline: &str, due_ms: i64) -> &mut Alarm {
+        self.alarms.retain(|a| a.deadline != deadline || a.due_ms == due_ms);
+        let i = match self.alarms.iter().position(|a| a.deadline == deadline) {
+            Some(i) => i,
+            None => {
+                let fresh = Alarm { deadline: deadline.to_owned(), due_ms, warned: false, level: None };
+                self.alarms.push(fresh);
+                self.alarms.len() - 1
+            }
+        };
+        &mut self.alarms[i]
     }
 
     fn task_mut(&mut self, task: TaskId) -> Option<&mut Task> {

@@ -83,6 +83,8 @@ pub struct Shared {
     pub geo: Geo,
     /// How the socket behaves.
     pub settings: SyncSettings,
+    /// The server's clock for cases.
+    pub clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for Shared {

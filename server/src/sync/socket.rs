@@ -419,7 +419,7 @@ impl Conn {
         }
         let shared = self.shared.clone();
         let actor = Actor { viewer: self.viewer.clone(), device_id: Some(device.to_owned()) };
-        let applied = web::block(move || super::mutations::apply(&shared, &actor, &id, &op, now_ms()))
+        let applied = web::block(move || super::mutations::apply(&shared, &actor, &id, &op, shared.clock.now_ms()))
             .await
             .map_err(|_| Close(1011, "mutation"))?;
         if let Some(touched) = &applied.touched {
