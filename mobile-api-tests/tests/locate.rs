@@ -3,18 +3,13 @@
 // Tests state their expectations with unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use geo::Centroid;
 use geodata::crs;
 use mobile_api_tests::TestServer;
 use serde_json::Value;
 
 /// A point well inside a demo grid, and that grid's code.
 fn a_grid() -> (f64, f64, String) {
-    let layer = mobile_api_tests::demo_layer().unwrap();
-    // A full 500 m cell: its centroid is far from every edge.
-    let grid = layer.grids().find(|g| g.geometry.0[0].exterior().0.len() == 5).unwrap();
-    let c = grid.geometry.centroid().unwrap();
-    (c.x(), c.y(), grid.code.to_string())
+    mobile_api_tests::demo_point(0)
 }
 
 fn assert_problem(status: u16, content_type: &str, body: &Value, want_status: u16, want_type: &str) {

@@ -45,27 +45,31 @@ fn millis_between(low: u64, high: u64) -> Duration {
     Duration::from_millis(low + below(high - low))
 }
 
-/// `PHONES` distinct demo grids, each with a point well inside it (the middle of a full
-/// four-cornered cell), spread over the county as `mobile_api_tests::demo_point` does.
+/// `PHONES` distinct demo grids, each with a point well inside it (the centroid of a
+/// grid that holds the 200 m square around it), spread over the county as
+/// `mobile_api_tests::demo_point` does.
 fn grids() -> Vec<(String, f64, f64)> {
+    use geo::{Centroid, Contains, Rect};
     let layer = geodata::demo::layer().unwrap();
-    let full: Vec<&geodata::Unit> =
-        layer.grids().filter(|g| g.geometry.0.len() == 1 && g.geometry.0[0].exterior().0.len() == 5).collect();
+    let inside = |g: &geodata::Unit| {
+        let c = g.geometry.centroid()?;
+        let d = 0.001;
+        g.geometry.contains(&Rect::new((c.x() - d, c.y() - d), (c.x() + d, c.y() + d))).then_some(c)
+    };
+    let full: Vec<(geo::Point<f64>, &geodata::Unit)> = layer.grids().filter_map(|g| Some((inside(g)?, g))).collect();
+    assert!(full.len() >= PHONES * 2, "only {} grids hold a point well inside", full.len());
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for nth in 0.. {
-        let grid = full[(nth * 997) % full.len()];
-        if !seen.insert(grid.code.to_string()) {
-            continue;
+    for nth in 0..full.len() * 4 {
+        let (c, grid) = full[(nth * 997) % full.len()];
+        if seen.insert(grid.code.to_string()) {
+            out.push((grid.code.to_string(), c.x(), c.y()));
         }
-        let corners = &grid.geometry.0[0].exterior().0[..4];
-        let lon = corners.iter().map(|c| c.x).sum::<f64>() / 4.0;
-        let lat = corners.iter().map(|c| c.y).sum::<f64>() / 4.0;
-        out.push((grid.code.to_string(), lon, lat));
         if out.len() == PHONES {
             break;
         }
     }
+    assert_eq!(out.len(), PHONES, "not enough distinct grids");
     out
 }
 
