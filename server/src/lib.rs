@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod problem;
 pub mod push;
 pub mod ratelimit;
+pub mod routing;
 pub mod settings;
 pub mod startup;
 pub mod store;
