@@ -339,3 +339,60 @@ async fn escalation_by_hand_climbs_from_the_township_to_the_city_queue() {
         );
     }
 }
+
+async fn rate(server: &TestServer, id: &str, body: Value) -> (u16, Value) {
+    let (status, _, view) = server.post(&format!("/api/v1/reports/{id}/rating"), &body).await.unwrap();
+    (status, view)
+}
+
+/// Walks a dispatched task to a closed case: take (if open), complete, verify, close.
+async fn close(server: &TestServer, centre: &str, worker: &str, id: &str, task: &str, take: bool) {
+    if take {
+        ok("take", task_op(server, worker, task, json!({"kind": "accept_task"})).await);
+    }
+    ok(
+        "complete",
+        task_op(server, worker, task, json!({"kind": "complete_task", "result": "已处理", "photos": []})).await,
+    );
+    ok("verify", act(server, centre, id, json!({"action": "verify", "passed": true})).await);
+    ok("close", act(server, centre, id, json!({"action": "close"})).await);
+}
+
+#[tokio::test]
+async fn the_reporter_rates_once_per_closing_and_unsatisfied_reopens() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let (id, token, grid) = report(&server, 25, "C0101").await;
+        let worker = phone_token(&server, &grid).await;
+        let rating = |r: &str| json!({"follow_token": token, "rating": r});
+        refused("rate an open case", rate(&server, &id, rating("satisfied")).await, 409, "illegal-transition");
+        let task = dispatch(&server, &centre, &id, &grid).await;
+        close(&server, &centre, &worker, &id, &task, true).await;
+
+        refused(
+            "a wrong token",
+            rate(&server, &id, json!({"follow_token": "nope", "rating": "basic"})).await,
+            404,
+            "not-found",
+        );
+        refused("an unknown rating", rate(&server, &id, rating("great")).await, 400, "bad-request");
+        refused("no token", rate(&server, &id, json!({"rating": "basic"})).await, 400, "bad-request");
+        assert_eq!(follow(&server, &id, &token).await["status"], "closed", "nothing changed");
+
+        let (status, view) = rate(&server, &id, rating("unsatisfied")).await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["status"], "dispatched");
+        let steps: Vec<&str> =
+            view["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert!(steps.ends_with(&["closed", "rated", "reopened"]), "{steps:?}");
+        let reworked = case(&server, &centre, &id).await;
+        assert_eq!(task_in(&reworked, &task)["rework"], 1);
+        refused("rate while reopened", rate(&server, &id, rating("basic")).await, 409, "illegal-transition");
+
+        close(&server, &centre, &worker, &id, &task, false).await;
+        let (status, view) = rate(&server, &id, rating("satisfied")).await;
+        assert_eq!((status, view["status"].as_str()), (200, Some("closed")), "{view}");
+        refused("rate twice", rate(&server, &id, rating("unsatisfied")).await, 409, "already-rated");
+        assert_eq!(case(&server, &centre, &id).await["status"], "closed");
+    }
+}

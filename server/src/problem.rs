@@ -137,7 +137,8 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
             | Refusal::NoParkRequest(_)
             | Refusal::OwnPark
             | Refusal::SurvivorNotOpen(_)
-            | Refusal::NoLevelAbove(_) => ApiError::Conflict { kind, detail },
+            | Refusal::NoLevelAbove(_)
+            | Refusal::AlreadyRated => ApiError::Conflict { kind, detail },
         }
     }
 }

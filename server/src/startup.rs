@@ -268,6 +268,7 @@ impl Application {
                 .service(attachments::routes::fetch)
                 .service(incidents::report::file_report)
                 .service(incidents::report::follow)
+                .service(incidents::report::rate)
                 .service(incidents::routes::list)
                 .service(incidents::routes::get_incident)
                 .service(incidents::routes::incident_action)

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gridlink::incidents::workflow::{
-    Assignment, Case, Command, Event, MergeSide, Pause, Refusal, SYSTEM, Status, Target, TaskKind, TaskRole,
+    Assignment, Case, Command, Event, MergeSide, Pause, Rating, Refusal, SYSTEM, Status, Target, TaskKind, TaskRole,
     TaskStatus, UserId, decide, decide_merge,
 };
 use proptest::prelude::*;
@@ -86,6 +86,8 @@ enum Row {
     Parking,
     /// The centre approved: the lead task is parked, its clock stopped.
     Parked,
+    /// Closed, and its reporter rated it satisfied.
+    Rated,
 }
 
 fn case_in(row: Row) -> Case {
@@ -143,6 +145,9 @@ fn case_in(row: Row) -> Case {
             let ask = Command::RequestPark { task: task_id(2), reason: "road works".into(), until_ms: None };
             return run(case_in(Row::DispatchedTaken), &[(w, ask)]);
         }
+        Row::Rated => {
+            return run(case_in(Row::Closed), &[(SYSTEM, Command::Rate { rating: Rating::Satisfied })]);
+        }
         Row::Parked => {
             let yes = Command::AnswerPark { task: task_id(2), approve: true, reason: String::new() };
             return run(case_in(Row::Parking), &[(c, yes)]);
@@ -190,6 +195,10 @@ enum Cmd {
     Absorb,
     Reopen,
     Escalate,
+    /// The reporter rates the case unsatisfied (through the system: residents have no account).
+    RateUnsatisfied,
+    /// The reporter rates the case satisfied.
+    RateSatisfied,
 }
 
 /// The case every duplicate of these tests is merged into.
@@ -243,6 +252,8 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
         Cmd::Merge => (centre(), Command::Merge { into: SURVIVOR.into(), reason: "same manhole".into() }),
         Cmd::Absorb => (centre(), Command::Absorb { duplicate: "dup".into(), followers: vec!["dup".into()] }),
         Cmd::Reopen => (centre(), Command::Reopen { reason: "the cover rattles again".into() }),
+        Cmd::RateUnsatisfied => (SYSTEM, Command::Rate { rating: Rating::Unsatisfied }),
+        Cmd::RateSatisfied => (SYSTEM, Command::Rate { rating: Rating::Satisfied }),
         Cmd::Escalate => (
             centre(),
             Command::Escalate { from: TOWNSHIP.into(), to: Some(COUNTY.into()), reason: "needs a crane".into() },
@@ -764,6 +775,71 @@ table! {
     parked_absorb: Parked, Absorb => "ok" -> Dispatched;
     parked_reopen: Parked, Reopen => "illegal-transition";
     parked_escalate: Parked, Escalate => "ok" -> Dispatched;
+    // The reporter's rating (评价): only of a closed case, once per closing; unsatisfied
+    // reopens it. And every command on a closed case already rated.
+    reported_rate_unsatisfied: Reported, RateUnsatisfied => "illegal-transition";
+    reported_rate_satisfied: Reported, RateSatisfied => "illegal-transition";
+    confirming_open_rate_unsatisfied: ConfirmingOpen, RateUnsatisfied => "illegal-transition";
+    confirming_open_rate_satisfied: ConfirmingOpen, RateSatisfied => "illegal-transition";
+    confirming_taken_rate_unsatisfied: ConfirmingTaken, RateUnsatisfied => "illegal-transition";
+    confirming_taken_rate_satisfied: ConfirmingTaken, RateSatisfied => "illegal-transition";
+    registered_rate_unsatisfied: Registered, RateUnsatisfied => "illegal-transition";
+    registered_rate_satisfied: Registered, RateSatisfied => "illegal-transition";
+    dispatched_open_rate_unsatisfied: DispatchedOpen, RateUnsatisfied => "illegal-transition";
+    dispatched_open_rate_satisfied: DispatchedOpen, RateSatisfied => "illegal-transition";
+    dispatched_taken_rate_unsatisfied: DispatchedTaken, RateUnsatisfied => "illegal-transition";
+    dispatched_taken_rate_satisfied: DispatchedTaken, RateSatisfied => "illegal-transition";
+    handled_rate_unsatisfied: Handled, RateUnsatisfied => "illegal-transition";
+    handled_rate_satisfied: Handled, RateSatisfied => "illegal-transition";
+    verified_rate_unsatisfied: Verified, RateUnsatisfied => "illegal-transition";
+    verified_rate_satisfied: Verified, RateSatisfied => "illegal-transition";
+    closed_rate_unsatisfied: Closed, RateUnsatisfied => "ok" -> Dispatched;
+    closed_rate_satisfied: Closed, RateSatisfied => "ok" -> Closed;
+    rejected_rate_unsatisfied: Rejected, RateUnsatisfied => "illegal-transition";
+    rejected_rate_satisfied: Rejected, RateSatisfied => "illegal-transition";
+    merged_rate_unsatisfied: Merged, RateUnsatisfied => "illegal-transition";
+    merged_rate_satisfied: Merged, RateSatisfied => "illegal-transition";
+    returned_rate_unsatisfied: Returned, RateUnsatisfied => "illegal-transition";
+    returned_rate_satisfied: Returned, RateSatisfied => "illegal-transition";
+    extending_rate_unsatisfied: Extending, RateUnsatisfied => "illegal-transition";
+    extending_rate_satisfied: Extending, RateSatisfied => "illegal-transition";
+    checking_rate_unsatisfied: Checking, RateUnsatisfied => "illegal-transition";
+    checking_rate_satisfied: Checking, RateSatisfied => "illegal-transition";
+    check_taken_rate_unsatisfied: CheckTaken, RateUnsatisfied => "illegal-transition";
+    check_taken_rate_satisfied: CheckTaken, RateSatisfied => "illegal-transition";
+    parking_rate_unsatisfied: Parking, RateUnsatisfied => "illegal-transition";
+    parking_rate_satisfied: Parking, RateSatisfied => "illegal-transition";
+    parked_rate_unsatisfied: Parked, RateUnsatisfied => "illegal-transition";
+    parked_rate_satisfied: Parked, RateSatisfied => "illegal-transition";
+    rated_accept: Rated, Accept => "illegal-transition";
+    rated_reject: Rated, Reject => "illegal-transition";
+    rated_dispatch: Rated, Dispatch => "illegal-transition";
+    rated_accept_task: Rated, AcceptTask => "task-not-active";
+    rated_arrive: Rated, Arrive => "task-not-active";
+    rated_progress: Rated, Progress => "task-not-active";
+    rated_complete_task: Rated, CompleteTask => "task-not-active";
+    rated_confirm_task: Rated, ConfirmTask => "task-not-active";
+    rated_verify: Rated, Verify => "illegal-transition";
+    rated_close: Rated, Close => "illegal-transition";
+    rated_return_task: Rated, ReturnTask => "task-not-active";
+    rated_redispatch: Rated, Redispatch => "task-not-active";
+    rated_request_extension: Rated, RequestExtension => "task-not-active";
+    rated_approve_extension: Rated, ApproveExtension => "task-not-active";
+    rated_refuse_extension: Rated, RefuseExtension => "task-not-active";
+    rated_request_verification: Rated, RequestVerification => "illegal-transition";
+    rated_verify_task: Rated, VerifyTask => "task-not-active";
+    rated_replace: Rated, Replace => "illegal-transition";
+    rated_strand: Rated, Strand => "illegal-transition";
+    rated_request_park: Rated, RequestPark => "task-not-active";
+    rated_approve_park: Rated, ApprovePark => "task-not-active";
+    rated_refuse_park: Rated, RefusePark => "task-not-active";
+    rated_resume: Rated, Resume => "task-not-active";
+    rated_merge: Rated, Merge => "illegal-transition";
+    rated_absorb: Rated, Absorb => "survivor-not-open";
+    rated_reopen: Rated, Reopen => "ok" -> Dispatched;
+    rated_escalate: Rated, Escalate => "illegal-transition";
+    rated_rate_unsatisfied: Rated, RateUnsatisfied => "already-rated";
+    rated_rate_satisfied: Rated, RateSatisfied => "already-rated";
 }
 
 #[test]
@@ -913,7 +989,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
             due_ms: Some(now + DAY),
         }
     };
-    let command = match pick.0 % 26 {
+    let command = match pick.0 % 27 {
         0 => Command::Accept { confirm: None },
         1 => Command::Accept { confirm: Some(fresh(vec![worker()])) },
         2 => Command::Reject { reason: "r".into() },
@@ -942,7 +1018,8 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
         22 => Command::Merge { into: SURVIVOR.into(), reason: "same manhole".into() },
         23 => Command::Absorb { duplicate: "dup".into(), followers: vec!["dup".into()] },
         24 => Command::Reopen { reason: "unsatisfied".into() },
-        _ => Command::Escalate { from: TOWNSHIP.into(), to: pick.3.then(|| COUNTY.into()), reason: "crane".into() },
+        25 => Command::Escalate { from: TOWNSHIP.into(), to: pick.3.then(|| COUNTY.into()), reason: "crane".into() },
+        _ => Command::Rate { rating: if pick.3 { Rating::Unsatisfied } else { Rating::Basic } },
     };
     // Re-placements come from the system, mostly.
     let actor = if matches!(command, Command::Replace { .. }) && !pick.2.is_multiple_of(4) { SYSTEM } else { actor };
@@ -1468,4 +1545,30 @@ fn states_stored_before_the_branches_still_read() {
     for field in ["paused", "park", "merged_into", "followers", "owner"] {
         assert!(!json.contains(field), "{field} written though empty");
     }
+}
+
+#[test]
+fn a_rating_is_given_once_per_closing_and_unsatisfied_reopens_the_case() {
+    let rate = |rating| Command::Rate { rating };
+    let satisfied = run(case_in(Row::Closed), &[(SYSTEM, rate(Rating::Basic))]);
+    assert_eq!((satisfied.status, satisfied.rating), (Status::Closed, Some(Rating::Basic)));
+    assert_eq!(decide(&satisfied, SYSTEM, &rate(Rating::Unsatisfied), NOW), Err(Refusal::AlreadyRated));
+    let events = decide(&case_in(Row::Closed), SYSTEM, &rate(Rating::Unsatisfied), NOW).unwrap();
+    assert!(matches!(
+        &events[..],
+        [Event::Rated { rating: Rating::Unsatisfied }, Event::Reopened { task, .. }] if *task == task_id(2)
+    ));
+    let reopened = run_events(case_in(Row::Closed), &events);
+    assert_eq!((reopened.status, reopened.rating), (Status::Dispatched, None));
+    assert_eq!((reopened.tasks[0].holder, reopened.tasks[0].rework), (Some(worker()), 1));
+    // Closed again, it may be rated again.
+    let closed_again = run(
+        reopened,
+        &[
+            (worker(), Command::CompleteTask { task: task_id(2), result: "again".into() }),
+            (centre(), desk_verify(true)),
+            (centre(), Command::Close),
+        ],
+    );
+    assert!(decide(&closed_again, SYSTEM, &rate(Rating::Satisfied), NOW).is_ok());
 }

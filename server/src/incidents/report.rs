@@ -1,5 +1,7 @@
 //! Residents' reports: `POST /api/v1/reports` opens a case without an account, and
-//! `GET /api/v1/reports/{id}?follow_token=…` lets the reporter follow it.
+//! `GET /api/v1/reports/{id}?follow_token=…` lets the reporter follow it (a duplicate
+//! merged into another case shows that case too), and `POST /api/v1/reports/{id}/rating`
+//! lets them rate it once it is closed.
 //!
 //! A report names a leaf category, a position in any of the three coordinate systems,
 //! optional photos uploaded before and optional contact details. An `Idempotency-Key`
@@ -384,4 +386,88 @@ fn survivor_of(
     let Some(found) = last else { return Ok(None) };
     let events = store::events_of(conn, &found.id)?;
     Ok(Some((found, events)))
+}
+
+/// A reporter's rating of their closed case (好差评).
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RatingValue {
+    /// 满意.
+    Satisfied,
+    /// 基本满意.
+    Basic,
+    /// 不满意: the case is reopened (返工).
+    Unsatisfied,
+}
+
+/// The body of a rating.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RatingIn {
+    /// The token the report returned.
+    follow_token: String,
+    /// `satisfied`, `basic` or `unsatisfied`.
+    rating: RatingValue,
+}
+
+/// The largest rating body taken.
+const MAX_RATING_BYTES: usize = 4 * 1024;
+
+/// The reporter rates their closed case (评价), with its follow token: once per closing;
+/// `unsatisfied` reopens it and sends the work back to its last lead handler (返工). The
+/// trace records the rating as the system's, on the anonymous reporter's behalf.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reports/{id}/rating",
+    params(("id" = String, Path, description = "The case's id")),
+    request_body = RatingIn,
+    responses(
+        (status = 200, description = "The case as its reporter follows it, after the rating", body = view::FollowView),
+        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
+        (status = 404, description = "not-found (also a wrong follow token)", body = crate::problem::ProblemDoc),
+        (status = 409, description = "illegal-transition (not closed), already-rated", body = crate::problem::ProblemDoc),
+    ),
+    tag = "reporting"
+)]
+#[post("/api/v1/reports/{id}/rating")]
+#[tracing::instrument(skip_all)]
+#[allow(clippy::too_many_arguments)]
+pub async fn rate(
+    db: web::Data<Database>,
+    tree: web::Data<CategoryTree>,
+    geo: web::Data<Geo>,
+    calendar: web::Data<Calendar>,
+    clock: web::Data<Clock>,
+    fanout: web::Data<Fanout>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let value: serde_json::Value = crate::body::json(payload, MAX_RATING_BYTES).await?;
+    let input: RatingIn = serde_json::from_value(value)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not a valid rating: {e}")))?;
+    let rating = match input.rating {
+        RatingValue::Satisfied => super::workflow::Rating::Satisfied,
+        RatingValue::Basic => super::workflow::Rating::Basic,
+        RatingValue::Unsatisfied => super::workflow::Rating::Unsatisfied,
+    };
+    let id = id.into_inner();
+    let view = web::block(move || -> Result<view::FollowView, ApiError> {
+        let not_found = || ApiError::NotFound(format!("no report {id} with this follow token"));
+        let now = clock.now_ms();
+        let row = db.read(|c| store::incident(c, &id))?.ok_or_else(not_found)?;
+        if row.follow_token_hash != token_hash(&input.follow_token) {
+            return Err(not_found());
+        }
+        let timing = Timing::of(&tree, &calendar, &row.category_code);
+        let command = super::workflow::Command::Rate { rating };
+        let outcome = db.transact(|c| -> Result<_, ApiError> {
+            Ok(act::execute(c, &id, &Actor::system(), &command, &act::Extra::default(), timing, now)?)
+        })?;
+        fanout.committed(&outcome.touched);
+        let events = db.read(|c| store::events_of(c, &id))?;
+        let index = geo.index();
+        let book = Book { tree: &tree, index: &index };
+        Ok(view::follow(&outcome.row, &events, &book))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(view))
 }

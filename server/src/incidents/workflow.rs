@@ -334,6 +334,9 @@ pub struct Case {
     /// before that, the lowest centre on its chain (its township).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// The reporter's rating of the case's latest closing (好差评), once given; one per closing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<Rating>,
 }
 
 /// What the timer raised on one running limit of a case: yellow (预警), red (超期) and the
@@ -535,6 +538,11 @@ pub enum Command {
         /// Why.
         reason: String,
     },
+    /// The reporter rates a closed case (评价), once per closing; `unsatisfied` reopens it.
+    Rate {
+        /// The rating.
+        rating: Rating,
+    },
     /// The system's: the case's grid is not in the grid layer any more. Move it to the
     /// grid its location lies in now, or, with no such grid, record that it stays where
     /// it was. Any open case; its status and tasks do not change.
@@ -580,6 +588,7 @@ impl Command {
             Command::Absorb { .. } => "absorb",
             Command::Reopen { .. } => "reopen",
             Command::Escalate { .. } => "escalate",
+            Command::Rate { .. } => "rate",
         }
     }
 }
@@ -821,6 +830,11 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The reporter rated the closed case (评价).
+    Rated {
+        /// The rating.
+        rating: Rating,
+    },
     /// The case's grid left the layer and its location lies in no grid of the new one:
     /// it keeps its grid code until a layer places it.
     Stranded {
@@ -921,6 +935,9 @@ pub enum Refusal {
     /// There is no level above to escalate to (the city).
     #[error("there is no level above {0} to escalate to")]
     NoLevelAbove(String),
+    /// The reporter already rated this closing of the case.
+    #[error("this closing of the case is already rated")]
+    AlreadyRated,
     /// The command is malformed (an empty reason, a task id used twice).
     #[error("{0}")]
     Invalid(String),
@@ -951,6 +968,7 @@ impl Refusal {
             Refusal::DifferentCategory { .. } => "different-category",
             Refusal::SurvivorNotOpen(_) => "survivor-not-open",
             Refusal::NoLevelAbove(_) => "no-level-above",
+            Refusal::AlreadyRated => "already-rated",
             Refusal::Invalid(_) => "invalid-command",
         }
     }
@@ -1264,6 +1282,20 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
                 }
             }
         }
+        Command::Rate { rating } => {
+            if case.status != Status::Closed {
+                return Err(illegal());
+            }
+            if case.rating.is_some() {
+                return Err(Refusal::AlreadyRated);
+            }
+            let mut events = vec![Event::Rated { rating: *rating }];
+            if *rating == Rating::Unsatisfied {
+                let reopen = Command::Reopen { reason: "the reporter is unsatisfied (不满意)".into() };
+                events.extend(decide(case, actor, &reopen, now_ms)?);
+            }
+            Ok(events)
+        }
         Command::Replace { from, to, reason } => {
             if case.status.is_final() {
                 return Err(illegal());
@@ -1285,6 +1317,18 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             }
         }
     }
+}
+
+/// A reporter's rating of a closed case (好差评).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rating {
+    /// 满意.
+    Satisfied,
+    /// 基本满意.
+    Basic,
+    /// 不满意: the case is reopened (返工).
+    Unsatisfied,
 }
 
 /// One side of a merge: a case with its id and category.
@@ -1586,8 +1630,10 @@ impl Case {
                     t.rework += 1;
                 }
                 self.status = Status::Dispatched;
+                self.rating = None;
             }
             Event::Escalated { to, .. } => self.owner = Some(to.clone()),
+            Event::Rated { rating } => self.rating = Some(*rating),
             Event::Replaced { .. } => self.stranded = None,
             Event::Stranded { grid, .. } => self.stranded = Some(grid.clone()),
         }
@@ -1674,6 +1720,9 @@ impl Case {
         }
         if self.status != Status::Handled && active(TaskKind::Verify).count() > 0 {
             return Some(format!("a {} case has an active verify task", self.status));
+        }
+        if self.rating.is_some() && self.status != Status::Closed {
+            return Some(format!("a {} case carries a rating of its closing", self.status));
         }
         if (self.status == Status::Merged) != self.merged_into.is_some() {
             return Some(format!(
