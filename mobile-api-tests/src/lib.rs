@@ -39,6 +39,8 @@ pub struct TestServer {
     pub database_url: String,
     /// The server's database, removed when the test (and so the server) is done.
     _database: Scratch,
+    /// Stops the server.
+    handle: actix_web::dev::ServerHandle,
 }
 
 /// A test's own database, removed when the test is done.
@@ -132,6 +134,16 @@ impl TestServer {
                 None => return Ok(None),
             },
         };
+        let (base, handle) = Self::start(&url, configure).await?;
+        Ok(Some(TestServer { base, client: reqwest::Client::new(), database_url: url, _database: database, handle }))
+    }
+
+    /// Starts a server on the database `url`: its base URL and a handle that stops it.
+    async fn start(
+        url: &str,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Result<(String, actix_web::dev::ServerHandle), SpawnError> {
+        let url = url.to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| SpawnError(e.to_string()))?;
         let mut settings = Settings {
             bind: listener.local_addr().map_err(|e| SpawnError(e.to_string()))?,
@@ -146,8 +158,31 @@ impl TestServer {
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;
         let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
-        Ok(Some(TestServer { base, client: reqwest::Client::new(), database_url: url, _database: database }))
+        Ok((base, handle))
+    }
+
+    /// Stops this server (its requests, sockets and background tasks) and starts another on
+    /// the same database with settings changed by `configure` (e.g. a test clock days
+    /// later), as an operator restarting it would.
+    pub async fn restart_with(self, configure: impl FnOnce(&mut Settings)) -> Result<TestServer, SpawnError> {
+        self.handle.stop(true).await;
+        let (base, handle) = Self::start(&self.database_url, configure).await?;
+        Ok(TestServer { base, handle, ..self })
+    }
+
+    /// Moves the server's test clock ahead by `ms` (the server must have been started with
+    /// `test_clock`); the new now, in Unix ms.
+    pub async fn advance_clock(&self, ms: i64) -> Result<i64, SpawnError> {
+        let (status, _, body) = self
+            .post("/api/v1/test/clock", &serde_json::json!({"advance_ms": ms}))
+            .await
+            .map_err(|e| SpawnError(e.to_string()))?;
+        match body["now_ms"].as_i64() {
+            Some(now) if status == 200 => Ok(now),
+            _ => Err(SpawnError(format!("moving the clock: {status} {body}"))),
+        }
     }
 
     /// The sync socket's URL.

@@ -22,6 +22,7 @@ async fn the_description_lists_every_route_and_its_schemas() {
         ("/api/v1/auth/refresh", "post"),
         ("/api/v1/auth/logout", "post"),
         ("/api/v1/me", "get"),
+        ("/api/v1/inbox", "get"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not described");
     }
@@ -31,7 +32,7 @@ async fn the_description_lists_every_route_and_its_schemas() {
     assert_eq!(params, ["lon", "lat", "crs"]);
     assert!(locate["responses"].get("404").is_some());
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for schema in ["Located", "ProblemDoc", "CategoryTree", "Category", "Opened", "Login"] {
+    for schema in ["Located", "ProblemDoc", "CategoryTree", "Category", "Opened", "Login", "Inbox", "InboxItem"] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
