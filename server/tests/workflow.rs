@@ -184,6 +184,12 @@ enum Cmd {
     Replace,
     /// The system finds the case's grid gone and its location in no grid.
     Strand,
+    /// The timer: a limit reached 80 % (预警).
+    Warn,
+    /// The timer: a limit passed (超期), into the township's supervision queue.
+    Overdue,
+    /// A supervisor flags the case (督办).
+    Flag,
     RequestPark,
     ApprovePark,
     RefusePark,
@@ -245,6 +251,9 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
         Cmd::VerifyTask => (checker(), Command::Verify { task: Some(task), passed: true, note: "looks fixed".into() }),
         Cmd::Replace => (SYSTEM, replace_to(Some(NEW_GRID))),
         Cmd::Strand => (SYSTEM, replace_to(None)),
+        Cmd::Warn => (SYSTEM, Command::Warn { deadline: alarm_key(case), step: "handle".into(), due_ms: NOW }),
+        Cmd::Overdue => (SYSTEM, overdue(case, 3)),
+        Cmd::Flag => (centre(), Command::Flag { note: "today, please".into() }),
         Cmd::RequestPark => (worker(), Command::RequestPark { task, reason: "road works".into(), until_ms: None }),
         Cmd::ApprovePark => (centre(), Command::AnswerPark { task, approve: true, reason: String::new() }),
         Cmd::RefusePark => (centre(), Command::AnswerPark { task, approve: false, reason: "not long-term".into() }),
@@ -1571,4 +1580,98 @@ fn a_rating_is_given_once_per_closing_and_unsatisfied_reopens_the_case() {
         ],
     );
     assert!(decide(&closed_again, SYSTEM, &rate(Rating::Satisfied), NOW).is_ok());
+}
+
+/// The limit the timer's commands of these tests name: the newest active task's, or the
+/// centre's dispatch step when no task is active.
+fn alarm_key(case: &Case) -> String {
+    case.tasks.iter().rev().find(|t| t.status.is_active()).map_or_else(|| "dispatch".into(), |t| t.id.to_string())
+}
+
+fn overdue(case: &Case, level: u8) -> Command {
+    let unit = ["321300", "321302", "321302001"][usize::from(level) - 1].to_owned();
+    Command::Overdue { deadline: alarm_key(case), step: "handle".into(), due_ms: NOW, level, unit }
+}
+
+// The timer's alarms (预警, 超期) and a supervisor's flag (督办): on any open case, changing
+// nothing of its status or tasks.
+table! {
+    reported_warn: Reported, Warn => "ok" -> Reported;
+    reported_overdue: Reported, Overdue => "ok" -> Reported;
+    reported_flag: Reported, Flag => "ok" -> Reported;
+    confirming_open_warn: ConfirmingOpen, Warn => "ok" -> Confirming;
+    confirming_open_overdue: ConfirmingOpen, Overdue => "ok" -> Confirming;
+    confirming_open_flag: ConfirmingOpen, Flag => "ok" -> Confirming;
+    confirming_taken_warn: ConfirmingTaken, Warn => "ok" -> Confirming;
+    confirming_taken_overdue: ConfirmingTaken, Overdue => "ok" -> Confirming;
+    confirming_taken_flag: ConfirmingTaken, Flag => "ok" -> Confirming;
+    registered_warn: Registered, Warn => "ok" -> Registered;
+    registered_overdue: Registered, Overdue => "ok" -> Registered;
+    registered_flag: Registered, Flag => "ok" -> Registered;
+    dispatched_open_warn: DispatchedOpen, Warn => "ok" -> Dispatched;
+    dispatched_open_overdue: DispatchedOpen, Overdue => "ok" -> Dispatched;
+    dispatched_open_flag: DispatchedOpen, Flag => "ok" -> Dispatched;
+    dispatched_taken_warn: DispatchedTaken, Warn => "ok" -> Dispatched;
+    dispatched_taken_overdue: DispatchedTaken, Overdue => "ok" -> Dispatched;
+    dispatched_taken_flag: DispatchedTaken, Flag => "ok" -> Dispatched;
+    handled_warn: Handled, Warn => "ok" -> Handled;
+    handled_overdue: Handled, Overdue => "ok" -> Handled;
+    handled_flag: Handled, Flag => "ok" -> Handled;
+    verified_warn: Verified, Warn => "ok" -> Verified;
+    verified_overdue: Verified, Overdue => "ok" -> Verified;
+    verified_flag: Verified, Flag => "ok" -> Verified;
+    closed_warn: Closed, Warn => "illegal-transition";
+    closed_overdue: Closed, Overdue => "illegal-transition";
+    closed_flag: Closed, Flag => "illegal-transition";
+    rejected_warn: Rejected, Warn => "illegal-transition";
+    rejected_overdue: Rejected, Overdue => "illegal-transition";
+    rejected_flag: Rejected, Flag => "illegal-transition";
+    merged_warn: Merged, Warn => "illegal-transition";
+    merged_overdue: Merged, Overdue => "illegal-transition";
+    merged_flag: Merged, Flag => "illegal-transition";
+    returned_warn: Returned, Warn => "ok" -> Returned;
+    returned_overdue: Returned, Overdue => "ok" -> Returned;
+    returned_flag: Returned, Flag => "ok" -> Returned;
+    extending_warn: Extending, Warn => "ok" -> Dispatched;
+    extending_overdue: Extending, Overdue => "ok" -> Dispatched;
+    extending_flag: Extending, Flag => "ok" -> Dispatched;
+    checking_warn: Checking, Warn => "ok" -> Handled;
+    checking_overdue: Checking, Overdue => "ok" -> Handled;
+    checking_flag: Checking, Flag => "ok" -> Handled;
+    check_taken_warn: CheckTaken, Warn => "ok" -> Handled;
+    check_taken_overdue: CheckTaken, Overdue => "ok" -> Handled;
+    check_taken_flag: CheckTaken, Flag => "ok" -> Handled;
+    parking_warn: Parking, Warn => "ok" -> Dispatched;
+    parking_overdue: Parking, Overdue => "ok" -> Dispatched;
+    parking_flag: Parking, Flag => "ok" -> Dispatched;
+    parked_warn: Parked, Warn => "ok" -> Dispatched;
+    parked_overdue: Parked, Overdue => "ok" -> Dispatched;
+    parked_flag: Parked, Flag => "ok" -> Dispatched;
+}
+
+#[test]
+fn each_alarm_fires_once_only_as_the_system_and_supervision_only_climbs() {
+    let case = case_in(Row::DispatchedTaken);
+    let warn = Command::Warn { deadline: alarm_key(&case), step: "handle".into(), due_ms: NOW };
+    let refusal = decide(&case, centre(), &warn, NOW).unwrap_err();
+    assert_eq!(refusal.kind(), "invalid-command", "only the system raises alarms");
+    let case = run(case, &[(SYSTEM, warn.clone())]);
+    assert_eq!(decide(&case, SYSTEM, &warn, NOW).unwrap_err().kind(), "already-raised");
+    // A limit that moved (an extension) is a new limit: it may warn again.
+    let moved = Command::Warn { deadline: alarm_key(&case), step: "handle".into(), due_ms: NOW + DAY };
+    assert!(decide(&case, SYSTEM, &moved, NOW).is_ok());
+    let red = overdue(&case, 3);
+    let case = run(case, &[(SYSTEM, red)]);
+    let tasks = case.tasks.clone();
+    assert_eq!(decide(&case, SYSTEM, &overdue(&case, 3), NOW).unwrap_err().kind(), "already-raised");
+    let events = decide(&case, SYSTEM, &overdue(&case, 2), NOW).unwrap();
+    assert!(matches!(events[..], [Event::SupervisionRaised { from: 3, level: 2, .. }]), "{events:?}");
+    let climb = overdue(&case, 2);
+    let case = run(case, &[(SYSTEM, climb)]);
+    assert_eq!(decide(&case, SYSTEM, &overdue(&case, 3), NOW).unwrap_err().kind(), "already-raised", "never down");
+    assert_eq!(case.tasks, tasks, "the handler keeps the task, its deadline stands");
+    let bad = Command::Warn { deadline: "lunch".into(), step: "handle".into(), due_ms: NOW };
+    assert_eq!(decide(&case, SYSTEM, &bad, NOW).unwrap_err().kind(), "invalid-command");
+    let empty = Command::Flag { note: "  ".into() };
+    assert_eq!(decide(&case, centre(), &empty, NOW).unwrap_err().kind(), "invalid-command");
 }
