@@ -247,3 +247,35 @@ async fn bad_input_to_the_inbox_and_the_test_clock_is_refused_clearly() {
     let (status, _, body) = real.post("/api/v1/test/clock", &json!({"advance_ms": 1000})).await.unwrap();
     assert_eq!(status, 404, "{body}");
 }
+
+#[tokio::test]
+async fn cases_opened_before_deadlines_were_rows_get_their_rows_when_the_server_starts() {
+    use diesel::connection::SimpleConnection;
+    let start = monday_nine();
+    let server = TestServer::spawn_with(Backend::Sqlite, move |s| s.test_clock = Some(start)).await.unwrap().unwrap();
+    let (id, grid) = report(&server, 41).await;
+    let town = server.login(&format!("township-{}", &grid[..9])).await.unwrap();
+    let due = |inbox: &Value| {
+        let items = inbox["items"].as_array().unwrap();
+        items.iter().find(|i| i["incident"]["id"] == id.as_str()).map(|i| i["due"].clone()).unwrap()
+    };
+    let (_, inbox) = server.get_as(&town, "/api/v1/inbox?kinds=new_report").await.unwrap();
+    let before = due(&inbox);
+    assert!(before.is_string(), "{inbox}");
+    // As an older version left it: the case, and no rows for its limits.
+    let db = gridlink::store::Database::open(&server.database_url, 1).unwrap();
+    db.write(|c| c.batch_execute("DELETE FROM deadlines")).unwrap();
+    let (_, inbox) = server.get_as(&town, "/api/v1/inbox?kinds=new_report").await.unwrap();
+    assert!(due(&inbox).is_null(), "{inbox}");
+    let server = server.restart_with(move |s| s.test_clock = Some(start)).await.unwrap();
+    let town = server.login(&format!("township-{}", &grid[..9])).await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let (_, inbox) = server.get_as(&town, "/api/v1/inbox?kinds=new_report").await.unwrap();
+        if due(&inbox) == before {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no rows written: {inbox}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -190,6 +190,22 @@ pub fn set_aside(conn: &mut DbConnection, incident: &str, key: &str) -> QueryRes
         .map(|_| ())
 }
 
+/// Up to `limit` open cases (by id, after `after_id`) that have no limit rows at all: cases
+/// opened before limits were rows, which [`refresh`] brings in line once.
+pub fn without_rows(conn: &mut DbConnection, after_id: &str, limit: i64) -> QueryResult<Vec<String>> {
+    use crate::incidents::schema::incidents;
+    use crate::incidents::workflow::Status;
+    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    incidents::table
+        .filter(diesel::dsl::not(incidents::status.eq_any(finals)))
+        .filter(diesel::dsl::not(incidents::id.eq_any(deadlines::table.select(deadlines::incident_id))))
+        .filter(incidents::id.gt(after_id))
+        .order(incidents::id.asc())
+        .limit(limit)
+        .select(incidents::id)
+        .load(conn)
+}
+
 /// The running limits of these cases.
 pub fn of_cases(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<DeadlineRow>> {
     if ids.is_empty() {

@@ -45,8 +45,16 @@ impl std::fmt::Debug for Timer {
 }
 
 impl Timer {
-    /// Looks for due rows every [`TICK`] (and whenever a test clock moves), until dropped.
+    /// Looks for due rows every [`TICK`] (and whenever a test clock moves), until dropped;
+    /// first it writes the rows of open cases that have none (opened before this version).
     pub async fn run(self) {
+        let timer = self.clone();
+        match tokio::task::spawn_blocking(move || timer.backfill()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(cases)) => tracing::info!(cases, "deadline rows written for cases that had none"),
+            Ok(Err(e)) => tracing::warn!(cause = %e, "deadline rows not backfilled"),
+            Err(e) => tracing::warn!(cause = %e, "deadline rows not backfilled"),
+        }
         loop {
             let timer = self.clone();
             match tokio::task::spawn_blocking(move || timer.tick()).await {
@@ -85,6 +93,32 @@ impl Timer {
             }
             if (due.len() as i64) < PAGE {
                 return Ok(fired);
+            }
+        }
+    }
+
+    /// Writes the limit rows of open cases that have none; how many cases it looked at.
+    /// Harmless on several nodes at once: each writes the same rows.
+    pub fn backfill(&self) -> Result<usize, ActError> {
+        let (mut after, mut done) = (String::new(), 0);
+        loop {
+            let ids = self.db.read(|c| store::without_rows(c, &after, PAGE))?;
+            for id in &ids {
+                self.db.transact(|c| -> Result<(), ActError> {
+                    if !cases::lock(c, id)? {
+                        return Ok(());
+                    }
+                    let Some(row) = cases::incident(c, id)? else { return Ok(()) };
+                    let case: Case =
+                        serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(id.clone(), e.to_string()))?;
+                    store::refresh(c, &row, &case, Timing::of(&self.tree, &self.calendar, &row.category_code))?;
+                    Ok(())
+                })?;
+            }
+            done += ids.len();
+            match ids.last() {
+                Some(last) if ids.len() as i64 == PAGE => after = last.clone(),
+                _ => return Ok(done),
             }
         }
     }
