@@ -334,7 +334,12 @@ async fn refused_case_actions_get_their_problem_and_change_nothing() {
             ("malformed JSON", act(&server, c, &id, r#"{"action": "accept""#).await, 400, "bad-request"),
             ("no action", act(&server, c, &id, r#"{"confirm": true}"#).await, 400, "bad-request"),
             ("unknown action", act(&server, c, &id, r#"{"action": "frobnicate"}"#).await, 400, "bad-request"),
-            ("merge", act(&server, c, &id, r#"{"action": "merge", "into": "x"}"#).await, 422, "not-supported-yet"),
+            (
+                "merge into no case",
+                act(&server, c, &id, r#"{"action": "merge", "into": "x"}"#).await,
+                422,
+                "unknown-case",
+            ),
             ("close a reported case", act(&server, c, &id, r#"{"action": "close"}"#).await, 409, "illegal-transition"),
             (
                 "verify a reported case",
