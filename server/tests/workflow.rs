@@ -257,7 +257,7 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
         Cmd::RequestPark => (worker(), Command::RequestPark { task, reason: "road works".into(), until_ms: None }),
         Cmd::ApprovePark => (centre(), Command::AnswerPark { task, approve: true, reason: String::new() }),
         Cmd::RefusePark => (centre(), Command::AnswerPark { task, approve: false, reason: "not long-term".into() }),
-        Cmd::Resume => (centre(), Command::Resume { task }),
+        Cmd::Resume => (centre(), Command::Resume { task, due_ms: None }),
         Cmd::Merge => (centre(), Command::Merge { into: SURVIVOR.into(), reason: "same manhole".into() }),
         Cmd::Absorb => (centre(), Command::Absorb { duplicate: "dup".into(), followers: vec!["dup".into()] }),
         Cmd::Reopen => (centre(), Command::Reopen { reason: "the cover rattles again".into() }),
@@ -1023,7 +1023,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
         17 => replace_to(Some(NEW_GRID)),
         18 => Command::RequestPark { task, reason: "road works".into(), until_ms: pick.3.then_some(now + 9 * DAY) },
         19 => Command::AnswerPark { task, approve: pick.3, reason: "not long-term".into() },
-        20 | 21 => Command::Resume { task },
+        20 | 21 => Command::Resume { task, due_ms: None },
         22 => Command::Merge { into: SURVIVOR.into(), reason: "same manhole".into() },
         23 => Command::Absorb { duplicate: "dup".into(), followers: vec!["dup".into()] },
         24 => Command::Reopen { reason: "unsatisfied".into() },
@@ -1367,8 +1367,8 @@ fn a_parked_task_stops_its_clock_and_resuming_moves_its_deadline_by_the_time_par
     }
     assert!(decide(&case, worker(), &Command::Progress { task: task_id(2), note: "waiting".into() }, NOW).is_ok());
     // The holder resumes it three days later: the deadline moves three days later.
-    let events = decide(&case, worker(), &Command::Resume { task: task_id(2) }, resumed_at).unwrap();
-    assert_eq!(events, [Event::Resumed { task: task_id(2), paused_ms: 3 * DAY }]);
+    let events = decide(&case, worker(), &Command::Resume { task: task_id(2), due_ms: None }, resumed_at).unwrap();
+    assert_eq!(events, [Event::Resumed { task: task_id(2), paused_ms: 3 * DAY, due_ms: Some(NOW + DAY + 3 * DAY) }]);
     for e in &events {
         case.apply(e, resumed_at);
     }
@@ -1379,7 +1379,7 @@ fn a_parked_task_stops_its_clock_and_resuming_moves_its_deadline_by_the_time_par
     assert_eq!(t.paused_ms_between(parked_at + DAY, parked_at + 2 * DAY), DAY);
     assert_eq!(t.paused_ms_between(resumed_at, resumed_at + DAY), 0);
     assert_eq!(
-        decide(&case, centre(), &Command::Resume { task: task_id(2) }, resumed_at),
+        decide(&case, centre(), &Command::Resume { task: task_id(2), due_ms: None }, resumed_at),
         Err(Refusal::NotParked(task_id(2)))
     );
     assert_eq!(case.inconsistency(), None);
@@ -1401,7 +1401,7 @@ fn parking_is_asked_by_the_holder_with_a_reason_and_refused_with_one() {
     // Another of the grid's workers does not resume a parked task they do not hold.
     let parked = case_in(Row::Parked);
     assert_eq!(
-        decide(&parked, worker(), &Command::Resume { task: task_id(2) }, NOW).map(|e| e.len()),
+        decide(&parked, worker(), &Command::Resume { task: task_id(2), due_ms: None }, NOW).map(|e| e.len()),
         Ok(1),
         "the holder resumes"
     );
@@ -1674,4 +1674,25 @@ fn each_alarm_fires_once_only_as_the_system_and_supervision_only_climbs() {
     assert_eq!(decide(&case, SYSTEM, &bad, NOW).unwrap_err().kind(), "invalid-command");
     let empty = Command::Flag { note: "  ".into() };
     assert_eq!(decide(&case, centre(), &empty, NOW).unwrap_err().kind(), "invalid-command");
+}
+
+#[test]
+fn a_deadline_reckoned_by_the_calendar_replaces_the_wall_clock_shift() {
+    // The door counts the working time left in the task's own unit and says when it ends.
+    let monday = NOW + 3 * DAY;
+    let case = case_in(Row::Parked);
+    let resume = Command::Resume { task: task_id(2), due_ms: Some(monday + HOUR) };
+    let events = decide(&case, centre(), &resume, monday).unwrap();
+    assert_eq!(events, [Event::Resumed { task: task_id(2), paused_ms: 3 * DAY, due_ms: Some(monday + HOUR) }]);
+    let case = run_events_at(case, &events, monday);
+    assert_eq!(case.tasks[0].due_ms, Some(monday + HOUR));
+    assert_eq!(case.tasks[0].paused, [Pause { from_ms: NOW, until_ms: Some(monday) }]);
+}
+
+fn run_events_at(mut case: Case, events: &[Event], at: i64) -> Case {
+    for e in events {
+        case.apply(e, at);
+    }
+    assert_eq!(case.inconsistency(), None);
+    case
 }

@@ -302,6 +302,8 @@ fn commit(
     let case_id = row.id.clone();
     let id = case_id.as_str();
     let before: Case = serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(id.to_owned(), e.to_string()))?;
+    let resume = reckon_resume(&before, command, timing, now_ms);
+    let command = resume.as_ref().unwrap_or(command);
     let events = decide(&before, actor.viewer.id, command, now_ms)?;
     let mut after = before.clone();
     for event in &events {
@@ -370,6 +372,31 @@ fn commit(
     // A flag (督办) wakes its holders' phones as a new task does.
     touched.assigned.extend(to_wake);
     Ok(Outcome { row, events, touched })
+}
+
+/// A resumption of a parked task (挂账) with its new deadline reckoned in the task's own
+/// unit: the working time it had left when parked, counted again from now, so that a task
+/// parked over a weekend in working hours gets its remaining minutes back on Monday rather
+/// than a wall-clock shift. `None` (the command as given) without a category's limits, an
+/// open pause or a deadline; a task already overdue when parked moves by the time parked.
+fn reckon_resume(case: &Case, command: &Command, timing: Timing<'_>, now_ms: i64) -> Option<Command> {
+    let Command::Resume { task, due_ms: None } = command else { return None };
+    let t = case.tasks.iter().find(|t| t.id == *task)?;
+    let (limits, due) = (timing.limits?, t.due_ms?);
+    let pause = t.paused.last().filter(|p| p.until_ms.is_none())?;
+    let unit = match t.kind {
+        TaskKind::Handle => limits.handle.unit,
+        TaskKind::Confirm => limits.accept.unit,
+        TaskKind::Verify => limits.verify.unit,
+    };
+    let calendar = timing.calendar;
+    let left = calendar.elapsed_ms(unit, due) - calendar.elapsed_ms(unit, pause.from_ms);
+    if left <= 0 {
+        return None;
+    }
+    let base = calendar.elapsed_ms(unit, now_ms);
+    let due_ms = Calendar::first_instant(now_ms, |at| calendar.elapsed_ms(unit, at) - base >= left)?;
+    Some(Command::Resume { task: *task, due_ms: Some(due_ms) })
 }
 
 /// When the case's current step falls due: a task's deadline while one is out, the
@@ -550,4 +577,54 @@ fn incident_change(row: &IncidentRow, was: &[String; 5], case: &Case) -> NewChan
     let people: BTreeSet<_> = case.tasks.iter().flat_map(|t| &t.assignees).collect();
     audience.extend(people.into_iter().map(|u| (u.to_string(), false)));
     NewChange { kind: "incident".into(), id: row.id.clone(), data: incident_data(row).to_string(), audience }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::categories::TimeUnit;
+    use crate::incidents::workflow::{Assignment, Pause, Target};
+    use uuid::Uuid;
+
+    /// Unix ms of a local (Asia/Shanghai) time on a day of November 2026.
+    fn local(day: u8, hour: u8, minute: u8) -> i64 {
+        let date = time::Date::from_calendar_date(2026, time::Month::November, day).unwrap();
+        let at = date.with_hms(hour, minute, 0).unwrap().assume_offset(time::macros::offset!(+8));
+        at.unix_timestamp() * 1000
+    }
+
+    fn parked_case(unit: TimeUnit) -> (Case, Limits, Uuid) {
+        let task = Uuid::from_u128(7);
+        let worker = Uuid::from_u128(2);
+        let mut case = Case::reported(0);
+        case.status = Status::Dispatched;
+        let a = Assignment { task, target: Target::User(worker), assignees: vec![worker], due_ms: None };
+        case.apply(&Event::Dispatched { lead: a, assist: vec![] }, 0);
+        let t = &mut case.tasks[0];
+        (t.holder, t.status, t.due_ms) = (Some(worker), TaskStatus::Accepted, Some(local(20, 17, 20)));
+        t.paused.push(Pause { from_ms: local(20, 17, 0), until_ms: None });
+        let limit = Limit { amount: 2, unit };
+        (case, Limits { accept: limit, dispatch: limit, handle: limit, verify: limit }, task)
+    }
+
+    #[test]
+    fn a_task_parked_over_a_weekend_gets_its_working_minutes_back() {
+        let calendar = Calendar::national();
+        // Parked Friday 17:00 with 20 working minutes left; resumed Monday 09:00.
+        let (case, limits, task) = parked_case(TimeUnit::WorkingHours);
+        let timing = Timing { limits: Some(&limits), calendar: &calendar };
+        let resume = Command::Resume { task, due_ms: None };
+        let reckoned = reckon_resume(&case, &resume, timing, local(23, 9, 0));
+        assert_eq!(reckoned, Some(Command::Resume { task, due_ms: Some(local(23, 9, 20)) }));
+        // In urgent hours the clock runs day and night: the wall-clock time parked.
+        let (case, limits, task) = parked_case(TimeUnit::UrgentHours);
+        let timing = Timing { limits: Some(&limits), calendar: &calendar };
+        let reckoned = reckon_resume(&case, &resume, timing, local(23, 9, 0));
+        assert_eq!(reckoned, Some(Command::Resume { task, due_ms: Some(local(23, 9, 20)) }));
+        // Without the category's limits, the workflow's wall-clock shift applies.
+        let timing = Timing { limits: None, calendar: &calendar };
+        assert_eq!(reckon_resume(&case, &resume, timing, local(23, 9, 0)), None);
+    }
 }

@@ -54,7 +54,7 @@ pub fn task_op(kind: &OpKind) -> Option<Result<TaskOp, String>> {
                 }
             }
         }
-        OpKind::ResumeTask { task_id } => op(task_id, &|task| Command::Resume { task }, &[]),
+        OpKind::ResumeTask { task_id } => op(task_id, &|task| Command::Resume { task, due_ms: None }, &[]),
         OpKind::Verify { task_id, passed, note, photos } => {
             op(task_id, &|task| Command::Verify { task: Some(task), passed: *passed, note: note.clone() }, photos)
         }

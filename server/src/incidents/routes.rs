@@ -576,7 +576,9 @@ fn incident_command(
         IncidentAction::RefusePark { task, reason } => {
             (Command::AnswerPark { task: task_named(&task)?, approve: false, reason }, Extra::default())
         }
-        IncidentAction::ResumeTask { task } => (Command::Resume { task: task_named(&task)? }, Extra::default()),
+        IncidentAction::ResumeTask { task } => {
+            (Command::Resume { task: task_named(&task)?, due_ms: None }, Extra::default())
+        }
         IncidentAction::Merge { .. } => {
             return Err(ApiError::Internal("a merge is committed by incidents::merge, not as one command".into()));
         }

@@ -508,6 +508,10 @@ pub enum Command {
     Resume {
         /// Which task.
         task: TaskId,
+        /// The deadline it runs to now, reckoned by the caller with the calendar in the
+        /// task's own unit (the working time it had left when parked, counted from now);
+        /// `None` moves the deadline by the wall-clock time it was parked.
+        due_ms: Option<i64>,
     },
     /// Merge this case, a duplicate, into another (并单): its active tasks are withdrawn.
     /// Sent with [`Command::Absorb`] on the survivor, through [`decide_merge`].
@@ -793,12 +797,15 @@ pub enum Event {
         /// Why.
         reason: String,
     },
-    /// A parked task's clock runs again; its deadline moved later by `paused_ms`.
+    /// A parked task's clock runs again; its deadline moved later.
     Resumed {
         /// Which task.
         task: TaskId,
         /// How long it was parked (ms).
         paused_ms: i64,
+        /// Its deadline now (Unix ms), if it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_ms: Option<i64>,
     },
     /// Merged into another case as a duplicate (并单).
     MergedInto {
@@ -1221,7 +1228,7 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             }
             Ok(vec![Event::ParkRefused { task: *task, reason: reason.trim().to_owned() }])
         }
-        Command::Resume { task } => {
+        Command::Resume { task, due_ms } => {
             let t = active_task(case, *task, command.name())?;
             let Some(pause) = t.paused.last().filter(|_| t.is_parked()) else {
                 return Err(Refusal::NotParked(*task));
@@ -1230,7 +1237,9 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             if t.holder != Some(actor) && t.assignees.contains(&actor) {
                 return Err(Refusal::NotYourTask(*task));
             }
-            Ok(vec![Event::Resumed { task: *task, paused_ms: (now_ms - pause.from_ms).max(0) }])
+            let paused_ms = (now_ms - pause.from_ms).max(0);
+            let due_ms = t.due_ms.map(|due| due_ms.unwrap_or(due + paused_ms));
+            Ok(vec![Event::Resumed { task: *task, paused_ms, due_ms }])
         }
         Command::Merge { into, reason } => {
             if case.status.is_final() {
@@ -1604,12 +1613,14 @@ impl Case {
                     t.park = None;
                 }
             }
-            Event::Resumed { task, paused_ms } => {
+            Event::Resumed { task, paused_ms, due_ms } => {
                 if let Some(t) = self.task_mut(*task) {
                     if let Some(pause) = t.paused.last_mut() {
                         pause.until_ms = Some(pause.from_ms + paused_ms);
                     }
-                    t.due_ms = t.due_ms.map(|due| due + paused_ms);
+                    if due_ms.is_some() {
+                        t.due_ms = *due_ms;
+                    }
                 }
             }
             Event::MergedInto { into, .. } => {
