@@ -93,6 +93,7 @@ struct LayerFollowers {
     tree: Arc<CategoryTree>,
     calendar: Arc<Calendar>,
     fanout: Fanout,
+    clock: crate::clock::Clock,
 }
 
 impl geo::watch::Follower for LayerFollowers {
@@ -102,8 +103,9 @@ impl geo::watch::Follower for LayerFollowers {
 
     fn settle(&self, geo: &Geo) -> Result<(), String> {
         let index = geo.index();
+        let (tree, calendar) = (&self.tree, &self.calendar);
         let tally =
-            incidents::replace::run(&self.db, &index, geo.generation(), &self.tree, &self.calendar, &self.fanout)
+            incidents::replace::run_on(&self.db, &index, geo.generation(), tree, calendar, &self.fanout, &self.clock)
                 .map_err(|e| e.to_string())?;
         if tally != incidents::replace::Tally::default() {
             tracing::info!(?tally, "open cases whose grid vanished brought in line with the grid layer");
@@ -215,6 +217,7 @@ impl Application {
                 tree: tree.clone().into_inner(),
                 calendar: calendar.clone().into_inner(),
                 fanout: fanout.clone(),
+                clock: clock.get_ref().clone(),
             }),
         };
         let timer = crate::deadlines::timer::Timer {

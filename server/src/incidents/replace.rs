@@ -127,7 +127,6 @@ const PAGE: i64 = 200;
 /// stored `generation` indexed as `index` (blocking: run it off the async workers). Each
 /// case is one transaction, whose audience `notifier` is told once it committed. Does
 /// nothing while `index` has no grids (no layer is stored).
-#[tracing::instrument(skip_all, fields(generation))]
 pub fn run(
     db: &Database,
     index: &GridIndex,
@@ -135,6 +134,20 @@ pub fn run(
     tree: &CategoryTree,
     calendar: &Calendar,
     notifier: &dyn Notifier,
+) -> Result<Tally, ReplaceError> {
+    run_on(db, index, generation, tree, calendar, notifier, &crate::clock::Clock::real())
+}
+
+/// [`run`], timing the events by `clock` (the server's clock for cases).
+#[tracing::instrument(skip_all, fields(generation))]
+pub fn run_on(
+    db: &Database,
+    index: &GridIndex,
+    generation: i64,
+    tree: &CategoryTree,
+    calendar: &Calendar,
+    notifier: &dyn Notifier,
+    clock: &crate::clock::Clock,
 ) -> Result<Tally, ReplaceError> {
     let mut tally = Tally::default();
     if index.is_empty() {
@@ -152,7 +165,7 @@ pub fn run(
                 continue;
             };
             let timing = Timing::of(tree, calendar, &row.category_code);
-            let now = crate::clock::now_ms();
+            let now = clock.now_ms();
             let done = db.transact(|c| -> Result<_, ReplaceError> {
                 let done = act::replace(c, &row.id, &replacement, timing, now)
                     .map_err(|e| ReplaceError::Case(row.id.clone(), e))?;
