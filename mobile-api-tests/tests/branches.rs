@@ -180,7 +180,10 @@ async fn a_duplicate_merged_is_followed_through_the_survivor_by_both_reporters()
         let (survivor, survivor_token, grid) = report(&server, 22, "C0101").await;
         let (dup, dup_token, _) = report(&server, 22, "C0101").await;
         let (other, _, _) = report(&server, 22, "C0102").await;
+        let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
+        connect_fresh(&mut phone).await;
         let task = dispatch(&server, &centre, &dup, &grid).await;
+        phone.until(WAIT, |s| s.tasks().any(|(i, _)| i == task)).await.unwrap();
         let history_len = |case: &Value| case["history"].as_array().unwrap().len();
         let before = case(&server, &centre, &dup).await;
 
@@ -202,6 +205,7 @@ async fn a_duplicate_merged_is_followed_through_the_survivor_by_both_reporters()
         let merged = ok("merge", act(&server, &centre, &dup, merge(&survivor)).await);
         assert_eq!(merged["status"], "merged");
         assert_eq!(task_in(&merged, &task)["status"], "cancelled", "the duplicate's tasks are withdrawn");
+        phone.until(WAIT, |s| !s.tasks().any(|(i, _)| i == task)).await.unwrap();
         assert_eq!(merged["history"].as_array().unwrap().last().unwrap()["action"], "merged_into");
         let kept = case(&server, &centre, &survivor).await;
         assert_eq!(kept["status"], "reported");
