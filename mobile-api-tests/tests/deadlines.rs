@@ -279,3 +279,68 @@ async fn cases_opened_before_deadlines_were_rows_get_their_rows_when_the_server_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn the_inbox_holds_every_queue_of_a_centre_most_urgent_first() {
+    for server in servers(monday_nine()).await {
+        let centre = server.login("centre").await.unwrap();
+        let task_op = |token: String, task: String, body: Value| {
+            let server = &server;
+            async move { server.post_as(&token, &format!("/api/v1/tasks/{task}/actions"), &body).await.unwrap() }
+        };
+        // Two reports of the same broken grate at the same spot: a merge suggestion.
+        let (first, _) = report(&server, 51).await;
+        let (second, _) = report(&server, 51).await;
+        // A task given back, one with a request for more time, one with a request to park.
+        let mut tasks = Vec::new();
+        for nth in [52, 53, 54] {
+            let (id, grid) = report(&server, nth).await;
+            let worker = server.login(&format!("worker-{grid}")).await.unwrap();
+            tasks.push((id.clone(), worker.clone(), dispatch_and_take(&server, &centre, &worker, &id, &grid).await));
+        }
+        let [(returned, w1, t1), (extending, w2, t2), (parking, w3, t3)] = <[_; 3]>::try_from(tasks).unwrap();
+        ok("return", task_op(w1, t1, json!({"kind": "return_task", "reason": "不属本网格"})).await);
+        let more = json!({"kind": "request_extension", "until": "2026-03-03T17:30:00+08:00", "reason": "等配件"});
+        ok("extension", task_op(w2, t2.clone(), more).await);
+        ok("park", task_op(w3, t3.clone(), json!({"kind": "request_park", "reason": "待道路施工结束"})).await);
+
+        // An hour and a bit later the reports are past their hour to be accepted.
+        server.advance_clock(HOUR + 5 * MINUTE).await.unwrap();
+        case_when(&server, &centre, &first, |c| count(c, "overdue") == 1).await;
+        let (status, inbox) = server.get_as(&centre, "/api/v1/inbox").await.unwrap();
+        assert_eq!(status, 200, "{inbox}");
+        let items = inbox["items"].as_array().unwrap();
+        let find = |kind: &str, id: &str| {
+            items
+                .iter()
+                .find(|i| i["kind"] == kind && i["incident"]["id"] == id)
+                .unwrap_or_else(|| panic!("no {kind} for {id}: {inbox}"))
+        };
+        assert_eq!(find("supervision", &first)["light"], "red");
+        assert_eq!(find("supervision", &first)["supervision_level"], 2, "a report's hour answers to the county");
+        assert_eq!(find("new_report", &second)["light"], "red");
+        assert!(find("returned", &returned)["task"].is_string());
+        let asked = find("extension_request", &extending);
+        assert_eq!((asked["task"].as_str(), asked["request"]["reason"].as_str()), (Some(t2.as_str()), Some("等配件")));
+        assert_eq!(find("park_request", &parking)["task"], t3.as_str());
+        let merge = find("merge_suggestion", &second);
+        assert_eq!(merge["duplicate_of"]["id"], first.as_str());
+        assert_eq!(merge["distance_m"], 0.0);
+        for kind in ["supervision", "new_report", "returned", "extension_request", "park_request", "merge_suggestion"] {
+            assert!(inbox["counts"][kind].as_u64().unwrap() >= 1, "{kind}: {}", inbox["counts"]);
+        }
+        // Most urgent first: red, yellow, green; then the earlier due.
+        let rank = |i: &Value| match i["light"].as_str() {
+            Some("red") => 0,
+            Some("yellow") => 1,
+            _ => 2,
+        };
+        let keys: Vec<(i32, String)> =
+            items.iter().map(|i| (rank(i), i["due"].as_str().unwrap_or("~").to_owned())).collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{keys:?}");
+        // Narrowed to one kind, and to a few items.
+        let (_, only) = server.get_as(&centre, "/api/v1/inbox?kinds=park_request&limit=1").await.unwrap();
+        assert_eq!(only["items"].as_array().unwrap().len(), 1, "{only}");
+        assert_eq!(only["items"][0]["kind"], "park_request");
+    }
+}
