@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{attachments, auth, categories, geo, health, inbox, incidents, push, sync};
+use crate::{attachments, auth, categories, geo, health, inbox, incidents, push, routing, sync};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -30,6 +30,9 @@ use crate::{attachments, auth, categories, geo, health, inbox, incidents, push, 
         incidents::routes::incident_action,
         incidents::routes::task_action,
         inbox::routes::inbox,
+        routing::routes::suggestion,
+        routing::routes::get_roster,
+        routing::routes::put_roster,
         sync::socket::connect,
         push::routes::key,
         push::routes::subscribe,
@@ -42,6 +45,7 @@ use crate::{attachments, auth, categories, geo, health, inbox, incidents, push, 
         (name = "geography", description = "Where points and grids are"),
         (name = "reporting", description = "What residents report, and following it"),
         (name = "cases", description = "Cases and tasks, for staff: the closed loop"),
+        (name = "routing", description = "Where cases should go: the rules' suggestions and the duty rosters"),
         (name = "sync", description = "Phones: the WebSocket of the sync protocol (see the sync-protocol crate)"),
         (name = "accounts", description = "Logging in and sessions"),
         (name = "push", description = "Web Push: waking phones whose socket is closed"),

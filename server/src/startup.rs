@@ -24,7 +24,7 @@ use crate::store::Database;
 use crate::sync::fanout::Fanout;
 use crate::sync::hub::Hub;
 use crate::sync::{self, Shared};
-use crate::{health, inbox, incidents, openapi, problem};
+use crate::{health, inbox, incidents, openapi, problem, routing};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -277,6 +277,9 @@ impl Application {
                 .service(incidents::routes::incident_action)
                 .service(incidents::routes::task_action)
                 .service(inbox::routes::inbox)
+                .service(routing::routes::suggestion)
+                .service(routing::routes::get_roster)
+                .service(routing::routes::put_roster)
                 .configure(push::routes::configure)
                 .service(sync::socket::connect)
                 .configure(|cfg| {

@@ -15,6 +15,9 @@
 //! the case waits in the queue of the lowest centre on its chain (the township's), with
 //! the suggestion beside it.
 
+pub mod roster;
+pub mod routes;
+
 use serde::Serialize;
 
 use crate::categories::{Category, Domain};
