@@ -335,8 +335,16 @@ async fn the_inbox_holds_every_queue_of_a_centre_most_urgent_first() {
             Some("yellow") => 1,
             _ => 2,
         };
-        let keys: Vec<(i32, String)> =
-            items.iter().map(|i| (rank(i), i["due"].as_str().unwrap_or("~").to_owned())).collect();
+        // RFC 3339 with its fraction trimmed ("…03.8Z") does not sort as text: pad it.
+        let instant = |i: &Value| {
+            let due = i["due"].as_str().unwrap_or("~").trim_end_matches('Z');
+            match due.split_once('.') {
+                Some((whole, fraction)) => format!("{whole}.{fraction:0<3}"),
+                None if due != "~" => format!("{due}.000"),
+                None => due.to_owned(),
+            }
+        };
+        let keys: Vec<(i32, String)> = items.iter().map(|i| (rank(i), instant(i))).collect();
         assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{keys:?}");
         // Narrowed to one kind, and to a few items.
         let (_, only) = server.get_as(&centre, "/api/v1/inbox?kinds=park_request&limit=1").await.unwrap();
