@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use geodata::fuse::{FuseInput, FuseOptions, SourceLayer, Stage, fuse, read_source_layer, write_source_layer};
-use geodata::{Level, Tolerances, check_geojson};
+use geodata::{Level, Tolerances};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{fail, read_input, refuse};
+use super::{fail, read_and_check, read_input, refuse};
 
 /// What `grids fuse` was asked to do.
 #[derive(Debug)]
@@ -55,8 +55,7 @@ fn read_source(arg: &str) -> Result<SourceLayer, ExitCode> {
 }
 
 fn read_units(file: &PathBuf, what: &str) -> Result<geodata::Layer, ExitCode> {
-    let text = read_input(file).map_err(|e| fail(format!("cannot read {}: {e}", file.display())))?;
-    let checked = check_geojson(&text, &Tolerances::default());
+    let checked = read_and_check(file, Tolerances::default().area_m2)?;
     match checked.layer {
         Some(layer) => Ok(layer),
         None => {

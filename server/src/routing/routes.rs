@@ -201,7 +201,7 @@ pub async fn put_roster(
 pub struct SuggestionView {
     /// Where the rules would send it: `{"user": id}`, `{"unit": code}` or `{"department": code}`.
     #[schema(value_type = Object)]
-    pub target: serde_json::Value,
+    pub target: Target,
     /// The level of that target, 1 (city) to 5 (grid).
     pub level: u8,
     /// Units or departments told without being sent it.
@@ -213,15 +213,6 @@ pub struct SuggestionView {
     pub rule: String,
     /// The unit whose queue it waits in until someone routes it.
     pub queue: Option<String>,
-}
-
-fn target_json(target: &Target) -> serde_json::Value {
-    match target {
-        Target::Grid(code) => serde_json::json!({ "grid": code }),
-        Target::Unit(code) => serde_json::json!({ "unit": code }),
-        Target::Department(code) => serde_json::json!({ "department": code }),
-        Target::User(id) => serde_json::json!({ "user": id }),
-    }
 }
 
 /// Where the rules would send a case (DOMAIN.md): by its category, severity and place, and
@@ -286,7 +277,7 @@ pub async fn suggestion(
             detail: "the case's place is not known down to its community".into(),
         })?;
     Ok(HttpResponse::Ok().json(SuggestionView {
-        target: target_json(&target),
+        target,
         level,
         notify,
         automatic,
