@@ -325,6 +325,8 @@ pub fn fuse(
 
     // The fused grids, in metres, by community.
     let mut grids: BTreeMap<usize, Vec<MultiPolygon<f64>>> = BTreeMap::new();
+    // Whether each is narrow, where merging already found out.
+    let mut known_narrow: BTreeMap<usize, Vec<Option<bool>>> = BTreeMap::new();
     // Rounding residue that found no neighbour to merge into is dropped (it is under a
     // square metre), unless it is all its community has.
     let mut alive: BTreeMap<usize, usize> = BTreeMap::new();
@@ -343,6 +345,7 @@ pub fn fuse(
             report.gaps_filled_from_layers += usize::from(p.origin == Origin::LayerGap);
         }
         grids.entry(p.community).or_default().push(dissolve(&p.polygons));
+        known_narrow.entry(p.community).or_default().push(p.narrow);
     }
 
     let previous = input.previous.map(|l| previous_grids(l, &plane));
@@ -355,13 +358,15 @@ pub fn fuse(
         let community = communities[*ci];
         let numbers = number::assign(&community.code, &community_m[*ci], members, previous.as_ref())?;
         progress(Stage::Numbering, k + 1, grids.len());
-        for (geometry, (seq, was_kept)) in members.iter().zip(numbers) {
+        // Filled beside `grids`, so it holds one entry per grid of every community there.
+        let known = &known_narrow[ci];
+        for ((geometry, (seq, was_kept)), known) in members.iter().zip(numbers).zip(known) {
             measured += 1;
             progress(Stage::Lineage, measured, total);
             kept += usize::from(was_kept);
             let code = community.code.child(seq).ok_or_else(|| FuseError::TooManyGrids(community.code.clone()))?;
             let area = geometry.unsigned_area();
-            if area < options.min_area_m2 || narrow(geometry, options.min_width_m) {
+            if area < options.min_area_m2 || known.unwrap_or_else(|| narrow(geometry, options.min_width_m)) {
                 report.below_minimum_kept.push(code.to_string());
             }
             lineage.push((code.clone(), shares(geometry, area, &layers, &sources, &own_trees)));
