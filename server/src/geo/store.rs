@@ -30,10 +30,18 @@ pub enum LayerStoreError {
     /// Reading the rows failed.
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
-    /// A stored boundary (or lineage) is not JSON.
+    /// A stored boundary is not JSON.
     #[error("the stored boundary of {code} is not JSON: {reason}")]
     Boundary {
         /// The code of the unit or grid.
+        code: String,
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// A fused grid's stored lineage is not JSON.
+    #[error("the stored lineage of {code} is not JSON: {reason}")]
+    Lineage {
+        /// The grid's code.
         code: String,
         /// What the JSON parser said.
         reason: String,
@@ -193,7 +201,7 @@ pub fn load_layer(conn: &mut DbConnection) -> Result<Option<Layer>, LayerStoreEr
             .map_err(|e| LayerStoreError::Boundary { code: row.code.clone(), reason: e.to_string() })?;
         let lineage: Value = match &row.lineage {
             Some(text) => serde_json::from_str(text)
-                .map_err(|e| LayerStoreError::Boundary { code: row.code.clone(), reason: format!("lineage: {e}") })?,
+                .map_err(|e| LayerStoreError::Lineage { code: row.code.clone(), reason: e.to_string() })?,
             None => Value::Null,
         };
         features.push(json!({
