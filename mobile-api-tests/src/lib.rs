@@ -150,6 +150,7 @@ impl TestServer {
             demo: true,
             snap_tolerance_m: 50.0,
             categories: None,
+            calendars: None,
             database: url.clone(),
             push: Default::default(),
             sync: Default::default(),

@@ -352,3 +352,53 @@ async fn the_inbox_holds_every_queue_of_a_centre_most_urgent_first() {
         assert_eq!(only["items"][0]["kind"], "park_request");
     }
 }
+
+/// The handle deadline of a working-days case (C0104: 2 working days) dispatched on Friday
+/// 2026-02-13 at 10:00, by a server on the given calendars file, if any.
+async fn friday_deadline(calendars: Option<std::path::PathBuf>, backend: Backend) -> Option<String> {
+    let friday = gridlink::clock::parse_rfc3339("2026-02-13T10:00:00+08:00").unwrap();
+    let server = TestServer::spawn_with(backend, move |s| {
+        s.test_clock = Some(friday);
+        s.calendars = calendars;
+    })
+    .await
+    .unwrap()?;
+    let (lon, lat, grid) = demo_point(14);
+    let body = json!({"category": "C0104", "location": {"lon": lon, "lat": lat}, "description": "井盖松动异响"});
+    let (status, _, opened) = server.post("/api/v1/reports", &body).await.unwrap();
+    assert_eq!(status, 201, "{opened}");
+    let id = opened["id"].as_str().unwrap();
+    let centre = server.login("centre").await.unwrap();
+    ok("accept", act(&server, &centre, id, json!({"action": "accept"})).await);
+    let case = ok("dispatch", act(&server, &centre, id, json!({"action": "dispatch", "to": {"grid": grid}})).await);
+    let handle = case["limits"].as_array().unwrap().iter().find(|l| l["step"] == "handle").cloned().unwrap();
+    assert_eq!(handle["unit"], "working_days", "{handle}");
+    assert_eq!(handle["due_at"], case["tasks"][0]["deadline"], "{case}");
+    Some(handle["due_at"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_county_counts_by_its_own_calendar_from_the_configuration() {
+    let (_, _, grid) = demo_point(14);
+    let dir = std::env::temp_dir().join(format!("gridlink-calendars-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("calendars.toml");
+    // The demo's county gave Tuesday 02-24 off as well (a local arrangement).
+    let text = format!(
+        "[[calendar]]\nname = \"local\"\nbase = \"national\"\ncounties = [\"{}\"]\ndays_off = [\"2026-02-24\"]\n",
+        &grid[..6]
+    );
+    std::fs::write(&file, text).unwrap();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        // Nationally (DOMAIN.md): Sat 02-14 is worked, 02-15…23 are off: the close of Tuesday 02-24.
+        let Some(national) = friday_deadline(None, backend).await else { continue };
+        assert_eq!(
+            gridlink::clock::parse_rfc3339(&national),
+            gridlink::clock::parse_rfc3339("2026-02-24T17:30:00+08:00")
+        );
+        // By the county's own calendar: the close of Wednesday 02-25.
+        let local = friday_deadline(Some(file.clone()), backend).await.unwrap();
+        assert_eq!(gridlink::clock::parse_rfc3339(&local), gridlink::clock::parse_rfc3339("2026-02-25T17:30:00+08:00"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -228,7 +228,7 @@ async fn a_photo_not_yet_uploaded_is_answered_retry_and_lands_after_the_upload()
 }
 
 #[tokio::test]
-async fn a_workers_own_finding_is_registered_at_once() {
+async fn a_workers_own_finding_is_taken_in_and_routed_at_once() {
     let server = TestServer::spawn().await.unwrap();
     let (lon, lat, grid) = demo_point(6);
     let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
@@ -240,13 +240,23 @@ async fn a_workers_own_finding_is_registered_at_once() {
         location: sync_protocol::Location { lon, lat, crs: None },
         description: "巡查发现井盖缺失".into(),
         photos: vec![],
+        severity: None,
     };
     mutate_ok(&mut phone, "f", finding).await;
     let centre = server.login("centre").await.unwrap();
     let case = case(&server, &centre, &case_id).await;
-    assert_eq!(case["status"], "registered");
+    // Taken in by its finder, then routed by the rules at once (a worker's own finding):
+    // nobody is on the grid's roster, so to its community, with the department told.
+    assert_eq!(case["status"], "dispatched", "{case}");
     assert_eq!(case["source"], "worker");
     assert_eq!(case["grid"]["code"], grid.as_str());
+    assert_eq!(case["tasks"][0]["target"]["unit"], &grid[..12], "{case}");
+    let history = case["history"].as_array().unwrap();
+    let dispatched = history.iter().find(|e| e["action"] == "dispatched").unwrap();
+    assert_eq!(
+        (dispatched["actor"]["role"].as_str(), dispatched["data"]["rule"].as_str()),
+        (Some("system"), Some("nobody-on-duty"))
+    );
 }
 
 #[tokio::test]

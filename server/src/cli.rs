@@ -36,7 +36,7 @@ pub struct Cli {
 pub enum Command {
     /// Runs the server.
     Serve {
-        /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories,
+        /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories, calendars,
         /// push_allow_hosts, push_subject, push_timeout_ms, sync_heartbeat_s, sync_retention_days);
         /// flags and GRIDLINK_* variables win over it.
         #[arg(long, env = "GRIDLINK_CONFIG")]
@@ -53,6 +53,10 @@ pub enum Command {
         /// A category tree (JSON, the form of the built-in one) to use instead of the built-in one.
         #[arg(long, env = "GRIDLINK_CATEGORIES")]
         categories: Option<PathBuf>,
+        /// A calendars file (TOML): counties' own holidays, make-up working days and duty
+        /// windows, beside the national calendar that ships (see the README).
+        #[arg(long, env = "GRIDLINK_CALENDARS")]
+        calendars: Option<PathBuf>,
         /// Where to store: `sqlite://PATH` (created if missing) or `postgres://…`.
         #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
@@ -221,6 +225,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             demo,
             snap_tolerance_m,
             categories,
+            calendars,
             database,
             push_allow_hosts,
             push_subject,
@@ -234,6 +239,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                 demo,
                 snap_tolerance_m,
                 categories,
+                calendars,
                 database,
                 push,
                 sync: Default::default(),

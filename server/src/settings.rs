@@ -17,6 +17,8 @@ pub struct Settings {
     pub snap_tolerance_m: f64,
     /// A category tree to use instead of the one that ships.
     pub categories: Option<PathBuf>,
+    /// A calendars file (TOML): counties' own calendars beside the national one that ships.
+    pub calendars: Option<PathBuf>,
     /// Where to store: `sqlite://PATH` or `postgres://…`.
     pub database: String,
     /// How Web Push is sent.
@@ -77,6 +79,8 @@ pub struct FileSettings {
     pub snap_tolerance_m: Option<f64>,
     /// A category tree file.
     pub categories: Option<PathBuf>,
+    /// A calendars file.
+    pub calendars: Option<PathBuf>,
     /// Push services allowed on private addresses (`host:port` or `host`).
     pub push_allow_hosts: Option<Vec<String>>,
     /// The VAPID subject (`mailto:` or `https:`).
@@ -124,6 +128,7 @@ impl FileSettings {
                 self.snap_tolerance_m.unwrap_or(flags.snap_tolerance_m)
             },
             categories: if given("categories") { flags.categories } else { self.categories.or(flags.categories) },
+            calendars: if given("calendars") { flags.calendars } else { self.calendars.or(flags.calendars) },
             push: PushSettings {
                 allow_hosts: if given("push_allow_hosts") {
                     flags.push.allow_hosts
@@ -229,6 +234,7 @@ mod tests {
             demo,
             snap_tolerance_m: 50.0,
             categories: None,
+            calendars: None,
             database: DEFAULT_DATABASE.into(),
             push: PushSettings::default(),
             sync: Default::default(),

@@ -14,7 +14,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::attachments::{self, RateLimiter};
 use crate::auth::{self, routes::Directory};
-use crate::calendar::Calendar;
+use crate::calendar::Calendars;
 use crate::categories::{self, CategoryTree};
 use crate::geo::{self, Geo};
 use crate::problem::ApiError;
@@ -38,6 +38,12 @@ pub enum StartupError {
     /// The category file could not be read.
     #[error("cannot read the category file {0}: {1}")]
     CategoryFile(String, std::io::Error),
+    /// The calendars could not be loaded.
+    #[error("{0}")]
+    Calendars(#[from] crate::calendar::CalendarsError),
+    /// The calendars file could not be read.
+    #[error("cannot read the calendars file {0}: {1}")]
+    CalendarFile(String, std::io::Error),
     /// The demo accounts could not be created.
     #[error(transparent)]
     DemoAccounts(#[from] crate::auth::demo::DemoAccountsError),
@@ -91,7 +97,7 @@ struct LayerFollowers {
     directory: Directory,
     db: Database,
     tree: Arc<CategoryTree>,
-    calendar: Arc<Calendar>,
+    calendars: Arc<Calendars>,
     fanout: Fanout,
     clock: crate::clock::Clock,
 }
@@ -103,9 +109,9 @@ impl geo::watch::Follower for LayerFollowers {
 
     fn settle(&self, geo: &Geo) -> Result<(), String> {
         let index = geo.index();
-        let (tree, calendar) = (&self.tree, &self.calendar);
+        let (tree, calendars) = (&self.tree, &self.calendars);
         let tally =
-            incidents::replace::run_on(&self.db, &index, geo.generation(), tree, calendar, &self.fanout, &self.clock)
+            incidents::replace::run_on(&self.db, &index, geo.generation(), tree, calendars, &self.fanout, &self.clock)
                 .map_err(|e| e.to_string())?;
         if tally != incidents::replace::Tally::default() {
             tracing::info!(?tally, "open cases whose grid vanished brought in line with the grid layer");
@@ -164,6 +170,19 @@ impl Application {
             }
         };
         tracing::info!(categories = tree.categories().count(), "category tree loaded");
+        let calendars = match &settings.calendars {
+            None => Calendars::shipped(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| StartupError::CalendarFile(path.display().to_string(), e))?;
+                Calendars::from_toml(&text)?
+            }
+        };
+        for c in calendars.summary() {
+            let counties = if c.default { "every other county".to_owned() } else { c.counties.join(",") };
+            tracing::info!(calendar = %c.name, years = ?c.years, %counties, "calendar loaded");
+        }
+        let calendars = web::Data::new(calendars);
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
         db.write(|c| categories::store_tree(c, &tree))?;
@@ -176,7 +195,6 @@ impl Application {
         let directory = web::Data::new(Directory::new(directory_entries(&layer, &tree)));
         let db = web::Data::new(db);
         let tree = web::Data::new(tree);
-        let calendar = web::Data::new(Calendar::national());
         let clock = match settings.test_clock {
             Some(start) => {
                 tracing::warn!(start = %crate::clock::rfc3339(start), "running on a movable test clock");
@@ -200,7 +218,7 @@ impl Application {
             hub: hub.clone(),
             fanout: fanout.clone(),
             tree: tree.clone().into_inner(),
-            calendar: calendar.clone().into_inner(),
+            calendars: calendars.clone().into_inner(),
             geo: geo.get_ref().clone(),
             settings: settings.sync.clone(),
             clock: clock.get_ref().clone(),
@@ -215,7 +233,7 @@ impl Application {
                 directory: directory.get_ref().clone(),
                 db: db.get_ref().clone(),
                 tree: tree.clone().into_inner(),
-                calendar: calendar.clone().into_inner(),
+                calendars: calendars.clone().into_inner(),
                 fanout: fanout.clone(),
                 clock: clock.get_ref().clone(),
             }),
@@ -223,7 +241,7 @@ impl Application {
         let timer = crate::deadlines::timer::Timer {
             db: db.get_ref().clone(),
             tree: tree.clone().into_inner(),
-            calendar: calendar.clone().into_inner(),
+            calendars: calendars.clone().into_inner(),
             clock: clock.get_ref().clone(),
             notifier: Arc::new(fanout.clone()),
         };
@@ -252,7 +270,7 @@ impl Application {
                 .app_data(tree.clone())
                 .app_data(db.clone())
                 .app_data(directory.clone())
-                .app_data(calendar.clone())
+                .app_data(calendars.clone())
                 .app_data(clock.clone())
                 .app_data(uploads.clone())
                 .app_data(pusher.clone())

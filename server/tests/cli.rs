@@ -173,6 +173,26 @@ fn a_bad_category_file_stops_the_server_with_every_problem() {
 }
 
 #[test]
+fn a_bad_calendars_file_stops_the_server_with_every_problem() {
+    let path = temp_path("calendars.toml");
+    std::fs::write(
+        &path,
+        "[[calendar]]\nname = \"local\"\nbase = \"national\"\ncounties = [\"3213\"]\ndays_off = [\"2026-02-30\"]\n",
+    )
+    .unwrap();
+    let out = gridlink().args(["serve", "--demo", "--bind", "127.0.0.1:0", "--calendars"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("\"3213\" is not a 6-digit county code"), "{stderr}");
+    assert!(stderr.contains("\"2026-02-30\" is not a date"), "{stderr}");
+    std::fs::remove_file(&path).unwrap();
+    let out = gridlink().args(["serve", "--demo", "--bind", "127.0.0.1:0", "--calendars"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot read the calendars file"), "{stderr}");
+}
+
+#[test]
 fn migrate_creates_a_sqlite_database_and_is_idempotent() {
     let path = temp_path("migrate.db");
     let url = format!("sqlite://{}", path.display());

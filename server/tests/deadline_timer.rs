@@ -8,7 +8,7 @@ mod support;
 
 use std::sync::Arc;
 
-use gridlink::calendar::Calendar;
+use gridlink::calendar::Calendars;
 use gridlink::categories::CategoryTree;
 use gridlink::clock::Clock;
 use gridlink::deadlines::timer::Timer;
@@ -42,6 +42,7 @@ fn new_case(id: &str) -> NewCase {
         contact: None,
         source: "resident".into(),
         follow_token_hash: "x".into(),
+        severity: None,
     }
 }
 
@@ -49,9 +50,9 @@ fn new_case(id: &str) -> NewCase {
 fn several_timers_on_one_database_fire_each_deadline_once() {
     assert_eq!(gridlink::clock::parse_rfc3339("2026-03-02T09:00:00+08:00"), Some(NOW));
     let tree = Arc::new(CategoryTree::default_tree().unwrap());
-    let calendar = Arc::new(Calendar::national());
+    let calendars = Arc::new(Calendars::shipped());
     for t in support::both() {
-        let timing = Timing::of(&tree, &calendar, "C0101");
+        let timing = Timing::of(&tree, &calendars, "C0101", None, "321302");
         let ids: Vec<String> = (0..CASES).map(|_| Uuid::new_v4().to_string()).collect();
         for id in &ids {
             t.db.transact(|c| act::open_case(c, new_case(id), None, timing, NOW).map(|_| ())).unwrap();
@@ -60,7 +61,7 @@ fn several_timers_on_one_database_fire_each_deadline_once() {
         let timer = Timer {
             db: t.db.clone(),
             tree: tree.clone(),
-            calendar: calendar.clone(),
+            calendars: calendars.clone(),
             clock,
             notifier: Arc::new(Nobody),
         };

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use geodata::{AreaCode, GridIndex, IndexOptions, Layer, Level, Unit};
 use gridlink::auth::Role;
-use gridlink::calendar::Calendar;
+use gridlink::calendar::Calendars;
 use gridlink::categories::CategoryTree;
 use gridlink::changes::{self, unit_subject};
 use gridlink::geo::store::save_layer;
@@ -129,6 +129,7 @@ fn open(t: &support::TestDb, layer: &Layer, (grid, (lon, lat)): (&Unit, (f64, f6
         contact: None,
         source: "resident".into(),
         follow_token_hash: "x".into(),
+        severity: None,
     };
     t.db.transact(|c| act::open_case(c, new, None, timing, NOW).map(|_| ())).unwrap();
     id
@@ -150,8 +151,8 @@ fn actions(t: &support::TestDb, id: &str) -> Vec<String> {
 fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
     let s = scene();
     let tree = CategoryTree::default_tree().unwrap();
-    let calendar = Calendar::national();
-    let timing = Timing::of(&tree, &calendar, "C0101");
+    let calendars = Calendars::shipped();
+    let timing = Timing::of(&tree, &calendars, "C0101", None, "321302");
     for t in support::both() {
         t.db.write(|c| save_layer(c, &s.old, &mut |_, _| {})).unwrap();
         let in_x = open(&t, &s.old, (&s.x, s.at_x), timing);
@@ -185,13 +186,13 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
         let log_before = t.db.read(changes::newest).unwrap();
 
         // A node whose layer is older than the stored one changes nothing.
-        let stale = replace::run(&t.db, &index, generation - 1, &tree, &calendar, &Recorder::default());
+        let stale = replace::run(&t.db, &index, generation - 1, &tree, &calendars, &Recorder::default());
         assert!(matches!(stale, Err(ReplaceError::Superseded { .. })), "{}: {stale:?}", t.name);
         assert_eq!(t.db.read(changes::newest).unwrap(), log_before, "{}", t.name);
         assert_eq!(actions(&t, &in_x), ["reported", "registered", "dispatched", "task_accepted"], "{}", t.name);
 
         let told = Recorder::default();
-        let tally = replace::run(&t.db, &index, generation, &tree, &calendar, &told).unwrap();
+        let tally = replace::run(&t.db, &index, generation, &tree, &calendars, &told).unwrap();
         assert_eq!(tally, Tally { replaced: 1, stranded: 1, untouched: 0 }, "{}", t.name);
         assert_eq!(told.0.lock().unwrap().len(), 2, "{}: each commit told", t.name);
 
@@ -244,7 +245,7 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
 
         // Another node, or this one restarting, finds nothing left to do.
         let newest = t.db.read(changes::newest).unwrap();
-        let again = replace::run(&t.db, &index, generation, &tree, &calendar, &Recorder::default()).unwrap();
+        let again = replace::run(&t.db, &index, generation, &tree, &calendars, &Recorder::default()).unwrap();
         assert_eq!(again, Tally { replaced: 0, stranded: 0, untouched: 1 }, "{}: only z's case is looked at", t.name);
         assert_eq!(t.db.read(changes::newest).unwrap(), newest, "{}", t.name);
         assert_eq!(actions(&t, &in_z), ["reported", "stranded"], "{}", t.name);
@@ -254,7 +255,7 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
         let generation = t.db.write(|c| save_layer(c, &s.old, &mut |_, _| {})).unwrap();
         assert_eq!(t.db.read(store::count_in_vanished_grids).unwrap(), 0, "{}", t.name);
         let index = GridIndex::build(&s.old, OPTIONS);
-        let back = replace::run(&t.db, &index, generation, &tree, &calendar, &Recorder::default()).unwrap();
+        let back = replace::run(&t.db, &index, generation, &tree, &calendars, &Recorder::default()).unwrap();
         assert_eq!(back, Tally::default(), "{}", t.name);
     }
 }

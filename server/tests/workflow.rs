@@ -190,6 +190,8 @@ enum Cmd {
     Overdue,
     /// A supervisor flags the case (督办).
     Flag,
+    /// The rules, or a desk, tell units of the case (抄告).
+    Inform,
     RequestPark,
     ApprovePark,
     RefusePark,
@@ -254,6 +256,7 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
         Cmd::Warn => (SYSTEM, Command::Warn { deadline: alarm_key(case), step: "handle".into(), due_ms: NOW }),
         Cmd::Overdue => (SYSTEM, overdue(case, 3)),
         Cmd::Flag => (centre(), Command::Flag { note: "today, please".into() }),
+        Cmd::Inform => (SYSTEM, Command::Inform { units: vec!["321300".into(), "cgj".into()], note: "rule".into() }),
         Cmd::RequestPark => (worker(), Command::RequestPark { task, reason: "road works".into(), until_ms: None }),
         Cmd::ApprovePark => (centre(), Command::AnswerPark { task, approve: true, reason: String::new() }),
         Cmd::RefusePark => (centre(), Command::AnswerPark { task, approve: false, reason: "not long-term".into() }),
@@ -998,7 +1001,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
             due_ms: Some(now + DAY),
         }
     };
-    let command = match pick.0 % 27 {
+    let command = match pick.0 % 28 {
         0 => Command::Accept { confirm: None },
         1 => Command::Accept { confirm: Some(fresh(vec![worker()])) },
         2 => Command::Reject { reason: "r".into() },
@@ -1028,6 +1031,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
         23 => Command::Absorb { duplicate: "dup".into(), followers: vec!["dup".into()] },
         24 => Command::Reopen { reason: "unsatisfied".into() },
         25 => Command::Escalate { from: TOWNSHIP.into(), to: pick.3.then(|| COUNTY.into()), reason: "crane".into() },
+        26 => Command::Inform { units: if pick.3 { vec!["cgj".into()] } else { vec![] }, note: "n".into() },
         _ => Command::Rate { rating: if pick.3 { Rating::Unsatisfied } else { Rating::Basic } },
     };
     // Re-placements come from the system, mostly.
@@ -1647,6 +1651,29 @@ table! {
     parked_warn: Parked, Warn => "ok" -> Dispatched;
     parked_overdue: Parked, Overdue => "ok" -> Dispatched;
     parked_flag: Parked, Flag => "ok" -> Dispatched;
+}
+
+// Telling units of a case (抄告) changes nothing of it; any case but a merged one, which
+// lives on in its survivor.
+table! {
+    reported_inform: Reported, Inform => "ok" -> Reported;
+    confirming_open_inform: ConfirmingOpen, Inform => "ok" -> Confirming;
+    confirming_taken_inform: ConfirmingTaken, Inform => "ok" -> Confirming;
+    registered_inform: Registered, Inform => "ok" -> Registered;
+    dispatched_open_inform: DispatchedOpen, Inform => "ok" -> Dispatched;
+    dispatched_taken_inform: DispatchedTaken, Inform => "ok" -> Dispatched;
+    handled_inform: Handled, Inform => "ok" -> Handled;
+    verified_inform: Verified, Inform => "ok" -> Verified;
+    closed_inform: Closed, Inform => "ok" -> Closed;
+    rejected_inform: Rejected, Inform => "ok" -> Rejected;
+    merged_inform: Merged, Inform => "illegal-transition";
+    returned_inform: Returned, Inform => "ok" -> Returned;
+    extending_inform: Extending, Inform => "ok" -> Dispatched;
+    checking_inform: Checking, Inform => "ok" -> Handled;
+    check_taken_inform: CheckTaken, Inform => "ok" -> Handled;
+    parking_inform: Parking, Inform => "ok" -> Dispatched;
+    parked_inform: Parked, Inform => "ok" -> Dispatched;
+    rated_inform: Rated, Inform => "ok" -> Closed;
 }
 
 #[test]

@@ -40,6 +40,7 @@ fn new_case(id: &str) -> NewCase {
         contact: Some((Some("张三".into()), Some("13812345678".into()))),
         source: "resident".into(),
         follow_token_hash: "x".into(),
+        severity: None,
     }
 }
 

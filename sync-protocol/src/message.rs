@@ -168,6 +168,9 @@ pub enum OpKind {
         /// Attachment ids.
         #[serde(default)]
         photos: Vec<String>,
+        /// An emergency's grade, `I` (特别重大) to `IV` (一般), if the worker judged one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        severity: Option<String>,
     },
     /// The worker's position while on duty (kept apart from case history).
     Location {

@@ -101,6 +101,7 @@ fn every_op_kind() {
                 location: Location { lon: 1.0, lat: 2.0, crs: None },
                 description: "".into(),
                 photos: vec![],
+                severity: None,
             },
             json!({"kind": "report_incident", "incident_id": "c", "category": "C0101",
                    "location": {"lon": 1.0, "lat": 2.0}, "description": "", "photos": []}),

@@ -12,7 +12,7 @@
 pub mod routes;
 pub mod schema;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -101,6 +101,45 @@ pub struct Limits {
     pub verify: Limit,
 }
 
+/// An emergency's grade (DOMAIN.md): I 特别重大, II 重大, III 较大, IV 一般. Grades order by
+/// gravity: `I < II` means I is the graver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Severity {
+    /// 特别重大.
+    I,
+    /// 重大.
+    II,
+    /// 较大.
+    III,
+    /// 一般.
+    IV,
+}
+
+impl Severity {
+    /// Every grade, gravest first.
+    pub const ALL: [Severity; 4] = [Severity::I, Severity::II, Severity::III, Severity::IV];
+
+    /// The grade as written on the wire and in storage: `I`…`IV`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::I => "I",
+            Severity::II => "II",
+            Severity::III => "III",
+            Severity::IV => "IV",
+        }
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Severity, String> {
+        Severity::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| format!("severity {s:?} is not I, II, III or IV"))
+    }
+}
+
 /// A department that cases can be sent to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Department {
@@ -129,6 +168,15 @@ pub struct Category {
     pub auto_dispatch: bool,
     /// Its time limits.
     pub limits: Limits,
+    /// Its time limits for an emergency of a given grade, where they differ (emergencies only).
+    pub severity_limits: BTreeMap<Severity, Limits>,
+}
+
+impl Category {
+    /// The time limits of a case of this category with this grade.
+    pub fn limits_for(&self, severity: Option<Severity>) -> &Limits {
+        severity.and_then(|s| self.severity_limits.get(&s)).unwrap_or(&self.limits)
+    }
 }
 
 /// A major class: a node between a domain and its categories.
@@ -209,6 +257,17 @@ struct RawLeafFields {
     auto_dispatch: Option<bool>,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    severity_limits: BTreeMap<Severity, RawLimits>,
+}
+
+/// Limits per grade, as a file gives them.
+type RawLeafLimits = BTreeMap<Severity, RawLimits>;
+
+/// The limits a file gives for `grade` (none without a grade or for a grade it does not name).
+fn for_grade(raw: &RawLeafLimits, grade: Option<Severity>) -> &RawLimits {
+    static NONE: RawLimits = RawLimits { accept: None, dispatch: None, handle: None, verify: None };
+    grade.and_then(|g| raw.get(&g)).unwrap_or(&NONE)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,6 +290,8 @@ struct RawLeaf {
     auto_dispatch: Option<bool>,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    severity_limits: BTreeMap<Severity, RawLimits>,
 }
 
 impl CategoryTree {
@@ -275,28 +336,56 @@ impl CategoryTree {
                     {
                         problem(format!("department {dep:?} is not in the departments list"));
                     }
-                    let mut limit = |step: &str, own: &Option<String>, default: &Option<String>| match own
-                        .as_ref()
-                        .or(default.as_ref())
-                        .map(|s| s.parse::<Limit>())
-                    {
-                        Some(Ok(l)) => Some(l),
-                        Some(Err(e)) => {
-                            problem(format!("{step} limit {e}"));
-                            None
-                        }
-                        None => {
-                            problem(format!("no {step} limit, and its class gives none"));
-                            None
+                    // Per step, the first of these that says something: the leaf's limit for the
+                    // grade, the leaf's own limit, the class's limit for the grade, the class's.
+                    let mut limits_of = |grade: Option<Severity>| {
+                        let order = [
+                            for_grade(&f.severity_limits, grade),
+                            &f.limits,
+                            for_grade(&d.severity_limits, grade),
+                            &d.limits,
+                        ];
+                        let which = grade.map_or(String::new(), |g| format!(" for grade {}", g.as_str()));
+                        let mut limit = |step: &str, pick: fn(&RawLimits) -> &Option<String>| {
+                            match order.iter().find_map(|raw| pick(raw).as_ref()).map(|s| s.parse::<Limit>()) {
+                                Some(Ok(l)) => Some(l),
+                                Some(Err(e)) => {
+                                    problem(format!("{step} limit{which} {e}"));
+                                    None
+                                }
+                                None => {
+                                    // Said once, for the category's own limits.
+                                    if grade.is_none() {
+                                        problem(format!("no {step} limit, and its class gives none"));
+                                    }
+                                    None
+                                }
+                            }
+                        };
+                        match (
+                            limit("accept", |r| &r.accept),
+                            limit("dispatch", |r| &r.dispatch),
+                            limit("handle", |r| &r.handle),
+                            limit("verify", |r| &r.verify),
+                        ) {
+                            (Some(accept), Some(dispatch), Some(handle), Some(verify)) => {
+                                Some(Limits { accept, dispatch, handle, verify })
+                            }
+                            _ => None,
                         }
                     };
-                    let limits = (
-                        limit("accept", &f.limits.accept, &d.limits.accept),
-                        limit("dispatch", &f.limits.dispatch, &d.limits.dispatch),
-                        limit("handle", &f.limits.handle, &d.limits.handle),
-                        limit("verify", &f.limits.verify, &d.limits.verify),
-                    );
-                    if let (Some(accept), Some(dispatch), Some(handle), Some(verify)) = limits {
+                    let limits = limits_of(None);
+                    let grades: BTreeSet<Severity> =
+                        f.severity_limits.keys().chain(d.severity_limits.keys()).copied().collect();
+                    let severity_limits: BTreeMap<Severity, Limits> =
+                        grades.into_iter().filter_map(|g| Some((g, limits_of(Some(g))?))).collect();
+                    if !severity_limits.is_empty() && raw.domain != Domain::Emergency {
+                        problems.push(format!(
+                            "category {}: severity_limits are for emergencies only, and it is {}",
+                            leaf.code, raw.name
+                        ));
+                    }
+                    if let Some(limits) = limits {
                         children.push(Category {
                             code: leaf.code.clone(),
                             name: leaf.name.clone(),
@@ -305,7 +394,8 @@ impl CategoryTree {
                             department,
                             self_handle: f.self_handle.or(d.self_handle).unwrap_or(false),
                             auto_dispatch: f.auto_dispatch.or(d.auto_dispatch).unwrap_or(false),
-                            limits: Limits { accept, dispatch, handle, verify },
+                            limits,
+                            severity_limits,
                         });
                     }
                 }
@@ -440,5 +530,42 @@ mod tests {
         assert!(matches!(CategoryTree::from_json(typo), Err(CategoryError::Json(_))));
         let extra = r#"{"version": 1, "departments": [], "domains": [], "colour": "red"}"#;
         assert!(matches!(CategoryTree::from_json(extra), Err(CategoryError::Json(_))));
+    }
+
+    #[test]
+    fn a_grade_takes_its_own_limits_where_the_tree_gives_them() {
+        let file = r#"{"version": 1, "departments": [], "domains": [
+          {"domain": "emergency", "name": "大应急", "classes": [{"code": "E9", "name": "x",
+            "defaults": {"level": 3, "limits": {"accept": "1 urgent_hours", "dispatch": "1 urgent_hours",
+                "handle": "1 working_days", "verify": "1 working_days"},
+              "severity_limits": {"I": {"handle": "2 urgent_hours"}, "II": {"verify": "8 urgent_hours"}}},
+            "children": [
+              {"code": "E901", "name": "own handle limit", "limits": {"handle": "1 urgent_hours"},
+               "severity_limits": {"II": {"accept": "2 urgent_hours"}}},
+              {"code": "E902", "name": "class limits only"}]}]},
+          {"domain": "governance", "name": "大综治", "classes": [{"code": "G9", "name": "y",
+            "defaults": {"level": 4, "limits": {"accept": "1 working_hours", "dispatch": "1 working_hours",
+                "handle": "1 working_days", "verify": "1 working_days"}},
+            "children": [{"code": "G901", "name": "z", "severity_limits": {"I": {"handle": "1 urgent_hours"}}}]}]}]}"#;
+        let Err(CategoryError::Invalid(problems)) = CategoryTree::from_json(file) else { panic!("accepted") };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("G901") && problems[0].contains("emergencies only"), "{problems:?}");
+
+        let tree =
+            CategoryTree::from_json(&file.replace(r#", "severity_limits": {"I": {"handle": "1 urgent_hours"}}"#, ""))
+                .unwrap();
+        let hours = |amount| Limit { amount, unit: TimeUnit::UrgentHours };
+        let (own, plain) = (tree.category("E901").unwrap(), tree.category("E902").unwrap());
+        // The class's grade I handle limit does not loosen or override a leaf's own limit...
+        assert_eq!(own.limits_for(Some(Severity::I)).handle, hours(1));
+        // ...but applies to a leaf that gives none; grades not named keep the category's limits.
+        assert_eq!(plain.limits_for(Some(Severity::I)).handle, hours(2));
+        assert_eq!(plain.limits_for(Some(Severity::III)), &plain.limits);
+        assert_eq!(plain.limits_for(None), &plain.limits);
+        // A leaf's own limit for a grade comes first; other steps fall through the order.
+        let grade_two = own.limits_for(Some(Severity::II));
+        assert_eq!((grade_two.accept, grade_two.handle, grade_two.verify), (hours(2), hours(1), hours(8)));
+        assert_eq!("II".parse::<Severity>(), Ok(Severity::II));
+        assert!("V".parse::<Severity>().is_err());
     }
 }

@@ -34,7 +34,7 @@ fn run(mut case: Case, actor: Uuid, command: Command, at: i64) -> Case {
 /// A case of `category` reported at `at`, accepted and dispatched to a grid at once, the
 /// task due when the category's handle limit says, taken by the worker.
 fn dispatched(tree: &CategoryTree, cal: &Calendar, category: &str, at: i64) -> Case {
-    let timing = Timing::of(tree, cal, category);
+    let timing = Timing { limits: tree.category(category).map(|c| &c.limits), calendar: cal };
     let case = run(Case::reported(at), CENTRE, Command::Accept { confirm: None }, at);
     let lead = Assignment {
         task: TASK,
@@ -47,7 +47,7 @@ fn dispatched(tree: &CategoryTree, cal: &Calendar, category: &str, at: i64) -> C
 }
 
 fn limits_of(case: &Case, tree: &CategoryTree, cal: &Calendar, category: &str, start: i64) -> Vec<Deadline> {
-    of(case, &|_| Some(start), 5, Timing::of(tree, cal, category))
+    of(case, &|_| Some(start), 5, Timing { limits: tree.category(category).map(|c| &c.limits), calendar: cal })
 }
 
 fn names(commands: &[Command]) -> Vec<&'static str> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::store;
-use crate::calendar::Calendar;
+use crate::calendar::Calendars;
 use crate::categories::CategoryTree;
 use crate::clock::Clock;
 use crate::incidents::act::{self, ActError, Actor, Extra, Timing};
@@ -30,8 +30,8 @@ pub struct Timer {
     pub db: Database,
     /// The category tree (limits).
     pub tree: Arc<CategoryTree>,
-    /// The county's calendar.
-    pub calendar: Arc<Calendar>,
+    /// The counties' calendars.
+    pub calendars: Arc<Calendars>,
     /// The server's clock.
     pub clock: Clock,
     /// Whom to tell of what fired.
@@ -111,7 +111,7 @@ impl Timer {
                     let Some(row) = cases::incident(c, id)? else { return Ok(()) };
                     let case: Case =
                         serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(id.clone(), e.to_string()))?;
-                    store::refresh(c, &row, &case, Timing::of(&self.tree, &self.calendar, &row.category_code))?;
+                    store::refresh(c, &row, &case, Timing::of_row(&self.tree, &self.calendars, &row))?;
                     Ok(())
                 })?;
             }
@@ -134,11 +134,11 @@ impl Timer {
             let row = cases::incident(c, incident)?.ok_or_else(|| ActError::NotFound(incident.to_owned()))?;
             let case: Case =
                 serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(incident.to_owned(), e.to_string()))?;
-            let timing = Timing::of(&self.tree, &self.calendar, &row.category_code);
+            let timing = Timing::of_row(&self.tree, &self.calendars, &row);
             let commands = store::compute(c, &row, &case, timing)?
                 .into_iter()
                 .find(|d| d.key == key)
-                .map(|d| d.due_commands(&self.calendar, &store::place(&row), now))
+                .map(|d| d.due_commands(timing.calendar, &store::place(&row), now))
                 .unwrap_or_default();
             let mut touched = Touched::default();
             let mut done = false;

@@ -18,8 +18,8 @@ use super::scope::Viewer;
 use super::store::{self, EventRow, IncidentRow, TaskRow};
 use super::view;
 use super::workflow::{Case, Command, Event, Refusal, SYSTEM, Status, Task, TaskKind, TaskRole, TaskStatus, decide};
-use crate::calendar::Calendar;
-use crate::categories::{Limit, Limits};
+use crate::calendar::{Calendar, Calendars};
+use crate::categories::{CategoryTree, Limit, Limits, Severity};
 use crate::changes::{self, NewChange, unit_subject};
 use crate::store::DbConnection;
 use crate::sync::hub::Touched;
@@ -66,9 +66,25 @@ pub struct Timing<'a> {
 }
 
 impl<'a> Timing<'a> {
-    /// The timing of a case of `category` (no limits for a category no longer in the tree).
-    pub fn of(tree: &'a crate::categories::CategoryTree, calendar: &'a Calendar, category: &str) -> Timing<'a> {
-        Timing { limits: tree.category(category).map(|c| &c.limits), calendar }
+    /// The timing of a case of `category` with grade `severity` in county `county`: the
+    /// category's limits for the grade (none for a category no longer in the tree), counted
+    /// in the county's calendar.
+    pub fn of(
+        tree: &'a CategoryTree,
+        calendars: &'a Calendars,
+        category: &str,
+        severity: Option<Severity>,
+        county: &str,
+    ) -> Timing<'a> {
+        Timing {
+            limits: tree.category(category).map(|c| c.limits_for(severity)),
+            calendar: calendars.of_county(county),
+        }
+    }
+
+    /// The timing of the stored case `row`.
+    pub fn of_row(tree: &'a CategoryTree, calendars: &'a Calendars, row: &IncidentRow) -> Timing<'a> {
+        Timing::of(tree, calendars, &row.category_code, row.severity(), &row.county_code)
     }
 
     /// When the step whose limit `pick` chooses falls due, if it started at `start_ms`.
@@ -84,6 +100,8 @@ pub struct Extra {
     pub photos: Vec<String>,
     /// The level the case is handled at after this command (a dispatch).
     pub level: Option<i32>,
+    /// The routing rule that chose this command, when the system acted on its own.
+    pub rule: Option<String>,
 }
 
 /// Why a command was not committed.
@@ -159,6 +177,8 @@ pub struct NewCase {
     pub source: String,
     /// SHA-256 of the reporter's follow token.
     pub follow_token_hash: String,
+    /// An emergency's grade, if the report gave one.
+    pub severity: Option<Severity>,
 }
 
 /// Opens a case (上报) in the caller's transaction: the case, its first event, its
@@ -198,6 +218,7 @@ pub fn open_case(
         reported_at_ms: now_ms,
         updated_at_ms: now_ms,
         due_at_ms: timing.due(now_ms, |l| l.accept),
+        severity: new.severity.map(|s| s.as_str().to_owned()),
     };
     store::insert_incident(conn, &row)?;
     crate::attachments::reference(conn, &row.id, &new.photos)?;
@@ -207,6 +228,7 @@ pub fn open_case(
         "grid": row.grid_code,
         "source": row.source,
         "photos": new.photos,
+        "severity": row.severity,
     });
     store::insert_events(conn, &[event_row(&row.id, 1, "reported", reporter, data, now_ms)])?;
     let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
@@ -317,6 +339,9 @@ fn commit(
         if i == 0 && !extra.photos.is_empty() {
             data["photos"] = json!(extra.photos);
         }
+        if let Some(rule) = extra.rule.as_deref().filter(|_| i == 0) {
+            data["rule"] = json!(rule);
+        }
         rows.push(event_row(id, first + i as i32, &action, Some(actor), data, now_ms));
     }
     store::insert_events(conn, &rows)?;
@@ -368,6 +393,11 @@ fn commit(
         rows.push(change);
         to_wake.extend(holders);
     }
+    for (i, event) in events.iter().enumerate() {
+        if let Event::Informed { units, note } = event {
+            rows.push(notice_change(&row, actor, units, note, first + i as i32, now_ms));
+        }
+    }
     let mut touched = log(conn, &rows, now_ms)?;
     // A flag (督办) wakes its holders' phones as a new task does.
     touched.assigned.extend(to_wake);
@@ -399,13 +429,16 @@ fn reckon_resume(case: &Case, command: &Command, timing: Timing<'_>, now_ms: i64
     Some(Command::Resume { task: *task, due_ms: Some(due_ms) })
 }
 
-/// When the case's current step falls due: a task's deadline while one is out, the
-/// category's limit for the step otherwise (a reported case keeps its accept deadline).
+/// When the case's current step falls due: a task's deadline while one is out (none while
+/// the lead is parked), the category's limit for the step otherwise (a reported case keeps
+/// its accept deadline).
 fn step_due(case: &Case, current: Option<i64>, timing: Timing<'_>) -> Option<i64> {
+    // A parked lead's clock is stopped (挂账): the case has no running deadline to pass.
     let active = |kind: TaskKind| {
         case.tasks
             .iter()
             .find(|t| t.kind == kind && t.role == TaskRole::Lead && t.status.is_active())
+            .filter(|t| !t.is_parked())
             .and_then(|t| t.due_ms)
     };
     match case.status {
@@ -570,6 +603,22 @@ fn flag_change(
     let audience = people.iter().map(|u| (u.clone(), false)).collect();
     let change = NewChange { kind: "flag".into(), id: format!("{}/{n}", row.id), data: data.to_string(), audience };
     (change, people.into_iter().collect())
+}
+
+/// The change that tells units or departments of a case (抄告): everyone whose role covers
+/// each unit (a department's staff through its code) hears of it, whether or not the case
+/// lies in their area.
+fn notice_change(row: &IncidentRow, actor: &Actor, units: &[String], note: &str, n: i32, now_ms: i64) -> NewChange {
+    let data = json!({
+        "incident_id": row.id,
+        "incident": {"code": row.code, "category": row.category_code, "grid": row.grid_code, "status": row.status},
+        "units": units,
+        "note": note,
+        "by": {"id": actor.viewer.id.to_string(), "role": if actor.is_system() { SYSTEM_ROLE } else { actor.viewer.role.as_str() }},
+        "at": crate::clock::rfc3339(now_ms),
+    });
+    let audience = units.iter().map(|u| (unit_subject(u), false)).collect();
+    NewChange { kind: "notice".into(), id: format!("{}/{n}", row.id), data: data.to_string(), audience }
 }
 
 fn incident_change(row: &IncidentRow, was: &[String; 5], case: &Case) -> NewChange {

@@ -21,7 +21,7 @@ use geodata::{AreaCode, GridIndex, Level};
 
 use super::act::{self, ActError, Replacement, Timing};
 use super::store;
-use crate::calendar::Calendar;
+use crate::calendar::Calendars;
 use crate::categories::CategoryTree;
 use crate::store::{Database, StoreError};
 use crate::sync::hub::Notifier;
@@ -132,10 +132,10 @@ pub fn run(
     index: &GridIndex,
     generation: i64,
     tree: &CategoryTree,
-    calendar: &Calendar,
+    calendars: &Calendars,
     notifier: &dyn Notifier,
 ) -> Result<Tally, ReplaceError> {
-    run_on(db, index, generation, tree, calendar, notifier, &crate::clock::Clock::real())
+    run_on(db, index, generation, tree, calendars, notifier, &crate::clock::Clock::real())
 }
 
 /// [`run`], timing the events by `clock` (the server's clock for cases).
@@ -145,7 +145,7 @@ pub fn run_on(
     index: &GridIndex,
     generation: i64,
     tree: &CategoryTree,
-    calendar: &Calendar,
+    calendars: &Calendars,
     notifier: &dyn Notifier,
     clock: &crate::clock::Clock,
 ) -> Result<Tally, ReplaceError> {
@@ -164,7 +164,7 @@ pub fn run_on(
                 tally.untouched += 1;
                 continue;
             };
-            let timing = Timing::of(tree, calendar, &row.category_code);
+            let timing = Timing::of_row(tree, calendars, row);
             let now = clock.now_ms();
             let done = db.transact(|c| -> Result<_, ReplaceError> {
                 let done = act::replace(c, &row.id, &replacement, timing, now)

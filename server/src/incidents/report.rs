@@ -16,14 +16,14 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::act::{self, Actor, NewCase, Timing};
-use super::routes::{Book, check_photos};
+use super::routes::{Book, Desk, check_photos};
 use super::scope::Viewer;
 use super::store;
 use super::view;
 use crate::auth::routes::Authenticated;
 use crate::auth::{Role, new_token, token_hash};
-use crate::calendar::Calendar;
-use crate::categories::CategoryTree;
+use crate::calendar::Calendars;
+use crate::categories::{Category, CategoryTree, Domain, Severity};
 use crate::clock::Clock;
 use crate::geo::Geo;
 use crate::problem::ApiError;
@@ -74,6 +74,8 @@ pub struct ReportIn {
     photos: Vec<String>,
     /// How to reach the reporter.
     contact: Option<ContactIn>,
+    /// An emergency's grade, `I` (特别重大) to `IV` (一般), if known; emergencies only.
+    severity: Option<Severity>,
 }
 
 /// The opened case, and the token that lets its reporter follow it.
@@ -98,12 +100,13 @@ type Contact = (Option<String>, Option<String>);
 
 /// Checks what can be checked without storage; the contact details trimmed.
 fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>, ApiError> {
-    if tree.category(&input.category).is_none() {
+    let Some(category) = tree.category(&input.category) else {
         return Err(invalid(
             "unknown-category",
             format!("no category {:?}; see GET /api/v1/categories", input.category),
         ));
-    }
+    };
+    check_severity(category, input.severity)?;
     if input.description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(invalid(
             "invalid-report",
@@ -126,6 +129,18 @@ fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>
         return Err(invalid("invalid-contact", "the phone must be 5–20 digits (with + - or spaces)".into()));
     }
     Ok((name.is_some() || phone.is_some()).then_some((name, phone)))
+}
+
+/// A grade is for emergencies only (DOMAIN.md): on another category it is refused rather than
+/// dropped, so that a client learns at once that it is sending something meaningless.
+pub fn check_severity(category: &Category, severity: Option<Severity>) -> Result<(), ApiError> {
+    match severity {
+        Some(grade) if category.domain != Domain::Emergency => Err(invalid(
+            "invalid-report",
+            format!("severity {} is for emergencies; {} is not one", grade.as_str(), category.code),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Places a reported point: the codes of its grid and the units above it (city, county,
@@ -219,7 +234,7 @@ pub async fn file_report(
     db: web::Data<Database>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
-    calendar: web::Data<Calendar>,
+    calendars: web::Data<Calendars>,
     clock: web::Data<Clock>,
     fanout: web::Data<Fanout>,
     staff: Option<Authenticated>,
@@ -255,8 +270,10 @@ pub async fn file_report(
         Some(Role::HotlineOperator) => "hotline",
         Some(_) => "staff",
     };
-    let category = tree.category(&report.category).map(|c| (c.level, c.limits));
-    let (level, limits) = category.ok_or_else(|| ApiError::Internal("category vanished".into()))?;
+    let level = tree
+        .category(&report.category)
+        .map(|c| c.level)
+        .ok_or_else(|| ApiError::Internal("category vanished".into()))?;
     let opened = web::block(move || -> Result<Opened, ApiError> {
         let now = clock.now_ms();
         if let Some(key) = &key
@@ -277,11 +294,22 @@ pub async fn file_report(
             contact,
             source: source.to_owned(),
             follow_token_hash: token_hash(&token),
+            severity: report.severity,
         };
+        let desk = Desk { tree: &tree, geo: &geo, calendars: &calendars };
         let filed = db.transact(|c| -> Result<(Opened, Touched), FileError> {
             check_photos(c, &new.photos)?;
-            let timing = Timing { limits: Some(&limits), calendar: &calendar };
-            let (row, touched) = act::open_case(c, new, reporter.as_ref(), timing, now)?;
+            let timing = Timing::of(&tree, &calendars, &new.category, new.severity, &new.chain[1]);
+            let (row, mut touched) = act::open_case(c, new, reporter.as_ref(), timing, now)?;
+            // The rules may take it in and dispatch it at once; the reporter sees where it went.
+            let routed = crate::routing::dispatch::on_arrival(c, &desk, &row.id, now)?;
+            let row = match routed {
+                Some(more) => {
+                    touched.merge(more);
+                    store::incident(c, &row.id)?.ok_or_else(|| ApiError::Internal("the case vanished".into()))?
+                }
+                None => row,
+            };
             let opened = (Opened { id: row.id, code: row.code, status: row.status, follow_token: token }, touched);
             if let Some(key) = &key {
                 let result = serde_json::to_string(&opened.0).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -435,7 +463,7 @@ pub async fn rate(
     db: web::Data<Database>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
-    calendar: web::Data<Calendar>,
+    calendars: web::Data<Calendars>,
     clock: web::Data<Clock>,
     fanout: web::Data<Fanout>,
     id: web::Path<String>,
@@ -457,7 +485,7 @@ pub async fn rate(
         if row.follow_token_hash != token_hash(&input.follow_token) {
             return Err(not_found());
         }
-        let timing = Timing::of(&tree, &calendar, &row.category_code);
+        let timing = Timing::of_row(&tree, &calendars, &row);
         let command = super::workflow::Command::Rate { rating };
         let outcome = db.transact(|c| -> Result<_, ApiError> {
             Ok(act::execute(c, &id, &Actor::system(), &command, &act::Extra::default(), timing, now)?)

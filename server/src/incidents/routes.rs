@@ -20,7 +20,7 @@ use super::workflow::{Assignment, Case, Command, Refusal, Target, TaskKind, Task
 use crate::auth::routes::Authenticated;
 use crate::auth::{self, Role};
 use crate::body;
-use crate::calendar::Calendar;
+use crate::calendar::Calendars;
 use crate::categories::{CategoryTree, Limit, Limits};
 use crate::clock::{Clock, parse_rfc3339};
 use crate::geo::Geo;
@@ -69,8 +69,10 @@ pub fn load_view(
             view::task(t, assignees, view::find(&states, &t.id))
         })
         .collect();
+    let limits = crate::deadlines::store::of_cases(conn, std::slice::from_ref(&row.id))?;
+    let limits = limits.iter().map(|d| view::limit(d, now_ms)).collect();
     let events = store::events_of(conn, id)?;
-    Ok(Some(view::incident(&row, tasks, &events, names, now_ms)))
+    Ok(Some(view::incident(&row, tasks, limits, &events, names, now_ms)))
 }
 
 /// The query of the case list.
@@ -191,6 +193,17 @@ pub async fn get_incident(
     Ok(HttpResponse::Ok().json(view))
 }
 
+impl From<&Target> for TargetSpec {
+    fn from(target: &Target) -> TargetSpec {
+        match target {
+            Target::Grid(code) => TargetSpec::Grid(code.clone()),
+            Target::Unit(code) => TargetSpec::Unit(code.clone()),
+            Target::Department(code) => TargetSpec::Department(code.clone()),
+            Target::User(id) => TargetSpec::User(id.to_string()),
+        }
+    }
+}
+
 /// Where a dispatch sends work: `{"grid": …}`, `{"unit": …}`, `{"department": …}` or `{"user": …}`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -244,6 +257,15 @@ pub enum IncidentAction {
     /// are told on their phones.
     Flag {
         /// What the supervisor says.
+        #[serde(default)]
+        note: String,
+    },
+    /// Tell units or departments of the case without sending them work (抄告); they hear
+    /// of it whether or not it lies in their area.
+    Inform {
+        /// Unit codes (in the layer) or department codes.
+        units: Vec<String>,
+        /// Why they are told.
         #[serde(default)]
         note: String,
     },
@@ -369,20 +391,26 @@ fn desk_task_op(mut value: serde_json::Value, task: Uuid) -> Result<TaskOp, ApiE
     }
 }
 
-/// Everything a case action needs to resolve names and times.
-struct Desk<'a> {
-    tree: &'a CategoryTree,
-    geo: &'a Geo,
-    calendar: &'a Calendar,
+/// Everything a case action needs to resolve names and times: a desk's, or the routing
+/// rules' when they act on their own.
+pub struct Desk<'a> {
+    /// The category tree in force.
+    pub tree: &'a CategoryTree,
+    /// The grids and units.
+    pub geo: &'a Geo,
+    /// The counties' calendars.
+    pub calendars: &'a Calendars,
 }
 
 impl<'a> Desk<'a> {
-    fn timing(&self, category: &str) -> Timing<'a> {
-        Timing::of(self.tree, self.calendar, category)
+    /// The timing of the stored case `row`.
+    pub fn timing(&self, row: &store::IncidentRow) -> Timing<'a> {
+        Timing::of_row(self.tree, self.calendars, row)
     }
 
-    /// The people a target names, what it is, and the level it works at.
-    fn resolve(
+    /// The people a target names, what it is, and the level it works at; only targets in
+    /// `viewer`'s area (the system's covers everything).
+    pub fn resolve(
         &self,
         conn: &mut DbConnection,
         viewer: &Viewer,
@@ -512,7 +540,7 @@ fn incident_command(
     action: IncidentAction,
     now: i64,
 ) -> Result<(Command, Extra), ApiError> {
-    let timing = desk.timing(&row.category_code);
+    let timing = desk.timing(row);
     Ok(match action {
         IncidentAction::Accept { confirm: false } => (Command::Accept { confirm: None }, Extra::default()),
         IncidentAction::Accept { confirm: true } => {
@@ -534,7 +562,7 @@ fn incident_command(
                 let (target, assignees, _) = desk.resolve(conn, viewer, spec)?;
                 helpers.push(Assignment { task: Uuid::new_v4(), target, assignees, due_ms });
             }
-            (Command::Dispatch { lead, assist: helpers }, Extra { photos: Vec::new(), level: Some(level) })
+            (Command::Dispatch { lead, assist: helpers }, Extra { level: Some(level), ..Extra::default() })
         }
         IncidentAction::Verify { passed, note } => (Command::Verify { task: None, passed, note }, Extra::default()),
         IncidentAction::Close => (Command::Close, Extra::default()),
@@ -547,6 +575,19 @@ fn incident_command(
             }
             (Command::Flag { note }, Extra::default())
         }
+        IncidentAction::Inform { units, note } => {
+            for unit in &units {
+                let known = desk.tree.departments.iter().any(|d| d.code == *unit)
+                    || AreaCode::parse(unit).is_ok_and(|c| desk.geo.layer().get(&c).is_some());
+                if !known {
+                    return Err(ApiError::Unprocessable {
+                        kind: "unknown-target",
+                        detail: format!("{unit:?} is neither a unit nor a department"),
+                    });
+                }
+            }
+            (Command::Inform { units, note }, Extra::default())
+        }
         IncidentAction::Redispatch { task, to, due } => {
             let task = task_named(&task)?;
             let case: Case = serde_json::from_str(&row.state)
@@ -557,7 +598,7 @@ fn incident_command(
             let to = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
             // The level handling the case follows its lead.
             let level = (old.role == TaskRole::Lead && old.kind == TaskKind::Handle).then_some(level);
-            (Command::Redispatch { task, to }, Extra { photos: Vec::new(), level })
+            (Command::Redispatch { task, to }, Extra { level, ..Extra::default() })
         }
         IncidentAction::ApproveExtension { task, until } => {
             let until_ms = due_of(until.as_deref())?;
@@ -587,7 +628,7 @@ fn incident_command(
             let case: Case = serde_json::from_str(&row.state)
                 .map_err(|e| ApiError::Internal(format!("case {} is unreadable: {e}", row.id)))?;
             let (from, to, level) = escalation(viewer, row, &case)?;
-            (Command::Escalate { from, to, reason }, Extra { photos: Vec::new(), level })
+            (Command::Escalate { from, to, reason }, Extra { level, ..Extra::default() })
         }
         IncidentAction::RequestVerification { to, due } => {
             let due_ms = deadline(due.as_deref(), timing, TaskKind::Verify, now)?;
@@ -637,14 +678,14 @@ pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), Ap
     tag = "cases"
 )]
 #[post("/api/v1/incidents/{id}/actions")]
-#[tracing::instrument(skip(db, tree, geo, calendar, clock, fanout, caller, payload))]
+#[tracing::instrument(skip(db, tree, geo, calendars, clock, fanout, caller, payload))]
 #[allow(clippy::too_many_arguments)]
 pub async fn incident_action(
     db: web::Data<Database>,
     fanout: web::Data<Fanout>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
-    calendar: web::Data<Calendar>,
+    calendars: web::Data<Calendars>,
     clock: web::Data<Clock>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -654,7 +695,7 @@ pub async fn incident_action(
     let viewer = Viewer::of(&caller.user)?;
     let id = id.into_inner();
     let view = web::block(move || -> Result<IncidentView, ApiError> {
-        let desk = Desk { tree: &tree, geo: &geo, calendar: &calendar };
+        let desk = Desk { tree: &tree, geo: &geo, calendars: &calendars };
         let now = clock.now_ms();
         let row = db
             .read(|c| store::visible_incident(c, &viewer, &id))?
@@ -672,11 +713,11 @@ pub async fn incident_action(
                         detail: format!("no case {into} that you may see to merge into"),
                     });
                 }
-                let timing = desk.timing(&row.category_code);
+                let timing = desk.timing(&row);
                 return Ok(merge::merge(c, &id, into, &actor, reason, timing, now)?);
             }
             let (command, extra) = incident_command(c, &desk, &viewer, &row, action, now)?;
-            Ok(act::execute(c, &id, &actor, &command, &extra, desk.timing(&row.category_code), now)?)
+            Ok(act::execute(c, &id, &actor, &command, &extra, desk.timing(&row), now)?)
         })?;
         fanout.committed(&outcome.touched);
         let index = geo.index();
@@ -707,14 +748,14 @@ pub async fn incident_action(
     tag = "cases"
 )]
 #[post("/api/v1/tasks/{id}/actions")]
-#[tracing::instrument(skip(db, tree, geo, calendar, clock, fanout, caller, payload))]
+#[tracing::instrument(skip(db, tree, geo, calendars, clock, fanout, caller, payload))]
 #[allow(clippy::too_many_arguments)]
 pub async fn task_action(
     db: web::Data<Database>,
     fanout: web::Data<Fanout>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
-    calendar: web::Data<Calendar>,
+    calendars: web::Data<Calendars>,
     clock: web::Data<Clock>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -731,10 +772,10 @@ pub async fn task_action(
         let row = db.read(|c| store::visible_incident(c, &viewer, &incident))?.ok_or_else(not_found)?;
         let TaskOp { command, photos, .. } = desk_task_op(value, task)?;
         let actor = Actor { viewer: viewer.clone(), device_id: None };
-        let timing = Timing::of(&tree, &calendar, &row.category_code);
+        let timing = Timing::of_row(&tree, &calendars, &row);
         let outcome = db.transact(|c| -> Result<_, ApiError> {
             check_photos(c, &photos)?;
-            Ok(act::execute(c, &incident, &actor, &command, &Extra { photos, level: None }, timing, now)?)
+            Ok(act::execute(c, &incident, &actor, &command, &Extra { photos, ..Extra::default() }, timing, now)?)
         })?;
         fanout.committed(&outcome.touched);
         let index = geo.index();

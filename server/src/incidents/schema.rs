@@ -59,6 +59,8 @@ diesel::table! {
         updated_at_ms -> BigInt,
         /// When the current step falls due (Unix ms), if it has a limit.
         due_at_ms -> Nullable<BigInt>,
+        /// An emergency's grade (`I`…`IV`), if it has one.
+        severity -> Nullable<Text>,
     }
 }
 

@@ -64,6 +64,15 @@ pub struct IncidentRow {
     pub updated_at_ms: i64,
     /// When the current step falls due.
     pub due_at_ms: Option<i64>,
+    /// An emergency's grade (`I`…`IV`), if it has one.
+    pub severity: Option<String>,
+}
+
+impl IncidentRow {
+    /// The case's grade, if it has one (a stored grade this version does not know reads as none).
+    pub fn severity(&self) -> Option<crate::categories::Severity> {
+        self.severity.as_deref().and_then(|s| s.parse().ok())
+    }
 }
 
 /// A task as stored.

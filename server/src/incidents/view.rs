@@ -213,10 +213,62 @@ pub struct IncidentView {
     pub contact: Option<MaskedContact>,
     /// Where the report came from.
     pub source: String,
+    /// An emergency's grade (`I`…`IV`), if it has one.
+    pub severity: Option<String>,
+    /// The unit whose centre's queue holds it: its township's until it is escalated.
+    pub queue: Option<String>,
+    /// Its running time limits, each with its light and, once overdue, its supervisor (督办).
+    pub limits: Vec<LimitView>,
     /// Its tasks, oldest first.
     pub tasks: Vec<TaskView>,
     /// Every event, oldest first.
     pub history: Vec<HistoryEntry>,
+}
+
+/// A running time limit of a case, as its deadline row holds it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LimitView {
+    /// The step it times: `accept`, `dispatch`, `handle`, `confirm` or `verify`.
+    pub step: String,
+    /// The task it times, for a task's limit.
+    pub task: Option<String>,
+    /// The unit it counts in: `urgent_hours`, `working_hours` or `working_days`.
+    pub unit: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it turns yellow (80 %), unless it is parked.
+    pub yellow_at: Option<String>,
+    /// When it falls due.
+    pub due_at: String,
+    /// `green`, `yellow` or `red` now.
+    pub light: String,
+    /// Whether its clock is stopped (挂账).
+    pub parked: bool,
+    /// Once overdue, the level whose centre supervises it (3 township, 2 county, 1 city).
+    pub supervised_at_level: Option<i32>,
+    /// That centre's unit.
+    pub supervisor: Option<String>,
+}
+
+/// A deadline row as shown.
+pub fn limit(row: &crate::deadlines::store::DeadlineRow, now_ms: i64) -> LimitView {
+    let light = match row.light(now_ms) {
+        crate::calendar::Light::Green => "green",
+        crate::calendar::Light::Yellow => "yellow",
+        crate::calendar::Light::Red => "red",
+    };
+    LimitView {
+        step: row.step.clone(),
+        task: row.task_id.clone(),
+        unit: row.unit.clone(),
+        started_at: rfc3339(row.started_at_ms),
+        yellow_at: row.yellow_at_ms.map(rfc3339),
+        due_at: rfc3339(row.due_at_ms),
+        light: light.to_owned(),
+        parked: row.parked,
+        supervised_at_level: row.level,
+        supervisor: row.supervisor_code.clone(),
+    }
 }
 
 /// One step of a case as its reporter follows it.
@@ -321,10 +373,13 @@ pub fn find<'a>(tasks: &'a [super::workflow::Task], id: &str) -> Option<&'a supe
 pub fn incident(
     row: &IncidentRow,
     tasks: Vec<TaskView>,
+    limits: Vec<LimitView>,
     events: &[EventRow],
     names: &dyn Names,
     now_ms: i64,
 ) -> IncidentView {
+    let owner = serde_json::from_str::<super::workflow::Case>(&row.state).ok().and_then(|c| c.owner);
+    let queue = owner.or_else(|| Some(row.township_code.clone()).filter(|c| !c.is_empty()));
     let contact = (row.contact_name.is_some() || row.contact_phone.is_some()).then(|| MaskedContact {
         name: row.contact_name.as_deref().map(mask_name),
         phone: row.contact_phone.as_deref().map(mask_phone),
@@ -334,6 +389,9 @@ pub fn incident(
         photos: serde_json::from_str(&row.photos).unwrap_or_default(),
         contact,
         source: row.source.clone(),
+        severity: row.severity.clone(),
+        queue,
+        limits,
         tasks,
         history: events
             .iter()

@@ -387,6 +387,14 @@ pub enum Command {
         /// What the supervisor says.
         note: String,
     },
+    /// Tell units or departments of the case without sending them work (抄告): the routing
+    /// rules' "told" list (the city of a grave emergency, the department of grid work).
+    Inform {
+        /// Unit or department codes.
+        units: Vec<String>,
+        /// Why they are told.
+        note: String,
+    },
     /// Take a reported case in (受理): register it at once, or first send a confirm task.
     Accept {
         /// Send a confirm task to these people first (核实).
@@ -568,6 +576,7 @@ impl Command {
             Command::Warn { .. } => "warn",
             Command::Overdue { .. } => "overdue",
             Command::Flag { .. } => "flag",
+            Command::Inform { .. } => "inform",
             Command::Reject { .. } => "reject",
             Command::Dispatch { .. } => "dispatch",
             Command::AcceptTask { .. } => "accept_task",
@@ -641,6 +650,13 @@ pub enum Event {
     /// A supervisor flagged the case (督办).
     Flagged {
         /// What they said.
+        note: String,
+    },
+    /// Units or departments were told of the case (抄告).
+    Informed {
+        /// Their codes.
+        units: Vec<String>,
+        /// Why.
         note: String,
     },
     /// Accepted and registered in one step (受理 + 立案).
@@ -1014,6 +1030,25 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
                 return Err(Refusal::Invalid("a flag (督办) needs a note".into()));
             }
             Ok(vec![Event::Flagged { note: note.trim().to_owned() }])
+        }
+        Command::Inform { units, note } => {
+            // A merged case lives on in its survivor: tell people of that one.
+            if case.status == Status::Merged {
+                return Err(illegal());
+            }
+            let mut told: Vec<String> = Vec::with_capacity(units.len());
+            for unit in units.iter().map(|u| u.trim()) {
+                if unit.is_empty() {
+                    return Err(Refusal::Invalid("a unit told of a case needs its code".into()));
+                }
+                if !told.iter().any(|t| t == unit) {
+                    told.push(unit.to_owned());
+                }
+            }
+            if told.is_empty() {
+                return Err(Refusal::Invalid("say whom to tell".into()));
+            }
+            Ok(vec![Event::Informed { units: told, note: note.trim().to_owned() }])
         }
         Command::Accept { confirm } => {
             if case.status != Status::Reported {
@@ -1498,7 +1533,7 @@ impl Case {
                 alarm.warned = true;
                 alarm.level = Some(*level);
             }
-            Event::Flagged { .. } => {}
+            Event::Flagged { .. } | Event::Informed { .. } => {}
             Event::Registered => self.status = Status::Registered,
             Event::ConfirmationRequested { task } => {
                 self.tasks.push(new_task(task, TaskKind::Confirm, TaskRole::Lead));

@@ -11,36 +11,28 @@
 //! - Anything else goes to the centre of the level that normally handles the category.
 //!
 //! The rules act on their own ([`Suggestion::automatic`]) only for a worker's own finding,
-//! a category marked to dispatch automatically, and an emergency's escalation; otherwise
-//! the case waits in the queue of the lowest centre on its chain (the township's), with
-//! the suggestion beside it.
+//! a category marked to dispatch automatically (filed by staff: the hotline, a desk, a
+//! sensor's account), and an emergency's escalation; otherwise — and always for a resident's
+//! own report, which CONTRACT.md has open as `reported` for a centre to accept — the case
+//! waits in the queue of the lowest centre on its chain (the township's), with the
+//! suggestion beside it. [`dispatch`] carries the acting out.
 
+pub mod dispatch;
 pub mod roster;
 pub mod routes;
 
-use serde::Serialize;
-
+pub use crate::categories::Severity;
 use crate::categories::{Category, Domain};
 use crate::incidents::workflow::{Target, UserId};
-
-/// An emergency's grade (DOMAIN.md): I 特别重大, II 重大, III 较大, IV 一般.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub enum Severity {
-    /// 特别重大.
-    I,
-    /// 重大.
-    II,
-    /// 较大.
-    III,
-    /// 一般.
-    IV,
-}
 
 /// Who reported the case, as far as routing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// A resident, the hotline, a sensor, an Open311 client: a person routes it.
-    Public,
+    /// A resident without an account (the app, an Open311 client): the report waits in the
+    /// township's queue whatever its category, unless it is a grave emergency.
+    Resident,
+    /// A staff account filing it: the hotline, a desk, a sensor's account.
+    Staff,
     /// A grid worker's own finding on patrol.
     Worker(UserId),
 }
@@ -68,8 +60,12 @@ pub struct Suggestion {
     pub level: u8,
     /// Units told about it without being sent it (codes).
     pub notify: Vec<String>,
-    /// Whether the rules dispatch it without waiting for a person.
+    /// Whether the rules act without waiting for a person: they dispatch it or, with
+    /// `escalates`, move it into the queue of the target's centre.
     pub automatic: bool,
+    /// Whether acting means escalating (上报) to the target's centre rather than dispatching:
+    /// a grave emergency goes to the county centre, which commands the response.
+    pub escalates: bool,
     /// Which rule chose it, for the desk to show.
     pub rule: &'static str,
 }
@@ -133,10 +129,15 @@ pub fn suggest(
             level: 2,
             notify: unit(1).into_iter().collect(),
             automatic: true,
+            escalates: true,
             rule: "emergency-to-county",
         });
     }
-    let own = matches!(source, Source::Worker(_)) || category.auto_dispatch;
+    let own = match source {
+        Source::Worker(_) => true,
+        Source::Staff => category.auto_dispatch,
+        Source::Resident => false,
+    };
     if category.level >= 5 {
         // The department responsible hears of grid-level work; the grid does it.
         let notify: Vec<String> = category.department.iter().cloned().collect();
@@ -148,16 +149,27 @@ pub fn suggest(
                 level: 5,
                 notify,
                 automatic: true,
+                escalates: false,
                 rule: "self-handle",
             });
         }
         return Some(match on_duty {
-            Some(worker) => {
-                Suggestion { target: Target::User(worker), level: 5, notify, automatic: own, rule: "on-duty" }
-            }
-            None => {
-                Suggestion { target: Target::Unit(unit(4)?), level: 4, notify, automatic: own, rule: "nobody-on-duty" }
-            }
+            Some(worker) => Suggestion {
+                target: Target::User(worker),
+                level: 5,
+                notify,
+                automatic: own,
+                escalates: false,
+                rule: "on-duty",
+            },
+            None => Suggestion {
+                target: Target::Unit(unit(4)?),
+                level: 4,
+                notify,
+                automatic: own,
+                escalates: false,
+                rule: "nobody-on-duty",
+            },
         });
     }
     if let Some(department) = &category.department {
@@ -167,11 +179,19 @@ pub fn suggest(
             level,
             notify: unit(level).into_iter().collect(),
             automatic: own,
+            escalates: false,
             rule: "department",
         });
     }
     let level = category.level.clamp(1, 4);
-    Some(Suggestion { target: Target::Unit(unit(level)?), level, notify: Vec::new(), automatic: own, rule: "level" })
+    Some(Suggestion {
+        target: Target::Unit(unit(level)?),
+        level,
+        notify: Vec::new(),
+        automatic: own,
+        escalates: false,
+        rule: "level",
+    })
 }
 
 /// The unit whose queue a case waits in while no rule dispatches it: the lowest centre on
@@ -222,11 +242,13 @@ mod tests {
     fn grid_categories_go_to_the_worker_on_duty_or_the_community() {
         let grid_level = category(|c| c.level == 5);
         let worker = Uuid::from_u128(7);
-        let s = suggest(&grid_level, None, &chain(), Source::Public, Some(worker)).unwrap();
+        let s = suggest(&grid_level, None, &chain(), Source::Resident, Some(worker)).unwrap();
         assert_eq!((s.target, s.level, s.rule), (Target::User(worker), 5, "on-duty"));
+        assert!(!s.automatic, "a resident's report waits for a person");
+        let s = suggest(&grid_level, None, &chain(), Source::Staff, Some(worker)).unwrap();
         assert_eq!(s.automatic, grid_level.auto_dispatch);
         assert_eq!(s.notify, grid_level.department.iter().cloned().collect::<Vec<_>>());
-        let s = suggest(&grid_level, None, &chain(), Source::Public, None).unwrap();
+        let s = suggest(&grid_level, None, &chain(), Source::Resident, None).unwrap();
         assert_eq!((s.target, s.level), (Target::Unit("321302001001".into()), 4));
     }
 
@@ -241,8 +263,9 @@ mod tests {
         let other = category(|c| c.department.is_some() && c.level < 5 && c.domain != Domain::Emergency);
         let s = suggest(&other, None, &chain(), Source::Worker(finder), None).unwrap();
         assert!(s.automatic && matches!(s.target, Target::Department(_)));
-        let s = suggest(&other, None, &chain(), Source::Public, None).unwrap();
+        let s = suggest(&other, None, &chain(), Source::Staff, None).unwrap();
         assert_eq!(s.automatic, other.auto_dispatch);
+        assert!(!suggest(&other, None, &chain(), Source::Resident, None).unwrap().automatic);
         assert_eq!(s.notify, [chain().at(other.level.clamp(1, 4)).unwrap().to_owned()]);
     }
 
@@ -250,18 +273,18 @@ mod tests {
     fn grave_emergencies_go_to_the_county_and_the_city_is_told() {
         let emergency = category(|c| c.domain == Domain::Emergency);
         for grade in [Severity::I, Severity::II, Severity::III] {
-            let s = suggest(&emergency, Some(grade), &chain(), Source::Public, None).unwrap();
-            assert_eq!((s.target, s.level, s.automatic), (Target::Unit("321302".into()), 2, true));
+            let s = suggest(&emergency, Some(grade), &chain(), Source::Resident, None).unwrap();
+            assert_eq!((s.target, s.level, s.automatic, s.escalates), (Target::Unit("321302".into()), 2, true, true));
             assert_eq!(s.notify, ["321300"]);
         }
-        let s = suggest(&emergency, Some(Severity::IV), &chain(), Source::Public, None).unwrap();
+        let s = suggest(&emergency, Some(Severity::IV), &chain(), Source::Resident, None).unwrap();
         assert_ne!(s.rule, "emergency-to-county");
     }
 
     #[test]
     fn a_case_outside_any_known_place_gets_no_suggestion() {
         let grid_level = category(|c| c.level == 5);
-        assert_eq!(suggest(&grid_level, None, &Chain::default(), Source::Public, None), None);
+        assert_eq!(suggest(&grid_level, None, &Chain::default(), Source::Resident, None), None);
         assert_eq!(queue_of(&chain()), Some("321302001"));
         assert_eq!(queue_of(&Chain::default()), None);
     }

@@ -6,7 +6,8 @@ use geodata::AreaCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Chain, Shift, Source, Suggestion, on_duty, queue_of, roster, suggest};
+use super::dispatch::{chain_of, proposal};
+use super::{Shift, Suggestion, queue_of, roster};
 use crate::auth::routes::Authenticated;
 use crate::auth::{self, Role};
 use crate::categories::CategoryTree;
@@ -208,6 +209,8 @@ pub struct SuggestionView {
     pub notify: Vec<String>,
     /// Whether the rules dispatch it on their own.
     pub automatic: bool,
+    /// Whether acting means escalating into the target's queue rather than dispatching.
+    pub escalates: bool,
     /// Which rule chose it: `emergency-to-county`, `self-handle`, `on-duty`, `nobody-on-duty`,
     /// `department` or `level`.
     pub rule: String,
@@ -244,35 +247,25 @@ pub async fn suggestion(
     let now = clock.now_ms();
     let found = {
         let id = id.clone();
+        let tree = tree.clone();
         web::block(move || {
             db.read(|c| {
                 let Some(row) = case_store::visible_incident(c, &viewer, &id)? else { return Ok(None) };
-                let roster = roster::shifts_of(c, &row.grid_code)?;
-                let reporter = match &row.reporter_id {
-                    Some(rid) => auth::user_by_id(c, rid)?,
-                    None => None,
-                };
-                Ok(Some((row, roster, reporter)))
+                let suggestion = proposal(c, &tree, &row, now)?;
+                Ok(Some((row, suggestion)))
             })
         })
         .await??
     };
-    let (row, roster, reporter) = found.ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
-    let category = tree.category(&row.category_code).ok_or_else(|| ApiError::Unprocessable {
-        kind: "no-suggestion",
-        detail: format!("category {} is not in the tree in force", row.category_code),
-    })?;
-    let source = match reporter {
-        Some(u) if u.role() == Some(Role::GridWorker) => Uuid::parse_str(&u.id).map_or(Source::Public, Source::Worker),
-        _ => Source::Public,
-    };
-    let chain = Chain {
-        codes: [&row.city_code, &row.county_code, &row.township_code, &row.community_code, &row.grid_code]
-            .map(|c| Some(c.clone()).filter(|c| !c.is_empty())),
-    };
-    let duty = on_duty(&roster, &row.grid_code, now);
-    let Suggestion { target, level, notify, automatic, rule } = suggest(category, None, &chain, source, duty)
-        .ok_or_else(|| ApiError::Unprocessable {
+    let (row, suggestion) = found.ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
+    if tree.category(&row.category_code).is_none() {
+        return Err(ApiError::Unprocessable {
+            kind: "no-suggestion",
+            detail: format!("category {} is not in the tree in force", row.category_code),
+        });
+    }
+    let Suggestion { target, level, notify, automatic, escalates, rule } =
+        suggestion.ok_or_else(|| ApiError::Unprocessable {
             kind: "no-suggestion",
             detail: "the case's place is not known down to its community".into(),
         })?;
@@ -281,8 +274,12 @@ pub async fn suggestion(
         level,
         notify,
         automatic,
+        escalates,
         rule: rule.to_owned(),
-        queue: queue_of(&chain).map(str::to_owned),
+        queue: serde_json::from_str::<crate::incidents::workflow::Case>(&row.state)
+            .ok()
+            .and_then(|c| c.owner)
+            .or_else(|| queue_of(&chain_of(&row)).map(str::to_owned)),
     }))
 }
 

@@ -19,7 +19,7 @@ pub mod token;
 
 use std::sync::Arc;
 
-use crate::calendar::Calendar;
+use crate::calendar::Calendars;
 use crate::categories::CategoryTree;
 use crate::geo::Geo;
 use crate::store::Database;
@@ -77,8 +77,8 @@ pub struct Shared {
     pub fanout: fanout::Fanout,
     /// The category tree (limits, levels).
     pub tree: Arc<CategoryTree>,
-    /// The county's calendar.
-    pub calendar: Arc<Calendar>,
+    /// The counties' calendars.
+    pub calendars: Arc<Calendars>,
     /// The grid index.
     pub geo: Geo,
     /// How the socket behaves.

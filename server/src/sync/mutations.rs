@@ -14,10 +14,12 @@ use uuid::Uuid;
 use super::Shared;
 use super::hub::Touched;
 use crate::auth::{new_token, token_hash};
+use crate::categories::Severity;
 use crate::clock::parse_rfc3339;
 use crate::incidents::act::{self, ActError, Actor, Extra, NewCase, Timing};
 use crate::incidents::ops::task_op;
-use crate::incidents::report::place;
+use crate::incidents::report::{check_severity, place};
+use crate::incidents::routes::Desk;
 use crate::incidents::store;
 use crate::incidents::workflow::Command;
 use crate::problem::ApiError;
@@ -75,8 +77,10 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, now_ms: i64) -> 
             let taken = op.occurred_at.as_deref().and_then(parse_rfc3339).unwrap_or(now_ms).min(now_ms);
             return locate_worker(shared, actor, id, at, *accuracy_m, taken);
         }
-        OpKind::ReportIncident { incident_id, category, location, description, photos } => {
-            let new = match new_finding(shared, incident_id, category, location, description, photos) {
+        OpKind::ReportIncident { incident_id, category, location, description, photos, severity } => {
+            let finding =
+                Finding { incident_id, category, location, description, photos, severity: severity.as_deref() };
+            let new = match new_finding(shared, &finding) {
                 Ok(new) => new,
                 Err((code, detail)) => return Applied { reply: refused(code, detail), touched: None },
             };
@@ -84,12 +88,17 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, now_ms: i64) -> 
                 if store::incident(c, &new.id)?.is_some() {
                     return Ok(Err(("duplicate-id", format!("a case {} exists already", new.id))));
                 }
-                let timing = timing(shared, &new.category);
+                let desk = desk(shared);
+                let timing = Timing::of(&shared.tree, &shared.calendars, &new.category, new.severity, &new.chain[1]);
                 let case = new.id.clone();
                 let (_, mut touched) = act::open_case(c, new.clone(), Some(actor), timing, now_ms)?;
                 let accept = Command::Accept { confirm: None };
                 let outcome = act::execute(c, &case, actor, &accept, &Extra::default(), timing, now_ms)?;
                 touched.merge(outcome.touched);
+                // A worker's own finding is routed by the rules at once (DOMAIN.md).
+                if let Some(routed) = crate::routing::dispatch::on_arrival(c, &desk, &case, now_ms)? {
+                    touched.merge(routed);
+                }
                 Ok(Ok(touched))
             })
         }
@@ -114,9 +123,9 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, now_ms: i64) -> 
                 let sent =
                     store::tasks_of(c, &case)?.into_iter().find(|t| t.id == task_id).map_or(0, |t| t.created_at_ms);
                 let at = op.occurred_at.as_deref().and_then(parse_rfc3339).unwrap_or(now_ms).clamp(sent, now_ms);
-                let extra = Extra { photos: parsed.photos.clone(), level: None };
-                let outcome =
-                    act::execute(c, &case, actor, &parsed.command, &extra, timing(shared, &row.category_code), at)?;
+                let extra = Extra { photos: parsed.photos.clone(), ..Extra::default() };
+                let timing = Timing::of_row(&shared.tree, &shared.calendars, &row);
+                let outcome = act::execute(c, &case, actor, &parsed.command, &extra, timing, at)?;
                 Ok(Ok(outcome.touched))
             })
         }
@@ -143,8 +152,8 @@ fn stored_reply(id: &str, result: &str) -> ServerMessage {
     serde_json::from_str(result).unwrap_or_else(|_| internal(id))
 }
 
-fn timing<'a>(shared: &'a Shared, category: &str) -> Timing<'a> {
-    Timing::of(&shared.tree, &shared.calendar, category)
+fn desk(shared: &Shared) -> Desk<'_> {
+    Desk { tree: &shared.tree, geo: &shared.geo, calendars: &shared.calendars }
 }
 
 /// What a mutation's work in its transaction comes to: `Ok(Ok(touched))` applied,
@@ -206,19 +215,25 @@ impl From<diesel::result::Error> for WorkError {
     }
 }
 
+/// A worker's own finding, as the phone sent it.
+struct Finding<'a> {
+    incident_id: &'a str,
+    category: &'a str,
+    location: &'a Location,
+    description: &'a str,
+    photos: &'a [String],
+    severity: Option<&'a str>,
+}
+
 /// Checks a worker's own finding and places it.
-fn new_finding(
-    shared: &Shared,
-    incident_id: &str,
-    category: &str,
-    location: &Location,
-    description: &str,
-    photos: &[String],
-) -> Result<NewCase, (&'static str, String)> {
+fn new_finding(shared: &Shared, finding: &Finding<'_>) -> Result<NewCase, (&'static str, String)> {
+    let Finding { incident_id, category, location, description, photos, severity } = *finding;
     let id = Uuid::parse_str(incident_id).map_err(|_| ("invalid-op", format!("{incident_id:?} is not a UUID")))?;
     let Some(found) = shared.tree.category(category) else {
         return Err(("unknown-category", format!("no category {category:?}")));
     };
+    let severity = severity.map(|s| s.parse::<Severity>()).transpose().map_err(|e| ("invalid-op", e))?;
+    check_severity(found, severity).map_err(|e| ("invalid-op", e.to_string()))?;
     let crs = match location.crs.as_deref() {
         None => Crs::Wgs84,
         Some(name) => name.parse::<Crs>().map_err(|_| ("invalid-crs", format!("crs {name:?}")))?,
@@ -240,6 +255,7 @@ fn new_finding(
         source: "worker".into(),
         // Nobody follows a worker's finding with a token: a random one nobody holds.
         follow_token_hash: token_hash(&new_token()),
+        severity,
     })
 }
 

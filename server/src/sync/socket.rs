@@ -39,10 +39,12 @@ const SNAPSHOT_PAGE: usize = 100;
 
 /// The audience subjects a user reads the log through: themselves, and the area of
 /// their unit if they direct cases there. Workers read only their own rows, so that a
-/// task a colleague took reaches them as removed, not as their grid's.
+/// task a colleague took reaches them as removed, not as their grid's. A department's
+/// staff also read what is told to their department (抄告), under its code.
 pub fn subjects(viewer: &Viewer) -> Vec<String> {
     let mut subjects = vec![viewer.id.to_string()];
-    if viewer.directs() && !viewer.unit_code.is_empty() {
+    let told = viewer.role == crate::auth::Role::DepartmentStaff;
+    if (viewer.directs() || told) && !viewer.unit_code.is_empty() {
         subjects.push(unit_subject(&viewer.unit_code));
     }
     subjects

@@ -16,11 +16,14 @@
 //! ±31 000 years around 1970 and a deadline beyond ~31 million years saturates to `i64::MAX`, so no
 //! input panics or overflows.
 
+pub mod config;
+
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 
-use time::macros::date;
 use time::{Date, Month, Time};
+
+pub use config::{Calendars, CalendarsError};
 
 use crate::categories::{Limit, TimeUnit};
 
@@ -149,29 +152,18 @@ fn least(mut lo: i64, mut hi: i64, pred: impl Fn(i64) -> bool) -> Option<i64> {
 }
 
 impl Calendar {
-    /// The national calendar shipped with gridlink: the 2026 arrangement of DOMAIN.md (days off
-    /// Jan 1–3, Feb 15–23, Apr 4–6, May 1–5, Jun 19–21, Sep 25–27, Oct 1–7; make-up working days
-    /// Jan 4, Feb 14, Feb 28, May 9, Sep 20, Oct 10), duty windows 08:30–12:00 and 14:00–17:30.
-    #[rustfmt::skip] // rustfmt would space `date!(2026-01-01)` out as a subtraction.
+    /// The national calendar shipped with gridlink (`national.toml`): the 2026 arrangement of
+    /// DOMAIN.md, duty windows 08:30–12:00 and 14:00–17:30. Counties count by it unless the
+    /// configuration gives them their own ([`Calendars`]).
     pub fn national() -> Calendar {
-        const DAYS_OFF: [(Date, Date); 7] = [
-            (date!(2026-01-01), date!(2026-01-03)), (date!(2026-02-15), date!(2026-02-23)),
-            (date!(2026-04-04), date!(2026-04-06)), (date!(2026-05-01), date!(2026-05-05)),
-            (date!(2026-06-19), date!(2026-06-21)), (date!(2026-09-25), date!(2026-09-27)),
-            (date!(2026-10-01), date!(2026-10-07)),
-        ];
-        const WORKDAYS: [Date; 6] = [
-            date!(2026-01-04), date!(2026-02-14), date!(2026-02-28),
-            date!(2026-05-09), date!(2026-09-20), date!(2026-10-10),
-        ];
-        // Built without `new`'s checks, which cannot fail on this data (a test compares both).
-        Calendar::build(
-            DAYS_OFF.iter().flat_map(|&(first, last)| day_number(first)..=day_number(last)),
-            WORKDAYS.map(day_number),
-            2026..=2026,
-            (day_number(date!(2026-01-01)), day_number(date!(2026-12-31))),
-            vec![(8 * HOUR + 30 * MINUTE, 12 * HOUR), (14 * HOUR, 17 * HOUR + 30 * MINUTE)],
-        )
+        Calendars::shipped().of_county("").clone()
+    }
+
+    /// A calendar that knows no holidays: Monday to Friday, 08:30–12:00 and 14:00–17:30, with
+    /// a warning on every limit it counts.
+    fn plain_weeks() -> Calendar {
+        let windows = vec![(8 * HOUR + 30 * MINUTE, 12 * HOUR), (14 * HOUR, 17 * HOUR + 30 * MINUTE)];
+        Calendar::build([], [], 0..=0, (i64::MAX, i64::MIN), windows)
     }
 
     /// A calendar from its parts: days off, make-up working days, the years it knows (every listed
@@ -486,6 +478,13 @@ mod tests {
     fn urgent_hours_run_day_and_night() {
         let due = due_at(datetime!(2026-02-16 23:00 +8), 2, TimeUnit::UrgentHours);
         assert_eq!(due, Due { at_ms: ms(datetime!(2026-02-17 01:00 +8)), warning: None });
+    }
+
+    #[test]
+    fn a_calendar_without_holidays_counts_weeks_and_always_warns() {
+        let due = Calendar::plain_weeks().due(ms(datetime!(2026-02-13 10:00 +8)), limit(2, TimeUnit::WorkingDays));
+        assert_eq!(due.at_ms, ms(datetime!(2026-02-17 17:30 +8)));
+        assert!(due.warning.is_some());
     }
 
     #[test]

@@ -1,0 +1,128 @@
+//! The rules acting on their own (DOMAIN.md: "routing proposes, people dispose"). When a
+//! case arrives — a resident's report, a call filed by the hotline, a worker's finding — the
+//! rules are asked where it should go. If they may act for it ([`Suggestion::automatic`]),
+//! the system does, each step a command through the one write path, traced as done by
+//! `system` with the rule's name:
+//! - an emergency of grades I–III is escalated (上报) from the township's queue into the
+//!   county centre's, and the city is told; it stays open for the county to take in;
+//! - a worker's own finding, or a case of a category marked to dispatch automatically filed
+//!   by staff, is taken in (unless its finder already did) and dispatched to the target
+//!   proposed, and the units the rule names are told.
+//!
+//! Otherwise, or when nobody stands behind the target, the case waits in the queue of the
+//! lowest centre on its chain, with the suggestion beside it.
+
+use uuid::Uuid;
+
+use super::{Chain, Source, Suggestion, on_duty, queue_of, roster, suggest};
+use crate::auth::{self, Role};
+use crate::categories::CategoryTree;
+use crate::incidents::act::{self, ActError, Actor, Extra, Timing};
+use crate::incidents::routes::{Desk, TargetSpec};
+use crate::incidents::store::{self, IncidentRow};
+use crate::incidents::workflow::{Assignment, Command, Status, Target};
+use crate::store::DbConnection;
+use crate::sync::hub::Touched;
+
+/// The case's place as the rules read it.
+pub fn chain_of(row: &IncidentRow) -> Chain {
+    Chain {
+        codes: [&row.city_code, &row.county_code, &row.township_code, &row.community_code, &row.grid_code]
+            .map(|c| Some(c.clone()).filter(|c| !c.is_empty())),
+    }
+}
+
+/// The rules' proposal for the stored case `row` at `now_ms`: its category and grade, its
+/// place, who reported it (a grid worker's own finding or not) and the grid's duty roster.
+/// `None` for a category no longer in the tree or a place not known down to its community.
+pub fn proposal(
+    conn: &mut DbConnection,
+    tree: &CategoryTree,
+    row: &IncidentRow,
+    now_ms: i64,
+) -> diesel::QueryResult<Option<Suggestion>> {
+    let Some(category) = tree.category(&row.category_code) else { return Ok(None) };
+    let reporter = match &row.reporter_id {
+        Some(id) => auth::user_by_id(conn, id)?,
+        None => None,
+    };
+    let source = match reporter {
+        None => Source::Resident,
+        Some(u) if u.role() == Some(Role::GridWorker) => Uuid::parse_str(&u.id).map_or(Source::Staff, Source::Worker),
+        Some(_) => Source::Staff,
+    };
+    let roster = roster::shifts_of(conn, &row.grid_code)?;
+    let duty = on_duty(&roster, &row.grid_code, now_ms);
+    Ok(suggest(category, row.severity(), &chain_of(row), source, duty))
+}
+
+/// Lets the rules act on case `id`, just opened, in the caller's transaction: when they may,
+/// the system accepts it (unless its finder already did), dispatches it and tells those the
+/// rule names. Whom the commits concern, or `None` when the case waits for a person.
+pub fn on_arrival(
+    conn: &mut DbConnection,
+    desk: &Desk<'_>,
+    id: &str,
+    now_ms: i64,
+) -> Result<Option<Touched>, ActError> {
+    let row = store::incident(conn, id)?.ok_or_else(|| ActError::NotFound(id.to_owned()))?;
+    let Some(suggestion) = proposal(conn, desk.tree, &row, now_ms)? else { return Ok(None) };
+    if !suggestion.automatic {
+        return Ok(None);
+    }
+    let system = Actor::system();
+    let timing = desk.timing(&row);
+    let by_rule = Extra { rule: Some(suggestion.rule.to_owned()), ..Extra::default() };
+    let mut touched = Touched::default();
+    if suggestion.escalates {
+        let chain = chain_of(&row);
+        let (Target::Unit(to), Some(from)) = (&suggestion.target, queue_of(&chain)) else { return Ok(None) };
+        if from != to {
+            let grade = row.severity.as_deref().unwrap_or("?");
+            let reason = format!("a grade {grade} emergency goes straight to the county centre");
+            let escalate = Command::Escalate { from: from.to_owned(), to: Some(to.clone()), reason };
+            let extra = Extra { level: Some(i32::from(suggestion.level)), ..by_rule.clone() };
+            touched.merge(act::execute(conn, id, &system, &escalate, &extra, timing, now_ms)?.touched);
+        }
+        touched.merge(inform(conn, id, &system, &suggestion, &by_rule, timing, now_ms)?);
+        tracing::info!(case = %row.id, rule = suggestion.rule, "escalated by the rules");
+        return Ok(Some(touched));
+    }
+    let (target, assignees, level) = match desk.resolve(conn, &system.viewer, &TargetSpec::from(&suggestion.target)) {
+        Ok(found) if !found.1.is_empty() => found,
+        // Nobody stands behind the target (no account yet, say): a person routes it.
+        found => {
+            let why = found.err().map_or_else(|| "nobody to take it".to_owned(), |e| e.to_string());
+            tracing::warn!(case = %row.id, rule = suggestion.rule, %why, "the rules could not dispatch a case; it waits in the queue");
+            return Ok(None);
+        }
+    };
+    if row.status == Status::Reported.as_str() {
+        let accept = Command::Accept { confirm: None };
+        touched.merge(act::execute(conn, id, &system, &accept, &by_rule, timing, now_ms)?.touched);
+    }
+    let lead = Assignment { task: Uuid::new_v4(), target, assignees, due_ms: timing.due(now_ms, |l| l.handle) };
+    let dispatch = Command::Dispatch { lead, assist: Vec::new() };
+    let extra = Extra { level: Some(level), ..by_rule.clone() };
+    touched.merge(act::execute(conn, id, &system, &dispatch, &extra, timing, now_ms)?.touched);
+    touched.merge(inform(conn, id, &system, &suggestion, &by_rule, timing, now_ms)?);
+    tracing::info!(case = %row.id, rule = suggestion.rule, "dispatched by the rules");
+    Ok(Some(touched))
+}
+
+/// Tells the units the rule names, if any (抄告).
+fn inform(
+    conn: &mut DbConnection,
+    id: &str,
+    system: &Actor,
+    suggestion: &Suggestion,
+    by_rule: &Extra,
+    timing: Timing<'_>,
+    now_ms: i64,
+) -> Result<Touched, ActError> {
+    if suggestion.notify.is_empty() {
+        return Ok(Touched::default());
+    }
+    let inform = Command::Inform { units: suggestion.notify.clone(), note: format!("rule {}", suggestion.rule) };
+    Ok(act::execute(conn, id, system, &inform, by_rule, timing, now_ms)?.touched)
+}
