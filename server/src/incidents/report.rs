@@ -219,7 +219,7 @@ fn replay(db: &Database, key: &str, hash: &str, now: i64) -> Result<Option<Opene
     request_body = ReportIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the same case (24 h)")),
     responses(
-        (status = 201, description = "The case is open", body = Opened),
+        (status = 201, description = "The case is open: `reported`, or already `dispatched` when the rules act for a staff filing", body = Opened),
         (status = 400, description = "bad-request, invalid-coordinates, invalid-crs", body = crate::problem::ProblemDoc),
         (status = 404, description = "outside-service-area", body = crate::problem::ProblemDoc),
         (status = 422, description = "unknown-category, unknown-attachment, invalid-report, invalid-contact, idempotency-key-reused", body = crate::problem::ProblemDoc),

@@ -669,10 +669,10 @@ pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), Ap
     responses(
         (status = 200, description = "The case after the action", body = IncidentView),
         (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
-        (status = 403, description = "forbidden: the role does not direct cases", body = crate::problem::ProblemDoc),
+        (status = 403, description = "forbidden: the role does not direct cases, or may not flag or escalate this one", body = crate::problem::ProblemDoc),
         (status = 404, description = "not-found (also a case outside the caller's area)", body = crate::problem::ProblemDoc),
-        (status = 409, description = "illegal-transition, verifier-is-handler", body = crate::problem::ProblemDoc),
-        (status = 422, description = "unknown-target, no-assignee, invalid-command, not-supported-yet", body = crate::problem::ProblemDoc),
+        (status = 409, description = "illegal-transition, verifier-is-handler, wrong-task-kind, task-not-active, extension-pending, no-extension-request, own-extension, task-parked, not-parked, park-pending, no-park-request, own-park, survivor-not-open, no-level-above, already-rated", body = crate::problem::ProblemDoc),
+        (status = 422, description = "unknown-target, unknown-case, no-assignee, invalid-command, merge-into-itself, different-category", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "cases"
@@ -741,7 +741,7 @@ pub async fn incident_action(
         (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
         (status = 403, description = "not-your-task", body = crate::problem::ProblemDoc),
         (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
-        (status = 409, description = "task-not-active, wrong-task-kind, illegal-transition", body = crate::problem::ProblemDoc),
+        (status = 409, description = "task-not-active, wrong-task-kind, illegal-transition, extension-pending, task-parked, not-parked, park-pending", body = crate::problem::ProblemDoc),
         (status = 422, description = "unknown-attachment, not-a-task-operation, invalid-command", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
