@@ -216,3 +216,46 @@ fn the_first_supervisor_is_the_level_above_the_one_responsible() {
     assert_eq!(unit_at(&place(), 0), None);
     assert_eq!(unit_at(&place(), 6), None);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    /// Random requests to park a task, answers and resumptions, minutes to days apart: a task
+    /// parked before it fell due never turns yellow or red while parked, however long it
+    /// stays parked, and the timer has nothing to raise for it; once resumed its limit runs
+    /// again.
+    #[test]
+    fn a_parked_task_never_turns_red(steps in proptest::collection::vec((0u8..4, 1i64..300), 1..40)) {
+        let (tree, cal) = (CategoryTree::default_tree().unwrap(), Calendar::national());
+        let at = ms(datetime!(2026-03-02 09:00 +8));
+        let mut case = dispatched(&tree, &cal, "C0104", at);
+        let mut now = at;
+        for (pick, tens_of_minutes) in steps {
+            now += tens_of_minutes * 600_000;
+            let (actor, command) = match pick {
+                0 => (WORKER, Command::RequestPark { task: TASK, reason: "待管线迁改".into(), until_ms: None }),
+                1 => (CENTRE, Command::AnswerPark { task: TASK, approve: true, reason: String::new() }),
+                2 => (CENTRE, Command::AnswerPark { task: TASK, approve: false, reason: "不属长期".into() }),
+                _ => (CENTRE, Command::Resume { task: TASK, due_ms: None }),
+            };
+            if let Ok(events) = decide(&case, actor, &command, now) {
+                for e in &events {
+                    case.apply(e, now);
+                }
+            }
+            let task = &case.tasks[0];
+            let limit = limits_of(&case, &tree, &cal, "C0104", at).into_iter().find(|d| d.task == Some(TASK));
+            let Some(limit) = limit else { continue };
+            proptest::prop_assert_eq!(limit.parked, task.is_parked());
+            let parked_in_time = task.paused.last().zip(task.due_ms).is_some_and(|(p, due)| p.from_ms <= due);
+            if task.is_parked() && parked_in_time {
+                for later in [now, now + 30 * 24 * HOUR] {
+                    proptest::prop_assert_eq!(limit.light(later), Light::Green, "parked at {:?}", task.paused);
+                    proptest::prop_assert!(limit.due_commands(&cal, &place(), later).is_empty());
+                }
+            } else if !task.is_parked() {
+                proptest::prop_assert_eq!(limit.light(limit.due_ms + 1), Light::Red, "a running limit still runs");
+            }
+        }
+    }
+}
