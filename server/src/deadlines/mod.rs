@@ -243,8 +243,10 @@ fn task_level(task: &Task, case_level: u8) -> u8 {
 pub fn of(case: &Case, task_start: &dyn Fn(Uuid) -> Option<i64>, case_level: u8, timing: Timing<'_>) -> Vec<Deadline> {
     let calendar = timing.calendar;
     let mut out = Vec::new();
-    // The centre's own steps: the lowest centre on the chain (the township) is responsible.
-    let centre = Level::Township.number();
+    // The centre's own steps: the centre whose queue holds the case is responsible — the
+    // lowest on the chain (the township) until the case is escalated.
+    let owner = case.owner.as_deref().and_then(|code| AreaCode::parse(code).ok());
+    let centre = owner.map_or(Level::Township.number(), |code| code.level().number());
     let desk = |step: Step, pick: fn(&Limits) -> crate::categories::Limit| {
         timing.due(case.since_ms, pick).map(|due| {
             let unit = step.unit(timing.limits);

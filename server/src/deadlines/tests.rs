@@ -210,6 +210,24 @@ fn a_parked_task_never_turns_yellow_or_red_while_parked() {
 }
 
 #[test]
+fn an_escalated_case_answers_for_its_steps_at_the_level_that_holds_it() {
+    let (tree, cal) = (CategoryTree::default_tree().unwrap(), Calendar::national());
+    let at = ms(datetime!(2026-03-02 09:00 +8));
+    let waiting = Case::reported(at);
+    assert_eq!(limits_of(&waiting, &tree, &cal, "E0101", at)[0].responsible, 3);
+    let escalate = Command::Escalate { from: place()[2].clone(), to: Some(place()[1].clone()), reason: "II".into() };
+    let escalated = run(waiting, SYSTEM, escalate, at);
+    let accept = limits_of(&escalated, &tree, &cal, "E0101", at).remove(0);
+    assert_eq!((accept.step, accept.responsible), (Step::Accept, 2));
+    // Overdue, it goes to the city's supervision queue, not the county's own.
+    let fired = accept.due_commands(&cal, &place(), accept.due_ms + 1);
+    assert!(
+        fired.iter().any(|c| matches!(c, Command::Overdue { level: 1, unit, .. } if unit == "321300")),
+        "{fired:?}"
+    );
+}
+
+#[test]
 fn the_first_supervisor_is_the_level_above_the_one_responsible() {
     assert_eq!([5, 4, 3, 2, 1].map(first_supervisor), [3, 3, 2, 1, 1]);
     assert_eq!(unit_at(&place(), 3), Some("321302003"));
