@@ -353,6 +353,8 @@ struct Stored {
     accepted: HashMap<String, usize>,
     cases: Vec<IdRow>,
     tasks: Vec<IdRow>,
+    /// Each task's case, as (case id, task id).
+    task_cases: Vec<IdRow>,
 }
 
 fn stored(database: &Path) -> Stored {
@@ -361,6 +363,8 @@ fn stored(database: &Path) -> Stored {
         db.read(|c| diesel::sql_query("SELECT incident_id, action, data FROM events").load(c)).unwrap();
     let cases = db.read(|c| diesel::sql_query("SELECT id, source AS other FROM incidents").load(c)).unwrap();
     let tasks = db.read(|c| diesel::sql_query("SELECT id, target AS other FROM tasks").load(c)).unwrap();
+    let task_cases =
+        db.read(|c| diesel::sql_query("SELECT incident_id AS id, id AS other FROM tasks").load(c)).unwrap();
     let mut reported: HashMap<String, usize> = HashMap::new();
     let mut accepted: HashMap<String, usize> = HashMap::new();
     for event in &events {
@@ -373,7 +377,7 @@ fn stored(database: &Path) -> Stored {
             _ => {}
         }
     }
-    Stored { reported, accepted, cases, tasks }
+    Stored { reported, accepted, cases, tasks, task_cases }
 }
 
 /// Whatever was answered `ok` and is not in the database exactly once.
@@ -506,8 +510,18 @@ async fn sigkilled_servers_lose_nothing_and_apply_nothing_twice() {
     for case in worker_cases.difference(&sent) {
         problems.push(format!("a worker's case {case} that no phone reported"));
     }
-    // Every committed task reached its worker's phone (and was taken by it).
-    for task in tasks {
+    // A worker's finding is dispatched by the rules once, whatever the kills: nobody is on
+    // the demo's rosters, so to its community, not to a phone of this test.
+    let case_of = |task: &str| db.task_cases.iter().find(|t| t.other == task).map(|t| t.id.as_str());
+    for case in &worker_cases {
+        let routed: Vec<&IdRow> = tasks.iter().filter(|t| case_of(&t.id) == Some(*case)).collect();
+        if routed.len() != 1 || !routed[0].other.contains("\"unit\"") {
+            let targets: Vec<&str> = routed.iter().map(|t| t.other.as_str()).collect();
+            problems.push(format!("finding {case} was routed to {targets:?}, not once to its community"));
+        }
+    }
+    // Every task the centre committed reached its worker's phone (and was taken by it).
+    for task in tasks.iter().filter(|t| case_of(&t.id).is_none_or(|c| !worker_cases.contains(c))) {
         let Some(outcome) = outcomes.iter().find(|o| task.other.contains(o.grid.as_str())) else {
             problems.push(format!("task {} for no phone's grid: {}", task.id, task.other));
             continue;
