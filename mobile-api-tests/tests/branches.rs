@@ -180,6 +180,10 @@ async fn a_duplicate_merged_is_followed_through_the_survivor_by_both_reporters()
         let (survivor, survivor_token, grid) = report(&server, 22, "C0101").await;
         let (dup, dup_token, _) = report(&server, 22, "C0101").await;
         let (other, _, _) = report(&server, 22, "C0102").await;
+        // The same category in a grid far away is no duplicate.
+        let (far, _, _) = report(&server, 40, "C0101").await;
+        let ((lon1, lat1, _), (lon2, lat2, _)) = (demo_point(22), demo_point(40));
+        assert!(gridlink::incidents::duplicate::distance_m((lon1, lat1), (lon2, lat2)) > 200.0);
         let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
         connect_fresh(&mut phone).await;
         let task = dispatch(&server, &centre, &dup, &grid).await;
@@ -193,6 +197,7 @@ async fn a_duplicate_merged_is_followed_through_the_survivor_by_both_reporters()
         let nowhere = "00000000-0000-4000-8000-000000000000";
         refused("into an unknown case", act(&server, &centre, &dup, merge(nowhere)).await, 422, "unknown-case");
         refused("across categories", act(&server, &centre, &dup, merge(&other)).await, 422, "different-category");
+        refused("far away", act(&server, &centre, &dup, merge(&far)).await, 422, "not-a-duplicate");
         refused("no target", act(&server, &centre, &dup, json!({"action": "merge"})).await, 400, "bad-request");
         let worker = phone_token(&server, &grid).await;
         refused("by a worker", act(&server, &worker, &dup, merge(&survivor)).await, 403, "forbidden");

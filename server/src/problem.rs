@@ -121,7 +121,8 @@ impl From<crate::incidents::workflow::Refusal> for ApiError {
             Refusal::NoAssignee(_)
             | Refusal::Invalid(_)
             | Refusal::MergeIntoItself
-            | Refusal::DifferentCategory { .. } => ApiError::Unprocessable { kind, detail },
+            | Refusal::DifferentCategory { .. }
+            | Refusal::NotADuplicate(_) => ApiError::Unprocessable { kind, detail },
             Refusal::IllegalTransition { .. }
             | Refusal::VerifierIsHandler
             | Refusal::WrongTaskKind { .. }

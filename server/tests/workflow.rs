@@ -5,6 +5,7 @@
 // Tests state their expectations with unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use gridlink::incidents::duplicate::Reported;
 use gridlink::incidents::workflow::{
     Assignment, Case, Command, Event, MergeSide, Pause, Rating, Refusal, SYSTEM, Status, Target, TaskKind, TaskRole,
     TaskStatus, UserId, decide, decide_merge,
@@ -1422,8 +1423,26 @@ fn work_withdrawn_while_parked_stops_being_parked() {
     assert!(merged.tasks.iter().all(|t| !t.status.is_active() && !t.is_parked()));
 }
 
+/// Where and when every case of these merge tests was reported: the same spot, at NOW.
+const HERE: Reported = Reported { lon: 118.3, lat: 33.95, at_ms: NOW };
+
 fn side<'a>(id: &'a str, category: &'a str, case: &'a Case) -> MergeSide<'a> {
-    MergeSide { id, category, case }
+    MergeSide { id, category, reported: HERE, case }
+}
+
+#[test]
+fn only_a_report_near_in_place_and_time_is_merged_as_a_duplicate() {
+    let (dup, survivor) = (case_in(Row::Registered), case_in(Row::Registered));
+    let at = |lat: f64, hours: i64| Reported { lat, at_ms: NOW + hours * 3_600_000, ..HERE };
+    let merge = |a: Reported, b: Reported| {
+        let one = MergeSide { id: "a", category: "c1", reported: a, case: &dup };
+        decide_merge(one, MergeSide { id: "b", category: "c1", reported: b, case: &survivor }, centre(), "", NOW)
+    };
+    assert!(merge(at(33.950, 0), at(33.951, -72)).is_ok(), "111 m and 72 h apart");
+    let far = merge(at(33.950, 0), at(33.953, 0)).unwrap_err();
+    assert_eq!(far.kind(), "not-a-duplicate");
+    assert!(far.to_string().contains("334 m apart"), "{far}");
+    assert_eq!(merge(at(33.950, 73), at(33.950, 0)).unwrap_err().kind(), "not-a-duplicate");
 }
 
 #[test]

@@ -12,10 +12,7 @@ pub mod routes;
 
 use crate::calendar::Light;
 
-/// How near two reports must be to be suggested as duplicates (metres).
-pub const MERGE_RADIUS_M: f64 = 200.0;
-/// How close in time two reports must be to be suggested as duplicates (72 hours).
-pub const MERGE_WINDOW_MS: i64 = 72 * 3_600_000;
+pub use crate::incidents::duplicate::{RADIUS_M as MERGE_RADIUS_M, WINDOW_MS as MERGE_WINDOW_MS, distance_m};
 
 /// A case as the merge rule sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,15 +25,6 @@ pub struct Candidate<'a> {
     pub lat: f64,
     /// When reported (Unix ms).
     pub reported_at_ms: i64,
-}
-
-/// The great-circle distance between two WGS-84 points, in metres.
-pub fn distance_m((lon1, lat1): (f64, f64), (lon2, lat2): (f64, f64)) -> f64 {
-    const EARTH_RADIUS_M: f64 = 6_371_008.8;
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let (dp, dl) = ((lat2 - lat1).to_radians(), (lon2 - lon1).to_radians());
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
 }
 
 /// The pairs of `cases` (all open) the rule suggests merging, as (earlier, later, metres

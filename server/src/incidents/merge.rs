@@ -3,13 +3,14 @@
 //!
 //! Both case rows are locked first, in the order of their ids, so that two merges of the
 //! same pair in opposite directions cannot deadlock; the pure [`decide_merge`] checks the
-//! pair (not into itself, same category, the survivor still open); then the duplicate's
+//! pair (not into itself, same category, near in place and time, the survivor still open); then the duplicate's
 //! `merge` and the survivor's `absorb` are each committed by [`act::execute`], each with its
 //! event in its own trace and its own change-log rows. The duplicate's reporters follow
 //! the survivor: the survivor lists the duplicate among its `followers`, and the follow
 //! view of the duplicate shows the case it ended in.
 
 use super::act::{self, ActError, Actor, Extra, Outcome, Timing};
+use super::duplicate::Reported;
 use super::store;
 use super::workflow::{Case, Command, MergeSide, Refusal, decide_merge};
 use crate::store::DbConnection;
@@ -60,5 +61,6 @@ pub fn merge(
 }
 
 fn side<'a>(row: &'a store::IncidentRow, case: &'a Case) -> MergeSide<'a> {
-    MergeSide { id: &row.id, category: &row.category_code, case }
+    let reported = Reported { lon: row.lon, lat: row.lat, at_ms: row.reported_at_ms };
+    MergeSide { id: &row.id, category: &row.category_code, reported, case }
 }

@@ -8,9 +8,11 @@
 //! the trace; [`view`] is what the API shows of them; [`report`] and [`routes`] are the
 //! HTTP doors of residents and staff; [`ops`] reads the task operations that phones and
 //! desks send alike; [`replace`] moves open cases whose grid a new layer no longer has;
-//! [`merge`] commits a duplicate's merge into a surviving case (two cases, one transaction).
+//! [`merge`] commits a duplicate's merge into a surviving case (two cases, one transaction),
+//! [`duplicate`] says which reports are duplicates.
 
 pub mod act;
+pub mod duplicate;
 pub mod merge;
 pub mod ops;
 pub mod replace;

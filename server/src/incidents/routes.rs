@@ -672,7 +672,7 @@ pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), Ap
         (status = 403, description = "forbidden: the role does not direct cases, or may not flag or escalate this one", body = crate::problem::ProblemDoc),
         (status = 404, description = "not-found (also a case outside the caller's area)", body = crate::problem::ProblemDoc),
         (status = 409, description = "illegal-transition, verifier-is-handler, wrong-task-kind, task-not-active, extension-pending, no-extension-request, own-extension, task-parked, not-parked, park-pending, no-park-request, own-park, survivor-not-open, no-level-above, already-rated", body = crate::problem::ProblemDoc),
-        (status = 422, description = "unknown-target, unknown-case, no-assignee, invalid-command, merge-into-itself, different-category", body = crate::problem::ProblemDoc),
+        (status = 422, description = "unknown-target, unknown-case, no-assignee, invalid-command, merge-into-itself, different-category, not-a-duplicate", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "cases"

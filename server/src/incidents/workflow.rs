@@ -952,6 +952,9 @@ pub enum Refusal {
         /// The survivor's category.
         survivor: String,
     },
+    /// Duplicates are merged only when reported near each other and not long apart.
+    #[error("not a duplicate: {0}")]
+    NotADuplicate(String),
     /// The case to merge into has left the loop.
     #[error("the case to merge into is {0}; merge only into an open case")]
     SurvivorNotOpen(Status),
@@ -989,6 +992,7 @@ impl Refusal {
             Refusal::OwnPark => "own-park",
             Refusal::MergeIntoItself => "merge-into-itself",
             Refusal::DifferentCategory { .. } => "different-category",
+            Refusal::NotADuplicate(_) => "not-a-duplicate",
             Refusal::SurvivorNotOpen(_) => "survivor-not-open",
             Refusal::NoLevelAbove(_) => "no-level-above",
             Refusal::AlreadyRated => "already-rated",
@@ -1382,12 +1386,15 @@ pub struct MergeSide<'a> {
     pub id: &'a str,
     /// Its category's code.
     pub category: &'a str,
+    /// Where and when it was reported.
+    pub reported: super::duplicate::Reported,
     /// Its state.
     pub case: &'a Case,
 }
 
 /// Decides a merge (并单) of `duplicate` into `survivor` by `actor`: the events of each
-/// case, or why not. Same category only (DOMAIN.md); the survivor must still be open; the
+/// case, or why not. Same category, nearby and recent only (DOMAIN.md, [`super::duplicate`]);
+/// the survivor must still be open; the
 /// duplicate's reporters, and those of every case merged into it before, follow the survivor.
 pub fn decide_merge(
     duplicate: MergeSide<'_>,
@@ -1406,6 +1413,9 @@ pub fn decide_merge(
             duplicate: duplicate.category.to_owned(),
             survivor: survivor.category.to_owned(),
         });
+    }
+    if let Some(why) = super::duplicate::unlike(duplicate.reported, survivor.reported) {
+        return Err(Refusal::NotADuplicate(why));
     }
     let followers = std::iter::once(duplicate.id.to_owned()).chain(duplicate.case.followers.iter().cloned()).collect();
     let absorb = Command::Absorb { duplicate: duplicate.id.to_owned(), followers };
