@@ -402,3 +402,81 @@ async fn a_county_counts_by_its_own_calendar_from_the_configuration() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The limit row of `step` on a case, if it runs.
+fn limit<'a>(case: &'a Value, step: &str) -> Option<&'a Value> {
+    case["limits"].as_array().unwrap().iter().find(|l| l["step"] == step)
+}
+
+fn at(instant: &Value) -> i64 {
+    gridlink::clock::parse_rfc3339(instant.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_case_is_returned_redispatched_extended_reworked_and_closed_on_the_clock() {
+    for server in servers(monday_nine()).await {
+        let (id, grid) = report(&server, 60).await;
+        let other = demo_point(61).2;
+        assert_ne!(other, grid);
+        let centre = server.login("centre").await.unwrap();
+        let first = server.login(&format!("worker-{grid}")).await.unwrap();
+        let second = server.login(&format!("worker-{other}")).await.unwrap();
+        let op = |token: &str, task: &str, body: Value| {
+            let (server, token, path) = (&server, token.to_owned(), format!("/api/v1/tasks/{task}/actions"));
+            async move { server.post_as(&token, &path, &body).await.unwrap() }
+        };
+
+        // Sent to the first grid, which gives it back: it waits for the centre again.
+        let t1 = dispatch_and_take(&server, &centre, &first, &id, &grid).await;
+        server.advance_clock(20 * MINUTE).await.unwrap();
+        let back = ok("return", op(&first, &t1, json!({"kind": "return_task", "reason": "不属本网格"})).await);
+        assert_eq!(back["status"], "returned");
+        assert!(limit(&back, "dispatch").is_some(), "the centre's dispatch limit runs: {back}");
+
+        // Re-dispatched (改派) to the next grid: a fresh 4 urgent hours from now.
+        let body = json!({"action": "redispatch", "task": t1, "to": {"grid": other}});
+        let moved = ok("redispatch", act(&server, &centre, &id, body).await);
+        let t2 = moved["tasks"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
+        let sent_at = at(&moved["history"].as_array().unwrap().last().unwrap()["at"]);
+        let handle = limit(&moved, "handle").unwrap();
+        assert_eq!((handle["task"].as_str(), at(&handle["due_at"]) - sent_at), (Some(t2.as_str()), 4 * HOUR));
+        ok("take", op(&second, &t2, json!({"kind": "accept_task"})).await);
+
+        // More time asked and granted (延期): the deadline moves to the close of Tuesday.
+        let until = "2026-03-03T17:30:00+08:00";
+        ok("ask", op(&second, &t2, json!({"kind": "request_extension", "until": until, "reason": "等配件"})).await);
+        let granted =
+            ok("approve", act(&server, &centre, &id, json!({"action": "approve_extension", "task": t2})).await);
+        let handle = limit(&granted, "handle").unwrap();
+        assert_eq!(at(&handle["due_at"]), gridlink::clock::parse_rfc3339(until).unwrap(), "{handle}");
+        // Past the 4 hours first given, nothing fires: the limit is the granted one.
+        server.advance_clock(6 * HOUR).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let waited = case_when(&server, &centre, &id, |_| true).await;
+        assert_eq!(count(&waited, "overdue"), 0, "{:?}", actions(&waited));
+        assert_eq!(limit(&waited, "handle").unwrap()["light"], "green");
+
+        // Done, checked at the desk and found wanting (返工): back to the same worker.
+        let done = json!({"kind": "complete_task", "result": "已更换", "photos": []});
+        ok("complete", op(&second, &t2, done.clone()).await);
+        let failed = ok(
+            "verify",
+            act(&server, &centre, &id, json!({"action": "verify", "passed": false, "note": "仍松动"})).await,
+        );
+        assert_eq!(failed["status"], "dispatched");
+        let lead = failed["tasks"].as_array().unwrap().iter().find(|t| t["id"] == t2.as_str()).unwrap();
+        assert_eq!((lead["rework"].as_i64(), lead["status"].as_str()), (Some(1), Some("accepted")), "{lead}");
+        assert!(limit(&failed, "handle").is_some(), "the rework runs on a limit: {failed}");
+
+        // Done again, passed and closed: no limit runs any more.
+        ok("complete again", op(&second, &t2, done).await);
+        ok("verify", act(&server, &centre, &id, json!({"action": "verify", "passed": true, "note": "已修复"})).await);
+        let closed = ok("close", act(&server, &centre, &id, json!({"action": "close"})).await);
+        assert_eq!(closed["status"], "closed");
+        assert!(closed["limits"].as_array().unwrap().is_empty(), "{closed}");
+        let trace = actions(&closed);
+        for step in ["task_returned", "redispatched", "extension_approved", "verification_failed", "closed"] {
+            assert!(trace.iter().any(|a| a == step), "no {step} in {trace:?}");
+        }
+    }
+}
