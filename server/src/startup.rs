@@ -9,7 +9,7 @@ use actix_web::dev::{Server, Service};
 use actix_web::middleware::Compress;
 use actix_web::{App, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
-use geodata::{IndexOptions, Layer, Level};
+use geodata::{AreaCode, IndexOptions, Layer, Level};
 use tracing_actix_web::TracingLogger;
 
 use crate::attachments::{self, RateLimiter};
@@ -178,15 +178,22 @@ impl Application {
                 Calendars::from_toml(&text)?
             }
         };
-        for c in calendars.summary() {
-            let counties = if c.default { "every other county".to_owned() } else { c.counties.join(",") };
-            tracing::info!(calendar = %c.name, years = ?c.years, %counties, "calendar loaded");
-        }
+        let summary = calendars.summary();
         let calendars = web::Data::new(calendars);
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
         db.write(|c| categories::store_tree(c, &tree))?;
         let (layer, generation) = load_area(&db, settings.demo)?;
+        for c in &summary {
+            let counties = if c.default { "every other county".to_owned() } else { c.counties.join(",") };
+            tracing::info!(calendar = %c.name, years = ?c.years, %counties, "calendar loaded");
+            // A typo in a county's code would silently leave it on the default calendar.
+            let unknown =
+                c.counties.iter().filter(|code| !AreaCode::parse(code).is_ok_and(|a| layer.get(&a).is_some()));
+            for code in unknown {
+                tracing::warn!(calendar = %c.name, county = %code, "the calendars name a county the grid layer does not have");
+            }
+        }
         tracing::info!(grids = layer.grids().count(), units = layer.len(), generation, "area loaded");
         if settings.demo {
             let created = auth::demo::ensure(&db, &layer, &tree)?;

@@ -181,9 +181,10 @@ impl Calendars {
         for (name, parts, counties) in defined {
             let mut problem = |what: String| problems.push(format!("calendar {name:?}: {what}"));
             for county in counties {
-                if let Some(&other) = by_county.get(&county) {
-                    let (other, _): &(String, _) = &built[other];
-                    problem(format!("county {county} is named by calendar {other:?} too"));
+                match by_county.get(&county).map(|&other| built.get(other)) {
+                    None => {}
+                    Some(Some((other, _))) => problem(format!("county {county} is named by calendar {other:?} too")),
+                    Some(None) => problem(format!("county {county} is named twice")),
                 }
                 by_county.insert(county, built.len());
             }
@@ -357,7 +358,7 @@ mod tests {
             [[calendar]]
             name = "b"
             years = [2026, 2028]
-            counties = ["32130", "321302"]
+            counties = ["32130", "321302", "321311", "321311"]
             duty = ["12:00-08:00", "nine-ten"]
             days_off = ["2026-13-01", "2026-05-05..2026-05-01"]
             [[calendar]]
@@ -381,6 +382,7 @@ mod tests {
             "leave a gap",
             "2026-01-01 is listed both as a day off and as a make-up working day",
             "county 321302 is named by calendar \"c\" too",
+            "calendar \"b\": county 321311 is named twice",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
