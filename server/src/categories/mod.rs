@@ -77,6 +77,25 @@ impl FromStr for Limit {
     }
 }
 
+impl Limit {
+    /// Its length at face value: an hour per hour, a whole day per working day. Only for
+    /// comparing limits; deadlines are reckoned by the calendar.
+    fn nominal_ms(self) -> u64 {
+        let unit: u64 = match self.unit {
+            TimeUnit::UrgentHours | TimeUnit::WorkingHours => 3_600_000,
+            TimeUnit::WorkingDays => 86_400_000,
+        };
+        u64::from(self.amount) * unit
+    }
+
+    /// The tighter of two limits: the shorter at face value; of two as long, urgent hours,
+    /// which run day and night.
+    pub fn tighter(self, other: Limit) -> Limit {
+        let key = |l: Limit| (l.nominal_ms(), l.unit != TimeUnit::UrgentHours);
+        if key(other) < key(self) { other } else { self }
+    }
+}
+
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let unit = match self.unit {
@@ -336,29 +355,36 @@ impl CategoryTree {
                     {
                         problem(format!("department {dep:?} is not in the departments list"));
                     }
-                    // Per step, the first of these that says something: the leaf's limit for the
-                    // grade, the leaf's own limit, the class's limit for the grade, the class's.
+                    // Per step: the leaf's own limit for the grade, as written; else the tighter
+                    // of the category's limit (the leaf's, else its class's) and the class's limit
+                    // for the grade — a class's grade tightens a leaf's limit, never loosens it.
                     let mut limits_of = |grade: Option<Severity>| {
-                        let order = [
-                            for_grade(&f.severity_limits, grade),
-                            &f.limits,
-                            for_grade(&d.severity_limits, grade),
-                            &d.limits,
-                        ];
                         let which = grade.map_or(String::new(), |g| format!(" for grade {}", g.as_str()));
                         let mut limit = |step: &str, pick: fn(&RawLimits) -> &Option<String>| {
-                            match order.iter().find_map(|raw| pick(raw).as_ref()).map(|s| s.parse::<Limit>()) {
-                                Some(Ok(l)) => Some(l),
-                                Some(Err(e)) => {
-                                    problem(format!("{step} limit{which} {e}"));
-                                    None
+                            let parse = |text: &Option<String>| text.as_ref().map(|t| t.parse::<Limit>()).transpose();
+                            let parsed = (
+                                parse(pick(for_grade(&f.severity_limits, grade))),
+                                parse(if pick(&f.limits).is_some() { pick(&f.limits) } else { pick(&d.limits) }),
+                                parse(pick(for_grade(&d.severity_limits, grade))),
+                            );
+                            let (own, base, class) = match parsed {
+                                (Ok(own), Ok(base), Ok(class)) => (own, base, class),
+                                (own, base, class) => {
+                                    for e in [own.err(), base.err(), class.err()].into_iter().flatten() {
+                                        problem(format!("{step} limit{which} {e}"));
+                                    }
+                                    return None;
                                 }
-                                None => {
+                            };
+                            match (own, base, class) {
+                                (Some(own), _, _) => Some(own),
+                                (None, Some(base), Some(class)) => Some(base.tighter(class)),
+                                (None, base, class) => {
                                     // Said once, for the category's own limits.
-                                    if grade.is_none() {
+                                    if base.is_none() && grade.is_none() {
                                         problem(format!("no {step} limit, and its class gives none"));
                                     }
-                                    None
+                                    base.or(class)
                                 }
                             }
                         };
@@ -556,15 +582,20 @@ mod tests {
                 .unwrap();
         let hours = |amount| Limit { amount, unit: TimeUnit::UrgentHours };
         let (own, plain) = (tree.category("E901").unwrap(), tree.category("E902").unwrap());
-        // The class's grade I handle limit does not loosen or override a leaf's own limit...
+        // The class's grade I handle limit does not loosen a leaf's own tighter limit...
         assert_eq!(own.limits_for(Some(Severity::I)).handle, hours(1));
-        // ...but applies to a leaf that gives none; grades not named keep the category's limits.
+        // ...but tightens the class's plain one; grades not named keep the category's limits.
         assert_eq!(plain.limits_for(Some(Severity::I)).handle, hours(2));
         assert_eq!(plain.limits_for(Some(Severity::III)), &plain.limits);
         assert_eq!(plain.limits_for(None), &plain.limits);
-        // A leaf's own limit for a grade comes first; other steps fall through the order.
+        // A leaf's own limit for a grade stands as written, even looser; other steps take the
+        // tighter of the plain limit and the class's for the grade.
         let grade_two = own.limits_for(Some(Severity::II));
         assert_eq!((grade_two.accept, grade_two.handle, grade_two.verify), (hours(2), hours(1), hours(8)));
+        let day = Limit { amount: 1, unit: TimeUnit::WorkingDays };
+        let four_working = Limit { amount: 4, unit: TimeUnit::WorkingHours };
+        assert_eq!((day.tighter(hours(8)), hours(8).tighter(day)), (hours(8), hours(8)));
+        assert_eq!((four_working.tighter(hours(4)), hours(4).tighter(four_working)), (hours(4), hours(4)));
         assert_eq!("II".parse::<Severity>(), Ok(Severity::II));
         assert!("V".parse::<Severity>().is_err());
     }
