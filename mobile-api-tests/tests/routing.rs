@@ -160,9 +160,13 @@ async fn the_rules_dispatch_staff_filings_of_automatic_categories_and_tell_the_d
         assert!(by_system(&waiting).is_empty(), "{waiting}");
         assert_eq!(waiting["queue"], &grid[..9]);
 
-        // The county centre files the same by phone call: the rules take it in and send it
-        // to the worker on duty, and tell the city management bureau.
+        // So does one a desk files for a resident: the desk routes it.
         let (status, filed) = server.post_as(&centre, "/api/v1/reports", &body).await.unwrap();
+        assert_eq!((status, filed["status"].as_str()), (201, Some("reported")), "{filed}");
+        // The hotline (12345) files the same call: the rules take it in and send it to the
+        // worker on duty, and tell the city management bureau.
+        let hotline = server.login("hotline").await.unwrap();
+        let (status, filed) = server.post_as(&hotline, "/api/v1/reports", &body).await.unwrap();
         assert_eq!((status, filed["status"].as_str()), (201, Some("dispatched")), "{filed}");
         let id = filed["id"].as_str().unwrap();
         let routed = case(&server, &centre, id).await;
@@ -231,6 +235,16 @@ async fn a_grave_emergency_goes_straight_to_the_county_and_its_grade_sets_its_li
         );
         let informed = grave["history"].as_array().unwrap().iter().find(|e| e["action"] == "informed").unwrap();
         assert_eq!(informed["data"]["units"], json!([format!("{}00", &grid[..4])]));
+        // It is the county's to take in: in the county centre's inbox, out of the township's.
+        let township = server.login(&format!("township-{}", &grid[..9])).await.unwrap();
+        let new_reports = |inbox: &Value| -> Vec<String> {
+            let items = inbox["items"].as_array().unwrap().iter();
+            items.map(|i| i["incident"]["id"].as_str().unwrap().to_owned()).collect()
+        };
+        let (_, county_inbox) = server.get_as(&centre, "/api/v1/inbox?kinds=new_report").await.unwrap();
+        assert!(new_reports(&county_inbox).contains(&id.to_owned()), "{county_inbox}");
+        let (_, township_inbox) = server.get_as(&township, "/api/v1/inbox?kinds=new_report").await.unwrap();
+        assert!(!new_reports(&township_inbox).contains(&id.to_owned()), "{township_inbox}");
         // The county takes it in and sends it to the emergency bureau: grade II gives 4 urgent
         // hours to handle, where the category alone gives a working day.
         let path = format!("/api/v1/incidents/{id}/actions");
@@ -244,13 +258,34 @@ async fn a_grave_emergency_goes_straight_to_the_county_and_its_grade_sets_its_li
 
         // Grade IV waits in the township's queue like any report.
         let (_, _, minor) = server.post("/api/v1/reports", &report(json!("IV"), "E0101")).await.unwrap();
-        let minor = case(&server, &centre, minor["id"].as_str().unwrap()).await;
+        let minor_id = minor["id"].as_str().unwrap();
+        let minor = case(&server, &centre, minor_id).await;
         assert_eq!((minor["queue"].as_str(), minor["severity"].as_str()), (Some(&grid[..9]), Some("IV")));
         assert!(by_system(&minor).is_empty());
+        // The desk corrects the grade, with a reason; the trace keeps both.
+        let path = format!("/api/v1/incidents/{minor_id}/actions");
+        let regrade = json!({"action": "grade", "severity": "II", "reason": "有人员被困"});
+        let (status, graded) = server.post_as(&centre, &path, &regrade).await.unwrap();
+        assert_eq!((status, graded["severity"].as_str()), (200, Some("II")), "{graded}");
+        let event = graded["history"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((event["action"].as_str(), event["data"]["from"].as_str()), (Some("graded"), Some("IV")), "{event}");
+        let (status, again) = server.post_as(&centre, &path, &regrade).await.unwrap();
+        assert_eq!((status, again["type"].as_str()), (422, Some("invalid-command")), "{again}");
+        let worker = server.login(&format!("worker-{grid}")).await.unwrap();
+        let (status, _) =
+            server.post_as(&worker, &path, &json!({"action": "grade", "severity": "I", "reason": "x"})).await.unwrap();
+        assert_eq!(status, 403);
 
         // A grade is for emergencies only, and only I to IV; nothing is opened.
         let (status, _, problem) = server.post("/api/v1/reports", &report(json!("II"), "C0101")).await.unwrap();
         assert_eq!((status, problem["type"].as_str()), (422, Some("invalid-report")), "{problem}");
+        let (_, _, cover) = server.post("/api/v1/reports", &report(Value::Null, "C0101")).await.unwrap();
+        let cover_path = format!("/api/v1/incidents/{}/actions", cover["id"].as_str().unwrap());
+        let (status, problem) = server
+            .post_as(&centre, &cover_path, &json!({"action": "grade", "severity": "I", "reason": "x"}))
+            .await
+            .unwrap();
+        assert_eq!((status, problem["type"].as_str()), (422, Some("invalid-command")), "{problem}");
         for bad in [json!("V"), json!(2), json!("ii")] {
             let (status, _, problem) = server.post("/api/v1/reports", &report(bad, "E0101")).await.unwrap();
             assert_eq!((status, problem["type"].as_str()), (400, Some("bad-request")), "{problem}");

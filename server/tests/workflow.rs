@@ -7,8 +7,8 @@
 
 use gridlink::incidents::duplicate::Reported;
 use gridlink::incidents::workflow::{
-    Assignment, Case, Command, Event, MergeSide, Pause, Rating, Refusal, SYSTEM, Status, Target, TaskKind, TaskRole,
-    TaskStatus, UserId, decide, decide_merge,
+    Assignment, Case, Command, Event, MergeSide, Pause, Rating, Refusal, SYSTEM, Severity, Status, Target, TaskKind,
+    TaskRole, TaskStatus, UserId, decide, decide_merge,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -193,6 +193,8 @@ enum Cmd {
     Flag,
     /// The rules, or a desk, tell units of the case (抄告).
     Inform,
+    /// A desk grades the case (定级).
+    Grade,
     RequestPark,
     ApprovePark,
     RefusePark,
@@ -257,6 +259,7 @@ fn command(cmd: Cmd, case: &Case) -> (UserId, Command) {
         Cmd::Warn => (SYSTEM, Command::Warn { deadline: alarm_key(case), step: "handle".into(), due_ms: NOW }),
         Cmd::Overdue => (SYSTEM, overdue(case, 3)),
         Cmd::Flag => (centre(), Command::Flag { note: "today, please".into() }),
+        Cmd::Grade => (centre(), Command::Grade { severity: Some(Severity::II), reason: "烟雾扩大".into() }),
         Cmd::Inform => (SYSTEM, Command::Inform { units: vec!["321300".into(), "cgj".into()], note: "rule".into() }),
         Cmd::RequestPark => (worker(), Command::RequestPark { task, reason: "road works".into(), until_ms: None }),
         Cmd::ApprovePark => (centre(), Command::AnswerPark { task, approve: true, reason: String::new() }),
@@ -1002,7 +1005,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
             due_ms: Some(now + DAY),
         }
     };
-    let command = match pick.0 % 28 {
+    let command = match pick.0 % 29 {
         0 => Command::Accept { confirm: None },
         1 => Command::Accept { confirm: Some(fresh(vec![worker()])) },
         2 => Command::Reject { reason: "r".into() },
@@ -1032,6 +1035,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
         23 => Command::Absorb { duplicate: "dup".into(), followers: vec!["dup".into()] },
         24 => Command::Reopen { reason: "unsatisfied".into() },
         25 => Command::Escalate { from: TOWNSHIP.into(), to: pick.3.then(|| COUNTY.into()), reason: "crane".into() },
+        27 => Command::Grade { severity: pick.3.then_some(Severity::I), reason: "r".into() },
         26 => Command::Inform { units: if pick.3 { vec!["cgj".into()] } else { vec![] }, note: "n".into() },
         _ => Command::Rate { rating: if pick.3 { Rating::Unsatisfied } else { Rating::Basic } },
     };
@@ -1431,6 +1435,20 @@ fn side<'a>(id: &'a str, category: &'a str, case: &'a Case) -> MergeSide<'a> {
 }
 
 #[test]
+fn a_grade_is_set_corrected_and_cleared_with_a_reason_and_only_when_it_changes() {
+    let case = case_in(Row::Registered);
+    let grade = |severity, reason: &str| Command::Grade { severity, reason: reason.into() };
+    assert_eq!(decide(&case, centre(), &grade(Some(Severity::I), " "), NOW).unwrap_err().kind(), "invalid-command");
+    assert_eq!(decide(&case, centre(), &grade(None, "none"), NOW).unwrap_err().kind(), "invalid-command");
+    let case = run(case, &[(centre(), grade(Some(Severity::III), "厂房冒烟"))]);
+    assert_eq!(case.severity, Some(Severity::III));
+    let events = decide(&case, centre(), &grade(Some(Severity::I), "人员被困"), NOW).unwrap();
+    assert_eq!(events, [Event::Graded { from: Some(Severity::III), to: Some(Severity::I), reason: "人员被困".into() }]);
+    let case = run(case, &[(centre(), grade(None, "误报"))]);
+    assert_eq!(case.severity, None);
+}
+
+#[test]
 fn only_a_report_near_in_place_and_time_is_merged_as_a_duplicate() {
     let (dup, survivor) = (case_in(Row::Registered), case_in(Row::Registered));
     let at = |lat: f64, hours: i64| Reported { lat, at_ms: NOW + hours * 3_600_000, ..HERE };
@@ -1670,6 +1688,28 @@ table! {
     parked_warn: Parked, Warn => "ok" -> Dispatched;
     parked_overdue: Parked, Overdue => "ok" -> Dispatched;
     parked_flag: Parked, Flag => "ok" -> Dispatched;
+}
+
+// Grading a case (定级) changes the limits of what follows, not its status; any open case.
+table! {
+    reported_grade: Reported, Grade => "ok" -> Reported;
+    confirming_open_grade: ConfirmingOpen, Grade => "ok" -> Confirming;
+    confirming_taken_grade: ConfirmingTaken, Grade => "ok" -> Confirming;
+    registered_grade: Registered, Grade => "ok" -> Registered;
+    dispatched_open_grade: DispatchedOpen, Grade => "ok" -> Dispatched;
+    dispatched_taken_grade: DispatchedTaken, Grade => "ok" -> Dispatched;
+    handled_grade: Handled, Grade => "ok" -> Handled;
+    verified_grade: Verified, Grade => "ok" -> Verified;
+    closed_grade: Closed, Grade => "illegal-transition";
+    rejected_grade: Rejected, Grade => "illegal-transition";
+    merged_grade: Merged, Grade => "illegal-transition";
+    returned_grade: Returned, Grade => "ok" -> Returned;
+    extending_grade: Extending, Grade => "ok" -> Dispatched;
+    checking_grade: Checking, Grade => "ok" -> Handled;
+    check_taken_grade: CheckTaken, Grade => "ok" -> Handled;
+    parking_grade: Parking, Grade => "ok" -> Dispatched;
+    parked_grade: Parked, Grade => "ok" -> Dispatched;
+    rated_grade: Rated, Grade => "illegal-transition";
 }
 
 // Telling units of a case (抄告) changes nothing of it; any case but a merged one, which

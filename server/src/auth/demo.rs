@@ -33,7 +33,10 @@ pub fn accounts(layer: &Layer, tree: &CategoryTree, password_hash: &str) -> Vec<
                 users.push(user("admin".into(), "管理员".into(), Role::Administrator, code));
                 ("city".to_owned(), Role::CityCentre)
             }
-            Level::County => ("centre".to_owned(), Role::CountyCentre),
+            Level::County => {
+                users.push(user("hotline".into(), "12345 热线".into(), Role::HotlineOperator, code));
+                ("centre".to_owned(), Role::CountyCentre)
+            }
             Level::Township => (format!("township-{code}"), Role::TownshipCentre),
             Level::Community => (format!("community-{code}"), Role::CommunityStaff),
             Level::Grid => (format!("worker-{code}"), Role::GridWorker),

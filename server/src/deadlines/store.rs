@@ -211,7 +211,11 @@ pub fn of_cases(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Dead
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    deadlines::table.filter(deadlines::incident_id.eq_any(ids)).select(DeadlineRow::as_select()).load(conn)
+    deadlines::table
+        .filter(deadlines::incident_id.eq_any(ids))
+        .order((deadlines::incident_id, deadlines::started_at_ms, deadlines::deadline))
+        .select(DeadlineRow::as_select())
+        .load(conn)
 }
 
 /// The overdue limits in a supervision queue: that of the centre of unit `code`, or every

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{HttpResponse, get, web};
+use geodata::AreaCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -145,7 +146,7 @@ pub async fn inbox(
         let (open, rows, supervised) = db.read(|c| gather(c, &viewer))?;
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };
-        let mut items = items(&open, &rows, &supervised, &book, now);
+        let mut items = items(&open, &rows, &supervised, &book, &viewer.unit_code, now);
         items.retain(|i| kinds.contains(&i.kind));
         let mut counts: BTreeMap<String, usize> = kinds.iter().map(|k| (k.clone(), 0)).collect();
         for item in &items {
@@ -186,11 +187,19 @@ fn gather(conn: &mut DbConnection, viewer: &Viewer) -> diesel::QueryResult<Gathe
     Ok((open, rows, supervised))
 }
 
+/// Whether `case` was escalated into the queue of a unit above `unit` (the township's
+/// report that went to the county is the county's to take in).
+fn escalated_past(case: &IncidentRow, unit: &str) -> bool {
+    let (Some(queue), Ok(mine)) = (case.queue(), AreaCode::parse(unit)) else { return false };
+    AreaCode::parse(&queue).is_ok_and(|q| q != mine && q.contains(&mine))
+}
+
 fn items(
     open: &[IncidentRow],
     rows: &[DeadlineRow],
     supervised: &[(IncidentRow, DeadlineRow)],
     book: &Book<'_>,
+    viewer_unit: &str,
     now: i64,
 ) -> Vec<InboxItem> {
     let mut by_case: HashMap<&str, Vec<&DeadlineRow>> = HashMap::new();
@@ -227,7 +236,10 @@ fn items(
     }
     for case in open {
         match case.status.as_str() {
-            "reported" => out.push(item("new_report", case, limit_of(case, "accept"))),
+            // A report escalated past the caller's unit waits in the upper centre's queue.
+            "reported" if !escalated_past(case, viewer_unit) => {
+                out.push(item("new_report", case, limit_of(case, "accept")));
+            }
             "returned" => {
                 let mut it = item("returned", case, limit_of(case, "dispatch"));
                 let state: Option<Case> = serde_json::from_str(&case.state).ok();

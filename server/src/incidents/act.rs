@@ -122,6 +122,9 @@ pub enum ActError {
     /// The database could not be reached.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The routing rules could not look up who stands behind a target.
+    #[error("routing failed: {0}")]
+    Routing(String),
 }
 
 /// What a committed command produced.
@@ -190,7 +193,7 @@ pub fn open_case(
     timing: Timing<'_>,
     now_ms: i64,
 ) -> Result<(IncidentRow, Touched), ActError> {
-    let case = Case::reported(now_ms);
+    let case = Case { severity: new.severity, ..Case::reported(now_ms) };
     let [city, county, township, community, grid] = new.chain;
     let (contact_name, contact_phone) = new.contact.unwrap_or_default();
     let mut row = IncidentRow {
@@ -355,6 +358,9 @@ fn commit(
     let moved = place_of(&row) != was;
     row.status = after.status.as_str().to_owned();
     row.level = extra.level.unwrap_or(row.level);
+    if after.severity != before.severity {
+        row.severity = after.severity.map(|g| g.as_str().to_owned());
+    }
     row.state = state_json(&after)?;
     row.updated_at_ms = now_ms;
     row.due_at_ms = step_due(&after, row.due_at_ms, timing);

@@ -17,13 +17,14 @@ use crate::store::DbConnection;
 
 /// Merges case `duplicate` into case `survivor` by `actor`, in the caller's transaction.
 /// The outcome is the duplicate's, its `touched` covering both cases' change-log rows.
-pub fn merge(
+/// Each case keeps its own timing (its grade's limits, its county's calendar).
+pub fn merge<'a>(
     conn: &mut DbConnection,
     duplicate: &str,
     survivor: &str,
     actor: &Actor,
     reason: &str,
-    timing: Timing<'_>,
+    timing: impl Fn(&store::IncidentRow) -> Timing<'a>,
     now_ms: i64,
 ) -> Result<Outcome, ActError> {
     if duplicate == survivor {
@@ -53,9 +54,9 @@ pub fn merge(
         })
         .unwrap_or_else(|| vec![duplicate.to_owned()]);
     let merge = Command::Merge { into: survivor.to_owned(), reason: reason.to_owned() };
-    let mut outcome = act::execute(conn, duplicate, actor, &merge, &Extra::default(), timing, now_ms)?;
+    let mut outcome = act::execute(conn, duplicate, actor, &merge, &Extra::default(), timing(&dup_row), now_ms)?;
     let absorb = Command::Absorb { duplicate: duplicate.to_owned(), followers };
-    let other = act::execute(conn, survivor, actor, &absorb, &Extra::default(), timing, now_ms)?;
+    let other = act::execute(conn, survivor, actor, &absorb, &Extra::default(), timing(&survivor_row), now_ms)?;
     outcome.touched.merge(other.touched);
     Ok(outcome)
 }

@@ -164,7 +164,10 @@ pub fn run_on(
                 tally.untouched += 1;
                 continue;
             };
-            let timing = Timing::of_row(tree, calendars, row);
+            // Counted in the calendar of the county it ends in (a new layer may move a case
+            // across a county line).
+            let county = replacement.to.as_ref().map_or(row.county_code.as_str(), |place| place[1].as_str());
+            let timing = Timing::of(tree, calendars, &row.category_code, row.severity(), county);
             let now = clock.now_ms();
             let done = db.transact(|c| -> Result<_, ReplaceError> {
                 let done = act::replace(c, &row.id, &replacement, timing, now)

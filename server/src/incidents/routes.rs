@@ -21,7 +21,7 @@ use crate::auth::routes::Authenticated;
 use crate::auth::{self, Role};
 use crate::body;
 use crate::calendar::Calendars;
-use crate::categories::{CategoryTree, Limit, Limits};
+use crate::categories::{CategoryTree, Domain, Limit, Limits, Severity};
 use crate::clock::{Clock, parse_rfc3339};
 use crate::geo::Geo;
 use crate::problem::ApiError;
@@ -259,6 +259,15 @@ pub enum IncidentAction {
         /// What the supervisor says.
         #[serde(default)]
         note: String,
+    },
+    /// Set, correct or clear an emergency's grade (定级), with a reason: the steps that start
+    /// from now on run on the grade's limits.
+    Grade {
+        /// `I`…`IV`, or null to clear it.
+        severity: Option<Severity>,
+        /// Why.
+        #[serde(default)]
+        reason: String,
     },
     /// Tell units or departments of the case without sending them work (抄告); they hear
     /// of it whether or not it lies in their area.
@@ -575,6 +584,18 @@ fn incident_command(
             }
             (Command::Flag { note }, Extra::default())
         }
+        IncidentAction::Grade { severity, reason } => {
+            let category = desk.tree.category(&row.category_code);
+            if let (Some(category), Some(grade)) = (category, severity)
+                && category.domain != Domain::Emergency
+            {
+                return Err(ApiError::Unprocessable {
+                    kind: "invalid-command",
+                    detail: format!("grade {} is for emergencies; {} is not one", grade.as_str(), category.code),
+                });
+            }
+            (Command::Grade { severity, reason }, Extra::default())
+        }
         IncidentAction::Inform { units, note } => {
             for unit in &units {
                 let known = desk.tree.departments.iter().any(|d| d.code == *unit)
@@ -713,11 +734,17 @@ pub async fn incident_action(
                         detail: format!("no case {into} that you may see to merge into"),
                     });
                 }
-                let timing = desk.timing(&row);
-                return Ok(merge::merge(c, &id, into, &actor, reason, timing, now)?);
+                return Ok(merge::merge(c, &id, into, &actor, reason, |r| desk.timing(r), now)?);
             }
             let (command, extra) = incident_command(c, &desk, &viewer, &row, action, now)?;
-            Ok(act::execute(c, &id, &actor, &command, &extra, desk.timing(&row), now)?)
+            // A new grade counts from this command on: its limits time what runs after it.
+            let timing = match &command {
+                Command::Grade { severity, .. } => {
+                    Timing::of(&tree, &calendars, &row.category_code, *severity, &row.county_code)
+                }
+                _ => desk.timing(&row),
+            };
+            Ok(act::execute(c, &id, &actor, &command, &extra, timing, now)?)
         })?;
         fanout.committed(&outcome.touched);
         let index = geo.index();

@@ -73,6 +73,13 @@ impl IncidentRow {
     pub fn severity(&self) -> Option<crate::categories::Severity> {
         self.severity.as_deref().and_then(|s| s.parse().ok())
     }
+
+    /// The unit whose centre's queue holds the case: where it was escalated to, else the
+    /// lowest centre on its chain (its township, else its county).
+    pub fn queue(&self) -> Option<String> {
+        let owner = serde_json::from_str::<super::workflow::Case>(&self.state).ok().and_then(|c| c.owner);
+        owner.or_else(|| [&self.township_code, &self.county_code].into_iter().find(|c| !c.is_empty()).cloned())
+    }
 }
 
 /// A task as stored.
@@ -191,6 +198,7 @@ pub fn update_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResul
             incidents::state.eq(&row.state),
             incidents::updated_at_ms.eq(row.updated_at_ms),
             incidents::due_at_ms.eq(row.due_at_ms),
+            incidents::severity.eq(&row.severity),
         ))
         .execute(conn)
         .map(|_| ())

@@ -378,8 +378,6 @@ pub fn incident(
     names: &dyn Names,
     now_ms: i64,
 ) -> IncidentView {
-    let owner = serde_json::from_str::<super::workflow::Case>(&row.state).ok().and_then(|c| c.owner);
-    let queue = owner.or_else(|| Some(row.township_code.clone()).filter(|c| !c.is_empty()));
     let contact = (row.contact_name.is_some() || row.contact_phone.is_some()).then(|| MaskedContact {
         name: row.contact_name.as_deref().map(mask_name),
         phone: row.contact_phone.as_deref().map(mask_phone),
@@ -390,7 +388,7 @@ pub fn incident(
         contact,
         source: row.source.clone(),
         severity: row.severity.clone(),
-        queue,
+        queue: row.queue(),
         limits,
         tasks,
         history: events

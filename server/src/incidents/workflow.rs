@@ -47,6 +47,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::categories::Severity;
+
 /// A user's id.
 pub type UserId = Uuid;
 /// A task's id.
@@ -337,6 +339,9 @@ pub struct Case {
     /// The reporter's rating of the case's latest closing (好差评), once given; one per closing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<Rating>,
+    /// An emergency's grade (I–IV), as reported or as a desk set it since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
 }
 
 /// What the timer raised on one running limit of a case: yellow (预警), red (超期) and the
@@ -386,6 +391,14 @@ pub enum Command {
     Flag {
         /// What the supervisor says.
         note: String,
+    },
+    /// Set or correct an emergency's grade (定级), or clear it; the steps that start from now
+    /// on run on the grade's limits.
+    Grade {
+        /// The new grade, or none.
+        severity: Option<Severity>,
+        /// Why (what the desk learned).
+        reason: String,
     },
     /// Tell units or departments of the case without sending them work (抄告): the routing
     /// rules' "told" list (the city of a grave emergency, the department of grid work).
@@ -577,6 +590,7 @@ impl Command {
             Command::Overdue { .. } => "overdue",
             Command::Flag { .. } => "flag",
             Command::Inform { .. } => "inform",
+            Command::Grade { .. } => "grade",
             Command::Reject { .. } => "reject",
             Command::Dispatch { .. } => "dispatch",
             Command::AcceptTask { .. } => "accept_task",
@@ -651,6 +665,15 @@ pub enum Event {
     Flagged {
         /// What they said.
         note: String,
+    },
+    /// The case's grade was set, corrected or cleared.
+    Graded {
+        /// The grade before.
+        from: Option<Severity>,
+        /// The grade now.
+        to: Option<Severity>,
+        /// Why.
+        reason: String,
     },
     /// Units or departments were told of the case (抄告).
     Informed {
@@ -1034,6 +1057,21 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
                 return Err(Refusal::Invalid("a flag (督办) needs a note".into()));
             }
             Ok(vec![Event::Flagged { note: note.trim().to_owned() }])
+        }
+        Command::Grade { severity, reason } => {
+            if case.status.is_final() {
+                return Err(illegal());
+            }
+            if reason.trim().is_empty() {
+                return Err(Refusal::Invalid("grading a case needs a reason".into()));
+            }
+            if *severity == case.severity {
+                return Err(Refusal::Invalid(format!(
+                    "the case is graded {} already",
+                    severity.map_or("none", Severity::as_str)
+                )));
+            }
+            Ok(vec![Event::Graded { from: case.severity, to: *severity, reason: reason.trim().to_owned() }])
         }
         Command::Inform { units, note } => {
             // A merged case lives on in its survivor: tell people of that one.
@@ -1544,6 +1582,7 @@ impl Case {
                 alarm.level = Some(*level);
             }
             Event::Flagged { .. } | Event::Informed { .. } => {}
+            Event::Graded { to, .. } => self.severity = *to,
             Event::Registered => self.status = Status::Registered,
             Event::ConfirmationRequested { task } => {
                 self.tasks.push(new_task(task, TaskKind::Confirm, TaskRole::Lead));

@@ -6,8 +6,8 @@
 //! - an emergency of grades I–III is escalated (上报) from the township's queue into the
 //!   county centre's, and the city is told; it stays open for the county to take in;
 //! - a worker's own finding, or a case of a category marked to dispatch automatically filed
-//!   by staff, is taken in (unless its finder already did) and dispatched to the target
-//!   proposed, and the units the rule names are told.
+//!   by the hotline, is taken in (unless its finder already did) and dispatched to the
+//!   target proposed, and the units the rule names are told.
 //!
 //! Otherwise, or when nobody stands behind the target, the case waits in the queue of the
 //! lowest centre on its chain, with the suggestion beside it.
@@ -21,6 +21,7 @@ use crate::incidents::act::{self, ActError, Actor, Extra, Timing};
 use crate::incidents::routes::{Desk, TargetSpec};
 use crate::incidents::store::{self, IncidentRow};
 use crate::incidents::workflow::{Assignment, Command, Status, Target};
+use crate::problem::ApiError;
 use crate::store::DbConnection;
 use crate::sync::hub::Touched;
 
@@ -46,10 +47,10 @@ pub fn proposal(
         Some(id) => auth::user_by_id(conn, id)?,
         None => None,
     };
-    let source = match reporter {
-        None => Source::Resident,
-        Some(u) if u.role() == Some(Role::GridWorker) => Uuid::parse_str(&u.id).map_or(Source::Staff, Source::Worker),
-        Some(_) => Source::Staff,
+    let source = match reporter.as_ref().map(|u| (u.role(), Uuid::parse_str(&u.id))) {
+        Some((Some(Role::GridWorker), Ok(id))) => Source::Worker(id),
+        Some((Some(Role::HotlineOperator), _)) => Source::Hotline,
+        _ => Source::Resident,
     };
     let roster = roster::shifts_of(conn, &row.grid_code)?;
     let duty = on_duty(&roster, &row.grid_code, now_ms);
@@ -90,12 +91,13 @@ pub fn on_arrival(
     }
     let (target, assignees, level) = match desk.resolve(conn, &system.viewer, &TargetSpec::from(&suggestion.target)) {
         Ok(found) if !found.1.is_empty() => found,
-        // Nobody stands behind the target (no account yet, say): a person routes it.
-        found => {
-            let why = found.err().map_or_else(|| "nobody to take it".to_owned(), |e| e.to_string());
-            tracing::warn!(case = %row.id, rule = suggestion.rule, %why, "the rules could not dispatch a case; it waits in the queue");
+        // Nobody stands behind the target (no account yet, a unit the layer lost): a person
+        // routes it.
+        Ok(_) | Err(ApiError::Unprocessable { .. }) => {
+            tracing::warn!(case = %row.id, rule = suggestion.rule, "nobody to dispatch a case to; it waits in the queue");
             return Ok(None);
         }
+        Err(e) => return Err(ActError::Routing(e.to_string())),
     };
     if row.status == Status::Reported.as_str() {
         let accept = Command::Accept { confirm: None };

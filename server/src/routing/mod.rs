@@ -11,8 +11,8 @@
 //! - Anything else goes to the centre of the level that normally handles the category.
 //!
 //! The rules act on their own ([`Suggestion::automatic`]) only for a worker's own finding,
-//! a category marked to dispatch automatically (filed by staff: the hotline, a desk, a
-//! sensor's account), and an emergency's escalation; otherwise — and always for a resident's
+//! a category marked to dispatch automatically (filed by the hotline), and an emergency's
+//! escalation; otherwise — and always for a resident's
 //! own report, which CONTRACT.md has open as `reported` for a centre to accept — the case
 //! waits in the queue of the lowest centre on its chain (the township's), with the
 //! suggestion beside it. [`dispatch`] carries the acting out.
@@ -28,11 +28,13 @@ use crate::incidents::workflow::{Target, UserId};
 /// Who reported the case, as far as routing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// A resident without an account (the app, an Open311 client): the report waits in the
-    /// township's queue whatever its category, unless it is a grave emergency.
+    /// A resident (the app, an Open311 client), or a desk filing on a resident's behalf: the
+    /// report waits in the township's queue whatever its category, unless it is a grave
+    /// emergency.
     Resident,
-    /// A staff account filing it: the hotline, a desk, a sensor's account.
-    Staff,
+    /// The hotline (12345) filing a call: an intake desk whose filings the rules dispatch
+    /// when the category is marked to.
+    Hotline,
     /// A grid worker's own finding on patrol.
     Worker(UserId),
 }
@@ -135,7 +137,7 @@ pub fn suggest(
     }
     let own = match source {
         Source::Worker(_) => true,
-        Source::Staff => category.auto_dispatch,
+        Source::Hotline => category.auto_dispatch,
         Source::Resident => false,
     };
     if category.level >= 5 {
@@ -245,7 +247,7 @@ mod tests {
         let s = suggest(&grid_level, None, &chain(), Source::Resident, Some(worker)).unwrap();
         assert_eq!((s.target, s.level, s.rule), (Target::User(worker), 5, "on-duty"));
         assert!(!s.automatic, "a resident's report waits for a person");
-        let s = suggest(&grid_level, None, &chain(), Source::Staff, Some(worker)).unwrap();
+        let s = suggest(&grid_level, None, &chain(), Source::Hotline, Some(worker)).unwrap();
         assert_eq!(s.automatic, grid_level.auto_dispatch);
         assert_eq!(s.notify, grid_level.department.iter().cloned().collect::<Vec<_>>());
         let s = suggest(&grid_level, None, &chain(), Source::Resident, None).unwrap();
@@ -263,7 +265,7 @@ mod tests {
         let other = category(|c| c.department.is_some() && c.level < 5 && c.domain != Domain::Emergency);
         let s = suggest(&other, None, &chain(), Source::Worker(finder), None).unwrap();
         assert!(s.automatic && matches!(s.target, Target::Department(_)));
-        let s = suggest(&other, None, &chain(), Source::Staff, None).unwrap();
+        let s = suggest(&other, None, &chain(), Source::Hotline, None).unwrap();
         assert_eq!(s.automatic, other.auto_dispatch);
         assert!(!suggest(&other, None, &chain(), Source::Resident, None).unwrap().automatic);
         assert_eq!(s.notify, [chain().at(other.level.clamp(1, 4)).unwrap().to_owned()]);

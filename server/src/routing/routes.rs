@@ -6,8 +6,8 @@ use geodata::AreaCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::dispatch::{chain_of, proposal};
-use super::{Shift, Suggestion, queue_of, roster};
+use super::dispatch::proposal;
+use super::{Shift, Suggestion, roster};
 use crate::auth::routes::Authenticated;
 use crate::auth::{self, Role};
 use crate::categories::CategoryTree;
@@ -276,10 +276,7 @@ pub async fn suggestion(
         automatic,
         escalates,
         rule: rule.to_owned(),
-        queue: serde_json::from_str::<crate::incidents::workflow::Case>(&row.state)
-            .ok()
-            .and_then(|c| c.owner)
-            .or_else(|| queue_of(&chain_of(&row)).map(str::to_owned)),
+        queue: row.queue(),
     }))
 }
 
