@@ -191,6 +191,16 @@ async fn the_rules_dispatch_staff_filings_of_automatic_categories_and_tell_the_d
             })
             .await
             .unwrap();
+        // A desk starting afresh (a new device: a snapshot) gets the notice all the same.
+        let mut fresh = server.phone("dept-cgj", "new-desk").await.unwrap();
+        fresh.connect().await.unwrap();
+        fresh
+            .until(Duration::from_secs(10), |state| {
+                !state.rebuilding
+                    && state.held.get("notice").is_some_and(|n| n.values().any(|d| d["incident_id"] == id))
+            })
+            .await
+            .unwrap();
         // A bad unit to tell is refused by the desk's door, and nothing is traced.
         let path = format!("/api/v1/incidents/{id}/actions");
         let (status, problem) =

@@ -98,6 +98,31 @@ pub fn unit_subject(code: &str) -> String {
     format!("unit:{code}")
 }
 
+/// The newest `limit` messages of the kinds `kinds` (notices, flags: changes that tell
+/// something rather than carry an entity's state) that the log still keeps for any of
+/// `subjects`, oldest first, each once; for a device starting afresh, which would
+/// otherwise never see them again.
+pub fn messages(conn: &mut DbConnection, subjects: &[String], kinds: &[&str], limit: i64) -> QueryResult<Vec<Change>> {
+    let mut rows: Vec<Change> = change_audience::table
+        .inner_join(change_log::table)
+        .filter(change_audience::subject.eq_any(subjects))
+        .filter(change_log::entity_kind.eq_any(kinds))
+        .filter(change_audience::removed.eq(false))
+        .order(change_audience::seq.desc())
+        .limit(limit)
+        .select((
+            change_log::seq,
+            change_log::entity_kind,
+            change_log::entity_id,
+            change_log::data,
+            change_audience::removed,
+        ))
+        .load(conn)?;
+    rows.dedup_by_key(|c| c.seq);
+    rows.reverse();
+    Ok(rows)
+}
+
 /// Up to `limit` changes for any of `subjects` (a user's id and the units they see)
 /// after `cursor`, oldest first, each once. A change that reached the reader through
 /// several subjects has left their view only if it left it for every one of them.

@@ -1,6 +1,7 @@
 //! The current state of everything a user may see, for a device starting afresh: the
 //! tasks waiting for them or held by them, with their cases, and — for those who direct
-//! cases — every open case of their area.
+//! cases — every open case of their area; then the newest notices and flags told to them
+//! that the log still keeps.
 
 use diesel::prelude::*;
 use sync_protocol::Item;
@@ -15,6 +16,10 @@ use crate::store::DbConnection;
 
 /// Cases read per query while building a snapshot.
 const PAGE: i64 = 500;
+/// The kinds of change that are messages rather than states.
+const MESSAGE_KINDS: [&str; 2] = ["notice", "flag"];
+/// The most messages a snapshot repeats (the newest).
+const MAX_MESSAGES: i64 = 200;
 
 /// The tasks in `user`'s view: open ones sent to them, and accepted ones they hold.
 /// Two reads, each driven by an index: the user's task ids first, then those tasks. As
@@ -77,6 +82,13 @@ pub fn items(conn: &mut DbConnection, viewer: &Viewer, cursor: i64) -> QueryResu
             }
             offset += PAGE;
         }
+    }
+    // What was told to them (抄告 notices, 督办 flags) is not anyone's state to rebuild:
+    // the messages the log still keeps are sent again.
+    let subjects = super::socket::subjects(viewer);
+    for message in crate::changes::messages(conn, &subjects, &MESSAGE_KINDS, MAX_MESSAGES)? {
+        let data = serde_json::from_str(&message.data).unwrap_or(serde_json::Value::Null);
+        items.push(item(&message.kind, &message.id, data));
     }
     Ok(items)
 }
