@@ -98,6 +98,15 @@ pub fn unit_subject(code: &str) -> String {
     format!("unit:{code}")
 }
 
+/// The columns of a [`Change`], from the log joined with one audience row.
+const AS_READ: (
+    change_log::seq,
+    change_log::entity_kind,
+    change_log::entity_id,
+    change_log::data,
+    change_audience::removed,
+) = (change_log::seq, change_log::entity_kind, change_log::entity_id, change_log::data, change_audience::removed);
+
 /// The newest `limit` messages of the kinds `kinds` (notices, flags: changes that tell
 /// something rather than carry an entity's state) that the log still keeps for any of
 /// `subjects`, oldest first, each once; for a device starting afresh, which would
@@ -110,13 +119,7 @@ pub fn messages(conn: &mut DbConnection, subjects: &[String], kinds: &[&str], li
         .filter(change_audience::removed.eq(false))
         .order(change_audience::seq.desc())
         .limit(limit)
-        .select((
-            change_log::seq,
-            change_log::entity_kind,
-            change_log::entity_id,
-            change_log::data,
-            change_audience::removed,
-        ))
+        .select(AS_READ)
         .load(conn)?;
     rows.dedup_by_key(|c| c.seq);
     rows.reverse();
@@ -137,13 +140,7 @@ pub fn after(conn: &mut DbConnection, subjects: &[String], cursor: i64, limit: i
         .filter(change_log::seq.gt(cursor))
         .order(change_audience::seq.asc())
         .limit(limit)
-        .select((
-            change_log::seq,
-            change_log::entity_kind,
-            change_log::entity_id,
-            change_log::data,
-            change_audience::removed,
-        ))
+        .select(AS_READ)
         .load(conn)?;
     let full = rows.len() as i64 == limit;
     let mut merged: Vec<Change> = Vec::with_capacity(rows.len());
