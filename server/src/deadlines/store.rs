@@ -53,11 +53,6 @@ impl DeadlineRow {
     }
 }
 
-/// The place of a stored case: city, county, township, community, grid.
-pub fn place(row: &IncidentRow) -> [String; 5] {
-    [&row.city_code, &row.county_code, &row.township_code, &row.community_code, &row.grid_code].map(String::clone)
-}
-
 /// The running limits of the stored case `row` whose workflow state is `case`, computed
 /// afresh ([`super::of`]).
 pub fn compute(
@@ -79,7 +74,7 @@ pub fn compute(
 /// Writes the case's running limits, in the caller's transaction: those no longer running
 /// go, the others are written as they stand now.
 pub fn refresh(conn: &mut DbConnection, row: &IncidentRow, case: &Case, timing: Timing<'_>) -> QueryResult<()> {
-    let place = place(row);
+    let place = row.place();
     let rows: Vec<DeadlineRow> = compute(conn, row, case, timing)?
         .iter()
         .map(|d| DeadlineRow {

@@ -138,7 +138,7 @@ impl Timer {
             let commands = store::compute(c, &row, &case, timing)?
                 .into_iter()
                 .find(|d| d.key == key)
-                .map(|d| d.due_commands(timing.calendar, &store::place(&row), now))
+                .map(|d| d.due_commands(timing.calendar, &row.place(), now))
                 .unwrap_or_default();
             let mut touched = Touched::default();
             let mut done = false;

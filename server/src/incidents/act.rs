@@ -240,7 +240,7 @@ pub fn open_case(
     row.code = format!("{year}-{number:07}");
     store::set_code(conn, &row.id, &row.code)?;
     crate::deadlines::store::refresh(conn, &row, &case, timing)?;
-    let touched = log(conn, &[incident_change(&row, &place_of(&row), &case)], now_ms)?;
+    let touched = log(conn, &[incident_change(&row, &row.place(), &case)], now_ms)?;
     Ok((row, touched))
 }
 
@@ -306,11 +306,6 @@ pub fn replace(
     }
 }
 
-/// A case's place, from the city down to its grid.
-fn place_of(row: &IncidentRow) -> [String; 5] {
-    [&row.city_code, &row.county_code, &row.township_code, &row.community_code, &row.grid_code].map(String::clone)
-}
-
 /// Decides `command` on the locked case `row` and commits it; with `place`, the case
 /// moves there (city, county, township, community, grid).
 #[allow(clippy::too_many_arguments)]
@@ -350,12 +345,12 @@ fn commit(
     store::insert_events(conn, &rows)?;
     crate::attachments::reference(conn, id, &extra.photos)?;
 
-    let was = place_of(&row);
+    let was = row.place();
     if let Some([city, county, township, community, grid]) = place.cloned() {
         (row.city_code, row.county_code, row.township_code, row.community_code, row.grid_code) =
             (city, county, township, community, grid);
     }
-    let moved = place_of(&row) != was;
+    let moved = row.place() != was;
     row.status = after.status.as_str().to_owned();
     row.level = extra.level.unwrap_or(row.level);
     if after.severity != before.severity {
@@ -514,7 +509,7 @@ fn task_row(incident: &str, task: &Task, created_at_ms: i64, now_ms: i64) -> Tas
 /// The units whose area the case lies in, as audience subjects, and the units of `was`
 /// (its place before the change) it left, as removed.
 fn area_audience(row: &IncidentRow, was: &[String; 5]) -> Vec<(String, bool)> {
-    let now = place_of(row);
+    let now = row.place();
     let left = was.iter().filter(|c| !now.contains(c)).map(|c| (c, true));
     now.iter()
         .map(|c| (c, false))

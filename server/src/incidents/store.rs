@@ -74,11 +74,17 @@ impl IncidentRow {
         self.severity.as_deref().and_then(|s| s.parse().ok())
     }
 
+    /// Its place, from the city down to its grid.
+    pub fn place(&self) -> [String; 5] {
+        [&self.city_code, &self.county_code, &self.township_code, &self.community_code, &self.grid_code]
+            .map(String::clone)
+    }
+
     /// The unit whose centre's queue holds the case: where it was escalated to, else the
-    /// lowest centre on its chain (its township, else its county).
+    /// lowest centre on its chain ([`crate::routing::queue_of`]).
     pub fn queue(&self) -> Option<String> {
         let owner = serde_json::from_str::<super::workflow::Case>(&self.state).ok().and_then(|c| c.owner);
-        owner.or_else(|| [&self.township_code, &self.county_code].into_iter().find(|c| !c.is_empty()).cloned())
+        owner.or_else(|| crate::routing::queue_of(&crate::routing::Chain::of(&self.place())).map(str::to_owned))
     }
 }
 

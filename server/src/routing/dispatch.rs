@@ -14,7 +14,7 @@
 
 use uuid::Uuid;
 
-use super::{Chain, Source, Suggestion, on_duty, queue_of, roster, suggest};
+use super::{Chain, Source, Suggestion, on_duty, roster, suggest};
 use crate::auth::{self, Role};
 use crate::categories::CategoryTree;
 use crate::incidents::act::{self, ActError, Actor, Extra, Timing};
@@ -24,14 +24,6 @@ use crate::incidents::workflow::{Assignment, Command, Status, Target};
 use crate::problem::ApiError;
 use crate::store::DbConnection;
 use crate::sync::hub::Touched;
-
-/// The case's place as the rules read it.
-pub fn chain_of(row: &IncidentRow) -> Chain {
-    Chain {
-        codes: [&row.city_code, &row.county_code, &row.township_code, &row.community_code, &row.grid_code]
-            .map(|c| Some(c.clone()).filter(|c| !c.is_empty())),
-    }
-}
 
 /// The rules' proposal for the stored case `row` at `now_ms`: its category and grade, its
 /// place, who reported it (a grid worker's own finding or not) and the grid's duty roster.
@@ -54,7 +46,7 @@ pub fn proposal(
     };
     let roster = roster::shifts_of(conn, &row.grid_code)?;
     let duty = on_duty(&roster, &row.grid_code, now_ms);
-    Ok(suggest(category, row.severity(), &chain_of(row), source, duty))
+    Ok(suggest(category, row.severity(), &Chain::of(&row.place()), source, duty))
 }
 
 /// Lets the rules act on case `id`, just opened, in the caller's transaction: when they may,
@@ -76,12 +68,11 @@ pub fn on_arrival(
     let by_rule = Extra { rule: Some(suggestion.rule.to_owned()), ..Extra::default() };
     let mut touched = Touched::default();
     if suggestion.escalates {
-        let chain = chain_of(&row);
-        let (Target::Unit(to), Some(from)) = (&suggestion.target, queue_of(&chain)) else { return Ok(None) };
-        if from != to {
+        let (Target::Unit(to), Some(from)) = (&suggestion.target, row.queue()) else { return Ok(None) };
+        if from != *to {
             let grade = row.severity.as_deref().unwrap_or("?");
             let reason = format!("a grade {grade} emergency goes straight to the county centre");
-            let escalate = Command::Escalate { from: from.to_owned(), to: Some(to.clone()), reason };
+            let escalate = Command::Escalate { from, to: Some(to.clone()), reason };
             let extra = Extra { level: Some(i32::from(suggestion.level)), ..by_rule.clone() };
             touched.merge(act::execute(conn, id, &system, &escalate, &extra, timing, now_ms)?.touched);
         }

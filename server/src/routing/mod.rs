@@ -47,6 +47,12 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// The chain of a case's place (city, county, township, community, grid); an empty code
+    /// is not known.
+    pub fn of(place: &[String; 5]) -> Chain {
+        Chain { codes: place.clone().map(|c| Some(c).filter(|c| !c.is_empty())) }
+    }
+
     /// The code at `level` (1 city … 5 grid).
     pub fn at(&self, level: u8) -> Option<&str> {
         self.codes.get(usize::from(level.checked_sub(1)?))?.as_deref()
