@@ -192,6 +192,17 @@ pub struct Category {
 }
 
 impl Category {
+    /// Whether a case of this category may carry `severity`: a grade is for emergencies
+    /// only (DOMAIN.md). Why not, if not.
+    pub fn takes(&self, severity: Option<Severity>) -> Result<(), String> {
+        match severity {
+            Some(grade) if self.domain != Domain::Emergency => {
+                Err(format!("severity {} is for emergencies; {} is not one", grade.as_str(), self.code))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The time limits of a case of this category with this grade.
     pub fn limits_for(&self, severity: Option<Severity>) -> &Limits {
         severity.and_then(|s| self.severity_limits.get(&s)).unwrap_or(&self.limits)

@@ -54,6 +54,11 @@ impl Actor {
     pub fn is_system(&self) -> bool {
         self.viewer.id == SYSTEM
     }
+
+    /// The role the trace names: `system` for the server, else the user's role.
+    pub fn role_name(&self) -> &'static str {
+        if self.is_system() { SYSTEM_ROLE } else { self.viewer.role.as_str() }
+    }
 }
 
 /// The time limits a case's steps run under, and the calendar they are counted in.
@@ -482,7 +487,7 @@ fn event_row(incident: &str, n: i32, action: &str, actor: Option<&Actor>, data: 
         n,
         action: action.to_owned(),
         actor_id: actor.map(|a| a.viewer.id.to_string()),
-        actor_role: actor.map(|a| if a.is_system() { SYSTEM_ROLE } else { a.viewer.role.as_str() }.to_owned()),
+        actor_role: actor.map(|a| a.role_name().to_owned()),
         device_id: actor.and_then(|a| a.device_id.clone()),
         data: data.to_string(),
         at_ms,
@@ -615,7 +620,7 @@ fn notice_change(row: &IncidentRow, actor: &Actor, units: &[String], note: &str,
         "incident": {"code": row.code, "category": row.category_code, "grid": row.grid_code, "status": row.status},
         "units": units,
         "note": note,
-        "by": {"id": actor.viewer.id.to_string(), "role": if actor.is_system() { SYSTEM_ROLE } else { actor.viewer.role.as_str() }},
+        "by": {"id": actor.viewer.id.to_string(), "role": actor.role_name()},
         "at": crate::clock::rfc3339(now_ms),
     });
     let audience = units.iter().map(|u| (unit_subject(u), false)).collect();

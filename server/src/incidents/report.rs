@@ -23,7 +23,7 @@ use super::view;
 use crate::auth::routes::Authenticated;
 use crate::auth::{Role, new_token, token_hash};
 use crate::calendar::Calendars;
-use crate::categories::{Category, CategoryTree, Domain, Severity};
+use crate::categories::{CategoryTree, Severity};
 use crate::clock::Clock;
 use crate::geo::Geo;
 use crate::problem::ApiError;
@@ -106,7 +106,9 @@ fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>
             format!("no category {:?}; see GET /api/v1/categories", input.category),
         ));
     };
-    check_severity(category, input.severity)?;
+    // A grade on a category that takes none is refused rather than dropped, so that a
+    // client learns at once that it sends something meaningless.
+    category.takes(input.severity).map_err(|detail| invalid("invalid-report", detail))?;
     if input.description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(invalid(
             "invalid-report",
@@ -129,18 +131,6 @@ fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>
         return Err(invalid("invalid-contact", "the phone must be 5–20 digits (with + - or spaces)".into()));
     }
     Ok((name.is_some() || phone.is_some()).then_some((name, phone)))
-}
-
-/// A grade is for emergencies only (DOMAIN.md): on another category it is refused rather than
-/// dropped, so that a client learns at once that it is sending something meaningless.
-pub fn check_severity(category: &Category, severity: Option<Severity>) -> Result<(), ApiError> {
-    match severity {
-        Some(grade) if category.domain != Domain::Emergency => Err(invalid(
-            "invalid-report",
-            format!("severity {} is for emergencies; {} is not one", grade.as_str(), category.code),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Places a reported point: the codes of its grid and the units above it (city, county,

@@ -21,7 +21,7 @@ use crate::auth::routes::Authenticated;
 use crate::auth::{self, Role};
 use crate::body;
 use crate::calendar::Calendars;
-use crate::categories::{CategoryTree, Domain, Limit, Limits, Severity};
+use crate::categories::{CategoryTree, Limit, Limits, Severity};
 use crate::clock::{Clock, parse_rfc3339};
 use crate::geo::Geo;
 use crate::problem::ApiError;
@@ -585,14 +585,10 @@ fn incident_command(
             (Command::Flag { note }, Extra::default())
         }
         IncidentAction::Grade { severity, reason } => {
-            let category = desk.tree.category(&row.category_code);
-            if let (Some(category), Some(grade)) = (category, severity)
-                && category.domain != Domain::Emergency
-            {
-                return Err(ApiError::Unprocessable {
-                    kind: "invalid-command",
-                    detail: format!("grade {} is for emergencies; {} is not one", grade.as_str(), category.code),
-                });
+            if let Some(category) = desk.tree.category(&row.category_code) {
+                category
+                    .takes(severity)
+                    .map_err(|detail| ApiError::Unprocessable { kind: "invalid-command", detail })?;
             }
             (Command::Grade { severity, reason }, Extra::default())
         }

@@ -18,7 +18,7 @@ use crate::categories::Severity;
 use crate::clock::parse_rfc3339;
 use crate::incidents::act::{self, ActError, Actor, Extra, NewCase, Timing};
 use crate::incidents::ops::task_op;
-use crate::incidents::report::{check_severity, place};
+use crate::incidents::report::place;
 use crate::incidents::routes::Desk;
 use crate::incidents::store;
 use crate::incidents::workflow::Command;
@@ -233,7 +233,7 @@ fn new_finding(shared: &Shared, finding: &Finding<'_>) -> Result<NewCase, (&'sta
         return Err(("unknown-category", format!("no category {category:?}")));
     };
     let severity = severity.map(|s| s.parse::<Severity>()).transpose().map_err(|e| ("invalid-op", e))?;
-    check_severity(found, severity).map_err(|e| ("invalid-op", e.to_string()))?;
+    found.takes(severity).map_err(|detail| ("invalid-op", detail))?;
     let crs = match location.crs.as_deref() {
         None => Crs::Wgs84,
         Some(name) => name.parse::<Crs>().map_err(|_| ("invalid-crs", format!("crs {name:?}")))?,
