@@ -292,11 +292,10 @@ pub async fn file_report(
             let timing = Timing::of(&tree, &calendars, &new.category, new.severity, &new.chain[1]);
             let (row, mut touched) = act::open_case(c, new, reporter.as_ref(), timing, now)?;
             // The rules may take it in and dispatch it at once; the reporter sees where it went.
-            let routed = crate::routing::dispatch::on_arrival(c, &desk, &row.id, now)?;
-            let row = match routed {
-                Some(more) => {
-                    touched.merge(more);
-                    store::incident(c, &row.id)?.ok_or_else(|| ApiError::Internal("the case vanished".into()))?
+            let row = match crate::routing::dispatch::on_arrival(c, &desk, &row, now)? {
+                Some(routed) => {
+                    touched.merge(routed.touched);
+                    routed.row
                 }
                 None => row,
             };

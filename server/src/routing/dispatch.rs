@@ -12,6 +12,7 @@
 //! Otherwise, or when nobody stands behind the target, the case waits in the queue of the
 //! lowest centre on its chain, with the suggestion beside it.
 
+use diesel::Connection;
 use uuid::Uuid;
 
 use super::{Chain, Source, Suggestion, on_duty, roster, suggest};
@@ -19,7 +20,7 @@ use crate::auth::{self, Role};
 use crate::categories::CategoryTree;
 use crate::incidents::act::{self, ActError, Actor, Extra, Timing};
 use crate::incidents::routes::{Desk, TargetSpec};
-use crate::incidents::store::{self, IncidentRow};
+use crate::incidents::store::IncidentRow;
 use crate::incidents::workflow::{Assignment, Command, Status, Target};
 use crate::problem::ApiError;
 use crate::store::DbConnection;
@@ -49,36 +50,86 @@ pub fn proposal(
     Ok(suggest(category, row.severity(), &Chain::of(&row.place()), source, duty))
 }
 
-/// Lets the rules act on case `id`, just opened, in the caller's transaction: when they may,
-/// the system accepts it (unless its finder already did), dispatches it and tells those the
-/// rule names. Whom the commits concern, or `None` when the case waits for a person.
+/// What the rules did to a case: whom the commits concern, and the case as stored now.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// Hand it to the notifier once committed.
+    pub touched: Touched,
+    /// The case after the rules' last step.
+    pub row: IncidentRow,
+}
+
+/// The rules' steps on one case so far, each a command by the system.
+struct Steps<'a, 'd> {
+    conn: &'a mut DbConnection,
+    system: Actor,
+    timing: Timing<'d>,
+    now_ms: i64,
+    done: Routed,
+}
+
+impl Steps<'_, '_> {
+    fn run(&mut self, command: &Command, extra: &Extra) -> Result<(), ActError> {
+        let id = self.done.row.id.clone();
+        let outcome = act::execute(self.conn, &id, &self.system, command, extra, self.timing, self.now_ms)?;
+        self.done.touched.merge(outcome.touched);
+        self.done.row = outcome.row;
+        Ok(())
+    }
+
+    /// Tells the units the rule names, if any (抄告).
+    fn inform(&mut self, suggestion: &Suggestion, by_rule: &Extra) -> Result<(), ActError> {
+        if suggestion.notify.is_empty() {
+            return Ok(());
+        }
+        let inform = Command::Inform { units: suggestion.notify.clone(), note: format!("rule {}", suggestion.rule) };
+        self.run(&inform, by_rule)
+    }
+}
+
+/// Lets the rules act on `row`, a case just opened (and, for a finding, taken in by its
+/// finder), in the caller's transaction: when they may, the system accepts it (unless its
+/// finder already did), dispatches it and tells those the rule names. What they did, or
+/// `None` when the case waits for a person.
+///
+/// The rules' steps run in a savepoint: should the workflow refuse one (a rule at odds with
+/// the case), they are undone and the case waits in its queue as filed — a report is never
+/// lost to routing. A storage failure is passed up.
 pub fn on_arrival(
     conn: &mut DbConnection,
     desk: &Desk<'_>,
-    id: &str,
+    row: &IncidentRow,
     now_ms: i64,
-) -> Result<Option<Touched>, ActError> {
-    let row = store::incident(conn, id)?.ok_or_else(|| ActError::NotFound(id.to_owned()))?;
-    let Some(suggestion) = proposal(conn, desk.tree, &row, now_ms)? else { return Ok(None) };
+) -> Result<Option<Routed>, ActError> {
+    match conn.transaction(|c| route(c, desk, row, now_ms)) {
+        Err(ActError::Refused(refusal)) => {
+            tracing::warn!(case = %row.id, %refusal, "the rules' steps were refused; the case waits in its queue");
+            Ok(None)
+        }
+        done => done,
+    }
+}
+
+fn route(conn: &mut DbConnection, desk: &Desk<'_>, row: &IncidentRow, now_ms: i64) -> Result<Option<Routed>, ActError> {
+    let Some(suggestion) = proposal(conn, desk.tree, row, now_ms)? else { return Ok(None) };
     if !suggestion.automatic {
         return Ok(None);
     }
     let system = Actor::system();
-    let timing = desk.timing(&row);
     let by_rule = Extra { rule: Some(suggestion.rule.to_owned()), ..Extra::default() };
-    let mut touched = Touched::default();
     if suggestion.escalates {
         let (Target::Unit(to), Some(from)) = (&suggestion.target, row.queue()) else { return Ok(None) };
+        let done = Routed { touched: Touched::default(), row: row.clone() };
+        let mut steps = Steps { conn, system, timing: desk.timing(row), now_ms, done };
         if from != *to {
             let grade = row.severity.as_deref().unwrap_or("?");
             let reason = format!("a grade {grade} emergency goes straight to the county centre");
             let escalate = Command::Escalate { from, to: Some(to.clone()), reason };
-            let extra = Extra { level: Some(i32::from(suggestion.level)), ..by_rule.clone() };
-            touched.merge(act::execute(conn, id, &system, &escalate, &extra, timing, now_ms)?.touched);
+            steps.run(&escalate, &Extra { level: Some(i32::from(suggestion.level)), ..by_rule.clone() })?;
         }
-        touched.merge(inform(conn, id, &system, &suggestion, &by_rule, timing, now_ms)?);
+        steps.inform(&suggestion, &by_rule)?;
         tracing::info!(case = %row.id, rule = suggestion.rule, "escalated by the rules");
-        return Ok(Some(touched));
+        return Ok(Some(steps.done));
     }
     let (target, assignees, level) = match desk.resolve(conn, &system.viewer, &TargetSpec::from(&suggestion.target)) {
         Ok(found) if !found.1.is_empty() => found,
@@ -90,32 +141,16 @@ pub fn on_arrival(
         }
         Err(e) => return Err(ActError::Routing(e.to_string())),
     };
+    let timing = desk.timing(row);
+    let done = Routed { touched: Touched::default(), row: row.clone() };
+    let mut steps = Steps { conn, system, timing, now_ms, done };
     if row.status == Status::Reported.as_str() {
-        let accept = Command::Accept { confirm: None };
-        touched.merge(act::execute(conn, id, &system, &accept, &by_rule, timing, now_ms)?.touched);
+        steps.run(&Command::Accept { confirm: None }, &by_rule)?;
     }
     let lead = Assignment { task: Uuid::new_v4(), target, assignees, due_ms: timing.due(now_ms, |l| l.handle) };
     let dispatch = Command::Dispatch { lead, assist: Vec::new() };
-    let extra = Extra { level: Some(level), ..by_rule.clone() };
-    touched.merge(act::execute(conn, id, &system, &dispatch, &extra, timing, now_ms)?.touched);
-    touched.merge(inform(conn, id, &system, &suggestion, &by_rule, timing, now_ms)?);
+    steps.run(&dispatch, &Extra { level: Some(level), ..by_rule.clone() })?;
+    steps.inform(&suggestion, &by_rule)?;
     tracing::info!(case = %row.id, rule = suggestion.rule, "dispatched by the rules");
-    Ok(Some(touched))
-}
-
-/// Tells the units the rule names, if any (抄告).
-fn inform(
-    conn: &mut DbConnection,
-    id: &str,
-    system: &Actor,
-    suggestion: &Suggestion,
-    by_rule: &Extra,
-    timing: Timing<'_>,
-    now_ms: i64,
-) -> Result<Touched, ActError> {
-    if suggestion.notify.is_empty() {
-        return Ok(Touched::default());
-    }
-    let inform = Command::Inform { units: suggestion.notify.clone(), note: format!("rule {}", suggestion.rule) };
-    Ok(act::execute(conn, id, system, &inform, by_rule, timing, now_ms)?.touched)
+    Ok(Some(steps.done))
 }

@@ -96,8 +96,8 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, now_ms: i64) -> 
                 let outcome = act::execute(c, &case, actor, &accept, &Extra::default(), timing, now_ms)?;
                 touched.merge(outcome.touched);
                 // A worker's own finding is routed by the rules at once (DOMAIN.md).
-                if let Some(routed) = crate::routing::dispatch::on_arrival(c, &desk, &case, now_ms)? {
-                    touched.merge(routed);
+                if let Some(routed) = crate::routing::dispatch::on_arrival(c, &desk, &outcome.row, now_ms)? {
+                    touched.merge(routed.touched);
                 }
                 Ok(Ok(touched))
             })
