@@ -227,12 +227,24 @@ async fn a_grave_emergency_goes_straight_to_the_county_and_its_grade_sets_its_li
             json!({"category": category, "location": {"lon": lon, "lat": lat}, "description": "厂房冒烟",
                    "severity": severity})
         };
-        // Grade II, from a resident: still `reported`, but in the county's queue, the city told.
+        // Grade II, from a resident: a claim, shown to the desk, acting on nothing — the case
+        // waits in the township's queue, ungraded.
         let (status, _, opened) = server.post("/api/v1/reports", &report(json!("II"), "E0101")).await.unwrap();
         assert_eq!((status, opened["status"].as_str()), (201, Some("reported")), "{opened}");
         let id = opened["id"].as_str().unwrap();
+        let claimed = case(&server, &centre, id).await;
+        assert_eq!((claimed["severity"].as_str(), claimed["claimed_severity"].as_str()), (None, Some("II")));
+        assert_eq!(claimed["queue"], &grid[..9], "{claimed}");
+        assert!(by_system(&claimed).is_empty(), "{claimed}");
+        // The township confirms the grade (定级): now the rules act as they would have on a
+        // staff filing — straight to the county centre, the city told.
+        let township = server.login(&format!("township-{}", &grid[..9])).await.unwrap();
+        let confirm = json!({"action": "grade", "severity": "II", "reason": "核实: 有人员被困"});
+        let (status, graded) =
+            server.post_as(&township, &format!("/api/v1/incidents/{id}/actions"), &confirm).await.unwrap();
+        assert_eq!(status, 200, "{graded}");
         let grave = case(&server, &centre, id).await;
-        assert_eq!(grave["severity"], "II");
+        assert_eq!((grave["severity"].as_str(), grave["claimed_severity"].as_str()), (Some("II"), None));
         assert_eq!(grave["queue"], &grid[..6], "{grave}");
         assert_eq!(grave["level"], 2);
         let system = by_system(&grave);
@@ -245,8 +257,13 @@ async fn a_grave_emergency_goes_straight_to_the_county_and_its_grade_sets_its_li
         );
         let informed = grave["history"].as_array().unwrap().iter().find(|e| e["action"] == "informed").unwrap();
         assert_eq!(informed["data"]["units"], json!([format!("{}00", &grid[..4])]));
+        // The hotline is staff: its grade acts at once.
+        let hotline = server.login("hotline").await.unwrap();
+        let (status, filed) = server.post_as(&hotline, "/api/v1/reports", &report(json!("I"), "E0101")).await.unwrap();
+        assert_eq!(status, 201, "{filed}");
+        let at_once = case(&server, &centre, filed["id"].as_str().unwrap()).await;
+        assert_eq!((at_once["severity"].as_str(), at_once["queue"].as_str()), (Some("I"), Some(&grid[..6])));
         // It is the county's to take in: in the county centre's inbox, out of the township's.
-        let township = server.login(&format!("township-{}", &grid[..9])).await.unwrap();
         let new_reports = |inbox: &Value| -> Vec<String> {
             let items = inbox["items"].as_array().unwrap().iter();
             items.map(|i| i["incident"]["id"].as_str().unwrap().to_owned()).collect()
@@ -270,7 +287,7 @@ async fn a_grave_emergency_goes_straight_to_the_county_and_its_grade_sets_its_li
         let (_, _, minor) = server.post("/api/v1/reports", &report(json!("IV"), "E0101")).await.unwrap();
         let minor_id = minor["id"].as_str().unwrap();
         let minor = case(&server, &centre, minor_id).await;
-        assert_eq!((minor["queue"].as_str(), minor["severity"].as_str()), (Some(&grid[..9]), Some("IV")));
+        assert_eq!((minor["queue"].as_str(), minor["claimed_severity"].as_str()), (Some(&grid[..9]), Some("IV")));
         assert!(by_system(&minor).is_empty());
         // The desk corrects the grade, with a reason; the trace keeps both.
         let path = format!("/api/v1/incidents/{minor_id}/actions");
@@ -278,7 +295,9 @@ async fn a_grave_emergency_goes_straight_to_the_county_and_its_grade_sets_its_li
         let (status, graded) = server.post_as(&centre, &path, &regrade).await.unwrap();
         assert_eq!((status, graded["severity"].as_str()), (200, Some("II")), "{graded}");
         let event = graded["history"].as_array().unwrap().last().unwrap().clone();
-        assert_eq!((event["action"].as_str(), event["data"]["from"].as_str()), (Some("graded"), Some("IV")), "{event}");
+        let graded_event = graded["history"].as_array().unwrap().iter().find(|e| e["action"] == "graded").unwrap();
+        assert_eq!(graded_event["data"]["to"], "II", "{graded_event}");
+        assert_eq!(event["action"], "informed", "the rules escalated it once graded: {event}");
         let (status, again) = server.post_as(&centre, &path, &regrade).await.unwrap();
         assert_eq!((status, again["type"].as_str()), (422, Some("invalid-command")), "{again}");
         let worker = server.login(&format!("worker-{grid}")).await.unwrap();

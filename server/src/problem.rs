@@ -156,7 +156,10 @@ impl From<crate::incidents::act::ActError> for ApiError {
         match e {
             ActError::NotFound(_) => ApiError::NotFound(e.to_string()),
             ActError::Refused(refusal) => refusal.into(),
-            ActError::Corrupt(..) | ActError::Query(_) | ActError::Routing(_) => ApiError::Internal(e.to_string()),
+            ActError::Forbidden(denied) => ApiError::Forbidden(denied.to_string()),
+            ActError::Moot(_) | ActError::Corrupt(..) | ActError::Query(_) | ActError::Routing(_) => {
+                ApiError::Internal(e.to_string())
+            }
             ActError::Store(store) => store.into(),
         }
     }

@@ -17,6 +17,7 @@ use crate::auth::{self, routes::Directory};
 use crate::calendar::Calendars;
 use crate::categories::{self, CategoryTree};
 use crate::geo::{self, Geo};
+use crate::incidents::act::WritePath;
 use crate::problem::ApiError;
 use crate::push::{self, Pusher};
 use crate::settings::Settings;
@@ -95,10 +96,8 @@ fn directory_entries(layer: &Layer, tree: &CategoryTree) -> Vec<(String, String,
 /// the unit names of the responses, and the open cases whose grid vanished.
 struct LayerFollowers {
     directory: Directory,
-    db: Database,
     tree: Arc<CategoryTree>,
-    calendars: Arc<Calendars>,
-    fanout: Fanout,
+    path: WritePath,
     clock: crate::clock::Clock,
 }
 
@@ -109,10 +108,8 @@ impl geo::watch::Follower for LayerFollowers {
 
     fn settle(&self, geo: &Geo) -> Result<(), String> {
         let index = geo.index();
-        let (tree, calendars) = (&self.tree, &self.calendars);
         let tally =
-            incidents::replace::run_on(&self.db, &index, geo.generation(), tree, calendars, &self.fanout, &self.clock)
-                .map_err(|e| e.to_string())?;
+            incidents::replace::run(&self.path, &index, geo.generation(), &self.clock).map_err(|e| e.to_string())?;
         if tally != incidents::replace::Tally::default() {
             tracing::info!(?tally, "open cases whose grid vanished brought in line with the grid layer");
         }
@@ -220,10 +217,16 @@ impl Application {
         // A worker whose phone holds a socket open but does not acknowledge a new task
         // within five seconds is woken by push all the same.
         let fanout = Fanout::new(hub.clone(), pusher.get_ref().clone(), db.get_ref().clone(), Duration::from_secs(5));
+        let path = WritePath::new(
+            db.get_ref().clone(),
+            Arc::new(fanout),
+            tree.clone().into_inner(),
+            calendars.clone().into_inner(),
+        );
         let shared = web::Data::new(Shared {
             db: db.get_ref().clone(),
             hub: hub.clone(),
-            fanout: fanout.clone(),
+            path: path.clone(),
             tree: tree.clone().into_inner(),
             calendars: calendars.clone().into_inner(),
             geo: geo.get_ref().clone(),
@@ -238,23 +241,15 @@ impl Application {
             every: Duration::from_millis(settings.sync.grids_poll_ms),
             follower: Arc::new(LayerFollowers {
                 directory: directory.get_ref().clone(),
-                db: db.get_ref().clone(),
                 tree: tree.clone().into_inner(),
-                calendars: calendars.clone().into_inner(),
-                fanout: fanout.clone(),
+                path: path.clone(),
                 clock: clock.get_ref().clone(),
             }),
         };
-        let timer = crate::deadlines::timer::Timer {
-            db: db.get_ref().clone(),
-            tree: tree.clone().into_inner(),
-            calendars: calendars.clone().into_inner(),
-            clock: clock.get_ref().clone(),
-            notifier: Arc::new(fanout.clone()),
-        };
+        let timer = crate::deadlines::timer::Timer { path: path.clone(), clock: clock.get_ref().clone() };
         let sessions = hub.clone();
         let hub = web::Data::from(hub);
-        let fanout = web::Data::new(fanout);
+        let path = web::Data::new(path);
         let port = listener.local_addr()?.port();
         // Request counts and durations by route, served at /metrics in Prometheus's format.
         // Paths that match no route are labelled as one, so scanners cannot grow the labels.
@@ -272,7 +267,7 @@ impl Application {
                 .wrap_fn(|req, service| service.call(sync::token::take_query_token(req)))
                 .app_data(shared.clone())
                 .app_data(hub.clone())
-                .app_data(fanout.clone())
+                .app_data(path.clone())
                 .app_data(geo.clone())
                 .app_data(tree.clone())
                 .app_data(db.clone())

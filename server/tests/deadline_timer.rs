@@ -12,7 +12,7 @@ use gridlink::calendar::Calendars;
 use gridlink::categories::CategoryTree;
 use gridlink::clock::Clock;
 use gridlink::deadlines::timer::Timer;
-use gridlink::incidents::act::{self, NewCase, Timing};
+use gridlink::incidents::act::{NewCase, WritePath};
 use gridlink::incidents::store;
 use gridlink::sync::hub::{Notifier, Touched};
 use uuid::Uuid;
@@ -43,6 +43,7 @@ fn new_case(id: &str) -> NewCase {
         source: "resident".into(),
         follow_token_hash: "x".into(),
         severity: None,
+        claimed_severity: None,
     }
 }
 
@@ -52,19 +53,13 @@ fn several_timers_on_one_database_fire_each_deadline_once() {
     let tree = Arc::new(CategoryTree::default_tree().unwrap());
     let calendars = Arc::new(Calendars::shipped());
     for t in support::both() {
-        let timing = Timing::of(&tree, &calendars, "C0101", None, "321302");
+        let path = WritePath::new(t.db.clone(), Arc::new(Nobody), tree.clone(), calendars.clone());
         let ids: Vec<String> = (0..CASES).map(|_| Uuid::new_v4().to_string()).collect();
         for id in &ids {
-            t.db.transact(|c| act::open_case(c, new_case(id), None, timing, NOW).map(|_| ())).unwrap();
+            path.run(|tx| tx.open(new_case(id), None, NOW).map(|_| ())).unwrap();
         }
         let clock = Clock::starting_at(NOW + 3 * DAY);
-        let timer = Timer {
-            db: t.db.clone(),
-            tree: tree.clone(),
-            calendars: calendars.clone(),
-            clock,
-            notifier: Arc::new(Nobody),
-        };
+        let timer = Timer { path, clock };
         let fired: usize = std::thread::scope(|s| {
             let nodes: Vec<_> = (0..NODES).map(|_| s.spawn(|| timer.tick().unwrap())).collect();
             nodes.into_iter().map(|n| n.join().unwrap()).sum()

@@ -10,16 +10,17 @@
 
 mod support;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use geodata::{AreaCode, GridIndex, IndexOptions, Layer, Level, Unit};
 use gridlink::auth::Role;
 use gridlink::calendar::Calendars;
 use gridlink::categories::CategoryTree;
 use gridlink::changes::{self, unit_subject};
+use gridlink::clock::Clock;
 use gridlink::geo::store::save_layer;
-use gridlink::incidents::act::{self, Actor, Extra, NewCase, Replacement, Timing};
-use gridlink::incidents::replace::{self, ReplaceError, Tally};
+use gridlink::incidents::act::{ActError, Actor, Extra, NewCase, WritePath};
+use gridlink::incidents::replace::{self, ReplaceError, Replacement, Tally};
 use gridlink::incidents::scope::{Area, Viewer};
 use gridlink::incidents::store;
 use gridlink::incidents::workflow::{Assignment, Command, Target};
@@ -115,7 +116,7 @@ fn place(layer: &Layer, grid: &AreaCode) -> [String; 5] {
     chain.try_into().unwrap()
 }
 
-fn open(t: &support::TestDb, layer: &Layer, (grid, (lon, lat)): (&Unit, (f64, f64)), timing: Timing<'_>) -> String {
+fn open(path: &WritePath, layer: &Layer, (grid, (lon, lat)): (&Unit, (f64, f64))) -> String {
     let id = Uuid::new_v4().to_string();
     let new = NewCase {
         id: id.clone(),
@@ -130,17 +131,16 @@ fn open(t: &support::TestDb, layer: &Layer, (grid, (lon, lat)): (&Unit, (f64, f6
         source: "resident".into(),
         follow_token_hash: "x".into(),
         severity: None,
+        claimed_severity: None,
     };
-    t.db.transact(|c| act::open_case(c, new, None, timing, NOW).map(|_| ())).unwrap();
+    path.run(|tx| tx.open(new, None, NOW).map(|_| ())).unwrap();
     id
 }
 
-/// Someone who sees every case.
-fn person(n: u128) -> Actor {
-    Actor {
-        viewer: Viewer { id: Uuid::from_u128(n), role: Role::Administrator, unit_code: String::new(), area: Area::All },
-        device_id: None,
-    }
+/// Someone of the county: its centre directs its cases; a worker takes a task sent to them.
+fn person(n: u128, role: Role) -> Actor {
+    let area = Area::Unit(AreaCode::parse("321302").unwrap());
+    Actor { viewer: Viewer { id: Uuid::from_u128(n), role, unit_code: "321302".into(), area }, device_id: None }
 }
 
 fn actions(t: &support::TestDb, id: &str) -> Vec<String> {
@@ -150,16 +150,17 @@ fn actions(t: &support::TestDb, id: &str) -> Vec<String> {
 #[test]
 fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
     let s = scene();
-    let tree = CategoryTree::default_tree().unwrap();
-    let calendars = Calendars::shipped();
-    let timing = Timing::of(&tree, &calendars, "C0101", None, "321302");
+    let tree = Arc::new(CategoryTree::default_tree().unwrap());
+    let calendars = Arc::new(Calendars::shipped());
     for t in support::both() {
+        let told = Arc::new(Recorder::default());
+        let path = WritePath::new(t.db.clone(), told.clone(), tree.clone(), calendars.clone());
         t.db.write(|c| save_layer(c, &s.old, &mut |_, _| {})).unwrap();
-        let in_x = open(&t, &s.old, (&s.x, s.at_x), timing);
-        let in_y = open(&t, &s.old, (&s.y, s.at_y), timing);
-        let in_z = open(&t, &s.old, (&s.z, s.at_z), timing);
-        let closed_in_x = open(&t, &s.old, (&s.x, s.at_x), timing);
-        let (centre, worker) = (person(1), person(7));
+        let in_x = open(&path, &s.old, (&s.x, s.at_x));
+        let in_y = open(&path, &s.old, (&s.y, s.at_y));
+        let in_z = open(&path, &s.old, (&s.z, s.at_z));
+        let closed_in_x = open(&path, &s.old, (&s.x, s.at_x));
+        let (centre, worker) = (person(1, Role::CountyCentre), person(7, Role::GridWorker));
         // The case in x is dispatched to x's worker, who holds it.
         let task = Uuid::new_v4();
         let lead = Assignment {
@@ -167,16 +168,18 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
             target: Target::Grid(s.x.code.to_string()),
             assignees: vec![worker.viewer.id],
             due_ms: None,
+            level: None,
         };
         for (actor, command) in [
             (&centre, Command::Accept { confirm: None }),
             (&centre, Command::Dispatch { lead, assist: vec![] }),
             (&worker, Command::AcceptTask { task }),
         ] {
-            t.db.transact(|c| act::execute(c, &in_x, actor, &command, &Extra::default(), timing, NOW)).unwrap();
+            path.run(|tx| tx.act(&in_x, actor, NOW, |_, _| Ok::<_, ActError>((command, Extra::default())))).unwrap();
         }
         let reject = Command::Reject { reason: "duplicate".into() };
-        t.db.transact(|c| act::execute(c, &closed_in_x, &centre, &reject, &Extra::default(), timing, NOW)).unwrap();
+        path.run(|tx| tx.act(&closed_in_x, &centre, NOW, |_, _| Ok::<_, ActError>((reject, Extra::default()))))
+            .unwrap();
         assert_eq!(t.db.read(store::count_in_vanished_grids).unwrap(), 0, "{}", t.name);
 
         // The new layer is stored; nothing has moved yet.
@@ -186,15 +189,16 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
         let log_before = t.db.read(changes::newest).unwrap();
 
         // A node whose layer is older than the stored one changes nothing.
-        let stale = replace::run(&t.db, &index, generation - 1, &tree, &calendars, &Recorder::default());
+        let clock = Clock::starting_at(NOW);
+        let stale = replace::run(&path, &index, generation - 1, &clock);
         assert!(matches!(stale, Err(ReplaceError::Superseded { .. })), "{}: {stale:?}", t.name);
         assert_eq!(t.db.read(changes::newest).unwrap(), log_before, "{}", t.name);
         assert_eq!(actions(&t, &in_x), ["reported", "registered", "dispatched", "task_accepted"], "{}", t.name);
 
-        let told = Recorder::default();
-        let tally = replace::run(&t.db, &index, generation, &tree, &calendars, &told).unwrap();
+        let told_before = told.0.lock().unwrap().len();
+        let tally = replace::run(&path, &index, generation, &clock).unwrap();
         assert_eq!(tally, Tally { replaced: 1, stranded: 1, untouched: 0 }, "{}", t.name);
-        assert_eq!(told.0.lock().unwrap().len(), 2, "{}: each commit told", t.name);
+        assert_eq!(told.0.lock().unwrap().len() - told_before, 2, "{}: each commit told", t.name);
 
         // The case in x now lies in n at every level, and its trace says why, by whom.
         let row = t.db.read(|c| store::incident(c, &in_x)).unwrap().unwrap();
@@ -240,12 +244,12 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
         // A node that read its candidates before this one moved the case leaves it be.
         let late =
             Replacement { from: s.x.code.to_string(), to: Some(place(&s.new, &s.n.code)), reason: "late".into() };
-        let done = t.db.transact(|c| act::replace(c, &in_x, &late, timing, NOW)).unwrap();
-        assert!(done.is_none(), "{}", t.name);
+        let done = path.run(|tx| replace::replace(tx, &in_x, &late, NOW)).unwrap();
+        assert!(!done, "{}", t.name);
 
         // Another node, or this one restarting, finds nothing left to do.
         let newest = t.db.read(changes::newest).unwrap();
-        let again = replace::run(&t.db, &index, generation, &tree, &calendars, &Recorder::default()).unwrap();
+        let again = replace::run(&path, &index, generation, &clock).unwrap();
         assert_eq!(again, Tally { replaced: 0, stranded: 0, untouched: 1 }, "{}: only z's case is looked at", t.name);
         assert_eq!(t.db.read(changes::newest).unwrap(), newest, "{}", t.name);
         assert_eq!(actions(&t, &in_z), ["reported", "stranded"], "{}", t.name);
@@ -255,7 +259,7 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
         let generation = t.db.write(|c| save_layer(c, &s.old, &mut |_, _| {})).unwrap();
         assert_eq!(t.db.read(store::count_in_vanished_grids).unwrap(), 0, "{}", t.name);
         let index = GridIndex::build(&s.old, OPTIONS);
-        let back = replace::run(&t.db, &index, generation, &tree, &calendars, &Recorder::default()).unwrap();
+        let back = replace::run(&path, &index, generation, &clock).unwrap();
         assert_eq!(back, Tally::default(), "{}", t.name);
     }
 }

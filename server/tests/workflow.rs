@@ -40,6 +40,7 @@ fn to_grid(n: u128) -> Assignment {
         target: Target::Grid("321302001001001".into()),
         assignees: vec![worker()],
         due_ms: Some(NOW + DAY),
+        level: None,
     }
 }
 fn to_checker(n: u128) -> Assignment {
@@ -887,6 +888,7 @@ fn the_handler_may_not_verify_and_nor_may_an_assistant() {
         target: Target::Department("cgj".into()),
         assignees: vec![helper],
         due_ms: None,
+        level: None,
     };
     let case = run(
         case_in(Row::Registered),
@@ -945,6 +947,7 @@ fn the_first_of_a_grids_workers_to_accept_holds_the_task() {
         target: Target::Grid("321302001001001".into()),
         assignees: vec![a, b],
         due_ms: None,
+        level: None,
     };
     let case = run(case_in(Row::Registered), &[(centre(), Command::Dispatch { lead: two, assist: vec![] })]);
     let case = run(case, &[(b, Command::AcceptTask { task: task_id(5) })]);
@@ -968,6 +971,7 @@ fn malformed_commands_are_refused() {
         target: Target::Grid("321302001001009".into()),
         assignees: vec![],
         due_ms: None,
+        level: None,
     };
     assert!(matches!(
         decide(&registered, centre(), &Command::Dispatch { lead: nobody, assist: vec![] }, NOW),
@@ -1003,6 +1007,7 @@ fn arbitrary_command(case: &Case, pick: (u8, u8, u8, bool), next_task: &mut u128
             target: Target::Grid("321302001001001".into()),
             assignees,
             due_ms: Some(now + DAY),
+            level: None,
         }
     };
     let command = match pick.0 % 29 {
@@ -1175,7 +1180,13 @@ fn an_active_task_taken_from_its_holder_is_withdrawn() {
 #[test]
 fn a_returned_part_holds_the_case_whichever_finishes_first() {
     let helper = Uuid::from_u128(3);
-    let assist = Assignment { task: task_id(3), target: Target::User(helper), assignees: vec![helper], due_ms: None };
+    let assist = Assignment {
+        task: task_id(3),
+        target: Target::User(helper),
+        assignees: vec![helper],
+        due_ms: None,
+        level: None,
+    };
     let case = run(
         case_in(Row::Registered),
         &[

@@ -41,6 +41,7 @@ fn dispatched(tree: &CategoryTree, cal: &Calendar, category: &str, at: i64) -> C
         target: Target::Grid(place()[4].clone()),
         assignees: vec![WORKER],
         due_ms: timing.due(at, |l| l.handle),
+        level: None,
     };
     let case = run(case, CENTRE, Command::Dispatch { lead, assist: vec![] }, at);
     run(case, WORKER, Command::AcceptTask { task: TASK }, at)

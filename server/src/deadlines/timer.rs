@@ -5,18 +5,13 @@
 //! meanwhile and fires each once, into the supervision queue due now — not once per
 //! missed tick. It looks every second, and at once when a test clock moves.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::store;
-use crate::calendar::Calendars;
-use crate::categories::CategoryTree;
 use crate::clock::Clock;
-use crate::incidents::act::{self, ActError, Actor, Extra, Timing};
+use crate::incidents::act::{ActError, Actor, Extra, WritePath};
 use crate::incidents::store as cases;
 use crate::incidents::workflow::Case;
-use crate::store::Database;
-use crate::sync::hub::{Notifier, Touched};
 
 /// How often the timer looks for due rows.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -26,16 +21,10 @@ const PAGE: i64 = 100;
 /// What the timer needs.
 #[derive(Clone)]
 pub struct Timer {
-    /// Storage.
-    pub db: Database,
-    /// The category tree (limits).
-    pub tree: Arc<CategoryTree>,
-    /// The counties' calendars.
-    pub calendars: Arc<Calendars>,
+    /// The one write path (storage, limits, calendars, and whom to tell of what fired).
+    pub path: WritePath,
     /// The server's clock.
     pub clock: Clock,
-    /// Whom to tell of what fired.
-    pub notifier: Arc<dyn Notifier>,
 }
 
 impl std::fmt::Debug for Timer {
@@ -75,19 +64,16 @@ impl Timer {
         let now = self.clock.now_ms();
         let mut fired = 0;
         loop {
-            let due = self.db.read(|c| store::due(c, now, PAGE))?;
+            let due = self.path.db().read(|c| store::due(c, now, PAGE))?;
             for (incident, key, seen) in &due {
                 let span = tracing::info_span!("deadline", %incident, %key);
                 let _entered = span.enter();
                 match self.fire(incident, key, *seen, now) {
-                    Ok(Some(touched)) => {
-                        fired += 1;
-                        self.notifier.committed(&touched);
-                    }
-                    Ok(None) => {}
+                    Ok(true) => fired += 1,
+                    Ok(false) => {}
                     Err(e) => {
                         tracing::warn!(cause = %e, "deadline not fired; set aside");
-                        self.db.write(|c| store::set_aside(c, incident, key))?;
+                        self.path.db().write(|c| store::set_aside(c, incident, key))?;
                     }
                 }
             }
@@ -102,16 +88,16 @@ impl Timer {
     pub fn backfill(&self) -> Result<usize, ActError> {
         let (mut after, mut done) = (String::new(), 0);
         loop {
-            let ids = self.db.read(|c| store::without_rows(c, &after, PAGE))?;
+            let ids = self.path.db().read(|c| store::without_rows(c, &after, PAGE))?;
             for id in &ids {
-                self.db.transact(|c| -> Result<(), ActError> {
+                self.path.db().transact(|c| -> Result<(), ActError> {
                     if !cases::lock(c, id)? {
                         return Ok(());
                     }
                     let Some(row) = cases::incident(c, id)? else { return Ok(()) };
                     let case: Case =
                         serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(id.clone(), e.to_string()))?;
-                    store::refresh(c, &row, &case, Timing::of_row(&self.tree, &self.calendars, &row))?;
+                    store::refresh(c, &row, &case, self.path.timing(&row))?;
                     Ok(())
                 })?;
             }
@@ -123,30 +109,28 @@ impl Timer {
         }
     }
 
-    /// Claims and fires one limit in one transaction; `None` if another transaction (here
-    /// or on another node) claimed it first.
-    fn fire(&self, incident: &str, key: &str, seen: i64, now: i64) -> Result<Option<Touched>, ActError> {
-        self.db.transact(|c| -> Result<Option<Touched>, ActError> {
+    /// Claims and fires one limit in one transaction of the write path; `false` if
+    /// another transaction (here or on another node) claimed it first.
+    fn fire(&self, incident: &str, key: &str, seen: i64, now: i64) -> Result<bool, ActError> {
+        self.path.run(|tx| -> Result<bool, ActError> {
+            let system = Actor::system();
             // The case first, as every command locks it: the same order everywhere.
-            if !cases::lock(c, incident)? || !store::claim(c, incident, key, seen)? {
-                return Ok(None);
+            let fresh = tx.lock(incident, &system.viewer)?;
+            if !store::claim(tx.conn(), incident, key, seen)? {
+                return Ok(false);
             }
-            let row = cases::incident(c, incident)?.ok_or_else(|| ActError::NotFound(incident.to_owned()))?;
-            let case: Case =
-                serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(incident.to_owned(), e.to_string()))?;
-            let timing = Timing::of_row(&self.tree, &self.calendars, &row);
-            let commands = store::compute(c, &row, &case, timing)?
+            let (row, case, timing) = (&fresh.row, &fresh.case, fresh.timing);
+            let commands = store::compute(tx.conn(), row, case, timing)?
                 .into_iter()
                 .find(|d| d.key == key)
                 .map(|d| d.due_commands(timing.calendar, &row.place(), now))
                 .unwrap_or_default();
-            let mut touched = Touched::default();
             let mut done = false;
-            for command in &commands {
-                match act::execute(c, incident, &Actor::system(), command, &Extra::default(), timing, now) {
+            for command in commands {
+                let name = command.name();
+                match tx.act(incident, &system, now, |_, _| Ok::<_, ActError>((command, Extra::default()))) {
                     Ok(outcome) => {
-                        tracing::info!(action = command.name(), case = %outcome.row.code, "deadline fired");
-                        touched.merge(outcome.touched);
+                        tracing::info!(action = name, case = %outcome.row.code, "deadline fired");
                         done = true;
                     }
                     Err(ActError::Refused(refusal)) => tracing::warn!(%refusal, "deadline alarm refused"),
@@ -155,13 +139,13 @@ impl Timer {
             }
             if !done {
                 // Nothing fired (a stale row): write the case's rows as they stand.
-                store::refresh(c, &row, &case, timing)?;
+                store::refresh(tx.conn(), row, case, timing)?;
             }
-            if store::next_at(c, incident, key)?.is_some_and(|next| next <= now) {
+            if store::next_at(tx.conn(), incident, key)?.is_some_and(|next| next <= now) {
                 tracing::warn!("deadline still due after firing; set aside");
-                store::set_aside(c, incident, key)?;
+                store::set_aside(tx.conn(), incident, key)?;
             }
-            Ok(Some(touched))
+            Ok(true)
         })
     }
 }

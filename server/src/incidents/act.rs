@@ -1,8 +1,11 @@
-//! The one write path (ARCHITECTURE.md): a command on a case is checked by the pure
-//! workflow and committed in one transaction with the case's new state, its tasks, its
-//! trace and the change-log rows of everyone it concerns. Every door — the HTTP routes
-//! here, the phones' socket, timers — ends in [`execute`] (or [`open_case`] for a new case;
-//! [`replace`] for the system's re-placement of a case whose grid left the layer).
+//! The one write path (docs/architecture.md): a command on a case is built from the case
+//! as read under its row lock, checked against the table of who may do what
+//! ([`super::permissions`]) and by the pure workflow, and committed in one transaction
+//! with the case's new state, its tasks, its trace, its deadlines and the change-log rows
+//! of everyone it concerns; only after the commit is the [`Notifier`] told. Every door —
+//! the HTTP routes, the phones' socket, the deadline timer, the routing rules, the
+//! re-placement of cases after a new grid layer — goes through [`WritePath::run`] and
+//! [`Tx::act`] (or [`Tx::open`] for a new case).
 //!
 //! The audience of a change is fixed here, at commit, from the state before and after:
 //! a task taken by one of a grid's workers reaches the others as removed, everyone whose
@@ -10,10 +13,14 @@
 //! case re-placed into another area reaches the units it left as removed.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use diesel::Connection;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::permissions::{self, Denied, Facts};
 use super::scope::Viewer;
 use super::store::{self, EventRow, IncidentRow, TaskRow};
 use super::view;
@@ -21,8 +28,8 @@ use super::workflow::{Case, Command, Event, Refusal, SYSTEM, Status, Task, TaskK
 use crate::calendar::{Calendar, Calendars};
 use crate::categories::{CategoryTree, Limit, Limits, Severity};
 use crate::changes::{self, NewChange, unit_subject};
-use crate::store::DbConnection;
-use crate::sync::hub::Touched;
+use crate::store::{Database, DbConnection};
+use crate::sync::hub::{Notifier, Touched};
 
 /// Who issues a command, and from which device.
 #[derive(Debug, Clone)]
@@ -103,10 +110,13 @@ impl<'a> Timing<'a> {
 pub struct Extra {
     /// Photos cited (attachment ids, already checked to exist).
     pub photos: Vec<String>,
-    /// The level the case is handled at after this command (a dispatch).
-    pub level: Option<i32>,
     /// The routing rule that chose this command, when the system acted on its own.
     pub rule: Option<String>,
+    /// Where the case moves (city, county, township, community, grid): a re-placement.
+    pub place: Option<[String; 5]>,
+    /// When the server heard of the command, where it happened earlier (a phone's work
+    /// sent late): kept in the trace beside the time it happened.
+    pub received_ms: Option<i64>,
 }
 
 /// Why a command was not committed.
@@ -118,6 +128,12 @@ pub enum ActError {
     /// The workflow refused it; nothing changed.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The table of who may do what refused it; nothing changed.
+    #[error(transparent)]
+    Forbidden(#[from] Denied),
+    /// There was nothing left to do: another transaction did it first.
+    #[error("nothing left to do on case {0}")]
+    Moot(String),
     /// A stored case could not be read back.
     #[error("case {0} is stored in a form this version cannot read: {1}")]
     Corrupt(String, String),
@@ -139,8 +155,6 @@ pub struct Outcome {
     pub row: IncidentRow,
     /// The events it produced.
     pub events: Vec<Event>,
-    /// Whom its change-log rows concern: hand it to the notifier once committed.
-    pub touched: Touched,
 }
 
 /// Appends change-log rows; whom they concern.
@@ -158,6 +172,183 @@ fn log(conn: &mut DbConnection, rows: &[NewChange], now_ms: i64) -> Result<Touch
             .collect(),
         newest: seqs.last().copied().unwrap_or_default(),
     })
+}
+
+/// The one write path (docs/architecture.md): every change to a case, from every door,
+/// is made inside [`WritePath::run`], which commits one transaction and only then tells
+/// the [`Notifier`] whom it concerned. Inside, [`Tx::act`] locks the case, re-reads it,
+/// builds the command from that fresh state, checks the table of who may do what,
+/// decides and writes; [`Tx::open`] opens a new case.
+#[derive(Clone)]
+pub struct WritePath {
+    db: Database,
+    notifier: Arc<dyn Notifier>,
+    tree: Arc<CategoryTree>,
+    calendars: Arc<Calendars>,
+}
+
+impl std::fmt::Debug for WritePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WritePath").field("db", &self.db).finish_non_exhaustive()
+    }
+}
+
+impl WritePath {
+    /// The write path over `db`, telling `notifier` of each commit; cases are timed by
+    /// the category `tree` in the counties' `calendars`.
+    pub fn new(db: Database, notifier: Arc<dyn Notifier>, tree: Arc<CategoryTree>, calendars: Arc<Calendars>) -> Self {
+        WritePath { db, notifier, tree, calendars }
+    }
+
+    /// The database it writes to (for reads around a command).
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The category tree cases are timed and graded by.
+    pub fn tree(&self) -> &CategoryTree {
+        &self.tree
+    }
+
+    /// The counties' calendars.
+    pub fn calendars(&self) -> &Calendars {
+        &self.calendars
+    }
+
+    /// The timing of the stored case `row`.
+    pub fn timing(&self, row: &IncidentRow) -> Timing<'_> {
+        Timing::of_row(&self.tree, &self.calendars, row)
+    }
+
+    /// Runs `work` in one transaction (on SQLite, under the writer permit) and, once it
+    /// committed, tells the notifier everything it touched. Nothing is told of work
+    /// rolled back.
+    pub fn run<T, E>(&self, work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error> + From<crate::store::StoreError>,
+    {
+        let (value, touched) = self.db.transact(|conn| {
+            let mut tx = Tx { conn, tree: &self.tree, calendars: &self.calendars, touched: Touched::default() };
+            let value = work(&mut tx)?;
+            Ok::<_, E>((value, tx.touched))
+        })?;
+        if !touched.subjects.is_empty() {
+            self.notifier.committed(&touched);
+        }
+        Ok(value)
+    }
+}
+
+/// A transaction of the write path: the connection, and whom its commits concern so far.
+pub struct Tx<'a> {
+    conn: &'a mut DbConnection,
+    tree: &'a CategoryTree,
+    calendars: &'a Calendars,
+    touched: Touched,
+}
+
+/// A case as read under its row lock, inside the transaction that will change it: what
+/// every command is built from.
+#[derive(Debug, Clone)]
+pub struct Fresh<'t> {
+    /// The stored row.
+    pub row: IncidentRow,
+    /// Its state.
+    pub case: Case,
+    /// Its time limits and calendar.
+    pub timing: Timing<'t>,
+}
+
+impl Fresh<'_> {
+    /// The unit whose centre's queue holds the case: where it was escalated to, else the
+    /// lowest centre on its chain.
+    pub fn queue(&self) -> Option<String> {
+        self.case
+            .owner
+            .clone()
+            .or_else(|| crate::routing::queue_of(&crate::routing::Chain::of(&self.row.place())).map(str::to_owned))
+    }
+}
+
+impl<'a> Tx<'a> {
+    /// The connection, for the reads and writes around a command (idempotency records,
+    /// target look-ups) that belong to the same transaction.
+    pub fn conn(&mut self) -> &mut DbConnection {
+        self.conn
+    }
+
+    /// The timing of the stored case `row`.
+    pub fn timing(&self, row: &IncidentRow) -> Timing<'a> {
+        Timing::of_row(self.tree, self.calendars, row)
+    }
+
+    /// Adds whom another commit in this transaction concerned (work outside a case).
+    pub fn touch(&mut self, touched: Touched) {
+        self.touched.merge(touched);
+    }
+
+    /// Locks case `id` and reads it as `viewer` may see it (404 otherwise).
+    pub fn lock(&mut self, id: &str, viewer: &Viewer) -> Result<Fresh<'a>, ActError> {
+        let not_found = || ActError::NotFound(id.to_owned());
+        if !store::lock(self.conn, id)? {
+            return Err(not_found());
+        }
+        let row = store::visible_incident(self.conn, viewer, id)?.ok_or_else(not_found)?;
+        let case: Case =
+            serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(id.to_owned(), e.to_string()))?;
+        let timing = self.timing(&row);
+        Ok(Fresh { row, case, timing })
+    }
+
+    /// The one write path of a change to case `id` by `actor`: locks the case, re-reads
+    /// it, has `build` make the command from that fresh state, checks the table of who
+    /// may do what, decides, and writes the case, its tasks, its trace, its deadlines and
+    /// its change-log rows, at `now_ms`.
+    pub fn act<E>(
+        &mut self,
+        id: &str,
+        actor: &Actor,
+        now_ms: i64,
+        build: impl FnOnce(&mut DbConnection, &Fresh<'a>) -> Result<(Command, Extra), E>,
+    ) -> Result<Outcome, E>
+    where
+        E: From<ActError>,
+    {
+        let fresh = self.lock(id, &actor.viewer)?;
+        let (command, extra) = build(self.conn, &fresh)?;
+        let queue = fresh.queue();
+        let facts =
+            Facts { grid: &fresh.row.grid_code, queue: queue.as_deref(), level: fresh.row.level, case: &fresh.case };
+        permissions::authorize(&actor.viewer, actor.is_system(), &command, &facts).map_err(ActError::from)?;
+        let (outcome, touched) = commit(self.conn, fresh, actor, &command, &extra, self.tree, self.calendars, now_ms)?;
+        self.touched.merge(touched);
+        Ok(outcome)
+    }
+
+    /// Opens a case (上报): the case, its first event, its deadlines and its change-log
+    /// rows. `reporter` is the staff user who filed it, if one did.
+    pub fn open(&mut self, new: NewCase, reporter: Option<&Actor>, now_ms: i64) -> Result<IncidentRow, ActError> {
+        let timing = Timing::of(self.tree, self.calendars, &new.category, new.severity, &new.chain[1]);
+        let (row, touched) = open_case(self.conn, new, reporter, timing, now_ms)?;
+        self.touched.merge(touched);
+        Ok(row)
+    }
+
+    /// Runs `work` in a savepoint: its error undoes its writes and whom they concerned,
+    /// and the transaction goes on.
+    pub fn savepoint<T, E>(&mut self, work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        let (tree, calendars) = (self.tree, self.calendars);
+        let (value, touched) = self.conn.transaction(|conn| {
+            let mut inner = Tx { conn, tree, calendars, touched: Touched::default() };
+            let value = work(&mut inner)?;
+            Ok::<_, E>((value, inner.touched))
+        })?;
+        self.touched.merge(touched);
+        Ok(value)
+    }
 }
 
 /// A new case, placed and checked, ready to be opened.
@@ -185,20 +376,20 @@ pub struct NewCase {
     pub source: String,
     /// SHA-256 of the reporter's follow token.
     pub follow_token_hash: String,
-    /// An emergency's grade, if the report gave one.
+    /// An emergency's grade, if staff reporting it gave one.
     pub severity: Option<Severity>,
+    /// A grade the reporter claimed who is not staff: stored, shown, acting on nothing.
+    pub claimed_severity: Option<Severity>,
 }
 
-/// Opens a case (上报) in the caller's transaction: the case, its first event, its
-/// change-log rows. `reporter` is the staff user who filed it, if one did.
-pub fn open_case(
+fn open_case(
     conn: &mut DbConnection,
     new: NewCase,
     reporter: Option<&Actor>,
     timing: Timing<'_>,
     now_ms: i64,
 ) -> Result<(IncidentRow, Touched), ActError> {
-    let case = Case { severity: new.severity, ..Case::reported(now_ms) };
+    let case = Case { severity: new.severity, claimed_severity: new.claimed_severity, ..Case::reported(now_ms) };
     let [city, county, township, community, grid] = new.chain;
     let (contact_name, contact_phone) = new.contact.unwrap_or_default();
     let mut row = IncidentRow {
@@ -237,6 +428,7 @@ pub fn open_case(
         "source": row.source,
         "photos": new.photos,
         "severity": row.severity,
+        "claimed_severity": new.claimed_severity.map(Severity::as_str),
     });
     store::insert_events(conn, &[event_row(&row.id, 1, "reported", reporter, data, now_ms)])?;
     let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
@@ -249,84 +441,23 @@ pub fn open_case(
     Ok((row, touched))
 }
 
-/// Applies `command` by `actor` to case `id` and commits it, in the caller's transaction
-/// (run it inside `Database::transact`): the one write path of every change to a case.
-pub fn execute(
-    conn: &mut DbConnection,
-    id: &str,
-    actor: &Actor,
-    command: &Command,
-    extra: &Extra,
-    timing: Timing<'_>,
-    now_ms: i64,
-) -> Result<Outcome, ActError> {
-    let not_found = || ActError::NotFound(id.to_owned());
-    if !store::lock(conn, id)? {
-        return Err(not_found());
-    }
-    let row = store::visible_incident(conn, &actor.viewer, id)?.ok_or_else(not_found)?;
-    commit(conn, row, actor, command, extra, None, timing, now_ms)
-}
-
-/// Where a case's grid went when the layer changed: the grid it is in (which the layer
-/// no longer has), its place in the new layer if its location lies in one, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Replacement {
-    /// The grid the case was found in.
-    pub from: String,
-    /// Its new place (city, county, township, community, grid), if any.
-    pub to: Option<[String; 5]>,
-    /// Why, for the trace.
-    pub reason: String,
-}
-
-/// Re-places case `id` as the system, in the caller's transaction: [`Command::Replace`]
-/// through the same path as every command, moving the case's place at every level. `None`
-/// when there is nothing to do any more: the case is no longer in `from` (another node
-/// re-placed it first) or it is already recorded as stranded there.
-pub fn replace(
-    conn: &mut DbConnection,
-    id: &str,
-    replacement: &Replacement,
-    timing: Timing<'_>,
-    now_ms: i64,
-) -> Result<Option<Outcome>, ActError> {
-    if !store::lock(conn, id)? {
-        return Err(ActError::NotFound(id.to_owned()));
-    }
-    let row = store::incident(conn, id)?.ok_or_else(|| ActError::NotFound(id.to_owned()))?;
-    if row.grid_code != replacement.from {
-        return Ok(None);
-    }
-    let command = Command::Replace {
-        from: replacement.from.clone(),
-        to: replacement.to.as_ref().map(|place| place[4].clone()),
-        reason: replacement.reason.clone(),
-    };
-    let place = replacement.to.as_ref();
-    match commit(conn, row, &Actor::system(), &command, &Extra::default(), place, timing, now_ms) {
-        Ok(outcome) => Ok(Some(outcome)),
-        Err(ActError::Refused(Refusal::AlreadyStranded(_))) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Decides `command` on the locked case `row` and commits it; with `place`, the case
-/// moves there (city, county, township, community, grid).
+/// Decides `command` on the locked case `fresh` and writes what it changed; with
+/// `extra.place`, the case moves there. The case's timing after the command (a new grade's
+/// limits, a new county's calendar) times what runs from now on.
 #[allow(clippy::too_many_arguments)]
 fn commit(
     conn: &mut DbConnection,
-    mut row: IncidentRow,
+    fresh: Fresh<'_>,
     actor: &Actor,
     command: &Command,
     extra: &Extra,
-    place: Option<&[String; 5]>,
-    timing: Timing<'_>,
+    tree: &CategoryTree,
+    calendars: &Calendars,
     now_ms: i64,
-) -> Result<Outcome, ActError> {
+) -> Result<(Outcome, Touched), ActError> {
+    let Fresh { mut row, case: before, timing } = fresh;
     let case_id = row.id.clone();
     let id = case_id.as_str();
-    let before: Case = serde_json::from_str(&row.state).map_err(|e| ActError::Corrupt(id.to_owned(), e.to_string()))?;
     let resume = reckon_resume(&before, command, timing, now_ms);
     let command = resume.as_ref().unwrap_or(command);
     let events = decide(&before, actor.viewer.id, command, now_ms)?;
@@ -345,22 +476,30 @@ fn commit(
         if let Some(rule) = extra.rule.as_deref().filter(|_| i == 0) {
             data["rule"] = json!(rule);
         }
-        rows.push(event_row(id, first + i as i32, &action, Some(actor), data, now_ms));
+        let mut row = event_row(id, first + i as i32, &action, Some(actor), data, now_ms);
+        row.received_at_ms = Some(extra.received_ms.unwrap_or(now_ms));
+        rows.push(row);
     }
     store::insert_events(conn, &rows)?;
     crate::attachments::reference(conn, id, &extra.photos)?;
 
     let was = row.place();
-    if let Some([city, county, township, community, grid]) = place.cloned() {
+    if let Some([city, county, township, community, grid]) = extra.place.clone() {
         (row.city_code, row.county_code, row.township_code, row.community_code, row.grid_code) =
             (city, county, township, community, grid);
     }
     let moved = row.place() != was;
     row.status = after.status.as_str().to_owned();
-    row.level = extra.level.unwrap_or(row.level);
+    if after.level != before.level
+        && let Some(level) = after.level
+    {
+        row.level = i32::from(level);
+    }
     if after.severity != before.severity {
         row.severity = after.severity.map(|g| g.as_str().to_owned());
     }
+    // What runs from now on is timed as the case stands after the command.
+    let timing = Timing::of(tree, calendars, &row.category_code, after.severity, &row.county_code);
     row.state = state_json(&after)?;
     row.updated_at_ms = now_ms;
     row.due_at_ms = step_due(&after, row.due_at_ms, timing);
@@ -407,7 +546,7 @@ fn commit(
     let mut touched = log(conn, &rows, now_ms)?;
     // A flag (督办) wakes its holders' phones as a new task does.
     touched.assigned.extend(to_wake);
-    Ok(Outcome { row, events, touched })
+    Ok((Outcome { row, events }, touched))
 }
 
 /// A resumption of a parked task (挂账) with its new deadline reckoned in the task's own
@@ -491,6 +630,7 @@ fn event_row(incident: &str, n: i32, action: &str, actor: Option<&Actor>, data: 
         device_id: actor.and_then(|a| a.device_id.clone()),
         data: data.to_string(),
         at_ms,
+        received_at_ms: Some(at_ms),
     }
 }
 
@@ -655,7 +795,7 @@ mod tests {
         let worker = Uuid::from_u128(2);
         let mut case = Case::reported(0);
         case.status = Status::Dispatched;
-        let a = Assignment { task, target: Target::User(worker), assignees: vec![worker], due_ms: None };
+        let a = Assignment { task, target: Target::User(worker), assignees: vec![worker], due_ms: None, level: None };
         case.apply(&Event::Dispatched { lead: a, assist: vec![] }, 0);
         let t = &mut case.tasks[0];
         (t.holder, t.status, t.due_ms) = (Some(worker), TaskStatus::Accepted, Some(local(20, 17, 20)));

@@ -12,9 +12,11 @@
 //! [`duplicate`] says which reports are duplicates.
 
 pub mod act;
+pub mod desk;
 pub mod duplicate;
 pub mod merge;
 pub mod ops;
+pub mod permissions;
 pub mod replace;
 pub mod report;
 pub mod routes;

@@ -7,7 +7,7 @@
 //! case whose location lies in no grid of the new layer keeps its grid code, and its
 //! trace says once that it could not be re-placed. Cases whose grid is still there are
 //! not touched. Each change is the system's [`Command::Replace`](super::workflow::Command)
-//! through the one write path ([`act::replace`]): one transaction with its event and its
+//! through the one write path ([`replace`]): one transaction with its event and its
 //! change-log rows.
 //!
 //! [`plan`] is the decision, pure; [`run`] applies it to the stored cases. It is safe
@@ -19,12 +19,46 @@
 
 use geodata::{AreaCode, GridIndex, Level};
 
-use super::act::{self, ActError, Replacement, Timing};
+use super::act::{ActError, Actor, Extra, Tx, WritePath};
 use super::store;
-use crate::calendar::Calendars;
-use crate::categories::CategoryTree;
-use crate::store::{Database, StoreError};
-use crate::sync::hub::Notifier;
+use super::workflow::{Command, Refusal};
+use crate::store::StoreError;
+
+/// Where a case's grid went when the layer changed: the grid it is in (which the layer
+/// no longer has), its place in the new layer if its location lies in one, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    /// The grid the case was found in.
+    pub from: String,
+    /// Its new place (city, county, township, community, grid), if any.
+    pub to: Option<[String; 5]>,
+    /// Why, for the trace.
+    pub reason: String,
+}
+
+/// Re-places case `id` as the system, in the write path's transaction `tx`:
+/// [`Command::Replace`] through the same path as every command, moving the case's place
+/// at every level (and so its calendar, should it cross a county line). `false` when
+/// there is nothing to do any more: the case is no longer in `from` (another node
+/// re-placed it first) or it is already recorded as stranded there.
+pub fn replace(tx: &mut Tx<'_>, id: &str, replacement: &Replacement, now_ms: i64) -> Result<bool, ActError> {
+    let done = tx.act(id, &Actor::system(), now_ms, |_, fresh| {
+        if fresh.row.grid_code != replacement.from {
+            return Err(ActError::Moot(id.to_owned()));
+        }
+        let command = Command::Replace {
+            from: replacement.from.clone(),
+            to: replacement.to.as_ref().map(|place| place[4].clone()),
+            reason: replacement.reason.clone(),
+        };
+        Ok((command, Extra { place: replacement.to.clone(), ..Extra::default() }))
+    });
+    match done {
+        Ok(_) => Ok(true),
+        Err(ActError::Moot(_) | ActError::Refused(Refusal::AlreadyStranded(_))) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
 
 /// What becomes of an open case when the layer changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,29 +158,14 @@ impl From<diesel::result::Error> for ReplaceError {
 const PAGE: i64 = 200;
 
 /// Re-places every open case whose grid is not among the stored grids, by the layer of
-/// stored `generation` indexed as `index` (blocking: run it off the async workers). Each
-/// case is one transaction, whose audience `notifier` is told once it committed. Does
-/// nothing while `index` has no grids (no layer is stored).
-pub fn run(
-    db: &Database,
-    index: &GridIndex,
-    generation: i64,
-    tree: &CategoryTree,
-    calendars: &Calendars,
-    notifier: &dyn Notifier,
-) -> Result<Tally, ReplaceError> {
-    run_on(db, index, generation, tree, calendars, notifier, &crate::clock::Clock::real())
-}
-
-/// [`run`], timing the events by `clock` (the server's clock for cases).
+/// stored `generation` indexed as `index` (blocking: run it off the async workers), each
+/// case in one transaction of the write path `path`, timed by `clock` (the server's clock
+/// for cases). Does nothing while `index` has no grids (no layer is stored).
 #[tracing::instrument(skip_all, fields(generation))]
-pub fn run_on(
-    db: &Database,
+pub fn run(
+    path: &WritePath,
     index: &GridIndex,
     generation: i64,
-    tree: &CategoryTree,
-    calendars: &Calendars,
-    notifier: &dyn Notifier,
     clock: &crate::clock::Clock,
 ) -> Result<Tally, ReplaceError> {
     let mut tally = Tally::default();
@@ -155,7 +174,7 @@ pub fn run_on(
     }
     let mut after = String::new();
     loop {
-        let rows = db.read(|c| store::in_vanished_grids(c, &after, PAGE))?;
+        let rows = path.db().read(|c| store::in_vanished_grids(c, &after, PAGE))?;
         for row in &rows {
             let Some(replacement) =
                 replacement(&row.grid_code, plan(&row.grid_code, row.lon, row.lat, index), generation)
@@ -164,25 +183,20 @@ pub fn run_on(
                 tally.untouched += 1;
                 continue;
             };
-            // Counted in the calendar of the county it ends in (a new layer may move a case
-            // across a county line).
-            let county = replacement.to.as_ref().map_or(row.county_code.as_str(), |place| place[1].as_str());
-            let timing = Timing::of(tree, calendars, &row.category_code, row.severity(), county);
             let now = clock.now_ms();
-            let done = db.transact(|c| -> Result<_, ReplaceError> {
-                let done = act::replace(c, &row.id, &replacement, timing, now)
-                    .map_err(|e| ReplaceError::Case(row.id.clone(), e))?;
+            let done = path.run(|tx| -> Result<_, ReplaceError> {
+                let done =
+                    replace(tx, &row.id, &replacement, now).map_err(|e| ReplaceError::Case(row.id.clone(), e))?;
                 // Checked in the same transaction: a layer stored meanwhile rolls this back.
-                let stored = crate::geo::store::generation(c)?;
+                let stored = crate::geo::store::generation(tx.conn())?;
                 if stored != generation {
                     return Err(ReplaceError::Superseded { stored, ours: generation });
                 }
                 Ok(done)
             })?;
             match done {
-                None => tally.untouched += 1,
-                Some(outcome) => {
-                    notifier.committed(&outcome.touched);
+                false => tally.untouched += 1,
+                true => {
                     if replacement.to.is_some() {
                         tally.replaced += 1;
                     } else {

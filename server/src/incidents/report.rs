@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::act::{self, Actor, NewCase, Timing};
-use super::routes::{Book, Desk, check_photos};
+use super::act::{self, Actor, NewCase, WritePath};
+use super::desk::Desk;
+use super::routes::{Book, check_photos};
 use super::scope::Viewer;
 use super::store;
 use super::view;
@@ -28,8 +29,6 @@ use crate::clock::Clock;
 use crate::geo::Geo;
 use crate::problem::ApiError;
 use crate::store::Database;
-use crate::sync::fanout::Fanout;
-use crate::sync::hub::{Notifier, Touched};
 
 /// The largest report body taken (photos travel separately).
 const MAX_REPORT_BYTES: usize = 64 * 1024;
@@ -226,7 +225,7 @@ pub async fn file_report(
     geo: web::Data<Geo>,
     calendars: web::Data<Calendars>,
     clock: web::Data<Clock>,
-    fanout: web::Data<Fanout>,
+    path: web::Data<WritePath>,
     staff: Option<Authenticated>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -251,8 +250,12 @@ pub async fn file_report(
             .map_err(|_| ApiError::InvalidCrs(format!("crs must be wgs84, gcj02 or bd09, not {name:?}")))?,
     };
     let (chain, (wlon, wlat)) = place(&geo, crs, report.location.lon, report.location.lat)?;
+    // Staff file on a caller's behalf only where they work; elsewhere they report as
+    // anyone does, as a resident.
     let reporter = match &staff {
-        Some(a) => Some(Actor { viewer: Viewer::of(&a.user)?, device_id: None }),
+        Some(a) => Some(Viewer::of(&a.user)?)
+            .filter(|viewer| super::permissions::files_at(viewer, &chain[4]))
+            .map(|viewer| Actor { viewer, device_id: None }),
         None => None,
     };
     let source = match reporter.as_ref().map(|r| r.viewer.role) {
@@ -284,35 +287,27 @@ pub async fn file_report(
             contact,
             source: source.to_owned(),
             follow_token_hash: token_hash(&token),
-            severity: report.severity,
+            // A resident's grade is a claim until staff confirm it.
+            severity: report.severity.filter(|_| reporter.is_some()),
+            claimed_severity: report.severity.filter(|_| reporter.is_none()),
         };
         let desk = Desk { tree: &tree, geo: &geo, calendars: &calendars };
-        let filed = db.transact(|c| -> Result<(Opened, Touched), FileError> {
-            check_photos(c, &new.photos)?;
-            let timing = Timing::of(&tree, &calendars, &new.category, new.severity, &new.chain[1]);
-            let (row, mut touched) = act::open_case(c, new, reporter.as_ref(), timing, now)?;
+        let filed = path.run(|tx| -> Result<Opened, FileError> {
+            check_photos(tx.conn(), &new.photos)?;
+            let row = tx.open(new, reporter.as_ref(), now)?;
             // The rules may take it in and dispatch it at once; the reporter sees where it went.
-            let row = match crate::routing::dispatch::on_arrival(c, &desk, &row, now)? {
-                Some(routed) => {
-                    touched.merge(routed.touched);
-                    routed.row
-                }
-                None => row,
-            };
-            let opened = (Opened { id: row.id, code: row.code, status: row.status, follow_token: token }, touched);
+            let row = crate::routing::dispatch::on_arrival(tx, &desk, &row, now)?.unwrap_or(row);
+            let opened = Opened { id: row.id, code: row.code, status: row.status, follow_token: token };
             if let Some(key) = &key {
-                let result = serde_json::to_string(&opened.0).map_err(|e| ApiError::Internal(e.to_string()))?;
-                if !store::remember(c, "report", key, &hash, &result, now, now - IDEMPOTENCY_TTL_MS)? {
+                let result = serde_json::to_string(&opened).map_err(|e| ApiError::Internal(e.to_string()))?;
+                if !store::remember(tx.conn(), "report", key, &hash, &result, now, now - IDEMPOTENCY_TTL_MS)? {
                     return Err(FileError::Raced);
                 }
             }
             Ok(opened)
         });
         match filed {
-            Ok((opened, touched)) => {
-                fanout.committed(&touched);
-                Ok(opened)
-            }
+            Ok(opened) => Ok(opened),
             Err(FileError::Raced) => match &key {
                 Some(key) => replay(&db, key, &hash, now)?.ok_or_else(|| ApiError::Internal("key vanished".into())),
                 None => Err(ApiError::Internal("raced without a key".into())),
@@ -452,9 +447,8 @@ pub async fn rate(
     db: web::Data<Database>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
-    calendars: web::Data<Calendars>,
     clock: web::Data<Clock>,
-    fanout: web::Data<Fanout>,
+    path: web::Data<WritePath>,
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -470,16 +464,16 @@ pub async fn rate(
     let view = web::block(move || -> Result<view::FollowView, ApiError> {
         let not_found = || ApiError::NotFound(format!("no report {id} with this follow token"));
         let now = clock.now_ms();
-        let row = db.read(|c| store::incident(c, &id))?.ok_or_else(not_found)?;
-        if row.follow_token_hash != token_hash(&input.follow_token) {
-            return Err(not_found());
-        }
-        let timing = Timing::of_row(&tree, &calendars, &row);
         let command = super::workflow::Command::Rate { rating };
-        let outcome = db.transact(|c| -> Result<_, ApiError> {
-            Ok(act::execute(c, &id, &Actor::system(), &command, &act::Extra::default(), timing, now)?)
+        // The follow token is checked on the case as read under its lock, like any command.
+        let outcome = path.run(|tx| -> Result<_, ApiError> {
+            tx.act(&id, &Actor::system(), now, |_, fresh| {
+                if fresh.row.follow_token_hash != token_hash(&input.follow_token) {
+                    return Err(not_found());
+                }
+                Ok((command, act::Extra::default()))
+            })
         })?;
-        fanout.committed(&outcome.touched);
         let events = db.read(|c| store::events_of(c, &id))?;
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };

@@ -3,31 +3,31 @@
 //! (accept, reject, dispatch, redispatch, extensions, verification, close) and
 //! `POST /api/v1/tasks/{id}/actions` (the operations a phone sends, from a desk).
 //! Handlers only translate: they read the request, resolve names to people, build a
-//! workflow command and hand it to [`act::execute`], the one write path.
+//! workflow command ([`super::desk`]) and hand it to the one write path
+//! ([`super::act::WritePath`]).
 
 use actix_web::{HttpResponse, get, post, web};
-use geodata::{AreaCode, GridIndex, Level};
+use geodata::{AreaCode, GridIndex};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::act::{self, Actor, Extra, Timing};
+use super::act::{Actor, Extra, WritePath};
+use super::desk::{Desk, IncidentAction, LATER_ACTIONS, desk_task_op, incident_command, parse_tagged};
 use super::merge;
-use super::ops::{TaskOp, task_op};
+use super::ops::TaskOp;
+use super::permissions::{self, Facts};
 use super::scope::Viewer;
 use super::store::{self, Filter};
 use super::view::{self, IncidentView, Names};
-use super::workflow::{Assignment, Case, Command, Refusal, Target, TaskKind, TaskRole};
+use super::workflow::Case;
 use crate::auth::routes::Authenticated;
-use crate::auth::{self, Role};
 use crate::body;
 use crate::calendar::Calendars;
-use crate::categories::{CategoryTree, Limit, Limits, Severity};
-use crate::clock::{Clock, parse_rfc3339};
+use crate::categories::CategoryTree;
+use crate::clock::Clock;
 use crate::geo::Geo;
 use crate::problem::ApiError;
 use crate::store::{Database, DbConnection};
-use crate::sync::fanout::Fanout;
-use crate::sync::hub::Notifier;
 
 /// The largest action body taken.
 const MAX_ACTION_BYTES: usize = 64 * 1024;
@@ -46,6 +46,9 @@ impl Names for Book<'_> {
     }
     fn grid(&self, code: &str) -> Option<String> {
         AreaCode::parse(code).ok().and_then(|c| self.index.grid(&c).map(|g| g.name.clone()))
+    }
+    fn takes_grade(&self, category: &str) -> bool {
+        self.tree.category(category).is_some_and(|c| c.takes(Some(crate::categories::Severity::IV)).is_ok())
     }
 }
 
@@ -72,7 +75,20 @@ pub fn load_view(
     let limits = crate::deadlines::store::of_cases(conn, std::slice::from_ref(&row.id))?;
     let limits = limits.iter().map(|d| view::limit(d, now_ms)).collect();
     let events = store::events_of(conn, id)?;
-    Ok(Some(view::incident(&row, tasks, limits, &events, names, now_ms)))
+    let mut view = view::incident(&row, tasks, limits, &events, names, now_ms);
+    // What the caller may do now: one button per action, drawn from the table of who may
+    // do what and the state the case is in.
+    if let Ok(case) = serde_json::from_str::<Case>(&row.state) {
+        let queue = row.queue();
+        let facts = Facts { grid: &row.grid_code, queue: queue.as_deref(), level: row.level, case: &case };
+        view.allowed_actions = permissions::allowed(viewer, &facts, names.takes_grade(&row.category_code), now_ms);
+        for task in &mut view.tasks {
+            if let Ok(id) = Uuid::parse_str(&task.id) {
+                task.allowed_actions = Some(permissions::allowed_on_task(viewer, &facts, id, now_ms));
+            }
+        }
+    }
+    Ok(Some(view))
 }
 
 /// The query of the case list.
@@ -193,469 +209,6 @@ pub async fn get_incident(
     Ok(HttpResponse::Ok().json(view))
 }
 
-impl From<&Target> for TargetSpec {
-    fn from(target: &Target) -> TargetSpec {
-        match target {
-            Target::Grid(code) => TargetSpec::Grid(code.clone()),
-            Target::Unit(code) => TargetSpec::Unit(code.clone()),
-            Target::Department(code) => TargetSpec::Department(code.clone()),
-            Target::User(id) => TargetSpec::User(id.to_string()),
-        }
-    }
-}
-
-/// Where a dispatch sends work: `{"grid": …}`, `{"unit": …}`, `{"department": …}` or `{"user": …}`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TargetSpec {
-    /// A grid's workers.
-    Grid(String),
-    /// A unit's staff.
-    Unit(String),
-    /// A department's staff.
-    Department(String),
-    /// One user, by id.
-    User(String),
-}
-
-/// A staff action on a case.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum IncidentAction {
-    /// Take a reported case in; with `confirm`, send a confirm task to the grid first.
-    Accept {
-        /// Confirm on site first (核实).
-        #[serde(default)]
-        confirm: bool,
-    },
-    /// Refuse it, with a reason.
-    Reject {
-        /// Why.
-        reason: String,
-    },
-    /// Send the work to a lead and assisting units.
-    Dispatch {
-        /// The lead.
-        to: TargetSpec,
-        /// Assisting units.
-        #[serde(default)]
-        assist: Vec<TargetSpec>,
-        /// A deadline (RFC 3339) instead of the category's.
-        due: Option<String>,
-    },
-    /// Check the work from the desk.
-    Verify {
-        /// Whether it passed.
-        passed: bool,
-        /// What was seen.
-        #[serde(default)]
-        note: String,
-    },
-    /// Close a verified case.
-    Close,
-    /// Flag the case (督办) with a note, by a centre above the level handling it: its holders
-    /// are told on their phones.
-    Flag {
-        /// What the supervisor says.
-        #[serde(default)]
-        note: String,
-    },
-    /// Set, correct or clear an emergency's grade (定级), with a reason: the steps that start
-    /// from now on run on the grade's limits.
-    Grade {
-        /// `I`…`IV`, or null to clear it.
-        severity: Option<Severity>,
-        /// Why.
-        #[serde(default)]
-        reason: String,
-    },
-    /// Tell units or departments of the case without sending them work (抄告); they hear
-    /// of it whether or not it lies in their area.
-    Inform {
-        /// Unit codes (in the layer) or department codes.
-        units: Vec<String>,
-        /// Why they are told.
-        #[serde(default)]
-        note: String,
-    },
-    /// Send a task's work elsewhere (改派): a returned task, or an active one taken from its holder.
-    Redispatch {
-        /// The task replaced.
-        task: String,
-        /// Where the work goes now.
-        to: TargetSpec,
-        /// A deadline (RFC 3339) instead of a fresh limit of the category's.
-        due: Option<String>,
-    },
-    /// Grant a task's request for more time (延期), as asked or until `until`.
-    ApproveExtension {
-        /// Which task.
-        task: String,
-        /// A deadline (RFC 3339) other than the one asked for.
-        until: Option<String>,
-    },
-    /// Refuse a task's request for more time; the deadline stands.
-    RefuseExtension {
-        /// Which task.
-        task: String,
-        /// Why.
-        #[serde(default)]
-        reason: String,
-    },
-    /// Send a handled case to someone to check on site (核查); its handlers are left out.
-    RequestVerification {
-        /// Who checks.
-        to: TargetSpec,
-        /// A deadline (RFC 3339) instead of the category's.
-        due: Option<String>,
-    },
-    /// Approve a holder's request to park a task (挂账): its clock stops.
-    ApprovePark {
-        /// Which task.
-        task: String,
-    },
-    /// Refuse a request to park a task, with a reason; its clock runs on.
-    RefusePark {
-        /// Which task.
-        task: String,
-        /// Why.
-        #[serde(default)]
-        reason: String,
-    },
-    /// Start a parked task's clock again; its deadline moves later by the time parked.
-    ResumeTask {
-        /// Which task.
-        task: String,
-    },
-    /// Merge this case, a duplicate, into another case of the same category (并单): its
-    /// tasks are withdrawn and its reporters follow the other.
-    Merge {
-        /// The surviving case's id.
-        into: String,
-        /// Why.
-        #[serde(default)]
-        reason: String,
-    },
-    /// Reopen a closed case (返工): the work goes back to its last lead handler.
-    Reopen {
-        /// Why.
-        reason: String,
-    },
-    /// Escalate the case one level up (上报: township → county → city), by the centre
-    /// whose queue it is in: it joins the next level's queue.
-    Escalate {
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Actions of the contract not served yet (none now: issue 6 brought `merge`, `escalate`
-/// and `reopen`).
-const LATER_ACTIONS: [&str; 0] = [];
-
-/// Reads a JSON object's tag and refuses, with a clear slug, the names that are known
-/// but not served yet; the rest is left to serde.
-fn parse_tagged<T: serde::de::DeserializeOwned>(
-    value: serde_json::Value,
-    tag: &str,
-    later: &[&str],
-) -> Result<T, ApiError> {
-    let name = value.get(tag).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-    if later.contains(&name.as_str()) {
-        return Err(ApiError::Unprocessable {
-            kind: "not-supported-yet",
-            detail: format!("`{name}` is part of the contract but not served by this version"),
-        });
-    }
-    serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("the body is not a valid {tag}: {e}")))
-}
-
-/// Reads a desk's task operation: the op body of a phone's mutation, the task named by the path.
-fn desk_task_op(mut value: serde_json::Value, task: Uuid) -> Result<TaskOp, ApiError> {
-    let Some(object) = value.as_object_mut() else {
-        return Err(ApiError::BadRequest("the body must be a JSON object with a `kind`".into()));
-    };
-    object.insert("task_id".into(), serde_json::Value::String(task.to_string()));
-    // `progress` was once read with a `note`; the protocol calls it `text`.
-    if object.get("kind").and_then(|k| k.as_str()) == Some("progress")
-        && !object.contains_key("text")
-        && let Some(note) = object.remove("note")
-    {
-        object.insert("text".into(), note);
-    }
-    let kind: sync_protocol::OpKind = serde_json::from_value(value)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not a valid task operation: {e}")))?;
-    if kind == sync_protocol::OpKind::Unknown {
-        return Err(ApiError::BadRequest("`kind` names no operation this server knows".into()));
-    }
-    match task_op(&kind) {
-        Some(Ok(op)) => Ok(op),
-        Some(Err(detail)) => Err(ApiError::BadRequest(detail)),
-        None => Err(ApiError::Unprocessable {
-            kind: "not-a-task-operation",
-            detail: "this route takes the operations on a task: accept_task, arrive, progress, complete_task, \
-                     confirm_task, return_task, request_extension, request_park, resume_task, verify"
-                .into(),
-        }),
-    }
-}
-
-/// Everything a case action needs to resolve names and times: a desk's, or the routing
-/// rules' when they act on their own.
-pub struct Desk<'a> {
-    /// The category tree in force.
-    pub tree: &'a CategoryTree,
-    /// The grids and units.
-    pub geo: &'a Geo,
-    /// The counties' calendars.
-    pub calendars: &'a Calendars,
-}
-
-impl<'a> Desk<'a> {
-    /// The timing of the stored case `row`.
-    pub fn timing(&self, row: &store::IncidentRow) -> Timing<'a> {
-        Timing::of_row(self.tree, self.calendars, row)
-    }
-
-    /// The people a target names, what it is, and the level it works at; only targets in
-    /// `viewer`'s area (the system's covers everything).
-    pub fn resolve(
-        &self,
-        conn: &mut DbConnection,
-        viewer: &Viewer,
-        spec: &TargetSpec,
-    ) -> Result<(Target, Vec<Uuid>, i32), ApiError> {
-        let unknown = |what: String| ApiError::Unprocessable { kind: "unknown-target", detail: what };
-        let ids = |users: Vec<auth::User>| users.iter().filter_map(|u| Uuid::parse_str(&u.id).ok()).collect::<Vec<_>>();
-        match spec {
-            TargetSpec::Grid(code) => {
-                let parsed = AreaCode::parse(code).ok().filter(|c| c.level() == Level::Grid);
-                let grid = parsed
-                    .filter(|c| self.geo.index().grid(c).is_some() && viewer.covers(c))
-                    .ok_or_else(|| unknown(format!("no grid {code} in your area")))?;
-                let workers = auth::users_in(conn, &[Role::GridWorker], grid.as_str())?;
-                Ok((Target::Grid(code.clone()), ids(workers), 5))
-            }
-            TargetSpec::Unit(code) => {
-                let parsed = AreaCode::parse(code).ok().filter(|c| c.level() != Level::Grid);
-                let unit = parsed
-                    .filter(|c| self.geo.layer().get(c).is_some() && viewer.covers(c))
-                    .ok_or_else(|| unknown(format!("no unit {code} in your area")))?;
-                let staff = auth::users_in(
-                    conn,
-                    &[Role::CityCentre, Role::CountyCentre, Role::TownshipCentre, Role::CommunityStaff],
-                    unit.as_str(),
-                )?;
-                Ok((Target::Unit(code.clone()), ids(staff), i32::from(unit.level().number())))
-            }
-            TargetSpec::Department(code) => {
-                if !self.tree.departments.iter().any(|d| d.code == *code) {
-                    return Err(unknown(format!("no department {code}")));
-                }
-                let staff = auth::users_in(conn, &[Role::DepartmentStaff], code)?;
-                Ok((Target::Department(code.clone()), ids(staff), i32::from(Level::County.number())))
-            }
-            TargetSpec::User(id) => {
-                let user = auth::user_by_id(conn, id)?.ok_or_else(|| unknown(format!("no user {id}")))?;
-                let area = AreaCode::parse(&user.unit_code).ok();
-                let level = area.as_ref().map_or(i32::from(Level::County.number()), |a| i32::from(a.level().number()));
-                let reachable = user.role() == Some(Role::DepartmentStaff) || area.is_some_and(|a| viewer.covers(&a));
-                let uid = Uuid::parse_str(&user.id)
-                    .ok()
-                    .filter(|_| reachable)
-                    .ok_or_else(|| unknown(format!("no user {id} in your area")))?;
-                Ok((Target::User(uid), vec![uid], level))
-            }
-        }
-    }
-}
-
-fn due_of(spec: Option<&str>) -> Result<Option<i64>, ApiError> {
-    spec.map(|s| {
-        parse_rfc3339(s).ok_or_else(|| ApiError::BadRequest(format!("due must be an RFC 3339 instant, not {s:?}")))
-    })
-    .transpose()
-}
-
-/// A task id named in an action body.
-fn task_named(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::BadRequest(format!("task {id:?} is not a task's id")))
-}
-
-/// The limit a fresh task of `kind` runs under.
-fn limit_of(kind: TaskKind) -> fn(&Limits) -> Limit {
-    match kind {
-        TaskKind::Handle => |l| l.handle,
-        TaskKind::Confirm => |l| l.accept,
-        TaskKind::Verify => |l| l.verify,
-    }
-}
-
-/// When a new task of `kind` falls due: the deadline given (RFC 3339), or else the
-/// category's limit for its step, counted from `now`.
-fn deadline(given: Option<&str>, timing: Timing<'_>, kind: TaskKind, now: i64) -> Result<Option<i64>, ApiError> {
-    Ok(match due_of(given)? {
-        Some(due) => Some(due),
-        None => timing.due(now, limit_of(kind)),
-    })
-}
-
-/// Whether `viewer` supervises cases handled at `level`: a command centre (or the
-/// administrator) of a level above it.
-fn supervises(viewer: &Viewer, level: i32) -> bool {
-    match viewer.role {
-        Role::Administrator => true,
-        Role::CityCentre | Role::CountyCentre | Role::TownshipCentre => {
-            viewer.level().is_some_and(|l| i32::from(l.number()) < level)
-        }
-        _ => false,
-    }
-}
-
-/// Where a hand escalation (上报) of `row` by `viewer` goes: the unit whose queue the case
-/// is in (its township until escalated), the unit one level up (none above the city) and
-/// that unit's level. Only a command centre escalates, and only the one whose queue holds
-/// the case (or the administrator): 403 otherwise.
-fn escalation(
-    viewer: &Viewer,
-    row: &store::IncidentRow,
-    case: &Case,
-) -> Result<(String, Option<String>, Option<i32>), ApiError> {
-    if !matches!(viewer.role, Role::Administrator | Role::CityCentre | Role::CountyCentre | Role::TownshipCentre) {
-        return Err(ApiError::Forbidden(format!("a {} does not escalate cases: command centres do", viewer.role)));
-    }
-    let owner = case.owner.clone().unwrap_or_else(|| row.township_code.clone());
-    if viewer.role != Role::Administrator && viewer.unit_code != owner {
-        return Err(ApiError::Forbidden(format!("the case is in the queue of {owner}: that centre escalates it")));
-    }
-    let level = AreaCode::parse(&owner).map_or(Level::Township, |c| c.level());
-    let to = match level {
-        Level::City => None,
-        Level::County => Some(row.city_code.clone()),
-        Level::Township => Some(row.county_code.clone()),
-        Level::Community | Level::Grid => Some(row.township_code.clone()),
-    }
-    .filter(|code| !code.is_empty());
-    let to_level = to.as_deref().and_then(|c| AreaCode::parse(c).ok()).map(|c| i32::from(c.level().number()));
-    Ok((owner, to, to_level))
-}
-
-/// Builds the workflow command of a staff action (resolving targets to people).
-fn incident_command(
-    conn: &mut DbConnection,
-    desk: &Desk<'_>,
-    viewer: &Viewer,
-    row: &store::IncidentRow,
-    action: IncidentAction,
-    now: i64,
-) -> Result<(Command, Extra), ApiError> {
-    let timing = desk.timing(row);
-    Ok(match action {
-        IncidentAction::Accept { confirm: false } => (Command::Accept { confirm: None }, Extra::default()),
-        IncidentAction::Accept { confirm: true } => {
-            // The confirm task goes to the case's own grid, whoever directs it.
-            let workers = auth::users_in(conn, &[Role::GridWorker], &row.grid_code)?;
-            let assignees = workers.iter().filter_map(|u| Uuid::parse_str(&u.id).ok()).collect();
-            let target = Target::Grid(row.grid_code.clone());
-            let due_ms = timing.due(now, limit_of(TaskKind::Confirm));
-            let task = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
-            (Command::Accept { confirm: Some(task) }, Extra::default())
-        }
-        IncidentAction::Reject { reason } => (Command::Reject { reason }, Extra::default()),
-        IncidentAction::Dispatch { to, assist, due } => {
-            let due_ms = deadline(due.as_deref(), timing, TaskKind::Handle, now)?;
-            let (target, assignees, level) = desk.resolve(conn, viewer, &to)?;
-            let lead = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
-            let mut helpers = Vec::with_capacity(assist.len());
-            for spec in &assist {
-                let (target, assignees, _) = desk.resolve(conn, viewer, spec)?;
-                helpers.push(Assignment { task: Uuid::new_v4(), target, assignees, due_ms });
-            }
-            (Command::Dispatch { lead, assist: helpers }, Extra { level: Some(level), ..Extra::default() })
-        }
-        IncidentAction::Verify { passed, note } => (Command::Verify { task: None, passed, note }, Extra::default()),
-        IncidentAction::Close => (Command::Close, Extra::default()),
-        IncidentAction::Flag { note } => {
-            if !supervises(viewer, row.level) {
-                return Err(ApiError::Forbidden(format!(
-                    "a flag (督办) comes from a centre above the level handling the case (level {})",
-                    row.level
-                )));
-            }
-            (Command::Flag { note }, Extra::default())
-        }
-        IncidentAction::Grade { severity, reason } => {
-            if let Some(category) = desk.tree.category(&row.category_code) {
-                category
-                    .takes(severity)
-                    .map_err(|detail| ApiError::Unprocessable { kind: "invalid-command", detail })?;
-            }
-            (Command::Grade { severity, reason }, Extra::default())
-        }
-        IncidentAction::Inform { units, note } => {
-            for unit in &units {
-                let known = desk.tree.departments.iter().any(|d| d.code == *unit)
-                    || AreaCode::parse(unit).is_ok_and(|c| desk.geo.layer().get(&c).is_some());
-                if !known {
-                    return Err(ApiError::Unprocessable {
-                        kind: "unknown-target",
-                        detail: format!("{unit:?} is neither a unit nor a department"),
-                    });
-                }
-            }
-            (Command::Inform { units, note }, Extra::default())
-        }
-        IncidentAction::Redispatch { task, to, due } => {
-            let task = task_named(&task)?;
-            let case: Case = serde_json::from_str(&row.state)
-                .map_err(|e| ApiError::Internal(format!("case {} is unreadable: {e}", row.id)))?;
-            let old = case.tasks.iter().find(|t| t.id == task).ok_or(Refusal::NoSuchTask(task))?;
-            let due_ms = deadline(due.as_deref(), timing, old.kind, now)?;
-            let (target, assignees, level) = desk.resolve(conn, viewer, &to)?;
-            let to = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
-            // The level handling the case follows its lead.
-            let level = (old.role == TaskRole::Lead && old.kind == TaskKind::Handle).then_some(level);
-            (Command::Redispatch { task, to }, Extra { level, ..Extra::default() })
-        }
-        IncidentAction::ApproveExtension { task, until } => {
-            let until_ms = due_of(until.as_deref())?;
-            (
-                Command::AnswerExtension { task: task_named(&task)?, approve: true, until_ms, reason: String::new() },
-                Extra::default(),
-            )
-        }
-        IncidentAction::RefuseExtension { task, reason } => (
-            Command::AnswerExtension { task: task_named(&task)?, approve: false, until_ms: None, reason },
-            Extra::default(),
-        ),
-        IncidentAction::ApprovePark { task } => {
-            (Command::AnswerPark { task: task_named(&task)?, approve: true, reason: String::new() }, Extra::default())
-        }
-        IncidentAction::RefusePark { task, reason } => {
-            (Command::AnswerPark { task: task_named(&task)?, approve: false, reason }, Extra::default())
-        }
-        IncidentAction::ResumeTask { task } => {
-            (Command::Resume { task: task_named(&task)?, due_ms: None }, Extra::default())
-        }
-        IncidentAction::Merge { .. } => {
-            return Err(ApiError::Internal("a merge is committed by incidents::merge, not as one command".into()));
-        }
-        IncidentAction::Reopen { reason } => (Command::Reopen { reason }, Extra::default()),
-        IncidentAction::Escalate { reason } => {
-            let case: Case = serde_json::from_str(&row.state)
-                .map_err(|e| ApiError::Internal(format!("case {} is unreadable: {e}", row.id)))?;
-            let (from, to, level) = escalation(viewer, row, &case)?;
-            (Command::Escalate { from, to, reason }, Extra { level, ..Extra::default() })
-        }
-        IncidentAction::RequestVerification { to, due } => {
-            let due_ms = deadline(due.as_deref(), timing, TaskKind::Verify, now)?;
-            let (target, assignees, _) = desk.resolve(conn, viewer, &to)?;
-            let task = Assignment { task: Uuid::new_v4(), target, assignees, due_ms };
-            (Command::RequestVerification { task }, Extra::default())
-        }
-    })
-}
-
 /// The ids among `photos` that are malformed or not uploaded: 422 `unknown-attachment`.
 pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), ApiError> {
     if photos.len() > 9 {
@@ -695,11 +248,11 @@ pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), Ap
     tag = "cases"
 )]
 #[post("/api/v1/incidents/{id}/actions")]
-#[tracing::instrument(skip(db, tree, geo, calendars, clock, fanout, caller, payload))]
+#[tracing::instrument(skip(db, path, tree, geo, calendars, clock, caller, payload))]
 #[allow(clippy::too_many_arguments)]
 pub async fn incident_action(
     db: web::Data<Database>,
-    fanout: web::Data<Fanout>,
+    path: web::Data<WritePath>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
     calendars: web::Data<Calendars>,
@@ -711,38 +264,31 @@ pub async fn incident_action(
     let value: serde_json::Value = body::json(payload, MAX_ACTION_BYTES).await?;
     let viewer = Viewer::of(&caller.user)?;
     let id = id.into_inner();
+    let action: IncidentAction = parse_tagged(value, "action", &LATER_ACTIONS)?;
     let view = web::block(move || -> Result<IncidentView, ApiError> {
         let desk = Desk { tree: &tree, geo: &geo, calendars: &calendars };
         let now = clock.now_ms();
-        let row = db
-            .read(|c| store::visible_incident(c, &viewer, &id))?
-            .ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
-        if !viewer.directs() {
-            return Err(ApiError::Forbidden(format!("a {} does not direct cases", viewer.role)));
-        }
-        let action: IncidentAction = parse_tagged(value, "action", &LATER_ACTIONS)?;
         let actor = Actor { viewer: viewer.clone(), device_id: None };
-        let outcome = db.transact(|c| -> Result<_, ApiError> {
+        path.run(|tx| -> Result<_, ApiError> {
             if let IncidentAction::Merge { into, reason } = &action {
-                if store::visible_incident(c, &viewer, into)?.is_none() {
+                if store::visible_incident(tx.conn(), &viewer, into)?.is_none() {
                     return Err(ApiError::Unprocessable {
                         kind: "unknown-case",
                         detail: format!("no case {into} that you may see to merge into"),
                     });
                 }
-                return Ok(merge::merge(c, &id, into, &actor, reason, |r| desk.timing(r), now)?);
+                merge::merge(tx, &id, into, &actor, reason, now)?;
+                return Ok(());
             }
-            let (command, extra) = incident_command(c, &desk, &viewer, &row, action, now)?;
-            // A new grade counts from this command on: its limits time what runs after it.
-            let timing = match &command {
-                Command::Grade { severity, .. } => {
-                    Timing::of(&tree, &calendars, &row.category_code, *severity, &row.county_code)
-                }
-                _ => desk.timing(&row),
-            };
-            Ok(act::execute(c, &id, &actor, &command, &extra, timing, now)?)
+            let graded = matches!(action, IncidentAction::Grade { .. });
+            let outcome =
+                tx.act(&id, &actor, now, |c, fresh| incident_command(c, &desk, &viewer, fresh, action, now))?;
+            if graded {
+                // A grave grade confirmed by staff lets the rules act as on arrival.
+                crate::routing::dispatch::on_grade(tx, &desk, &outcome.row, now)?;
+            }
+            Ok(())
         })?;
-        fanout.committed(&outcome.touched);
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };
         db.read(|c| load_view(c, &viewer, &id, &book, now))?.ok_or_else(|| ApiError::NotFound(id.clone()))
@@ -771,14 +317,13 @@ pub async fn incident_action(
     tag = "cases"
 )]
 #[post("/api/v1/tasks/{id}/actions")]
-#[tracing::instrument(skip(db, tree, geo, calendars, clock, fanout, caller, payload))]
+#[tracing::instrument(skip(db, path, tree, geo, clock, caller, payload))]
 #[allow(clippy::too_many_arguments)]
 pub async fn task_action(
     db: web::Data<Database>,
-    fanout: web::Data<Fanout>,
+    path: web::Data<WritePath>,
     tree: web::Data<CategoryTree>,
     geo: web::Data<Geo>,
-    calendars: web::Data<Calendars>,
     clock: web::Data<Clock>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -792,15 +337,16 @@ pub async fn task_action(
         let not_found = || ApiError::NotFound(format!("no task {task_id} that you may see"));
         let task = Uuid::parse_str(&task_id).map_err(|_| not_found())?;
         let incident = db.read(|c| store::task_incident(c, &task_id))?.ok_or_else(not_found)?;
-        let row = db.read(|c| store::visible_incident(c, &viewer, &incident))?.ok_or_else(not_found)?;
         let TaskOp { command, photos, .. } = desk_task_op(value, task)?;
         let actor = Actor { viewer: viewer.clone(), device_id: None };
-        let timing = Timing::of_row(&tree, &calendars, &row);
-        let outcome = db.transact(|c| -> Result<_, ApiError> {
-            check_photos(c, &photos)?;
-            Ok(act::execute(c, &incident, &actor, &command, &Extra { photos, ..Extra::default() }, timing, now)?)
+        path.run(|tx| -> Result<_, ApiError> {
+            check_photos(tx.conn(), &photos)?;
+            let extra = Extra { photos, ..Extra::default() };
+            tx.act(&incident, &actor, now, |_, _| Ok::<_, ApiError>((command, extra))).map_err(|e| match e {
+                ApiError::NotFound(_) => not_found(),
+                other => other,
+            })
         })?;
-        fanout.committed(&outcome.touched);
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };
         db.read(|c| load_view(c, &viewer, &incident, &book, now))?.ok_or_else(not_found)

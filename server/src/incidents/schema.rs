@@ -121,6 +121,8 @@ diesel::table! {
         data -> Text,
         /// When (Unix ms).
         at_ms -> BigInt,
+        /// When the server heard of it (Unix ms), if recorded.
+        received_at_ms -> Nullable<BigInt>,
     }
 }
 

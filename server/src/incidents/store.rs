@@ -134,8 +134,10 @@ pub struct EventRow {
     pub device_id: Option<String>,
     /// Its data (JSON).
     pub data: String,
-    /// When.
+    /// When it happened (a phone's `occurred_at`, or the server's time).
     pub at_ms: i64,
+    /// When the server heard of it.
+    pub received_at_ms: Option<i64>,
 }
 
 /// Takes the next value of a named counter, creating it at 1.

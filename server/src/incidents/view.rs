@@ -14,6 +14,10 @@ pub trait Names {
     fn category(&self, code: &str) -> Option<String>;
     /// A grid's name.
     fn grid(&self, code: &str) -> Option<String>;
+    /// Whether cases of a category take a grade (定级): emergencies.
+    fn takes_grade(&self, _category: &str) -> bool {
+        false
+    }
 }
 
 /// A code with its name.
@@ -143,6 +147,10 @@ pub struct TaskView {
     /// The stretches it was parked, oldest first (the last may still be open).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paused: Vec<PauseView>,
+    /// In a case view, the operations on this task the caller may take now (absent where
+    /// a task reaches everyone it concerns alike, as in the change log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_actions: Option<Vec<&'static str>>,
 }
 
 /// A request to park a task, waiting for the centre's answer.
@@ -194,8 +202,11 @@ pub struct HistoryEntry {
     pub actor: Option<ActorRef>,
     /// From which device.
     pub device_id: Option<String>,
-    /// When.
+    /// When it happened (for a phone's work sent late, the time the worker did it).
     pub at: String,
+    /// When the server heard of it, where that differs from `at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<String>,
     /// The event's details.
     #[schema(value_type = Object)]
     pub data: Value,
@@ -215,6 +226,9 @@ pub struct IncidentView {
     pub source: String,
     /// An emergency's grade (`I`…`IV`), if it has one.
     pub severity: Option<String>,
+    /// A grade the reporter claimed (a resident, an Open311 client), until staff grade the
+    /// case: shown to the desk, acting on nothing.
+    pub claimed_severity: Option<String>,
     /// The unit whose centre's queue holds it: its township's until it is escalated.
     pub queue: Option<String>,
     /// Its running time limits, each with its light and, once overdue, its supervisor (督办).
@@ -223,6 +237,9 @@ pub struct IncidentView {
     pub tasks: Vec<TaskView>,
     /// Every event, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// The actions on the case itself the caller may take now (the table of who may do
+    /// what, and the case's state): one button each.
+    pub allowed_actions: Vec<&'static str>,
 }
 
 /// A running time limit of a case, as its deadline row holds it.
@@ -356,6 +373,7 @@ pub fn task(row: &TaskRow, assignees: Vec<String>, state: Option<&super::workflo
             .iter()
             .map(|p| PauseView { from: rfc3339(p.from_ms), until: p.until_ms.map(rfc3339) })
             .collect(),
+        allowed_actions: None,
     }
 }
 
@@ -388,6 +406,10 @@ pub fn incident(
         contact,
         source: row.source.clone(),
         severity: row.severity.clone(),
+        claimed_severity: serde_json::from_str::<super::workflow::Case>(&row.state)
+            .ok()
+            .and_then(|c| c.claimed_severity)
+            .map(|g| g.as_str().to_owned()),
         queue: row.queue(),
         limits,
         tasks,
@@ -399,9 +421,11 @@ pub fn incident(
                 actor: e.actor_id.clone().map(|id| ActorRef { id, role: e.actor_role.clone() }),
                 device_id: e.device_id.clone(),
                 at: rfc3339(e.at_ms),
+                received_at: e.received_at_ms.filter(|r| *r != e.at_ms).map(rfc3339),
                 data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
             })
             .collect(),
+        allowed_actions: Vec::new(),
     }
 }
 

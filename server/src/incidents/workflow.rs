@@ -198,6 +198,10 @@ pub struct Assignment {
     pub assignees: Vec<UserId>,
     /// When it falls due (Unix ms), if it has a time limit.
     pub due_ms: Option<i64>,
+    /// The level its target works at (1–5), when known: a lead's becomes the level
+    /// handling the case, so that the trace carries every change of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
 }
 
 /// One unit of work for one holder.
@@ -342,6 +346,14 @@ pub struct Case {
     /// An emergency's grade (I–IV), as reported or as a desk set it since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+    /// A grade the reporter gave who is not staff (a resident, an Open311 client): a claim,
+    /// shown to the desk, that acts on nothing until staff grade the case (定级).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_severity: Option<Severity>,
+    /// The level handling the case (1–5), once an event set it: a dispatch or redispatch
+    /// of the lead, or an escalation. Before that, the category's level stored with the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
 }
 
 /// What the timer raised on one running limit of a case: yellow (预警), red (超期) and the
@@ -1582,7 +1594,11 @@ impl Case {
                 alarm.level = Some(*level);
             }
             Event::Flagged { .. } | Event::Informed { .. } => {}
-            Event::Graded { to, .. } => self.severity = *to,
+            Event::Graded { to, .. } => {
+                // Staff grading the case settles any claim the reporter made.
+                self.severity = *to;
+                self.claimed_severity = None;
+            }
             Event::Registered => self.status = Status::Registered,
             Event::ConfirmationRequested { task } => {
                 self.tasks.push(new_task(task, TaskKind::Confirm, TaskRole::Lead));
@@ -1601,6 +1617,7 @@ impl Case {
                 self.status = Status::Rejected;
             }
             Event::Dispatched { lead, assist } => {
+                self.level = lead.level.or(self.level);
                 self.tasks.push(new_task(lead, TaskKind::Handle, TaskRole::Lead));
                 self.tasks.extend(assist.iter().map(|a| new_task(a, TaskKind::Handle, TaskRole::Assist)));
                 self.status = Status::Dispatched;
@@ -1655,6 +1672,9 @@ impl Case {
                 }
                 old.replaced_by = Some(to.task);
                 let (kind, role) = (old.kind, old.role);
+                if kind == TaskKind::Handle && role == TaskRole::Lead {
+                    self.level = to.level.or(self.level);
+                }
                 let task = new_task(to, kind, role);
                 let home = task.home();
                 self.tasks.push(task);
@@ -1727,7 +1747,10 @@ impl Case {
                 self.status = Status::Dispatched;
                 self.rating = None;
             }
-            Event::Escalated { to, .. } => self.owner = Some(to.clone()),
+            Event::Escalated { to, .. } => {
+                self.level = geodata::AreaCode::parse(to).ok().map(|c| c.level().number()).or(self.level);
+                self.owner = Some(to.clone());
+            }
             Event::Rated { rating } => self.rating = Some(*rating),
             Event::Replaced { .. } => self.stranded = None,
             Event::Stranded { grid, .. } => self.stranded = Some(grid.clone()),

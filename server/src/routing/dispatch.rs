@@ -12,19 +12,17 @@
 //! Otherwise, or when nobody stands behind the target, the case waits in the queue of the
 //! lowest centre on its chain, with the suggestion beside it.
 
-use diesel::Connection;
 use uuid::Uuid;
 
 use super::{Chain, Source, Suggestion, on_duty, roster, suggest};
 use crate::auth::{self, Role};
 use crate::categories::CategoryTree;
-use crate::incidents::act::{self, ActError, Actor, Extra, Timing};
-use crate::incidents::routes::{Desk, TargetSpec};
+use crate::incidents::act::{ActError, Actor, Extra, Tx};
+use crate::incidents::desk::{Desk, TargetSpec};
 use crate::incidents::store::IncidentRow;
 use crate::incidents::workflow::{Assignment, Command, Status, Target};
 use crate::problem::ApiError;
 use crate::store::DbConnection;
-use crate::sync::hub::Touched;
 
 /// The rules' proposal for the stored case `row` at `now_ms`: its category and grade, its
 /// place, who reported it (a grid worker's own finding or not) and the grid's duty roster.
@@ -50,30 +48,21 @@ pub fn proposal(
     Ok(suggest(category, row.severity(), &Chain::of(&row.place()), source, duty))
 }
 
-/// What the rules did to a case: whom the commits concern, and the case as stored now.
-#[derive(Debug, Clone)]
-pub struct Routed {
-    /// Hand it to the notifier once committed.
-    pub touched: Touched,
-    /// The case after the rules' last step.
-    pub row: IncidentRow,
-}
-
-/// The rules' steps on one case so far, each a command by the system.
-struct Steps<'a, 'd> {
-    conn: &'a mut DbConnection,
+/// The rules' steps on one case so far, each a command by the system through the one
+/// write path; the case as its last step left it.
+struct Steps<'t, 'a> {
+    tx: &'t mut Tx<'a>,
     system: Actor,
-    timing: Timing<'d>,
     now_ms: i64,
-    done: Routed,
+    row: IncidentRow,
 }
 
 impl Steps<'_, '_> {
-    fn run(&mut self, command: &Command, extra: &Extra) -> Result<(), ActError> {
-        let id = self.done.row.id.clone();
-        let outcome = act::execute(self.conn, &id, &self.system, command, extra, self.timing, self.now_ms)?;
-        self.done.touched.merge(outcome.touched);
-        self.done.row = outcome.row;
+    fn run(&mut self, command: Command, extra: &Extra) -> Result<(), ActError> {
+        let id = self.row.id.clone();
+        let extra = extra.clone();
+        let outcome = self.tx.act(&id, &self.system, self.now_ms, |_, _| Ok::<_, ActError>((command, extra)))?;
+        self.row = outcome.row;
         Ok(())
     }
 
@@ -83,25 +72,73 @@ impl Steps<'_, '_> {
             return Ok(());
         }
         let inform = Command::Inform { units: suggestion.notify.clone(), note: format!("rule {}", suggestion.rule) };
-        self.run(&inform, by_rule)
+        self.run(inform, by_rule)
+    }
+}
+
+/// Sends a grave emergency (grades I–III) from the township's queue into the county
+/// centre's and tells those the rule names: the case as it is then, or `None` when the
+/// rule has no unit to send it to.
+fn escalate(
+    tx: &mut Tx<'_>,
+    row: &IncidentRow,
+    suggestion: &Suggestion,
+    now_ms: i64,
+) -> Result<Option<IncidentRow>, ActError> {
+    let (Target::Unit(to), Some(from)) = (&suggestion.target, row.queue()) else { return Ok(None) };
+    let by_rule = Extra { rule: Some(suggestion.rule.to_owned()), ..Extra::default() };
+    let mut steps = Steps { tx, system: Actor::system(), now_ms, row: row.clone() };
+    if from != *to {
+        let grade = row.severity.as_deref().unwrap_or("?");
+        let reason = format!("a grade {grade} emergency goes straight to the county centre");
+        steps.run(Command::Escalate { from, to: Some(to.clone()), reason }, &by_rule)?;
+    }
+    steps.inform(suggestion, &by_rule)?;
+    tracing::info!(case = %row.id, rule = suggestion.rule, "escalated by the rules");
+    Ok(Some(steps.row))
+}
+
+/// Lets the rules act on `row` once staff graded it (定级): a grade of I–III confirmed
+/// on a case still below the county sends it there, as it would have on arrival had staff
+/// reported it so (a resident's grade is only a claim). Run in a savepoint like
+/// [`on_arrival`]; the case as the rules left it, or `None`.
+pub fn on_grade(
+    tx: &mut Tx<'_>,
+    desk: &Desk<'_>,
+    row: &IncidentRow,
+    now_ms: i64,
+) -> Result<Option<IncidentRow>, ActError> {
+    let grave = tx.savepoint(|tx| {
+        let Some(suggestion) = proposal(tx.conn(), desk.tree, row, now_ms)? else { return Ok(None) };
+        if !(suggestion.automatic && suggestion.escalates) {
+            return Ok(None);
+        }
+        escalate(tx, row, &suggestion, now_ms)
+    });
+    match grave {
+        Err(ActError::Refused(refusal)) => {
+            tracing::warn!(case = %row.id, %refusal, "the rules' escalation was refused; the case stays where it is");
+            Ok(None)
+        }
+        done => done,
     }
 }
 
 /// Lets the rules act on `row`, a case just opened (and, for a finding, taken in by its
-/// finder), in the caller's transaction: when they may, the system accepts it (unless its
-/// finder already did), dispatches it and tells those the rule names. What they did, or
-/// `None` when the case waits for a person.
+/// finder), in the write path's transaction `tx`: when they may, the system accepts it
+/// (unless its finder already did), dispatches it and tells those the rule names. The case
+/// as the rules left it, or `None` when it waits for a person.
 ///
 /// The rules' steps run in a savepoint: should the workflow refuse one (a rule at odds with
 /// the case), they are undone and the case waits in its queue as filed — a report is never
 /// lost to routing. A storage failure is passed up.
 pub fn on_arrival(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     desk: &Desk<'_>,
     row: &IncidentRow,
     now_ms: i64,
-) -> Result<Option<Routed>, ActError> {
-    match conn.transaction(|c| route(c, desk, row, now_ms)) {
+) -> Result<Option<IncidentRow>, ActError> {
+    match tx.savepoint(|tx| route(tx, desk, row, now_ms)) {
         Err(ActError::Refused(refusal)) => {
             tracing::warn!(case = %row.id, %refusal, "the rules' steps were refused; the case waits in its queue");
             Ok(None)
@@ -110,28 +147,21 @@ pub fn on_arrival(
     }
 }
 
-fn route(conn: &mut DbConnection, desk: &Desk<'_>, row: &IncidentRow, now_ms: i64) -> Result<Option<Routed>, ActError> {
-    let Some(suggestion) = proposal(conn, desk.tree, row, now_ms)? else { return Ok(None) };
+fn route(tx: &mut Tx<'_>, desk: &Desk<'_>, row: &IncidentRow, now_ms: i64) -> Result<Option<IncidentRow>, ActError> {
+    let Some(suggestion) = proposal(tx.conn(), desk.tree, row, now_ms)? else { return Ok(None) };
     if !suggestion.automatic {
         return Ok(None);
     }
     let system = Actor::system();
     let by_rule = Extra { rule: Some(suggestion.rule.to_owned()), ..Extra::default() };
     if suggestion.escalates {
-        let (Target::Unit(to), Some(from)) = (&suggestion.target, row.queue()) else { return Ok(None) };
-        let done = Routed { touched: Touched::default(), row: row.clone() };
-        let mut steps = Steps { conn, system, timing: desk.timing(row), now_ms, done };
-        if from != *to {
-            let grade = row.severity.as_deref().unwrap_or("?");
-            let reason = format!("a grade {grade} emergency goes straight to the county centre");
-            let escalate = Command::Escalate { from, to: Some(to.clone()), reason };
-            steps.run(&escalate, &Extra { level: Some(i32::from(suggestion.level)), ..by_rule.clone() })?;
-        }
-        steps.inform(&suggestion, &by_rule)?;
-        tracing::info!(case = %row.id, rule = suggestion.rule, "escalated by the rules");
-        return Ok(Some(steps.done));
+        return escalate(tx, row, &suggestion, now_ms);
     }
-    let (target, assignees, level) = match desk.resolve(conn, &system.viewer, &TargetSpec::from(&suggestion.target)) {
+    let (target, assignees, level) = match desk.resolve(
+        tx.conn(),
+        &system.viewer,
+        &TargetSpec::from(&suggestion.target),
+    ) {
         Ok(found) if !found.1.is_empty() => found,
         // Nobody stands behind the target (no account yet, a unit the layer lost): a person
         // routes it.
@@ -141,16 +171,14 @@ fn route(conn: &mut DbConnection, desk: &Desk<'_>, row: &IncidentRow, now_ms: i6
         }
         Err(e) => return Err(ActError::Routing(e.to_string())),
     };
-    let timing = desk.timing(row);
-    let done = Routed { touched: Touched::default(), row: row.clone() };
-    let mut steps = Steps { conn, system, timing, now_ms, done };
+    let due_ms = desk.timing(row).due(now_ms, |l| l.handle);
+    let mut steps = Steps { tx, system, now_ms, row: row.clone() };
     if row.status == Status::Reported.as_str() {
-        steps.run(&Command::Accept { confirm: None }, &by_rule)?;
+        steps.run(Command::Accept { confirm: None }, &by_rule)?;
     }
-    let lead = Assignment { task: Uuid::new_v4(), target, assignees, due_ms: timing.due(now_ms, |l| l.handle) };
-    let dispatch = Command::Dispatch { lead, assist: Vec::new() };
-    steps.run(&dispatch, &Extra { level: Some(level), ..by_rule.clone() })?;
+    let lead = Assignment { task: Uuid::new_v4(), target, assignees, due_ms, level: Some(level) };
+    steps.run(Command::Dispatch { lead, assist: Vec::new() }, &by_rule)?;
     steps.inform(&suggestion, &by_rule)?;
     tracing::info!(case = %row.id, rule = suggestion.rule, "dispatched by the rules");
-    Ok(Some(steps.done))
+    Ok(Some(steps.row))
 }

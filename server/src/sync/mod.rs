@@ -73,8 +73,8 @@ pub struct Shared {
     pub db: Database,
     /// The live sessions of this node.
     pub hub: Arc<Hub>,
-    /// Whom to tell of a commit (the hub, and Web Push).
-    pub fanout: fanout::Fanout,
+    /// The one write path (which tells the hub, and Web Push, of each commit).
+    pub path: crate::incidents::act::WritePath,
     /// The category tree (limits, levels).
     pub tree: Arc<CategoryTree>,
     /// The counties' calendars.

@@ -6,32 +6,29 @@
 //! result too, and kept. What is not kept is a transient refusal, answered with
 //! `retry: true`: a photo not uploaded yet, or a failure of the server's own.
 
-use diesel::Connection;
 use geodata::crs::Crs;
 use sync_protocol::{Location, Op, OpKind, ServerMessage};
 use uuid::Uuid;
 
 use super::Shared;
-use super::hub::Touched;
+use crate::auth::Role;
 use crate::auth::{new_token, token_hash};
 use crate::categories::Severity;
 use crate::clock::parse_rfc3339;
-use crate::incidents::act::{self, ActError, Actor, Extra, NewCase, Timing};
+use crate::incidents::act::{ActError, Actor, Extra, NewCase, Tx};
+use crate::incidents::desk::Desk;
 use crate::incidents::ops::task_op;
+use crate::incidents::permissions::files_at;
 use crate::incidents::report::place;
-use crate::incidents::routes::Desk;
 use crate::incidents::store;
 use crate::incidents::workflow::Command;
 use crate::problem::ApiError;
-use crate::store::DbConnection;
 
-/// A mutation's answer, and whom its commit concerns.
+/// A mutation's answer (whom its commit concerned was told by the write path).
 #[derive(Debug, Clone)]
 pub struct Applied {
     /// The `mutation_result` to send.
     pub reply: ServerMessage,
-    /// Whom to wake, when something was committed.
-    pub touched: Option<Touched>,
 }
 
 fn answer(id: &str, ok: bool, retry: bool, code: Option<&str>, detail: Option<String>) -> ServerMessage {
@@ -59,18 +56,19 @@ impl From<crate::store::StoreError> for Fail {
     }
 }
 
-/// Applies mutation `id` of `actor`'s device, received at `now_ms`.
-pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, now_ms: i64) -> Applied {
+/// Applies mutation `id` of `actor`'s device, received at `now_ms` from a device last in
+/// touch with the server at `since_ms` before this session: the work is dated when the
+/// phone says it was done (`occurred_at`), but no earlier than that contact — a worker
+/// offline in the field keeps the true time of the work, and nobody backdates past the
+/// moment they were last online — and the trace keeps both times.
+pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, now_ms: i64) -> Applied {
     let device = actor.device_id.clone().unwrap_or_default();
     let scope = format!("mutation:{}:{device}", actor.viewer.id);
     let kept_since = now_ms - shared.settings.retention_ms();
     let refused = |code: &str, detail: String| answer(id, false, false, Some(code), Some(detail));
     let outcome = match &op.kind {
         OpKind::Unknown => {
-            return Applied {
-                reply: answer(id, false, false, Some(sync_protocol::codes::UNSUPPORTED_OP), None),
-                touched: None,
-            };
+            return Applied { reply: answer(id, false, false, Some(sync_protocol::codes::UNSUPPORTED_OP), None) };
         }
         OpKind::Location { at, accuracy_m } => {
             // Where the worker was when the phone took the fix (sent late, perhaps).
@@ -82,64 +80,67 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, now_ms: i64) -> 
                 Finding { incident_id, category, location, description, photos, severity: severity.as_deref() };
             let new = match new_finding(shared, &finding) {
                 Ok(new) => new,
-                Err((code, detail)) => return Applied { reply: refused(code, detail), touched: None },
+                Err((code, detail)) => return Applied { reply: refused(code, detail) },
             };
-            commit(shared, &scope, id, kept_since, now_ms, photos, |c| {
-                if store::incident(c, &new.id)?.is_some() {
+            // A finding is a grid worker's, within their own grid's community (docs/domain.md).
+            if actor.viewer.role != Role::GridWorker || !files_at(&actor.viewer, &new.chain[4]) {
+                let detail = "a finding is reported by a grid worker within their own grid's community".to_owned();
+                return Applied { reply: refused("forbidden", detail) };
+            }
+            commit(shared, &scope, id, kept_since, now_ms, photos, |tx| {
+                if store::incident(tx.conn(), &new.id)?.is_some() {
                     return Ok(Err(("duplicate-id", format!("a case {} exists already", new.id))));
                 }
-                let desk = desk(shared);
-                let timing = Timing::of(&shared.tree, &shared.calendars, &new.category, new.severity, &new.chain[1]);
                 let case = new.id.clone();
-                let (_, mut touched) = act::open_case(c, new.clone(), Some(actor), timing, now_ms)?;
-                let accept = Command::Accept { confirm: None };
-                let outcome = act::execute(c, &case, actor, &accept, &Extra::default(), timing, now_ms)?;
-                touched.merge(outcome.touched);
-                // A worker's own finding is routed by the rules at once (DOMAIN.md).
-                if let Some(routed) = crate::routing::dispatch::on_arrival(c, &desk, &outcome.row, now_ms)? {
-                    touched.merge(routed.touched);
-                }
-                Ok(Ok(touched))
+                tx.open(new.clone(), Some(actor), now_ms)?;
+                let accept = (Command::Accept { confirm: None }, Extra::default());
+                let outcome = tx.act(&case, actor, now_ms, |_, _| Ok::<_, ActError>(accept))?;
+                // A worker's own finding is routed by the rules at once (docs/domain.md).
+                crate::routing::dispatch::on_arrival(tx, &desk(shared), &outcome.row, now_ms)?;
+                Ok(Ok(()))
             })
         }
         kind => {
             let Some(parsed) = task_op(kind) else {
-                return Applied { reply: refused(sync_protocol::codes::UNSUPPORTED_OP, String::new()), touched: None };
+                return Applied { reply: refused(sync_protocol::codes::UNSUPPORTED_OP, String::new()) };
             };
             let parsed = match parsed {
                 Ok(parsed) => parsed,
-                Err(detail) => return Applied { reply: refused("invalid-op", detail), touched: None },
+                Err(detail) => return Applied { reply: refused("invalid-op", detail) },
             };
-            commit(shared, &scope, id, kept_since, now_ms, &parsed.photos, |c| {
+            commit(shared, &scope, id, kept_since, now_ms, &parsed.photos, |tx| {
                 let task_id = parsed.task.to_string();
-                let Some(case) = store::task_incident(c, &task_id)? else {
-                    return Ok(Err(("no-such-task", format!("no task {task_id}"))));
-                };
-                let Some(row) = store::incident(c, &case)? else {
-                    return Ok(Err(("no-such-task", format!("no task {task_id}"))));
-                };
-                // When the worker acted, offline perhaps: never before the task was
-                // sent, never after the server heard of it.
-                let sent =
-                    store::tasks_of(c, &case)?.into_iter().find(|t| t.id == task_id).map_or(0, |t| t.created_at_ms);
-                let at = op.occurred_at.as_deref().and_then(parse_rfc3339).unwrap_or(now_ms).clamp(sent, now_ms);
-                let extra = Extra { photos: parsed.photos.clone(), ..Extra::default() };
-                let timing = Timing::of_row(&shared.tree, &shared.calendars, &row);
-                let outcome = act::execute(c, &case, actor, &parsed.command, &extra, timing, at)?;
-                Ok(Ok(outcome.touched))
+                let no_task = || Ok(Err(("no-such-task", format!("no task {task_id}"))));
+                let Some(case) = store::task_incident(tx.conn(), &task_id)? else { return no_task() };
+                // When the worker acted, offline perhaps: never before the task was sent or
+                // the device was last in touch, never after the server heard of it.
+                let sent = store::tasks_of(tx.conn(), &case)?
+                    .into_iter()
+                    .find(|t| t.id == task_id)
+                    .map_or(0, |t| t.created_at_ms);
+                let floor = sent.max(since_ms).min(now_ms);
+                let at = op.occurred_at.as_deref().and_then(parse_rfc3339).unwrap_or(now_ms).clamp(floor, now_ms);
+                let extra = Extra { photos: parsed.photos.clone(), received_ms: Some(now_ms), ..Extra::default() };
+                let command = parsed.command.clone();
+                let done = tx.act(&case, actor, at, |_, _| Ok::<_, ActError>((command, extra)));
+                match done {
+                    Err(ActError::NotFound(_)) => no_task(),
+                    Err(e) => Err(e),
+                    Ok(_) => Ok(Ok(())),
+                }
             })
         }
     };
     match outcome {
-        Ok((reply, touched)) => Applied { reply, touched },
-        Err(Fail::Transient(reply)) => Applied { reply, touched: None },
+        Ok(reply) => Applied { reply },
+        Err(Fail::Transient(reply)) => Applied { reply },
         Err(Fail::Raced) => match shared.db.read(|c| store::remembered(c, &scope, id, kept_since)) {
-            Ok(Some(first)) => Applied { reply: stored_reply(id, &first.result), touched: None },
-            _ => Applied { reply: internal(id), touched: None },
+            Ok(Some(first)) => Applied { reply: stored_reply(id, &first.result) },
+            _ => Applied { reply: internal(id) },
         },
         Err(Fail::Internal(cause)) => {
             tracing::error!(%cause, "mutation failed");
-            Applied { reply: internal(id), touched: None }
+            Applied { reply: internal(id) }
         }
     }
 }
@@ -156,12 +157,12 @@ fn desk(shared: &Shared) -> Desk<'_> {
     Desk { tree: &shared.tree, geo: &shared.geo, calendars: &shared.calendars }
 }
 
-/// What a mutation's work in its transaction comes to: `Ok(Ok(touched))` applied,
+/// What a mutation's work in its transaction comes to: `Ok(Ok(()))` applied,
 /// `Ok(Err((code, detail)))` refused (kept, nothing applied).
-type Worked = Result<Result<Touched, (&'static str, String)>, ActError>;
+type Worked = Result<Result<(), (&'static str, String)>, ActError>;
 
-/// Runs `work` once per (device, id): the first result is kept with it in one
-/// transaction, and returned to every retry.
+/// Runs `work` once per (device, id) through the one write path: the first result is
+/// kept with it in one transaction, and returned to every retry.
 fn commit(
     shared: &Shared,
     scope: &str,
@@ -169,36 +170,37 @@ fn commit(
     kept_since: i64,
     now_ms: i64,
     photos: &[String],
-    mut work: impl FnMut(&mut DbConnection) -> Worked,
-) -> Result<(ServerMessage, Option<Touched>), Fail> {
-    shared.db.transact(|c| {
-        if let Some(first) = store::remembered(c, scope, id, kept_since)? {
-            return Ok((stored_reply(id, &first.result), None));
+    work: impl FnOnce(&mut Tx<'_>) -> Worked,
+) -> Result<ServerMessage, Fail> {
+    shared.path.run(|tx| {
+        if let Some(first) = store::remembered(tx.conn(), scope, id, kept_since)? {
+            return Ok(stored_reply(id, &first.result));
         }
-        let missing = crate::attachments::missing(c, photos)?;
+        let missing = crate::attachments::missing(tx.conn(), photos)?;
         if !missing.is_empty() {
             let detail = format!("upload these first: {}", missing.join(", "));
             return Err(Fail::Transient(answer(id, false, true, Some("attachment-missing"), Some(detail))));
         }
         // The work runs in a savepoint, so that a refusal undoes it and is still kept.
-        let result: Result<Touched, WorkError> = c.transaction(|c| match work(c) {
-            Ok(Ok(touched)) => Ok(touched),
+        let result: Result<(), WorkError> = tx.savepoint(|tx| match work(tx) {
+            Ok(Ok(())) => Ok(()),
             Ok(Err((code, detail))) => Err(WorkError::Refused(code, detail)),
             Err(ActError::Refused(r)) => Err(WorkError::Refused(r.kind(), r.to_string())),
+            Err(ActError::Forbidden(denied)) => Err(WorkError::Refused("forbidden", denied.to_string())),
             Err(ActError::NotFound(what)) => Err(WorkError::Refused("not-found", what)),
             Err(e) => Err(WorkError::Failed(e.to_string())),
         });
-        let (reply, touched) = match result {
-            Ok(touched) => (answer(id, true, false, None, None), Some(touched)),
-            Err(WorkError::Refused(code, detail)) => (answer(id, false, false, Some(code), Some(detail)), None),
+        let reply = match result {
+            Ok(()) => answer(id, true, false, None, None),
+            Err(WorkError::Refused(code, detail)) => answer(id, false, false, Some(code), Some(detail)),
             Err(WorkError::Failed(cause)) => return Err(Fail::Internal(cause)),
             Err(WorkError::Query(e)) => return Err(Fail::Internal(e.to_string())),
         };
         let json = serde_json::to_string(&reply).map_err(|e| Fail::Internal(e.to_string()))?;
-        if !store::remember(c, scope, id, "", &json, now_ms, kept_since)? {
+        if !store::remember(tx.conn(), scope, id, "", &json, now_ms, kept_since)? {
             return Err(Fail::Raced);
         }
-        Ok((reply, touched))
+        Ok(reply)
     })
 }
 
@@ -256,6 +258,7 @@ fn new_finding(shared: &Shared, finding: &Finding<'_>) -> Result<NewCase, (&'sta
         // Nobody follows a worker's finding with a token: a random one nobody holds.
         follow_token_hash: token_hash(&new_token()),
         severity,
+        claimed_severity: None,
     })
 }
 
@@ -275,16 +278,16 @@ fn locate_worker(
         && (-180.0..=180.0).contains(&at.lon)
         && (-90.0..=90.0).contains(&at.lat);
     let Ok(crs) = crs.map_err(|_| ()).and_then(|c| if valid { Ok(c) } else { Err(()) }) else {
-        return Applied { reply: answer(id, false, false, Some("invalid-coordinates"), None), touched: None };
+        return Applied { reply: answer(id, false, false, Some("invalid-coordinates"), None) };
     };
     let (lon, lat) = geodata::crs::to_wgs84(crs, at.lon, at.lat);
     let user = actor.viewer.id.to_string();
     let accuracy = accuracy.filter(|a| a.is_finite() && *a >= 0.0);
     match shared.db.write(|c| super::store::record_position(c, &user, lon, lat, accuracy, taken_ms)) {
-        Ok(()) => Applied { reply: answer(id, true, false, None, None), touched: None },
+        Ok(()) => Applied { reply: answer(id, true, false, None, None) },
         Err(e) => {
             tracing::error!(cause = %e, "position not recorded");
-            Applied { reply: internal(id), touched: None }
+            Applied { reply: internal(id) }
         }
     }
 }

@@ -19,7 +19,7 @@ use sync_protocol::{ClientMessage, Item, SUPPORTED_VERSIONS, ServerMessage, code
 use tracing::Instrument;
 
 use super::Shared;
-use super::hub::{Doorbell, Kick, Notifier, Registration};
+use super::hub::{Doorbell, Kick, Registration};
 use super::token::QueryToken;
 use crate::auth::routes::bearer;
 use crate::auth::{self, User};
@@ -92,6 +92,7 @@ pub async fn connect(
         unacked: VecDeque::new(),
         acked: 0,
         recorded: 0,
+        previous_contact_ms: 0,
     };
     actix_web::rt::spawn(conn.run(stream).instrument(span));
     Ok(response)
@@ -117,6 +118,9 @@ struct Conn {
     /// The newest cursor the device acknowledged, and the newest recorded in storage.
     acked: i64,
     recorded: i64,
+    /// When the device was last in touch before this session (0 for a new device): its
+    /// work is dated no earlier.
+    previous_contact_ms: i64,
 }
 
 impl Conn {
@@ -193,13 +197,16 @@ impl Conn {
         mut kicked: tokio::sync::oneshot::Receiver<Kick>,
         doorbell: &Doorbell,
     ) -> Result<(), Close> {
-        let (db, user) = (self.shared.db.clone(), self.user.id.clone());
+        let (db, user, clock) = (self.shared.db.clone(), self.user.id.clone(), self.shared.clock.clone());
         let device_owned = device.to_owned();
         let (credential, opened_as) = (self.credential.clone(), self.user.clone());
-        let (newest, floor, scope, stands) = web::block(move || {
-            db.write(|c| crate::sync::store::touch_device(c, &user, &device_owned, now_ms()))?;
+        let (previous, newest, floor, scope, stands) = web::block(move || {
+            // The device's last contact before this one bounds how far back its work may be dated.
+            let previous = db.read(|c| crate::sync::store::last_seen(c, &user, &device_owned))?;
+            db.write(|c| crate::sync::store::touch_device(c, &user, &device_owned, clock.now_ms()))?;
             db.read(|c| {
                 Ok((
+                    previous,
                     changes::newest(c)?,
                     crate::sync::store::log_floor(c)?,
                     crate::sync::store::scope_seq(c, &user)?,
@@ -213,6 +220,7 @@ impl Conn {
         if !stands {
             return Err(self.session_ended("session ended").await);
         }
+        self.previous_contact_ms = previous.unwrap_or(0);
         let settings = self.shared.settings.clone();
         let welcome = ServerMessage::Welcome {
             cursor: newest,
@@ -331,8 +339,8 @@ impl Conn {
         let cursor = self.acked;
         self.recorded = cursor;
         let (db, user, device) = (self.shared.db.clone(), self.user.id.clone(), device.to_owned());
-        let result =
-            web::block(move || db.write(|c| crate::sync::store::ack(c, &user, &device, cursor, now_ms()))).await;
+        let now = self.shared.clock.now_ms();
+        let result = web::block(move || db.write(|c| crate::sync::store::ack(c, &user, &device, cursor, now))).await;
         if !matches!(result, Ok(Ok(()))) {
             tracing::warn!("an acknowledgement was not recorded");
         }
@@ -421,12 +429,11 @@ impl Conn {
         }
         let shared = self.shared.clone();
         let actor = Actor { viewer: self.viewer.clone(), device_id: Some(device.to_owned()) };
-        let applied = web::block(move || super::mutations::apply(&shared, &actor, &id, &op, shared.clock.now_ms()))
-            .await
-            .map_err(|_| Close(1011, "mutation"))?;
-        if let Some(touched) = &applied.touched {
-            self.shared.fanout.committed(touched);
-        }
+        let since = self.previous_contact_ms;
+        let applied =
+            web::block(move || super::mutations::apply(&shared, &actor, &id, &op, since, shared.clock.now_ms()))
+                .await
+                .map_err(|_| Close(1011, "mutation"))?;
         self.send(&applied.reply).await
     }
 }

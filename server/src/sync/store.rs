@@ -35,6 +35,16 @@ pub fn touch_device(conn: &mut DbConnection, user: &str, device: &str, now_ms: i
     }
 }
 
+/// When `device` of `user` was last in touch with the server (a hello or an ack), if ever.
+pub fn last_seen(conn: &mut DbConnection, user: &str, device: &str) -> QueryResult<Option<i64>> {
+    devices::table
+        .filter(devices::user_id.eq(user))
+        .filter(devices::device_id.eq(device))
+        .select(devices::last_seen_at_ms)
+        .first(conn)
+        .optional()
+}
+
 /// Records an acknowledgement (never moving a device's cursor backwards).
 pub fn ack(conn: &mut DbConnection, user: &str, device: &str, cursor: i64, now_ms: i64) -> QueryResult<()> {
     diesel::update(devices::table.filter(devices::user_id.eq(user)).filter(devices::device_id.eq(device)))

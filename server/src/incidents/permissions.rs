@@ -1,0 +1,568 @@
+//! Who may do what (docs/domain.md, "Who may do what"): one table of role × action ×
+//! area, consulted by every door through the one write path ([`super::act`]), and the
+//! source of every case view's `allowed_actions`.
+//!
+//! Area comes first and is not decided here: a case outside the caller's area does not
+//! exist for them (the store's visibility rule answers 404). Inside their area, [`RULES`]
+//! says which role may take which step, and against which unit: the centre whose queue
+//! holds the case, any centre, a centre above the level handling it, the task's own
+//! people. Whether the case's state allows the step is the workflow's to say; a view's
+//! `allowed_actions` asks both (see [`allowed`]).
+
+use geodata::{AreaCode, Level};
+
+use super::scope::Viewer;
+use super::workflow::{Assignment, Case, Command, Status, Target, TaskId, TaskStatus, decide};
+use crate::auth::Role;
+
+/// A step a person may ask of a case, as the table names it. Several commands share one
+/// (a grant and a refusal of more time are both [`Action::AnswerExtension`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// 受理 (with or without 核实).
+    Accept,
+    /// 不予受理.
+    Reject,
+    /// 并单.
+    Merge,
+    /// 派遣.
+    Dispatch,
+    /// 改派.
+    Redispatch,
+    /// 抄告.
+    Inform,
+    /// 上报.
+    Escalate,
+    /// Grant or refuse more time (延期).
+    AnswerExtension,
+    /// Approve or refuse parking (挂账).
+    AnswerPark,
+    /// Start a parked task's clock again.
+    ResumeTask,
+    /// Send a handled case to someone to check on site.
+    RequestVerification,
+    /// 核查, from a desk.
+    Verify,
+    /// 结案.
+    Close,
+    /// 重新办理.
+    Reopen,
+    /// 定级.
+    Grade,
+    /// 督办.
+    Flag,
+    /// An operation on a task (签收, 到场, 反馈, 回退, 延期申请, 挂账申请, 核实, 核查 on site).
+    TaskOp,
+    /// The server's own steps (deadline alarms, re-placement): no person takes them.
+    System,
+}
+
+/// Whom a rule lets take a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// The centre whose queue holds the case (its township's until escalated), or any
+    /// centre above that one.
+    QueueCentreOrAbove,
+    /// Only the centre whose queue holds the case.
+    QueueCentre,
+    /// Any command centre (city, county, township) whose area holds the case.
+    Centres,
+    /// Centres, and community staff (who send work only to their own community's grids).
+    CentresAndCommunity,
+    /// A centre of a level above the one handling the case.
+    CentreAboveHandling,
+    /// The task's assignees while it is open; once taken, its holder.
+    TaskPeople,
+    /// Nobody but the server itself.
+    Nobody,
+}
+
+/// The table: for each action, who may take it. Written once; every door and every view
+/// reads it.
+pub const RULES: &[(Action, Who)] = &[
+    (Action::Accept, Who::QueueCentreOrAbove),
+    (Action::Reject, Who::QueueCentreOrAbove),
+    (Action::Merge, Who::QueueCentreOrAbove),
+    (Action::Dispatch, Who::CentresAndCommunity),
+    (Action::Redispatch, Who::CentresAndCommunity),
+    (Action::Inform, Who::CentresAndCommunity),
+    (Action::Escalate, Who::QueueCentre),
+    (Action::AnswerExtension, Who::Centres),
+    (Action::AnswerPark, Who::Centres),
+    (Action::ResumeTask, Who::Centres),
+    (Action::RequestVerification, Who::CentresAndCommunity),
+    (Action::Verify, Who::CentresAndCommunity),
+    (Action::Close, Who::QueueCentreOrAbove),
+    (Action::Reopen, Who::QueueCentreOrAbove),
+    (Action::Grade, Who::QueueCentreOrAbove),
+    (Action::Flag, Who::CentreAboveHandling),
+    (Action::TaskOp, Who::TaskPeople),
+    (Action::System, Who::Nobody),
+];
+
+/// Every action of the table, in its order.
+pub fn actions() -> impl Iterator<Item = Action> {
+    RULES.iter().map(|(a, _)| *a)
+}
+
+/// Who may take `action`.
+pub fn who(action: Action) -> Who {
+    RULES.iter().find(|(a, _)| *a == action).map_or(Who::Nobody, |(_, w)| *w)
+}
+
+impl Action {
+    /// The table's action for a workflow command.
+    pub fn of(command: &Command) -> Action {
+        match command {
+            Command::Accept { .. } => Action::Accept,
+            Command::Reject { .. } => Action::Reject,
+            Command::Merge { .. } | Command::Absorb { .. } => Action::Merge,
+            Command::Dispatch { .. } => Action::Dispatch,
+            Command::Redispatch { .. } => Action::Redispatch,
+            Command::Inform { .. } => Action::Inform,
+            Command::Escalate { .. } => Action::Escalate,
+            Command::AnswerExtension { .. } => Action::AnswerExtension,
+            Command::AnswerPark { .. } => Action::AnswerPark,
+            Command::Resume { .. } => Action::ResumeTask,
+            Command::RequestVerification { .. } => Action::RequestVerification,
+            Command::Verify { task: None, .. } => Action::Verify,
+            Command::Close => Action::Close,
+            Command::Reopen { .. } => Action::Reopen,
+            Command::Grade { .. } => Action::Grade,
+            Command::Flag { .. } => Action::Flag,
+            Command::AcceptTask { .. }
+            | Command::Arrive { .. }
+            | Command::Progress { .. }
+            | Command::CompleteTask { .. }
+            | Command::ConfirmTask { .. }
+            | Command::ReturnTask { .. }
+            | Command::RequestExtension { .. }
+            | Command::RequestPark { .. }
+            | Command::Verify { task: Some(_), .. } => Action::TaskOp,
+            Command::Warn { .. } | Command::Overdue { .. } | Command::Replace { .. } | Command::Rate { .. } => {
+                Action::System
+            }
+        }
+    }
+}
+
+/// What the table needs to know of a case: where it lies and whose queue holds it, the
+/// level handling it, and its tasks (for [`Who::TaskPeople`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The grid it lies in.
+    pub grid: &'a str,
+    /// The unit whose centre's queue holds the case.
+    pub queue: Option<&'a str>,
+    /// The level handling it (1–5).
+    pub level: i32,
+    /// Its state.
+    pub case: &'a Case,
+}
+
+/// Why the table refused: said to the caller as 403 `forbidden`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+fn is_centre(role: Role) -> bool {
+    matches!(role, Role::CityCentre | Role::CountyCentre | Role::TownshipCentre)
+}
+
+/// The task a task operation names.
+fn task_of(command: &Command) -> Option<TaskId> {
+    match command {
+        Command::AcceptTask { task }
+        | Command::Arrive { task }
+        | Command::Progress { task, .. }
+        | Command::CompleteTask { task, .. }
+        | Command::ConfirmTask { task, .. }
+        | Command::ReturnTask { task, .. }
+        | Command::RequestExtension { task, .. }
+        | Command::RequestPark { task, .. }
+        | Command::Redispatch { task, .. }
+        | Command::AnswerExtension { task, .. }
+        | Command::AnswerPark { task, .. }
+        | Command::Resume { task, .. } => Some(*task),
+        Command::Verify { task, .. } => *task,
+        _ => None,
+    }
+}
+
+/// Whether `viewer` may take `action` on a case with these facts (its area aside: the
+/// case is one they see), naming `task` for a task operation.
+pub fn may(viewer: &Viewer, action: Action, facts: &Facts<'_>, task: Option<TaskId>) -> Result<(), Denied> {
+    let role = viewer.role;
+    let deny = |why: String| Err(Denied(why));
+    let queue_covered = |exact: bool| {
+        let Some(queue) = facts.queue.and_then(|q| AreaCode::parse(q).ok()) else { return false };
+        match AreaCode::parse(&viewer.unit_code) {
+            Ok(own) if exact => own == queue,
+            Ok(own) => own.contains(&queue),
+            Err(_) => false,
+        }
+    };
+    let queue = facts.queue.unwrap_or("?");
+    match who(action) {
+        Who::QueueCentreOrAbove if is_centre(role) && queue_covered(false) => Ok(()),
+        Who::QueueCentreOrAbove => {
+            deny(format!("the case is in the queue of {queue}: that centre or one above it does this, not a {role}"))
+        }
+        Who::QueueCentre if is_centre(role) && queue_covered(true) => Ok(()),
+        Who::QueueCentre => deny(format!("the case is in the queue of {queue}: only that centre does this")),
+        Who::Centres if is_centre(role) => Ok(()),
+        Who::Centres => deny(format!("command centres do this, not a {role}")),
+        Who::CentresAndCommunity if is_centre(role) || role == Role::CommunityStaff => Ok(()),
+        Who::CentresAndCommunity => deny(format!("command centres and community staff do this, not a {role}")),
+        Who::CentreAboveHandling
+            if is_centre(role) && viewer.level().is_some_and(|l| i32::from(l.number()) < facts.level) =>
+        {
+            Ok(())
+        }
+        Who::CentreAboveHandling => {
+            deny(format!("a flag (督办) comes from a centre above the level handling the case (level {})", facts.level))
+        }
+        Who::TaskPeople => {
+            let found = task.and_then(|id| facts.case.tasks.iter().find(|t| t.id == id));
+            // An unknown task is the workflow's to refuse (no-such-task), not the table's.
+            let Some(t) = found else { return Ok(()) };
+            let theirs = match t.holder {
+                Some(holder) => holder == viewer.id,
+                None => t.assignees.contains(&viewer.id),
+            };
+            if theirs { Ok(()) } else { deny(format!("task {} is not yours", t.id)) }
+        }
+        Who::Nobody => deny("only the server itself does this".into()),
+    }
+}
+
+/// Whether `viewer` files a report at `grid` as staff (on a caller's behalf, or their own
+/// finding) rather than as anyone: the place lies in their area — for a grid worker, in
+/// their own grid's community. Anyone else's report is a resident's.
+pub fn files_at(viewer: &Viewer, grid: &str) -> bool {
+    let Ok(place) = AreaCode::parse(grid) else { return false };
+    match (viewer.role, &viewer.area) {
+        (Role::GridWorker, crate::incidents::scope::Area::Unit(own)) => {
+            own.parent().is_some_and(|community| community.contains(&place))
+        }
+        (Role::DepartmentStaff, _) => false,
+        _ => viewer.covers(&place),
+    }
+}
+
+/// What a door answers someone who asks for a step on a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 404: the case is not in their area and they were sent no task of it; for them it
+    /// does not exist.
+    NotFound,
+    /// 403: they see the case, but their role may not take this step.
+    Forbidden(Denied),
+    /// The step is theirs to take (the workflow still judges the state).
+    Allowed,
+}
+
+/// Whether `viewer` sees the case: it lies in their area, or they were sent a task of it.
+/// The pure twin of the store's visibility rule, which lists cases by the same test.
+pub fn sees(viewer: &Viewer, facts: &Facts<'_>) -> bool {
+    let in_area = AreaCode::parse(facts.grid).is_ok_and(|grid| viewer.covers(&grid));
+    in_area || facts.case.tasks.iter().any(|t| t.assignees.contains(&viewer.id))
+}
+
+/// The whole rule, area first: what a door answers `viewer` asking for `action` (on
+/// `task`, for a task operation) on a case with these facts.
+pub fn answer(viewer: &Viewer, action: Action, facts: &Facts<'_>, task: Option<TaskId>) -> Answer {
+    if !sees(viewer, facts) {
+        return Answer::NotFound;
+    }
+    match may(viewer, action, facts, task) {
+        Ok(()) => Answer::Allowed,
+        Err(denied) => Answer::Forbidden(denied),
+    }
+}
+
+/// Whether `viewer` may send work (or word) to `target` with `action`: community staff only
+/// to the grids of their own community; everyone else anywhere their area holds (checked
+/// where the target is resolved).
+pub fn may_target(viewer: &Viewer, target: &Target) -> Result<(), Denied> {
+    if viewer.role != Role::CommunityStaff {
+        return Ok(());
+    }
+    let own = AreaCode::parse(&viewer.unit_code).ok();
+    let inside = match target {
+        Target::Grid(code) => AreaCode::parse(code).ok().zip(own).is_some_and(|(g, own)| own.contains(&g)),
+        _ => false,
+    };
+    if inside {
+        Ok(())
+    } else {
+        Err(Denied("community staff send work only to the grids of their own community".into()))
+    }
+}
+
+/// Checks a command against the table, and its targets; the server itself may do anything.
+pub fn authorize(viewer: &Viewer, system: bool, command: &Command, facts: &Facts<'_>) -> Result<(), Denied> {
+    if system {
+        return Ok(());
+    }
+    may(viewer, Action::of(command), facts, task_of(command))?;
+    let targets: Vec<&Target> = match command {
+        Command::Dispatch { lead, assist } => std::iter::once(lead).chain(assist).map(|a| &a.target).collect(),
+        Command::Redispatch { to, .. } | Command::RequestVerification { task: to } => vec![&to.target],
+        _ => Vec::new(),
+    };
+    for target in targets {
+        may_target(viewer, target)?;
+    }
+    if let Command::Inform { units, .. } = command {
+        for unit in units {
+            may_target(viewer, &Target::Grid(unit.clone()))
+                .map_err(|_| Denied("community staff inform only the grids of their own community".into()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The names of the actions on a case itself that `viewer` may take now: the table
+/// allows them and the case's state does (the workflow accepts a representative
+/// command). `takes_grade` says whether the case's category takes a grade at all.
+pub fn allowed(viewer: &Viewer, facts: &Facts<'_>, takes_grade: bool, now_ms: i64) -> Vec<&'static str> {
+    let case = facts.case;
+    let someone = Assignment {
+        task: TaskId::nil(),
+        target: Target::Unit(String::new()),
+        assignees: vec![TaskId::max()],
+        due_ms: None,
+        level: None,
+    };
+    let reason = || "-".to_owned();
+    let escalate_to = facts
+        .queue
+        .and_then(|q| AreaCode::parse(q).ok())
+        .and_then(|q| (q.level() != Level::City).then(|| "up".to_owned()));
+    let mut probes: Vec<(&'static str, Command)> = vec![
+        ("accept", Command::Accept { confirm: None }),
+        ("reject", Command::Reject { reason: reason() }),
+        ("merge", Command::Merge { into: "-".into(), reason: reason() }),
+        ("dispatch", Command::Dispatch { lead: someone.clone(), assist: vec![] }),
+        (
+            "escalate",
+            Command::Escalate { from: facts.queue.unwrap_or_default().to_owned(), to: escalate_to, reason: reason() },
+        ),
+        ("request_verification", Command::RequestVerification { task: someone }),
+        ("verify", Command::Verify { task: None, passed: true, note: String::new() }),
+        ("close", Command::Close),
+        ("reopen", Command::Reopen { reason: reason() }),
+        ("flag", Command::Flag { note: reason() }),
+        ("inform", Command::Inform { units: vec!["-".into()], note: reason() }),
+    ];
+    if takes_grade {
+        let other = if case.severity.is_some() { None } else { Some(crate::categories::Severity::IV) };
+        probes.push(("grade", Command::Grade { severity: other, reason: reason() }));
+    }
+    // Merging needs a survivor, which the probe cannot name: a case no longer open cannot be merged.
+    let open = !matches!(case.status, Status::Closed | Status::Rejected | Status::Merged);
+    probes
+        .into_iter()
+        .filter(|(name, command)| {
+            may(viewer, Action::of(command), facts, None).is_ok()
+                && (*name != "merge" || open)
+                && decide(case, viewer.id, command, now_ms).is_ok()
+        })
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The names of the operations on task `task` that `viewer` may take now, from a desk
+/// (改派, 延期 and 挂账 answers, resumption) or as its holder (签收 … 反馈).
+pub fn allowed_on_task(viewer: &Viewer, facts: &Facts<'_>, task: TaskId, now_ms: i64) -> Vec<&'static str> {
+    let case = facts.case;
+    let Some(t) = case.tasks.iter().find(|t| t.id == task) else { return Vec::new() };
+    if !t.status.is_active() && t.status != TaskStatus::Returned {
+        return Vec::new();
+    }
+    let reason = || "-".to_owned();
+    let someone = Assignment {
+        task: TaskId::nil(),
+        target: Target::Unit(String::new()),
+        assignees: vec![TaskId::max()],
+        due_ms: None,
+        level: None,
+    };
+    let later = t.due_ms.unwrap_or(now_ms).max(now_ms) + 86_400_000;
+    let probes: Vec<(&'static str, Command)> = vec![
+        ("accept_task", Command::AcceptTask { task }),
+        ("arrive", Command::Arrive { task }),
+        ("progress", Command::Progress { task, note: reason() }),
+        ("complete_task", Command::CompleteTask { task, result: reason() }),
+        ("confirm_task", Command::ConfirmTask { task, exists: true }),
+        ("verify", Command::Verify { task: Some(task), passed: true, note: String::new() }),
+        ("return_task", Command::ReturnTask { task, reason: reason() }),
+        ("request_extension", Command::RequestExtension { task, until_ms: later, reason: reason() }),
+        ("request_park", Command::RequestPark { task, reason: reason(), until_ms: None }),
+        ("redispatch", Command::Redispatch { task, to: someone }),
+        ("approve_extension", Command::AnswerExtension { task, approve: true, until_ms: None, reason: String::new() }),
+        ("refuse_extension", Command::AnswerExtension { task, approve: false, until_ms: None, reason: reason() }),
+        ("approve_park", Command::AnswerPark { task, approve: true, reason: String::new() }),
+        ("refuse_park", Command::AnswerPark { task, approve: false, reason: reason() }),
+        ("resume_task", Command::Resume { task, due_ms: None }),
+    ];
+    probes
+        .into_iter()
+        .filter(|(_, command)| {
+            may(viewer, Action::of(command), facts, Some(task)).is_ok()
+                && decide(case, viewer.id, command, now_ms).is_ok()
+        })
+        .map(|(name, _)| name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::incidents::scope::Area;
+    use crate::incidents::workflow::{Event, TaskId};
+
+    const GRID: &str = "321302001001001";
+    const HOLDER: u128 = 50;
+    const DEPT: u128 = 60;
+
+    fn viewer(n: u128, role: Role, unit: &str) -> Viewer {
+        let area = match role {
+            Role::Administrator => Area::All,
+            Role::DepartmentStaff => Area::None,
+            _ => Area::Unit(AreaCode::parse(unit).unwrap()),
+        };
+        Viewer { id: Uuid::from_u128(n), role, unit_code: unit.to_owned(), area }
+    }
+
+    /// A case in `GRID`, dispatched to its worker (who took it) with a department assisting.
+    fn dispatched() -> (Case, TaskId) {
+        let (lead, assist) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut case = Case::reported(0);
+        case.apply(&Event::Registered, 0);
+        let to = |task, target, who| Assignment {
+            task,
+            target,
+            assignees: vec![who],
+            due_ms: Some(86_400_000),
+            level: Some(5),
+        };
+        let lead_task = to(lead, Target::Grid(GRID.into()), Uuid::from_u128(HOLDER));
+        let assist_task = to(assist, Target::Department("D01".into()), Uuid::from_u128(DEPT));
+        case.apply(&Event::Dispatched { lead: lead_task, assist: vec![assist_task] }, 0);
+        case.apply(&Event::TaskAccepted { task: lead, by: Uuid::from_u128(HOLDER) }, 0);
+        (case, lead)
+    }
+
+    /// Every role, in the case's area (or sent a task of it) and outside it; the answers
+    /// expected for the actions of [`RULES`], in its order: `A` allowed, `F` forbidden (403),
+    /// `N` not found (404). Written from the table of docs/domain.md, not from the code.
+    ///
+    /// Columns: accept reject merge dispatch redispatch inform escalate answer_extension
+    /// answer_park resume verify-request verify close reopen grade flag task_op system.
+    const EXPECTED: &[(&str, Role, &str, u128, &str)] = &[
+        ("administrator", Role::Administrator, "321300", 1, "FFFFFFFFFFFFFFFFFF"),
+        ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAFF"),
+        ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAFAAAAAAAAAFF"),
+        ("county centre elsewhere", Role::CountyCentre, "321303", 4, "NNNNNNNNNNNNNNNNNN"),
+        ("township centre (the queue)", Role::TownshipCentre, "321302001", 5, "AAAAAAAAAAAAAAAAFF"),
+        ("township centre elsewhere", Role::TownshipCentre, "321302002", 6, "NNNNNNNNNNNNNNNNNN"),
+        ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFF"),
+        ("community staff elsewhere", Role::CommunityStaff, "321302001002", 8, "NNNNNNNNNNNNNNNNNN"),
+        ("department sent a task", Role::DepartmentStaff, "D01", DEPT, "FFFFFFFFFFFFFFFFAF"),
+        ("department sent nothing", Role::DepartmentStaff, "D02", 9, "NNNNNNNNNNNNNNNNNN"),
+        ("grid worker holding the task", Role::GridWorker, GRID, HOLDER, "FFFFFFFFFFFFFFFFAF"),
+        ("grid worker of the grid, not on the task", Role::GridWorker, GRID, 10, "FFFFFFFFFFFFFFFFFF"),
+        ("grid worker elsewhere", Role::GridWorker, "321302001001002", 11, "NNNNNNNNNNNNNNNNNN"),
+        ("hotline operator", Role::HotlineOperator, "321302", 12, "FFFFFFFFFFFFFFFFFF"),
+    ];
+
+    fn walk(facts: &Facts<'_>, task: TaskId, expected: &[(&str, Role, &str, u128, &str)]) {
+        assert_eq!(RULES.len(), 18, "a new action needs its column in the expectations");
+        for (who, role, unit, n, answers) in expected {
+            let viewer = viewer(*n, *role, unit);
+            // A task operation names the task they were sent, if any; else the lead.
+            let theirs = facts.case.tasks.iter().find(|t| t.assignees.contains(&viewer.id)).map_or(task, |t| t.id);
+            let got: String = actions()
+                .map(|action| match answer(&viewer, action, facts, Some(theirs)) {
+                    Answer::Allowed => 'A',
+                    Answer::Forbidden(_) => 'F',
+                    Answer::NotFound => 'N',
+                })
+                .collect();
+            assert_eq!(&got, answers, "{who}");
+        }
+    }
+
+    #[test]
+    fn every_role_and_action_in_its_area_and_outside_it() {
+        let (case, task) = dispatched();
+        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case };
+        walk(&facts, task, EXPECTED);
+    }
+
+    #[test]
+    fn once_escalated_the_county_holds_the_queue_and_the_township_no_longer_directs_it() {
+        let (case, task) = dispatched();
+        let facts = Facts { grid: GRID, queue: Some("321302"), level: 2, case: &case };
+        let expected: &[(&str, Role, &str, u128, &str)] = &[
+            ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAFF"),
+            // The county holds the queue; it is handled at the county, so it flags nothing.
+            ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAAAAAAAAAAFFF"),
+            ("township centre", Role::TownshipCentre, "321302001", 5, "FFFAAAFAAAAAFFFFFF"),
+            ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFF"),
+        ];
+        walk(&facts, task, expected);
+    }
+
+    #[test]
+    fn community_staff_send_work_only_to_their_own_grids() {
+        let staff = viewer(7, Role::CommunityStaff, "321302001001");
+        assert!(may_target(&staff, &Target::Grid(GRID.into())).is_ok());
+        assert!(may_target(&staff, &Target::Grid("321302001002001".into())).is_err());
+        assert!(may_target(&staff, &Target::Department("D01".into())).is_err());
+        assert!(may_target(&staff, &Target::Unit("321302001001".into())).is_err());
+        assert!(may_target(&staff, &Target::User(Uuid::from_u128(HOLDER))).is_err());
+        let centre = viewer(5, Role::TownshipCentre, "321302001");
+        assert!(may_target(&centre, &Target::Department("D01".into())).is_ok());
+    }
+
+    #[test]
+    fn the_server_itself_may_do_anything_and_nobody_else_its_steps() {
+        let (case, _) = dispatched();
+        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case };
+        let warn = Command::Warn { deadline: "accept".into(), step: "accept".into(), due_ms: 0 };
+        let centre = viewer(3, Role::CountyCentre, "321302");
+        assert!(authorize(&centre, true, &warn, &facts).is_ok());
+        assert!(authorize(&centre, false, &warn, &facts).is_err());
+    }
+
+    #[test]
+    fn a_view_offers_exactly_the_steps_the_table_and_the_state_allow() {
+        let reported = Case::reported(0);
+        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &reported };
+        let township = viewer(5, Role::TownshipCentre, "321302001");
+        assert_eq!(allowed(&township, &facts, false, 0), ["accept", "reject", "merge", "escalate", "flag", "inform"]);
+        let community = viewer(7, Role::CommunityStaff, "321302001001");
+        assert_eq!(allowed(&community, &facts, false, 0), ["inform"]);
+        // An emergency's grade is offered where the category takes one.
+        assert!(allowed(&township, &facts, true, 0).contains(&"grade"));
+
+        let (case, task) = dispatched();
+        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case };
+        let holder = viewer(HOLDER, Role::GridWorker, GRID);
+        assert_eq!(
+            allowed_on_task(&holder, &facts, task, 0),
+            ["arrive", "progress", "complete_task", "return_task", "request_extension", "request_park"]
+        );
+        assert!(allowed(&holder, &facts, false, 0).is_empty());
+        let county = viewer(3, Role::CountyCentre, "321302");
+        assert_eq!(allowed_on_task(&county, &facts, task, 0), ["redispatch"]);
+        assert!(!allowed(&county, &facts, false, 0).contains(&"verify"), "nothing to verify before the work is done");
+    }
+}
