@@ -143,6 +143,10 @@ impl TestServer {
         url: &str,
         configure: impl FnOnce(&mut Settings),
     ) -> Result<(String, actix_web::dev::ServerHandle), SpawnError> {
+        // `GRIDLINK_TEST_LOG=debug` shows what the servers log (`cargo test -- --nocapture`).
+        if let Ok(filter) = std::env::var("GRIDLINK_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let url = url.to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| SpawnError(e.to_string()))?;
         let mut settings = Settings {

@@ -21,7 +21,7 @@ async fn report(server: &TestServer, nth: usize) -> (String, String) {
     let (lon, lat, grid) = demo_point(nth);
     let body = json!({"category": "C0101", "location": {"lon": lon, "lat": lat}, "description": "井盖缺失"});
     let (status, _, opened) = server.post("/api/v1/reports", &body).await.unwrap();
-    assert_eq!(status, 201, "{opened}");
+    assert_eq!(status, 201, "report {nth} at {lon},{lat} on {}: {opened}", server.database_url);
     (opened["id"].as_str().unwrap().to_owned(), grid)
 }
 
