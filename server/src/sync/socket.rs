@@ -36,6 +36,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Items per snapshot frame.
 const SNAPSHOT_PAGE: usize = 100;
+/// The WebSocket close code of a policy refusal (RFC 6455), e.g. too many devices.
+const CLOSE_POLICY: u16 = 1008;
 
 /// The audience subjects a user reads the log through: themselves, and the area of
 /// their unit if they direct cases there. Workers read only their own rows, so that a
@@ -67,6 +69,7 @@ pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
     shared: web::Data<Shared>,
+    limits: Option<web::Data<crate::settings::LimitSettings>>,
 ) -> Result<HttpResponse, ApiError> {
     let missing = || ApiError::Unauthorized("a valid bearer token (header or ?token=) is needed".into());
     let token =
@@ -92,6 +95,9 @@ pub async fn connect(
         unacked: VecDeque::new(),
         acked: 0,
         recorded: 0,
+        max_devices: limits
+            .map_or_else(|| crate::settings::LimitSettings::default().devices_per_user, |l| l.devices_per_user)
+            as usize,
     };
     actix_web::rt::spawn(conn.run(stream).instrument(span));
     Ok(response)
@@ -117,6 +123,8 @@ struct Conn {
     /// The newest cursor the device acknowledged, and the newest recorded in storage.
     acked: i64,
     recorded: i64,
+    /// Devices the user may keep (see `super::devices`).
+    max_devices: usize,
 }
 
 impl Conn {
@@ -196,10 +204,19 @@ impl Conn {
         let (db, user) = (self.shared.db.clone(), self.user.id.clone());
         let device_owned = device.to_owned();
         let (credential, opened_as) = (self.credential.clone(), self.user.clone());
-        let (newest, floor, scope, stands) = web::block(move || {
-            db.write(|c| crate::sync::store::touch_device(c, &user, &device_owned, now_ms()))?;
+        let (connected, limit) = (self.shared.hub.devices_of(&user), self.max_devices);
+        let (admission, newest, floor, scope, stands) = web::block(move || {
+            let admission = db.write(|c| {
+                let admission =
+                    super::devices::admit(c, &user, &device_owned, limit, &connected, &credential, now_ms())?;
+                if admission != super::devices::Admission::Full {
+                    crate::sync::store::touch_device(c, &user, &device_owned, now_ms())?;
+                }
+                Ok(admission)
+            })?;
             db.read(|c| {
                 Ok((
+                    admission,
                     changes::newest(c)?,
                     crate::sync::store::log_floor(c)?,
                     crate::sync::store::scope_seq(c, &user)?,
@@ -210,6 +227,24 @@ impl Conn {
         .await
         .map_err(|_| Close(1011, "storage"))?
         .map_err(|_| Close(1011, "storage"))?;
+        match admission {
+            super::devices::Admission::Admitted => {}
+            super::devices::Admission::Retired(old) => {
+                tracing::info!(retired = ?old, "a new device past the bound: the devices heard from longest ago retired");
+                for device in &old {
+                    self.shared.hub.kick(&self.user.id, Some(device), Kick::LoggedOut);
+                }
+            }
+            super::devices::Admission::Full => {
+                let detail = Some(format!(
+                    "{} devices of this user are connected, the most one user keeps; disconnect one first",
+                    self.max_devices
+                ));
+                let code = super::devices::TOO_MANY_DEVICES.into();
+                self.send(&ServerMessage::Error { code, detail, supported: None }).await?;
+                return Err(Close(CLOSE_POLICY, "too many devices"));
+            }
+        }
         if !stands {
             return Err(self.session_ended("session ended").await);
         }
@@ -416,6 +451,19 @@ impl Conn {
                 retry: false,
                 code: Some(codes::MALFORMED.into()),
                 detail: Some("a mutation id is 1–128 characters".into()),
+            };
+            return self.send(&reply).await;
+        }
+        // Texts are bounded as over HTTP, by the same check and with the same kind.
+        if let Ok(value) = serde_json::to_value(&op)
+            && let Err(refused) = crate::body::check_texts(&value)
+        {
+            let reply = ServerMessage::MutationResult {
+                id,
+                ok: false,
+                retry: false,
+                code: Some(refused.kind().into()),
+                detail: Some(refused.to_string()),
             };
             return self.send(&reply).await;
         }
