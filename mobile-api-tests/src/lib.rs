@@ -159,6 +159,8 @@ impl TestServer {
             push: Default::default(),
             sync: Default::default(),
             test_clock: None,
+            proxy: Default::default(),
+            limits: Default::default(),
         };
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;

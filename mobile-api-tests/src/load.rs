@@ -300,15 +300,17 @@ impl Target {
         Err(last)
     }
 
-    /// A resident reports a case in `grid`, the centre accepts it and dispatches it to the
-    /// grid: three requests, one after the other, as the centre's desk does.
+    /// The centre files a report in `grid` (for a caller: as a resident's, it waits to be
+    /// accepted; filed anonymously, a hundred a second from one address would meet the
+    /// per-address limit), accepts it and dispatches it to the grid: three requests, one
+    /// after the other, as the centre's desk does.
     pub async fn dispatch(&self, centre: &str, grid: &Grid) -> Result<()> {
         let report = json!({
             "category": "C0101",
             "location": {"lon": grid.lon, "lat": grid.lat},
             "description": "loadgen: 井盖缺失",
         });
-        let opened = self.post(None, "/api/v1/reports", &report).await?;
+        let opened = self.post(Some(centre), "/api/v1/reports", &report).await?;
         let id = opened["id"].as_str().ok_or_else(|| fail(format!("a report without an id: {opened}")))?;
         let path = format!("/api/v1/incidents/{id}/actions");
         self.post(Some(centre), &path, &json!({"action": "accept"})).await?;

@@ -194,7 +194,7 @@ async fn refused_reports_get_their_problem_and_open_no_case() {
                 "a description of 2001 characters",
                 with(&good, "/description", Some(json!("井".repeat(2001)))).to_string().into_bytes(),
                 422,
-                "invalid-report",
+                "text-too-long",
             ),
             (
                 "a blank description and no photos",

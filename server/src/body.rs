@@ -19,8 +19,48 @@ pub async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web
     Ok(bytes.freeze())
 }
 
-/// A JSON body read with [`read_limited`]: 400 `bad-request` saying where it is malformed.
+/// A JSON body read with [`read_limited`]: 400 `bad-request` saying where it is
+/// malformed, 422 `text-too-long` when a text in it is longer than [`MAX_TEXT_CHARS`].
 pub async fn json<T: serde::de::DeserializeOwned>(payload: web::Payload, limit: usize) -> Result<T, ApiError> {
     let bytes = read_limited(payload, limit).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("the body is not the JSON expected: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not the JSON expected: {e}")))?;
+    check_texts(&value)?;
+    serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("the body is not the JSON expected: {e}")))
+}
+
+/// The longest text kept: a description, note, reason or result, in characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// 422 `text-too-long` when any string in `value` is longer than [`MAX_TEXT_CHARS`]. The
+/// one check of text lengths: every JSON body over HTTP ([`json`]) and every socket
+/// mutation pass through it, so no door keeps a longer note than another.
+pub fn check_texts(value: &serde_json::Value) -> Result<(), ApiError> {
+    fn walk(value: &serde_json::Value, at: &str) -> Result<(), ApiError> {
+        match value {
+            serde_json::Value::String(s) if s.chars().count() > MAX_TEXT_CHARS => Err(ApiError::TextTooLong(format!(
+                "{} is longer than {MAX_TEXT_CHARS} characters",
+                if at.is_empty() { "a text" } else { at }
+            ))),
+            serde_json::Value::Array(items) => items.iter().try_for_each(|v| walk(v, at)),
+            serde_json::Value::Object(fields) => fields.iter().try_for_each(|(k, v)| walk(v, k)),
+            _ => Ok(()),
+        }
+    }
+    walk(value, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_longer_than_the_bound_are_refused_wherever_they_are() {
+        let long = "长".repeat(MAX_TEXT_CHARS + 1);
+        assert!(check_texts(&serde_json::json!({"note": "长".repeat(MAX_TEXT_CHARS), "n": 1})).is_ok());
+        let refused = check_texts(&serde_json::json!({"action": "reject", "reason": long})).unwrap_err();
+        assert_eq!(refused.kind(), "text-too-long");
+        assert!(refused.to_string().starts_with("reason is longer"), "{refused}");
+        assert!(check_texts(&serde_json::json!({"op": {"photos": [long]}})).is_err());
+    }
 }

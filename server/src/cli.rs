@@ -37,8 +37,9 @@ pub enum Command {
     /// Runs the server.
     Serve {
         /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories, calendars,
-        /// push_allow_hosts, push_subject, push_timeout_ms, sync_heartbeat_s, sync_retention_days);
-        /// flags and GRIDLINK_* variables win over it.
+        /// push_allow_hosts, push_subject, push_timeout_ms, sync_heartbeat_s, sync_retention_days,
+        /// trusted_proxy_header, trusted_proxies, and the [limits] table); flags and GRIDLINK_*
+        /// variables win over it.
         #[arg(long, env = "GRIDLINK_CONFIG")]
         config: Option<PathBuf>,
         /// Address to listen on.
@@ -75,6 +76,15 @@ pub enum Command {
         /// 3339) and that `POST /api/v1/test/clock` moves ahead; loopback addresses only.
         #[arg(long, env = "GRIDLINK_TEST_CLOCK", value_parser = parse_instant)]
         test_clock: Option<i64>,
+        /// The header a trusted reverse proxy puts the client's address in (e.g.
+        /// `X-Forwarded-For`); without it, and without --trusted-proxies, the peer's address
+        /// is the client's and such headers are ignored.
+        #[arg(long, env = "GRIDLINK_TRUSTED_PROXY_HEADER")]
+        trusted_proxy_header: Option<String>,
+        /// The reverse proxies allowed to set that header: addresses or networks
+        /// (`10.0.0.0/8`), comma-separated.
+        #[arg(long, env = "GRIDLINK_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<String>,
     },
     /// Creates or updates the database schema, then exits.
     Migrate {
@@ -231,6 +241,8 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             push_subject,
             push_timeout_ms,
             test_clock,
+            trusted_proxy_header,
+            trusted_proxies,
         } => {
             let push =
                 PushSettings { allow_hosts: push_allow_hosts, subject: push_subject, timeout_ms: push_timeout_ms };
@@ -244,6 +256,8 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                 push,
                 sync: Default::default(),
                 test_clock,
+                proxy: crate::settings::ProxySettings { header: trusted_proxy_header, proxies: trusted_proxies },
+                limits: Default::default(),
             };
             let settings = match config {
                 None => flags,

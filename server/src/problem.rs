@@ -64,6 +64,22 @@ pub enum ApiError {
     /// Something failed inside the server; the cause is logged, not sent.
     #[error("internal error")]
     Internal(String),
+    /// The server is too busy to take this now (its password checks are queued up);
+    /// try again after this many seconds.
+    #[error("the server is busy; try again in {0} s")]
+    Busy(u64),
+    /// This address has used its allowance (e.g. bytes uploaded in a day); try again
+    /// after `retry_after` seconds.
+    #[error("{detail}")]
+    QuotaExceeded {
+        /// Seconds until enough of the allowance is back.
+        retry_after: u64,
+        /// What was exceeded.
+        detail: String,
+    },
+    /// A text (a description, note, reason, result) is longer than the server keeps.
+    #[error("{0}")]
+    TextTooLong(String),
 }
 
 impl ApiError {
@@ -83,6 +99,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::RateLimited(_) => "rate-limited",
             ApiError::Internal(_) => "internal",
+            ApiError::Busy(_) => "busy",
+            ApiError::QuotaExceeded { .. } => "quota-exceeded",
+            ApiError::TextTooLong(_) => "text-too-long",
         }
     }
 
@@ -101,6 +120,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::RateLimited(_) => "Too many requests",
             ApiError::Internal(_) => "Internal error",
+            ApiError::Busy(_) => "Busy",
+            ApiError::QuotaExceeded { .. } => "Quota exceeded",
+            ApiError::TextTooLong(_) => "Text too long",
         }
     }
 }
@@ -199,6 +221,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TextTooLong(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -220,7 +245,10 @@ impl ResponseError for ApiError {
         let json = serde_json::to_string(&body).unwrap_or_else(|_| String::from("{}"));
         let mut response = HttpResponse::build(status);
         response.insert_header(ContentType(problem_json()));
-        if let ApiError::RateLimited(seconds) = self {
+        if let ApiError::RateLimited(seconds)
+        | ApiError::Busy(seconds)
+        | ApiError::QuotaExceeded { retry_after: seconds, .. } = self
+        {
             response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
         }
         response.body(json)

@@ -29,6 +29,95 @@ pub struct Settings {
     /// ms) and `POST /api/v1/test/clock` moves it ahead. Never set by default; refused on
     /// anything but a loopback address.
     pub test_clock: Option<i64>,
+    /// Whose word on a client's address is taken (none by default: the peer's address).
+    pub proxy: ProxySettings,
+    /// What one address, login or user may ask of the server (from the settings file only).
+    pub limits: LimitSettings,
+}
+
+/// Which reverse proxies may tell a client's address, and in which header. Both empty
+/// by default: the peer's address is the client's and forwarding headers are ignored,
+/// so that nobody can claim another address to get past a limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// The header the proxies set, e.g. `X-Forwarded-For` or `X-Real-IP`.
+    pub header: Option<String>,
+    /// The proxies' addresses or networks (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`).
+    pub proxies: Vec<String>,
+}
+
+/// What one address, login or user may ask of the server: the limits the internet
+/// cannot break. The defaults suit a county: a resident reports a few cases a day, but
+/// an office, a school or a mobile network shares one address among many, so the
+/// allowances are generous and still bounded. Read from the `[limits]` table of the
+/// settings file; any key left out keeps its default.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Anonymous reports one address may file at once …
+    pub reports_burst: u32,
+    /// … and then per hour.
+    pub reports_per_hour: u32,
+    /// Uploads one address may make at once …
+    pub uploads_burst: u32,
+    /// … and then per minute.
+    pub uploads_per_minute: u32,
+    /// Bytes one address may upload in a day, in MiB (at least one largest photo, 10).
+    pub upload_mib_per_day: u32,
+    /// Failed logins of one login name before it is throttled …
+    pub login_failures: u32,
+    /// … and of one address (an office shares one) …
+    pub login_failures_per_address: u32,
+    /// … each regained over this many seconds.
+    pub login_failure_window_s: u32,
+    /// Password checks that may wait for a checking thread; past that, 503 `busy`.
+    pub password_checks_waiting: u32,
+    /// Devices one user may keep; a new one past that retires the one heard from
+    /// longest ago (a replaced phone), unless every one is connected.
+    pub devices_per_user: u32,
+}
+
+impl LimitSettings {
+    /// Every limit is at least 1, and a day's uploads hold at least one largest photo.
+    pub fn check(&self) -> Result<(), String> {
+        let l = self;
+        let counts = [
+            ("reports_burst", l.reports_burst),
+            ("reports_per_hour", l.reports_per_hour),
+            ("uploads_burst", l.uploads_burst),
+            ("uploads_per_minute", l.uploads_per_minute),
+            ("login_failures", l.login_failures),
+            ("login_failures_per_address", l.login_failures_per_address),
+            ("login_failure_window_s", l.login_failure_window_s),
+            ("password_checks_waiting", l.password_checks_waiting),
+            ("devices_per_user", l.devices_per_user),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} must be at least 1"));
+        }
+        let largest_mib = crate::attachments::MAX_BYTES.div_ceil(1024 * 1024);
+        if (l.upload_mib_per_day as usize) < largest_mib {
+            return Err(format!("upload_mib_per_day must be at least {largest_mib} (one largest photo)"));
+        }
+        Ok(())
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> LimitSettings {
+        LimitSettings {
+            reports_burst: 30,
+            reports_per_hour: 60,
+            uploads_burst: 60,
+            uploads_per_minute: 60,
+            upload_mib_per_day: 256,
+            login_failures: 10,
+            login_failures_per_address: 30,
+            login_failure_window_s: 900,
+            password_checks_waiting: 32,
+            devices_per_user: 10,
+        }
+    }
 }
 
 /// How Web Push is sent (see `crate::push`).
@@ -95,6 +184,12 @@ pub struct FileSettings {
     pub grids_poll_ms: Option<u64>,
     /// For end-to-end tests only: start a movable clock at this instant (RFC 3339).
     pub test_clock: Option<String>,
+    /// The header trusted proxies set with the client's address.
+    pub trusted_proxy_header: Option<String>,
+    /// The proxies allowed to set it (addresses or networks).
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The limits (`[limits]`).
+    pub limits: Option<LimitSettings>,
 }
 
 /// Why a settings file was refused.
@@ -157,6 +252,19 @@ impl FileSettings {
             } else {
                 self.test_clock.as_deref().and_then(crate::clock::parse_rfc3339).or(flags.test_clock)
             },
+            proxy: ProxySettings {
+                header: if given("trusted_proxy_header") {
+                    flags.proxy.header
+                } else {
+                    self.trusted_proxy_header.or(flags.proxy.header)
+                },
+                proxies: if given("trusted_proxies") {
+                    flags.proxy.proxies
+                } else {
+                    self.trusted_proxies.unwrap_or(flags.proxy.proxies)
+                },
+            },
+            limits: self.limits.unwrap_or(flags.limits),
         }
     }
 }
@@ -190,6 +298,12 @@ pub enum SettingsError {
     /// The grid layer must be looked for neither in a busy loop nor hardly ever.
     #[error("grids_poll_ms must be between 100 and 600000, not {0}")]
     BadGridsPoll(u64),
+    /// The trusted proxies are not usable.
+    #[error(transparent)]
+    Proxy(#[from] crate::ratelimit::ProxyError),
+    /// A limit is zero, or the daily upload allowance is below one largest photo.
+    #[error("limits: {0}")]
+    BadLimit(String),
 }
 
 impl Settings {
@@ -220,6 +334,8 @@ impl Settings {
         if !(100..=600_000).contains(&self.sync.grids_poll_ms) {
             return Err(SettingsError::BadGridsPoll(self.sync.grids_poll_ms));
         }
+        crate::ratelimit::TrustedProxies::new(self.proxy.header.as_deref(), &self.proxy.proxies)?;
+        self.limits.check().map_err(SettingsError::BadLimit)?;
         Ok(self)
     }
 }
@@ -239,6 +355,8 @@ mod tests {
             push: PushSettings::default(),
             sync: Default::default(),
             test_clock: None,
+            proxy: Default::default(),
+            limits: Default::default(),
         }
     }
 
@@ -310,6 +428,36 @@ mod tests {
             s.sync.grids_poll_ms = bad;
             assert!(matches!(s.validate(), Err(SettingsError::BadGridsPoll(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn proxies_and_limits_come_from_the_file_and_are_checked() {
+        let file: FileSettings = toml::from_str(
+            "trusted_proxy_header = \"X-Forwarded-For\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             [limits]\nreports_per_hour = 5\n",
+        )
+        .unwrap();
+        let merged = file.under(settings("127.0.0.1:0", false), |_| false).validate().unwrap();
+        assert_eq!(merged.proxy.header.as_deref(), Some("X-Forwarded-For"));
+        assert_eq!(merged.proxy.proxies, ["10.0.0.0/8"]);
+        assert_eq!(merged.limits.reports_per_hour, 5);
+        assert_eq!(merged.limits.reports_burst, LimitSettings::default().reports_burst, "the rest keep defaults");
+        let header_only = Settings {
+            proxy: ProxySettings { header: Some("X-Real-IP".into()), proxies: vec![] },
+            ..settings("127.0.0.1:0", false)
+        };
+        assert!(matches!(header_only.validate(), Err(SettingsError::Proxy(_))));
+        let zero = Settings {
+            limits: LimitSettings { login_failures: 0, ..LimitSettings::default() },
+            ..settings("127.0.0.1:0", false)
+        };
+        assert!(matches!(zero.validate(), Err(SettingsError::BadLimit(_))));
+        let tiny = Settings {
+            limits: LimitSettings { upload_mib_per_day: 1, ..LimitSettings::default() },
+            ..settings("127.0.0.1:0", false)
+        };
+        assert!(matches!(tiny.validate(), Err(SettingsError::BadLimit(_))));
+        assert!(toml::from_str::<FileSettings>("[limits]\nreport_per_hour = 1\n").is_err(), "typos are refused");
     }
 
     #[test]

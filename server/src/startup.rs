@@ -12,7 +12,7 @@ use actix_web_prom::PrometheusMetricsBuilder;
 use geodata::{AreaCode, IndexOptions, Layer, Level};
 use tracing_actix_web::TracingLogger;
 
-use crate::attachments::{self, RateLimiter};
+use crate::attachments::{self, UploadLimits};
 use crate::auth::{self, routes::Directory};
 use crate::calendar::Calendars;
 use crate::categories::{self, CategoryTree};
@@ -63,6 +63,9 @@ pub enum StartupError {
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
+    /// The trusted proxies are not usable.
+    #[error(transparent)]
+    Proxy(#[from] crate::ratelimit::ProxyError),
 }
 
 /// The area the server works with, and its stored generation: the layer stored in the
@@ -153,6 +156,7 @@ pub struct Application {
     hub: Arc<Hub>,
     watch: Watch,
     timer: crate::deadlines::timer::Timer,
+    sweeper: attachments::sweep::Sweeper,
 }
 
 impl Application {
@@ -209,8 +213,24 @@ impl Application {
         let test_clock = clock.is_adjustable();
         let clock = web::Data::new(clock);
         let pusher = web::Data::new(Pusher::new(db.get_ref().clone(), &settings.push)?);
-        // Residents upload without an account: a burst of 60, then one a second per address.
-        let uploads = web::Data::new(RateLimiter::new(60, 60));
+        // What the internet may ask: see `settings::LimitSettings` and `crate::ratelimit`.
+        let limits = &settings.limits;
+        let proxies = web::Data::new(crate::ratelimit::TrustedProxies::new(
+            settings.proxy.header.as_deref(),
+            &settings.proxy.proxies,
+        )?);
+        let uploads = web::Data::new(UploadLimits::new(
+            limits.uploads_per_minute,
+            limits.uploads_burst,
+            u64::from(limits.upload_mib_per_day) * 1024 * 1024,
+        ));
+        let reports = web::Data::new(crate::ratelimit::ReportLimiter(crate::ratelimit::KeyedLimiter::every(
+            u64::from(limits.reports_per_hour),
+            3600,
+            u64::from(limits.reports_burst),
+        )));
+        let logins = web::Data::new(auth::throttle::LoginGuard::new(limits));
+        let limits = web::Data::new(limits.clone());
         let geo =
             web::Data::new(Geo::new(layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }, generation));
         let hub = Arc::new(Hub::new());
@@ -247,6 +267,7 @@ impl Application {
             }),
         };
         let timer = crate::deadlines::timer::Timer { path: path.clone(), clock: clock.get_ref().clone() };
+        let sweeper = attachments::sweep::Sweeper { db: db.get_ref().clone(), clock: clock.get_ref().clone() };
         let sessions = hub.clone();
         let hub = web::Data::from(hub);
         let path = web::Data::new(path);
@@ -275,6 +296,10 @@ impl Application {
                 .app_data(calendars.clone())
                 .app_data(clock.clone())
                 .app_data(uploads.clone())
+                .app_data(proxies.clone())
+                .app_data(reports.clone())
+                .app_data(logins.clone())
+                .app_data(limits.clone())
                 .app_data(pusher.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
@@ -315,7 +340,7 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_GRACE_S)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, hub: sessions, watch, timer })
+        Ok(Application { port, server, hub: sessions, watch, timer, sweeper })
     }
 
     /// A handle that stops the server (tests stop one to start another on its database).
@@ -333,12 +358,13 @@ impl Application {
     /// and requests under way get [`SHUTDOWN_GRACE_S`] seconds to finish. Meanwhile it
     /// watches the stored grid layer and swaps in a newly imported one ([`geo::watch`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { server, hub, watch, timer, .. } = self;
+        let Application { server, hub, watch, timer, sweeper, .. } = self;
         let Watch { db, geo, every, follower } = watch;
         let watching = tokio::spawn(geo::watch::run(db, geo, every, follower));
         // Both end with the server, however it ends.
         let _watching = AbortOnDrop(watching);
         let _timing = AbortOnDrop(tokio::spawn(timer.run()));
+        let _sweeping = AbortOnDrop(tokio::spawn(sweeper.run()));
         let handle = server.handle();
         let mut server = std::pin::pin!(server);
         tokio::select! {

@@ -4,21 +4,23 @@
 //! retries an upload gets the same id and the database holds one copy. Only the types a
 //! phone camera produces are taken, and the bytes must be what the declared type says.
 //! Uploading is open to anyone (residents have no account), so it is rate-limited per
-//! address; reading a file needs an account that may see a case referencing it.
+//! client address, with a daily allowance of bytes per address ([`UploadLimits`]); a
+//! file that no case references a day after its upload is removed ([`sweep`]). Reading a
+//! file needs an account that may see a case referencing it.
 
 pub mod routes;
 pub mod schema;
+pub mod sweep;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use sha2::{Digest, Sha256};
 
-use crate::ratelimit::TokenBucket;
+use crate::problem::ApiError;
+use crate::ratelimit::KeyedLimiter;
 use crate::store::DbConnection;
 use schema::{attachment_refs, attachments};
 
@@ -101,9 +103,15 @@ pub struct Stored {
 }
 
 /// Stores a file unless it is there; true if it was new. Run inside a write transaction.
+/// A file uploaded again counts from now for the sweep, so that the id just handed out
+/// is not swept from under the report about to cite it.
 pub fn put(conn: &mut DbConnection, id: &str, media_type: &str, bytes: &[u8], now_ms: i64) -> QueryResult<bool> {
     let exists = attachments::table.filter(attachments::id.eq(id)).count().get_result::<i64>(conn)? > 0;
     if exists {
+        diesel::update(attachments::table.filter(attachments::id.eq(id)))
+            .filter(attachments::created_at_ms.lt(now_ms))
+            .set(attachments::created_at_ms.eq(now_ms))
+            .execute(conn)?;
         return Ok(false);
     }
     // Two first uploads of the same bytes may race on PostgreSQL: the loser's insert fails
@@ -165,32 +173,59 @@ pub fn get(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Stored>> {
         .optional()
 }
 
-/// A per-address limit on uploads: a bucket of `burst` tokens refilled at `per_minute`.
-#[derive(Debug)]
-pub struct RateLimiter {
-    burst: f64,
-    per_second: f64,
-    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
+/// Files that no case references, uploaded before `before_ms`, at most `limit`.
+pub fn unreferenced_before(conn: &mut DbConnection, before_ms: i64, limit: i64) -> QueryResult<Vec<String>> {
+    let cited = attachment_refs::table.select(attachment_refs::attachment_id);
+    attachments::table
+        .filter(attachments::created_at_ms.lt(before_ms))
+        .filter(diesel::dsl::not(attachments::id.eq_any(cited)))
+        .select(attachments::id)
+        .limit(limit)
+        .load(conn)
 }
 
-impl RateLimiter {
-    /// A limiter allowing `per_minute` uploads per address, in bursts of up to `burst`.
-    pub fn new(per_minute: u32, burst: u32) -> RateLimiter {
-        RateLimiter {
-            burst: f64::from(burst.max(1)),
-            per_second: f64::from(per_minute) / 60.0,
-            buckets: Mutex::new(HashMap::new()),
+/// Removes the file `id` if no case references it and it was uploaded before
+/// `before_ms`; whether it went. Both conditions are read again in the statement itself,
+/// so a report that cited the file meanwhile keeps it.
+pub fn remove_unreferenced(conn: &mut DbConnection, id: &str, before_ms: i64) -> QueryResult<bool> {
+    let cited =
+        attachment_refs::table.filter(attachment_refs::attachment_id.eq(id)).select(attachment_refs::attachment_id);
+    diesel::delete(attachments::table.filter(attachments::id.eq(id)))
+        .filter(attachments::created_at_ms.lt(before_ms))
+        .filter(diesel::dsl::not(attachments::id.eq_any(cited)))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// What one client address may upload: files at a rate, and bytes in a day.
+#[derive(Debug)]
+pub struct UploadLimits {
+    files: KeyedLimiter<IpAddr>,
+    bytes: KeyedLimiter<IpAddr>,
+}
+
+impl UploadLimits {
+    /// `per_minute` files per address in bursts of `burst`, and `bytes_per_day` bytes a
+    /// day (regained evenly over the day).
+    pub fn new(per_minute: u32, burst: u32, bytes_per_day: u64) -> UploadLimits {
+        UploadLimits {
+            files: KeyedLimiter::every(u64::from(per_minute), 60, u64::from(burst)),
+            bytes: KeyedLimiter::every(bytes_per_day, 24 * 3600, bytes_per_day),
         }
     }
 
-    /// Takes a token for `addr`; `Err(seconds)` to wait when there is none.
-    pub fn take(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() > 100_000 {
-            // Forget full buckets rather than grow without bound under a scan of addresses.
-            buckets.retain(|_, bucket| !bucket.is_full(now));
-        }
-        buckets.entry(addr).or_insert_with(|| TokenBucket::new(self.per_second, self.burst, now)).take(now)
+    /// One more upload from `client` (its [`crate::ratelimit::client_key`]); 429
+    /// `rate-limited` past the rate.
+    pub fn file(&self, client: IpAddr, now: Instant) -> Result<(), ApiError> {
+        self.files.take(&client, 1.0, now).map_err(ApiError::RateLimited)
+    }
+
+    /// `size` more bytes from `client`; 429 `quota-exceeded` past the day's allowance.
+    pub fn bytes(&self, client: IpAddr, size: usize, now: Instant) -> Result<(), ApiError> {
+        self.bytes.take(&client, size as f64, now).map_err(|retry_after| ApiError::QuotaExceeded {
+            retry_after,
+            detail: format!("this address has uploaded its allowance of bytes for the day; {size} more do not fit"),
+        })
     }
 }
 
@@ -218,14 +253,20 @@ mod tests {
     }
 
     #[test]
-    fn the_rate_limit_refills_over_time() {
-        let limiter = RateLimiter::new(60, 2);
+    fn uploads_are_limited_in_number_and_in_bytes_a_day() {
+        let limits = UploadLimits::new(60, 2, 1000);
         let addr: IpAddr = [127, 0, 0, 1].into();
         let t0 = Instant::now();
-        assert!(limiter.take(addr, t0).is_ok());
-        assert!(limiter.take(addr, t0).is_ok());
-        assert_eq!(limiter.take(addr, t0), Err(1));
-        assert!(limiter.take([10, 0, 0, 1].into(), t0).is_ok(), "another address has its own bucket");
-        assert!(limiter.take(addr, t0 + std::time::Duration::from_secs(1)).is_ok());
+        assert!(limits.file(addr, t0).is_ok());
+        assert!(limits.file(addr, t0).is_ok());
+        assert!(matches!(limits.file(addr, t0), Err(ApiError::RateLimited(1))));
+        assert!(limits.file([10, 0, 0, 1].into(), t0).is_ok(), "another address has its own bucket");
+        assert!(limits.file(addr, t0 + std::time::Duration::from_secs(1)).is_ok());
+        assert!(limits.bytes(addr, 600, t0).is_ok());
+        let over = limits.bytes(addr, 600, t0).unwrap_err();
+        assert_eq!(over.kind(), "quota-exceeded");
+        // 200 bytes are missing: a day's 1,000 come back at one per 86.4 s.
+        assert!(matches!(over, ApiError::QuotaExceeded { retry_after: 17_280, .. }), "{over:?}");
+        assert!(limits.bytes(addr, 400, t0).is_ok(), "what was refused was not counted");
     }
 }

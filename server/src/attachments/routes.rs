@@ -7,9 +7,9 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
 
-use super::{MAX_BYTES, RateLimiter, UploadError, check, id_of, is_id};
-use crate::auth::now_ms;
+use super::{MAX_BYTES, UploadError, UploadLimits, check, id_of, is_id};
 use crate::auth::routes::Authenticated;
+use crate::clock::Clock;
 use crate::incidents::scope::Viewer;
 use crate::problem::ApiError;
 use crate::store::Database;
@@ -46,7 +46,7 @@ impl From<UploadError> for ApiError {
         (status = 413, description = "payload-too-large", body = crate::problem::ProblemDoc),
         (status = 415, description = "unsupported-media-type", body = crate::problem::ProblemDoc),
         (status = 422, description = "invalid-file: empty, or not what its type says", body = crate::problem::ProblemDoc),
-        (status = 429, description = "rate-limited", body = crate::problem::ProblemDoc),
+        (status = 429, description = "rate-limited (uploads per address), quota-exceeded (bytes per address and day); with Retry-After", body = crate::problem::ProblemDoc),
     ),
     tag = "reporting"
 )]
@@ -55,11 +55,13 @@ impl From<UploadError> for ApiError {
 pub async fn upload(
     req: HttpRequest,
     db: web::Data<Database>,
-    limiter: web::Data<RateLimiter>,
+    limits: web::Data<UploadLimits>,
+    clock: web::Data<Clock>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(addr) = req.peer_addr() {
-        limiter.take(addr.ip(), Instant::now()).map_err(ApiError::RateLimited)?;
+    let client = crate::ratelimit::client_addr(&req).map(crate::ratelimit::client_key);
+    if let Some(client) = client {
+        limits.file(client, Instant::now())?;
     }
     let media_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let bytes = match crate::body::read_limited(payload, MAX_BYTES).await {
@@ -67,10 +69,15 @@ pub async fn upload(
         other => other?,
     };
     let media_type = check(&media_type, &bytes)?;
-    let id = id_of(&bytes);
     let size = bytes.len();
+    if let Some(client) = client {
+        limits.bytes(client, size, Instant::now())?;
+    }
+    let id = id_of(&bytes);
     let stored_id = id.clone();
-    let created = web::block(move || db.write(|c| super::put(c, &stored_id, media_type, &bytes, now_ms()))).await??;
+    // Stamped by the server's clock, which the sweep of unreferenced files reads.
+    let now = clock.now_ms();
+    let created = web::block(move || db.write(|c| super::put(c, &stored_id, media_type, &bytes, now))).await??;
     tracing::info!(%id, size, created, "attachment stored");
     Ok(HttpResponse::Created().json(Uploaded { id, media_type: media_type.to_owned(), size }))
 }

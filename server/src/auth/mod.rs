@@ -10,6 +10,7 @@ pub mod checkers;
 pub mod demo;
 pub mod routes;
 pub mod schema;
+pub mod throttle;
 
 use std::fmt;
 use std::str::FromStr;

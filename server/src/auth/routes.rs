@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::throttle::LoginGuard;
 use super::{
     Session, User, insert_session, new_token, now_ms, revoke_session, session_by_refresh, session_user, token_hash,
     user_by_login,
@@ -116,10 +118,9 @@ fn new_session(user: &User, device_id: Option<String>, now: i64) -> (Session, St
     (session, token, renewal)
 }
 
-/// The threads that check passwords (see `checkers`): one per core.
-static PASSWORD_CHECKS: std::sync::LazyLock<super::checkers::Checkers> = std::sync::LazyLock::new(|| {
-    super::checkers::Checkers::start(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
-});
+/// The largest login or refresh body taken: a login, a password and a device id fit
+/// many times over, and nobody makes the server parse megabytes to be refused.
+pub const MAX_LOGIN_BYTES: usize = 4 * 1024;
 
 fn unauthorized() -> ApiError {
     ApiError::Unauthorized("wrong login or password".into())
@@ -134,25 +135,36 @@ fn unauthorized() -> ApiError {
         (status = 200, description = "A session (and a refresh token when a device is named)", body = Opened),
         (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
         (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+        (status = 413, description = "payload-too-large (over 4 KiB)", body = crate::problem::ProblemDoc),
+        (status = 429, description = "rate-limited: too many failed logins of this name or from this address lately; with Retry-After", body = crate::problem::ProblemDoc),
+        (status = 503, description = "busy: too many password checks waiting; with Retry-After", body = crate::problem::ProblemDoc),
     ),
     tag = "accounts"
 )]
 #[post("/api/v1/auth/login")]
-#[tracing::instrument(skip(db, directory, body), fields(login = %body.login))]
+#[tracing::instrument(skip_all, fields(login = tracing::field::Empty))]
 pub async fn login(
+    req: HttpRequest,
     db: web::Data<Database>,
     directory: web::Data<Directory>,
-    body: web::Json<Login>,
+    guard: web::Data<LoginGuard>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let Login { login, password, device_id } = body.into_inner();
+    let Login { login, password, device_id } = crate::body::json(payload, MAX_LOGIN_BYTES).await?;
+    tracing::Span::current().record("login", login.as_str());
+    let client = crate::ratelimit::client_addr(&req).map(crate::ratelimit::client_key);
+    guard.admit(client, &login, Instant::now())?;
     let found = {
-        let db = db.clone();
+        let (db, login) = (db.clone(), login.clone());
         web::block(move || db.read(|c| user_by_login(c, &login))).await??
     };
-    let Some(user) = found else { return Err(unauthorized()) };
-    if !PASSWORD_CHECKS.verify(password, user.password_hash.clone()).await {
+    // An unknown login is checked against the dummy hash: the same work, the same time.
+    if !guard.verify(password, found.as_ref().map(|u| u.password_hash.clone())).await? {
+        guard.failed(client, &login, Instant::now());
         return Err(unauthorized());
     }
+    let Some(user) = found else { return Err(unauthorized()) };
+    guard.succeeded(&login);
     let (user, token, refresh_token) = web::block(move || -> Result<_, ApiError> {
         let (session, token, renewal) = new_session(&user, device_id, now_ms());
         db.write(|c| insert_session(c, &session))?;
@@ -171,17 +183,18 @@ pub async fn login(
     responses(
         (status = 200, description = "A new session and refresh token", body = Opened),
         (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
+        (status = 413, description = "payload-too-large (over 4 KiB)", body = crate::problem::ProblemDoc),
     ),
     tag = "accounts"
 )]
 #[post("/api/v1/auth/refresh")]
-#[tracing::instrument(skip(db, directory, body))]
+#[tracing::instrument(skip_all)]
 pub async fn refresh(
     db: web::Data<Database>,
     directory: web::Data<Directory>,
-    body: web::Json<Refresh>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let Refresh { refresh_token, device_id } = body.into_inner();
+    let Refresh { refresh_token, device_id } = crate::body::json(payload, MAX_LOGIN_BYTES).await?;
     let renewed = web::block(move || -> Result<Option<(User, String, Option<String>)>, ApiError> {
         let now = now_ms();
         Ok(db.write(|c| {

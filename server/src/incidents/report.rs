@@ -211,7 +211,8 @@ fn replay(db: &Database, key: &str, hash: &str, now: i64) -> Result<Option<Opene
         (status = 201, description = "The case is open: `reported`, or already `dispatched` when the rules act for a staff filing", body = Opened),
         (status = 400, description = "bad-request, invalid-coordinates, invalid-crs", body = crate::problem::ProblemDoc),
         (status = 404, description = "outside-service-area", body = crate::problem::ProblemDoc),
-        (status = 422, description = "unknown-category, unknown-attachment, invalid-report, invalid-contact, idempotency-key-reused", body = crate::problem::ProblemDoc),
+        (status = 422, description = "unknown-category, unknown-attachment, invalid-report, invalid-contact, idempotency-key-reused, text-too-long", body = crate::problem::ProblemDoc),
+        (status = 429, description = "rate-limited: too many anonymous reports from this address; with Retry-After", body = crate::problem::ProblemDoc),
     ),
     tag = "reporting"
 )]
@@ -219,6 +220,7 @@ fn replay(db: &Database, key: &str, hash: &str, now: i64) -> Result<Option<Opene
 #[tracing::instrument(skip_all)]
 #[allow(clippy::too_many_arguments)]
 pub async fn file_report(
+    _allowed: crate::ratelimit::ReportAllowance,
     req: HttpRequest,
     db: web::Data<Database>,
     tree: web::Data<CategoryTree>,

@@ -214,6 +214,13 @@ impl Hub {
         self.lock().by_subject.get(user).is_some_and(|ids| !ids.is_empty())
     }
 
+    /// The devices of `user` connected to this node.
+    pub fn devices_of(&self, user: &str) -> std::collections::HashSet<String> {
+        let inner = self.lock();
+        let ids = inner.by_subject.get(user).into_iter().flatten();
+        ids.filter_map(|id| inner.sessions.get(id)).filter(|e| e.user == user).map(|e| e.device.clone()).collect()
+    }
+
     /// How many sessions are live.
     pub fn len(&self) -> usize {
         self.lock().sessions.len()
@@ -280,6 +287,20 @@ mod tests {
         assert_eq!(second.doorbell.newest(), 3);
         hub.kick("w", None, Kick::LoggedOut);
         assert_eq!(other_device.kicked.try_recv(), Ok(Kick::LoggedOut));
+    }
+
+    #[test]
+    fn the_hub_knows_which_devices_of_a_user_are_connected() {
+        let hub = Hub::new();
+        let phone = hub.register("w", "phone", "t1", vec!["w".into()]);
+        hub.register("w", "tablet", "t2", vec!["w".into()]);
+        hub.register("o", "phone", "t3", vec!["o".into()]);
+        let mut devices: Vec<String> = hub.devices_of("w").into_iter().collect();
+        devices.sort();
+        assert_eq!(devices, ["phone", "tablet"]);
+        hub.unregister(phone.id);
+        assert_eq!(hub.devices_of("w").into_iter().collect::<Vec<_>>(), ["tablet"]);
+        assert!(hub.devices_of("nobody").is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! in its audience; a device starting afresh gets a [`snapshot`]; the [`sweep`] closes
 //! the sockets of sessions that ended elsewhere. The wire format is `sync-protocol`'s.
 
+pub mod devices;
 pub mod fanout;
 pub mod hub;
 pub mod mutations;

@@ -36,6 +36,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Items per snapshot frame.
 const SNAPSHOT_PAGE: usize = 100;
+/// The WebSocket close code of a policy refusal (RFC 6455), e.g. too many devices.
+const CLOSE_POLICY: u16 = 1008;
 
 /// The audience subjects a user reads the log through: themselves, and the area of
 /// their unit if they direct cases there. Workers read only their own rows, so that a
@@ -67,6 +69,7 @@ pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
     shared: web::Data<Shared>,
+    limits: Option<web::Data<crate::settings::LimitSettings>>,
 ) -> Result<HttpResponse, ApiError> {
     let missing = || ApiError::Unauthorized("a valid bearer token (header or ?token=) is needed".into());
     let token =
@@ -93,6 +96,9 @@ pub async fn connect(
         acked: 0,
         recorded: 0,
         previous_contact_ms: 0,
+        max_devices: limits
+            .map_or_else(|| crate::settings::LimitSettings::default().devices_per_user, |l| l.devices_per_user)
+            as usize,
     };
     actix_web::rt::spawn(conn.run(stream).instrument(span));
     Ok(response)
@@ -121,6 +127,8 @@ struct Conn {
     /// When the device was last in touch before this session (0 for a new device): its
     /// work is dated no earlier.
     previous_contact_ms: i64,
+    /// Devices the user may keep (see `super::devices`).
+    max_devices: usize,
 }
 
 impl Conn {
@@ -200,13 +208,22 @@ impl Conn {
         let (db, user, clock) = (self.shared.db.clone(), self.user.id.clone(), self.shared.clock.clone());
         let device_owned = device.to_owned();
         let (credential, opened_as) = (self.credential.clone(), self.user.clone());
-        let (previous, newest, floor, scope, stands) = web::block(move || {
+        let (connected, limit) = (self.shared.hub.devices_of(&user), self.max_devices);
+        let (previous, admission, newest, floor, scope, stands) = web::block(move || {
             // The device's last contact before this one bounds how far back its work may be dated.
             let previous = db.read(|c| crate::sync::store::last_seen(c, &user, &device_owned))?;
-            db.write(|c| crate::sync::store::touch_device(c, &user, &device_owned, clock.now_ms()))?;
+            let admission = db.write(|c| {
+                let admission =
+                    super::devices::admit(c, &user, &device_owned, limit, &connected, &credential, now_ms())?;
+                if admission != super::devices::Admission::Full {
+                    crate::sync::store::touch_device(c, &user, &device_owned, clock.now_ms())?;
+                }
+                Ok(admission)
+            })?;
             db.read(|c| {
                 Ok((
                     previous,
+                    admission,
                     changes::newest(c)?,
                     crate::sync::store::log_floor(c)?,
                     crate::sync::store::scope_seq(c, &user)?,
@@ -217,6 +234,24 @@ impl Conn {
         .await
         .map_err(|_| Close(1011, "storage"))?
         .map_err(|_| Close(1011, "storage"))?;
+        match admission {
+            super::devices::Admission::Admitted => {}
+            super::devices::Admission::Retired(old) => {
+                tracing::info!(retired = ?old, "a new device past the bound: the devices heard from longest ago retired");
+                for device in &old {
+                    self.shared.hub.kick(&self.user.id, Some(device), Kick::LoggedOut);
+                }
+            }
+            super::devices::Admission::Full => {
+                let detail = Some(format!(
+                    "{} devices of this user are connected, the most one user keeps; disconnect one first",
+                    self.max_devices
+                ));
+                let code = super::devices::TOO_MANY_DEVICES.into();
+                self.send(&ServerMessage::Error { code, detail, supported: None }).await?;
+                return Err(Close(CLOSE_POLICY, "too many devices"));
+            }
+        }
         if !stands {
             return Err(self.session_ended("session ended").await);
         }
@@ -424,6 +459,19 @@ impl Conn {
                 retry: false,
                 code: Some(codes::MALFORMED.into()),
                 detail: Some("a mutation id is 1–128 characters".into()),
+            };
+            return self.send(&reply).await;
+        }
+        // Texts are bounded as over HTTP, by the same check and with the same kind.
+        if let Ok(value) = serde_json::to_value(&op)
+            && let Err(refused) = crate::body::check_texts(&value)
+        {
+            let reply = ServerMessage::MutationResult {
+                id,
+                ok: false,
+                retry: false,
+                code: Some(refused.kind().into()),
+                detail: Some(refused.to_string()),
             };
             return self.send(&reply).await;
         }
