@@ -7,7 +7,7 @@ use geodata::AreaCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Candidate, merge_pairs, urgency};
+use super::{Candidate, SUGGESTIONS_PER_CASE, merge_pairs, urgency};
 use crate::auth::Role;
 use crate::auth::routes::Authenticated;
 use crate::calendar::Light;
@@ -17,11 +17,11 @@ use crate::deadlines::store::{self as deadlines, DeadlineRow};
 use crate::geo::Geo;
 use crate::incidents::routes::Book;
 use crate::incidents::scope::{Area, Viewer};
-use crate::incidents::store::{self, Filter, IncidentRow};
+use crate::incidents::store::{self, Filter, IncidentRow, Start};
 use crate::incidents::view::{self, Summary};
 use crate::incidents::workflow::{Case, Status};
 use crate::problem::ApiError;
-use crate::store::{Database, DbConnection};
+use crate::store::{Database, DbConnection, StoreError};
 
 /// The kinds of item, in the order they sort among equally urgent ones.
 pub const KINDS: [&str; 6] =
@@ -29,6 +29,8 @@ pub const KINDS: [&str; 6] =
 
 /// The most open cases of the caller's area the inbox looks through (newest first).
 const MAX_OPEN: i64 = 5_000;
+/// Ids per `IN (…)` list.
+const BATCH: usize = 500;
 
 /// The inbox's query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -73,8 +75,6 @@ pub struct InboxItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub request: Option<Value>,
-    #[serde(skip)]
-    sort: (u8, i64, usize),
 }
 
 /// The caller's queues.
@@ -143,33 +143,63 @@ pub async fn inbox(
     };
     let now = clock.now_ms();
     let inbox = web::block(move || -> Result<Inbox, ApiError> {
-        let (open, rows, supervised) = db.read(|c| gather(c, &viewer))?;
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };
-        let mut items = items(&open, &rows, &supervised, &book, &viewer.unit_code, now);
-        items.retain(|i| kinds.contains(&i.kind));
-        let mut counts: BTreeMap<String, usize> = kinds.iter().map(|k| (k.clone(), 0)).collect();
-        for item in &items {
-            *counts.entry(item.kind.clone()).or_default() += 1;
-        }
-        items.sort_by(|a, b| a.sort.cmp(&b.sort).then_with(|| a.incident.code.cmp(&b.incident.code)));
-        items.truncate(limit);
-        Ok(Inbox { items, counts, now: rfc3339(now) })
+        Ok(build(&db, &viewer, &book, &kinds, limit, now)?)
     })
     .await??;
     Ok(HttpResponse::Ok().json(inbox))
 }
 
-type Gathered = (Vec<IncidentRow>, Vec<DeadlineRow>, Vec<(IncidentRow, DeadlineRow)>);
+/// `viewer`'s inbox at `now_ms`: at most `limit` items of `kinds`, most urgent first, and
+/// how many of each kind there are. The items are sorted and counted before any is drawn:
+/// only those returned become views, so thousands of open cases cost a pass over their
+/// rows, not thousands of views.
+pub fn build(
+    db: &Database,
+    viewer: &Viewer,
+    book: &Book<'_>,
+    kinds: &[String],
+    limit: usize,
+    now_ms: i64,
+) -> Result<Inbox, StoreError> {
+    let wanted: Vec<&'static str> = KINDS.iter().copied().filter(|k| kinds.iter().any(|w| w == k)).collect();
+    let gathered = db.read(|c| gather(c, viewer, wanted.contains(&"supervision")))?;
+    let mut pending = pending(&gathered, &wanted, &viewer.unit_code, now_ms);
+    let mut counts: BTreeMap<String, usize> = kinds.iter().map(|k| (k.clone(), 0)).collect();
+    for item in &pending {
+        *counts.entry(item.kind.to_owned()).or_default() += 1;
+    }
+    let order = |a: &Pending<'_>, b: &Pending<'_>| a.sort.cmp(&b.sort).then_with(|| a.case.code.cmp(&b.case.code));
+    if pending.len() > limit {
+        pending.select_nth_unstable_by(limit, order);
+        pending.truncate(limit);
+    }
+    pending.sort_by(order);
+    let items = pending.into_iter().map(|p| p.draw(book, now_ms)).collect();
+    Ok(Inbox { items, counts, now: rfc3339(now_ms) })
+}
 
-/// The open cases of the viewer's area, their running limits, and the limits in the
-/// viewer's supervision queue with their cases.
-fn gather(conn: &mut DbConnection, viewer: &Viewer) -> diesel::QueryResult<Gathered> {
+/// What the inbox is built from.
+struct Gathered {
+    /// The open cases of the viewer's area (the newest [`MAX_OPEN`]).
+    open: Vec<IncidentRow>,
+    /// Their running limits.
+    limits: Vec<DeadlineRow>,
+    /// The limits in the viewer's supervision queue, with their cases.
+    supervised: Vec<(IncidentRow, DeadlineRow)>,
+}
+
+/// The open cases of the viewer's area, their running limits, and (if `supervision`) the
+/// limits in the viewer's supervision queue with their cases. A fixed number of queries,
+/// whatever the number of cases: the supervised cases not among the open ones are read by
+/// `IN (…)` lists.
+fn gather(conn: &mut DbConnection, viewer: &Viewer, supervision: bool) -> diesel::QueryResult<Gathered> {
     let statuses = Status::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str().to_owned()).collect();
     let filter = Filter { statuses, ..Filter::default() };
-    let (open, _) = store::list(conn, viewer, &filter, MAX_OPEN, 0)?;
+    let open = store::list(conn, viewer, &filter, MAX_OPEN, &Start::Offset(0))?;
     let ids: Vec<String> = open.iter().map(|r| r.id.clone()).collect();
-    let rows = deadlines::of_cases(conn, &ids)?;
+    let limits = deadlines::of_cases(conn, &ids)?;
     // A queue is a centre's: its own unit's (every queue for the administrator).
     let queue = match (viewer.role, &viewer.area) {
         (Role::Administrator, _) => Some(None),
@@ -177,14 +207,34 @@ fn gather(conn: &mut DbConnection, viewer: &Viewer) -> diesel::QueryResult<Gathe
         _ => None,
     };
     let mut supervised = Vec::new();
-    if let Some(code) = queue {
-        for row in deadlines::supervised(conn, code)? {
-            if let Some(case) = store::visible_incident(conn, viewer, &row.incident_id)? {
-                supervised.push((case, row));
+    if let (true, Some(code)) = (supervision, queue) {
+        let rows = deadlines::supervised(conn, code)?;
+        let known: HashMap<&str, &IncidentRow> = open.iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut missing: Vec<String> = rows
+            .iter()
+            .filter(|r| !known.contains_key(r.incident_id.as_str()))
+            .map(|r| r.incident_id.clone())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let mut more: HashMap<String, IncidentRow> = HashMap::new();
+        for chunk in missing.chunks(BATCH) {
+            // Any status, as long as the viewer sees it.
+            let filter = Filter { ids: Some(chunk.to_vec()), ..Filter::default() };
+            more.extend(
+                store::list(conn, viewer, &filter, BATCH as i64, &Start::Offset(0))?
+                    .into_iter()
+                    .map(|r| (r.id.clone(), r)),
+            );
+        }
+        for row in rows {
+            let case = known.get(row.incident_id.as_str()).copied().or_else(|| more.get(&row.incident_id));
+            if let Some(case) = case {
+                supervised.push((case.clone(), row));
             }
         }
     }
-    Ok((open, rows, supervised))
+    Ok(Gathered { open, limits, supervised })
 }
 
 /// Whether `case` was escalated into the queue of a unit above `unit` (the township's
@@ -194,33 +244,60 @@ fn escalated_past(case: &IncidentRow, unit: &str) -> bool {
     AreaCode::parse(&queue).is_ok_and(|q| q != mine && q.contains(&mine))
 }
 
-fn items(
-    open: &[IncidentRow],
-    rows: &[DeadlineRow],
-    supervised: &[(IncidentRow, DeadlineRow)],
-    book: &Book<'_>,
-    viewer_unit: &str,
-    now: i64,
-) -> Vec<InboxItem> {
+/// An item before it is drawn: what it sorts and counts by.
+struct Pending<'r> {
+    kind: &'static str,
+    case: &'r IncidentRow,
+    light: Light,
+    due: Option<i64>,
+    task: Option<String>,
+    step: Option<String>,
+    supervision_level: Option<i32>,
+    duplicate_of: Option<(&'r IncidentRow, f64)>,
+    request: Option<Value>,
+    sort: (u8, i64, usize),
+}
+
+impl Pending<'_> {
+    /// The item as the caller sees it.
+    fn draw(self, book: &Book<'_>, now_ms: i64) -> InboxItem {
+        InboxItem {
+            kind: self.kind.to_owned(),
+            incident: view::summary(self.case, book, now_ms),
+            light: light_name(self.light).to_owned(),
+            due: self.due.map(rfc3339),
+            task: self.task,
+            step: self.step,
+            supervision_level: self.supervision_level,
+            duplicate_of: self.duplicate_of.map(|(c, _)| view::summary(c, book, now_ms)),
+            distance_m: self.duplicate_of.map(|(_, d)| (d * 10.0).round() / 10.0),
+            request: self.request,
+        }
+    }
+}
+
+/// Every item of the `wanted` kinds, undrawn.
+fn pending<'r>(gathered: &'r Gathered, wanted: &[&'static str], viewer_unit: &str, now: i64) -> Vec<Pending<'r>> {
+    let Gathered { open, limits, supervised } = gathered;
+    let want = |kind: &str| wanted.contains(&kind);
     let mut by_case: HashMap<&str, Vec<&DeadlineRow>> = HashMap::new();
-    for row in rows {
+    for row in limits {
         by_case.entry(row.incident_id.as_str()).or_default().push(row);
     }
-    let item = |kind: &str, case: &IncidentRow, limit: Option<&DeadlineRow>| {
+    let item = |kind: &'static str, case: &'r IncidentRow, limit: Option<&DeadlineRow>| {
         let light = limit.map_or(Light::Green, |d| d.light(now));
         let due = limit.map(|d| d.due_at_ms);
         let (rank, due_key) = urgency(light, due);
         let order = KINDS.iter().position(|k| *k == kind).unwrap_or(KINDS.len());
-        InboxItem {
-            kind: kind.to_owned(),
-            incident: view::summary(case, book, now),
-            light: light_name(light).to_owned(),
-            due: due.map(rfc3339),
+        Pending {
+            kind,
+            case,
+            light,
+            due,
             task: limit.and_then(|d| d.task_id.clone()),
             step: limit.map(|d| d.step.clone()),
             supervision_level: None,
             duplicate_of: None,
-            distance_m: None,
             request: None,
             sort: (rank, due_key, order),
         }
@@ -229,24 +306,30 @@ fn items(
         by_case.get(case.id.as_str()).and_then(|rows| rows.iter().find(|d| d.deadline == key).copied())
     };
     let mut out = Vec::new();
-    for (case, row) in supervised {
-        let mut it = item("supervision", case, Some(row));
-        it.supervision_level = row.level;
-        out.push(it);
+    if want("supervision") {
+        for (case, row) in supervised {
+            let mut it = item("supervision", case, Some(row));
+            it.supervision_level = row.level;
+            out.push(it);
+        }
     }
+    let requests = want("extension_request") || want("park_request");
     for case in open {
         match case.status.as_str() {
             // A report escalated past the caller's unit waits in the upper centre's queue.
-            "reported" if !escalated_past(case, viewer_unit) => {
+            "reported" if want("new_report") && !escalated_past(case, viewer_unit) => {
                 out.push(item("new_report", case, limit_of(case, "accept")));
             }
-            "returned" => {
+            "returned" if want("returned") => {
                 let mut it = item("returned", case, limit_of(case, "dispatch"));
                 let state: Option<Case> = serde_json::from_str(&case.state).ok();
                 it.task = state.and_then(|s| s.tasks.iter().find(|t| t.awaits_redispatch()).map(|t| t.id.to_string()));
                 out.push(it);
             }
             _ => {}
+        }
+        if !requests {
+            continue;
         }
         // Requests read from the stored state as JSON, so that any request a task carries shows.
         let state: Value = serde_json::from_str(&case.state).unwrap_or(Value::Null);
@@ -255,7 +338,7 @@ fn items(
             let active = matches!(task["status"].as_str(), Some("open" | "accepted"));
             for (field, kind) in [("extension", "extension_request"), ("park", "park_request")] {
                 let asked = &task[field];
-                if !active || asked.is_null() {
+                if !active || asked.is_null() || !want(kind) {
                     continue;
                 }
                 let mut it = item(kind, case, limit_of(case, id));
@@ -266,21 +349,23 @@ fn items(
             }
         }
     }
-    let candidates: Vec<Candidate<'_>> = open
-        .iter()
-        .map(|c| Candidate { category: &c.category_code, lon: c.lon, lat: c.lat, reported_at_ms: c.reported_at_ms })
-        .collect();
-    for (earlier, later, d) in merge_pairs(&candidates) {
-        let (survivor, duplicate) = (&open[earlier], &open[later]);
-        // As urgent as the more urgent of the two.
-        let limits = [survivor, duplicate].into_iter().flat_map(|c| by_case.get(c.id.as_str()).into_iter().flatten());
-        let worst = limits.min_by_key(|d| urgency(d.light(now), Some(d.due_at_ms))).copied();
-        let mut it = item("merge_suggestion", duplicate, worst);
-        it.task = None;
-        it.step = None;
-        it.duplicate_of = Some(view::summary(survivor, book, now));
-        it.distance_m = Some((d * 10.0).round() / 10.0);
-        out.push(it);
+    if want("merge_suggestion") {
+        let candidates: Vec<Candidate<'_>> = open
+            .iter()
+            .map(|c| Candidate { category: &c.category_code, lon: c.lon, lat: c.lat, reported_at_ms: c.reported_at_ms })
+            .collect();
+        for (earlier, later, d) in merge_pairs(&candidates, SUGGESTIONS_PER_CASE) {
+            let (survivor, duplicate) = (&open[earlier], &open[later]);
+            // As urgent as the more urgent of the two.
+            let limits =
+                [survivor, duplicate].into_iter().flat_map(|c| by_case.get(c.id.as_str()).into_iter().flatten());
+            let worst = limits.min_by_key(|d| urgency(d.light(now), Some(d.due_at_ms))).copied();
+            let mut it = item("merge_suggestion", duplicate, worst);
+            it.task = None;
+            it.step = None;
+            it.duplicate_of = Some((survivor, d));
+            out.push(it);
+        }
     }
     out
 }
