@@ -8,17 +8,17 @@
 //! rule; when a case has no more than `k` such, it is offered exactly the pairs an
 //! all-pairs comparison finds.
 //!
-//! How: the cases of one category, in the order they were reported, each look back at
-//! those reported before them within the window — a contiguous run of that order. The
-//! order is cut into halves, quarters, … (a segment tree), each part holding an R-tree of
-//! its cases' positions in a metric plane; a run is the union of a few whole parts (about
-//! two per level) and two short ends, so each case asks a few trees for their nearest
-//! points, every one of which is a candidate in time. Time O(n·k·log² n), memory
-//! O(n log n) for n cases, whatever their layout: a crowd at one spot costs each case
-//! `k` answers per part, not a walk through the crowd.
-
-use rstar::RTree;
-use rstar::primitives::GeomWithData;
+//! How: the cases of one category are put in the order reported; each looks back at
+//! those reported before it within the window, a contiguous run of that order. A k-d
+//! tree over each case's position in a metric plane and its place in that order (72 h
+//! counting as 200 m when the tree chooses which to split) keeps, per node, the box its
+//! cases lie in and the places they span; a branch-and-bound search skips every node that
+//! is out of the run, beyond 200 m, or no nearer than the `k` found so far, visiting the
+//! nearer half first. A crowd at one spot is then split by time, and each case finds `k`
+//! at 0 m in the first leaf it reaches and skips the rest; a crowd scattered over a street
+//! is split by place and time alike. Memory is linear in the cases, time about
+//! `n·(log n + k)` for the layouts reports take (a deliberately unlikely one — many at one
+//! spot, each more than 72 h from the last — walks more of the tree).
 
 use super::Candidate;
 use crate::incidents::duplicate::{RADIUS_M, WINDOW_MS, distance_m};
@@ -26,14 +26,11 @@ use crate::incidents::duplicate::{RADIUS_M, WINDOW_MS, distance_m};
 /// How many merge suggestions a case gets at most (its nearest earlier duplicates).
 pub const SUGGESTIONS_PER_CASE: usize = 3;
 
-/// Parts of the order this short are searched one by one rather than by a tree.
-const LEAF: usize = 16;
+/// The most cases a leaf of the tree holds.
+const LEAF: usize = 8;
 
 /// The mean Earth radius the plane is scaled by (as [`distance_m`]).
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
-
-/// A case's position in the plane of its category, with its place in that order.
-type Point = GeomWithData<[f64; 2], u32>;
 
 /// The pairs of `cases` (all open) the rule suggests merging, as (earlier, later, metres
 /// apart) indexes into `cases`, ordered by earlier then later. Each case is the later of
@@ -57,24 +54,32 @@ pub fn merge_pairs(cases: &[Candidate<'_>], k: usize) -> Vec<(usize, usize, f64)
     pairs
 }
 
-/// The cases of one category, in the order reported, with the trees over that order.
+/// The cases of one category, in the order reported, and the tree over them.
 struct Category<'c, 'a> {
     cases: &'c [Candidate<'a>],
-    /// Indexes into `cases`, in the order reported.
+    /// Indexes into `cases`, in the order reported: a case's place is its index here.
     run: &'c [usize],
-    /// Each case's position in the plane, by place in `run`.
+    /// Each case's position in the plane, by place.
     plane: Vec<[f64; 2]>,
     /// How much longer a distance in the plane may be than on the ground (≥ 1).
     stretch: f64,
-    root: Part,
+    /// The places, grouped by the tree: each node holds a contiguous slice.
+    places: Vec<usize>,
+    /// The tree's nodes, the root first.
+    nodes: Vec<Node>,
 }
 
-/// A stretch `[start, end)` of a category's order.
-enum Part {
-    /// Short: searched case by case.
-    Leaf { start: usize, end: usize },
-    /// Its positions as a tree, and its two halves.
-    Split { start: usize, end: usize, tree: RTree<Point>, halves: Box<(Part, Part)> },
+/// A node of the tree: the slice `[from, to)` of `places` it holds.
+struct Node {
+    from: usize,
+    to: usize,
+    /// West, south, east, north in the plane.
+    bounds: [f64; 4],
+    /// The first and last place among its cases.
+    first: usize,
+    last: usize,
+    /// Its two halves (indexes into `nodes`), for a node that is not a leaf.
+    halves: Option<(usize, usize)>,
 }
 
 /// The nearest duplicates found so far for one case: (metres, index into `cases`),
@@ -116,15 +121,49 @@ impl<'c, 'a> Category<'c, 'a> {
         let (widest, narrowest) = (low.to_radians().cos(), high.to_radians().cos());
         // The margin covers the plane's and the sphere's formulas parting in the ninth digit.
         let stretch = widest / narrowest * (1.0 + 1e-6);
-        let plane: Vec<[f64; 2]> = run
+        let plane = run
             .iter()
             .map(|&i| {
                 let c = &cases[i];
                 [c.lon.to_radians() * widest * EARTH_RADIUS_M, c.lat.to_radians() * EARTH_RADIUS_M]
             })
             .collect();
-        let root = Part::build(&plane, 0, run.len());
-        Category { cases, run, plane, stretch, root }
+        let mut category = Category { cases, run, plane, stretch, places: (0..run.len()).collect(), nodes: Vec::new() };
+        category.build(0, run.len());
+        category
+    }
+
+    /// Builds the node holding `places[from..to]` and those below it; its index.
+    fn build(&mut self, from: usize, to: usize) -> usize {
+        let mut bounds = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        let (mut first, mut last) = (usize::MAX, 0);
+        for &q in &self.places[from..to] {
+            let [x, y] = self.plane[q];
+            bounds = [bounds[0].min(x), bounds[1].min(y), bounds[2].max(x), bounds[3].max(y)];
+            (first, last) = (first.min(q), last.max(q));
+        }
+        let at = self.nodes.len();
+        self.nodes.push(Node { from, to, bounds, first, last, halves: None });
+        if to - from <= LEAF {
+            return at;
+        }
+        // Split the longest side, the time spanned counting 200 m per 72 h; by place in
+        // the order (unique, so the halves are never empty) when time is the longest.
+        let span_ms = self.cases[self.run[last]].reported_at_ms - self.cases[self.run[first]].reported_at_ms;
+        let time = span_ms as f64 / WINDOW_MS as f64 * RADIUS_M;
+        let (width, height) = (bounds[2] - bounds[0], bounds[3] - bounds[1]);
+        let mid = from + (to - from) / 2;
+        let plane = &self.plane;
+        let slice = &mut self.places[from..to];
+        if time >= width && time >= height {
+            slice.select_nth_unstable(mid - from);
+        } else {
+            let axis = usize::from(height > width);
+            slice.select_nth_unstable_by(mid - from, |&a, &b| plane[a][axis].total_cmp(&plane[b][axis]));
+        }
+        let halves = (self.build(from, mid), self.build(mid, to));
+        self.nodes[at].halves = Some(halves);
+        at
     }
 
     fn pairs(&self, k: usize, out: &mut Vec<(usize, usize, f64)>) {
@@ -135,67 +174,47 @@ impl<'c, 'a> Category<'c, 'a> {
             while self.cases[self.run[from]].reported_at_ms < at.saturating_sub(WINDOW_MS) {
                 from += 1;
             }
+            if from == p {
+                continue;
+            }
             let mut nearest = Nearest { k, found: Vec::with_capacity(k + 1) };
-            self.search(&self.root, from, p, p, &mut nearest);
+            self.search(0, from, p, &mut nearest);
             out.extend(nearest.found.into_iter().map(|(d, earlier)| (earlier, self.run[p], d)));
         }
     }
 
-    /// Offers the cases at places `[from, to)` of the order within `part` as duplicates
-    /// of the case at place `p`.
-    fn search(&self, part: &Part, from: usize, to: usize, p: usize, nearest: &mut Nearest) {
-        let (start, end) = part.span();
-        if end <= from || to <= start {
+    /// How far, at least, the cases of `node` lie from the case at place `p` on the ground.
+    fn floor(&self, node: &Node, p: usize) -> f64 {
+        let [x, y] = self.plane[p];
+        let [west, south, east, north] = node.bounds;
+        let (dx, dy) = ((west - x).max(x - east).max(0.0), (south - y).max(y - north).max(0.0));
+        dx.hypot(dy) / self.stretch
+    }
+
+    /// Offers the cases of node `at` whose places lie in `[from, p)` as duplicates of
+    /// the case at place `p`, unless none of them can be one nearer than those found.
+    fn search(&self, at: usize, from: usize, p: usize, nearest: &mut Nearest) {
+        let node = &self.nodes[at];
+        let floor = self.floor(node, p);
+        if node.last < from || node.first >= p || floor > RADIUS_M || nearest.bar().is_some_and(|bar| floor >= bar) {
             return;
         }
-        match part {
-            Part::Split { tree, .. } if from <= start && end <= to => self.ask(tree, p, nearest),
-            Part::Split { halves, .. } => {
-                self.search(&halves.0, from, to, p, nearest);
-                self.search(&halves.1, from, to, p, nearest);
+        match node.halves {
+            Some((a, b)) => {
+                let (near, far) =
+                    if self.floor(&self.nodes[a], p) <= self.floor(&self.nodes[b], p) { (a, b) } else { (b, a) };
+                self.search(near, from, p, nearest);
+                self.search(far, from, p, nearest);
             }
-            Part::Leaf { .. } => {
+            None => {
                 let here = self.cases[self.run[p]];
-                for q in start.max(from)..end.min(to) {
-                    let there = self.cases[self.run[q]];
-                    nearest.offer(distance_m((there.lon, there.lat), (here.lon, here.lat)), self.run[q]);
+                for &q in &self.places[node.from..node.to] {
+                    if (from..p).contains(&q) {
+                        let there = self.cases[self.run[q]];
+                        nearest.offer(distance_m((there.lon, there.lat), (here.lon, here.lat)), self.run[q]);
+                    }
                 }
             }
-        }
-    }
-
-    /// Offers a whole part's cases, nearest first in the plane, until none further can
-    /// be within the radius or beat the `k` found.
-    fn ask(&self, tree: &RTree<Point>, p: usize, nearest: &mut Nearest) {
-        let here = self.cases[self.run[p]];
-        for (point, d2) in tree.nearest_neighbor_iter_with_distance_2(&self.plane[p]) {
-            // On the ground the point is at least this far.
-            let floor = d2.sqrt() / self.stretch;
-            if floor > RADIUS_M || nearest.bar().is_some_and(|bar| floor >= bar) {
-                break;
-            }
-            let q = self.run[point.data as usize];
-            let there = self.cases[q];
-            nearest.offer(distance_m((there.lon, there.lat), (here.lon, here.lat)), q);
-        }
-    }
-}
-
-impl Part {
-    fn build(plane: &[[f64; 2]], start: usize, end: usize) -> Part {
-        if end - start <= LEAF {
-            return Part::Leaf { start, end };
-        }
-        let mid = start + (end - start) / 2;
-        // Places fit in u32: the inbox looks at thousands of cases, not billions.
-        let points = (start..end).map(|q| Point::new(plane[q], q as u32)).collect();
-        let halves = Box::new((Part::build(plane, start, mid), Part::build(plane, mid, end)));
-        Part::Split { start, end, tree: RTree::bulk_load(points), halves }
-    }
-
-    fn span(&self) -> (usize, usize) {
-        match self {
-            Part::Leaf { start, end } | Part::Split { start, end, .. } => (*start, *end),
         }
     }
 }
