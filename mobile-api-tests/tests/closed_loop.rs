@@ -282,3 +282,51 @@ async fn a_case_outside_the_callers_area_does_not_exist_for_them() {
         assert_eq!(case["status"], "reported", "refusals changed nothing");
     }
 }
+
+/// The case list over HTTP, on both backends: walked by `cursor` (each page's `next`),
+/// every case comes once and newest first while reports keep arriving; `offset` pages
+/// still carry `total`; a cursor that is not one, or given with an offset, is a 400.
+#[tokio::test]
+async fn the_case_list_walks_by_cursor_while_reports_arrive() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let mut filed = Vec::new();
+        for nth in 0..7 {
+            filed.push(report(&server, 40 + nth).await.0["id"].as_str().unwrap().to_owned());
+        }
+        let (status, first) = server.get_as(&centre, "/api/v1/incidents?limit=2").await.unwrap();
+        assert_eq!(status, 200, "{first}");
+        assert_eq!((first["total"].as_i64(), first["offset"].as_i64()), (Some(7), Some(0)), "{first}");
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let mut page = first;
+        loop {
+            for item in page["items"].as_array().unwrap() {
+                seen.push((item["reported_at"].as_str().unwrap().to_owned(), item["id"].as_str().unwrap().to_owned()));
+            }
+            if seen.len() == 4 {
+                report(&server, 60).await; // arrives mid-walk, newer than all walked
+            }
+            let Some(next) = page["next"].as_str() else { break };
+            let (status, body) =
+                server.get_as(&centre, &format!("/api/v1/incidents?limit=2&cursor={next}")).await.unwrap();
+            assert_eq!(status, 200, "{body}");
+            assert!(
+                body.get("total").is_none() && body.get("offset").is_none(),
+                "a cursor page counts nothing: {body}"
+            );
+            page = body;
+        }
+        let mut ids: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+        ids.sort_unstable();
+        let mut want: Vec<&str> = filed.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        assert_eq!(ids, want, "{}: every case filed before the walk, once", server.database_url);
+        let times: Vec<i64> = seen.iter().map(|(at, _)| gridlink::clock::parse_rfc3339(at).unwrap()).collect();
+        assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {seen:?}");
+
+        for bad in ["cursor=nonsense", "cursor=MTIz", "cursor=x&offset=2"] {
+            let (status, body) = server.get_as(&centre, &format!("/api/v1/incidents?{bad}")).await.unwrap();
+            assert_eq!((status, body["type"].as_str()), (400, Some("bad-request")), "{bad}: {body}");
+        }
+    }
+}

@@ -238,3 +238,104 @@ fn sessions_nobody_can_use_are_pruned_and_the_rest_kept() {
         assert_eq!(left, ["just-revoked", "live", "refreshable"], "{}", t.name);
     }
 }
+
+/// A case of C0101 reported at `at_ms` in a grid of county 321302 (`nth` picks the grid).
+fn open_case(db: &gridlink::store::Database, id: &str, nth: usize, at_ms: i64) {
+    use gridlink::incidents::act::{self, NewCase, Timing};
+    let tree = gridlink::categories::CategoryTree::default_tree().unwrap();
+    let calendar = gridlink::calendar::Calendar::national();
+    let timing = Timing { limits: tree.category("C0101").map(|c| &c.limits), calendar: &calendar };
+    let grid = format!("321302001{:03}{:03}", 1 + nth % 3, 1 + nth % 5);
+    let new = NewCase {
+        id: id.to_owned(),
+        category: "C0101".into(),
+        level: 5,
+        chain: ["321300".into(), "321302".into(), grid[..9].to_owned(), grid[..12].to_owned(), grid],
+        lon: 118.3,
+        lat: 33.9,
+        description: "井盖缺失".into(),
+        photos: Vec::new(),
+        contact: None,
+        source: "resident".into(),
+        follow_token_hash: "x".into(),
+        severity: None,
+    };
+    db.transact(|c| act::open_case(c, new, None, timing, at_ms).map(|_| ())).unwrap();
+}
+
+/// The county centre of 321302.
+fn county_centre() -> gridlink::incidents::scope::Viewer {
+    use gridlink::incidents::scope::{Area, Viewer};
+    let area = Area::Unit(geodata::AreaCode::parse("321302").unwrap());
+    Viewer { id: uuid::Uuid::from_u128(7), role: gridlink::auth::Role::CountyCentre, unit_code: "321302".into(), area }
+}
+
+/// Keyset paging on both backends: walking the list page by page, each page starting
+/// after the last case of the one before, gives every case exactly once and in the
+/// list's order (newest first, then by id — several cases share an instant here), while
+/// cases are reported meanwhile; paging by offset, the same walk shows a case twice.
+#[test]
+fn the_case_list_walks_by_key_every_case_once_while_cases_arrive() {
+    use gridlink::incidents::store::{self, Filter, Key, Start};
+    const T0: i64 = 1_780_000_000_000;
+    let viewer = county_centre();
+    let filter = Filter::default();
+    for t in support::both() {
+        // 23 cases over 9 instants, ids in no particular order.
+        let mut expected: Vec<(i64, String)> = Vec::new();
+        for n in 0..23_usize {
+            let id = format!("{:02}-{}", (n * 7) % 23, uuid::Uuid::new_v4());
+            let at = T0 + (n as i64 % 9) * 60_000;
+            open_case(&t.db, &id, n, at);
+            expected.push((at, id));
+        }
+        expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        assert_eq!(t.db.read(|c| store::count(c, &viewer, &filter)).unwrap(), 23, "{}", t.name);
+
+        let walk = |by_offset: bool| {
+            let mut seen: Vec<(i64, String)> = Vec::new();
+            let mut start = Start::Offset(0);
+            let mut pages = 0;
+            loop {
+                let page = t.db.read(|c| store::list(c, &viewer, &filter, 5, &start)).unwrap();
+                seen.extend(page.iter().map(|r| (r.reported_at_ms, r.id.clone())));
+                pages += 1;
+                if pages == 2 {
+                    // Reported during the walk: newer than every case walked.
+                    open_case(&t.db, &uuid::Uuid::new_v4().to_string(), 1, T0 + 3_600_000 * (1 + i64::from(by_offset)));
+                }
+                let Some(last) = page.last() else { break };
+                start = if by_offset {
+                    Start::Offset(seen.len() as i64)
+                } else {
+                    Start::After(Key::from_cursor(&Key::of(last).cursor()).unwrap())
+                };
+            }
+            seen
+        };
+        let by_key = walk(false);
+        assert_eq!(by_key, expected, "{}: by key, every case once, in order", t.name);
+        let by_offset = walk(true);
+        assert_eq!(by_offset.len(), 25, "{}: by offset, the case reported meanwhile pushed one back into view", t.name);
+
+        // A batch by ids, scoped like the rest.
+        let ids = vec![expected[3].1.clone(), expected[9].1.clone(), "no-such-case".to_owned()];
+        let some = Filter { ids: Some(ids), ..Filter::default() };
+        let rows = t.db.read(|c| store::list(c, &viewer, &some, 10, &Start::Offset(0))).unwrap();
+        let got: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(got, [expected[3].1.as_str(), expected[9].1.as_str()], "{}", t.name);
+        let mut stranger = county_centre();
+        stranger.area = gridlink::incidents::scope::Area::Unit(geodata::AreaCode::parse("321311").unwrap());
+        assert!(t.db.read(|c| store::list(c, &stranger, &some, 10, &Start::Offset(0))).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_cursor_is_read_back_and_junk_is_not() {
+    use gridlink::incidents::store::Key;
+    let key = Key { reported_at_ms: -5, id: "a/b c".into() };
+    assert_eq!(Key::from_cursor(&key.cursor()), Some(key));
+    for junk in ["", "!!!", "MTIz", "eHl6L2Fi", &"A".repeat(600)] {
+        assert_eq!(Key::from_cursor(junk), None, "{junk}");
+    }
+}

@@ -106,27 +106,37 @@ pub struct ListQuery {
     overdue: Option<bool>,
     /// Page size, 1–200 (default 50).
     limit: Option<i64>,
-    /// Cases to skip.
+    /// Cases to skip (the older way to page, counted with `total`; prefer `cursor`).
     offset: Option<i64>,
+    /// Where the page starts: the `next` of the page before (not with `offset`).
+    cursor: Option<String>,
 }
 
 /// A page of cases.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Page {
     items: Vec<view::Summary>,
-    total: i64,
+    /// How many cases pass the filters in all: counted on `offset` pages (the first page
+    /// included), not on `cursor` pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<i64>,
     limit: i64,
-    offset: i64,
+    /// The cases skipped, on `offset` pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<i64>,
+    /// The `cursor` of the next page; null on the last page.
+    next: Option<String>,
 }
 
-/// The cases of the caller's area, newest first, filtered and paged.
+/// The cases of the caller's area, newest first (then by id), filtered and paged: walk
+/// the pages with `cursor` (each page's `next`); `offset` still works, with `total`.
 #[utoipa::path(
     get,
     path = "/api/v1/incidents",
     params(ListQuery),
     responses(
         (status = 200, description = "A page of cases", body = Page),
-        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
+        (status = 400, description = "bad-request: a limit, offset, level or area out of range, a cursor this server did not give", body = crate::problem::ProblemDoc),
         (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
@@ -145,10 +155,17 @@ pub async fn list(
     let viewer = Viewer::of(&caller.user)?;
     let query = query.into_inner();
     let limit = query.limit.unwrap_or(50);
-    let offset = query.offset.unwrap_or(0);
-    if !(1..=200).contains(&limit) || offset < 0 {
+    if !(1..=200).contains(&limit) || query.offset.is_some_and(|o| o < 0) {
         return Err(ApiError::BadRequest("limit must be 1–200 and offset 0 or more".into()));
     }
+    let start = match (&query.cursor, query.offset) {
+        (Some(_), Some(_)) => return Err(ApiError::BadRequest("give a cursor or an offset, not both".into())),
+        (Some(cursor), None) => store::Start::After(
+            store::Key::from_cursor(cursor)
+                .ok_or_else(|| ApiError::BadRequest("cursor: not one this server gave (take a page's next)".into()))?,
+        ),
+        (None, offset) => store::Start::Offset(offset.unwrap_or(0)),
+    };
     if query.level.is_some_and(|l| !(1..=5).contains(&l)) {
         return Err(ApiError::BadRequest("level must be 1–5".into()));
     }
@@ -162,13 +179,41 @@ pub async fn list(
         .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
     let now = clock.now_ms();
-    let filter =
-        Filter { statuses, level: query.level, category: query.category, area, overdue: query.overdue, now_ms: now };
-    let (rows, total) = web::block(move || db.read(|c| store::list(c, &viewer, &filter, limit, offset))).await??;
+    let filter = Filter {
+        statuses,
+        level: query.level,
+        category: query.category,
+        area,
+        overdue: query.overdue,
+        now_ms: now,
+        ids: None,
+    };
+    let offset = match start {
+        store::Start::Offset(n) => Some(n),
+        store::Start::After(_) => None,
+    };
+    let (mut rows, total) = web::block(move || {
+        db.read(|c| {
+            // One more than the page, to know whether a next one exists.
+            let rows = store::list(c, &viewer, &filter, limit + 1, &start)?;
+            let total = match start {
+                store::Start::Offset(_) => Some(store::count(c, &viewer, &filter)?),
+                store::Start::After(_) => None,
+            };
+            Ok((rows, total))
+        })
+    })
+    .await??;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| store::Key::of(r).cursor())
+    } else {
+        None
+    };
     let index = geo.index();
     let book = Book { tree: &tree, index: &index };
     let items = rows.iter().map(|r| view::summary(r, &book, now)).collect();
-    Ok(HttpResponse::Ok().json(Page { items, total, limit, offset }))
+    Ok(HttpResponse::Ok().json(Page { items, total, limit, offset, next }))
 }
 
 /// A case with its tasks and full history, contacts masked; 404 outside the caller's area.

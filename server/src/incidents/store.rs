@@ -284,6 +284,57 @@ pub struct Filter {
     pub overdue: Option<bool>,
     /// Now, for `overdue`.
     pub now_ms: i64,
+    /// Only these cases (a batched read of known ids; at most a few hundred at a time).
+    pub ids: Option<Vec<String>>,
+}
+
+/// A case's place in the list's order (newest first, then by id): where a page ends and
+/// the next begins. Given out as an opaque cursor, so that a client walks the list by
+/// position rather than by count: a case reported meanwhile shifts no page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// When the case was reported.
+    pub reported_at_ms: i64,
+    /// Its id.
+    pub id: String,
+}
+
+/// The longest cursor read back (an id is a few dozen characters).
+const MAX_CURSOR_CHARS: usize = 512;
+
+impl Key {
+    /// The place of `row`.
+    pub fn of(row: &IncidentRow) -> Key {
+        Key { reported_at_ms: row.reported_at_ms, id: row.id.clone() }
+    }
+
+    /// The key as a cursor: base64url of `<reported_at_ms>/<id>`.
+    pub fn cursor(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}/{}", self.reported_at_ms, self.id))
+    }
+
+    /// The key a cursor holds; `None` for anything [`Key::cursor`] did not make.
+    pub fn from_cursor(cursor: &str) -> Option<Key> {
+        use base64::Engine as _;
+        if cursor.len() > MAX_CURSOR_CHARS {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (at, id) = text.split_once('/')?;
+        let reported_at_ms = at.parse().ok()?;
+        (!id.is_empty()).then(|| Key { reported_at_ms, id: id.to_owned() })
+    }
+}
+
+/// Where a page of the list starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// After skipping this many cases (the older form: the database walks past them).
+    Offset(i64),
+    /// Right after the case with this key (keyset paging: an index seek).
+    After(Key),
 }
 
 fn filtered<'a>(viewer: &Viewer, filter: &'a Filter) -> incidents::BoxedQuery<'a, MultiBackend> {
@@ -303,6 +354,9 @@ fn filtered<'a>(viewer: &Viewer, filter: &'a Filter) -> incidents::BoxedQuery<'a
     if let Some(area) = &filter.area {
         query = query.filter(in_area(area));
     }
+    if let Some(ids) = &filter.ids {
+        query = query.filter(incidents::id.eq_any(ids));
+    }
     let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
     match filter.overdue {
         Some(true) => {
@@ -321,22 +375,38 @@ fn filtered<'a>(viewer: &Viewer, filter: &'a Filter) -> incidents::BoxedQuery<'a
     query
 }
 
-/// A page of the cases `viewer` sees that pass `filter`, newest first, and how many pass in all.
+/// A page of at most `limit` of the cases `viewer` sees that pass `filter`, newest first
+/// (then by id), from `start`.
 pub fn list(
     conn: &mut DbConnection,
     viewer: &Viewer,
     filter: &Filter,
     limit: i64,
-    offset: i64,
-) -> QueryResult<(Vec<IncidentRow>, i64)> {
-    let total = filtered(viewer, filter).select(count_star()).first::<i64>(conn)?;
-    let rows = filtered(viewer, filter)
+    start: &Start,
+) -> QueryResult<Vec<IncidentRow>> {
+    let mut query = filtered(viewer, filter);
+    match start {
+        Start::Offset(0) => {}
+        Start::Offset(n) => query = query.offset(*n),
+        Start::After(key) => {
+            query = query.filter(
+                incidents::reported_at_ms
+                    .lt(key.reported_at_ms)
+                    .or(incidents::reported_at_ms.eq(key.reported_at_ms).and(incidents::id.gt(key.id.clone()))),
+            );
+        }
+    }
+    query
         .order((incidents::reported_at_ms.desc(), incidents::id.asc()))
         .limit(limit)
-        .offset(offset)
         .select(IncidentRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+        .load(conn)
+}
+
+/// How many of the cases `viewer` sees pass `filter` (a scan of them all: only for the
+/// list's `total`).
+pub fn count(conn: &mut DbConnection, viewer: &Viewer, filter: &Filter) -> QueryResult<i64> {
+    filtered(viewer, filter).select(count_star()).first::<i64>(conn)
 }
 
 /// Open cases (not closed, rejected or merged) whose grid the stored layer does not

@@ -3,18 +3,20 @@
 //! cases — every open case of their area; then the newest notices and flags told to them
 //! that the log still keeps.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use sync_protocol::Item;
 
 use crate::incidents::act::{incident_data, task_data};
-use crate::incidents::schema::{task_assignees, tasks};
+use crate::incidents::schema::{incidents, task_assignees, tasks};
 use crate::incidents::scope::Viewer;
-use crate::incidents::store::{self, Filter, TaskRow};
+use crate::incidents::store::{self, Filter, IncidentRow, Key, Start, TaskRow};
 use crate::incidents::view;
 use crate::incidents::workflow::Status;
 use crate::store::DbConnection;
 
-/// Cases read per query while building a snapshot.
+/// Cases read per query while building a snapshot, and ids per `IN (…)` list.
 const PAGE: i64 = 500;
 /// The kinds of change that are messages rather than states.
 const MESSAGE_KINDS: [&str; 2] = ["notice", "flag"];
@@ -42,8 +44,33 @@ fn tasks_in_view(conn: &mut DbConnection, user: &str) -> QueryResult<Vec<TaskRow
     Ok(rows)
 }
 
+/// The cases with these ids, by id: one query per [`PAGE`] ids.
+fn cases_by_id(conn: &mut DbConnection, ids: &[String]) -> QueryResult<HashMap<String, IncidentRow>> {
+    let mut cases = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(PAGE as usize) {
+        let rows: Vec<IncidentRow> =
+            incidents::table.filter(incidents::id.eq_any(chunk)).select(IncidentRow::as_select()).load(conn)?;
+        cases.extend(rows.into_iter().map(|r| (r.id.clone(), r)));
+    }
+    Ok(cases)
+}
+
+/// The assignees of these tasks, by task (each task's in user order): one query per
+/// [`PAGE`] tasks.
+fn assignees_by_task(conn: &mut DbConnection, ids: &[String]) -> QueryResult<HashMap<String, Vec<String>>> {
+    let mut assignees: HashMap<String, Vec<String>> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(PAGE as usize) {
+        for (task, user) in store::assignees_of(conn, chunk)? {
+            assignees.entry(task).or_default().push(user);
+        }
+    }
+    Ok(assignees)
+}
+
 /// Everything `viewer` may see now, as items stamped with `cursor` (the log number the
-/// snapshot stands at).
+/// snapshot stands at). Read in batches, never a query per task or case: the tasks, then
+/// their cases and assignees by `IN (…)` lists, then the open cases of the area page by
+/// page (keyset, each page an index seek).
 pub fn items(conn: &mut DbConnection, viewer: &Viewer, cursor: i64) -> QueryResult<Vec<Item>> {
     let user = viewer.id.to_string();
     let mut items = Vec::new();
@@ -55,32 +82,39 @@ pub fn items(conn: &mut DbConnection, viewer: &Viewer, cursor: i64) -> QueryResu
         removed: false,
         data,
     };
-    for task in tasks_in_view(conn, &user)? {
-        let Some(row) = store::incident(conn, &task.incident_id)? else { continue };
-        let assignees =
-            store::assignees_of(conn, std::slice::from_ref(&task.id))?.into_iter().map(|(_, u)| u).collect();
-        let states = view::workflow_tasks(&row);
-        let shown = view::task(&task, assignees, view::find(&states, &task.id));
-        items.push(item("task", &task.id, task_data(&row, &shown)));
+    let tasks = tasks_in_view(conn, &user)?;
+    let mut case_ids: Vec<String> = tasks.iter().map(|t| t.incident_id.clone()).collect();
+    case_ids.sort_unstable();
+    case_ids.dedup();
+    let rows = cases_by_id(conn, &case_ids)?;
+    let task_ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let mut assignees = assignees_by_task(conn, &task_ids)?;
+    // Each case's state read once, however many of its tasks the user has.
+    let mut states: HashMap<&str, Vec<crate::incidents::workflow::Task>> = HashMap::new();
+    for task in &tasks {
+        let Some(row) = rows.get(&task.incident_id) else { continue };
+        let known = states.entry(row.id.as_str()).or_insert_with(|| view::workflow_tasks(row));
+        let shown = view::task(task, assignees.remove(&task.id).unwrap_or_default(), view::find(known, &task.id));
+        items.push(item("task", &task.id, task_data(row, &shown)));
         if cases.insert(row.id.clone()) {
-            items.push(item("incident", &row.id, incident_data(&row)));
+            items.push(item("incident", &row.id, incident_data(row)));
         }
     }
     if viewer.directs() {
         let open: Vec<String> = Status::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str().to_owned()).collect();
         let filter = Filter { statuses: open, ..Filter::default() };
-        let mut offset = 0;
+        let mut start = Start::Offset(0);
         loop {
-            let (rows, _) = store::list(conn, viewer, &filter, PAGE, offset)?;
+            let rows = store::list(conn, viewer, &filter, PAGE, &start)?;
             for row in &rows {
                 if cases.insert(row.id.clone()) {
                     items.push(item("incident", &row.id, incident_data(row)));
                 }
             }
-            if (rows.len() as i64) < PAGE {
-                break;
+            match rows.last() {
+                Some(last) if rows.len() as i64 == PAGE => start = Start::After(Key::of(last)),
+                _ => break,
             }
-            offset += PAGE;
         }
     }
     // What was told to them (抄告 notices, 督办 flags) is not anyone's state to rebuild:
