@@ -15,6 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::attachments::{self, RateLimiter};
 use crate::auth::{self, routes::Directory};
 use crate::calendar::Calendars;
+use crate::calendar::horizon::{CalendarWatch, WARN_WITHIN_DAYS};
 use crate::categories::{self, CategoryTree};
 use crate::geo::{self, Geo};
 use crate::problem::ApiError;
@@ -216,6 +217,21 @@ impl Application {
         let uploads = web::Data::new(RateLimiter::new(60, 60));
         let geo =
             web::Data::new(Geo::new(layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }, generation));
+        let calendar_watch = CalendarWatch::new(
+            calendars.clone().into_inner(),
+            settings.calendars.clone(),
+            clock.get_ref().clone(),
+            geo.get_ref().clone(),
+        );
+        for w in calendar_watch.warnings() {
+            let counties =
+                if w.counties.is_empty() && w.default { "every county".to_owned() } else { w.counties.join(",") };
+            tracing::warn!(
+                calendar = %w.calendar, %counties, last_day = %w.last_day, days_left = w.days_left, add = %w.add,
+                "a calendar in force ends within {WARN_WITHIN_DAYS} days: past it, deadlines count Monday–Friday \
+                 and ignore holidays"
+            );
+        }
         let hub = Arc::new(Hub::new());
         // A worker whose phone holds a socket open but does not acknowledge a new task
         // within five seconds is woken by push all the same.
@@ -263,6 +279,9 @@ impl Application {
             .mask_unmatched_patterns("UNMATCHED")
             .build()
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let gauge = calendar_watch.gauge().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        metrics.registry.register(Box::new(gauge)).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let calendar_watch = web::Data::new(calendar_watch);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(metrics.clone())
@@ -278,6 +297,7 @@ impl Application {
                 .app_data(db.clone())
                 .app_data(directory.clone())
                 .app_data(calendars.clone())
+                .app_data(calendar_watch.clone())
                 .app_data(clock.clone())
                 .app_data(uploads.clone())
                 .app_data(pusher.clone())

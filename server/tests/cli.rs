@@ -8,8 +8,11 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary under test: cargo's, or `GRIDLINK_TEST_BIN` where several worktrees share
+/// one target directory and so one `target/debug/gridlink`, which another's build may
+/// replace between this build and this run.
 fn gridlink() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gridlink"))
+    Command::new(std::env::var_os("GRIDLINK_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_gridlink").into()))
 }
 
 fn temp_path(name: &str) -> std::path::PathBuf {
@@ -42,18 +45,28 @@ fn spawn_serve(args: &[&str], database: &std::path::Path) -> (Running, u16) {
 
 /// Waits for a `gridlink serve` child to say where it listens.
 fn wait_listening(child: std::process::Child) -> (Running, u16) {
+    let (running, port, _) = wait_listening_logged(child);
+    (running, port)
+}
+
+/// Waits for a `gridlink serve` child to say where it listens (on any address); returns
+/// the server, its port and what it logged to standard output before.
+fn wait_listening_logged(child: std::process::Child) -> (Running, u16, String) {
     let mut running = Running(child);
     let stdout = running.0.stdout.take().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut log = String::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-            let port = rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|p| p.parse::<u16>().ok());
-            return (running, port.expect("a port in the listening line"));
+        if let Some(rest) = line.split("gridlink is listening on http://").nth(1) {
+            let port = rest.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+            return (running, port.expect("a port in the listening line"), log);
         }
+        log.push_str(&line);
+        log.push('\n');
         assert!(Instant::now() < deadline, "no listening line in time");
     }
-    panic!("the server exited without saying where it listens");
+    panic!("the server exited without saying where it listens:\n{log}");
 }
 
 fn get(port: u16, path: &str) -> String {
@@ -62,6 +75,12 @@ fn get(port: u16, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
+}
+
+/// The JSON body of a response read whole.
+fn json_body(response: &str) -> serde_json::Value {
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
 }
 
 fn remove_database(path: &std::path::Path) {
@@ -567,4 +586,87 @@ fn fusing_bad_input_says_what_is_wrong_and_writes_nothing() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("problem: layer 应急 grid BOW: invalid geometry"), "{stdout}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Starts `gridlink serve` on `bind` over the database `url` with these arguments; the
+/// server, its port and what it logged before it listened.
+fn serve_on(bind: &str, url: &str, args: &[&str]) -> (Running, u16, String) {
+    let child = gridlink()
+        .args(["serve", "--bind", bind, "--database", url])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening_logged(child)
+}
+
+/// The calendar warning of a server whose clock reads `now`, in its log, `/healthz` and
+/// `/metrics`: the warnings of the health answer, the gauge's value for `national`, the log.
+fn calendar_state(url: &str, now: &str, extra: &[&str]) -> (Vec<serde_json::Value>, String, String) {
+    let mut args = vec!["--test-clock", now];
+    args.extend_from_slice(extra);
+    let (server, port, log) = serve_on("127.0.0.1:0", url, &args);
+    let health = get(port, "/healthz");
+    let metrics = get(port, "/metrics");
+    drop(server);
+    assert!(health.starts_with("HTTP/1.1 200"), "a warning is not a failure: {health}");
+    let health = json_body(&health);
+    assert_eq!(health["status"], "ok", "{health}");
+    let gauge = metrics
+        .lines()
+        .find(|l| l.starts_with("gridlink_calendar_days_left{calendar=\"national\"}"))
+        .unwrap_or_else(|| panic!("no gauge in {metrics}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    (health["warnings"].as_array().unwrap().clone(), gauge, log)
+}
+
+#[test]
+fn operators_are_warned_in_time_that_the_calendar_ends() {
+    let database = temp_path("horizon.db");
+    let url = sqlite_url(&database);
+    // 46 days before the shipped calendar's last day, on the demo's layer: warned everywhere.
+    let (warnings, gauge, log) = calendar_state(&url, "2026-11-15T09:00:00+08:00", &["--demo"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(
+        (&w["kind"], &w["calendar"], &w["last_day"], &w["days_left"], &w["default"]),
+        (&"calendar-ends-soon".into(), &"national".into(), &"2026-12-31".into(), &46.into(), &true.into()),
+        "{w}"
+    );
+    assert_eq!(w["counties"], serde_json::json!(["321302"]), "the demo's county counts by it");
+    let add = w["add"].as_str().unwrap();
+    assert!(add.contains("years = [2027]") && add.contains("days_off") && add.contains("--calendars"), "{add}");
+    assert_eq!(gauge, "46");
+    let warned = log.lines().find(|l| l.contains("WARN") && l.contains("calendar in force ends within 60 days"));
+    let warned = warned.unwrap_or_else(|| panic!("no warning at start in:\n{log}"));
+    assert!(warned.contains("national") && warned.contains("321302") && warned.contains("years = [2027]"), "{warned}");
+
+    // Past the end, Monday–Friday count: still warned, with the days past.
+    let (warnings, gauge, _) = calendar_state(&url, "2027-01-10T09:00:00+08:00", &[]);
+    assert_eq!((warnings.len(), warnings[0]["days_left"].as_i64(), gauge.as_str()), (1, Some(-10), "-10"));
+
+    // In June, nothing to say yet; the gauge counts on.
+    let (warnings, gauge, log) = calendar_state(&url, "2026-06-01T09:00:00+08:00", &[]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(gauge, "213");
+    assert!(!log.contains("calendar in force ends"), "{log}");
+
+    // A calendars file that adds 2027: no warning in November.
+    let calendars = temp_path("horizon-calendars.toml");
+    std::fs::write(
+        &calendars,
+        "[[calendar]]\nname = \"national\"\nbase = \"national\"\nyears = [2027]\ndays_off = [\"2027-01-01\"]\n",
+    )
+    .unwrap();
+    let file = calendars.display().to_string();
+    let (warnings, gauge, log) = calendar_state(&url, "2026-11-15T09:00:00+08:00", &["--calendars", &file]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(gauge, "411");
+    assert!(!log.contains("calendar in force ends"), "{log}");
+    std::fs::remove_file(&calendars).unwrap();
+    remove_database(&database);
 }
