@@ -60,6 +60,13 @@ pub enum StartupError {
     /// Web Push could not be set up (its key, its HTTP client).
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
+    /// The database is the demo's and the address is not a loopback one.
+    #[error(
+        "this database was filled by `gridlink serve --demo`: its demo accounts (admin, centre, worker-…) have \
+         the public password `demo`, so it is not served on {0}, which is not a loopback address. Disable them \
+         with `gridlink users purge-demo --database URL` (the same database), or serve it on 127.0.0.1 or ::1"
+    )]
+    DemoDatabaseNotOnLoopback(std::net::SocketAddr),
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
@@ -183,6 +190,12 @@ impl Application {
         let calendars = web::Data::new(calendars);
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
+        // Before anything is written or served: a demo's database never goes public, whether
+        // or not this run has --demo (which refuses a public address by itself).
+        let address = listener.local_addr()?;
+        if !address.ip().is_loopback() && db.read(auth::demo::is_marked)? {
+            return Err(StartupError::DemoDatabaseNotOnLoopback(address));
+        }
         db.write(|c| categories::store_tree(c, &tree))?;
         let (layer, generation) = load_area(&db, settings.demo)?;
         for c in &summary {

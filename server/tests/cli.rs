@@ -77,6 +77,19 @@ fn get(port: u16, path: &str) -> String {
     response
 }
 
+fn post_json(port: u16, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 /// The JSON body of a response read whole.
 fn json_body(response: &str) -> serde_json::Value {
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
@@ -668,5 +681,174 @@ fn operators_are_warned_in_time_that_the_calendar_ends() {
     assert_eq!(gauge, "411");
     assert!(!log.contains("calendar in force ends"), "{log}");
     std::fs::remove_file(&calendars).unwrap();
+    remove_database(&database);
+}
+
+fn get_with_token(port: u16, path: &str, token: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn login(port: u16, login: &str, password: &str) -> String {
+    post_json(port, "/api/v1/auth/login", &format!(r#"{{"login": "{login}", "password": "{password}"}}"#))
+}
+
+/// The demo's database on a public address, on the backend behind `url`: refused until
+/// `users purge-demo`, then served, with the demo's logins refused and `--demo` too.
+fn a_demo_database_goes_public_only_once_purged(url: &str) {
+    // Filled by the demo, on loopback: the demo's logins work.
+    let (server, port, _) = serve_on("127.0.0.1:0", url, &["--demo"]);
+    let before = login(port, "centre", "demo");
+    drop(server);
+    assert!(before.starts_with("HTTP/1.1 200"), "{before}");
+    let token = json_body(&before)["token"].as_str().unwrap().to_owned();
+
+    // On a public address without --demo: refused at start, exit 2, saying why and what to do.
+    let out = gridlink().args(["serve", "--bind", "0.0.0.0:0", "--database", url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("filled by `gridlink serve --demo`") && stderr.contains("users purge-demo"), "{stderr}");
+    assert!(out.stdout.is_empty() || !String::from_utf8_lossy(&out.stdout).contains("gridlink is listening"));
+
+    // Purged: every demo account disabled, and it says what it did.
+    let out = gridlink().args(["users", "purge-demo", "--database", url]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let disabled: usize = stdout
+        .split("disabled ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(disabled > 4000, "admin, the centres, the departments and every grid's worker: {stdout}");
+    assert!(stdout.contains("no longer marked"), "{stdout}");
+
+    // Now it serves on a public address, and the demo's logins fail.
+    let (server, port, _) = serve_on("0.0.0.0:0", url, &[]);
+    let health = get(port, "/healthz");
+    let centre = login(port, "centre", "demo");
+    let worker = login(port, "worker-321302003002009", "demo");
+    let session = get_with_token(port, "/api/v1/me", &token);
+    drop(server);
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(session.starts_with("HTTP/1.1 401"), "the session opened before the purge is revoked: {session}");
+    assert!(centre.starts_with("HTTP/1.1 401"), "{centre}");
+    assert!(worker.starts_with("HTTP/1.1 401"), "{worker}");
+
+    // --demo never brings them back, not even on loopback.
+    let out = gridlink().args(["serve", "--demo", "--bind", "127.0.0.1:0", "--database", url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("purge-demo") && stderr.contains("public password"), "{stderr}");
+
+    // Purging again finds nothing left to do.
+    let out = gridlink().args(["users", "purge-demo", "--database", url]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing changed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_demo_database_is_never_served_publicly_until_purged_on_sqlite() {
+    let database = temp_path("public-demo.db");
+    a_demo_database_goes_public_only_once_purged(&sqlite_url(&database));
+    remove_database(&database);
+}
+
+/// A fresh PostgreSQL database, dropped when the guard goes; `None` without a reachable
+/// server outside CI (as the storage tests do).
+struct ScratchPg {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchPg {
+    fn create() -> Option<ScratchPg> {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let admin = std::env::var("GRIDLINK_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut conn = match diesel::PgConnection::establish(&admin) {
+            Ok(conn) => conn,
+            Err(e) if std::env::var("CI").is_ok() => panic!("PostgreSQL is required under CI: {e}"),
+            Err(e) => {
+                eprintln!("skipping PostgreSQL: {e}");
+                return None;
+            }
+        };
+        let name = format!("gridlink_cli_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        conn.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        Some(ScratchPg { admin, name, url })
+    }
+}
+
+impl Drop for ScratchPg {
+    fn drop(&mut self) {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+#[test]
+fn a_demo_database_is_never_served_publicly_until_purged_on_postgres() {
+    if let Some(pg) = ScratchPg::create() {
+        a_demo_database_goes_public_only_once_purged(&pg.url);
+    }
+}
+
+#[test]
+fn a_database_the_demo_never_filled_serves_on_a_public_address() {
+    let database = temp_path("public-plain.db");
+    let (server, port, _) = serve_on("0.0.0.0:0", &sqlite_url(&database), &[]);
+    let health = get(port, "/healthz");
+    drop(server);
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // Purging a database that never was the demo's changes nothing.
+    let out = gridlink().args(["users", "purge-demo", "--database", &sqlite_url(&database)]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing changed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    remove_database(&database);
+}
+
+#[test]
+fn a_database_the_demo_filled_before_the_mark_existed_is_marked_by_the_migration() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let database = temp_path("legacy-demo.db");
+    let url = sqlite_url(&database);
+    let (server, _, _) = serve_on("127.0.0.1:0", &url, &["--demo"]);
+    drop(server);
+    // Back to the schema before the mark, by its own down.sql, as a database of an older
+    // version (read from the tree at run time: the binary under test holds the up.sql).
+    let migration = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/sqlite/2026-11-22-000013_demo_mark");
+    let down = std::fs::read_to_string(format!("{migration}/down.sql")).unwrap();
+    let mut conn = diesel::SqliteConnection::establish(&database.display().to_string()).unwrap();
+    conn.batch_execute(&down).unwrap();
+    conn.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261122000013'").unwrap();
+    drop(conn);
+    // The next start migrates again, finds the demo's admin and refuses a public address.
+    let out = gridlink().args(["serve", "--bind", "0.0.0.0:0", "--database", &url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("users purge-demo"), "{stderr}");
     remove_database(&database);
 }
