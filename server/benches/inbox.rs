@@ -27,11 +27,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use geo::{Centroid, Contains, Rect};
 use geodata::{GridIndex, IndexOptions};
 use gridlink::auth::Role;
-use gridlink::calendar::Calendar;
+use gridlink::calendar::Calendars;
 use gridlink::categories::CategoryTree;
 use gridlink::inbox::routes::{KINDS, build};
 use gridlink::inbox::{Candidate, MERGE_RADIUS_M, MERGE_WINDOW_MS, SUGGESTIONS_PER_CASE, distance_m, merge_pairs};
-use gridlink::incidents::act::{self, NewCase, Timing};
+use gridlink::incidents::act::{ActError, NewCase, WritePath};
 use gridlink::incidents::routes::Book;
 use gridlink::incidents::scope::{Area, Viewer};
 use gridlink::store::Database;
@@ -85,29 +85,31 @@ fn database(name: &str, tree: &CategoryTree, reports: &[(f64, f64, [String; 5], 
     let path = std::env::temp_dir().join(format!("gridlink-bench-inbox-{}-{name}.db", std::process::id()));
     let db = Database::open(&format!("sqlite://{}", path.display()), 2).unwrap();
     db.migrate().unwrap();
-    let calendar = Calendar::national();
-    let timing = Timing { limits: tree.category("C0101").map(|c| &c.limits), calendar: &calendar };
-    db.transact(|c| {
-        for (n, (lon, lat, chain, at)) in reports.iter().enumerate() {
-            let new = NewCase {
-                id: format!("{name}-{n:05}"),
-                category: "C0101".into(),
-                level: 5,
-                chain: chain.clone(),
-                lon: *lon,
-                lat: *lat,
-                description: "井盖缺失".into(),
-                photos: Vec::new(),
-                contact: Some((Some("张三".into()), Some("13812345678".into()))),
-                source: "resident".into(),
-                follow_token_hash: "x".into(),
-                severity: None,
-            };
-            act::open_case(c, new, None, timing, *at)?;
-        }
-        Ok::<_, act::ActError>(())
-    })
-    .unwrap();
+    let (tree, calendars) = (std::sync::Arc::new(tree.clone()), std::sync::Arc::new(Calendars::shipped()));
+    let writes = WritePath::new(db.clone(), std::sync::Arc::new(gridlink::sync::hub::NoListeners), tree, calendars);
+    writes
+        .run(|tx| {
+            for (n, (lon, lat, chain, at)) in reports.iter().enumerate() {
+                let new = NewCase {
+                    id: format!("{name}-{n:05}"),
+                    category: "C0101".into(),
+                    level: 5,
+                    chain: chain.clone(),
+                    lon: *lon,
+                    lat: *lat,
+                    description: "井盖缺失".into(),
+                    photos: Vec::new(),
+                    contact: Some((Some("张三".into()), Some("13812345678".into()))),
+                    source: "resident".into(),
+                    follow_token_hash: "x".into(),
+                    severity: None,
+                    claimed_severity: None,
+                };
+                tx.open(new, None, *at)?;
+            }
+            Ok::<_, ActError>(())
+        })
+        .unwrap();
     Scratch { db, path }
 }
 

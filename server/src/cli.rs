@@ -1,4 +1,4 @@
-//! The command line: `gridlink serve`, `migrate`, `users add|move`, `grids check`, `grids demo`,
+//! The command line: `gridlink serve`, `migrate`, `users add|move|purge-demo`, `grids check`, `grids demo`,
 //! `grids fuse`, `grids import`, `grids export`.
 
 mod fuse;
@@ -140,6 +140,14 @@ pub enum UsersCommand {
         /// The new unit or department code (the current one if not given).
         #[arg(long)]
         unit: Option<String>,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Disables every demo account (their password `demo` is public): logins refused,
+    /// sessions revoked; the accounts stay for the cases' history. Then the database may
+    /// be served on a public address, and `--demo` is refused on it.
+    PurgeDemo {
         /// The database: `sqlite://PATH` or `postgres://…`.
         #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
@@ -304,6 +312,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         Command::Users { command: UsersCommand::Move { login, role, unit, database } } => {
             users_move(&login, role, unit, &database)
         }
+        Command::Users { command: UsersCommand::PurgeDemo { database } } => users_purge_demo(&database),
     }
 }
 
@@ -347,6 +356,40 @@ fn users_move(login: &str, role: Option<String>, unit: Option<String>, url: &str
                 writeln!(std::io::stdout(), "{login} is now {role} of {unit}; its phones start again from a snapshot");
             ExitCode::SUCCESS
         }
+        Err(e) => fail(e),
+    }
+}
+
+fn users_purge_demo(url: &str) -> ExitCode {
+    // Purging must not leave an empty database behind where there was none.
+    if let Ok(Target::Sqlite(path)) = Target::parse(url)
+        && !Path::new(&path).exists()
+    {
+        return fail(format!("there is no database at {path}"));
+    }
+    let db = match open_migrated(url) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let purged = match auth::demo::purge(&db) {
+        Ok(purged) => purged,
+        Err(e) => return fail(e),
+    };
+    let auth::demo::Purged { accounts, sessions, subscriptions, was_marked } = purged;
+    let text = if accounts == 0 && !was_marked {
+        "no demo accounts to disable, and the database is not marked as the demo's: nothing changed".to_owned()
+    } else {
+        format!(
+            "disabled {accounts} demo account(s): their logins are refused (the password `demo` replaced by one \
+             nobody knows), {sessions} session(s) revoked, {subscriptions} push subscription(s) removed; the \
+             accounts stay, so the cases' history still names them\n\
+             no Open311 key to revoke: this version issues none\n\
+             the database is no longer marked as the demo's: it may be served on any address, and `serve --demo` \
+             is refused on it from now on"
+        )
+    };
+    match writeln!(std::io::stdout(), "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
 }

@@ -1,10 +1,24 @@
-//! `GET /healthz`: 200 once the server is ready to serve.
+//! `GET /healthz`: 200 once the server is ready to serve, with what an operator should know.
 
-use actix_web::{HttpResponse, get};
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
 
-/// Answers 200 with a small JSON body; the server binds only once it is ready.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Ready")), tag = "operations")]
+use crate::calendar::horizon::{CalendarWarning, CalendarWatch};
+
+/// The health answer: `status` is `ok` whenever the server answers; `warnings` lists what
+/// needs an operator soon without stopping anything (empty when nothing does).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`: a server that answers is ready.
+    pub status: String,
+    /// Things to see to, e.g. a calendar that ends within 60 days (`calendar-ends-soon`).
+    pub warnings: Vec<CalendarWarning>,
+}
+
+/// Answers 200 with the status and the warnings; the server binds only once it is ready.
+/// A warning never turns it into a failure: load balancers keep sending traffic.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Ready", body = Health)), tag = "operations")]
 #[get("/healthz")]
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+pub async fn healthz(calendars: web::Data<CalendarWatch>) -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok".to_owned(), warnings: calendars.warnings() })
 }

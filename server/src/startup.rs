@@ -15,6 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::attachments::{self, UploadLimits};
 use crate::auth::{self, routes::Directory};
 use crate::calendar::Calendars;
+use crate::calendar::horizon::{CalendarWatch, WARN_WITHIN_DAYS};
 use crate::categories::{self, CategoryTree};
 use crate::geo::{self, Geo};
 use crate::incidents::act::WritePath;
@@ -60,6 +61,13 @@ pub enum StartupError {
     /// Web Push could not be set up (its key, its HTTP client).
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
+    /// The database is the demo's and the address is not a loopback one.
+    #[error(
+        "this database was filled by `gridlink serve --demo`: its demo accounts (admin, centre, worker-…) have \
+         the public password `demo`, so it is not served on {0}, which is not a loopback address. Disable them \
+         with `gridlink users purge-demo --database URL` (the same database), or serve it on 127.0.0.1 or ::1"
+    )]
+    DemoDatabaseNotOnLoopback(std::net::SocketAddr),
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
@@ -183,6 +191,12 @@ impl Application {
         let calendars = web::Data::new(calendars);
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
+        // Before anything is written or served: a demo's database never goes public, whether
+        // or not this run has --demo (which refuses a public address by itself).
+        let address = listener.local_addr()?;
+        if !address.ip().is_loopback() && db.read(auth::demo::is_marked)? {
+            return Err(StartupError::DemoDatabaseNotOnLoopback(address));
+        }
         db.write(|c| categories::store_tree(c, &tree))?;
         let (layer, generation) = load_area(&db, settings.demo)?;
         for c in &summary {
@@ -233,6 +247,21 @@ impl Application {
         let limits = web::Data::new(limits.clone());
         let geo =
             web::Data::new(Geo::new(layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }, generation));
+        let calendar_watch = CalendarWatch::new(
+            calendars.clone().into_inner(),
+            settings.calendars.clone(),
+            clock.get_ref().clone(),
+            geo.get_ref().clone(),
+        );
+        for w in calendar_watch.warnings() {
+            let counties =
+                if w.counties.is_empty() && w.default { "every county".to_owned() } else { w.counties.join(",") };
+            tracing::warn!(
+                calendar = %w.calendar, %counties, last_day = %w.last_day, days_left = w.days_left, add = %w.add,
+                "a calendar in force ends within {WARN_WITHIN_DAYS} days: past it, deadlines count Monday–Friday \
+                 and ignore holidays"
+            );
+        }
         let hub = Arc::new(Hub::new());
         // A worker whose phone holds a socket open but does not acknowledge a new task
         // within five seconds is woken by push all the same.
@@ -279,6 +308,9 @@ impl Application {
             .mask_unmatched_patterns("UNMATCHED")
             .build()
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let gauge = calendar_watch.gauge().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        metrics.registry.register(Box::new(gauge)).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let calendar_watch = web::Data::new(calendar_watch);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(metrics.clone())
@@ -294,6 +326,7 @@ impl Application {
                 .app_data(db.clone())
                 .app_data(directory.clone())
                 .app_data(calendars.clone())
+                .app_data(calendar_watch.clone())
                 .app_data(clock.clone())
                 .app_data(uploads.clone())
                 .app_data(proxies.clone())

@@ -8,8 +8,11 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary under test: cargo's, or `GRIDLINK_TEST_BIN` where several worktrees share
+/// one target directory and so one `target/debug/gridlink`, which another's build may
+/// replace between this build and this run.
 fn gridlink() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gridlink"))
+    Command::new(std::env::var_os("GRIDLINK_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_gridlink").into()))
 }
 
 fn temp_path(name: &str) -> std::path::PathBuf {
@@ -42,18 +45,28 @@ fn spawn_serve(args: &[&str], database: &std::path::Path) -> (Running, u16) {
 
 /// Waits for a `gridlink serve` child to say where it listens.
 fn wait_listening(child: std::process::Child) -> (Running, u16) {
+    let (running, port, _) = wait_listening_logged(child);
+    (running, port)
+}
+
+/// Waits for a `gridlink serve` child to say where it listens (on any address); returns
+/// the server, its port and what it logged to standard output before.
+fn wait_listening_logged(child: std::process::Child) -> (Running, u16, String) {
     let mut running = Running(child);
     let stdout = running.0.stdout.take().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut log = String::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-            let port = rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|p| p.parse::<u16>().ok());
-            return (running, port.expect("a port in the listening line"));
+        if let Some(rest) = line.split("gridlink is listening on http://").nth(1) {
+            let port = rest.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+            return (running, port.expect("a port in the listening line"), log);
         }
+        log.push_str(&line);
+        log.push('\n');
         assert!(Instant::now() < deadline, "no listening line in time");
     }
-    panic!("the server exited without saying where it listens");
+    panic!("the server exited without saying where it listens:\n{log}");
 }
 
 fn get(port: u16, path: &str) -> String {
@@ -62,6 +75,25 @@ fn get(port: u16, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
+}
+
+fn post_json(port: u16, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// The JSON body of a response read whole.
+fn json_body(response: &str) -> serde_json::Value {
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
 }
 
 fn remove_database(path: &std::path::Path) {
@@ -567,4 +599,256 @@ fn fusing_bad_input_says_what_is_wrong_and_writes_nothing() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("problem: layer 应急 grid BOW: invalid geometry"), "{stdout}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Starts `gridlink serve` on `bind` over the database `url` with these arguments; the
+/// server, its port and what it logged before it listened.
+fn serve_on(bind: &str, url: &str, args: &[&str]) -> (Running, u16, String) {
+    let child = gridlink()
+        .args(["serve", "--bind", bind, "--database", url])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening_logged(child)
+}
+
+/// The calendar warning of a server whose clock reads `now`, in its log, `/healthz` and
+/// `/metrics`: the warnings of the health answer, the gauge's value for `national`, the log.
+fn calendar_state(url: &str, now: &str, extra: &[&str]) -> (Vec<serde_json::Value>, String, String) {
+    let mut args = vec!["--test-clock", now];
+    args.extend_from_slice(extra);
+    let (server, port, log) = serve_on("127.0.0.1:0", url, &args);
+    let health = get(port, "/healthz");
+    let metrics = get(port, "/metrics");
+    drop(server);
+    assert!(health.starts_with("HTTP/1.1 200"), "a warning is not a failure: {health}");
+    let health = json_body(&health);
+    assert_eq!(health["status"], "ok", "{health}");
+    let gauge = metrics
+        .lines()
+        .find(|l| l.starts_with("gridlink_calendar_days_left{calendar=\"national\"}"))
+        .unwrap_or_else(|| panic!("no gauge in {metrics}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    (health["warnings"].as_array().unwrap().clone(), gauge, log)
+}
+
+#[test]
+fn operators_are_warned_in_time_that_the_calendar_ends() {
+    let database = temp_path("horizon.db");
+    let url = sqlite_url(&database);
+    // 46 days before the shipped calendar's last day, on the demo's layer: warned everywhere.
+    let (warnings, gauge, log) = calendar_state(&url, "2026-11-15T09:00:00+08:00", &["--demo"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(
+        (&w["kind"], &w["calendar"], &w["last_day"], &w["days_left"], &w["default"]),
+        (&"calendar-ends-soon".into(), &"national".into(), &"2026-12-31".into(), &46.into(), &true.into()),
+        "{w}"
+    );
+    assert_eq!(w["counties"], serde_json::json!(["321302"]), "the demo's county counts by it");
+    let add = w["add"].as_str().unwrap();
+    assert!(add.contains("years = [2027]") && add.contains("days_off") && add.contains("--calendars"), "{add}");
+    assert_eq!(gauge, "46");
+    let warned = log.lines().find(|l| l.contains("WARN") && l.contains("calendar in force ends within 60 days"));
+    let warned = warned.unwrap_or_else(|| panic!("no warning at start in:\n{log}"));
+    assert!(warned.contains("national") && warned.contains("321302") && warned.contains("years = [2027]"), "{warned}");
+
+    // Past the end, Monday–Friday count: still warned, with the days past.
+    let (warnings, gauge, _) = calendar_state(&url, "2027-01-10T09:00:00+08:00", &[]);
+    assert_eq!((warnings.len(), warnings[0]["days_left"].as_i64(), gauge.as_str()), (1, Some(-10), "-10"));
+
+    // In June, nothing to say yet; the gauge counts on.
+    let (warnings, gauge, log) = calendar_state(&url, "2026-06-01T09:00:00+08:00", &[]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(gauge, "213");
+    assert!(!log.contains("calendar in force ends"), "{log}");
+
+    // A calendars file that adds 2027: no warning in November.
+    let calendars = temp_path("horizon-calendars.toml");
+    std::fs::write(
+        &calendars,
+        "[[calendar]]\nname = \"national\"\nbase = \"national\"\nyears = [2027]\ndays_off = [\"2027-01-01\"]\n",
+    )
+    .unwrap();
+    let file = calendars.display().to_string();
+    let (warnings, gauge, log) = calendar_state(&url, "2026-11-15T09:00:00+08:00", &["--calendars", &file]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(gauge, "411");
+    assert!(!log.contains("calendar in force ends"), "{log}");
+    std::fs::remove_file(&calendars).unwrap();
+    remove_database(&database);
+}
+
+fn get_with_token(port: u16, path: &str, token: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn login(port: u16, login: &str, password: &str) -> String {
+    post_json(port, "/api/v1/auth/login", &format!(r#"{{"login": "{login}", "password": "{password}"}}"#))
+}
+
+/// The demo's database on a public address, on the backend behind `url`: refused until
+/// `users purge-demo`, then served, with the demo's logins refused and `--demo` too.
+fn a_demo_database_goes_public_only_once_purged(url: &str) {
+    // Filled by the demo, on loopback: the demo's logins work.
+    let (server, port, _) = serve_on("127.0.0.1:0", url, &["--demo"]);
+    let before = login(port, "centre", "demo");
+    drop(server);
+    assert!(before.starts_with("HTTP/1.1 200"), "{before}");
+    let token = json_body(&before)["token"].as_str().unwrap().to_owned();
+
+    // On a public address without --demo: refused at start, exit 2, saying why and what to do.
+    let out = gridlink().args(["serve", "--bind", "0.0.0.0:0", "--database", url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("filled by `gridlink serve --demo`") && stderr.contains("users purge-demo"), "{stderr}");
+    assert!(out.stdout.is_empty() || !String::from_utf8_lossy(&out.stdout).contains("gridlink is listening"));
+
+    // Purged: every demo account disabled, and it says what it did.
+    let out = gridlink().args(["users", "purge-demo", "--database", url]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let disabled: usize = stdout
+        .split("disabled ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(disabled > 4000, "admin, the centres, the departments and every grid's worker: {stdout}");
+    assert!(stdout.contains("no longer marked"), "{stdout}");
+
+    // Now it serves on a public address, and the demo's logins fail.
+    let (server, port, _) = serve_on("0.0.0.0:0", url, &[]);
+    let health = get(port, "/healthz");
+    let centre = login(port, "centre", "demo");
+    let worker = login(port, "worker-321302003002009", "demo");
+    let session = get_with_token(port, "/api/v1/me", &token);
+    drop(server);
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(session.starts_with("HTTP/1.1 401"), "the session opened before the purge is revoked: {session}");
+    assert!(centre.starts_with("HTTP/1.1 401"), "{centre}");
+    assert!(worker.starts_with("HTTP/1.1 401"), "{worker}");
+
+    // --demo never brings them back, not even on loopback.
+    let out = gridlink().args(["serve", "--demo", "--bind", "127.0.0.1:0", "--database", url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("purge-demo") && stderr.contains("public password"), "{stderr}");
+
+    // Purging again finds nothing left to do.
+    let out = gridlink().args(["users", "purge-demo", "--database", url]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing changed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_demo_database_is_never_served_publicly_until_purged_on_sqlite() {
+    let database = temp_path("public-demo.db");
+    a_demo_database_goes_public_only_once_purged(&sqlite_url(&database));
+    remove_database(&database);
+}
+
+/// A fresh PostgreSQL database, dropped when the guard goes; `None` without a reachable
+/// server outside CI (as the storage tests do).
+struct ScratchPg {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchPg {
+    fn create() -> Option<ScratchPg> {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let admin = std::env::var("GRIDLINK_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut conn = match diesel::PgConnection::establish(&admin) {
+            Ok(conn) => conn,
+            Err(e) if std::env::var("CI").is_ok() => panic!("PostgreSQL is required under CI: {e}"),
+            Err(e) => {
+                eprintln!("skipping PostgreSQL: {e}");
+                return None;
+            }
+        };
+        let name = format!("gridlink_cli_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        conn.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        Some(ScratchPg { admin, name, url })
+    }
+}
+
+impl Drop for ScratchPg {
+    fn drop(&mut self) {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+#[test]
+fn a_demo_database_is_never_served_publicly_until_purged_on_postgres() {
+    if let Some(pg) = ScratchPg::create() {
+        a_demo_database_goes_public_only_once_purged(&pg.url);
+    }
+}
+
+#[test]
+fn a_database_the_demo_never_filled_serves_on_a_public_address() {
+    let database = temp_path("public-plain.db");
+    let (server, port, _) = serve_on("0.0.0.0:0", &sqlite_url(&database), &[]);
+    let health = get(port, "/healthz");
+    drop(server);
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // Purging a database that never was the demo's changes nothing.
+    let out = gridlink().args(["users", "purge-demo", "--database", &sqlite_url(&database)]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing changed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    remove_database(&database);
+}
+
+#[test]
+fn a_database_the_demo_filled_before_the_mark_existed_is_marked_by_the_migration() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let database = temp_path("legacy-demo.db");
+    let url = sqlite_url(&database);
+    let (server, _, _) = serve_on("127.0.0.1:0", &url, &["--demo"]);
+    drop(server);
+    // Back to the schema before the mark, by its own down.sql, as a database of an older
+    // version (read from the tree at run time: the binary under test holds the up.sql).
+    let migration = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/sqlite/2026-11-22-000013_demo_mark");
+    let down = std::fs::read_to_string(format!("{migration}/down.sql")).unwrap();
+    let mut conn = diesel::SqliteConnection::establish(&database.display().to_string()).unwrap();
+    conn.batch_execute(&down).unwrap();
+    conn.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261122000013'").unwrap();
+    drop(conn);
+    // The next start migrates again, finds the demo's admin and refuses a public address.
+    let out = gridlink().args(["serve", "--bind", "0.0.0.0:0", "--database", &url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("users purge-demo"), "{stderr}");
+    remove_database(&database);
 }

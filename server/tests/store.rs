@@ -241,10 +241,12 @@ fn sessions_nobody_can_use_are_pruned_and_the_rest_kept() {
 
 /// A case of C0101 reported at `at_ms` in a grid of county 321302 (`nth` picks the grid).
 fn open_case(db: &gridlink::store::Database, id: &str, nth: usize, at_ms: i64) {
-    use gridlink::incidents::act::{self, NewCase, Timing};
-    let tree = gridlink::categories::CategoryTree::default_tree().unwrap();
-    let calendar = gridlink::calendar::Calendar::national();
-    let timing = Timing { limits: tree.category("C0101").map(|c| &c.limits), calendar: &calendar };
+    use std::sync::Arc;
+
+    use gridlink::incidents::act::{NewCase, WritePath};
+    let tree = Arc::new(gridlink::categories::CategoryTree::default_tree().unwrap());
+    let calendars = Arc::new(gridlink::calendar::Calendars::shipped());
+    let path = WritePath::new(db.clone(), Arc::new(gridlink::sync::hub::NoListeners), tree, calendars);
     let grid = format!("321302001{:03}{:03}", 1 + nth % 3, 1 + nth % 5);
     let new = NewCase {
         id: id.to_owned(),
@@ -259,8 +261,9 @@ fn open_case(db: &gridlink::store::Database, id: &str, nth: usize, at_ms: i64) {
         source: "resident".into(),
         follow_token_hash: "x".into(),
         severity: None,
+        claimed_severity: None,
     };
-    db.transact(|c| act::open_case(c, new, None, timing, at_ms).map(|_| ())).unwrap();
+    path.run(|tx| tx.open(new, None, at_ms).map(|_| ())).unwrap();
 }
 
 /// The county centre of 321302.

@@ -194,11 +194,13 @@ pub fn user_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>
     users::table.filter(users::id.eq(id)).select(User::as_select()).first(conn).optional()
 }
 
-/// The users of these roles bound to the unit or department `unit_code`, by login.
+/// The users of these roles bound to the unit or department `unit_code`, by login; not
+/// the disabled ones (`users purge-demo`): nobody could take a task sent to them.
 pub fn users_in(conn: &mut DbConnection, roles: &[Role], unit_code: &str) -> QueryResult<Vec<User>> {
     let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     users::table
         .filter(users::unit_code.eq(unit_code))
+        .filter(users::disabled_at_ms.is_null())
         .filter(users::role.eq_any(roles))
         .order(users::login.asc())
         .select(User::as_select())
@@ -253,6 +255,7 @@ pub fn session_by_hash(conn: &mut DbConnection, hash: &str, now_ms: i64) -> Quer
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(hash))
         .filter(sessions::revoked_at_ms.is_null())
+        .filter(users::disabled_at_ms.is_null())
         .filter(sessions::expires_at_ms.gt(now_ms))
         .select((User::as_select(), Session::as_select()))
         .first(conn)
@@ -272,6 +275,7 @@ pub fn session_by_refresh(
         .filter(sessions::refresh_hash.eq(token_hash(refresh_token)))
         .filter(sessions::device_id.eq(device_id))
         .filter(sessions::revoked_at_ms.is_null())
+        .filter(users::disabled_at_ms.is_null())
         .filter(sessions::refresh_expires_at_ms.gt(now_ms))
         .select((User::as_select(), Session::as_select()))
         .first(conn)

@@ -19,6 +19,19 @@ diesel::table! {
         created_at_ms -> BigInt,
         /// The log number at which the user's area or role last changed.
         scope_seq -> BigInt,
+        /// When the account was disabled (`users purge-demo`): kept for the history that
+        /// names it, but no login, session or task reaches it.
+        disabled_at_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Facts about the database as a whole, by name (`demo`, `demo_purged`; see `auth::demo`).
+    database_marks (name) {
+        /// What the mark says.
+        name -> Text,
+        /// Its value (for the demo's marks, a Unix ms instant).
+        value -> Text,
     }
 }
 

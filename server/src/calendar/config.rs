@@ -46,11 +46,14 @@ const MAX_RANGE_DAYS: i64 = 366;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calendars {
     /// By name, in the order defined (the shipped ones first).
-    calendars: Vec<(String, Calendar)>,
+    pub(super) calendars: Vec<(String, Calendar)>,
     /// County code → index into `calendars`.
-    by_county: BTreeMap<String, usize>,
+    pub(super) by_county: BTreeMap<String, usize>,
     /// Index of the calendar of every county not named.
     default: usize,
+    /// Names of the calendars whose last definition is in the calendars file (not only
+    /// shipped): where an operator extends each one differs (see `horizon`).
+    pub(super) in_file: BTreeSet<String>,
 }
 
 /// What one calendar in force covers, for the log and the desks.
@@ -115,7 +118,12 @@ static SHIPPED_CALENDARS: LazyLock<Calendars> = LazyLock::new(|| {
         // it, count plain weeks and say so on every deadline rather than stop the server.
         tracing::error!(%e, "the shipped calendar is unreadable: counting Monday–Friday only");
         let plain = Calendar::plain_weeks();
-        Calendars { calendars: vec![(NATIONAL.to_owned(), plain)], by_county: BTreeMap::new(), default: 0 }
+        Calendars {
+            calendars: vec![(NATIONAL.to_owned(), plain)],
+            by_county: BTreeMap::new(),
+            default: 0,
+            in_file: BTreeSet::new(),
+        }
     })
 });
 
@@ -131,7 +139,9 @@ impl Calendars {
         let file: File = toml::from_str(text)?;
         let mut problems = Vec::new();
         let mut defined: Vec<(String, Parts, Vec<String>)> = Vec::new();
-        for raw in shipped.calendar.iter().chain(&file.calendar) {
+        let mut in_file = BTreeSet::new();
+        let shipped_count = shipped.calendar.len();
+        for (position, raw) in shipped.calendar.iter().chain(&file.calendar).enumerate() {
             let mut problem = |what: String| problems.push(format!("calendar {:?}: {what}", raw.name));
             if raw.name.trim().is_empty() {
                 problem("the name is empty".into());
@@ -173,6 +183,9 @@ impl Calendars {
             // A calendar named like one before replaces it, with its counties.
             defined.retain(|(name, ..)| *name != raw.name);
             defined.push((raw.name.clone(), parts, raw.counties.clone()));
+            if position >= shipped_count {
+                in_file.insert(raw.name.clone());
+            }
         }
 
         // Every calendar is checked, even after a problem; `None` for one that failed.
@@ -213,7 +226,7 @@ impl Calendars {
             problems.push(format!("default {default_name:?} is not a calendar"));
         }
         match (problems.is_empty(), default) {
-            (true, Some(default)) => Ok(Calendars { calendars, by_county, default }),
+            (true, Some(default)) => Ok(Calendars { calendars, by_county, default, in_file }),
             _ => Err(CalendarsError::Invalid(problems)),
         }
     }

@@ -17,6 +17,7 @@
 //! input panics or overflows.
 
 pub mod config;
+pub mod horizon;
 
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
@@ -126,6 +127,18 @@ fn weekday(day: i64) -> i64 {
     (day + 3).rem_euclid(7)
 }
 
+/// The local date (Asia/Shanghai) of an instant, Unix ms (UTC).
+pub fn local_date(ms: i64) -> Date {
+    date_of_day(local_day(clamp(ms)))
+}
+
+/// The date of a local day number; days beyond what a date holds are clamped to its range.
+fn date_of_day(day: i64) -> Date {
+    let julian =
+        (day + EPOCH_JULIAN_DAY).clamp(i64::from(Date::MIN.to_julian_day()), i64::from(Date::MAX.to_julian_day()));
+    Date::from_julian_day(julian as i32).unwrap_or(Date::MIN)
+}
+
 fn local_day(ms: i64) -> i64 {
     (ms + OFFSET).div_euclid(DAY)
 }
@@ -225,6 +238,12 @@ impl Calendar {
             day_ms: windows.iter().map(|(start, end)| end - start).sum(),
             windows,
         }
+    }
+
+    /// The last day of the last year the calendar knows; `None` for one that knows none.
+    pub fn last_day(&self) -> Option<Date> {
+        let (first, last) = self.known_days;
+        (first <= last).then(|| date_of_day(last))
     }
 
     /// Whether a local date is a working day: Monday to Friday unless a day off, plus make-up days.

@@ -42,6 +42,14 @@ pub trait Notifier: Send + Sync {
     fn committed(&self, touched: &Touched);
 }
 
+/// A notifier for work done with nobody listening (tools, benchmarks, tests of storage).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoListeners;
+
+impl Notifier for NoListeners {
+    fn committed(&self, _: &Touched) {}
+}
+
 /// A live session's doorbell: rung with the newest log number that concerns it.
 #[derive(Debug, Default)]
 pub struct Doorbell {

@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN disabled_at_ms;
+DROP TABLE database_marks;
