@@ -390,7 +390,7 @@ async fn a_county_counts_by_its_own_calendar_from_the_configuration() {
     );
     std::fs::write(&file, text).unwrap();
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        // Nationally (DOMAIN.md): Sat 02-14 is worked, 02-15…23 are off: the close of Tuesday 02-24.
+        // Nationally (docs/domain.md): Sat 02-14 is worked, 02-15…23 are off: the close of Tuesday 02-24.
         let Some(national) = friday_deadline(None, backend).await else { continue };
         assert_eq!(
             gridlink::clock::parse_rfc3339(&national),

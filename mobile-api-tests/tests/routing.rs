@@ -62,7 +62,7 @@ async fn the_worker_on_duty_is_suggested_and_the_community_when_nobody_is() {
         assert_eq!(s["level"], 5);
         assert!(s["target"]["user"].is_string(), "{s}");
         // C0101 is marked to dispatch on its own, but a resident's report waits for a person
-        // (CONTRACT.md opens it as `reported`, for a centre to accept).
+        // (docs/contract.md opens it as `reported`, for a centre to accept).
         assert_eq!(s["automatic"], false, "{s}");
     }
 }

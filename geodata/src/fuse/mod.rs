@@ -1,7 +1,7 @@
 //! Fusing grid layers (三网融合) into one all-element grid layer (全要素网格).
 //!
 //! Counties inherit grid layers drawn by different bureaus that overlap and disagree by
-//! metres. [`fuse`] makes one partition of the communities from them, as DOMAIN.md
+//! metres. [`fuse`] makes one partition of the communities from them, as docs/domain.md
 //! describes, working in metres in the [`LocalPlane`] of the communities:
 //! 1. every source grid is repaired if invalid (reported), and snapped: the base's edges
 //!    onto the communities', the other layers' onto the communities' and the base's

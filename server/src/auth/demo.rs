@@ -1,4 +1,4 @@
-//! The demo's accounts (CONTRACT.md, "Starting it"), all with the password `demo`:
+//! The demo's accounts (docs/contract.md, "Starting it"), all with the password `demo`:
 //! `admin`, `city`, `centre`, `township-<code>`, `community-<code>`, `dept-<code>` and
 //! `worker-<grid code>`. Created once, in one transaction, the first time a demo server
 //! starts on a database; the password is hashed once and the hash shared, since Argon2

@@ -1,4 +1,4 @@
-//! The calendars of a deployment, from configuration (DOMAIN.md: "calendars belong to a
+//! The calendars of a deployment, from configuration (docs/domain.md: "calendars belong to a
 //! county"). gridlink ships one, `national` (the file `national.toml` beside this one: the
 //! 2026 national arrangement); a calendars file adds more, each naming the counties it
 //! serves, and says which one counts for every other county.
@@ -312,7 +312,7 @@ mod tests {
         let summary = shipped.summary();
         assert_eq!((summary.len(), summary[0].name.as_str(), summary[0].years), (1, NATIONAL, (2026, 2026)));
         assert!(summary[0].default && summary[0].counties.is_empty());
-        // DOMAIN.md's examples, counted by the shipped file in any county.
+        // docs/domain.md's examples, counted by the shipped file in any county.
         let national = shipped.of_county("321302");
         assert_eq!(due(national, datetime!(2026-02-13 10:00 +8), 2), datetime!(2026-02-24 17:30 +8));
         assert_eq!(due(national, datetime!(2026-09-18 10:00 +8), 2), datetime!(2026-09-21 17:30 +8));

@@ -1,4 +1,4 @@
-//! Deadlines reckoned the way Chinese public administration reckons time (DOMAIN.md, "The closed loop").
+//! Deadlines reckoned the way Chinese public administration reckons time (docs/domain.md, "The closed loop").
 //!
 //! A [`Limit`] counts in one of three units. Urgent hours (紧急工作时) run day and night. Working
 //! hours (工作时) count only the minutes inside the duty windows of working days: a start outside a
@@ -166,7 +166,7 @@ fn least(mut lo: i64, mut hi: i64, pred: impl Fn(i64) -> bool) -> Option<i64> {
 
 impl Calendar {
     /// The national calendar shipped with gridlink (`national.toml`): the 2026 arrangement of
-    /// DOMAIN.md, duty windows 08:30–12:00 and 14:00–17:30. Counties count by it unless the
+    /// docs/domain.md, duty windows 08:30–12:00 and 14:00–17:30. Counties count by it unless the
     /// configuration gives them their own ([`Calendars`]).
     pub fn national() -> Calendar {
         Calendars::shipped().of_county("").clone()

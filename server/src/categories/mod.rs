@@ -34,7 +34,7 @@ pub enum Domain {
     Transport,
 }
 
-/// How a time limit counts (DOMAIN.md, "The closed loop").
+/// How a time limit counts (docs/domain.md, "The closed loop").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeUnit {
@@ -120,7 +120,7 @@ pub struct Limits {
     pub verify: Limit,
 }
 
-/// An emergency's grade (DOMAIN.md): I 特别重大, II 重大, III 较大, IV 一般. Grades order by
+/// An emergency's grade (docs/domain.md): I 特别重大, II 重大, III 较大, IV 一般. Grades order by
 /// gravity: `I < II` means I is the graver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Severity {
@@ -193,7 +193,7 @@ pub struct Category {
 
 impl Category {
     /// Whether a case of this category may carry `severity`: a grade is for emergencies
-    /// only (DOMAIN.md). Why not, if not.
+    /// only (docs/domain.md). Why not, if not.
     pub fn takes(&self, severity: Option<Severity>) -> Result<(), String> {
         match severity {
             Some(grade) if self.domain != Domain::Emergency => {
@@ -506,7 +506,7 @@ mod tests {
         for domain in [Domain::Emergency, Domain::Governance, Domain::CityManagement, Domain::Transport] {
             assert!(tree.categories().filter(|c| c.domain == domain).count() >= 6, "{domain:?}");
         }
-        // A missing manhole cover: 2 urgent hours (DOMAIN.md's example), sent at once.
+        // A missing manhole cover: 2 urgent hours (docs/domain.md's example), sent at once.
         let cover = tree.category("C0101").unwrap();
         assert_eq!(cover.limits.handle, Limit { amount: 2, unit: TimeUnit::UrgentHours });
         assert!(cover.auto_dispatch);

@@ -1,4 +1,4 @@
-//! Deadlines as rows (ARCHITECTURE.md: "Deadlines are rows"), yellow and red, and the
+//! Deadlines as rows (docs/architecture.md: "Deadlines are rows"), yellow and red, and the
 //! supervision (督办) an overdue case climbs through.
 //!
 //! [`of`] is a pure function over a case's workflow state and its calendar: every limit

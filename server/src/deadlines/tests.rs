@@ -167,7 +167,7 @@ fn fire_all(case: &Case, tree: &CategoryTree, cal: &Calendar, now: i64) -> Vec<C
 #[test]
 fn working_days_skip_the_spring_festival_and_yellow_falls_at_80_percent_of_them() {
     let (tree, cal) = (CategoryTree::default_tree().unwrap(), Calendar::national());
-    // A rattling cover (C0104): 2 working days, started Friday 2026-02-13 (DOMAIN.md's example:
+    // A rattling cover (C0104): 2 working days, started Friday 2026-02-13 (docs/domain.md's example:
     // due at the close of Tuesday 02-24; Saturday 02-14 is a make-up working day).
     let at = ms(datetime!(2026-02-13 10:00 +8));
     let case = dispatched(&tree, &cal, "C0104", at);

@@ -44,7 +44,7 @@ pub struct Located<'a> {
     grid: GridRef<'a>,
     chain: Vec<Link<'a>>,
     snapped: bool,
-    /// A whole number when it is one (`0` inside a grid, as CONTRACT.md writes it),
+    /// A whole number when it is one (`0` inside a grid, as docs/contract.md writes it),
     /// otherwise metres to the centimetre.
     #[schema(value_type = f64)]
     distance_m: serde_json::Number,

@@ -1,4 +1,4 @@
-//! What makes two reports duplicates (并单, DOMAIN.md: "same category, nearby, recent"): the
+//! What makes two reports duplicates (并单, docs/domain.md: "same category, nearby, recent"): the
 //! one rule the inbox suggests merges by and the workflow merges by. Pure.
 
 /// How near two reports must be to be duplicates (metres).

@@ -1443,7 +1443,7 @@ pub struct MergeSide<'a> {
 }
 
 /// Decides a merge (并单) of `duplicate` into `survivor` by `actor`: the events of each
-/// case, or why not. Same category, nearby and recent only (DOMAIN.md, [`super::duplicate`]);
+/// case, or why not. Same category, nearby and recent only (docs/domain.md, [`super::duplicate`]);
 /// the survivor must still be open; the
 /// duplicate's reporters, and those of every case merged into it before, follow the survivor.
 pub fn decide_merge(

@@ -1,4 +1,4 @@
-//! The rules acting on their own (DOMAIN.md: "routing proposes, people dispose"). When a
+//! The rules acting on their own (docs/domain.md: "routing proposes, people dispose"). When a
 //! case arrives — a resident's report, a call filed by the hotline, a worker's finding — the
 //! rules are asked where it should go. If they may act for it ([`Suggestion::automatic`]),
 //! the system does, each step a command through the one write path, traced as done by

@@ -1,4 +1,4 @@
-//! Where a case should go (DOMAIN.md, "Five levels" and "Incident domains"): the rules
+//! Where a case should go (docs/domain.md, "Five levels" and "Incident domains"): the rules
 //! that propose a level and a target from the case's category, severity and place, and
 //! the duty roster they consult. Pure: plain data in, a [`Suggestion`] out.
 //!
@@ -13,7 +13,7 @@
 //! The rules act on their own ([`Suggestion::automatic`]) only for a worker's own finding,
 //! a category marked to dispatch automatically (filed by the hotline), and an emergency's
 //! escalation; otherwise — and always for a resident's
-//! own report, which CONTRACT.md has open as `reported` for a centre to accept — the case
+//! own report, which docs/contract.md has open as `reported` for a centre to accept — the case
 //! waits in the queue of the lowest centre on its chain (the township's), with the
 //! suggestion beside it. [`dispatch`] carries the acting out.
 

@@ -218,7 +218,7 @@ pub struct SuggestionView {
     pub queue: Option<String>,
 }
 
-/// Where the rules would send a case (DOMAIN.md): by its category, severity and place, and
+/// Where the rules would send a case (docs/domain.md): by its category, severity and place, and
 /// the grid's duty roster now.
 #[utoipa::path(
     get,
