@@ -293,6 +293,23 @@ pub fn gridlink_binary() -> Result<std::path::PathBuf, SpawnError> {
     built.clone().map_err(SpawnError)
 }
 
+/// A scenario's servers: one on SQLite and, when PostgreSQL can be reached (always under
+/// CI), one on PostgreSQL, each with settings changed by `configure` first.
+pub async fn servers_with(configure: impl Fn(&mut Settings)) -> Vec<TestServer> {
+    let sqlite = TestServer::spawn_with(Backend::Sqlite, &configure).await;
+    let mut servers = vec![sqlite.ok().flatten().unwrap_or_else(|| panic!("no test server on SQLite"))];
+    match TestServer::spawn_with(Backend::Postgres, &configure).await {
+        Ok(postgres) => servers.extend(postgres),
+        Err(e) => panic!("no test server on PostgreSQL: {e:?}"),
+    }
+    servers
+}
+
+/// A scenario's servers with the demo's settings: SQLite, and PostgreSQL when it can be reached.
+pub async fn servers() -> Vec<TestServer> {
+    servers_with(|_| {}).await
+}
+
 /// The demo layer, built once per test process: it is fused from three source layers,
 /// which takes a second or two in a test build, so tests must not rebuild it per call.
 pub fn demo_layer() -> Option<&'static geodata::Layer> {

@@ -7,7 +7,7 @@
 // Tests state their expectations with unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mobile_api_tests::{Backend, TestServer, demo_point};
+use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
 
 /// A small JPEG as far as its signature goes (`FF D8 FF E0`), and its SHA-256
@@ -19,12 +19,6 @@ const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDRgridlink test photo: a b
 const PNG_SHA256: &str = "a344b05c05b509a704582e2342467687db4e6e21b54fb0add7cd209fa3fd2b3b";
 
 /// The servers a scenario runs on: SQLite, and PostgreSQL when it can be reached.
-async fn servers() -> Vec<TestServer> {
-    let mut servers = vec![TestServer::spawn().await.unwrap()];
-    servers.extend(TestServer::spawn_on(Backend::Postgres).await.unwrap());
-    servers
-}
-
 /// A reply as it came.
 struct Reply {
     status: u16,

@@ -10,18 +10,12 @@
 use std::time::Duration;
 
 use gridlink::clock::parse_rfc3339;
-use mobile_api_tests::{Backend, TestServer, demo_point};
+use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
 use sync_protocol::phone::Phone;
 use sync_protocol::{Op, OpKind, ServerMessage};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn servers() -> Vec<TestServer> {
-    let mut servers = vec![TestServer::spawn().await.unwrap()];
-    servers.extend(TestServer::spawn_on(Backend::Postgres).await.unwrap());
-    servers
-}
 
 /// Files a resident's report of `category` in the `nth` demo grid: its id, follow token and grid.
 async fn report(server: &TestServer, nth: usize, category: &str) -> (String, String, String) {
@@ -152,8 +146,11 @@ async fn a_parked_task_resumes_with_its_deadline_moved_by_the_time_parked() {
         tokio::time::sleep(hold_for).await;
         refused("complete while parked", task_op(&server, &holder, &task, done.clone()).await, 409, "task-parked");
 
-        // The holder resumes it from the phone; the deadline moved by the time parked.
-        assert_eq!(mutate(&mut phone, "resume", OpKind::ResumeTask { task_id: task.clone() }).await, (true, None));
+        // Only a centre resumes it (the holder's phone is refused); the deadline moved by
+        // the time parked.
+        let refused_resume = mutate(&mut phone, "resume", OpKind::ResumeTask { task_id: task.clone() }).await;
+        assert_eq!(refused_resume, (false, Some("forbidden".to_owned())));
+        ok("resume", act(&server, &centre, &id, json!({"action": "resume_task", "task": task})).await);
         let after = case(&server, &centre, &id).await;
         let t = task_in(&after, &task);
         let moved = ms(&t["deadline"]) - due_before;

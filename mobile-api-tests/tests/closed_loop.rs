@@ -7,16 +7,10 @@
 // Tests state their expectations with unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mobile_api_tests::{Backend, TestServer, demo_point};
+use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
 
 /// The servers a scenario runs on: SQLite, and PostgreSQL when it can be reached.
-async fn servers() -> Vec<TestServer> {
-    let mut servers = vec![TestServer::spawn().await.unwrap()];
-    servers.extend(TestServer::spawn_on(Backend::Postgres).await.unwrap());
-    servers
-}
-
 /// Files a resident's report in a grid; the response body.
 async fn report(server: &TestServer, nth: usize) -> (Value, String) {
     let (lon, lat, grid) = demo_point(nth);

@@ -5,17 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mobile_api_tests::{Backend, TestServer, demo_point};
+use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
 
 /// Rounds per scenario: each a fresh case and two requests sent together.
 const ROUNDS: usize = 12;
-
-async fn servers() -> Vec<TestServer> {
-    let mut servers = vec![TestServer::spawn().await.unwrap()];
-    servers.extend(TestServer::spawn_on(Backend::Postgres).await.unwrap());
-    servers
-}
 
 async fn report(server: &TestServer, nth: usize) -> (String, String) {
     let (lon, lat, grid) = demo_point(nth);

@@ -7,14 +7,8 @@
 use std::time::Duration;
 
 use gridlink::clock::parse_rfc3339;
-use mobile_api_tests::{Backend, TestServer, demo_point};
+use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
-
-async fn servers() -> Vec<TestServer> {
-    let mut servers = vec![TestServer::spawn().await.unwrap()];
-    servers.extend(TestServer::spawn_on(Backend::Postgres).await.unwrap());
-    servers
-}
 
 async fn put_roster(server: &TestServer, token: &str, grid: &str, body: &Value) -> (u16, Value) {
     let response = server

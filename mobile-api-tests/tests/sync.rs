@@ -8,18 +8,12 @@
 
 use std::time::Duration;
 
-use mobile_api_tests::{Backend, TestServer, demo_point};
+use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
 use sync_protocol::phone::{Phone, PhoneError};
 use sync_protocol::{ClientMessage, Op, OpKind, ServerMessage, codes};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn servers() -> Vec<TestServer> {
-    let mut servers = vec![TestServer::spawn().await.unwrap()];
-    servers.extend(TestServer::spawn_on(Backend::Postgres).await.unwrap());
-    servers
-}
 
 /// Reports a case in the `nth` demo grid, accepts it and dispatches it to the grid as
 /// the centre; the case id and the new task's id.
@@ -245,13 +239,15 @@ async fn a_workers_own_finding_is_taken_in_and_routed_at_once() {
     mutate_ok(&mut phone, "f", finding).await;
     let centre = server.login("centre").await.unwrap();
     let case = case(&server, &centre, &case_id).await;
-    // Taken in by its finder, then routed by the rules at once (a worker's own finding):
+    // Taken in and routed by the rules at once (a worker's own finding):
     // nobody is on the grid's roster, so to its community, with the department told.
     assert_eq!(case["status"], "dispatched", "{case}");
     assert_eq!(case["source"], "worker");
     assert_eq!(case["grid"]["code"], grid.as_str());
     assert_eq!(case["tasks"][0]["target"]["unit"], &grid[..12], "{case}");
     let history = case["history"].as_array().unwrap();
+    let registered = history.iter().find(|e| e["action"] == "registered").unwrap();
+    assert_eq!(registered["data"]["rule"], "own-finding", "{registered}");
     let dispatched = history.iter().find(|e| e["action"] == "dispatched").unwrap();
     assert_eq!(
         (dispatched["actor"]["role"].as_str(), dispatched["data"]["rule"].as_str()),

@@ -178,7 +178,8 @@ impl From<crate::incidents::act::ActError> for ApiError {
         match e {
             ActError::NotFound(_) => ApiError::NotFound(e.to_string()),
             ActError::Refused(refusal) => refusal.into(),
-            ActError::Forbidden(denied) => ApiError::Forbidden(denied.to_string()),
+            ActError::Forbidden(denied) if denied.kind == "not-your-task" => ApiError::NotYourTask(denied.detail),
+            ActError::Forbidden(denied) => ApiError::Forbidden(denied.detail),
             ActError::Moot(_) | ActError::Corrupt(..) | ActError::Query(_) | ActError::Routing(_) => {
                 ApiError::Internal(e.to_string())
             }

@@ -160,10 +160,23 @@ pub struct Facts<'a> {
     pub case: &'a Case,
 }
 
-/// Why the table refused: said to the caller as 403 `forbidden`.
+/// Why the table refused: said to the caller as 403, `not-your-task` for a task that is
+/// someone else's, `forbidden` for everything else.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Denied(pub String);
+#[error("{detail}")]
+pub struct Denied {
+    /// The kind of error: `forbidden` or `not-your-task`.
+    pub kind: &'static str,
+    /// Why, for people.
+    pub detail: String,
+}
+
+impl Denied {
+    /// A refusal of the caller's role.
+    pub fn forbidden(detail: impl Into<String>) -> Denied {
+        Denied { kind: "forbidden", detail: detail.into() }
+    }
+}
 
 fn is_centre(role: Role) -> bool {
     matches!(role, Role::CityCentre | Role::CountyCentre | Role::TownshipCentre)
@@ -193,7 +206,7 @@ fn task_of(command: &Command) -> Option<TaskId> {
 /// case is one they see), naming `task` for a task operation.
 pub fn may(viewer: &Viewer, action: Action, facts: &Facts<'_>, task: Option<TaskId>) -> Result<(), Denied> {
     let role = viewer.role;
-    let deny = |why: String| Err(Denied(why));
+    let deny = |why: String| Err(Denied::forbidden(why));
     let queue_covered = |exact: bool| {
         let Some(queue) = facts.queue.and_then(|q| AreaCode::parse(q).ok()) else { return false };
         match AreaCode::parse(&viewer.unit_code) {
@@ -230,7 +243,11 @@ pub fn may(viewer: &Viewer, action: Action, facts: &Facts<'_>, task: Option<Task
                 Some(holder) => holder == viewer.id,
                 None => t.assignees.contains(&viewer.id),
             };
-            if theirs { Ok(()) } else { deny(format!("task {} is not yours", t.id)) }
+            if theirs {
+                Ok(())
+            } else {
+                Err(Denied { kind: "not-your-task", detail: format!("task {} is not yours", t.id) })
+            }
         }
         Who::Nobody => deny("only the server itself does this".into()),
     }
@@ -296,7 +313,7 @@ pub fn may_target(viewer: &Viewer, target: &Target) -> Result<(), Denied> {
     if inside {
         Ok(())
     } else {
-        Err(Denied("community staff send work only to the grids of their own community".into()))
+        Err(Denied::forbidden("community staff send work only to the grids of their own community"))
     }
 }
 
@@ -317,7 +334,7 @@ pub fn authorize(viewer: &Viewer, system: bool, command: &Command, facts: &Facts
     if let Command::Inform { units, .. } = command {
         for unit in units {
             may_target(viewer, &Target::Grid(unit.clone()))
-                .map_err(|_| Denied("community staff inform only the grids of their own community".into()))?;
+                .map_err(|_| Denied::forbidden("community staff inform only the grids of their own community"))?;
         }
     }
     Ok(())

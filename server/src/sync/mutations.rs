@@ -93,8 +93,11 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
                 }
                 let case = new.id.clone();
                 tx.open(new.clone(), Some(actor), now_ms)?;
-                let accept = (Command::Accept { confirm: None }, Extra::default());
-                let outcome = tx.act(&case, actor, now_ms, |_, _| Ok::<_, ActError>(accept))?;
+                // A worker's own finding needs no 核实: the rules take it in at once (only a
+                // centre accepts by hand, so the step is the system's, under the rule's name).
+                let rule = Extra { rule: Some("own-finding".into()), ..Extra::default() };
+                let accept = (Command::Accept { confirm: None }, rule);
+                let outcome = tx.act(&case, &Actor::system(), now_ms, |_, _| Ok::<_, ActError>(accept))?;
                 // A worker's own finding is routed by the rules at once (docs/domain.md).
                 crate::routing::dispatch::on_arrival(tx, &desk(shared), &outcome.row, now_ms)?;
                 Ok(Ok(()))
@@ -186,7 +189,7 @@ fn commit(
             Ok(Ok(())) => Ok(()),
             Ok(Err((code, detail))) => Err(WorkError::Refused(code, detail)),
             Err(ActError::Refused(r)) => Err(WorkError::Refused(r.kind(), r.to_string())),
-            Err(ActError::Forbidden(denied)) => Err(WorkError::Refused("forbidden", denied.to_string())),
+            Err(ActError::Forbidden(denied)) => Err(WorkError::Refused(denied.kind, denied.detail)),
             Err(ActError::NotFound(what)) => Err(WorkError::Refused("not-found", what)),
             Err(e) => Err(WorkError::Failed(e.to_string())),
         });
