@@ -12,7 +12,7 @@
 use geodata::{AreaCode, Level};
 
 use super::scope::Viewer;
-use super::workflow::{Assignment, Case, Command, Status, Target, TaskId, TaskStatus, decide};
+use super::workflow::{Assignment, Case, Command, Target, TaskId, TaskStatus, decide};
 use crate::auth::Role;
 
 /// A step a person may ask of a case, as the table names it. Several commands share one
@@ -340,19 +340,24 @@ pub fn authorize(viewer: &Viewer, system: bool, command: &Command, facts: &Facts
     Ok(())
 }
 
-/// The names of the actions on a case itself that `viewer` may take now: the table
-/// allows them and the case's state does (the workflow accepts a representative
-/// command). `takes_grade` says whether the case's category takes a grade at all.
-pub fn allowed(viewer: &Viewer, facts: &Facts<'_>, takes_grade: bool, now_ms: i64) -> Vec<&'static str> {
-    let case = facts.case;
-    let someone = Assignment {
+/// Work sent to someone, as the probes of [`allowed`] and [`allowed_on_task`] name it: the
+/// workflow judges only that somebody stands behind it.
+fn probe_assignment() -> Assignment {
+    Assignment {
         task: TaskId::nil(),
         target: Target::Unit(String::new()),
         assignees: vec![TaskId::max()],
         due_ms: None,
         level: None,
-    };
-    let reason = || "-".to_owned();
+    }
+}
+
+/// The names of the actions on a case itself that `viewer` may take now: the table
+/// allows them and the case's state does (the workflow accepts a representative
+/// command). `takes_grade` says whether the case's category takes a grade at all.
+pub fn allowed(viewer: &Viewer, facts: &Facts<'_>, takes_grade: bool, now_ms: i64) -> Vec<&'static str> {
+    let case = facts.case;
+    let (someone, reason) = (probe_assignment(), || "-".to_owned());
     let escalate_to = facts
         .queue
         .and_then(|q| AreaCode::parse(q).ok())
@@ -377,14 +382,10 @@ pub fn allowed(viewer: &Viewer, facts: &Facts<'_>, takes_grade: bool, now_ms: i6
         let other = if case.severity.is_some() { None } else { Some(crate::categories::Severity::IV) };
         probes.push(("grade", Command::Grade { severity: other, reason: reason() }));
     }
-    // Merging needs a survivor, which the probe cannot name: a case no longer open cannot be merged.
-    let open = !matches!(case.status, Status::Closed | Status::Rejected | Status::Merged);
     probes
         .into_iter()
-        .filter(|(name, command)| {
-            may(viewer, Action::of(command), facts, None).is_ok()
-                && (*name != "merge" || open)
-                && decide(case, viewer.id, command, now_ms).is_ok()
+        .filter(|(_, command)| {
+            may(viewer, Action::of(command), facts, None).is_ok() && decide(case, viewer.id, command, now_ms).is_ok()
         })
         .map(|(name, _)| name)
         .collect()
@@ -398,14 +399,7 @@ pub fn allowed_on_task(viewer: &Viewer, facts: &Facts<'_>, task: TaskId, now_ms:
     if !t.status.is_active() && t.status != TaskStatus::Returned {
         return Vec::new();
     }
-    let reason = || "-".to_owned();
-    let someone = Assignment {
-        task: TaskId::nil(),
-        target: Target::Unit(String::new()),
-        assignees: vec![TaskId::max()],
-        due_ms: None,
-        level: None,
-    };
+    let (someone, reason) = (probe_assignment(), || "-".to_owned());
     let later = t.due_ms.unwrap_or(now_ms).max(now_ms) + 86_400_000;
     let probes: Vec<(&'static str, Command)> = vec![
         ("accept_task", Command::AcceptTask { task }),
