@@ -33,13 +33,15 @@ struct Inner {
     /// Added to the real time.
     offset_ms: AtomicI64,
     adjustable: bool,
-    moved: tokio::sync::Notify,
+    /// How many times a test clock has moved; loops that wake on moves watch it, so a
+    /// move made while they were busy is still seen when they next wait.
+    moves: tokio::sync::watch::Sender<u64>,
 }
 
 impl Clock {
     /// The real clock.
     pub fn real() -> Clock {
-        Clock { inner: Arc::new(Inner { offset_ms: AtomicI64::new(0), adjustable: false, moved: Default::default() }) }
+        Clock { inner: Arc::new(Inner { offset_ms: AtomicI64::new(0), adjustable: false, moves: Default::default() }) }
     }
 
     /// A test clock that reads `start_ms` now and runs on in real time from there; it can be
@@ -47,7 +49,7 @@ impl Clock {
     pub fn starting_at(start_ms: i64) -> Clock {
         let offset = start_ms.saturating_sub(now_ms());
         Clock {
-            inner: Arc::new(Inner { offset_ms: AtomicI64::new(offset), adjustable: true, moved: Default::default() }),
+            inner: Arc::new(Inner { offset_ms: AtomicI64::new(offset), adjustable: true, moves: Default::default() }),
         }
     }
 
@@ -70,7 +72,7 @@ impl Clock {
             return Err(ClockError::BadStep(ms));
         }
         self.inner.offset_ms.fetch_add(ms, Ordering::SeqCst);
-        self.inner.moved.notify_waiters();
+        self.inner.moves.send_modify(|n| *n += 1);
         Ok(self.now_ms())
     }
 
@@ -83,9 +85,10 @@ impl Clock {
         self.advance(at_ms - now)
     }
 
-    /// Resolves when a test clock is moved (never for the real clock).
-    pub async fn moved(&self) {
-        self.inner.moved.notified().await;
+    /// The moves of a test clock from now on: `changed()` resolves once the clock has moved
+    /// since it was last seen (never for the real clock).
+    pub fn moves(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.moves.subscribe()
     }
 }
 

@@ -32,6 +32,7 @@ pub struct Sweeper {
 impl Sweeper {
     /// Sweeps now, then every [`EVERY`] and whenever a test clock moves, until dropped.
     pub async fn run(self) {
+        let mut moves = self.clock.moves();
         loop {
             let sweeper = self.clone();
             match tokio::task::spawn_blocking(move || sweeper.sweep()).await {
@@ -42,7 +43,7 @@ impl Sweeper {
             }
             tokio::select! {
                 () = tokio::time::sleep(EVERY) => {}
-                () = self.clock.moved() => {}
+                _ = moves.changed() => {}
             }
         }
     }

@@ -37,6 +37,7 @@ impl Timer {
     /// Looks for due rows every [`TICK`] (and whenever a test clock moves), until dropped;
     /// first it writes the rows of open cases that have none (opened before this version).
     pub async fn run(self) {
+        let mut moves = self.clock.moves();
         let timer = self.clone();
         match tokio::task::spawn_blocking(move || timer.backfill()).await {
             Ok(Ok(0)) => {}
@@ -54,7 +55,7 @@ impl Timer {
             }
             tokio::select! {
                 () = tokio::time::sleep(TICK) => {}
-                () = self.clock.moved() => {}
+                _ = moves.changed() => {}
             }
         }
     }
