@@ -41,6 +41,24 @@ pub struct TestServer {
     _database: Scratch,
     /// Stops the server.
     handle: actix_web::dev::ServerHandle,
+    /// Fails the test if the server answered an error kind its route does not list.
+    _declared: Declared,
+}
+
+/// Fails the test when it is done (dropped) if its server answered an error of a kind
+/// the route does not list in its OpenAPI description (`gridlink::openapi::ROUTES`).
+struct Declared(gridlink::problem::Undeclared);
+
+impl Drop for Declared {
+    fn drop(&mut self) {
+        let undeclared = self.0.count();
+        if undeclared > 0 && !std::thread::panicking() {
+            panic!(
+                "the server answered {undeclared} error(s) of a kind the route does not list in \
+                 gridlink::openapi::ROUTES (the log names them: GRIDLINK_TEST_LOG=error)"
+            );
+        }
+    }
 }
 
 /// A test's own database, removed when the test is done.
@@ -134,15 +152,17 @@ impl TestServer {
                 None => return Ok(None),
             },
         };
-        let (base, handle) = Self::start(&url, configure).await?;
-        Ok(Some(TestServer { base, client: reqwest::Client::new(), database_url: url, _database: database, handle }))
+        let (base, handle, declared) = Self::start(&url, configure).await?;
+        let client = reqwest::Client::new();
+        Ok(Some(TestServer { base, client, database_url: url, _database: database, handle, _declared: declared }))
     }
 
-    /// Starts a server on the database `url`: its base URL and a handle that stops it.
+    /// Starts a server on the database `url`: its base URL, a handle that stops it, and its
+    /// check of the error kinds answered.
     async fn start(
         url: &str,
         configure: impl FnOnce(&mut Settings),
-    ) -> Result<(String, actix_web::dev::ServerHandle), SpawnError> {
+    ) -> Result<(String, actix_web::dev::ServerHandle, Declared), SpawnError> {
         // `GRIDLINK_TEST_LOG=debug` shows what the servers log (`cargo test -- --nocapture`).
         if let Ok(filter) = std::env::var("GRIDLINK_TEST_LOG") {
             let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
@@ -166,8 +186,9 @@ impl TestServer {
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        let declared = Declared(app.undeclared_errors());
         tokio::spawn(app.run_until_stopped());
-        Ok((base, handle))
+        Ok((base, handle, declared))
     }
 
     /// Stops this server (its requests, sockets and background tasks) and starts another on
@@ -175,8 +196,8 @@ impl TestServer {
     /// later), as an operator restarting it would.
     pub async fn restart_with(self, configure: impl FnOnce(&mut Settings)) -> Result<TestServer, SpawnError> {
         self.handle.stop(true).await;
-        let (base, handle) = Self::start(&self.database_url, configure).await?;
-        Ok(TestServer { base, handle, ..self })
+        let (base, handle, declared) = Self::start(&self.database_url, configure).await?;
+        Ok(TestServer { base, handle, _declared: declared, ..self })
     }
 
     /// Moves the server's test clock ahead by `ms` (the server must have been started with

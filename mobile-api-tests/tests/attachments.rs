@@ -159,7 +159,7 @@ async fn a_photo_is_served_only_to_those_who_may_see_a_case_citing_it() {
         let id = stored(&server, "image/jpeg", JPEG).await;
         let png = stored(&server, "image/png", PNG).await;
         let centre = server.login("centre").await.unwrap();
-        problem("no token", &fetch(&server, None, &id).await, 401, "invalid-credentials");
+        problem("no token", &fetch(&server, None, &id).await, 401, "unauthenticated");
         problem("cited by no case", &fetch(&server, Some(&centre), &id).await, 404, "not-found");
 
         let (status, opened) = report(&server, 0, &[&id, &png]).await;
@@ -169,7 +169,7 @@ async fn a_photo_is_served_only_to_those_who_may_see_a_case_citing_it() {
             server.get_as(&centre, &format!("/api/v1/incidents/{}", opened["id"].as_str().unwrap())).await.unwrap();
         assert_eq!(case["photos"], json!([id, png]), "{case}");
 
-        problem("no token, cited", &fetch(&server, None, &id).await, 401, "invalid-credentials");
+        problem("no token, cited", &fetch(&server, None, &id).await, 401, "unauthenticated");
         let worker = server.login(&format!("worker-{grid}")).await.unwrap();
         for (who, token) in [("centre", &centre), ("the grid's worker", &worker)] {
             for (file, bytes, media_type) in [(&id, JPEG, "image/jpeg"), (&png, PNG, "image/png")] {

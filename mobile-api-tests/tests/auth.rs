@@ -83,7 +83,7 @@ async fn a_token_opens_staff_routes_until_logout() {
     assert_eq!(me["role"], "county_centre");
     // Missing, wrong or malformed credentials.
     let (status, _, problem) = server.get("/api/v1/me").await.unwrap();
-    assert_eq!((status, problem["type"].as_str()), (401, Some("invalid-credentials")));
+    assert_eq!((status, problem["type"].as_str()), (401, Some("unauthenticated")));
     assert_eq!(server.get_as("not-a-token", "/api/v1/me").await.unwrap().0, 401);
     // Logging out ends the session.
     let (status, _) = server.post_as(&token, "/api/v1/auth/logout", &json!({})).await.unwrap();

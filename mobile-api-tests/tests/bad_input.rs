@@ -353,12 +353,12 @@ async fn refused_case_actions_get_their_problem_and_change_nothing() {
                 404,
                 "not-found",
             ),
-            ("no token", act(&server, None, &id, r#"{"action": "accept"}"#).await, 401, "invalid-credentials"),
+            ("no token", act(&server, None, &id, r#"{"action": "accept"}"#).await, 401, "unauthenticated"),
             (
                 "a bad token",
                 act(&server, Some("not-a-token"), &id, r#"{"action": "accept"}"#).await,
                 401,
-                "invalid-credentials",
+                "unauthenticated",
             ),
             (
                 "another township's case",
@@ -479,8 +479,8 @@ async fn refused_task_operations_get_their_problem_and_change_nothing() {
                     r#"{"kind": "request_extension", "until": "next week", "reason": "x"}"#,
                 )
                 .await,
-                400,
-                "bad-request",
+                422,
+                "invalid-command",
             ),
             (
                 "a task given back without a reason",

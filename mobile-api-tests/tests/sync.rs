@@ -198,7 +198,7 @@ async fn a_photo_not_yet_uploaded_is_answered_retry_and_lands_after_the_upload()
         phone.mutate("c", complete.clone()).await.unwrap();
         loop {
             if let ServerMessage::MutationResult { id, ok, retry, code, .. } = phone.recv(WAIT).await.unwrap() {
-                assert_eq!((id.as_str(), ok, retry, code.as_deref()), ("c", false, true, Some("attachment-missing")));
+                assert_eq!((id.as_str(), ok, retry, code.as_deref()), ("c", false, true, Some("unknown-attachment")));
                 break;
             }
         }

@@ -4,6 +4,7 @@
 use actix_web::web;
 use futures_util::StreamExt;
 
+use crate::error_kind::ErrorKind;
 use crate::problem::ApiError;
 
 /// The body's bytes, or 413 `payload-too-large` past `limit` bytes.
@@ -28,6 +29,9 @@ pub async fn json<T: serde::de::DeserializeOwned>(payload: web::Payload, limit: 
     check_texts(&value)?;
     serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("the body is not the JSON expected: {e}")))
 }
+
+/// What a route reading its body with [`json`] may answer for a bad one.
+pub const JSON_ERRORS: &[ErrorKind] = &[ErrorKind::BadRequest, ErrorKind::PayloadTooLarge, ErrorKind::TextTooLong];
 
 /// The longest text kept: a description, note, reason or result, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -59,7 +63,7 @@ mod tests {
         let long = "长".repeat(MAX_TEXT_CHARS + 1);
         assert!(check_texts(&serde_json::json!({"note": "长".repeat(MAX_TEXT_CHARS), "n": 1})).is_ok());
         let refused = check_texts(&serde_json::json!({"action": "reject", "reason": long})).unwrap_err();
-        assert_eq!(refused.kind(), "text-too-long");
+        assert_eq!(refused.kind(), crate::error_kind::ErrorKind::TextTooLong);
         assert!(refused.to_string().starts_with("reason is longer"), "{refused}");
         assert!(check_texts(&serde_json::json!({"op": {"photos": [long]}})).is_err());
     }

@@ -19,6 +19,7 @@ pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod deadlines;
+pub mod error_kind;
 pub mod geo;
 pub mod health;
 pub mod inbox;

@@ -1,11 +1,119 @@
 //! `GET /openapi.json`: the API's description, generated from the handlers' own
-//! annotations so that it cannot drift from the code.
+//! annotations so that it cannot drift from the code, and [`ROUTES`]: the error kinds
+//! each route can answer, which the document lists and the server checks its answers by.
+
+use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, get};
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::error_kind::ErrorKind::{self, *};
 use crate::{attachments, auth, categories, geo, health, inbox, incidents, push, routing, sync};
+
+/// A route and the error kinds it can answer, beside `internal`, which any can.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// `get`, `post`, `put` or `delete`.
+    pub method: &'static str,
+    /// The path as routed, e.g. `/api/v1/incidents/{id}`.
+    pub path: &'static str,
+    /// Its kinds, in groups (those of a session, of a JSON body, of the write path …).
+    pub errors: &'static [&'static [ErrorKind]],
+}
+
+/// What a route needing a session answers without one.
+const SESSION: &[ErrorKind] = auth::routes::SESSION_ERRORS;
+/// What a route reading a JSON body answers for a bad one.
+const JSON: &[ErrorKind] = crate::body::JSON_ERRORS;
+/// What a command through the write path answers: the actor's view and the table …
+const ACT: &[ErrorKind] = incidents::act::ACT_ERRORS;
+/// … and the workflow's refusals.
+const REFUSALS: &[ErrorKind] = incidents::workflow::Refusal::KINDS;
+
+/// Every route of the API and the kinds it can answer (docs/contract.md#errors). The
+/// server counts any answer outside its route's list
+/// (`gridlink_undeclared_error_kinds_total`), and the tests fail on one.
+pub const ROUTES: &[Route] = &[
+    Route { method: "get", path: "/healthz", errors: &[] },
+    Route {
+        method: "get",
+        path: "/api/v1/locate",
+        errors: &[&[BadRequest, InvalidCoordinates, InvalidCrs, OutsideServiceArea]],
+    },
+    Route { method: "get", path: "/api/v1/grids", errors: &[&[BadRequest, InvalidCoordinates]] },
+    Route { method: "get", path: "/api/v1/categories", errors: &[] },
+    Route { method: "post", path: "/api/v1/auth/login", errors: &[JSON, &[InvalidCredentials, RateLimited, Busy]] },
+    Route { method: "post", path: "/api/v1/auth/refresh", errors: &[JSON, &[InvalidCredentials]] },
+    Route { method: "post", path: "/api/v1/auth/logout", errors: &[SESSION] },
+    Route { method: "get", path: "/api/v1/me", errors: &[SESSION] },
+    Route {
+        method: "post",
+        path: "/api/v1/attachments",
+        errors: &[&[BadRequest, PayloadTooLarge, UnsupportedMediaType, InvalidFile, RateLimited, QuotaExceeded]],
+    },
+    Route { method: "get", path: "/api/v1/attachments/{id}", errors: &[SESSION, &[NotFound]] },
+    Route {
+        method: "post",
+        path: "/api/v1/reports",
+        errors: &[
+            JSON,
+            &[InvalidCoordinates, InvalidCrs, OutsideServiceArea, UnknownCategory, UnknownAttachment, TooManyPhotos],
+            &[InvalidReport, InvalidContact, IdempotencyKeyReused, RateLimited],
+        ],
+    },
+    Route { method: "get", path: "/api/v1/reports/{id}", errors: &[&[BadRequest, NotFound]] },
+    Route { method: "post", path: "/api/v1/reports/{id}/rating", errors: &[JSON, ACT, REFUSALS] },
+    Route { method: "get", path: "/api/v1/incidents", errors: &[SESSION, &[BadRequest, Forbidden]] },
+    Route { method: "get", path: "/api/v1/incidents/{id}", errors: &[SESSION, &[NotFound]] },
+    Route {
+        method: "post",
+        path: "/api/v1/incidents/{id}/actions",
+        errors: &[
+            SESSION,
+            JSON,
+            ACT,
+            REFUSALS,
+            &[UnknownTarget, UnknownCase, UnknownAttachment, TooManyPhotos, NotSupportedYet],
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/tasks/{id}/actions",
+        errors: &[SESSION, JSON, ACT, REFUSALS, &[UnknownAttachment, TooManyPhotos, NotATaskOperation]],
+    },
+    Route { method: "get", path: "/api/v1/inbox", errors: &[SESSION, &[BadRequest, Forbidden]] },
+    Route { method: "get", path: "/api/v1/incidents/{id}/suggestion", errors: &[SESSION, &[NotFound, NoSuggestion]] },
+    Route { method: "get", path: "/api/v1/grids/{code}/roster", errors: &[SESSION, &[NotFound]] },
+    Route {
+        method: "put",
+        path: "/api/v1/grids/{code}/roster",
+        errors: &[SESSION, JSON, &[Forbidden, NotFound, InvalidShift, NotAGridWorker]],
+    },
+    Route { method: "get", path: "/api/v1/sync", errors: &[SESSION, &[BadRequest, RateLimited]] },
+    Route { method: "get", path: "/api/v1/push/key", errors: &[] },
+    Route {
+        method: "put",
+        path: "/api/v1/push/subscription",
+        errors: &[SESSION, JSON, &[InvalidPushEndpoint, InvalidPushKeys, InvalidDeviceId, DeviceMismatch]],
+    },
+    Route { method: "get", path: "/api/v1/push/subscription", errors: &[SESSION, &[BadRequest, NotFound]] },
+    Route { method: "delete", path: "/api/v1/push/subscription", errors: &[SESSION, &[BadRequest]] },
+    Route { method: "post", path: "/api/v1/push/test", errors: &[SESSION, JSON, &[Forbidden]] },
+];
+
+/// The kinds `method` on the route `path` (as routed: `/api/v1/incidents/{id}`) may
+/// answer, `internal` among them; `None` for a route outside the API's description.
+pub fn errors_of(method: &str, path: &str) -> Option<Vec<ErrorKind>> {
+    let route = ROUTES.iter().find(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)?;
+    let mut kinds: Vec<ErrorKind> = route.errors.iter().flat_map(|group| group.iter().copied()).collect();
+    kinds.push(Internal);
+    kinds.sort();
+    kinds.dedup();
+    Some(kinds)
+}
 
 /// The API description.
 #[derive(OpenApi)]
@@ -40,7 +148,8 @@ use crate::{attachments, auth, categories, geo, health, inbox, incidents, push, 
         push::routes::unsubscribe,
         push::routes::test,
     ),
-    modifiers(&Bearer),
+    components(schemas(crate::problem::ProblemDoc)),
+    modifiers(&Bearer, &Errors),
     tags(
         (name = "geography", description = "Where points and grids are"),
         (name = "reporting", description = "What residents report, and following it"),
@@ -66,8 +175,92 @@ impl Modify for Bearer {
     }
 }
 
+/// Adds to each operation its error answers from [`ROUTES`]: per status, a problem
+/// document whose `type` is one of the route's kinds, each described.
+struct Errors;
+
+impl Modify for Errors {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in api.paths.paths.iter_mut() {
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let (Some(operation), Some(kinds)) = (operation.as_mut(), errors_of(method, path)) else { continue };
+                let mut by_status: BTreeMap<u16, Vec<ErrorKind>> = BTreeMap::new();
+                for kind in kinds {
+                    by_status.entry(kind.status()).or_default().push(kind);
+                }
+                for (status, kinds) in by_status {
+                    operation.responses.responses.insert(status.to_string(), problem_response(&kinds).into());
+                }
+            }
+        }
+    }
+}
+
+/// A problem document of one of `kinds`.
+fn problem_response(kinds: &[ErrorKind]) -> utoipa::openapi::Response {
+    let described: Vec<String> = kinds.iter().map(|k| format!("`{}`: {}", k.slug(), k.description())).collect();
+    let slugs: Vec<&str> = kinds.iter().map(|k| k.slug()).collect();
+    let typed = ObjectBuilder::new()
+        .property("type", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(slugs)))
+        .required("type");
+    let schema = AllOfBuilder::new().item(Ref::from_schema_name("ProblemDoc")).item(typed);
+    ResponseBuilder::new()
+        .description(described.join("\n\n"))
+        .content("application/problem+json", ContentBuilder::new().schema(Some(schema)).build())
+        .build()
+}
+
 /// The description as JSON.
 #[get("/openapi.json")]
 pub async fn describe() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_operation_has_its_errors_and_no_route_is_listed_twice() {
+        let api = ApiDoc::openapi();
+        let mut documented = 0;
+        for (path, item) in &api.paths.paths {
+            let methods = [("get", &item.get), ("put", &item.put), ("post", &item.post), ("delete", &item.delete)];
+            for (method, operation) in methods {
+                if operation.is_some() {
+                    documented += 1;
+                    assert!(errors_of(method, path).is_some(), "{method} {path} is not in ROUTES");
+                }
+            }
+        }
+        assert_eq!(documented, ROUTES.len(), "ROUTES lists a route the document does not have");
+        let mut seen = std::collections::HashSet::new();
+        assert!(ROUTES.iter().all(|r| seen.insert((r.method, r.path))), "a route is listed twice");
+    }
+
+    #[test]
+    fn the_document_lists_a_routes_kinds_under_their_statuses() {
+        let json = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let responses = &json["paths"]["/api/v1/tasks/{id}/actions"]["post"]["responses"];
+        let types = |status: &str| -> Vec<String> {
+            let all_of = responses[status]["content"]["application/problem+json"]["schema"]["allOf"].as_array();
+            all_of
+                .unwrap()
+                .iter()
+                .flat_map(|s| s["properties"]["type"]["enum"].as_array().cloned().unwrap_or_default())
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert!(types("403").contains(&"not-your-task".to_owned()));
+        assert!(types("409").contains(&"task-parked".to_owned()));
+        assert!(types("422").contains(&"unknown-attachment".to_owned()));
+        assert_eq!(types("500"), ["internal"]);
+        assert!(responses["200"].is_object(), "the success answer stays");
+    }
 }

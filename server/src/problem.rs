@@ -8,7 +8,13 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-/// An error as the API reports it.
+use crate::error_kind::ErrorKind;
+
+/// The cause of an internal error, kept (with its sources) for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error as the API reports it. Each is of one [`ErrorKind`], which gives its slug,
+/// status and title; the variants only say what else the answer carries.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A coordinate is missing, malformed or out of range.
@@ -20,9 +26,12 @@ pub enum ApiError {
     /// The point is outside every grid, beyond the snapping tolerance.
     #[error("{0}")]
     OutsideServiceArea(String),
-    /// Wrong login or password, or no valid session.
+    /// A wrong login or password, or a refresh token not valid for the device.
     #[error("{0}")]
-    Unauthorized(String),
+    InvalidCredentials(String),
+    /// No valid session: the token is missing, expired or revoked.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// No such route or resource.
     #[error("{0}")]
     NotFound(String),
@@ -35,21 +44,13 @@ pub enum ApiError {
     /// The task is not the caller's to work on (not among its assignees, or held by another).
     #[error("{0}")]
     NotYourTask(String),
-    /// The request is well-formed but names something that does not hold (an unknown
-    /// category, a missing photo, a key reused with another body), under its own slug.
+    /// Refused for a reason named by its kind: something named that does not hold (an
+    /// unknown category, a missing photo), or a state that does not allow it now.
     #[error("{detail}")]
-    Unprocessable {
-        /// The slug.
-        kind: &'static str,
-        /// What was wrong.
-        detail: String,
-    },
-    /// The case's state does not allow it (`illegal-transition`, `verifier-is-handler`, …).
-    #[error("{detail}")]
-    Conflict {
-        /// The slug.
-        kind: &'static str,
-        /// Why.
+    Refused {
+        /// Why, as clients switch on it.
+        kind: ErrorKind,
+        /// Why, for people.
         detail: String,
     },
     /// The body is too large.
@@ -61,9 +62,9 @@ pub enum ApiError {
     /// Too many requests from this address; try again after this many seconds.
     #[error("too many requests; try again in {0} s")]
     RateLimited(u64),
-    /// Something failed inside the server; the cause is logged, not sent.
+    /// Something failed inside the server; the cause is logged with its chain, not sent.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Cause),
     /// The server is too busy to take this now (its password checks are queued up);
     /// try again after this many seconds.
     #[error("the server is busy; try again in {0} s")]
@@ -83,114 +84,70 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The stable slug naming the kind of error.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ApiError::InvalidCoordinates(_) => "invalid-coordinates",
-            ApiError::InvalidCrs(_) => "invalid-crs",
-            ApiError::OutsideServiceArea(_) => "outside-service-area",
-            ApiError::Unauthorized(_) => "invalid-credentials",
-            ApiError::NotFound(_) => "not-found",
-            ApiError::BadRequest(_) => "bad-request",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotYourTask(_) => "not-your-task",
-            ApiError::Unprocessable { kind, .. } | ApiError::Conflict { kind, .. } => kind,
-            ApiError::PayloadTooLarge(_) => "payload-too-large",
-            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
-            ApiError::RateLimited(_) => "rate-limited",
-            ApiError::Internal(_) => "internal",
-            ApiError::Busy(_) => "busy",
-            ApiError::QuotaExceeded { .. } => "quota-exceeded",
-            ApiError::TextTooLong(_) => "text-too-long",
-        }
+    /// Refused with `kind`, for `detail`.
+    pub fn refused(kind: ErrorKind, detail: impl Into<String>) -> ApiError {
+        ApiError::Refused { kind, detail: detail.into() }
     }
 
-    fn title(&self) -> &'static str {
+    /// Failed inside the server, for `cause` (an error, or a message).
+    pub fn internal(cause: impl Into<Cause>) -> ApiError {
+        ApiError::Internal(cause.into())
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ApiError::InvalidCoordinates(_) => "Invalid coordinates",
-            ApiError::InvalidCrs(_) => "Unknown coordinate system",
-            ApiError::OutsideServiceArea(_) => "Outside the service area",
-            ApiError::Unauthorized(_) => "Not authenticated",
-            ApiError::NotFound(_) => "Not found",
-            ApiError::BadRequest(_) => "Bad request",
-            ApiError::Forbidden(_) | ApiError::NotYourTask(_) => "Forbidden",
-            ApiError::Unprocessable { .. } => "Unprocessable request",
-            ApiError::Conflict { .. } => "Not allowed now",
-            ApiError::PayloadTooLarge(_) => "Payload too large",
-            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
-            ApiError::RateLimited(_) => "Too many requests",
-            ApiError::Internal(_) => "Internal error",
-            ApiError::Busy(_) => "Busy",
-            ApiError::QuotaExceeded { .. } => "Quota exceeded",
-            ApiError::TextTooLong(_) => "Text too long",
+            ApiError::InvalidCoordinates(_) => ErrorKind::InvalidCoordinates,
+            ApiError::InvalidCrs(_) => ErrorKind::InvalidCrs,
+            ApiError::OutsideServiceArea(_) => ErrorKind::OutsideServiceArea,
+            ApiError::InvalidCredentials(_) => ErrorKind::InvalidCredentials,
+            ApiError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            ApiError::NotFound(_) => ErrorKind::NotFound,
+            ApiError::BadRequest(_) => ErrorKind::BadRequest,
+            ApiError::Forbidden(_) => ErrorKind::Forbidden,
+            ApiError::NotYourTask(_) => ErrorKind::NotYourTask,
+            ApiError::Refused { kind, .. } => *kind,
+            ApiError::PayloadTooLarge(_) => ErrorKind::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
+            ApiError::RateLimited(_) => ErrorKind::RateLimited,
+            ApiError::Internal(_) => ErrorKind::Internal,
+            ApiError::Busy(_) => ErrorKind::Busy,
+            ApiError::QuotaExceeded { .. } => ErrorKind::QuotaExceeded,
+            ApiError::TextTooLong(_) => ErrorKind::TextTooLong,
         }
+    }
+}
+
+/// An error and its sources, as one line for the log: `outer: inner: innermost`.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
-        ApiError::Internal(e.to_string())
-    }
-}
-
-impl From<crate::incidents::workflow::Refusal> for ApiError {
-    fn from(refusal: crate::incidents::workflow::Refusal) -> ApiError {
-        use crate::incidents::workflow::Refusal;
-        let (kind, detail) = (refusal.kind(), refusal.to_string());
-        match refusal {
-            Refusal::NoSuchTask(_) => ApiError::NotFound(detail),
-            Refusal::NotYourTask(_) => ApiError::NotYourTask(detail),
-            Refusal::NoAssignee(_)
-            | Refusal::Invalid(_)
-            | Refusal::MergeIntoItself
-            | Refusal::DifferentCategory { .. }
-            | Refusal::NotADuplicate(_) => ApiError::Unprocessable { kind, detail },
-            Refusal::IllegalTransition { .. }
-            | Refusal::VerifierIsHandler
-            | Refusal::WrongTaskKind { .. }
-            | Refusal::TaskNotActive { .. }
-            | Refusal::ExtensionPending(_)
-            | Refusal::NoExtensionRequest(_)
-            | Refusal::OwnExtension
-            | Refusal::AlreadyStranded(_)
-            | Refusal::AlreadyRaised(_)
-            | Refusal::TaskParked(_)
-            | Refusal::NotParked(_)
-            | Refusal::ParkPending(_)
-            | Refusal::NoParkRequest(_)
-            | Refusal::OwnPark
-            | Refusal::SurvivorNotOpen(_)
-            | Refusal::NoLevelAbove(_)
-            | Refusal::AlreadyRated => ApiError::Conflict { kind, detail },
-        }
+        ApiError::internal(e)
     }
 }
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> ApiError {
-        ApiError::Internal(e.to_string())
-    }
-}
-
-impl From<crate::incidents::act::ActError> for ApiError {
-    fn from(e: crate::incidents::act::ActError) -> ApiError {
-        use crate::incidents::act::ActError;
-        match e {
-            ActError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            ActError::Refused(refusal) => refusal.into(),
-            ActError::Forbidden(denied) if denied.kind == "not-your-task" => ApiError::NotYourTask(denied.detail),
-            ActError::Forbidden(denied) => ApiError::Forbidden(denied.detail),
-            ActError::Moot(_) | ActError::Corrupt(..) | ActError::Query(_) | ActError::Routing(_) => {
-                ApiError::Internal(e.to_string())
-            }
-            ActError::Store(store) => store.into(),
-        }
+        ApiError::internal(e)
     }
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> ApiError {
-        ApiError::Internal(e.to_string())
+        ApiError::internal(e.to_string())
     }
 }
 
@@ -209,42 +166,26 @@ pub struct ProblemDoc {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::InvalidCoordinates(_) | ApiError::InvalidCrs(_) | ApiError::BadRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::OutsideServiceArea(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Forbidden(_) | ApiError::NotYourTask(_) => StatusCode::FORBIDDEN,
-            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::TextTooLong(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        }
+        StatusCode::from_u16(self.kind().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
+        let kind = self.kind();
         let detail = match self {
             ApiError::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
+                tracing::error!(cause = %Chain(cause.as_ref()), "internal error");
                 "the server failed to handle the request; it has been logged".to_owned()
             }
             other => other.to_string(),
         };
         let body = ProblemDoc {
-            r#type: self.kind().to_owned(),
-            title: self.title().to_owned(),
-            status: status.as_u16(),
+            r#type: kind.slug().to_owned(),
+            title: kind.title().to_owned(),
+            status: kind.status(),
             detail,
         };
         let json = serde_json::to_string(&body).unwrap_or_else(|_| String::from("{}"));
-        let mut response = HttpResponse::build(status);
+        let mut response = HttpResponse::build(self.status_code());
         response.insert_header(ContentType(problem_json()));
         if let ApiError::RateLimited(seconds)
         | ApiError::Busy(seconds)
@@ -260,7 +201,101 @@ fn problem_json() -> actix_web::mime::Mime {
     "application/problem+json".parse().unwrap_or(actix_web::mime::APPLICATION_JSON)
 }
 
+/// Counts the answers whose error kind is not among its route's ([`crate::openapi::ROUTES`]):
+/// `gridlink_undeclared_error_kinds_total`. Each is a route's list to mend; the tests'
+/// servers fail a test that meets one.
+#[derive(Debug, Clone)]
+pub struct Undeclared(prometheus::IntCounter);
+
+impl Undeclared {
+    /// A new counter, at zero.
+    pub fn new() -> Result<Undeclared, prometheus::Error> {
+        let opts = prometheus::Opts::new(
+            "undeclared_error_kinds_total",
+            "Errors answered of a kind their route does not list",
+        )
+        .namespace("gridlink");
+        Ok(Undeclared(prometheus::IntCounter::with_opts(opts)?))
+    }
+
+    /// The counter, for the metrics registry.
+    pub fn collector(&self) -> Box<dyn prometheus::core::Collector> {
+        Box::new(self.0.clone())
+    }
+
+    /// How many so far.
+    pub fn count(&self) -> u64 {
+        self.0.get()
+    }
+
+    /// Looks at an answer: one of a kind its route does not list is logged and counted.
+    pub fn check<B>(&self, res: &actix_web::dev::ServiceResponse<B>) {
+        let Some(kind) = res.response().error().and_then(|e| e.as_error::<ApiError>()).map(ApiError::kind) else {
+            return;
+        };
+        let request = res.request();
+        let Some(route) = request.match_pattern() else { return };
+        let method = request.method().as_str();
+        if crate::openapi::errors_of(method, &route).is_some_and(|listed| !listed.contains(&kind)) {
+            tracing::error!(%method, %route, %kind, "answered an error kind the route does not list");
+            self.0.inc();
+        }
+    }
+}
+
 /// The handler for routes that do not exist.
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::{TestRequest, call_service, init_service};
+    use actix_web::{App, HttpResponse, web};
+
+    use super::*;
+
+    async fn answers(kind: ErrorKind) -> Result<HttpResponse, ApiError> {
+        Err(ApiError::refused(kind, "as the test asks"))
+    }
+
+    /// Serves `GET /api/v1/me` answering `kind`, checked by `undeclared`; the answer's status.
+    async fn serve_me(kind: ErrorKind, undeclared: &Undeclared) -> u16 {
+        let checked = undeclared.clone();
+        let app = init_service(
+            App::new()
+                .wrap_fn(move |req, service| {
+                    let (answer, checked) = (actix_web::dev::Service::call(service, req), checked.clone());
+                    async move {
+                        let res = answer.await?;
+                        checked.check(&res);
+                        Ok(res)
+                    }
+                })
+                .route("/api/v1/me", web::get().to(move || answers(kind))),
+        )
+        .await;
+        let res = call_service(&app, TestRequest::get().uri("/api/v1/me").to_request()).await;
+        res.status().as_u16()
+    }
+
+    #[actix_web::test]
+    async fn an_answer_outside_its_routes_list_is_counted_and_one_inside_is_not() {
+        let undeclared = Undeclared::new().unwrap();
+        assert_eq!(serve_me(ErrorKind::Unauthenticated, &undeclared).await, 401);
+        assert_eq!(undeclared.count(), 0, "`me` lists unauthenticated");
+        assert_eq!(serve_me(ErrorKind::NoSuggestion, &undeclared).await, 422);
+        assert_eq!(undeclared.count(), 1, "`me` does not list no-suggestion");
+    }
+
+    #[test]
+    fn an_internal_error_logs_its_whole_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("the case was not written")]
+        struct Outer(#[source] std::io::Error);
+        let error = ApiError::internal(Outer(std::io::Error::other("disk full")));
+        let ApiError::Internal(cause) = &error else { unreachable!() };
+        assert_eq!(Chain(cause.as_ref()).to_string(), "the case was not written: disk full");
+        assert_eq!(error.to_string(), "internal error", "the cause is not sent");
+    }
 }

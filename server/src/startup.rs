@@ -165,6 +165,7 @@ pub struct Application {
     watch: Watch,
     timer: crate::deadlines::timer::Timer,
     sweeper: attachments::sweep::Sweeper,
+    undeclared: problem::Undeclared,
 }
 
 impl Application {
@@ -310,9 +311,22 @@ impl Application {
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let gauge = calendar_watch.gauge().map_err(|e| StartupError::Metrics(e.to_string()))?;
         metrics.registry.register(Box::new(gauge)).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let undeclared = problem::Undeclared::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        metrics.registry.register(undeclared.collector()).map_err(|e| StartupError::Metrics(e.to_string()))?;
         let calendar_watch = web::Data::new(calendar_watch);
+        let checked = undeclared.clone();
         let server = HttpServer::new(move || {
+            let checked = checked.clone();
             App::new()
+                // Innermost: each error answered is checked against its route's list.
+                .wrap_fn(move |req, service| {
+                    let (answer, checked) = (service.call(req), checked.clone());
+                    async move {
+                        let res = answer.await?;
+                        checked.check(&res);
+                        Ok(res)
+                    }
+                })
                 .wrap(metrics.clone())
                 .wrap(Compress::default())
                 .wrap(TracingLogger::default())
@@ -373,12 +387,17 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_GRACE_S)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, hub: sessions, watch, timer, sweeper })
+        Ok(Application { port, server, hub: sessions, watch, timer, sweeper, undeclared })
     }
 
     /// A handle that stops the server (tests stop one to start another on its database).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// How many errors it answered of a kind their route does not list (tests fail on one).
+    pub fn undeclared_errors(&self) -> problem::Undeclared {
+        self.undeclared.clone()
     }
 
     /// The port the server listens on (useful when it was asked for port 0).

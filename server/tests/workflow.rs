@@ -297,7 +297,7 @@ fn outcome(row: Row, cmd: Cmd) -> (&'static str, Option<Status>) {
                 assert_eq!(*status, case.status);
                 assert_eq!(*action, command.name());
             }
-            (refusal.kind(), None)
+            (refusal.kind().slug(), None)
         }
     }
 }
@@ -320,11 +320,11 @@ table! {
     reported_accept: Reported, Accept => "ok" -> Registered;
     reported_reject: Reported, Reject => "ok" -> Rejected;
     reported_dispatch: Reported, Dispatch => "illegal-transition";
-    reported_accept_task: Reported, AcceptTask => "no-such-task";
-    reported_progress: Reported, Progress => "no-such-task";
-    reported_arrive: Reported, Arrive => "no-such-task";
-    reported_complete_task: Reported, CompleteTask => "no-such-task";
-    reported_confirm_task: Reported, ConfirmTask => "no-such-task";
+    reported_accept_task: Reported, AcceptTask => "not-found";
+    reported_progress: Reported, Progress => "not-found";
+    reported_arrive: Reported, Arrive => "not-found";
+    reported_complete_task: Reported, CompleteTask => "not-found";
+    reported_confirm_task: Reported, ConfirmTask => "not-found";
     reported_verify: Reported, Verify => "illegal-transition";
     reported_close: Reported, Close => "illegal-transition";
 
@@ -353,11 +353,11 @@ table! {
     registered_accept: Registered, Accept => "illegal-transition";
     registered_reject: Registered, Reject => "ok" -> Rejected;
     registered_dispatch: Registered, Dispatch => "ok" -> Dispatched;
-    registered_accept_task: Registered, AcceptTask => "no-such-task";
-    registered_progress: Registered, Progress => "no-such-task";
-    registered_arrive: Registered, Arrive => "no-such-task";
-    registered_complete_task: Registered, CompleteTask => "no-such-task";
-    registered_confirm_task: Registered, ConfirmTask => "no-such-task";
+    registered_accept_task: Registered, AcceptTask => "not-found";
+    registered_progress: Registered, Progress => "not-found";
+    registered_arrive: Registered, Arrive => "not-found";
+    registered_complete_task: Registered, CompleteTask => "not-found";
+    registered_confirm_task: Registered, ConfirmTask => "not-found";
     registered_verify: Registered, Verify => "illegal-transition";
     registered_close: Registered, Close => "illegal-transition";
 
@@ -419,32 +419,32 @@ table! {
     rejected_accept: Rejected, Accept => "illegal-transition";
     rejected_reject: Rejected, Reject => "illegal-transition";
     rejected_dispatch: Rejected, Dispatch => "illegal-transition";
-    rejected_accept_task: Rejected, AcceptTask => "no-such-task";
-    rejected_progress: Rejected, Progress => "no-such-task";
-    rejected_arrive: Rejected, Arrive => "no-such-task";
-    rejected_complete_task: Rejected, CompleteTask => "no-such-task";
-    rejected_confirm_task: Rejected, ConfirmTask => "no-such-task";
+    rejected_accept_task: Rejected, AcceptTask => "not-found";
+    rejected_progress: Rejected, Progress => "not-found";
+    rejected_arrive: Rejected, Arrive => "not-found";
+    rejected_complete_task: Rejected, CompleteTask => "not-found";
+    rejected_confirm_task: Rejected, ConfirmTask => "not-found";
     rejected_verify: Rejected, Verify => "illegal-transition";
     rejected_close: Rejected, Close => "illegal-transition";
 
     merged_accept: Merged, Accept => "illegal-transition";
     merged_reject: Merged, Reject => "illegal-transition";
     merged_dispatch: Merged, Dispatch => "illegal-transition";
-    merged_accept_task: Merged, AcceptTask => "no-such-task";
-    merged_progress: Merged, Progress => "no-such-task";
-    merged_arrive: Merged, Arrive => "no-such-task";
-    merged_complete_task: Merged, CompleteTask => "no-such-task";
-    merged_confirm_task: Merged, ConfirmTask => "no-such-task";
+    merged_accept_task: Merged, AcceptTask => "not-found";
+    merged_progress: Merged, Progress => "not-found";
+    merged_arrive: Merged, Arrive => "not-found";
+    merged_complete_task: Merged, CompleteTask => "not-found";
+    merged_confirm_task: Merged, ConfirmTask => "not-found";
     merged_verify: Merged, Verify => "illegal-transition";
     merged_close: Merged, Close => "illegal-transition";
     // The branches: 回退 and 改派, 延期, 核查 by a worker on site.
-    reported_return_task: Reported, ReturnTask => "no-such-task";
-    reported_redispatch: Reported, Redispatch => "no-such-task";
-    reported_request_extension: Reported, RequestExtension => "no-such-task";
-    reported_approve_extension: Reported, ApproveExtension => "no-such-task";
-    reported_refuse_extension: Reported, RefuseExtension => "no-such-task";
+    reported_return_task: Reported, ReturnTask => "not-found";
+    reported_redispatch: Reported, Redispatch => "not-found";
+    reported_request_extension: Reported, RequestExtension => "not-found";
+    reported_approve_extension: Reported, ApproveExtension => "not-found";
+    reported_refuse_extension: Reported, RefuseExtension => "not-found";
     reported_request_verification: Reported, RequestVerification => "illegal-transition";
-    reported_verify_task: Reported, VerifyTask => "no-such-task";
+    reported_verify_task: Reported, VerifyTask => "not-found";
     confirming_open_return_task: ConfirmingOpen, ReturnTask => "ok" -> Returned;
     confirming_open_redispatch: ConfirmingOpen, Redispatch => "ok" -> Confirming;
     confirming_open_request_extension: ConfirmingOpen, RequestExtension => "task-not-active";
@@ -459,13 +459,13 @@ table! {
     confirming_taken_refuse_extension: ConfirmingTaken, RefuseExtension => "no-extension-request";
     confirming_taken_request_verification: ConfirmingTaken, RequestVerification => "illegal-transition";
     confirming_taken_verify_task: ConfirmingTaken, VerifyTask => "not-your-task";
-    registered_return_task: Registered, ReturnTask => "no-such-task";
-    registered_redispatch: Registered, Redispatch => "no-such-task";
-    registered_request_extension: Registered, RequestExtension => "no-such-task";
-    registered_approve_extension: Registered, ApproveExtension => "no-such-task";
-    registered_refuse_extension: Registered, RefuseExtension => "no-such-task";
+    registered_return_task: Registered, ReturnTask => "not-found";
+    registered_redispatch: Registered, Redispatch => "not-found";
+    registered_request_extension: Registered, RequestExtension => "not-found";
+    registered_approve_extension: Registered, ApproveExtension => "not-found";
+    registered_refuse_extension: Registered, RefuseExtension => "not-found";
     registered_request_verification: Registered, RequestVerification => "illegal-transition";
-    registered_verify_task: Registered, VerifyTask => "no-such-task";
+    registered_verify_task: Registered, VerifyTask => "not-found";
     dispatched_open_return_task: DispatchedOpen, ReturnTask => "ok" -> Returned;
     dispatched_open_redispatch: DispatchedOpen, Redispatch => "ok" -> Dispatched;
     dispatched_open_request_extension: DispatchedOpen, RequestExtension => "task-not-active";
@@ -501,20 +501,20 @@ table! {
     closed_refuse_extension: Closed, RefuseExtension => "task-not-active";
     closed_request_verification: Closed, RequestVerification => "illegal-transition";
     closed_verify_task: Closed, VerifyTask => "task-not-active";
-    rejected_return_task: Rejected, ReturnTask => "no-such-task";
-    rejected_redispatch: Rejected, Redispatch => "no-such-task";
-    rejected_request_extension: Rejected, RequestExtension => "no-such-task";
-    rejected_approve_extension: Rejected, ApproveExtension => "no-such-task";
-    rejected_refuse_extension: Rejected, RefuseExtension => "no-such-task";
+    rejected_return_task: Rejected, ReturnTask => "not-found";
+    rejected_redispatch: Rejected, Redispatch => "not-found";
+    rejected_request_extension: Rejected, RequestExtension => "not-found";
+    rejected_approve_extension: Rejected, ApproveExtension => "not-found";
+    rejected_refuse_extension: Rejected, RefuseExtension => "not-found";
     rejected_request_verification: Rejected, RequestVerification => "illegal-transition";
-    rejected_verify_task: Rejected, VerifyTask => "no-such-task";
-    merged_return_task: Merged, ReturnTask => "no-such-task";
-    merged_redispatch: Merged, Redispatch => "no-such-task";
-    merged_request_extension: Merged, RequestExtension => "no-such-task";
-    merged_approve_extension: Merged, ApproveExtension => "no-such-task";
-    merged_refuse_extension: Merged, RefuseExtension => "no-such-task";
+    rejected_verify_task: Rejected, VerifyTask => "not-found";
+    merged_return_task: Merged, ReturnTask => "not-found";
+    merged_redispatch: Merged, Redispatch => "not-found";
+    merged_request_extension: Merged, RequestExtension => "not-found";
+    merged_approve_extension: Merged, ApproveExtension => "not-found";
+    merged_refuse_extension: Merged, RefuseExtension => "not-found";
     merged_request_verification: Merged, RequestVerification => "illegal-transition";
-    merged_verify_task: Merged, VerifyTask => "no-such-task";
+    merged_verify_task: Merged, VerifyTask => "not-found";
     returned_accept: Returned, Accept => "illegal-transition";
     returned_reject: Returned, Reject => "ok" -> Rejected;
     returned_dispatch: Returned, Dispatch => "illegal-transition";
@@ -618,10 +618,10 @@ table! {
     // Parking (挂账), merging (并单: the duplicate's `merge`, the survivor's `absorb`),
     // reopening a closed case and escalating by hand (上报); and every command on a task
     // whose holder asked to park it, or that is parked.
-    reported_request_park: Reported, RequestPark => "no-such-task";
-    reported_approve_park: Reported, ApprovePark => "no-such-task";
-    reported_refuse_park: Reported, RefusePark => "no-such-task";
-    reported_resume: Reported, Resume => "no-such-task";
+    reported_request_park: Reported, RequestPark => "not-found";
+    reported_approve_park: Reported, ApprovePark => "not-found";
+    reported_refuse_park: Reported, RefusePark => "not-found";
+    reported_resume: Reported, Resume => "not-found";
     reported_merge: Reported, Merge => "ok" -> Merged;
     reported_absorb: Reported, Absorb => "ok" -> Reported;
     reported_reopen: Reported, Reopen => "illegal-transition";
@@ -642,10 +642,10 @@ table! {
     confirming_taken_absorb: ConfirmingTaken, Absorb => "ok" -> Confirming;
     confirming_taken_reopen: ConfirmingTaken, Reopen => "illegal-transition";
     confirming_taken_escalate: ConfirmingTaken, Escalate => "ok" -> Confirming;
-    registered_request_park: Registered, RequestPark => "no-such-task";
-    registered_approve_park: Registered, ApprovePark => "no-such-task";
-    registered_refuse_park: Registered, RefusePark => "no-such-task";
-    registered_resume: Registered, Resume => "no-such-task";
+    registered_request_park: Registered, RequestPark => "not-found";
+    registered_approve_park: Registered, ApprovePark => "not-found";
+    registered_refuse_park: Registered, RefusePark => "not-found";
+    registered_resume: Registered, Resume => "not-found";
     registered_merge: Registered, Merge => "ok" -> Merged;
     registered_absorb: Registered, Absorb => "ok" -> Registered;
     registered_reopen: Registered, Reopen => "illegal-transition";
@@ -690,18 +690,18 @@ table! {
     closed_absorb: Closed, Absorb => "survivor-not-open";
     closed_reopen: Closed, Reopen => "ok" -> Dispatched;
     closed_escalate: Closed, Escalate => "illegal-transition";
-    rejected_request_park: Rejected, RequestPark => "no-such-task";
-    rejected_approve_park: Rejected, ApprovePark => "no-such-task";
-    rejected_refuse_park: Rejected, RefusePark => "no-such-task";
-    rejected_resume: Rejected, Resume => "no-such-task";
+    rejected_request_park: Rejected, RequestPark => "not-found";
+    rejected_approve_park: Rejected, ApprovePark => "not-found";
+    rejected_refuse_park: Rejected, RefusePark => "not-found";
+    rejected_resume: Rejected, Resume => "not-found";
     rejected_merge: Rejected, Merge => "illegal-transition";
     rejected_absorb: Rejected, Absorb => "survivor-not-open";
     rejected_reopen: Rejected, Reopen => "illegal-transition";
     rejected_escalate: Rejected, Escalate => "illegal-transition";
-    merged_request_park: Merged, RequestPark => "no-such-task";
-    merged_approve_park: Merged, ApprovePark => "no-such-task";
-    merged_refuse_park: Merged, RefusePark => "no-such-task";
-    merged_resume: Merged, Resume => "no-such-task";
+    merged_request_park: Merged, RequestPark => "not-found";
+    merged_approve_park: Merged, ApprovePark => "not-found";
+    merged_refuse_park: Merged, RefusePark => "not-found";
+    merged_resume: Merged, Resume => "not-found";
     merged_merge: Merged, Merge => "illegal-transition";
     merged_absorb: Merged, Absorb => "survivor-not-open";
     merged_reopen: Merged, Reopen => "illegal-transition";

@@ -180,7 +180,7 @@ mod tests {
             id: "m1".into(),
             ok: false,
             retry: true,
-            code: Some("attachment-missing".into()),
+            code: Some("unknown-attachment".into()),
             detail: None,
         };
         client.receive(&retry);

@@ -147,11 +147,11 @@ fn server_messages() {
             id: "m".into(),
             ok: false,
             retry: true,
-            code: Some("attachment-missing".into()),
+            code: Some("unknown-attachment".into()),
             detail: Some("upload it first".into()),
         },
         json!({"type": "mutation_result", "id": "m", "ok": false, "retry": true,
-               "code": "attachment-missing", "detail": "upload it first"}),
+               "code": "unknown-attachment", "detail": "upload it first"}),
     );
     frozen(ServerMessage::Pong { nonce: Some(1) }, json!({"type": "pong", "nonce": 1}));
     frozen(

@@ -264,7 +264,7 @@ mod tests {
         assert!(limits.file(addr, t0 + std::time::Duration::from_secs(1)).is_ok());
         assert!(limits.bytes(addr, 600, t0).is_ok());
         let over = limits.bytes(addr, 600, t0).unwrap_err();
-        assert_eq!(over.kind(), "quota-exceeded");
+        assert_eq!(over.kind(), crate::error_kind::ErrorKind::QuotaExceeded);
         // 200 bytes are missing: a day's 1,000 come back at one per 86.4 s.
         assert!(matches!(over, ApiError::QuotaExceeded { retry_after: 17_280, .. }), "{over:?}");
         assert!(limits.bytes(addr, 400, t0).is_ok(), "what was refused was not counted");

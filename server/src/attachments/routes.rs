@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{MAX_BYTES, UploadError, UploadLimits, check, id_of, is_id};
 use crate::auth::routes::Authenticated;
 use crate::clock::Clock;
+use crate::error_kind::ErrorKind;
 use crate::incidents::scope::Viewer;
 use crate::problem::ApiError;
 use crate::store::Database;
@@ -31,7 +32,7 @@ impl From<UploadError> for ApiError {
         match e {
             UploadError::TooLarge(_) => ApiError::PayloadTooLarge(detail),
             UploadError::UnsupportedType(_) => ApiError::UnsupportedMediaType(detail),
-            UploadError::Empty | UploadError::Mismatch(_) => ApiError::Unprocessable { kind: "invalid-file", detail },
+            UploadError::Empty | UploadError::Mismatch(_) => ApiError::Refused { kind: ErrorKind::InvalidFile, detail },
         }
     }
 }
@@ -43,10 +44,6 @@ impl From<UploadError> for ApiError {
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The file's bytes"),
     responses(
         (status = 201, description = "Stored (or already stored)", body = Uploaded),
-        (status = 413, description = "payload-too-large", body = crate::problem::ProblemDoc),
-        (status = 415, description = "unsupported-media-type", body = crate::problem::ProblemDoc),
-        (status = 422, description = "invalid-file: empty, or not what its type says", body = crate::problem::ProblemDoc),
-        (status = 429, description = "rate-limited (uploads per address), quota-exceeded (bytes per address and day); with Retry-After", body = crate::problem::ProblemDoc),
     ),
     tag = "reporting"
 )]
@@ -89,8 +86,6 @@ pub async fn upload(
     params(("id" = String, Path, description = "sha256:<hex>")),
     responses(
         (status = 200, description = "The file's bytes"),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "reporting"

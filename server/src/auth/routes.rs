@@ -15,6 +15,7 @@ use super::{
     Session, User, insert_session, new_token, now_ms, revoke_session, session_by_refresh, session_user, token_hash,
     user_by_login,
 };
+use crate::error_kind::ErrorKind;
 use crate::problem::ApiError;
 use crate::store::Database;
 
@@ -123,7 +124,7 @@ fn new_session(user: &User, device_id: Option<String>, now: i64) -> (Session, St
 pub const MAX_LOGIN_BYTES: usize = 4 * 1024;
 
 fn unauthorized() -> ApiError {
-    ApiError::Unauthorized("wrong login or password".into())
+    ApiError::InvalidCredentials("wrong login or password".into())
 }
 
 /// Checks a login and password and opens a session; wrong ones get 401.
@@ -133,11 +134,6 @@ fn unauthorized() -> ApiError {
     request_body = Login,
     responses(
         (status = 200, description = "A session (and a refresh token when a device is named)", body = Opened),
-        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 413, description = "payload-too-large (over 4 KiB)", body = crate::problem::ProblemDoc),
-        (status = 429, description = "rate-limited: too many failed logins of this name or from this address lately; with Retry-After", body = crate::problem::ProblemDoc),
-        (status = 503, description = "busy: too many password checks waiting; with Retry-After", body = crate::problem::ProblemDoc),
     ),
     tag = "accounts"
 )]
@@ -182,8 +178,6 @@ pub async fn login(
     request_body = Refresh,
     responses(
         (status = 200, description = "A new session and refresh token", body = Opened),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 413, description = "payload-too-large (over 4 KiB)", body = crate::problem::ProblemDoc),
     ),
     tag = "accounts"
 )]
@@ -207,7 +201,7 @@ pub async fn refresh(
     })
     .await??;
     let (user, token, refresh_token) =
-        renewed.ok_or_else(|| ApiError::Unauthorized("the refresh token is not valid for this device".into()))?;
+        renewed.ok_or_else(|| ApiError::InvalidCredentials("the refresh token is not valid for this device".into()))?;
     Ok(HttpResponse::Ok().json(Opened { token, refresh_token, user: directory.describe(&user) }))
 }
 
@@ -218,7 +212,6 @@ pub async fn refresh(
     path = "/api/v1/auth/logout",
     responses(
         (status = 204, description = "Logged out"),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "accounts"
@@ -257,7 +250,6 @@ pub async fn logout(
     path = "/api/v1/me",
     responses(
         (status = 200, description = "The caller", body = UserRef),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "accounts"
@@ -266,6 +258,9 @@ pub async fn logout(
 pub async fn me(directory: web::Data<Directory>, caller: Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(directory.describe(&caller.user))
 }
+
+/// What a route taking an [`Authenticated`] caller answers without a valid session.
+pub const SESSION_ERRORS: &[ErrorKind] = &[ErrorKind::Unauthenticated];
 
 /// The caller of a staff route, from `Authorization: Bearer <token>`; 401 otherwise.
 #[derive(Debug, Clone)]
@@ -298,7 +293,7 @@ impl FromRequest for Authenticated {
         let token = bearer(req);
         let db = req.app_data::<web::Data<Database>>().cloned();
         Box::pin(async move {
-            let missing = || ApiError::Unauthorized("a valid `Authorization: Bearer <token>` is needed".into());
+            let missing = || ApiError::Unauthenticated("a valid `Authorization: Bearer <token>` is needed".into());
             let (Some(token), Some(db)) = (token, db) else { return Err(missing()) };
             let lookup = token.clone();
             let found = web::block(move || db.read(|c| session_user(c, &lookup, now_ms()))).await??;

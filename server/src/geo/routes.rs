@@ -90,8 +90,6 @@ pub fn placement_error(e: LocateError, lon: f64, lat: f64) -> ApiError {
     ),
     responses(
         (status = 200, description = "The point's grid and chain", body = Located),
-        (status = 400, description = "invalid-coordinates or invalid-crs", body = crate::problem::ProblemDoc),
-        (status = 404, description = "outside-service-area", body = crate::problem::ProblemDoc),
     ),
     tag = "geography"
 )]
@@ -137,7 +135,6 @@ pub const MAX_GRIDS: usize = 5_000;
     params(("bbox" = String, Query, description = "min lon,min lat,max lon,max lat (WGS-84)")),
     responses(
         (status = 200, description = "A GeoJSON FeatureCollection of grids"),
-        (status = 400, description = "invalid-coordinates (a malformed box) or bad-request (too many grids)", body = crate::problem::ProblemDoc),
     ),
     tag = "geography"
 )]

@@ -105,9 +105,6 @@ fn light_name(light: Light) -> &'static str {
     params(InboxQuery),
     responses(
         (status = 200, description = "The caller's queues, most urgent first", body = Inbox),
-        (status = 400, description = "bad-request: an unknown kind, a limit out of range", body = crate::problem::ProblemDoc),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 403, description = "forbidden: the role works from no inbox", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "cases"

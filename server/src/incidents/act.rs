@@ -28,6 +28,8 @@ use super::workflow::{Case, Command, Event, Refusal, SYSTEM, Status, Task, TaskK
 use crate::calendar::{Calendar, Calendars};
 use crate::categories::{CategoryTree, Limit, Limits, Severity};
 use crate::changes::{self, NewChange, unit_subject};
+use crate::error_kind::ErrorKind;
+use crate::problem::ApiError;
 use crate::store::{Database, DbConnection};
 use crate::sync::hub::{Notifier, Touched};
 
@@ -772,6 +774,33 @@ fn incident_change(row: &IncidentRow, was: &[String; 5], case: &Case) -> NewChan
     let people: BTreeSet<_> = case.tasks.iter().flat_map(|t| &t.assignees).collect();
     audience.extend(people.into_iter().map(|u| (u.to_string(), false)));
     NewChange { kind: "incident".into(), id: row.id.clone(), data: incident_data(row).to_string(), audience }
+}
+
+// At the HTTP edge, a refusal or a failure of the write path is a problem document.
+
+/// What a command through the write path may answer besides the workflow's refusals
+/// ([`Refusal::KINDS`]): a case the actor may not see, or the table's refusal.
+pub const ACT_ERRORS: &[ErrorKind] = &[ErrorKind::NotFound, ErrorKind::Forbidden, ErrorKind::NotYourTask];
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        let kind = refusal.kind();
+        ApiError::Refused { kind, detail: refusal.to_string() }
+    }
+}
+
+impl From<ActError> for ApiError {
+    fn from(e: ActError) -> ApiError {
+        match e {
+            ActError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ActError::Refused(refusal) => refusal.into(),
+            ActError::Forbidden(denied) => ApiError::Refused { kind: denied.kind, detail: denied.detail },
+            ActError::Store(store) => store.into(),
+            ActError::Moot(_) | ActError::Corrupt(..) | ActError::Query(_) | ActError::Routing(_) => {
+                ApiError::internal(e)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::auth::{self, Role};
 use crate::calendar::Calendars;
 use crate::categories::{CategoryTree, Limit, Limits, Severity};
 use crate::clock::parse_rfc3339;
+use crate::error_kind::ErrorKind;
 use crate::geo::Geo;
 use crate::problem::ApiError;
 use crate::store::DbConnection;
@@ -189,8 +190,8 @@ pub fn parse_tagged<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let name = value.get(tag).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     if later.contains(&name.as_str()) {
-        return Err(ApiError::Unprocessable {
-            kind: "not-supported-yet",
+        return Err(ApiError::Refused {
+            kind: ErrorKind::NotSupportedYet,
             detail: format!("`{name}` is part of the contract but not served by this version"),
         });
     }
@@ -217,9 +218,9 @@ pub fn desk_task_op(mut value: serde_json::Value, task: Uuid) -> Result<TaskOp, 
     }
     match task_op(&kind) {
         Some(Ok(op)) => Ok(op),
-        Some(Err(detail)) => Err(ApiError::BadRequest(detail)),
-        None => Err(ApiError::Unprocessable {
-            kind: "not-a-task-operation",
+        Some(Err(detail)) => Err(ApiError::refused(ErrorKind::InvalidCommand, detail)),
+        None => Err(ApiError::Refused {
+            kind: ErrorKind::NotATaskOperation,
             detail: "this route takes the operations on a task: accept_task, arrive, progress, complete_task, \
                      confirm_task, return_task, request_extension, request_park, resume_task, verify"
                 .into(),
@@ -252,7 +253,7 @@ impl<'a> Desk<'a> {
         viewer: &Viewer,
         spec: &TargetSpec,
     ) -> Result<(Target, Vec<Uuid>, u8), ApiError> {
-        let unknown = |what: String| ApiError::Unprocessable { kind: "unknown-target", detail: what };
+        let unknown = |what: String| ApiError::Refused { kind: ErrorKind::UnknownTarget, detail: what };
         let ids = |users: Vec<auth::User>| users.iter().filter_map(|u| Uuid::parse_str(&u.id).ok()).collect::<Vec<_>>();
         match spec {
             TargetSpec::Grid(code) => {
@@ -385,7 +386,7 @@ pub fn incident_command(
             if let Some(category) = desk.tree.category(&row.category_code) {
                 category
                     .takes(severity)
-                    .map_err(|detail| ApiError::Unprocessable { kind: "invalid-command", detail })?;
+                    .map_err(|detail| ApiError::Refused { kind: ErrorKind::InvalidCommand, detail })?;
             }
             plain(Command::Grade { severity, reason })
         }
@@ -394,8 +395,8 @@ pub fn incident_command(
                 let known = desk.tree.departments.iter().any(|d| d.code == *unit)
                     || AreaCode::parse(unit).is_ok_and(|c| desk.geo.layer().get(&c).is_some());
                 if !known {
-                    return Err(ApiError::Unprocessable {
-                        kind: "unknown-target",
+                    return Err(ApiError::Refused {
+                        kind: ErrorKind::UnknownTarget,
                         detail: format!("{unit:?} is neither a unit nor a department"),
                     });
                 }
@@ -423,7 +424,7 @@ pub fn incident_command(
         }
         IncidentAction::ResumeTask { task } => plain(Command::Resume { task: task_named(&task)?, due_ms: None }),
         IncidentAction::Merge { .. } => {
-            Err(ApiError::Internal("a merge is committed by incidents::merge, not as one command".into()))
+            Err(ApiError::internal("a merge is committed by incidents::merge, not as one command"))
         }
         IncidentAction::Reopen { reason } => plain(Command::Reopen { reason }),
         IncidentAction::Escalate { reason } => {

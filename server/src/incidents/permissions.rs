@@ -14,6 +14,7 @@ use geodata::{AreaCode, Level};
 use super::scope::Viewer;
 use super::workflow::{Assignment, Case, Command, Target, TaskId, TaskStatus, decide};
 use crate::auth::Role;
+use crate::error_kind::ErrorKind;
 
 /// A step a person may ask of a case, as the table names it. Several commands share one
 /// (a grant and a refusal of more time are both [`Action::AnswerExtension`]).
@@ -165,8 +166,8 @@ pub struct Facts<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail}")]
 pub struct Denied {
-    /// The kind of error: `forbidden` or `not-your-task`.
-    pub kind: &'static str,
+    /// The kind of error: [`ErrorKind::Forbidden`] or [`ErrorKind::NotYourTask`].
+    pub kind: ErrorKind,
     /// Why, for people.
     pub detail: String,
 }
@@ -174,7 +175,7 @@ pub struct Denied {
 impl Denied {
     /// A refusal of the caller's role.
     pub fn forbidden(detail: impl Into<String>) -> Denied {
-        Denied { kind: "forbidden", detail: detail.into() }
+        Denied { kind: ErrorKind::Forbidden, detail: detail.into() }
     }
 }
 
@@ -246,7 +247,7 @@ pub fn may(viewer: &Viewer, action: Action, facts: &Facts<'_>, task: Option<Task
             if theirs {
                 Ok(())
             } else {
-                Err(Denied { kind: "not-your-task", detail: format!("task {} is not yours", t.id) })
+                Err(Denied { kind: ErrorKind::NotYourTask, detail: format!("task {} is not yours", t.id) })
             }
         }
         Who::Nobody => deny("only the server itself does this".into()),

@@ -26,6 +26,7 @@ use crate::auth::{Role, new_token, token_hash};
 use crate::calendar::Calendars;
 use crate::categories::{CategoryTree, Severity};
 use crate::clock::Clock;
+use crate::error_kind::ErrorKind;
 use crate::geo::Geo;
 use crate::problem::ApiError;
 use crate::store::Database;
@@ -90,8 +91,8 @@ pub struct Opened {
     follow_token: String,
 }
 
-fn invalid(kind: &'static str, detail: String) -> ApiError {
-    ApiError::Unprocessable { kind, detail }
+fn invalid(kind: ErrorKind, detail: String) -> ApiError {
+    ApiError::Refused { kind, detail }
 }
 
 /// A reporter's name and phone, each if given.
@@ -101,33 +102,33 @@ type Contact = (Option<String>, Option<String>);
 fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>, ApiError> {
     let Some(category) = tree.category(&input.category) else {
         return Err(invalid(
-            "unknown-category",
+            ErrorKind::UnknownCategory,
             format!("no category {:?}; see GET /api/v1/categories", input.category),
         ));
     };
     // A grade on a category that takes none is refused rather than dropped, so that a
     // client learns at once that it sends something meaningless.
-    category.takes(input.severity).map_err(|detail| invalid("invalid-report", detail))?;
+    category.takes(input.severity).map_err(|detail| invalid(ErrorKind::InvalidReport, detail))?;
     if input.description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(invalid(
-            "invalid-report",
+            ErrorKind::InvalidReport,
             format!("the description is longer than {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
     if input.description.trim().is_empty() && input.photos.is_empty() {
-        return Err(invalid("invalid-report", "say what is wrong: a description or at least one photo".into()));
+        return Err(invalid(ErrorKind::InvalidReport, "say what is wrong: a description or at least one photo".into()));
     }
     let Some(contact) = &input.contact else { return Ok(None) };
     let clean = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
     let (name, phone) = (clean(&contact.name), clean(&contact.phone));
     if name.as_ref().is_some_and(|n| n.chars().count() > 50) {
-        return Err(invalid("invalid-contact", "the name is longer than 50 characters".into()));
+        return Err(invalid(ErrorKind::InvalidContact, "the name is longer than 50 characters".into()));
     }
     let phone_ok = |p: &String| {
         (5..=20).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '))
     };
     if phone.as_ref().is_some_and(|p| !phone_ok(p)) {
-        return Err(invalid("invalid-contact", "the phone must be 5–20 digits (with + - or spaces)".into()));
+        return Err(invalid(ErrorKind::InvalidContact, "the phone must be 5–20 digits (with + - or spaces)".into()));
     }
     Ok((name.is_some() || phone.is_some()).then_some((name, phone)))
 }
@@ -194,11 +195,11 @@ fn replay(db: &Database, key: &str, hash: &str, now: i64) -> Result<Option<Opene
     };
     if found.body_hash != hash {
         return Err(invalid(
-            "idempotency-key-reused",
+            ErrorKind::IdempotencyKeyReused,
             "this Idempotency-Key was used with another body; use a new key for a new report".into(),
         ));
     }
-    serde_json::from_str(&found.result).map(Some).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::from_str(&found.result).map(Some).map_err(ApiError::internal)
 }
 
 /// Opens a case from a resident (or a staff member filing for one).
@@ -209,10 +210,6 @@ fn replay(db: &Database, key: &str, hash: &str, now: i64) -> Result<Option<Opene
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the same case (24 h)")),
     responses(
         (status = 201, description = "The case is open: `reported`, or already `dispatched` when the rules act for a staff filing", body = Opened),
-        (status = 400, description = "bad-request, invalid-coordinates, invalid-crs", body = crate::problem::ProblemDoc),
-        (status = 404, description = "outside-service-area", body = crate::problem::ProblemDoc),
-        (status = 422, description = "unknown-category, unknown-attachment, invalid-report, invalid-contact, idempotency-key-reused, text-too-long", body = crate::problem::ProblemDoc),
-        (status = 429, description = "rate-limited: too many anonymous reports from this address; with Retry-After", body = crate::problem::ProblemDoc),
     ),
     tag = "reporting"
 )]
@@ -265,10 +262,8 @@ pub async fn file_report(
         Some(Role::HotlineOperator) => "hotline",
         Some(_) => "staff",
     };
-    let level = tree
-        .category(&report.category)
-        .map(|c| c.level)
-        .ok_or_else(|| ApiError::Internal("category vanished".into()))?;
+    let level =
+        tree.category(&report.category).map(|c| c.level).ok_or_else(|| ApiError::internal("category vanished"))?;
     let opened = web::block(move || -> Result<Opened, ApiError> {
         let now = clock.now_ms();
         if let Some(key) = &key
@@ -301,7 +296,7 @@ pub async fn file_report(
             let row = crate::routing::dispatch::on_arrival(tx, &desk, &row, now)?.unwrap_or(row);
             let opened = Opened { id: row.id, code: row.code, status: row.status, follow_token: token };
             if let Some(key) = &key {
-                let result = serde_json::to_string(&opened).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let result = serde_json::to_string(&opened).map_err(ApiError::internal)?;
                 if !store::remember(tx.conn(), "report", key, &hash, &result, now, now - IDEMPOTENCY_TTL_MS)? {
                     return Err(FileError::Raced);
                 }
@@ -311,8 +306,8 @@ pub async fn file_report(
         match filed {
             Ok(opened) => Ok(opened),
             Err(FileError::Raced) => match &key {
-                Some(key) => replay(&db, key, &hash, now)?.ok_or_else(|| ApiError::Internal("key vanished".into())),
-                None => Err(ApiError::Internal("raced without a key".into())),
+                Some(key) => replay(&db, key, &hash, now)?.ok_or_else(|| ApiError::internal("key vanished")),
+                None => Err(ApiError::internal("raced without a key")),
             },
             Err(FileError::Api(e)) => Err(e),
         }
@@ -337,7 +332,6 @@ pub struct FollowQuery {
     params(("id" = String, Path, description = "The case's id"), FollowQuery),
     responses(
         (status = 200, description = "The case as its reporter follows it", body = view::FollowView),
-        (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
     ),
     tag = "reporting"
 )]
@@ -436,9 +430,6 @@ const MAX_RATING_BYTES: usize = 4 * 1024;
     request_body = RatingIn,
     responses(
         (status = 200, description = "The case as its reporter follows it, after the rating", body = view::FollowView),
-        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
-        (status = 404, description = "not-found (also a wrong follow token)", body = crate::problem::ProblemDoc),
-        (status = 409, description = "illegal-transition (not closed), already-rated", body = crate::problem::ProblemDoc),
     ),
     tag = "reporting"
 )]

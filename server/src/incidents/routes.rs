@@ -25,6 +25,7 @@ use crate::body;
 use crate::calendar::Calendars;
 use crate::categories::CategoryTree;
 use crate::clock::Clock;
+use crate::error_kind::ErrorKind;
 use crate::geo::Geo;
 use crate::problem::ApiError;
 use crate::store::{Database, DbConnection};
@@ -136,8 +137,6 @@ pub struct Page {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of cases", body = Page),
-        (status = 400, description = "bad-request: a limit, offset, level or area out of range, a cursor this server did not give", body = crate::problem::ProblemDoc),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "cases"
@@ -223,8 +222,6 @@ pub async fn list(
     params(("id" = String, Path, description = "The case's id")),
     responses(
         (status = 200, description = "The case", body = IncidentView),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "cases"
@@ -257,7 +254,7 @@ pub async fn get_incident(
 /// The ids among `photos` that are malformed or not uploaded: 422 `unknown-attachment`.
 pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), ApiError> {
     if photos.len() > 9 {
-        return Err(ApiError::Unprocessable { kind: "too-many-photos", detail: "at most 9 photos".into() });
+        return Err(ApiError::Refused { kind: ErrorKind::TooManyPhotos, detail: "at most 9 photos".into() });
     }
     let malformed: Vec<&String> = photos.iter().filter(|p| !crate::attachments::is_id(p)).collect();
     let missing = if malformed.is_empty() {
@@ -268,8 +265,8 @@ pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), Ap
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::Unprocessable {
-            kind: "unknown-attachment",
+        Err(ApiError::Refused {
+            kind: ErrorKind::UnknownAttachment,
             detail: format!("upload these first to /api/v1/attachments: {}", missing.join(", ")),
         })
     }
@@ -283,11 +280,6 @@ pub fn check_photos(conn: &mut DbConnection, photos: &[String]) -> Result<(), Ap
     request_body = IncidentAction,
     responses(
         (status = 200, description = "The case after the action", body = IncidentView),
-        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
-        (status = 403, description = "forbidden: the role does not direct cases, or may not flag or escalate this one", body = crate::problem::ProblemDoc),
-        (status = 404, description = "not-found (also a case outside the caller's area)", body = crate::problem::ProblemDoc),
-        (status = 409, description = "illegal-transition, verifier-is-handler, wrong-task-kind, task-not-active, extension-pending, no-extension-request, own-extension, task-parked, not-parked, park-pending, no-park-request, own-park, survivor-not-open, no-level-above, already-rated", body = crate::problem::ProblemDoc),
-        (status = 422, description = "unknown-target, unknown-case, no-assignee, invalid-command, merge-into-itself, different-category, not-a-duplicate", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "cases"
@@ -317,8 +309,8 @@ pub async fn incident_action(
         path.run(|tx| -> Result<_, ApiError> {
             if let IncidentAction::Merge { into, reason } = &action {
                 if store::visible_incident(tx.conn(), &viewer, into)?.is_none() {
-                    return Err(ApiError::Unprocessable {
-                        kind: "unknown-case",
+                    return Err(ApiError::Refused {
+                        kind: ErrorKind::UnknownCase,
                         detail: format!("no case {into} that you may see to merge into"),
                     });
                 }
@@ -352,11 +344,6 @@ pub async fn incident_action(
     request_body(content = sync_protocol::OpKind, description = "The `op` of a socket mutation, without `task_id` (the path names the task)"),
     responses(
         (status = 200, description = "The task's case after the operation", body = IncidentView),
-        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
-        (status = 403, description = "not-your-task", body = crate::problem::ProblemDoc),
-        (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
-        (status = 409, description = "task-not-active, wrong-task-kind, illegal-transition, extension-pending, task-parked, not-parked, park-pending", body = crate::problem::ProblemDoc),
-        (status = 422, description = "unknown-attachment, not-a-task-operation, invalid-command", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "cases"
@@ -381,8 +368,9 @@ pub async fn task_action(
         let now = clock.now_ms();
         let not_found = || ApiError::NotFound(format!("no task {task_id} that you may see"));
         let task = Uuid::parse_str(&task_id).map_err(|_| not_found())?;
-        let incident = db.read(|c| store::task_incident(c, &task_id))?.ok_or_else(not_found)?;
+        // A malformed op is refused as such whatever task it names, as on the socket.
         let TaskOp { command, photos, .. } = desk_task_op(value, task)?;
+        let incident = db.read(|c| store::task_incident(c, &task_id))?.ok_or_else(not_found)?;
         let actor = Actor { viewer: viewer.clone(), device_id: None };
         path.run(|tx| -> Result<_, ApiError> {
             check_photos(tx.conn(), &photos)?;

@@ -39,8 +39,8 @@ pub struct Viewer {
 impl Viewer {
     /// The viewer a stored user is.
     pub fn of(user: &User) -> Result<Viewer, ApiError> {
-        let role = user.role().ok_or_else(|| ApiError::Internal(format!("user {} has no valid role", user.id)))?;
-        let id = Uuid::parse_str(&user.id).map_err(|_| ApiError::Internal(format!("user id {:?}", user.id)))?;
+        let role = user.role().ok_or_else(|| ApiError::internal(format!("user {} has no valid role", user.id)))?;
+        let id = Uuid::parse_str(&user.id).map_err(|_| ApiError::internal(format!("user id {:?}", user.id)))?;
         let area = match role {
             Role::Administrator => Area::All,
             Role::DepartmentStaff => Area::None,

@@ -13,6 +13,7 @@ use crate::auth::Role;
 use crate::auth::routes::Authenticated;
 use crate::body;
 use crate::clock::{now_ms, rfc3339};
+use crate::error_kind::ErrorKind;
 use crate::problem::ApiError;
 use crate::store::Database;
 
@@ -109,19 +110,19 @@ pub struct TestWoken {
     report: Option<WakeReport>,
 }
 
-fn unprocessable(kind: &'static str, detail: impl ToString) -> ApiError {
-    ApiError::Unprocessable { kind, detail: detail.to_string() }
+fn unprocessable(kind: ErrorKind, detail: impl ToString) -> ApiError {
+    ApiError::Refused { kind, detail: detail.to_string() }
 }
 
 impl From<EndpointError> for ApiError {
     fn from(e: EndpointError) -> ApiError {
-        unprocessable("invalid-push-endpoint", e)
+        unprocessable(ErrorKind::InvalidPushEndpoint, e)
     }
 }
 
 impl From<KeyError> for ApiError {
     fn from(e: KeyError) -> ApiError {
-        unprocessable("invalid-push-keys", e)
+        unprocessable(ErrorKind::InvalidPushKeys, e)
     }
 }
 
@@ -133,7 +134,7 @@ fn check_device_id(device_id: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(unprocessable(
-            "invalid-device-id",
+            ErrorKind::InvalidDeviceId,
             format!("device_id must be 1 to {MAX_DEVICE_ID_LEN} printable ASCII characters"),
         ))
     }
@@ -163,9 +164,6 @@ pub async fn key(pusher: web::Data<Pusher>) -> HttpResponse {
     request_body = SubscriptionBody,
     responses(
         (status = 200, description = "Stored", body = SubscriptionView),
-        (status = 400, description = "bad-request", body = crate::problem::ProblemDoc),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 422, description = "invalid-push-endpoint (not https, or not a public address), invalid-push-keys, invalid-device-id, device-mismatch", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "push"
@@ -200,7 +198,7 @@ pub async fn subscribe(
             && device != sub.device_id
         {
             return Err(unprocessable(
-                "device-mismatch",
+                ErrorKind::DeviceMismatch,
                 "this session was opened from another device: subscribe with its device_id",
             ));
         }
@@ -219,8 +217,6 @@ pub async fn subscribe(
     params(DeviceQuery),
     responses(
         (status = 200, description = "The subscription", body = SubscriptionView),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 404, description = "not-found: the device has no subscription", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "push"
@@ -245,7 +241,6 @@ pub async fn show(
     params(DeviceQuery),
     responses(
         (status = 204, description = "The device has no subscription now"),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "push"
@@ -274,8 +269,6 @@ pub async fn unsubscribe(
     responses(
         (status = 200, description = "Sent; how each device's push service answered, summed", body = TestWoken),
         (status = 202, description = "Being sent (`wait: false`)", body = TestWoken),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 403, description = "forbidden: only administrators wake others' devices", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "push"

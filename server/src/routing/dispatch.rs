@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{Chain, Source, Suggestion, on_duty, roster, suggest};
 use crate::auth::{self, Role};
 use crate::categories::CategoryTree;
+use crate::error_kind::ErrorKind;
 use crate::incidents::act::{ActError, Actor, Extra, Tx};
 use crate::incidents::desk::{Desk, TargetSpec};
 use crate::incidents::store::IncidentRow;
@@ -165,7 +166,7 @@ fn route(tx: &mut Tx<'_>, desk: &Desk<'_>, row: &IncidentRow, now_ms: i64) -> Re
         Ok(found) if !found.1.is_empty() => found,
         // Nobody stands behind the target (no account yet, a unit the layer lost): a person
         // routes it.
-        Ok(_) | Err(ApiError::Unprocessable { .. }) => {
+        Ok(_) | Err(ApiError::Refused { kind: ErrorKind::UnknownTarget, .. }) => {
             tracing::warn!(case = %row.id, rule = suggestion.rule, "nobody to dispatch a case to; it waits in the queue");
             return Ok(None);
         }

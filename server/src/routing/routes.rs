@@ -12,6 +12,7 @@ use crate::auth::routes::Authenticated;
 use crate::auth::{self, Role};
 use crate::categories::CategoryTree;
 use crate::clock::Clock;
+use crate::error_kind::ErrorKind;
 use crate::geo::Geo;
 use crate::incidents::scope::Viewer;
 use crate::incidents::store as case_store;
@@ -97,8 +98,6 @@ fn grid_of(caller: &Authenticated, geo: &Geo, code: &str) -> Result<(Viewer, Are
     params(("code" = String, Path, description = "The grid's 15-digit code")),
     responses(
         (status = 200, description = "The roster, in order", body = RosterBody),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 404, description = "not-found: no such grid in your area", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "routing"
@@ -141,10 +140,6 @@ pub async fn get_roster(
     request_body = RosterBody,
     responses(
         (status = 200, description = "The roster as stored", body = RosterBody),
-        (status = 400, description = "bad-request: a malformed body", body = crate::problem::ProblemDoc),
-        (status = 403, description = "forbidden: not a desk", body = crate::problem::ProblemDoc),
-        (status = 404, description = "not-found: no such grid in your area", body = crate::problem::ProblemDoc),
-        (status = 422, description = "invalid-shift or not-a-grid-worker", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "routing"
@@ -164,7 +159,7 @@ pub async fn put_roster(
     }
     let spec: RosterBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("a roster is {{\"shifts\": [...]}}: {e}")))?;
-    let invalid = |detail: String| ApiError::Unprocessable { kind: "invalid-shift", detail };
+    let invalid = |detail: String| ApiError::Refused { kind: ErrorKind::InvalidShift, detail };
     let mut parsed = Vec::with_capacity(spec.shifts.len());
     for (i, s) in spec.shifts.iter().enumerate() {
         let weekdays = parse_days(&s.days).map_err(|d| invalid(format!("shift {i}: {d:?} is not a day (mon…sun)")))?;
@@ -182,11 +177,11 @@ pub async fn put_roster(
             for (login, weekdays, from_min, to_min) in parsed {
                 let user = auth::user_by_login(c, &login)?
                     .filter(|u| u.role() == Some(Role::GridWorker) && u.unit_code == grid_code)
-                    .ok_or_else(|| ApiError::Unprocessable {
-                        kind: "not-a-grid-worker",
+                    .ok_or_else(|| ApiError::Refused {
+                        kind: ErrorKind::NotAGridWorker,
                         detail: format!("{login} is not a grid worker of grid {grid_code}"),
                     })?;
-                let user = Uuid::parse_str(&user.id).map_err(|_| ApiError::Internal(format!("user id {}", user.id)))?;
+                let user = Uuid::parse_str(&user.id).map_err(|_| ApiError::internal(format!("user id {}", user.id)))?;
                 shifts.push(Shift { grid: grid_code.clone(), user, weekdays, from_min, to_min });
             }
             roster::replace(c, &grid_code, &shifts)?;
@@ -226,9 +221,6 @@ pub struct SuggestionView {
     params(("id" = String, Path, description = "The case's id")),
     responses(
         (status = 200, description = "The suggestion", body = SuggestionView),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
-        (status = 404, description = "not-found", body = crate::problem::ProblemDoc),
-        (status = 422, description = "no-suggestion: the case's place or category is unknown", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "routing"
@@ -259,14 +251,14 @@ pub async fn suggestion(
     };
     let (row, suggestion) = found.ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
     if tree.category(&row.category_code).is_none() {
-        return Err(ApiError::Unprocessable {
-            kind: "no-suggestion",
+        return Err(ApiError::Refused {
+            kind: ErrorKind::NoSuggestion,
             detail: format!("category {} is not in the tree in force", row.category_code),
         });
     }
     let Suggestion { target, level, notify, automatic, escalates, rule } =
-        suggestion.ok_or_else(|| ApiError::Unprocessable {
-            kind: "no-suggestion",
+        suggestion.ok_or_else(|| ApiError::Refused {
+            kind: ErrorKind::NoSuggestion,
             detail: "the case's place is not known down to its community".into(),
         })?;
     Ok(HttpResponse::Ok().json(SuggestionView {

@@ -21,9 +21,6 @@ use super::schema::devices;
 use crate::auth::schema::sessions;
 use crate::store::DbConnection;
 
-/// The error code of a hello refused because every device of the user is connected.
-pub const TOO_MANY_DEVICES: &str = "too-many-devices";
-
 /// What a hello from a device gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {

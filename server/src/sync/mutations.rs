@@ -15,6 +15,7 @@ use crate::auth::Role;
 use crate::auth::{new_token, token_hash};
 use crate::categories::Severity;
 use crate::clock::parse_rfc3339;
+use crate::error_kind::ErrorKind;
 use crate::incidents::act::{ActError, Actor, Extra, NewCase, Tx};
 use crate::incidents::desk::Desk;
 use crate::incidents::ops::task_op;
@@ -22,7 +23,7 @@ use crate::incidents::permissions::files_at;
 use crate::incidents::report::place;
 use crate::incidents::store;
 use crate::incidents::workflow::Command;
-use crate::problem::ApiError;
+use crate::problem::Chain;
 
 /// A mutation's answer (whom its commit concerned was told by the write path).
 #[derive(Debug, Clone)]
@@ -31,8 +32,9 @@ pub struct Applied {
     pub reply: ServerMessage,
 }
 
-fn answer(id: &str, ok: bool, retry: bool, code: Option<&str>, detail: Option<String>) -> ServerMessage {
-    ServerMessage::MutationResult { id: id.to_owned(), ok, retry, code: code.map(str::to_owned), detail }
+fn answer(id: &str, ok: bool, retry: bool, code: Option<ErrorKind>, detail: Option<String>) -> ServerMessage {
+    let code = code.map(|kind| kind.slug().to_owned());
+    ServerMessage::MutationResult { id: id.to_owned(), ok, retry, code, detail }
 }
 
 /// Why a mutation ended without a kept result.
@@ -65,10 +67,10 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
     let device = actor.device_id.clone().unwrap_or_default();
     let scope = format!("mutation:{}:{device}", actor.viewer.id);
     let kept_since = now_ms - shared.settings.retention_ms();
-    let refused = |code: &str, detail: String| answer(id, false, false, Some(code), Some(detail));
+    let refused = |code: ErrorKind, detail: String| answer(id, false, false, Some(code), Some(detail));
     let outcome = match &op.kind {
         OpKind::Unknown => {
-            return Applied { reply: answer(id, false, false, Some(sync_protocol::codes::UNSUPPORTED_OP), None) };
+            return Applied { reply: answer(id, false, false, Some(ErrorKind::UnsupportedOp), None) };
         }
         OpKind::Location { at, accuracy_m } => {
             // Where the worker was when the phone took the fix (sent late, perhaps).
@@ -85,11 +87,11 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
             // A finding is a grid worker's, within their own grid's community (docs/domain.md).
             if actor.viewer.role != Role::GridWorker || !files_at(&actor.viewer, &new.chain[4]) {
                 let detail = "a finding is reported by a grid worker within their own grid's community".to_owned();
-                return Applied { reply: refused("forbidden", detail) };
+                return Applied { reply: refused(ErrorKind::Forbidden, detail) };
             }
             commit(shared, &scope, id, kept_since, now_ms, photos, |tx| {
                 if store::incident(tx.conn(), &new.id)?.is_some() {
-                    return Ok(Err(("duplicate-id", format!("a case {} exists already", new.id))));
+                    return Ok(Err((ErrorKind::DuplicateId, format!("a case {} exists already", new.id))));
                 }
                 let case = new.id.clone();
                 tx.open(new.clone(), Some(actor), now_ms)?;
@@ -105,15 +107,15 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
         }
         kind => {
             let Some(parsed) = task_op(kind) else {
-                return Applied { reply: refused(sync_protocol::codes::UNSUPPORTED_OP, String::new()) };
+                return Applied { reply: refused(ErrorKind::UnsupportedOp, String::new()) };
             };
             let parsed = match parsed {
                 Ok(parsed) => parsed,
-                Err(detail) => return Applied { reply: refused("invalid-op", detail) },
+                Err(detail) => return Applied { reply: refused(ErrorKind::InvalidCommand, detail) },
             };
             commit(shared, &scope, id, kept_since, now_ms, &parsed.photos, |tx| {
                 let task_id = parsed.task.to_string();
-                let no_task = || Ok(Err(("no-such-task", format!("no task {task_id}"))));
+                let no_task = || Ok(Err((ErrorKind::NotFound, format!("no task {task_id}"))));
                 let Some(case) = store::task_incident(tx.conn(), &task_id)? else { return no_task() };
                 // When the worker acted, offline perhaps: never before the task was sent or
                 // the device was last in touch, never after the server heard of it.
@@ -149,7 +151,7 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
 }
 
 fn internal(id: &str) -> ServerMessage {
-    answer(id, false, true, Some("internal"), Some("the server failed; send it again later".into()))
+    answer(id, false, true, Some(ErrorKind::Internal), Some("the server failed; send it again later".into()))
 }
 
 fn stored_reply(id: &str, result: &str) -> ServerMessage {
@@ -162,7 +164,7 @@ fn desk(shared: &Shared) -> Desk<'_> {
 
 /// What a mutation's work in its transaction comes to: `Ok(Ok(()))` applied,
 /// `Ok(Err((code, detail)))` refused (kept, nothing applied).
-type Worked = Result<Result<(), (&'static str, String)>, ActError>;
+type Worked = Result<Result<(), (ErrorKind, String)>, ActError>;
 
 /// Runs `work` once per (device, id) through the one write path: the first result is
 /// kept with it in one transaction, and returned to every retry.
@@ -182,7 +184,7 @@ fn commit(
         let missing = crate::attachments::missing(tx.conn(), photos)?;
         if !missing.is_empty() {
             let detail = format!("upload these first: {}", missing.join(", "));
-            return Err(Fail::Transient(answer(id, false, true, Some("attachment-missing"), Some(detail))));
+            return Err(Fail::Transient(answer(id, false, true, Some(ErrorKind::UnknownAttachment), Some(detail))));
         }
         // The work runs in a savepoint, so that a refusal undoes it and is still kept.
         let result: Result<(), WorkError> = tx.savepoint(|tx| match work(tx) {
@@ -190,8 +192,8 @@ fn commit(
             Ok(Err((code, detail))) => Err(WorkError::Refused(code, detail)),
             Err(ActError::Refused(r)) => Err(WorkError::Refused(r.kind(), r.to_string())),
             Err(ActError::Forbidden(denied)) => Err(WorkError::Refused(denied.kind, denied.detail)),
-            Err(ActError::NotFound(what)) => Err(WorkError::Refused("not-found", what)),
-            Err(e) => Err(WorkError::Failed(e.to_string())),
+            Err(ActError::NotFound(what)) => Err(WorkError::Refused(ErrorKind::NotFound, what)),
+            Err(e) => Err(WorkError::Failed(Chain(&e).to_string())),
         });
         let reply = match result {
             Ok(()) => answer(id, true, false, None, None),
@@ -209,7 +211,7 @@ fn commit(
 
 /// Why the savepoint of a mutation's work rolled back.
 enum WorkError {
-    Refused(&'static str, String),
+    Refused(ErrorKind, String),
     Failed(String),
     Query(diesel::result::Error),
 }
@@ -231,22 +233,21 @@ struct Finding<'a> {
 }
 
 /// Checks a worker's own finding and places it.
-fn new_finding(shared: &Shared, finding: &Finding<'_>) -> Result<NewCase, (&'static str, String)> {
+fn new_finding(shared: &Shared, finding: &Finding<'_>) -> Result<NewCase, (ErrorKind, String)> {
     let Finding { incident_id, category, location, description, photos, severity } = *finding;
-    let id = Uuid::parse_str(incident_id).map_err(|_| ("invalid-op", format!("{incident_id:?} is not a UUID")))?;
+    let id = Uuid::parse_str(incident_id)
+        .map_err(|_| (ErrorKind::InvalidCommand, format!("{incident_id:?} is not a UUID")))?;
     let Some(found) = shared.tree.category(category) else {
-        return Err(("unknown-category", format!("no category {category:?}")));
+        return Err((ErrorKind::UnknownCategory, format!("no category {category:?}")));
     };
-    let severity = severity.map(|s| s.parse::<Severity>()).transpose().map_err(|e| ("invalid-op", e))?;
-    found.takes(severity).map_err(|detail| ("invalid-op", detail))?;
+    let severity = severity.map(|s| s.parse::<Severity>()).transpose().map_err(|e| (ErrorKind::InvalidReport, e))?;
+    found.takes(severity).map_err(|detail| (ErrorKind::InvalidReport, detail))?;
     let crs = match location.crs.as_deref() {
         None => Crs::Wgs84,
-        Some(name) => name.parse::<Crs>().map_err(|_| ("invalid-crs", format!("crs {name:?}")))?,
+        Some(name) => name.parse::<Crs>().map_err(|_| (ErrorKind::InvalidCrs, format!("crs {name:?}")))?,
     };
-    let (chain, (lon, lat)) = place(&shared.geo, crs, location.lon, location.lat).map_err(|e| match e {
-        ApiError::OutsideServiceArea(d) => ("outside-service-area", d),
-        other => ("invalid-coordinates", other.to_string()),
-    })?;
+    let (chain, (lon, lat)) =
+        place(&shared.geo, crs, location.lon, location.lat).map_err(|e| (e.kind(), e.to_string()))?;
     Ok(NewCase {
         id: id.to_string(),
         category: category.to_owned(),
@@ -281,7 +282,7 @@ fn locate_worker(
         && (-180.0..=180.0).contains(&at.lon)
         && (-90.0..=90.0).contains(&at.lat);
     let Ok(crs) = crs.map_err(|_| ()).and_then(|c| if valid { Ok(c) } else { Err(()) }) else {
-        return Applied { reply: answer(id, false, false, Some("invalid-coordinates"), None) };
+        return Applied { reply: answer(id, false, false, Some(ErrorKind::InvalidCoordinates), None) };
     };
     let (lon, lat) = geodata::crs::to_wgs84(crs, at.lon, at.lat);
     let user = actor.viewer.id.to_string();

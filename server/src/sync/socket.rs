@@ -25,6 +25,7 @@ use crate::auth::routes::bearer;
 use crate::auth::{self, User};
 use crate::changes::{self, unit_subject};
 use crate::clock::now_ms;
+use crate::error_kind::ErrorKind;
 use crate::incidents::act::Actor;
 use crate::incidents::scope::Viewer;
 use crate::problem::ApiError;
@@ -59,7 +60,6 @@ pub fn subjects(viewer: &Viewer) -> Vec<String> {
     params(("token" = Option<String>, Query, description = "The bearer token, where headers cannot be set")),
     responses(
         (status = 101, description = "A WebSocket carrying sync-protocol messages"),
-        (status = 401, description = "invalid-credentials", body = crate::problem::ProblemDoc),
     ),
     security(("bearer" = [])),
     tag = "sync"
@@ -71,7 +71,7 @@ pub async fn connect(
     shared: web::Data<Shared>,
     limits: Option<web::Data<crate::settings::LimitSettings>>,
 ) -> Result<HttpResponse, ApiError> {
-    let missing = || ApiError::Unauthorized("a valid bearer token (header or ?token=) is needed".into());
+    let missing = || ApiError::Unauthenticated("a valid bearer token (header or ?token=) is needed".into());
     let token =
         bearer(&req).or_else(|| req.extensions().get::<QueryToken>().map(|t| t.0.clone())).ok_or_else(missing)?;
     let db = shared.db.clone();
@@ -144,7 +144,8 @@ impl Conn {
 
     /// Tells the client its session is over (log in again) and how the socket closes.
     async fn session_ended(&mut self, why: &'static str) -> Close {
-        let error = ServerMessage::Error { code: codes::UNAUTHENTICATED.into(), detail: None, supported: None };
+        let error =
+            ServerMessage::Error { code: ErrorKind::Unauthenticated.slug().into(), detail: None, supported: None };
         match self.send(&error).await {
             Ok(()) => Close(codes::CLOSE_LOGGED_OUT, why),
             Err(close) => close,
@@ -170,13 +171,14 @@ impl Conn {
             _ => None,
         };
         let Some(ClientMessage::Hello { protocol, device_id, cursor }) = first else {
-            let error = ServerMessage::Error { code: codes::EXPECTED_HELLO.into(), detail: None, supported: None };
+            let error =
+                ServerMessage::Error { code: ErrorKind::ExpectedHello.slug().into(), detail: None, supported: None };
             self.send(&error).await?;
             return Err(Close(codes::CLOSE_PROTOCOL, "no hello"));
         };
         if !SUPPORTED_VERSIONS.contains(&protocol) {
             let error = ServerMessage::Error {
-                code: codes::UNSUPPORTED_PROTOCOL.into(),
+                code: ErrorKind::UnsupportedProtocol.slug().into(),
                 detail: Some(format!("protocol {protocol} is not spoken here")),
                 supported: Some(SUPPORTED_VERSIONS.to_vec()),
             };
@@ -185,7 +187,8 @@ impl Conn {
         }
         if device_id.is_empty() || device_id.len() > 128 {
             let detail = Some("device_id must be 1–128 characters".to_owned());
-            self.send(&ServerMessage::Error { code: codes::MALFORMED.into(), detail, supported: None }).await?;
+            self.send(&ServerMessage::Error { code: ErrorKind::Malformed.slug().into(), detail, supported: None })
+                .await?;
             return Err(Close(codes::CLOSE_PROTOCOL, "bad device id"));
         }
         tracing::info!(device = %device_id, cursor, "hello");
@@ -247,7 +250,7 @@ impl Conn {
                     "{} devices of this user are connected, the most one user keeps; disconnect one first",
                     self.max_devices
                 ));
-                let code = super::devices::TOO_MANY_DEVICES.into();
+                let code = ErrorKind::TooManyDevices.slug().into();
                 self.send(&ServerMessage::Error { code, detail, supported: None }).await?;
                 return Err(Close(CLOSE_POLICY, "too many devices"));
             }
@@ -327,12 +330,12 @@ impl Conn {
                             Ok(ClientMessage::Mutate { id, op }) => self.mutate(device, id, op).await?,
                             Ok(ClientMessage::Ping { nonce }) => self.send(&ServerMessage::Pong { nonce }).await?,
                             Ok(ClientMessage::Hello { .. }) => {
-                                let error = ServerMessage::Error { code: codes::EXPECTED_HELLO.into(), detail: Some("hello comes once".into()), supported: None };
+                                let error = ServerMessage::Error { code: ErrorKind::ExpectedHello.slug().into(), detail: Some("hello comes once".into()), supported: None };
                                 self.send(&error).await?;
                             }
                             Ok(ClientMessage::Unknown) => {}
                             Err(e) => {
-                                let error = ServerMessage::Error { code: codes::MALFORMED.into(), detail: Some(e.to_string()), supported: None };
+                                let error = ServerMessage::Error { code: ErrorKind::Malformed.slug().into(), detail: Some(e.to_string()), supported: None };
                                 self.send(&error).await?;
                             }
                         },
@@ -457,7 +460,7 @@ impl Conn {
                 id,
                 ok: false,
                 retry: false,
-                code: Some(codes::MALFORMED.into()),
+                code: Some(ErrorKind::Malformed.slug().into()),
                 detail: Some("a mutation id is 1–128 characters".into()),
             };
             return self.send(&reply).await;
@@ -470,7 +473,7 @@ impl Conn {
                 id,
                 ok: false,
                 retry: false,
-                code: Some(refused.kind().into()),
+                code: Some(refused.kind().slug().into()),
                 detail: Some(refused.to_string()),
             };
             return self.send(&reply).await;
