@@ -1,6 +1,10 @@
 //! Typed settings for `gridlink serve`, from flags and `GRIDLINK_*` environment variables.
+//!
+//! Settings sit below the features that read them: the types of push's and sync's
+//! settings ([`PushSettings`] with its [`AllowedHost`] entries, [`SyncSettings`]) live
+//! here, and this module uses nothing from `crate::push` or `crate::sync`.
 
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 /// The address `gridlink serve` listens on unless told otherwise.
@@ -24,7 +28,7 @@ pub struct Settings {
     /// How Web Push is sent.
     pub push: PushSettings,
     /// How the phones' socket behaves (from the settings file only).
-    pub sync: crate::sync::SyncSettings,
+    pub sync: SyncSettings,
     /// For end-to-end tests only: the server's clock for cases starts at this instant (Unix
     /// ms) and `POST /api/v1/test/clock` moves it ahead. Never set by default; refused on
     /// anything but a loopback address.
@@ -134,6 +138,51 @@ pub struct PushSettings {
     pub timeout_ms: u64,
 }
 
+/// One entry of the push allowlist (`push_allow_hosts`): a host (lower case, IPv6
+/// without brackets), and the one port allowed, or any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    host: String,
+    port: Option<u16>,
+}
+
+impl AllowedHost {
+    /// Reads `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; `None` if
+    /// it is none of those.
+    pub fn parse(entry: &str) -> Option<AllowedHost> {
+        let entry = entry.trim();
+        let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+            let (host, after) = rest.split_once(']')?;
+            host.parse::<Ipv6Addr>().ok()?;
+            match after {
+                "" => (host, None),
+                _ => (host, Some(after.strip_prefix(':')?.parse::<u16>().ok()?)),
+            }
+        } else if entry.parse::<Ipv6Addr>().is_ok() {
+            (entry, None)
+        } else {
+            match entry.split_once(':') {
+                Some((host, port)) => (host, Some(port.parse::<u16>().ok()?)),
+                None => (entry, None),
+            }
+        };
+        let ok = !host.is_empty()
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+            && port != Some(0);
+        ok.then(|| AllowedHost { host: host.to_ascii_lowercase(), port })
+    }
+
+    /// The host, lower case, an IPv6 address without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The one port allowed, or `None` for any.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+}
+
 /// The VAPID subject unless told otherwise: push services want a real contact here.
 pub const DEFAULT_PUSH_SUBJECT: &str = "mailto:webpush@gridlink.invalid";
 
@@ -147,6 +196,47 @@ impl Default for PushSettings {
             subject: DEFAULT_PUSH_SUBJECT.to_owned(),
             timeout_ms: DEFAULT_PUSH_TIMEOUT_MS,
         }
+    }
+}
+
+/// How the socket behaves, and how often the node looks for a newly stored grid layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncSettings {
+    /// A client pings at least this often; silent for twice as long, it is dropped.
+    pub heartbeat_s: u32,
+    /// How long the change log keeps its rows (a cursor older than that resets).
+    pub retention_days: u32,
+    /// Frames sent and not acknowledged before the server stops sending more.
+    pub max_unacked_frames: usize,
+    /// Changes per frame while catching up.
+    pub page: i64,
+    /// How long a send may wait for a slow client before the connection is closed.
+    pub send_timeout_ms: u64,
+    /// Frames a client may send per second, on average (bursts of ten times that).
+    pub frames_per_second: u32,
+    /// How often the node looks whether another process stored a new grid layer, in
+    /// milliseconds (`crate::geo::watch`): the node swaps it in within about this long.
+    pub grids_poll_ms: u64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> SyncSettings {
+        SyncSettings {
+            heartbeat_s: 30,
+            retention_days: 30,
+            max_unacked_frames: 16,
+            page: 200,
+            send_timeout_ms: 10_000,
+            frames_per_second: 20,
+            grids_poll_ms: 2_000,
+        }
+    }
+}
+
+impl SyncSettings {
+    /// The retention in milliseconds.
+    pub fn retention_ms(&self) -> i64 {
+        i64::from(self.retention_days) * 24 * 60 * 60 * 1000
     }
 }
 
@@ -241,7 +331,7 @@ impl FileSettings {
                     self.push_timeout_ms.unwrap_or(flags.push.timeout_ms)
                 },
             },
-            sync: crate::sync::SyncSettings {
+            sync: SyncSettings {
                 heartbeat_s: self.sync_heartbeat_s.unwrap_or(flags.sync.heartbeat_s),
                 retention_days: self.sync_retention_days.unwrap_or(flags.sync.retention_days),
                 grids_poll_ms: self.grids_poll_ms.unwrap_or(flags.sync.grids_poll_ms),
@@ -318,7 +408,7 @@ impl Settings {
         if !(0.0..=1000.0).contains(&self.snap_tolerance_m) {
             return Err(SettingsError::BadTolerance(self.snap_tolerance_m));
         }
-        if let Some(bad) = self.push.allow_hosts.iter().find(|h| crate::push::AllowedHost::parse(h).is_none()) {
+        if let Some(bad) = self.push.allow_hosts.iter().find(|h| AllowedHost::parse(h).is_none()) {
             return Err(SettingsError::BadPushAllowHost(bad.clone()));
         }
         let subject = self.push.subject.as_str();

@@ -16,43 +16,10 @@ use std::sync::Arc;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+use crate::settings::AllowedHost;
+
 /// The longest endpoint taken (push services' URLs are a few hundred bytes).
 pub const MAX_ENDPOINT_LEN: usize = 2048;
-
-/// One entry of the allowlist: a host (lower case, IPv6 without brackets), and the one
-/// port allowed, or any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedHost {
-    host: String,
-    port: Option<u16>,
-}
-
-impl AllowedHost {
-    /// Reads `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; `None` if
-    /// it is none of those.
-    pub fn parse(entry: &str) -> Option<AllowedHost> {
-        let entry = entry.trim();
-        let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
-            let (host, after) = rest.split_once(']')?;
-            host.parse::<Ipv6Addr>().ok()?;
-            match after {
-                "" => (host, None),
-                _ => (host, Some(after.strip_prefix(':')?.parse::<u16>().ok()?)),
-            }
-        } else if entry.parse::<Ipv6Addr>().is_ok() {
-            (entry, None)
-        } else {
-            match entry.split_once(':') {
-                Some((host, port)) => (host, Some(port.parse::<u16>().ok()?)),
-                None => (entry, None),
-            }
-        };
-        let ok = !host.is_empty()
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
-            && port != Some(0);
-        ok.then(|| AllowedHost { host: host.to_ascii_lowercase(), port })
-    }
-}
 
 /// The push services allowed on private addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,12 +35,12 @@ impl Allowlist {
     /// Whether `host` (as in a URL, IPv6 with or without brackets) at `port` is allowed.
     pub fn permits(&self, host: &str, port: u16) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        self.0.iter().any(|a| a.host == host && a.port.is_none_or(|p| p == port))
+        self.0.iter().any(|a| a.host() == host && a.port().is_none_or(|p| p == port))
     }
 
     /// The host names on the list, whatever their port.
     fn hosts(&self) -> Vec<String> {
-        self.0.iter().map(|a| a.host.clone()).collect()
+        self.0.iter().map(|a| a.host().to_owned()).collect()
     }
 
     /// Whether the list is empty (as in production).

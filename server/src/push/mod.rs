@@ -43,7 +43,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::task::JoinSet;
 use web_push::{ContentEncoding, SubscriptionInfo, Urgency, WebPushMessageBuilder};
 
-pub use endpoint::{AllowedHost, Allowlist};
+pub use endpoint::Allowlist;
 use endpoint::{PublicResolver, Route};
 use policy::Verdict;
 use store::Subscription;

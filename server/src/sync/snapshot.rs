@@ -119,7 +119,7 @@ pub fn items(conn: &mut DbConnection, viewer: &Viewer, cursor: i64) -> QueryResu
     }
     // What was told to them (抄告 notices, 督办 flags) is not anyone's state to rebuild:
     // the messages the log still keeps are sent again.
-    let subjects = super::socket::subjects(viewer);
+    let subjects = super::audience::subjects(viewer);
     for message in crate::changes::messages(conn, &subjects, &MESSAGE_KINDS, MAX_MESSAGES)? {
         let data = serde_json::from_str(&message.data).unwrap_or(serde_json::Value::Null);
         items.push(item(&message.kind, &message.id, data));

@@ -19,11 +19,12 @@ use sync_protocol::{ClientMessage, Item, SUPPORTED_VERSIONS, ServerMessage, code
 use tracing::Instrument;
 
 use super::Shared;
+use super::audience::subjects;
 use super::hub::{Doorbell, Kick, Registration};
 use super::token::QueryToken;
 use crate::auth::routes::bearer;
 use crate::auth::{self, User};
-use crate::changes::{self, unit_subject};
+use crate::changes;
 use crate::clock::now_ms;
 use crate::error_kind::ErrorKind;
 use crate::incidents::act::Actor;
@@ -39,19 +40,6 @@ const MAX_FRAME_BYTES: usize = 64 * 1024;
 const SNAPSHOT_PAGE: usize = 100;
 /// The WebSocket close code of a policy refusal (RFC 6455), e.g. too many devices.
 const CLOSE_POLICY: u16 = 1008;
-
-/// The audience subjects a user reads the log through: themselves, and the area of
-/// their unit if they direct cases there. Workers read only their own rows, so that a
-/// task a colleague took reaches them as removed, not as their grid's. A department's
-/// staff also read what is told to their department (抄告), under its code.
-pub fn subjects(viewer: &Viewer) -> Vec<String> {
-    let mut subjects = vec![viewer.id.to_string()];
-    let told = viewer.role == crate::auth::Role::DepartmentStaff;
-    if (viewer.directs() || told) && !viewer.unit_code.is_empty() {
-        subjects.push(unit_subject(&viewer.unit_code));
-    }
-    subjects
-}
 
 /// Opens a phone's sync session.
 #[utoipa::path(
