@@ -153,7 +153,12 @@ impl TestServer {
             },
         };
         let (base, handle, declared) = Self::start(&url, configure).await?;
-        let client = reqwest::Client::new();
+        // Idle connections are dropped well before the server's keep-alive (5 s) closes
+        // them, so that a slow test never sends on a connection the server is closing.
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .map_err(|e| SpawnError(e.to_string()))?;
         Ok(Some(TestServer { base, client, database_url: url, _database: database, handle, _declared: declared }))
     }
 

@@ -115,8 +115,8 @@ async fn a_parked_task_resumes_with_its_deadline_moved_by_the_time_parked() {
         refused(
             "park until a malformed time",
             task_op(&server, &holder, &task, json!({"kind": "request_park", "reason": "x", "until": "soon"})).await,
-            400,
-            "bad-request",
+            422,
+            "invalid-command",
         );
         // Nothing to approve or resume yet.
         let approve = json!({"action": "approve_park", "task": task});

@@ -104,33 +104,65 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The stable slug of the refusal, for problem+json.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of the refusal, the same on every door.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        use crate::error_kind::ErrorKind;
         match self {
-            Refusal::IllegalTransition { .. } => "illegal-transition",
-            Refusal::AlreadyRaised(_) => "already-raised",
-            Refusal::VerifierIsHandler => "verifier-is-handler",
-            Refusal::NoSuchTask(_) => "no-such-task",
-            Refusal::WrongTaskKind { .. } => "wrong-task-kind",
-            Refusal::NotYourTask(_) => "not-your-task",
-            Refusal::TaskNotActive { .. } => "task-not-active",
-            Refusal::NoAssignee(_) => "no-assignee",
-            Refusal::ExtensionPending(_) => "extension-pending",
-            Refusal::NoExtensionRequest(_) => "no-extension-request",
-            Refusal::OwnExtension => "own-extension",
-            Refusal::AlreadyStranded(_) => "already-stranded",
-            Refusal::TaskParked(_) => "task-parked",
-            Refusal::NotParked(_) => "not-parked",
-            Refusal::ParkPending(_) => "park-pending",
-            Refusal::NoParkRequest(_) => "no-park-request",
-            Refusal::OwnPark => "own-park",
-            Refusal::MergeIntoItself => "merge-into-itself",
-            Refusal::DifferentCategory { .. } => "different-category",
-            Refusal::NotADuplicate(_) => "not-a-duplicate",
-            Refusal::SurvivorNotOpen(_) => "survivor-not-open",
-            Refusal::NoLevelAbove(_) => "no-level-above",
-            Refusal::AlreadyRated => "already-rated",
-            Refusal::Invalid(_) => "invalid-command",
+            Refusal::IllegalTransition { .. } => ErrorKind::IllegalTransition,
+            Refusal::AlreadyRaised(_) => ErrorKind::AlreadyRaised,
+            Refusal::VerifierIsHandler => ErrorKind::VerifierIsHandler,
+            Refusal::NoSuchTask(_) => ErrorKind::NotFound,
+            Refusal::WrongTaskKind { .. } => ErrorKind::WrongTaskKind,
+            Refusal::NotYourTask(_) => ErrorKind::NotYourTask,
+            Refusal::TaskNotActive { .. } => ErrorKind::TaskNotActive,
+            Refusal::NoAssignee(_) => ErrorKind::NoAssignee,
+            Refusal::ExtensionPending(_) => ErrorKind::ExtensionPending,
+            Refusal::NoExtensionRequest(_) => ErrorKind::NoExtensionRequest,
+            Refusal::OwnExtension => ErrorKind::OwnExtension,
+            Refusal::AlreadyStranded(_) => ErrorKind::AlreadyStranded,
+            Refusal::TaskParked(_) => ErrorKind::TaskParked,
+            Refusal::NotParked(_) => ErrorKind::NotParked,
+            Refusal::ParkPending(_) => ErrorKind::ParkPending,
+            Refusal::NoParkRequest(_) => ErrorKind::NoParkRequest,
+            Refusal::OwnPark => ErrorKind::OwnPark,
+            Refusal::MergeIntoItself => ErrorKind::MergeIntoItself,
+            Refusal::DifferentCategory { .. } => ErrorKind::DifferentCategory,
+            Refusal::NotADuplicate(_) => ErrorKind::NotADuplicate,
+            Refusal::SurvivorNotOpen(_) => ErrorKind::SurvivorNotOpen,
+            Refusal::NoLevelAbove(_) => ErrorKind::NoLevelAbove,
+            Refusal::AlreadyRated => ErrorKind::AlreadyRated,
+            Refusal::Invalid(_) => ErrorKind::InvalidCommand,
         }
     }
+
+    /// Every kind [`Refusal::kind`] gives: what the workflow may answer to any command.
+    pub const KINDS: &'static [crate::error_kind::ErrorKind] = {
+        use crate::error_kind::ErrorKind::*;
+        &[
+            IllegalTransition,
+            AlreadyRaised,
+            VerifierIsHandler,
+            NotFound,
+            WrongTaskKind,
+            NotYourTask,
+            TaskNotActive,
+            NoAssignee,
+            ExtensionPending,
+            NoExtensionRequest,
+            OwnExtension,
+            AlreadyStranded,
+            TaskParked,
+            NotParked,
+            ParkPending,
+            NoParkRequest,
+            OwnPark,
+            MergeIntoItself,
+            DifferentCategory,
+            NotADuplicate,
+            SurvivorNotOpen,
+            NoLevelAbove,
+            AlreadyRated,
+            InvalidCommand,
+        ]
+    };
 }
