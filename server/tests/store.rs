@@ -73,6 +73,30 @@ fn a_failed_transaction_leaves_no_change_and_no_gap() {
     }
 }
 
+#[test]
+fn many_rows_go_in_over_several_statements() {
+    let per = gridlink::store::ROWS_PER_STATEMENT;
+    for t in support::both() {
+        // One change read by more subjects than a statement takes, then more changes than that.
+        let wide = NewChange {
+            audience: (0..2 * per + 34).map(|i| (format!("u{i}"), i % 2 == 0)).collect(),
+            ..change("wide", &[])
+        };
+        assert_eq!(t.db.write(|c| changes::append(c, &[wide], 0)).unwrap(), [1]);
+        let last = format!("u{}", 2 * per + 33);
+        for (subject, removed) in [("u0", true), ("u1", false), (last.as_str(), false)] {
+            let seen = t.db.read(|c| changes::after(c, &[subject.to_owned()], 0, 10)).unwrap();
+            assert_eq!(seen.iter().map(|c| (c.seq, c.removed)).collect::<Vec<_>>(), [(1, removed)], "{}", t.name);
+        }
+        let many: Vec<NewChange> = (0..per + 100).map(|i| change(&format!("t{i}"), &[("bob", false)])).collect();
+        let seqs = t.db.write(|c| changes::append(c, &many, 0)).unwrap();
+        assert_eq!(seqs, (2..=per as i64 + 101).collect::<Vec<_>>(), "{}", t.name);
+        let bob = t.db.read(|c| changes::after(c, &["bob".to_owned()], 0, 10_000)).unwrap();
+        assert_eq!(bob.len(), per + 100, "{}", t.name);
+        assert_eq!(bob.last().map(|c| c.id.as_str()), Some(format!("t{}", per + 99).as_str()), "{}", t.name);
+    }
+}
+
 /// Concurrent writers, each doing other work inside its transaction before it takes its
 /// numbers, while a reader follows one user's log with a cursor. The reader must see
 /// every number, each exactly once, in order: never a later number before an earlier

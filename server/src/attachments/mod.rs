@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::problem::ApiError;
 use crate::ratelimit::KeyedLimiter;
-use crate::store::DbConnection;
+use crate::store::{DbConnection, insert_rows};
 use schema::{attachment_refs, attachments};
 
 /// The largest file taken: a phone photo at full resolution.
@@ -143,20 +143,19 @@ pub fn missing(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Strin
 
 /// Records that a case references these files.
 pub fn reference(conn: &mut DbConnection, incident_id: &str, ids: &[String]) -> QueryResult<()> {
+    let mut known: Vec<String> = attachment_refs::table
+        .filter(attachment_refs::incident_id.eq(incident_id))
+        .filter(attachment_refs::attachment_id.eq_any(ids))
+        .select(attachment_refs::attachment_id)
+        .load(conn)?;
+    let mut rows = Vec::new();
     for id in ids {
-        let known = attachment_refs::table
-            .filter(attachment_refs::attachment_id.eq(id))
-            .filter(attachment_refs::incident_id.eq(incident_id))
-            .count()
-            .get_result::<i64>(conn)?
-            > 0;
-        if !known {
-            diesel::insert_into(attachment_refs::table)
-                .values((attachment_refs::attachment_id.eq(id), attachment_refs::incident_id.eq(incident_id)))
-                .execute(conn)?;
+        if !known.contains(id) {
+            known.push(id.clone());
+            rows.push((attachment_refs::attachment_id.eq(id), attachment_refs::incident_id.eq(incident_id)));
         }
     }
-    Ok(())
+    insert_rows(conn, attachment_refs::table, &rows).map(|_| ())
 }
 
 /// The cases that reference a file.

@@ -16,7 +16,7 @@ use geodata::{Layer, Level};
 use uuid::Uuid;
 
 use super::schema::{database_marks, sessions, users};
-use super::{Role, User, hash_password, insert_user, now_ms, user_by_login};
+use super::{Role, User, hash_password, now_ms, user_by_login};
 use crate::categories::CategoryTree;
 use crate::push::schema::push_subscriptions;
 use crate::store::{Database, DbConnection, StoreError};
@@ -134,9 +134,7 @@ pub fn ensure(db: &Database, layer: &Layer, tree: &CategoryTree) -> Result<usize
     let hash = hash_password("demo")?;
     let users = accounts(layer, tree, &hash);
     Ok(db.write(|c| {
-        for u in &users {
-            insert_user(c, u)?;
-        }
+        crate::store::insert_rows(c, users::table, &users)?;
         mark(c, now_ms())?;
         Ok(users.len())
     })?)

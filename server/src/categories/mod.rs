@@ -468,21 +468,19 @@ pub fn store_tree(conn: &mut crate::store::DbConnection, tree: &CategoryTree) ->
     use schema::{categories, departments};
     diesel::delete(categories::table).execute(conn)?;
     diesel::delete(departments::table).execute(conn)?;
-    for d in &tree.departments {
-        diesel::insert_into(departments::table)
-            .values((departments::code.eq(&d.code), departments::name.eq(&d.name)))
-            .execute(conn)?;
-    }
-    for (domain, c) in tree
+    let departments: Vec<_> =
+        tree.departments.iter().map(|d| (departments::code.eq(&d.code), departments::name.eq(&d.name))).collect();
+    crate::store::insert_rows(conn, departments::table, &departments)?;
+    let rows = tree
         .domains
         .iter()
         .flat_map(|d| d.classes.iter().flat_map(move |k| k.children.iter().map(move |c| (d.domain, c))))
-    {
-        let domain = serde_json::to_value(domain).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let definition =
-            serde_json::to_string(c).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-        diesel::insert_into(categories::table)
-            .values((
+        .map(|(domain, c)| {
+            let domain =
+                serde_json::to_value(domain).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let definition =
+                serde_json::to_string(c).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+            Ok((
                 categories::code.eq(&c.code),
                 categories::name.eq(&c.name),
                 categories::domain.eq(domain),
@@ -490,8 +488,9 @@ pub fn store_tree(conn: &mut crate::store::DbConnection, tree: &CategoryTree) ->
                 categories::department_code.eq(&c.department),
                 categories::definition.eq(definition),
             ))
-            .execute(conn)?;
-    }
+        })
+        .collect::<diesel::QueryResult<Vec<_>>>()?;
+    crate::store::insert_rows(conn, categories::table, &rows)?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ pub mod schema;
 
 use diesel::prelude::*;
 
-use crate::store::DbConnection;
+use crate::store::{DbConnection, insert_rows};
 use schema::{change_audience, change_log, log_counter};
 
 /// A change to append.
@@ -57,29 +57,35 @@ pub fn append(conn: &mut DbConnection, changes: &[NewChange], now_ms: i64) -> Qu
         .set(log_counter::last_seq.eq(log_counter::last_seq + n))
         .execute(conn)?;
     let last: i64 = log_counter::table.filter(log_counter::id.eq(1)).select(log_counter::last_seq).first(conn)?;
-    let mut seqs = Vec::with_capacity(changes.len());
-    for (i, change) in changes.iter().enumerate() {
-        let seq = last - n + 1 + i as i64;
-        diesel::insert_into(change_log::table)
-            .values((
-                change_log::seq.eq(seq),
+    let seqs: Vec<i64> = (last - n + 1..=last).collect();
+    let log: Vec<_> = changes
+        .iter()
+        .zip(&seqs)
+        .map(|(change, seq)| {
+            (
+                change_log::seq.eq(*seq),
                 change_log::entity_kind.eq(&change.kind),
                 change_log::entity_id.eq(&change.id),
                 change_log::data.eq(&change.data),
                 change_log::committed_at_ms.eq(now_ms),
-            ))
-            .execute(conn)?;
-        for (subject, removed) in &change.audience {
-            diesel::insert_into(change_audience::table)
-                .values((
+            )
+        })
+        .collect();
+    insert_rows(conn, change_log::table, &log)?;
+    let audience: Vec<_> = changes
+        .iter()
+        .zip(&seqs)
+        .flat_map(|(change, seq)| {
+            change.audience.iter().map(move |(subject, removed)| {
+                (
                     change_audience::subject.eq(subject),
-                    change_audience::seq.eq(seq),
-                    change_audience::removed.eq(removed),
-                ))
-                .execute(conn)?;
-        }
-        seqs.push(seq);
-    }
+                    change_audience::seq.eq(*seq),
+                    change_audience::removed.eq(*removed),
+                )
+            })
+        })
+        .collect();
+    insert_rows(conn, change_audience::table, &audience)?;
     Ok(seqs)
 }
 

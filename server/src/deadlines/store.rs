@@ -8,11 +8,12 @@ use crate::incidents::act::Timing;
 use crate::incidents::schema::tasks;
 use crate::incidents::store::IncidentRow;
 use crate::incidents::workflow::Case;
-use crate::store::DbConnection;
+use crate::store::{DbConnection, insert_rows};
 
-/// A running limit as stored.
+/// A running limit as stored. (`None` is stored as NULL, so that many limits go in one
+/// statement on SQLite too: see `crate::store::insert_rows`.)
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = deadlines)]
+#[diesel(table_name = deadlines, treat_none_as_null = true)]
 pub struct DeadlineRow {
     /// The case.
     pub incident_id: String,
@@ -109,12 +110,12 @@ fn write(conn: &mut DbConnection, incident: &str, rows: &[DeadlineRow]) -> Query
         )
         .execute(conn)?;
     }
-    // One row at a time: MultiConnection has neither upserts nor multi-row inserts on SQLite.
-    for r in rows {
-        if !stored.contains(&r.deadline) {
-            diesel::insert_into(deadlines::table).values(r).execute(conn)?;
-            continue;
-        }
+    // New limits in one statement; those already stored updated one at a time
+    // (MultiConnection has no upsert).
+    let (known, new): (Vec<&DeadlineRow>, Vec<&DeadlineRow>) = rows.iter().partition(|r| stored.contains(&r.deadline));
+    let new: Vec<DeadlineRow> = new.into_iter().cloned().collect();
+    insert_rows(conn, deadlines::table, &new)?;
+    for r in known {
         diesel::update(
             deadlines::table.filter(deadlines::incident_id.eq(incident)).filter(deadlines::deadline.eq(&r.deadline)),
         )

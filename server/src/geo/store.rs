@@ -12,17 +12,16 @@
 //! tolerance of its import); everything else that would refuse a file refuses the rows.
 
 use diesel::prelude::*;
-use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::sql_types::{Integer, Nullable, Text};
 use geodata::{Layer, Level, Report, Tolerances, Unit};
 use serde_json::{Value, json};
 
 use super::schema::{grid_layer, grids, units};
-use crate::store::DbConnection;
+use crate::store::{DbConnection, insert_rows};
 
-/// Rows per insert: small enough for SQLite's limit on bound parameters (32,766; five a
-/// row here) and PostgreSQL's (65,535), large enough that an import is a few statements.
-const BATCH: usize = 500;
+/// Rows built, inserted and reported at a time: one statement's worth, so that the
+/// boundaries of a whole layer are not all held as text at once.
+const BATCH: usize = crate::store::ROWS_PER_STATEMENT;
 
 /// Why a stored layer could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +133,7 @@ pub fn save_layer(conn: &mut DbConnection, layer: &Layer, progress: &mut dyn FnM
                 boundary: boundary(u),
             })
             .collect();
-        execute_batch(conn, diesel::insert_into(units::table).values(&rows))?;
+        insert_rows(conn, units::table, &rows)?;
         done += rows.len();
         progress(done, total);
     }
@@ -154,7 +153,7 @@ pub fn save_layer(conn: &mut DbConnection, layer: &Layer, progress: &mut dyn FnM
                 },
             })
             .collect();
-        execute_batch(conn, diesel::insert_into(grids::table).values(&rows))?;
+        insert_rows(conn, grids::table, &rows)?;
         done += rows.len();
         progress(done, total);
     }
@@ -166,19 +165,6 @@ pub fn save_layer(conn: &mut DbConnection, layer: &Layer, progress: &mut dyn FnM
 /// the older number, and loaded again at the next look, never missed.
 pub fn generation(conn: &mut DbConnection) -> QueryResult<i64> {
     grid_layer::table.filter(grid_layer::id.eq(1)).select(grid_layer::generation).first(conn)
-}
-
-/// Runs a multi-row insert on the backend's own connection, inside whatever transaction
-/// the shared one is in: diesel's `MultiConnection` cannot send a multi-row insert to
-/// SQLite (diesel builds those only for `SqliteConnection` itself).
-fn execute_batch<Q>(conn: &mut DbConnection, query: Q) -> QueryResult<usize>
-where
-    Q: ExecuteDsl<diesel::PgConnection> + ExecuteDsl<diesel::SqliteConnection>,
-{
-    match conn {
-        DbConnection::Postgresql(pg) => <Q as ExecuteDsl<diesel::PgConnection>>::execute(query, pg),
-        DbConnection::Sqlite(lite) => <Q as ExecuteDsl<diesel::SqliteConnection>>::execute(query, lite),
-    }
 }
 
 /// The stored layer, or `None` when no grids are stored.

@@ -12,7 +12,7 @@ use geodata::{AreaCode, Level};
 use super::schema::{counters, events, idempotency, incidents, task_assignees, tasks};
 use super::scope::{Area, Viewer};
 use super::workflow::Status;
-use crate::store::{DbConnection, MultiBackend};
+use crate::store::{DbConnection, MultiBackend, insert_rows};
 
 /// A case as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -116,9 +116,10 @@ pub struct TaskRow {
     pub due_at_ms: Option<i64>,
 }
 
-/// An event of the trace as stored.
+/// An event of the trace as stored. (`None` is stored as NULL, so that many events go
+/// in one statement on SQLite too: see `crate::store::insert_rows`.)
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = events)]
+#[diesel(table_name = events, treat_none_as_null = true)]
 pub struct EventRow {
     /// Its case.
     pub incident_id: String,
@@ -463,12 +464,9 @@ pub fn assignees_of(conn: &mut DbConnection, task_ids: &[String]) -> QueryResult
 /// Adds a task with its assignees.
 pub fn insert_task(conn: &mut DbConnection, row: &TaskRow, assignees: &[String]) -> QueryResult<()> {
     diesel::insert_into(tasks::table).values(row).execute(conn)?;
-    // One row at a time: diesel's multi-row insert is not available over both backends.
-    for user in assignees {
-        diesel::insert_into(task_assignees::table)
-            .values((task_assignees::task_id.eq(&row.id), task_assignees::user_id.eq(user)))
-            .execute(conn)?;
-    }
+    let assignees: Vec<_> =
+        assignees.iter().map(|user| (task_assignees::task_id.eq(&row.id), task_assignees::user_id.eq(user))).collect();
+    insert_rows(conn, task_assignees::table, &assignees)?;
     Ok(())
 }
 
@@ -506,10 +504,7 @@ pub fn last_event(conn: &mut DbConnection, incident_id: &str) -> QueryResult<i32
 
 /// Appends events to the trace.
 pub fn insert_events(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
-    for row in rows {
-        diesel::insert_into(events::table).values(row).execute(conn)?;
-    }
-    Ok(())
+    insert_rows(conn, events::table, rows).map(|_| ())
 }
 
 /// A remembered idempotent request: the body it was bound to and its result.

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::Shift;
-use crate::store::DbConnection;
+use crate::store::{DbConnection, insert_rows};
 
 diesel::table! {
     /// Who is on duty in which grid, when (see the migration).
@@ -57,18 +57,18 @@ pub fn shifts_of(conn: &mut DbConnection, grid: &str) -> QueryResult<Vec<Shift>>
 /// Replaces the grid's shifts with these, in this order (within the caller's transaction).
 pub fn replace(conn: &mut DbConnection, grid: &str, shifts: &[Shift]) -> QueryResult<()> {
     diesel::delete(duty_roster::table.filter(duty_roster::grid_code.eq(grid))).execute(conn)?;
-    // One row at a time: diesel's MultiConnection cannot send a multi-row insert to SQLite,
-    // and a roster is a handful of rows.
-    for (position, s) in shifts.iter().enumerate() {
-        let row = Row {
+    let rows: Vec<Row> = shifts
+        .iter()
+        .enumerate()
+        .map(|(position, s)| Row {
             grid_code: grid.to_owned(),
             position: i32::try_from(position).unwrap_or(i32::MAX),
             user_id: s.user.to_string(),
             weekdays: i32::from(s.weekdays),
             from_min: i32::from(s.from_min),
             to_min: i32::from(s.to_min),
-        };
-        diesel::insert_into(duty_roster::table).values(&row).execute(conn)?;
-    }
+        })
+        .collect();
+    insert_rows(conn, duty_roster::table, &rows)?;
     Ok(())
 }

@@ -8,7 +8,9 @@
 //! transaction that reads and then writes would otherwise fail with "database is locked"
 //! whatever the timeout. Store functions are plain `fn(&mut DbConnection, …) ->
 //! QueryResult<T>`, run inside [`Database::read`] or [`Database::write`], off the async
-//! workers.
+//! workers. Many rows go in with [`insert_rows`], a few statements for the lot.
+
+mod insert;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -32,6 +34,7 @@ mod connection {
 }
 
 pub use connection::{DbConnection, MultiBackend};
+pub use insert::{ROWS_PER_STATEMENT, Rows, insert_rows};
 
 /// Which backend a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
