@@ -7,6 +7,8 @@
 use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
 
+use crate::support::{Reply, problem, read};
+
 /// A small JPEG as far as its signature goes (`FF D8 FF E0`), and its SHA-256
 /// (computed outside the project, with `sha256sum`).
 const JPEG: &[u8] = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01gridlink test photo: a missing manhole cover";
@@ -14,31 +16,6 @@ const JPEG_SHA256: &str = "ed4abfdb25266dd78078104eb8f6283f5d219de7a5e7f187b9be8
 /// A small PNG as far as its signature goes, and its SHA-256.
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDRgridlink test photo: a broken street lamp";
 const PNG_SHA256: &str = "a344b05c05b509a704582e2342467687db4e6e21b54fb0add7cd209fa3fd2b3b";
-
-/// The servers a scenario runs on: SQLite, and PostgreSQL when it can be reached.
-/// A reply as it came.
-struct Reply {
-    status: u16,
-    content_type: String,
-    retry_after: Option<String>,
-    bytes: Vec<u8>,
-}
-
-impl Reply {
-    /// The body as JSON (`null` when it is not).
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
-    }
-}
-
-async fn read(response: reqwest::Response) -> Reply {
-    let header = |name| response.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok());
-    let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default().to_owned();
-    let retry_after = header(reqwest::header::RETRY_AFTER).map(str::to_owned);
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.unwrap().to_vec();
-    Reply { status, content_type, retry_after, bytes }
-}
 
 /// POSTs `bytes` to `/api/v1/attachments` with `content_type` (none when `None`).
 async fn upload(server: &TestServer, content_type: Option<&str>, bytes: Vec<u8>) -> Reply {
@@ -58,22 +35,11 @@ async fn fetch(server: &TestServer, token: Option<&str>, id: &str) -> Reply {
     read(request.send().await.unwrap()).await
 }
 
-/// Asserts that `reply` is the problem document of `status` and `slug`.
-fn problem(step: &str, reply: &Reply, status: u16, slug: &str) {
-    let doc = reply.json();
-    assert_eq!(reply.status, status, "{step}: {doc}");
-    assert!(reply.content_type.starts_with("application/problem+json"), "{step}: {:?}", reply.content_type);
-    assert_eq!(doc["type"], slug, "{step}: {doc}");
-    assert_eq!(doc["status"], status, "{step}: {doc}");
-    assert!(doc["title"].as_str().is_some_and(|t| !t.is_empty()), "{step}: {doc}");
-    assert!(doc["detail"].as_str().is_some_and(|t| !t.is_empty()), "{step}: {doc}");
-}
-
 /// Uploads a file that must be taken; its id.
 async fn stored(server: &TestServer, content_type: &str, bytes: &[u8]) -> String {
     let reply = upload(server, Some(content_type), bytes.to_vec()).await;
-    assert_eq!(reply.status, 201, "{}", reply.json());
-    reply.json()["id"].as_str().unwrap().to_owned()
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body["id"].as_str().unwrap().to_owned()
 }
 
 /// Files a report in the grid of `demo_point(nth)` citing `photos`; the status and body.
@@ -146,7 +112,7 @@ async fn files_that_are_not_photos_are_refused_and_not_stored() {
         let mut largest = JPEG.to_vec();
         largest.resize(10 * 1024 * 1024, 0x55);
         let reply = upload(&server, Some("image/jpeg"), largest).await;
-        assert_eq!(reply.status, 201, "{}", reply.json());
+        assert_eq!(reply.status, 201, "{}", reply.body);
     }
 }
 
@@ -171,7 +137,7 @@ async fn a_photo_is_served_only_to_those_who_may_see_a_case_citing_it() {
         for (who, token) in [("centre", &centre), ("the grid's worker", &worker)] {
             for (file, bytes, media_type) in [(&id, JPEG, "image/jpeg"), (&png, PNG, "image/png")] {
                 let reply = fetch(&server, Some(token), file).await;
-                assert_eq!(reply.status, 200, "{who}: {}", reply.json());
+                assert_eq!(reply.status, 200, "{who}: {}", reply.body);
                 assert_eq!(reply.content_type, media_type, "{who}");
                 assert_eq!(reply.bytes, bytes, "{who} got other bytes");
             }
@@ -207,7 +173,7 @@ async fn uploads_past_the_burst_from_one_address_are_rate_limited() {
             limited = Some((reply, bytes));
             break;
         }
-        assert_eq!(reply.status, 201, "upload {n}: {}", reply.json());
+        assert_eq!(reply.status, 201, "upload {n}: {}", reply.body);
         taken += 1;
     }
     let (reply, refused) = limited.expect("120 uploads in a burst were all taken");
@@ -215,7 +181,7 @@ async fn uploads_past_the_burst_from_one_address_are_rate_limited() {
     let refill = u32::try_from(start.elapsed().as_secs()).unwrap() + 1;
     assert!((60..=60 + refill).contains(&taken), "{taken} uploads were taken before the limit");
     problem("past the burst", &reply, 429, "rate-limited");
-    let wait: u64 = reply.retry_after.as_deref().expect("Retry-After").parse().expect("Retry-After in seconds");
+    let wait: u64 = reply.retry_after.expect("Retry-After in seconds");
     assert!((1..=60).contains(&wait), "Retry-After: {wait}");
 
     // The refused file was not stored: a report citing it is refused. (Its id by the

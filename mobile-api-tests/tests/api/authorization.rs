@@ -4,30 +4,10 @@
 //! the actions its caller may take now, and a grade or a place given by someone who is
 //! not staff there is a claim, not a command.
 
-use mobile_api_tests::{TestServer, demo_point, servers};
+use mobile_api_tests::{demo_point, servers};
 use serde_json::{Value, json};
 
-async fn report(server: &TestServer, nth: usize) -> (String, String) {
-    let (lon, lat, grid) = demo_point(nth);
-    let body = json!({"category": "C0101", "location": {"lon": lon, "lat": lat}, "description": "井盖缺失"});
-    let (status, _, opened) = server.post("/api/v1/reports", &body).await.unwrap();
-    assert_eq!(status, 201, "{opened}");
-    (opened["id"].as_str().unwrap().to_owned(), grid)
-}
-
-async fn act(server: &TestServer, token: &str, id: &str, body: Value) -> (u16, Value) {
-    server.post_as(token, &format!("/api/v1/incidents/{id}/actions"), &body).await.unwrap()
-}
-
-async fn task_op(server: &TestServer, token: &str, task: &str, body: Value) -> (u16, Value) {
-    server.post_as(token, &format!("/api/v1/tasks/{task}/actions"), &body).await.unwrap()
-}
-
-async fn view(server: &TestServer, token: &str, id: &str) -> Value {
-    let (status, case) = server.get_as(token, &format!("/api/v1/incidents/{id}")).await.unwrap();
-    assert_eq!(status, 200, "{case}");
-    case
-}
+use crate::support::{act, case, report, task_op};
 
 fn allowed(value: &Value) -> Vec<&str> {
     value["allowed_actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect()
@@ -51,11 +31,11 @@ async fn community_staff_route_within_their_community_and_centres_direct() {
 
         // What each caller is offered on a new report.
         assert_eq!(
-            allowed(&view(&server, &township, &id).await),
+            allowed(&case(&server, &township, &id).await),
             ["accept", "reject", "merge", "escalate", "flag", "inform"]
         );
-        assert_eq!(allowed(&view(&server, &centre, &id).await), ["accept", "reject", "merge", "flag", "inform"]);
-        assert_eq!(allowed(&view(&server, &staff, &id).await), ["inform"]);
+        assert_eq!(allowed(&case(&server, &centre, &id).await), ["accept", "reject", "merge", "flag", "inform"]);
+        assert_eq!(allowed(&case(&server, &staff, &id).await), ["inform"]);
 
         expect("staff accept", act(&server, &staff, &id, json!({"action": "accept"})).await, 403, Some("forbidden"));
         expect(
@@ -85,10 +65,10 @@ async fn community_staff_route_within_their_community_and_centres_direct() {
 
         // The grid's worker is offered the task's own steps; the staff may send it elsewhere.
         let worker = server.login(&format!("worker-{grid}")).await.unwrap();
-        let seen = view(&server, &worker, &id).await;
+        let seen = case(&server, &worker, &id).await;
         assert!(allowed(&seen).is_empty(), "{seen}");
         assert_eq!(seen["tasks"][0]["allowed_actions"], json!(["accept_task", "return_task"]));
-        let seen = view(&server, &staff, &id).await;
+        let seen = case(&server, &staff, &id).await;
         assert_eq!(seen["tasks"][0]["allowed_actions"], json!(["redispatch"]));
 
         // A parked task: the worker asks, a centre approves; only a centre resumes it.
@@ -100,18 +80,18 @@ async fn community_staff_route_within_their_community_and_centres_direct() {
         expect("centre approves parking", act(&server, &centre, &id, approve).await, 200, None);
         let resume = json!({"kind": "resume_task"});
         expect("staff resume", task_op(&server, &staff, &task, resume.clone()).await, 403, Some("forbidden"));
-        let seen = view(&server, &township, &id).await;
+        let seen = case(&server, &township, &id).await;
         assert!(seen["tasks"][0]["allowed_actions"].as_array().unwrap().contains(&json!("resume_task")), "{seen}");
         expect("centre resumes", task_op(&server, &township, &task, resume).await, 200, None);
 
         // Handled: the staff may verify (they did not handle it), and may not close.
         let done = json!({"kind": "complete_task", "result": "已更换", "photos": []});
         expect("complete", task_op(&server, &worker, &task, done).await, 200, None);
-        let seen = view(&server, &staff, &id).await;
+        let seen = case(&server, &staff, &id).await;
         assert_eq!(allowed(&seen), ["request_verification", "verify", "inform"], "{seen}");
         expect("staff verify", act(&server, &staff, &id, json!({"action": "verify", "passed": true})).await, 200, None);
         expect("staff close", act(&server, &staff, &id, json!({"action": "close"})).await, 403, Some("forbidden"));
-        assert_eq!(allowed(&view(&server, &township, &id).await), ["merge", "escalate", "close", "flag", "inform"]);
+        assert_eq!(allowed(&case(&server, &township, &id).await), ["merge", "escalate", "close", "flag", "inform"]);
         let closed =
             expect("township closes", act(&server, &township, &id, json!({"action": "close"})).await, 200, None);
         assert_eq!(closed["status"], "closed");
@@ -129,12 +109,12 @@ async fn staff_filing_outside_their_area_report_as_residents() {
         let (status, own) = server.post_as(&township, "/api/v1/reports", &report(lon, lat)).await.unwrap();
         assert_eq!(status, 201, "{own}");
         let centre = server.login("centre").await.unwrap();
-        let own = view(&server, &centre, own["id"].as_str().unwrap()).await;
+        let own = case(&server, &centre, own["id"].as_str().unwrap()).await;
         assert_eq!((own["source"].as_str(), own["severity"].as_str()), (Some("staff"), Some("I")), "{own}");
         // In another township: anyone's report, its grade a claim.
         let (status, far) = server.post_as(&township, "/api/v1/reports", &report(olon, olat)).await.unwrap();
         assert_eq!(status, 201, "{far}");
-        let far = view(&server, &centre, far["id"].as_str().unwrap()).await;
+        let far = case(&server, &centre, far["id"].as_str().unwrap()).await;
         assert_eq!(far["source"], "resident", "{far}");
         assert_eq!((far["severity"].as_str(), far["claimed_severity"].as_str()), (None, Some("I")), "{far}");
         assert_eq!(far["queue"], &other[..9], "{far}");

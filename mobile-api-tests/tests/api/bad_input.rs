@@ -8,13 +8,7 @@ use geodata::crs::{Crs, from_wgs84};
 use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
 
-/// The servers a scenario runs on: SQLite, and PostgreSQL when it can be reached.
-/// A reply as it came: its status, content type and JSON body (`null` when not JSON).
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: Value,
-}
+use crate::support::{Reply, case, problem, read, report_body_with_contact, total};
 
 /// POSTs `body` as JSON (whatever its bytes), with a bearer token and an
 /// `Idempotency-Key` when given.
@@ -36,50 +30,7 @@ async fn send(
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let bytes = response.bytes().await.unwrap();
-    Reply { status, content_type, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
-}
-
-/// Asserts that `reply` is the problem document of `status` and `slug`.
-fn problem(step: &str, reply: &Reply, status: u16, slug: &str) {
-    assert_eq!(reply.status, status, "{step}: {}", reply.body);
-    assert!(
-        reply.content_type.starts_with("application/problem+json"),
-        "{step}: content type {:?}, body {}",
-        reply.content_type,
-        reply.body
-    );
-    let doc = &reply.body;
-    assert_eq!(doc["type"], slug, "{step}: {doc}");
-    assert_eq!(doc["status"], status, "{step}: {doc}");
-    assert!(doc["title"].as_str().is_some_and(|t| !t.is_empty()), "{step}: {doc}");
-    assert!(doc["detail"].as_str().is_some_and(|t| !t.is_empty()), "{step}: {doc}");
-}
-
-/// How many cases the county centre sees.
-async fn total(server: &TestServer, centre: &str) -> i64 {
-    let (status, list) = server.get_as(centre, "/api/v1/incidents").await.unwrap();
-    assert_eq!(status, 200, "{list}");
-    list["total"].as_i64().unwrap()
-}
-
-/// A valid report in the grid of `demo_point(nth)`.
-fn report_body(nth: usize) -> Value {
-    let (lon, lat, _) = demo_point(nth);
-    json!({
-        "category": "C0101",
-        "location": {"lon": lon, "lat": lat, "crs": "wgs84"},
-        "description": "井盖缺失",
-        "contact": {"name": "张三丰", "phone": "13812345678"},
-    })
+    read(request.send().await.unwrap()).await
 }
 
 /// `base` with the value at `pointer` replaced (or removed, for `None`).
@@ -96,15 +47,9 @@ fn with(base: &Value, pointer: &str, value: Option<Value>) -> Value {
 
 /// Files a valid report in the grid of `demo_point(nth)`; its id and the grid's code.
 async fn file(server: &TestServer, nth: usize) -> (String, String) {
-    let reply = send(server, "/api/v1/reports", None, None, report_body(nth).to_string()).await;
+    let reply = send(server, "/api/v1/reports", None, None, report_body_with_contact(nth).to_string()).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     (reply.body["id"].as_str().unwrap().to_owned(), demo_point(nth).2)
-}
-
-async fn case(server: &TestServer, token: &str, id: &str) -> Value {
-    let (status, case) = server.get_as(token, &format!("/api/v1/incidents/{id}")).await.unwrap();
-    assert_eq!(status, 200, "{case}");
-    case
 }
 
 async fn act(server: &TestServer, token: Option<&str>, id: &str, body: impl Into<reqwest::Body>) -> Reply {
@@ -130,7 +75,7 @@ fn other_township(township: &str) -> String {
 async fn refused_reports_get_their_problem_and_open_no_case() {
     for server in servers().await {
         let centre = server.login("centre").await.unwrap();
-        let good = report_body(0);
+        let good = report_body_with_contact(0);
         let never_uploaded = Value::from(vec![format!("sha256:{}", "0".repeat(64))]);
         let bad: Vec<(&str, Vec<u8>, u16, &str)> = vec![
             ("malformed JSON", br#"{"category": "C0101", "location": {"lon": 1"#.to_vec(), 400, "bad-request"),
@@ -209,14 +154,14 @@ async fn refused_reports_get_their_problem_and_open_no_case() {
         for (step, body, status, slug) in bad {
             let reply = send(&server, "/api/v1/reports", None, None, body).await;
             problem(step, &reply, status, slug);
-            assert_eq!(total(&server, &centre).await, 0, "{step} opened a case");
+            assert_eq!(total(&server, &centre, "").await, 0, "{step} opened a case");
         }
 
         // The limits are where they say: 2000 characters are taken.
         let longest = with(&good, "/description", Some(json!("井".repeat(2000))));
         let reply = send(&server, "/api/v1/reports", None, None, longest.to_string()).await;
         assert_eq!(reply.status, 201, "{}", reply.body);
-        assert_eq!(total(&server, &centre).await, 1);
+        assert_eq!(total(&server, &centre, "").await, 1);
     }
 }
 
@@ -224,7 +169,7 @@ async fn refused_reports_get_their_problem_and_open_no_case() {
 async fn an_idempotency_key_returns_the_same_case_and_refuses_another_body() {
     for server in servers().await {
         let centre = server.login("centre").await.unwrap();
-        let body = report_body(1);
+        let body = report_body_with_contact(1);
         let key = format!("report-{}", uuid::Uuid::new_v4());
 
         let first = send(&server, "/api/v1/reports", None, Some(&key), body.to_string()).await;
@@ -235,7 +180,7 @@ async fn an_idempotency_key_returns_the_same_case_and_refuses_another_body() {
             assert!(first.body[field].is_string(), "{}", first.body);
             assert_eq!(again.body[field], first.body[field], "the retry got another {field}");
         }
-        assert_eq!(total(&server, &centre).await, 1, "a retry opened a second case");
+        assert_eq!(total(&server, &centre, "").await, 1, "a retry opened a second case");
         let (id, token) = (first.body["id"].as_str().unwrap(), first.body["follow_token"].as_str().unwrap());
         let (status, _, follow) = server.get(&format!("/api/v1/reports/{id}?follow_token={token}")).await.unwrap();
         assert_eq!(status, 200, "{follow}");
@@ -250,18 +195,18 @@ async fn an_idempotency_key_returns_the_same_case_and_refuses_another_body() {
         let third = send(&server, "/api/v1/reports", None, Some(&key), reformatted).await;
         assert_eq!(third.status, 201, "{}", third.body);
         assert_eq!(third.body, first.body);
-        assert_eq!(total(&server, &centre).await, 1);
+        assert_eq!(total(&server, &centre, "").await, 1);
 
         // Another body under the same key is refused.
         let other = with(&body, "/description", Some(json!("路灯不亮")));
         let reply = send(&server, "/api/v1/reports", None, Some(&key), other.to_string()).await;
         problem("same key, another body", &reply, 422, "idempotency-key-reused");
-        assert_eq!(total(&server, &centre).await, 1);
+        assert_eq!(total(&server, &centre, "").await, 1);
 
         // A key must be 1–255 visible characters.
         let reply = send(&server, "/api/v1/reports", None, Some(&"k".repeat(300)), body.to_string()).await;
         problem("a key of 300 characters", &reply, 400, "bad-request");
-        assert_eq!(total(&server, &centre).await, 1);
+        assert_eq!(total(&server, &centre, "").await, 1);
 
         // A refused report does not bind its key.
         let fresh = format!("report-{}", uuid::Uuid::new_v4());
@@ -271,13 +216,13 @@ async fn an_idempotency_key_returns_the_same_case_and_refuses_another_body() {
         let reply = send(&server, "/api/v1/reports", None, Some(&fresh), other.to_string()).await;
         assert_eq!(reply.status, 201, "the refused report bound its key: {}", reply.body);
         assert_ne!(reply.body["id"], first.body["id"]);
-        assert_eq!(total(&server, &centre).await, 2);
+        assert_eq!(total(&server, &centre, "").await, 2);
 
         // The key, not the body, makes a retry: the same body under a new key is a new case.
         let newer = send(&server, "/api/v1/reports", None, Some(&format!("{key}-2")), body.to_string()).await;
         assert_eq!(newer.status, 201, "{}", newer.body);
         assert_ne!(newer.body["id"], first.body["id"]);
-        assert_eq!(total(&server, &centre).await, 3);
+        assert_eq!(total(&server, &centre, "").await, 3);
     }
 }
 
@@ -425,7 +370,7 @@ async fn refused_case_actions_get_their_problem_and_change_nothing() {
             problem(step, &reply, status, slug);
             assert_eq!(case(&server, &centre, &id).await, registered, "{step} changed the case");
         }
-        assert_eq!(total(&server, &centre).await, 1);
+        assert_eq!(total(&server, &centre, "").await, 1);
     }
 }
 

@@ -7,13 +7,19 @@
 
 use std::time::Duration;
 
-use gridlink::clock::parse_rfc3339;
 use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
 use sync_protocol::phone::Phone;
-use sync_protocol::{Op, OpKind, ServerMessage};
+use sync_protocol::{Op, OpKind};
 
-const WAIT: Duration = Duration::from_secs(10);
+use crate::support::{self, WAIT, act, case, connect_fresh, listed, ms, ok, task_op};
+
+/// As [`support::refused`], and the problem says why.
+fn refused(step: &str, reply: (u16, Value), want_status: u16, want_type: &str) {
+    let (says_why, body) = (reply.1["detail"].as_str().is_some_and(|d| !d.is_empty()), reply.1.to_string());
+    support::refused(step, reply, want_status, want_type);
+    assert!(says_why, "{step}: {body}");
+}
 
 /// Files a resident's report of `category` in the `nth` demo grid: its id, follow token and grid.
 async fn report(server: &TestServer, nth: usize, category: &str) -> (String, String, String) {
@@ -23,31 +29,6 @@ async fn report(server: &TestServer, nth: usize, category: &str) -> (String, Str
     assert_eq!(status, 201, "{opened}");
     let text = |k: &str| opened[k].as_str().unwrap().to_owned();
     (text("id"), text("follow_token"), grid)
-}
-
-async fn act(server: &TestServer, token: &str, id: &str, body: Value) -> (u16, Value) {
-    server.post_as(token, &format!("/api/v1/incidents/{id}/actions"), &body).await.unwrap()
-}
-
-async fn task_op(server: &TestServer, token: &str, task: &str, body: Value) -> (u16, Value) {
-    server.post_as(token, &format!("/api/v1/tasks/{task}/actions"), &body).await.unwrap()
-}
-
-fn ok(step: &str, (status, body): (u16, Value)) -> Value {
-    assert_eq!(status, 200, "{step}: {body}");
-    body
-}
-
-fn refused(step: &str, (status, body): (u16, Value), want_status: u16, want_type: &str) {
-    assert_eq!(status, want_status, "{step}: {body}");
-    assert_eq!(body["type"], want_type, "{step}: {body}");
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{step}: {body}");
-}
-
-async fn case(server: &TestServer, token: &str, id: &str) -> Value {
-    let (status, case) = server.get_as(token, &format!("/api/v1/incidents/{id}")).await.unwrap();
-    assert_eq!(status, 200, "{case}");
-    case
 }
 
 async fn follow(server: &TestServer, id: &str, token: &str) -> Value {
@@ -64,20 +45,11 @@ fn newest_task(case: &Value) -> String {
     case["tasks"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned()
 }
 
-fn ms(instant: &Value) -> i64 {
-    parse_rfc3339(instant.as_str().unwrap()).unwrap()
-}
-
 /// Accepts a report and dispatches it to its grid as `centre`; the handle task's id.
 async fn dispatch(server: &TestServer, centre: &str, id: &str, grid: &str) -> String {
     ok("accept", act(server, centre, id, json!({"action": "accept"})).await);
     let case = ok("dispatch", act(server, centre, id, json!({"action": "dispatch", "to": {"grid": grid}})).await);
     newest_task(&case)
-}
-
-async fn connect_fresh(phone: &mut Phone) {
-    phone.connect().await.unwrap();
-    while !matches!(phone.recv(WAIT).await.unwrap(), ServerMessage::SnapshotEnd { .. }) {}
 }
 
 async fn mutate(phone: &mut Phone, id: &str, kind: OpKind) -> (bool, Option<String>) {
@@ -297,13 +269,6 @@ async fn a_reopened_case_goes_back_to_its_handler_phone() {
         ok("verify again", act(&server, &centre, &id, json!({"action": "verify", "passed": true})).await);
         assert_eq!(ok("close again", act(&server, &centre, &id, json!({"action": "close"})).await)["status"], "closed");
     }
-}
-
-/// The ids of the cases `token`'s list shows with `query`.
-async fn listed(server: &TestServer, token: &str, query: &str) -> Vec<String> {
-    let (status, page) = server.get_as(token, &format!("/api/v1/incidents?limit=200&{query}")).await.unwrap();
-    assert_eq!(status, 200, "{page}");
-    page["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test]

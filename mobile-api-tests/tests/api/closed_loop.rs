@@ -7,47 +7,19 @@
 use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
 
-/// The servers a scenario runs on: SQLite, and PostgreSQL when it can be reached.
-/// Files a resident's report in a grid; the response body.
+use crate::support::{act, actions, ok, refused, report_body_with_contact, task_op};
+
+/// Files a resident's report with a contact in the `nth` demo grid: the response body and the grid.
 async fn report(server: &TestServer, nth: usize) -> (Value, String) {
-    let (lon, lat, grid) = demo_point(nth);
-    let body = json!({
-        "category": "C0101",
-        "location": {"lon": lon, "lat": lat, "crs": "wgs84"},
-        "description": "井盖缺失",
-        "contact": {"name": "张三丰", "phone": "13812345678"},
-    });
-    let (status, _, opened) = server.post("/api/v1/reports", &body).await.unwrap();
+    let (status, _, opened) = server.post("/api/v1/reports", &report_body_with_contact(nth)).await.unwrap();
     assert_eq!(status, 201, "{opened}");
-    (opened, grid)
-}
-
-async fn act(server: &TestServer, token: &str, id: &str, body: Value) -> (u16, Value) {
-    server.post_as(token, &format!("/api/v1/incidents/{id}/actions"), &body).await.unwrap()
-}
-
-async fn task_op(server: &TestServer, token: &str, task: &str, body: Value) -> (u16, Value) {
-    server.post_as(token, &format!("/api/v1/tasks/{task}/actions"), &body).await.unwrap()
-}
-
-fn ok(step: &str, (status, body): (u16, Value)) -> Value {
-    assert_eq!(status, 200, "{step}: {body}");
-    body
-}
-
-fn refused(step: &str, (status, body): (u16, Value), want_status: u16, want_type: &str) {
-    assert_eq!(status, want_status, "{step}: {body}");
-    assert_eq!(body["type"], want_type, "{step}: {body}");
+    (opened, demo_point(nth).2)
 }
 
 /// The id of the case's newest task of `kind`.
 fn newest_task(case: &Value, kind: &str) -> String {
     let tasks = case["tasks"].as_array().unwrap();
     tasks.iter().rev().find(|t| t["kind"] == kind).unwrap()["id"].as_str().unwrap().to_owned()
-}
-
-fn actions(case: &Value) -> Vec<String> {
-    case["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
 }
 
 /// Walks a registered case to closed through a grid: dispatch, take, complete, verify, close.

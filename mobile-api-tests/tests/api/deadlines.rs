@@ -7,8 +7,10 @@
 
 use std::time::Duration;
 
-use mobile_api_tests::{Backend, TestServer, demo_point};
+use mobile_api_tests::{Backend, TestServer, demo_point, servers_with};
 use serde_json::{Value, json};
+
+use crate::support::{act, actions, count, ms, ok, refused};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -20,10 +22,7 @@ fn monday_nine() -> i64 {
 
 /// A server on a test clock starting at `start`, per backend (PostgreSQL when reachable).
 async fn servers(start: i64) -> Vec<TestServer> {
-    let clock = move |s: &mut gridlink::settings::Settings| s.test_clock = Some(start);
-    let mut servers = vec![TestServer::spawn_with(Backend::Sqlite, clock).await.unwrap().unwrap()];
-    servers.extend(TestServer::spawn_with(Backend::Postgres, clock).await.unwrap());
-    servers
+    servers_with(move |s| s.test_clock = Some(start)).await
 }
 
 /// A resident's report of a broken rain grate (C0103: 4 urgent hours to handle) in the
@@ -34,28 +33,6 @@ async fn report(server: &TestServer, nth: usize) -> (String, String) {
     let (status, _, opened) = server.post("/api/v1/reports", &body).await.unwrap();
     assert_eq!(status, 201, "{opened}");
     (opened["id"].as_str().unwrap().to_owned(), grid)
-}
-
-async fn act(server: &TestServer, token: &str, id: &str, body: Value) -> (u16, Value) {
-    server.post_as(token, &format!("/api/v1/incidents/{id}/actions"), &body).await.unwrap()
-}
-
-fn ok(step: &str, (status, body): (u16, Value)) -> Value {
-    assert_eq!(status, 200, "{step}: {body}");
-    body
-}
-
-fn refused(step: &str, (status, body): (u16, Value), want_status: u16, want_type: &str) {
-    assert_eq!(status, want_status, "{step}: {body}");
-    assert_eq!(body["type"], want_type, "{step}: {body}");
-}
-
-fn actions(case: &Value) -> Vec<String> {
-    case["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
-}
-
-fn count(case: &Value, action: &str) -> usize {
-    actions(case).iter().filter(|a| *a == action).count()
 }
 
 /// The case, once `done` holds for it (the timer looks every second); fails after 20 s.
@@ -405,10 +382,6 @@ fn limit<'a>(case: &'a Value, step: &str) -> Option<&'a Value> {
     case["limits"].as_array().unwrap().iter().find(|l| l["step"] == step)
 }
 
-fn at(instant: &Value) -> i64 {
-    gridlink::clock::parse_rfc3339(instant.as_str().unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn a_case_is_returned_redispatched_extended_reworked_and_closed_on_the_clock() {
     for server in servers(monday_nine()).await {
@@ -434,9 +407,9 @@ async fn a_case_is_returned_redispatched_extended_reworked_and_closed_on_the_clo
         let body = json!({"action": "redispatch", "task": t1, "to": {"grid": other}});
         let moved = ok("redispatch", act(&server, &centre, &id, body).await);
         let t2 = moved["tasks"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
-        let sent_at = at(&moved["history"].as_array().unwrap().last().unwrap()["at"]);
+        let sent_at = ms(&moved["history"].as_array().unwrap().last().unwrap()["at"]);
         let handle = limit(&moved, "handle").unwrap();
-        assert_eq!((handle["task"].as_str(), at(&handle["due_at"]) - sent_at), (Some(t2.as_str()), 4 * HOUR));
+        assert_eq!((handle["task"].as_str(), ms(&handle["due_at"]) - sent_at), (Some(t2.as_str()), 4 * HOUR));
         ok("take", op(&second, &t2, json!({"kind": "accept_task"})).await);
 
         // More time asked and granted (延期): the deadline moves to the close of Tuesday.
@@ -445,7 +418,7 @@ async fn a_case_is_returned_redispatched_extended_reworked_and_closed_on_the_clo
         let granted =
             ok("approve", act(&server, &centre, &id, json!({"action": "approve_extension", "task": t2})).await);
         let handle = limit(&granted, "handle").unwrap();
-        assert_eq!(at(&handle["due_at"]), gridlink::clock::parse_rfc3339(until).unwrap(), "{handle}");
+        assert_eq!(ms(&handle["due_at"]), gridlink::clock::parse_rfc3339(until).unwrap(), "{handle}");
         // Past the 4 hours first given, nothing fires: the limit is the granted one.
         server.advance_clock(6 * HOUR).await.unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -8,42 +8,17 @@ use std::time::Duration;
 
 use gridlink::settings::Settings;
 use gridlink::store::Database;
-use mobile_api_tests::{Backend, TestServer, demo_point};
-use serde_json::{Value, json};
+use mobile_api_tests::{Backend, TestServer, demo_point, servers_with};
+use serde_json::json;
 use sync_protocol::phone::{Phone, PhoneError};
 use sync_protocol::{ClientMessage, Op, OpKind, ServerMessage};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A server on each backend (PostgreSQL skipped when it cannot be reached outside CI).
-async fn servers(configure: impl Fn(&mut Settings)) -> Vec<TestServer> {
-    let mut servers = vec![TestServer::spawn_with(Backend::Sqlite, &configure).await.unwrap().unwrap()];
-    servers.extend(TestServer::spawn_with(Backend::Postgres, &configure).await.unwrap());
-    servers
-}
+use crate::support::{Reply, WAIT, login_on, read, report_body};
 
 /// Loopback is the reverse proxy, and says who the client is in `X-Forwarded-For`.
 fn behind_a_proxy(s: &mut Settings) {
     s.proxy.header = Some("X-Forwarded-For".into());
     s.proxy.proxies = vec!["127.0.0.1".into()];
-}
-
-struct Reply {
-    status: u16,
-    retry_after: Option<u64>,
-    body: Value,
-}
-
-async fn read(response: reqwest::Response) -> Reply {
-    let status = response.status().as_u16();
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
-    let text = response.text().await.unwrap();
-    Reply { status, retry_after, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
-}
-
-fn report_body(nth: usize) -> Value {
-    let (lon, lat, _) = demo_point(nth);
-    json!({"category": "C0101", "location": {"lon": lon, "lat": lat}, "description": "井盖缺失"})
 }
 
 /// Files a report, anonymously unless `token`, claiming `forwarded` as the client.
@@ -80,7 +55,7 @@ async fn flood(server: &TestServer, forwarded: Option<&str>, count: usize) -> (u
 
 #[tokio::test]
 async fn a_flood_of_anonymous_reports_from_one_address_meets_429_and_others_still_report() {
-    for server in servers(behind_a_proxy).await {
+    for server in servers_with(behind_a_proxy).await {
         let defaults = gridlink::settings::LimitSettings::default();
         let started = std::time::Instant::now();
         let (taken, refused) = flood(&server, Some("203.0.113.7"), 300).await;
@@ -110,7 +85,7 @@ async fn ipv6_clients_share_their_64_and_forwarded_addresses_are_limited_separat
         behind_a_proxy(s);
         s.limits.reports_burst = 3;
     };
-    for server in servers(small).await {
+    for server in servers_with(small).await {
         let (taken, refused) = flood(&server, Some("2001:db8:7:7::1"), 10).await;
         assert_eq!(taken, 3);
         limited("one /64", &refused.unwrap(), 429, "rate-limited");
@@ -130,7 +105,7 @@ async fn ipv6_clients_share_their_64_and_forwarded_addresses_are_limited_separat
 #[tokio::test]
 async fn without_the_setting_a_spoofed_forwarded_for_does_not_help() {
     let small = |s: &mut Settings| s.limits.reports_burst = 3;
-    for server in servers(small).await {
+    for server in servers_with(small).await {
         let mut statuses = Vec::new();
         for n in 0..6 {
             let claimed = format!("203.0.113.{}", n + 1);
@@ -147,7 +122,7 @@ async fn login(server: &TestServer, login: &str, password: &str) -> Reply {
 
 #[tokio::test]
 async fn thirty_wrong_passwords_meet_429_and_unknown_logins_are_throttled_alike() {
-    for server in servers(|_| {}).await {
+    for server in servers_with(|_| {}).await {
         let mut statuses = Vec::new();
         let mut refusal = None;
         for _ in 0..30 {
@@ -184,7 +159,7 @@ async fn repeated_failures_from_one_address_are_throttled_across_logins() {
         behind_a_proxy(s);
         s.limits.login_failures_per_address = 5;
     };
-    for server in servers(small).await {
+    for server in servers_with(small).await {
         let attempt = |login: String, from: &'static str| {
             let body = json!({"login": login, "password": "guess"});
             let request = server.client.post(format!("{}/api/v1/auth/login", server.base)).json(&body);
@@ -248,7 +223,7 @@ async fn upload(server: &TestServer, bytes: Vec<u8>) -> Reply {
 
 #[tokio::test]
 async fn uploads_past_the_daily_bytes_of_an_address_meet_quota_exceeded() {
-    for server in servers(|s| s.limits.upload_mib_per_day = 10).await {
+    for server in servers_with(|s| s.limits.upload_mib_per_day = 10).await {
         let four_mib = 4 * 1024 * 1024;
         assert_eq!(upload(&server, jpeg(four_mib, 1)).await.status, 201);
         assert_eq!(upload(&server, jpeg(four_mib, 2)).await.status, 201);
@@ -267,7 +242,7 @@ fn stored(db: &Database, id: &str) -> bool {
 #[tokio::test]
 async fn an_upload_nobody_cites_is_swept_after_a_day_and_a_cited_one_stays() {
     let start = gridlink::clock::parse_rfc3339("2026-03-02T09:00:00+08:00");
-    for server in servers(|s| s.test_clock = start).await {
+    for server in servers_with(|s| s.test_clock = start).await {
         let db = Database::open(&server.database_url, 1).unwrap();
         let orphan = upload(&server, jpeg(2048, 1)).await.body["id"].as_str().unwrap().to_owned();
         let cited = upload(&server, jpeg(2048, 2)).await.body["id"].as_str().unwrap().to_owned();
@@ -297,7 +272,7 @@ async fn an_upload_nobody_cites_is_swept_after_a_day_and_a_cited_one_stays() {
 
 #[tokio::test]
 async fn texts_past_2000_characters_get_text_too_long_on_both_doors() {
-    for server in servers(|_| {}).await {
+    for server in servers_with(|_| {}).await {
         let centre = server.login("centre").await.unwrap();
         let (status, _, opened) = server.post("/api/v1/reports", &report_body(5)).await.unwrap();
         assert_eq!(status, 201);
@@ -330,35 +305,27 @@ async fn texts_past_2000_characters_get_text_too_long_on_both_doors() {
     }
 }
 
-/// Logs a worker in on `device`; the bearer token.
-async fn login_on(server: &TestServer, login: &str, device: &str) -> String {
-    let body = json!({"login": login, "password": "demo", "device_id": device});
-    let (status, _, opened) = server.post("/api/v1/auth/login", &body).await.unwrap();
-    assert_eq!(status, 200, "{opened}");
-    opened["token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_new_device_past_the_bound_retires_the_idle_one_or_is_refused_when_all_are_connected() {
-    for server in servers(|s| s.limits.devices_per_user = 2).await {
+    for server in servers_with(|s| s.limits.devices_per_user = 2).await {
         let worker = format!("worker-{}", demo_point(9).2);
-        let old_token = login_on(&server, &worker, "old-phone").await;
+        let old_token = login_on(&server, &worker, Some("old-phone")).await.0;
         let mut old = Phone::new(server.ws_url(), old_token.clone(), "old-phone");
         old.connect().await.unwrap();
         old.disconnect().await;
-        let tablet_token = login_on(&server, &worker, "tablet").await;
+        let tablet_token = login_on(&server, &worker, Some("tablet")).await.0;
         let mut tablet = Phone::new(server.ws_url(), tablet_token, "tablet");
         tablet.connect().await.unwrap();
 
         // The replacement phone, a third device: the one heard from longest ago and not
         // connected (the old phone) gives way, and its session ends.
-        let new_token = login_on(&server, &worker, "new-phone").await;
+        let new_token = login_on(&server, &worker, Some("new-phone")).await.0;
         let mut new = Phone::new(server.ws_url(), new_token, "new-phone");
         new.connect().await.expect("the replacement phone is let in");
         assert_eq!(server.get_as(&old_token, "/api/v1/me").await.unwrap().0, 401, "the old phone is logged out");
 
         // With both devices connected, a fourth is refused and closed.
-        let extra_token = login_on(&server, &worker, "extra").await;
+        let extra_token = login_on(&server, &worker, Some("extra")).await.0;
         let mut extra = Phone::new(server.ws_url(), extra_token, "extra");
         match extra.connect().await {
             Err(PhoneError::Protocol(text)) => assert!(text.starts_with("too-many-devices"), "{text}"),

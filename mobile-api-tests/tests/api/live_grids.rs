@@ -11,20 +11,13 @@ use std::time::{Duration, Instant};
 
 use geo::{Area, InteriorPoint, MultiPolygon};
 use geodata::{Layer, Tolerances, Unit};
-use mobile_api_tests::{Backend, TestServer, gridlink_binary};
+use mobile_api_tests::{TestServer, gridlink_binary, servers_with};
 use serde_json::{Value, json};
-use sync_protocol::ServerMessage;
+
+use crate::support::{actions, case, connect_fresh, listed, ok};
 
 /// How long the server may take to take a new layer in (it looks every 2 s by default).
 const SWAP_WITHIN: Duration = Duration::from_secs(15);
-
-/// The servers a scenario runs on: SQLite, and PostgreSQL when it can be reached, each
-/// with its settings changed by `configure`.
-async fn servers(configure: fn(&mut gridlink::settings::Settings)) -> Vec<TestServer> {
-    let mut servers = vec![TestServer::spawn_with(Backend::Sqlite, configure).await.unwrap().unwrap()];
-    servers.extend(TestServer::spawn_with(Backend::Postgres, configure).await.unwrap());
-    servers
-}
 
 /// Two demo grids of one community that share an edge: the one to merge away, the
 /// neighbour that takes it in, and their union (demo grids share their edges vertex for
@@ -111,32 +104,10 @@ async fn report(server: &TestServer, (lon, lat): (f64, f64)) -> String {
     opened["id"].as_str().unwrap().to_owned()
 }
 
-async fn case(server: &TestServer, token: &str, id: &str) -> Value {
-    let (status, case) = server.get_as(token, &format!("/api/v1/incidents/{id}")).await.unwrap();
-    assert_eq!(status, 200, "{case}");
-    case
-}
-
 async fn located(server: &TestServer, (lon, lat): (f64, f64)) -> String {
     let (status, _, body) = server.get(&format!("/api/v1/locate?lon={lon}&lat={lat}")).await.unwrap();
     assert_eq!(status, 200, "{body}");
     body["grid"]["code"].as_str().unwrap().to_owned()
-}
-
-fn actions(case: &Value) -> Vec<String> {
-    case["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
-}
-
-/// The ids of the cases `token` lists in `area`.
-async fn listed(server: &TestServer, token: &str, area: &str) -> Vec<String> {
-    let (status, page) = server.get_as(token, &format!("/api/v1/incidents?area={area}&limit=200")).await.unwrap();
-    assert_eq!(status, 200, "{page}");
-    page["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
-}
-
-fn ok(step: &str, (status, body): (u16, Value)) -> Value {
-    assert_eq!(status, 200, "{step}: {body}");
-    body
 }
 
 #[tokio::test]
@@ -150,7 +121,7 @@ async fn a_layer_imported_into_a_running_deployment_is_taken_in_and_cases_follow
     // A case elsewhere: a grid of another community.
     let other = demo.grids().find(|g| g.parent() != gone.parent()).unwrap();
     let (at_other, elsewhere) = (inside(other), other.code.to_string());
-    for server in servers(|_| {}).await {
+    for server in servers_with(|_| {}).await {
         let (gone_code, keeper_code) = (gone.code.to_string(), keeper.code.to_string());
         let at_gone = inside(&gone);
         assert_eq!(located(&server, at_other).await, elsewhere);
@@ -176,8 +147,7 @@ async fn a_layer_imported_into_a_running_deployment_is_taken_in_and_cases_follow
             .unwrap();
         ok("accept_task", taken);
         let mut phone = server.phone(&worker, "phone").await.unwrap();
-        phone.connect().await.unwrap();
-        while !matches!(phone.recv(Duration::from_secs(10)).await.unwrap(), ServerMessage::SnapshotEnd { .. }) {}
+        connect_fresh(&mut phone).await;
         let task_grid = |s: &sync_protocol::client::ClientState| {
             s.held.get("task").and_then(|t| t.get(&task)).map(|t| t["incident"]["grid"].clone())
         };
@@ -238,10 +208,10 @@ async fn a_layer_imported_into_a_running_deployment_is_taken_in_and_cases_follow
 
         // Lists and scoping follow the case: the neighbour's area has it, the old grid's
         // code has nothing, and the neighbour's own worker sees it.
-        assert!(listed(&server, &centre_token, &keeper_code).await.contains(&moving));
-        assert!(listed(&server, &centre_token, &gone_code).await.is_empty());
+        assert!(listed(&server, &centre_token, &format!("area={keeper_code}")).await.contains(&moving));
+        assert!(listed(&server, &centre_token, &format!("area={gone_code}")).await.is_empty());
         let keeper_worker = server.login(&format!("worker-{keeper_code}")).await.unwrap();
-        assert!(listed(&server, &keeper_worker, &keeper_code).await.contains(&moving));
+        assert!(listed(&server, &keeper_worker, &format!("area={keeper_code}")).await.contains(&moving));
         // Maps and dispatch use the new grids.
         let (lon, lat) = at_gone;
         let bbox = format!("{},{},{},{}", lon - 0.0005, lat - 0.0005, lon + 0.0005, lat + 0.0005);
@@ -277,7 +247,7 @@ async fn a_broken_layer_imported_into_a_running_deployment_changes_nothing() {
     ];
     let codes = |layer: &Layer| layer.units().map(|u| u.code.to_string()).collect::<Vec<_>>();
     // The server looks every 200 ms here: a change would show within the wait below.
-    for server in servers(|s| s.sync.grids_poll_ms = 200).await {
+    for server in servers_with(|s| s.sync.grids_poll_ms = 200).await {
         let gone_code = gone.code.to_string();
         let at_gone = inside(&gone);
         let centre_token = server.login("centre").await.unwrap();

@@ -6,6 +6,8 @@
 // Tests state their expectations with unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 mod attachments;
 mod auth;
 mod authorization;

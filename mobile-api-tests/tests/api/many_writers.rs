@@ -12,6 +12,8 @@ use mobile_api_tests::{Backend, TestServer, demo_point};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use crate::support::total;
+
 /// Grids the cases are spread over.
 const GRIDS: usize = 8;
 /// Reports filed during the storm (each with its own key).
@@ -146,12 +148,6 @@ async fn reader(server: Arc<TestServer>, centre: String, count: usize) -> Result
         }
     }
     Ok(vec![Done::Read(count)])
-}
-
-async fn total(server: &TestServer, centre: &str, query: &str) -> i64 {
-    let (status, list) = server.get_as(centre, &format!("/api/v1/incidents{query}")).await.unwrap();
-    assert_eq!(status, 200, "{list}");
-    list["total"].as_i64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,6 +11,8 @@ use mobile_api_tests::push_service::{Answer, Channel, PushService};
 use mobile_api_tests::{Backend, TestServer, demo_point};
 use serde_json::{Value, json};
 
+use crate::support::login_on;
+
 /// The push time-out these servers use: short, so that a slow service is quick to test.
 const TIMEOUT_MS: u64 = 1_000;
 
@@ -28,17 +30,6 @@ async fn server_for(service: &PushService, backend: Backend) -> Option<TestServe
 /// A demo grid worker's login.
 fn worker(nth: usize) -> String {
     format!("worker-{}", demo_point(nth).2)
-}
-
-/// Logs in from a named device: (token, user id).
-async fn login(server: &TestServer, login: &str, device: Option<&str>) -> (String, String) {
-    let mut body = json!({"login": login, "password": "demo"});
-    if let Some(device) = device {
-        body["device_id"] = json!(device);
-    }
-    let (status, _, body) = server.post("/api/v1/auth/login", &body).await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    (body["token"].as_str().unwrap().to_owned(), body["user"]["id"].as_str().unwrap().to_owned())
 }
 
 async fn subscribe(server: &TestServer, token: &str, body: &Value) -> (u16, Value) {
@@ -89,7 +80,7 @@ async fn a_wake_arrives_signed_and_encrypted_then_gone_deletes_it(backend: Backe
     let point = URL_SAFE_NO_PAD.decode(&public_key).unwrap();
     assert_eq!((point.len(), point[0]), (65, 4), "an uncompressed P-256 point");
 
-    let (token, user_id) = login(&server, &worker(0), Some("phone-1")).await;
+    let (token, user_id) = login_on(&server, &worker(0), Some("phone-1")).await;
     let channel = service.subscribe();
     let (status, body) = subscribe(&server, &token, &channel.subscription("phone-1")).await;
     assert_eq!(status, 200, "{body}");
@@ -133,7 +124,7 @@ async fn a_wake_arrives_signed_and_encrypted_then_gone_deletes_it_on_postgres() 
 async fn a_busy_push_service_is_left_alone_until_its_retry_after() {
     let service = PushService::start().await.unwrap();
     let server = server_for(&service, Backend::Sqlite).await.unwrap();
-    let (token, _) = login(&server, &worker(1), Some("phone-1")).await;
+    let (token, _) = login_on(&server, &worker(1), Some("phone-1")).await;
     let channel = service.subscribe();
     assert_eq!(subscribe(&server, &token, &channel.subscription("phone-1")).await.0, 200);
 
@@ -168,8 +159,8 @@ async fn a_slow_push_service_blocks_neither_the_caller_nor_the_other_devices() {
     let service = PushService::start().await.unwrap();
     let server = server_for(&service, Backend::Sqlite).await.unwrap();
     let login_name = worker(2);
-    let (slow_token, _) = login(&server, &login_name, Some("slow-phone")).await;
-    let (fast_token, _) = login(&server, &login_name, Some("fast-phone")).await;
+    let (slow_token, _) = login_on(&server, &login_name, Some("slow-phone")).await;
+    let (fast_token, _) = login_on(&server, &login_name, Some("fast-phone")).await;
     let (slow, fast) = (service.subscribe(), service.subscribe());
     assert_eq!(subscribe(&server, &slow_token, &slow.subscription("slow-phone")).await.0, 200);
     assert_eq!(subscribe(&server, &fast_token, &fast.subscription("fast-phone")).await.0, 200);
@@ -208,7 +199,7 @@ async fn a_slow_push_service_blocks_neither_the_caller_nor_the_other_devices() {
 async fn endpoints_inside_the_network_and_bad_keys_are_refused() {
     let service = PushService::start().await.unwrap();
     let server = server_for(&service, Backend::Sqlite).await.unwrap();
-    let (token, _) = login(&server, &worker(3), Some("phone-1")).await;
+    let (token, _) = login_on(&server, &worker(3), Some("phone-1")).await;
     let channel = service.subscribe();
     let with_endpoint = |endpoint: &str| {
         let mut body = channel.subscription("phone-1");
@@ -256,8 +247,8 @@ async fn logging_out_removes_the_devices_subscription_and_only_its() {
     let service = PushService::start().await.unwrap();
     let server = server_for(&service, Backend::Sqlite).await.unwrap();
     let login_name = worker(4);
-    let (phone, _) = login(&server, &login_name, Some("phone")).await;
-    let (tablet, _) = login(&server, &login_name, Some("tablet")).await;
+    let (phone, _) = login_on(&server, &login_name, Some("phone")).await;
+    let (tablet, _) = login_on(&server, &login_name, Some("tablet")).await;
     let (on_phone, on_tablet): (Channel, Channel) = (service.subscribe(), service.subscribe());
     assert_eq!(subscribe(&server, &phone, &on_phone.subscription("phone")).await.0, 200);
     assert_eq!(subscribe(&server, &tablet, &on_tablet.subscription("tablet")).await.0, 200);
@@ -288,16 +279,16 @@ async fn logging_out_removes_the_devices_subscription_and_only_its() {
 async fn only_an_administrator_wakes_someone_elses_devices() {
     let service = PushService::start().await.unwrap();
     let server = server_for(&service, Backend::Sqlite).await.unwrap();
-    let (token, user_id) = login(&server, &worker(5), Some("phone")).await;
+    let (token, user_id) = login_on(&server, &worker(5), Some("phone")).await;
     let channel = service.subscribe();
     assert_eq!(subscribe(&server, &token, &channel.subscription("phone")).await.0, 200);
 
-    let (other, _) = login(&server, &worker(6), None).await;
+    let (other, _) = login_on(&server, &worker(6), None).await;
     let (status, problem) = server.post_as(&other, "/api/v1/push/test", &json!({"user_id": user_id})).await.unwrap();
     assert_eq!((status, problem["type"].as_str()), (403, Some("forbidden")), "{problem}");
     assert!(service.received(&channel).is_empty());
 
-    let (admin, _) = login(&server, "admin", None).await;
+    let (admin, _) = login_on(&server, "admin", None).await;
     let (status, body) = server.post_as(&admin, "/api/v1/push/test", &json!({"user_id": user_id})).await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["user_id"], user_id.as_str());

@@ -3,27 +3,13 @@
 //! exactly one of two escalations, or of two dispatches, commits and the other is refused
 //! as the state it meets calls for — never both.
 
-use mobile_api_tests::{TestServer, demo_point, servers};
-use serde_json::{Value, json};
+use mobile_api_tests::servers;
+use serde_json::json;
+
+use crate::support::{act, count, report};
 
 /// Rounds per scenario: each a fresh case and two requests sent together.
 const ROUNDS: usize = 12;
-
-async fn report(server: &TestServer, nth: usize) -> (String, String) {
-    let (lon, lat, grid) = demo_point(nth);
-    let body = json!({"category": "C0101", "location": {"lon": lon, "lat": lat}, "description": "井盖缺失"});
-    let (status, _, opened) = server.post("/api/v1/reports", &body).await.unwrap();
-    assert_eq!(status, 201, "report {nth} at {lon},{lat} on {}: {opened}", server.database_url);
-    (opened["id"].as_str().unwrap().to_owned(), grid)
-}
-
-async fn act(server: &TestServer, token: &str, id: &str, body: &Value) -> (u16, Value) {
-    server.post_as(token, &format!("/api/v1/incidents/{id}/actions"), body).await.unwrap()
-}
-
-fn count(case: &Value, action: &str) -> usize {
-    case["history"].as_array().unwrap().iter().filter(|e| e["action"] == action).count()
-}
 
 #[tokio::test]
 async fn of_two_escalations_at_once_exactly_one_commits() {
@@ -32,7 +18,8 @@ async fn of_two_escalations_at_once_exactly_one_commits() {
             let (id, grid) = report(&server, 20 + round).await;
             let township = server.login(&format!("township-{}", &grid[..9])).await.unwrap();
             let body = json!({"action": "escalate", "reason": "超出乡镇处置能力"});
-            let (a, b) = tokio::join!(act(&server, &township, &id, &body), act(&server, &township, &id, &body));
+            let (a, b) =
+                tokio::join!(act(&server, &township, &id, body.clone()), act(&server, &township, &id, body.clone()));
             let mut statuses = [a.0, b.0];
             statuses.sort_unstable();
             // The second meets a case no longer in the township's queue: not theirs to escalate.
@@ -53,10 +40,11 @@ async fn of_two_dispatches_at_once_exactly_one_commits() {
         let centre = server.login("centre").await.unwrap();
         for round in 0..ROUNDS {
             let (id, grid) = report(&server, 40 + round).await;
-            let (status, _) = act(&server, &centre, &id, &json!({"action": "accept"})).await;
+            let (status, _) = act(&server, &centre, &id, json!({"action": "accept"})).await;
             assert_eq!(status, 200);
             let body = json!({"action": "dispatch", "to": {"grid": grid}});
-            let (a, b) = tokio::join!(act(&server, &centre, &id, &body), act(&server, &centre, &id, &body));
+            let (a, b) =
+                tokio::join!(act(&server, &centre, &id, body.clone()), act(&server, &centre, &id, body.clone()));
             let mut statuses = [a.0, b.0];
             statuses.sort_unstable();
             assert_eq!(statuses, [200, 409], "round {round}: {a:?} {b:?}");

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use gridlink::clock::parse_rfc3339;
 use mobile_api_tests::{TestServer, demo_point, servers};
 use serde_json::{Value, json};
+
+use crate::support::{case, ms};
 
 async fn put_roster(server: &TestServer, token: &str, grid: &str, body: &Value) -> (u16, Value) {
     let response = server
@@ -109,12 +110,6 @@ async fn bad_rosters_are_refused_and_change_nothing() {
     }
 }
 
-async fn case(server: &TestServer, token: &str, id: &str) -> Value {
-    let (status, case) = server.get_as(token, &format!("/api/v1/incidents/{id}")).await.unwrap();
-    assert_eq!(status, 200, "{case}");
-    case
-}
-
 /// The system's entries of a case's history, as (action, rule).
 fn by_system(case: &Value) -> Vec<(String, String)> {
     case["history"]
@@ -124,10 +119,6 @@ fn by_system(case: &Value) -> Vec<(String, String)> {
         .filter(|e| e["actor"]["role"] == "system")
         .map(|e| (e["action"].as_str().unwrap().to_owned(), e["data"]["rule"].as_str().unwrap_or("").to_owned()))
         .collect()
-}
-
-fn ms(instant: &Value) -> i64 {
-    parse_rfc3339(instant.as_str().unwrap()).unwrap()
 }
 
 #[tokio::test]

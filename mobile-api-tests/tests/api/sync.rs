@@ -11,31 +11,7 @@ use serde_json::{Value, json};
 use sync_protocol::phone::{Phone, PhoneError};
 use sync_protocol::{ClientMessage, Op, OpKind, ServerMessage, codes};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Reports a case in the `nth` demo grid, accepts it and dispatches it to the grid as
-/// the centre; the case id and the new task's id.
-async fn dispatch(server: &TestServer, centre: &str, nth: usize) -> (String, String, String) {
-    let (lon, lat, grid) = demo_point(nth);
-    let body = json!({"category": "C0101", "location": {"lon": lon, "lat": lat}, "description": "井盖缺失"});
-    let (status, _, opened) = server.post("/api/v1/reports", &body).await.unwrap();
-    assert_eq!(status, 201, "{opened}");
-    let id = opened["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/incidents/{id}/actions");
-    let (status, _) = server.post_as(centre, &path, &json!({"action": "accept"})).await.unwrap();
-    assert_eq!(status, 200);
-    let (status, case) =
-        server.post_as(centre, &path, &json!({"action": "dispatch", "to": {"grid": grid}})).await.unwrap();
-    assert_eq!(status, 200, "{case}");
-    let task = case["tasks"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
-    (id, task, grid)
-}
-
-/// Connects a phone with no cursor and takes in its snapshot.
-async fn connect_fresh(phone: &mut Phone) {
-    phone.connect().await.unwrap();
-    while !matches!(phone.recv(WAIT).await.unwrap(), ServerMessage::SnapshotEnd { .. }) {}
-}
+use crate::support::{WAIT, case, connect_fresh, report_and_dispatch};
 
 fn holds(phone: &Phone, task: &str) -> bool {
     phone.state.tasks().any(|(id, _)| id == task)
@@ -43,12 +19,6 @@ fn holds(phone: &Phone, task: &str) -> bool {
 
 fn op(kind: OpKind) -> Op {
     Op { kind, occurred_at: None }
-}
-
-async fn case(server: &TestServer, centre: &str, id: &str) -> Value {
-    let (status, case) = server.get_as(centre, &format!("/api/v1/incidents/{id}")).await.unwrap();
-    assert_eq!(status, 200);
-    case
 }
 
 #[tokio::test]
@@ -63,7 +33,7 @@ async fn a_dispatched_task_reaches_both_of_the_workers_phones_and_no_one_else() 
         for p in [&mut phone, &mut tablet, &mut stranger] {
             connect_fresh(p).await;
         }
-        let (_, task, _) = dispatch(&server, &centre, 0).await;
+        let (_, task, _) = report_and_dispatch(&server, &centre, 0).await;
         for p in [&mut phone, &mut tablet] {
             p.until(WAIT, |s| s.tasks().any(|(id, _)| id == task)).await.unwrap();
             let data = p.state.tasks().find(|(id, _)| *id == task).unwrap().1.clone();
@@ -91,13 +61,13 @@ async fn an_offline_phone_gets_every_task_in_order_from_its_cursor() {
         let store = dir.join("phone.json");
         let mut phone = Phone::stored(server.ws_url(), token.clone(), "phone", &store).unwrap();
         // A first case, so that the log has a number for the phone to stand on.
-        dispatch(&server, &centre, 2).await;
+        report_and_dispatch(&server, &centre, 2).await;
         connect_fresh(&mut phone).await;
         assert!(phone.state.cursor > 0);
         phone.disconnect().await;
         let mut tasks = Vec::new();
         for _ in 0..3 {
-            tasks.push(dispatch(&server, &centre, 2).await.1);
+            tasks.push(report_and_dispatch(&server, &centre, 2).await.1);
         }
         // The app restarts from what it stored: same cursor, no reset.
         let mut phone = Phone::stored(server.ws_url(), token, "phone", &store).unwrap();
@@ -124,7 +94,7 @@ async fn an_offline_phone_gets_every_task_in_order_from_its_cursor() {
 async fn a_reinstalled_phone_gets_a_snapshot_of_its_open_tasks() {
     for server in servers().await {
         let centre = server.login("centre").await.unwrap();
-        let (_, task, grid) = dispatch(&server, &centre, 3).await;
+        let (_, task, grid) = report_and_dispatch(&server, &centre, 3).await;
         let mut phone = server.phone(&format!("worker-{grid}"), "fresh-install").await.unwrap();
         phone.connect().await.unwrap();
         assert_eq!(phone.recv(WAIT).await.unwrap(), ServerMessage::Reset);
@@ -141,7 +111,7 @@ async fn a_reinstalled_phone_gets_a_snapshot_of_its_open_tasks() {
 async fn a_completion_sent_three_times_over_two_connections_lands_once() {
     for server in servers().await {
         let centre = server.login("centre").await.unwrap();
-        let (case_id, task, grid) = dispatch(&server, &centre, 4).await;
+        let (case_id, task, grid) = report_and_dispatch(&server, &centre, 4).await;
         let token = server.login(&format!("worker-{grid}")).await.unwrap();
         let mut phone = Phone::new(server.ws_url(), token.clone(), "phone");
         phone.connect().await.unwrap();
@@ -185,7 +155,7 @@ async fn a_completion_sent_three_times_over_two_connections_lands_once() {
 async fn a_photo_not_yet_uploaded_is_answered_retry_and_lands_after_the_upload() {
     for server in servers().await {
         let centre = server.login("centre").await.unwrap();
-        let (case_id, task, grid) = dispatch(&server, &centre, 5).await;
+        let (case_id, task, grid) = report_and_dispatch(&server, &centre, 5).await;
         let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
         phone.connect().await.unwrap();
         mutate_ok(&mut phone, "a", OpKind::AcceptTask { task_id: task.clone() }).await;
@@ -345,7 +315,7 @@ async fn logging_out_closes_the_devices_socket() {
 async fn a_phone_whose_user_changed_scope_starts_again_from_a_snapshot() {
     for server in servers().await {
         let centre = server.login("centre").await.unwrap();
-        let (_, first, grid) = dispatch(&server, &centre, 10).await;
+        let (_, first, grid) = report_and_dispatch(&server, &centre, 10).await;
         let worker = format!("worker-{grid}");
         let token = server.login(&worker).await.unwrap();
         let mut phone = Phone::new(server.ws_url(), token, "phone");
@@ -393,7 +363,7 @@ async fn a_task_redispatched_to_another_grid_moves_from_one_workers_phone_to_the
         connect_fresh(&mut second).await;
 
         // 改派 of a task its holder is working on: withdrawn from them, sent to the other grid.
-        let (case_id, task, _) = dispatch(&server, &centre, 6).await;
+        let (case_id, task, _) = report_and_dispatch(&server, &centre, 6).await;
         first.until(WAIT, |s| s.tasks().any(|(id, _)| id == task)).await.unwrap();
         mutate_ok(&mut first, "accept-1", OpKind::AcceptTask { task_id: task.clone() }).await;
         let body = json!({"action": "redispatch", "task": task, "to": {"grid": second_grid}});
@@ -450,7 +420,7 @@ async fn a_task_redispatched_to_another_grid_moves_from_one_workers_phone_to_the
 async fn more_time_asked_from_a_phone_and_granted_moves_the_deadline_on_the_phone() {
     for server in servers().await {
         let centre = server.login("centre").await.unwrap();
-        let (case_id, task, grid) = dispatch(&server, &centre, 8).await;
+        let (case_id, task, grid) = report_and_dispatch(&server, &centre, 8).await;
         let mut phone = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
         connect_fresh(&mut phone).await;
         mutate_ok(&mut phone, "accept", OpKind::AcceptTask { task_id: task.clone() }).await;
@@ -503,7 +473,7 @@ async fn more_time_asked_from_a_phone_and_granted_moves_the_deadline_on_the_phon
 async fn a_worker_checks_another_workers_work_on_site_from_the_phone() {
     for server in servers().await {
         let centre = server.login("centre").await.unwrap();
-        let (case_id, task, grid) = dispatch(&server, &centre, 9).await;
+        let (case_id, task, grid) = report_and_dispatch(&server, &centre, 9).await;
         let checker_grid = demo_point(10).2;
         let mut handler = server.phone(&format!("worker-{grid}"), "phone").await.unwrap();
         let mut checker = server.phone(&format!("worker-{checker_grid}"), "phone").await.unwrap();

@@ -2,28 +2,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// The binary under test: cargo's, or `GRIDLINK_TEST_BIN` where several worktrees share
-/// one target directory and so one `target/debug/gridlink`, which another's build may
-/// replace between this build and this run.
-fn gridlink() -> Command {
-    Command::new(std::env::var_os("GRIDLINK_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_gridlink").into()))
-}
+use crate::support::{self, Running, gridlink, remove_database};
 
 fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("gridlink-cli-{}-{name}", std::process::id()))
-}
-
-/// A running `gridlink serve`, stopped when dropped.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Starts `gridlink serve` with these arguments on a scratch database, and waits for the
@@ -91,12 +76,6 @@ fn post_json(port: u16, path: &str, body: &str) -> String {
 fn json_body(response: &str) -> serde_json::Value {
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
-}
-
-fn remove_database(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
 
 #[test]
@@ -762,48 +741,9 @@ fn a_demo_database_is_never_served_publicly_until_purged_on_sqlite() {
     remove_database(&database);
 }
 
-/// A fresh PostgreSQL database, dropped when the guard goes; `None` without a reachable
-/// server outside CI (as the storage tests do).
-struct ScratchPg {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchPg {
-    fn create() -> Option<ScratchPg> {
-        use diesel::Connection;
-        use diesel::connection::SimpleConnection;
-        let admin = std::env::var("GRIDLINK_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let mut conn = match diesel::PgConnection::establish(&admin) {
-            Ok(conn) => conn,
-            Err(e) if std::env::var("CI").is_ok() => panic!("PostgreSQL is required under CI: {e}"),
-            Err(e) => {
-                eprintln!("skipping PostgreSQL: {e}");
-                return None;
-            }
-        };
-        let name = format!("gridlink_cli_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        conn.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-        Some(ScratchPg { admin, name, url })
-    }
-}
-
-impl Drop for ScratchPg {
-    fn drop(&mut self) {
-        use diesel::Connection;
-        use diesel::connection::SimpleConnection;
-        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
-            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
-    }
-}
-
 #[test]
 fn a_demo_database_is_never_served_publicly_until_purged_on_postgres() {
-    if let Some(pg) = ScratchPg::create() {
+    if let Some(pg) = support::scratch_postgres() {
         a_demo_database_goes_public_only_once_purged(&pg.url);
     }
 }

@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 use sync_protocol::phone::{Phone, PhoneError};
 use sync_protocol::{ClientMessage, Location, Op, OpKind, ServerMessage};
 
+use crate::support::{Running, gridlink, remove_database};
+
 /// How many phones (one per demo grid).
 const PHONES: usize = 50;
 /// How many times the server is killed.
@@ -77,7 +79,7 @@ fn start(port: u16, database: &Path, log: &Path) -> Child {
     for _ in 0..50 {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let mut copy = log.try_clone().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gridlink"))
+        let mut child = gridlink()
             .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}"), "--database"])
             .arg(format!("sqlite://{}", database.display()))
             .stdout(Stdio::piped())
@@ -105,16 +107,6 @@ fn start(port: u16, database: &Path, log: &Path) -> Child {
         std::thread::sleep(Duration::from_millis(200));
     }
     panic!("the server would not start on port {port}");
-}
-
-/// A running server, killed when dropped (also when the test fails).
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// What the phones and the centre share.
@@ -406,12 +398,6 @@ fn missing_or_doubled(stored: &Stored, applied: &[Applied]) -> Vec<String> {
         }
     }
     problems
-}
-
-fn remove_database(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

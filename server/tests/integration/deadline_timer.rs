@@ -4,13 +4,9 @@
 
 use std::sync::Arc;
 
-use gridlink::calendar::Calendars;
-use gridlink::categories::CategoryTree;
 use gridlink::clock::Clock;
 use gridlink::deadlines::timer::Timer;
-use gridlink::incidents::act::{NewCase, WritePath};
-use gridlink::incidents::store;
-use gridlink::sync::hub::{Notifier, Touched};
+use gridlink::sync::hub::NoListeners;
 use uuid::Uuid;
 
 use crate::support;
@@ -21,40 +17,14 @@ const DAY: i64 = 86_400_000;
 const CASES: usize = 20;
 const NODES: usize = 4;
 
-struct Nobody;
-
-impl Notifier for Nobody {
-    fn committed(&self, _: &Touched) {}
-}
-
-fn new_case(id: &str) -> NewCase {
-    NewCase {
-        id: id.to_owned(),
-        category: "C0101".into(),
-        level: 5,
-        chain: ["321300", "321302", "321302001", "321302001001", "321302001001001"].map(str::to_owned),
-        lon: 118.3,
-        lat: 33.9,
-        description: "井盖缺失".into(),
-        photos: Vec::new(),
-        contact: None,
-        source: "resident".into(),
-        follow_token_hash: "x".into(),
-        severity: None,
-        claimed_severity: None,
-    }
-}
-
 #[test]
 fn several_timers_on_one_database_fire_each_deadline_once() {
     assert_eq!(gridlink::clock::parse_rfc3339("2026-03-02T09:00:00+08:00"), Some(NOW));
-    let tree = Arc::new(CategoryTree::default_tree().unwrap());
-    let calendars = Arc::new(Calendars::shipped());
     for t in support::both() {
-        let path = WritePath::new(t.db.clone(), Arc::new(Nobody), tree.clone(), calendars.clone());
+        let path = support::write_path(&t.db, Arc::new(NoListeners));
         let ids: Vec<String> = (0..CASES).map(|_| Uuid::new_v4().to_string()).collect();
         for id in &ids {
-            path.run(|tx| tx.open(new_case(id), None, NOW).map(|_| ())).unwrap();
+            path.run(|tx| tx.open(support::new_case(id, "321302001001001"), None, NOW).map(|_| ())).unwrap();
         }
         let clock = Clock::starting_at(NOW + 3 * DAY);
         let timer = Timer { path, clock };
@@ -64,9 +34,7 @@ fn several_timers_on_one_database_fire_each_deadline_once() {
         });
         assert_eq!(fired, CASES, "{}: each limit fired by one node", t.name);
         for id in &ids {
-            let actions: Vec<String> =
-                t.db.read(|c| store::events_of(c, id)).unwrap().into_iter().map(|e| e.action).collect();
-            assert_eq!(actions, ["reported", "warned", "overdue"], "{}", t.name);
+            assert_eq!(support::actions(&t.db, id), ["reported", "warned", "overdue"], "{}", t.name);
         }
         assert_eq!(timer.tick().unwrap(), 0, "{}: nothing more to fire", t.name);
     }

@@ -6,12 +6,10 @@
 //! are left alone; a second pass (another node, a restart) finds nothing to do; a node
 //! whose layer is not the stored one any more changes nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use geodata::{AreaCode, GridIndex, IndexOptions, Layer, Level, Unit};
 use gridlink::auth::Role;
-use gridlink::calendar::Calendars;
-use gridlink::categories::CategoryTree;
 use gridlink::changes::{self, unit_subject};
 use gridlink::clock::Clock;
 use gridlink::geo::store::save_layer;
@@ -20,22 +18,11 @@ use gridlink::incidents::replace::{self, ReplaceError, Replacement, Tally};
 use gridlink::incidents::scope::{Area, Viewer};
 use gridlink::incidents::store;
 use gridlink::incidents::workflow::{Assignment, Command, Target};
-use gridlink::sync::hub::{Notifier, Touched};
 use uuid::Uuid;
 
-use crate::support;
+use crate::support::{self, Recorder};
 
 const NOW: i64 = 1_780_000_000_000;
-
-/// Remembers what it was told.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Touched>>);
-
-impl Notifier for Recorder {
-    fn committed(&self, touched: &Touched) {
-        self.0.lock().unwrap().push(touched.clone());
-    }
-}
 
 /// A point of `unit` that `index` places in it without snapping (tried on a lattice
 /// over its bounding box), if any.
@@ -116,21 +103,7 @@ fn place(layer: &Layer, grid: &AreaCode) -> [String; 5] {
 
 fn open(path: &WritePath, layer: &Layer, (grid, (lon, lat)): (&Unit, (f64, f64))) -> String {
     let id = Uuid::new_v4().to_string();
-    let new = NewCase {
-        id: id.clone(),
-        category: "C0101".into(),
-        level: 5,
-        chain: place(layer, &grid.code),
-        lon,
-        lat,
-        description: "井盖缺失".into(),
-        photos: Vec::new(),
-        contact: None,
-        source: "resident".into(),
-        follow_token_hash: "x".into(),
-        severity: None,
-        claimed_severity: None,
-    };
+    let new = NewCase { chain: place(layer, &grid.code), lon, lat, ..support::new_case(&id, &grid.code.to_string()) };
     path.run(|tx| tx.open(new, None, NOW).map(|_| ())).unwrap();
     id
 }
@@ -141,18 +114,12 @@ fn person(n: u128, role: Role) -> Actor {
     Actor { viewer: Viewer { id: Uuid::from_u128(n), role, unit_code: "321302".into(), area }, device_id: None }
 }
 
-fn actions(t: &support::TestDb, id: &str) -> Vec<String> {
-    t.db.read(|c| store::events_of(c, id)).unwrap().into_iter().map(|e| e.action).collect()
-}
-
 #[test]
 fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
     let s = scene();
-    let tree = Arc::new(CategoryTree::default_tree().unwrap());
-    let calendars = Arc::new(Calendars::shipped());
     for t in support::both() {
         let told = Arc::new(Recorder::default());
-        let path = WritePath::new(t.db.clone(), told.clone(), tree.clone(), calendars.clone());
+        let path = support::write_path(&t.db, told.clone());
         t.db.write(|c| save_layer(c, &s.old, &mut |_, _| {})).unwrap();
         let in_x = open(&path, &s.old, (&s.x, s.at_x));
         let in_y = open(&path, &s.old, (&s.y, s.at_y));
@@ -191,7 +158,12 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
         let stale = replace::run(&path, &index, generation - 1, &clock);
         assert!(matches!(stale, Err(ReplaceError::Superseded { .. })), "{}: {stale:?}", t.name);
         assert_eq!(t.db.read(changes::newest).unwrap(), log_before, "{}", t.name);
-        assert_eq!(actions(&t, &in_x), ["reported", "registered", "dispatched", "task_accepted"], "{}", t.name);
+        assert_eq!(
+            support::actions(&t.db, &in_x),
+            ["reported", "registered", "dispatched", "task_accepted"],
+            "{}",
+            t.name
+        );
 
         let told_before = told.0.lock().unwrap().len();
         let tally = replace::run(&path, &index, generation, &clock).unwrap();
@@ -233,10 +205,10 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
 
         // z's case lies in no grid now: it keeps z, and says so.
         assert_eq!(t.db.read(|c| store::incident(c, &in_z)).unwrap().unwrap().grid_code, s.z.code.as_str());
-        assert_eq!(actions(&t, &in_z), ["reported", "stranded"], "{}", t.name);
+        assert_eq!(support::actions(&t.db, &in_z), ["reported", "stranded"], "{}", t.name);
         // Left alone: the case in a surviving grid, and the case that left the loop.
-        assert_eq!(actions(&t, &in_y), ["reported"], "{}", t.name);
-        assert_eq!(actions(&t, &closed_in_x), ["reported", "rejected"], "{}", t.name);
+        assert_eq!(support::actions(&t.db, &in_y), ["reported"], "{}", t.name);
+        assert_eq!(support::actions(&t.db, &closed_in_x), ["reported", "rejected"], "{}", t.name);
         assert_eq!(t.db.read(|c| store::incident(c, &closed_in_x)).unwrap().unwrap().grid_code, s.x.code.as_str());
 
         // A node that read its candidates before this one moved the case leaves it be.
@@ -250,7 +222,7 @@ fn open_cases_in_vanished_grids_are_re_placed_once_and_traced() {
         let again = replace::run(&path, &index, generation, &clock).unwrap();
         assert_eq!(again, Tally { replaced: 0, stranded: 0, untouched: 1 }, "{}: only z's case is looked at", t.name);
         assert_eq!(t.db.read(changes::newest).unwrap(), newest, "{}", t.name);
-        assert_eq!(actions(&t, &in_z), ["reported", "stranded"], "{}", t.name);
+        assert_eq!(support::actions(&t.db, &in_z), ["reported", "stranded"], "{}", t.name);
         assert_eq!(t.db.read(|c| store::events_of(c, &in_x)).unwrap().len(), events.len(), "{}", t.name);
 
         // A later layer that has z again places nothing: its case is in a grid that exists.

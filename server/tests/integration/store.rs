@@ -238,29 +238,9 @@ fn sessions_nobody_can_use_are_pruned_and_the_rest_kept() {
 
 /// A case of C0101 reported at `at_ms` in a grid of county 321302 (`nth` picks the grid).
 fn open_case(db: &gridlink::store::Database, id: &str, nth: usize, at_ms: i64) {
-    use std::sync::Arc;
-
-    use gridlink::incidents::act::{NewCase, WritePath};
-    let tree = Arc::new(gridlink::categories::CategoryTree::default_tree().unwrap());
-    let calendars = Arc::new(gridlink::calendar::Calendars::shipped());
-    let path = WritePath::new(db.clone(), Arc::new(gridlink::sync::hub::NoListeners), tree, calendars);
+    let path = support::write_path(db, Arc::new(gridlink::sync::hub::NoListeners));
     let grid = format!("321302001{:03}{:03}", 1 + nth % 3, 1 + nth % 5);
-    let new = NewCase {
-        id: id.to_owned(),
-        category: "C0101".into(),
-        level: 5,
-        chain: ["321300".into(), "321302".into(), grid[..9].to_owned(), grid[..12].to_owned(), grid],
-        lon: 118.3,
-        lat: 33.9,
-        description: "井盖缺失".into(),
-        photos: Vec::new(),
-        contact: None,
-        source: "resident".into(),
-        follow_token_hash: "x".into(),
-        severity: None,
-        claimed_severity: None,
-    };
-    path.run(|tx| tx.open(new, None, at_ms).map(|_| ())).unwrap();
+    path.run(|tx| tx.open(support::new_case(id, &grid), None, at_ms).map(|_| ())).unwrap();
 }
 
 /// The county centre of 321302.

@@ -3,20 +3,17 @@
 //! workers reaches the others as removed, the units of the case's area see every change,
 //! and a refused command leaves nothing behind.
 
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 
 use gridlink::auth::Role;
-use gridlink::calendar::Calendars;
-use gridlink::categories::CategoryTree;
 use gridlink::changes::{self, unit_subject};
 use gridlink::incidents::act::{ActError, Actor, Extra, NewCase, WritePath};
 use gridlink::incidents::scope::{Area, Viewer};
 use gridlink::incidents::store;
 use gridlink::incidents::workflow::{Assignment, Command, Refusal, Target};
-use gridlink::sync::hub::{Notifier, Touched};
 use uuid::Uuid;
 
-use crate::support;
+use crate::support::{self, Recorder};
 
 const GRID: &str = "321302001001001";
 const NOW: i64 = 1_780_000_000_000;
@@ -29,20 +26,9 @@ fn actor(n: u128, role: Role, unit: &str) -> Actor {
     }
 }
 
-/// Remembers every commit it was told of.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Touched>>);
-
-impl Notifier for Recorder {
-    fn committed(&self, touched: &Touched) {
-        self.0.lock().unwrap().push(touched.clone());
-    }
-}
-
 fn path(t: &support::TestDb) -> (WritePath, Arc<Recorder>) {
     let told = Arc::new(Recorder::default());
-    let tree = Arc::new(CategoryTree::default_tree().unwrap());
-    (WritePath::new(t.db.clone(), told.clone(), tree, Arc::new(Calendars::shipped())), told)
+    (support::write_path(&t.db, told.clone()), told)
 }
 
 /// Commits `command` on case `id` by `actor` through the write path.
@@ -50,22 +36,9 @@ fn run(path: &WritePath, id: &str, actor: &Actor, command: Command, at: i64) -> 
     path.run(|tx| tx.act(id, actor, at, |_, _| Ok::<_, ActError>((command, Extra::default()))).map(|_| ()))
 }
 
+/// A resident's report in `GRID`, with the reporter's name and phone.
 fn new_case(id: &str) -> NewCase {
-    NewCase {
-        id: id.to_owned(),
-        category: "C0101".into(),
-        level: 5,
-        chain: ["321300", "321302", "321302001", "321302001001", GRID].map(str::to_owned),
-        lon: 118.3,
-        lat: 33.9,
-        description: "井盖缺失".into(),
-        photos: Vec::new(),
-        contact: Some((Some("张三".into()), Some("13812345678".into()))),
-        source: "resident".into(),
-        follow_token_hash: "x".into(),
-        severity: None,
-        claimed_severity: None,
-    }
+    NewCase { contact: Some((Some("张三".into()), Some("13812345678".into()))), ..support::new_case(id, GRID) }
 }
 
 #[test]
