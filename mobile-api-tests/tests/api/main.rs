@@ -1,0 +1,29 @@
+//! The gridlink server seen from outside, in one binary: one build, one link and one
+//! start instead of one per file. Each module was a test file of its own and is a set of
+//! scenarios against real servers (`mobile_api_tests::TestServer`, each on its own port
+//! and database); `cargo test -p mobile-api-tests --test api races::` runs one of them.
+
+// Tests state their expectations with unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod attachments;
+mod auth;
+mod authorization;
+mod bad_input;
+mod branches;
+mod categories;
+mod closed_loop;
+mod deadlines;
+mod limits;
+mod live_grids;
+mod locate;
+mod many_writers;
+mod metrics;
+mod openapi;
+mod push;
+mod push_wake;
+mod races;
+mod routing;
+mod sync;

@@ -1,0 +1,162 @@
+//! The one write path on both backends: a command committed with its trace and its
+//! change-log rows, whose audience is fixed at commit — a task taken by one of a grid's
+//! workers reaches the others as removed, the units of the case's area see every change,
+//! and a refused command leaves nothing behind.
+
+use std::sync::{Arc, Barrier};
+
+use gridlink::auth::Role;
+use gridlink::changes::{self, unit_subject};
+use gridlink::incidents::act::{ActError, Actor, Extra, NewCase, WritePath};
+use gridlink::incidents::scope::{Area, Viewer};
+use gridlink::incidents::store;
+use gridlink::incidents::workflow::{Assignment, Command, Refusal, Target};
+use uuid::Uuid;
+
+use crate::support::{self, Recorder};
+
+const GRID: &str = "321302001001001";
+const NOW: i64 = 1_780_000_000_000;
+
+fn actor(n: u128, role: Role, unit: &str) -> Actor {
+    let area = geodata::AreaCode::parse(unit).map_or(Area::None, Area::Unit);
+    Actor {
+        viewer: Viewer { id: Uuid::from_u128(n), role, unit_code: unit.to_owned(), area },
+        device_id: Some(format!("device-{n}")),
+    }
+}
+
+fn path(t: &support::TestDb) -> (WritePath, Arc<Recorder>) {
+    let told = Arc::new(Recorder::default());
+    (support::write_path(&t.db, told.clone()), told)
+}
+
+/// Commits `command` on case `id` by `actor` through the write path.
+fn run(path: &WritePath, id: &str, actor: &Actor, command: Command, at: i64) -> Result<(), ActError> {
+    path.run(|tx| tx.act(id, actor, at, |_, _| Ok::<_, ActError>((command, Extra::default()))).map(|_| ()))
+}
+
+/// A resident's report in `GRID`, with the reporter's name and phone.
+fn new_case(id: &str) -> NewCase {
+    NewCase { contact: Some((Some("张三".into()), Some("13812345678".into()))), ..support::new_case(id, GRID) }
+}
+
+#[test]
+fn a_taken_task_reaches_the_other_assignees_as_removed() {
+    for t in support::both() {
+        let (path, told) = path(&t);
+        let centre = actor(1, Role::CountyCentre, "321302");
+        let (a, b) = (actor(2, Role::GridWorker, GRID), actor(3, Role::GridWorker, GRID));
+        let id = Uuid::new_v4().to_string();
+        let task = Uuid::new_v4();
+        path.run(|tx| tx.open(new_case(&id), None, NOW).map(|_| ())).unwrap();
+        run(&path, &id, &centre, Command::Accept { confirm: None }, NOW).unwrap();
+        let lead = Assignment {
+            task,
+            target: Target::Grid(GRID.into()),
+            assignees: vec![a.viewer.id, b.viewer.id],
+            due_ms: Some(NOW + 3_600_000),
+            level: Some(5),
+        };
+        run(&path, &id, &centre, Command::Dispatch { lead, assist: vec![] }, NOW).unwrap();
+        let before = t.db.read(changes::newest).unwrap();
+        assert_eq!(told.0.lock().unwrap().len(), 3, "{}: each commit told once", t.name);
+        assert_eq!(t.db.read(|c| store::incident(c, &id)).unwrap().unwrap().level, 5, "{}", t.name);
+
+        run(&path, &id, &a, Command::AcceptTask { task }, NOW + 1).unwrap();
+
+        let read = |subject: String| t.db.read(|c| changes::after(c, &[subject], before, 100)).unwrap();
+        let for_a = read(a.viewer.id.to_string());
+        let for_b = read(b.viewer.id.to_string());
+        let for_area = read(unit_subject("321302"));
+        let task_change = |rows: &[changes::Change]| rows.iter().find(|r| r.kind == "task").cloned().unwrap();
+        assert!(!task_change(&for_a).removed, "{}: the taker keeps the task", t.name);
+        assert!(task_change(&for_b).removed, "{}: the other worker drops it", t.name);
+        assert!(!task_change(&for_area).removed, "{}: the county sees it", t.name);
+        let data: serde_json::Value = serde_json::from_str(&task_change(&for_a).data).unwrap();
+        assert_eq!(data["status"], "accepted");
+        assert_eq!(data["incident_id"], id.as_str());
+        assert!(data["deadline"].is_string());
+        assert!(!task_change(&for_a).data.contains("13812345678"), "no contact details in the log");
+        assert!(read(unit_subject("321302002")).is_empty(), "{}: another township hears nothing", t.name);
+        let last = told.0.lock().unwrap().last().cloned().unwrap();
+        assert!(last.subjects.contains(&b.viewer.id.to_string()), "{}: the notifier names whom it concerned", t.name);
+
+        // The trace: every event with its actor and device; the level came with the dispatch.
+        let events = t.db.read(|c| store::events_of(c, &id)).unwrap();
+        let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["reported", "registered", "dispatched", "task_accepted"], "{}", t.name);
+        assert_eq!(events[3].actor_id.as_deref(), Some(a.viewer.id.to_string().as_str()));
+        assert_eq!(events[3].device_id.as_deref(), Some("device-2"));
+        assert!(events[2].data.contains("\"level\":5"), "{}: {}", t.name, events[2].data);
+
+        // A refused command (b takes the task a holds) leaves no event, no change, and
+        // tells nobody.
+        let newest = t.db.read(changes::newest).unwrap();
+        let refused = run(&path, &id, &b, Command::AcceptTask { task }, NOW + 2);
+        assert!(matches!(refused, Err(ActError::Forbidden(_))), "{}: {refused:?}", t.name);
+        let refused = run(&path, &id, &a, Command::AcceptTask { task }, NOW + 2);
+        assert!(matches!(refused, Err(ActError::Refused(Refusal::TaskNotActive { .. }))), "{}", t.name);
+        assert_eq!(t.db.read(changes::newest).unwrap(), newest, "{}", t.name);
+        assert_eq!(t.db.read(|c| store::events_of(c, &id)).unwrap().len(), 4, "{}", t.name);
+        assert_eq!(told.0.lock().unwrap().len(), 4, "{}: nothing told of what did not commit", t.name);
+    }
+}
+
+#[test]
+fn a_case_outside_the_actors_area_is_not_found() {
+    for t in support::both() {
+        let (path, _) = path(&t);
+        let id = Uuid::new_v4().to_string();
+        path.run(|tx| tx.open(new_case(&id), None, NOW).map(|_| ())).unwrap();
+        let stranger = actor(9, Role::TownshipCentre, "321302002");
+        let result = run(&path, &id, &stranger, Command::Accept { confirm: None }, NOW);
+        assert!(matches!(result, Err(ActError::NotFound(_))), "{}", t.name);
+        // Inside the area but of a role the table does not let accept: forbidden.
+        let worker = actor(10, Role::GridWorker, GRID);
+        let result = run(&path, &id, &worker, Command::Accept { confirm: None }, NOW);
+        assert!(matches!(result, Err(ActError::Forbidden(_))), "{}: {result:?}", t.name);
+        let row = t.db.read(|c| store::incident(c, &id)).unwrap().unwrap();
+        assert_eq!(row.status, "reported", "{}", t.name);
+        assert!(row.code.ends_with("-0000001"), "{}: {}", t.name, row.code);
+    }
+}
+
+/// Two escalations of one case by its township at the same instant, from two threads:
+/// each builds its command from the case as it reads it under the lock, so the second
+/// finds the case in the county's queue — not the township's to escalate — and exactly
+/// one commits.
+#[test]
+fn of_two_escalations_at_the_same_instant_exactly_one_commits() {
+    for t in support::both() {
+        let (path, _) = path(&t);
+        let township = actor(5, Role::TownshipCentre, "321302001");
+        for round in 0..8 {
+            let id = Uuid::new_v4().to_string();
+            path.run(|tx| tx.open(new_case(&id), None, NOW).map(|_| ())).unwrap();
+            let start = Barrier::new(2);
+            let results: Vec<Result<(), ActError>> = std::thread::scope(|s| {
+                let escalate = || {
+                    start.wait();
+                    path.run(|tx| {
+                        tx.act(&id, &township, NOW, |_, fresh| {
+                            let from = fresh.queue().unwrap();
+                            let command = Command::Escalate { from, to: Some("321302".into()), reason: "r".into() };
+                            Ok::<_, ActError>((command, Extra::default()))
+                        })
+                        .map(|_| ())
+                    })
+                };
+                let (a, b) = (s.spawn(escalate), s.spawn(escalate));
+                vec![a.join().unwrap(), b.join().unwrap()]
+            });
+            let won = results.iter().filter(|r| r.is_ok()).count();
+            let refused = results.iter().filter(|r| matches!(r, Err(ActError::Forbidden(_)))).count();
+            assert_eq!((won, refused), (1, 1), "{} round {round}: {results:?}", t.name);
+            let escalated =
+                t.db.read(|c| store::events_of(c, &id)).unwrap().iter().filter(|e| e.action == "escalated").count();
+            assert_eq!(escalated, 1, "{} round {round}", t.name);
+            assert_eq!(t.db.read(|c| store::incident(c, &id)).unwrap().unwrap().level, 2, "{}", t.name);
+        }
+    }
+}
