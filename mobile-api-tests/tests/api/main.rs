@@ -16,6 +16,7 @@ mod branches;
 mod categories;
 mod closed_loop;
 mod deadlines;
+mod error_kinds;
 mod limits;
 mod live_grids;
 mod locate;

@@ -3,8 +3,6 @@
 //! in the OpenAPI document. (Every test's server also fails its test if any route answers
 //! a kind it does not list: see `mobile_api_tests::TestServer`.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::Duration;
 
 use mobile_api_tests::{TestServer, demo_point, servers};
