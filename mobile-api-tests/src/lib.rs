@@ -218,6 +218,35 @@ impl TestServer {
         }
     }
 
+    /// Waits until each background loop named in `loops` (`deadlines`, `uploads`, `grids`)
+    /// has finished a whole pass begun after this call: how a test shows that something
+    /// does *not* happen, without sleeping for a guessed while. Needs a test clock, which
+    /// it nudges by 0 ms to wake the loops that follow it.
+    pub async fn settle(&self, loops: &[&str]) -> Result<(), SpawnError> {
+        let passes = async || -> Result<serde_json::Value, SpawnError> {
+            match self.get("/api/v1/test/clock").await {
+                Ok((200, _, body)) => Ok(body["passes"].clone()),
+                Ok((status, _, body)) => Err(SpawnError(format!("reading the clock: {status} {body}"))),
+                Err(e) => Err(SpawnError(e.to_string())),
+            }
+        };
+        let count = |passes: &serde_json::Value, name: &str| passes[name].as_u64().unwrap_or(0);
+        let before = passes().await?;
+        self.advance_clock(0).await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let now = passes().await?;
+            // One more than the pass under way when we looked, if any.
+            if loops.iter().all(|name| count(&now, name) >= count(&before, name) + 2) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(SpawnError(format!("the loops {loops:?} did not look again within a minute: {now}")));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The sync socket's URL.
     pub fn ws_url(&self) -> String {
         format!("{}/api/v1/sync", self.base.replacen("http://", "ws://", 1))

@@ -7,8 +7,9 @@
 //! without waiting real days. Commands and the deadline timer take their instants from it;
 //! sessions and the sockets' housekeeping keep the real time.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -36,21 +37,31 @@ struct Inner {
     /// How many times a test clock has moved; loops that wake on moves watch it, so a
     /// move made while they were busy is still seen when they next wait.
     moves: tokio::sync::watch::Sender<u64>,
+    /// How many passes each background loop that follows the clock has finished (see
+    /// [`Clock::passed`]).
+    passes: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Clock {
     /// The real clock.
     pub fn real() -> Clock {
-        Clock { inner: Arc::new(Inner { offset_ms: AtomicI64::new(0), adjustable: false, moves: Default::default() }) }
+        Clock::with_offset(0, false)
     }
 
     /// A test clock that reads `start_ms` now and runs on in real time from there; it can be
     /// moved ahead ([`Clock::advance`], [`Clock::set`]).
     pub fn starting_at(start_ms: i64) -> Clock {
-        let offset = start_ms.saturating_sub(now_ms());
-        Clock {
-            inner: Arc::new(Inner { offset_ms: AtomicI64::new(offset), adjustable: true, moves: Default::default() }),
-        }
+        Clock::with_offset(start_ms.saturating_sub(now_ms()), true)
+    }
+
+    fn with_offset(offset_ms: i64, adjustable: bool) -> Clock {
+        let inner = Inner {
+            offset_ms: AtomicI64::new(offset_ms),
+            adjustable,
+            moves: Default::default(),
+            passes: Default::default(),
+        };
+        Clock { inner: Arc::new(inner) }
     }
 
     /// Now, in Unix milliseconds (UTC).
@@ -89,6 +100,20 @@ impl Clock {
     /// since it was last seen (never for the real clock).
     pub fn moves(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.moves.subscribe()
+    }
+
+    /// Records that the background loop `name` (the deadline timer, the upload sweep, the
+    /// grid watch) finished a pass. The test clock's reading shows the counts, so that a
+    /// test asserting that nothing happens waits until each loop has looked again, rather
+    /// than sleeping for a guessed while.
+    pub fn passed(&self, name: &'static str) {
+        let mut passes = self.inner.passes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *passes.entry(name).or_default() += 1;
+    }
+
+    /// The passes each background loop has finished so far.
+    pub fn passes(&self) -> BTreeMap<&'static str, u64> {
+        self.inner.passes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
@@ -131,16 +156,18 @@ pub struct Reading {
     pub now: String,
     /// Now, Unix ms.
     pub now_ms: i64,
+    /// The passes each background loop has finished ([`Clock::passed`]).
+    pub passes: BTreeMap<&'static str, u64>,
 }
 
-fn reading(ms: i64) -> HttpResponse {
-    HttpResponse::Ok().json(Reading { now: rfc3339(ms), now_ms: ms })
+fn reading(clock: &Clock, ms: i64) -> HttpResponse {
+    HttpResponse::Ok().json(Reading { now: rfc3339(ms), now_ms: ms, passes: clock.passes() })
 }
 
 /// `GET /api/v1/test/clock`: what the test clock reads (served only with a test clock).
 #[get("/api/v1/test/clock")]
 pub async fn read(clock: web::Data<Clock>) -> HttpResponse {
-    reading(clock.now_ms())
+    reading(&clock, clock.now_ms())
 }
 
 /// `POST /api/v1/test/clock` `{"advance_ms": N}` or `{"to": "<RFC 3339>"}`: moves the test
@@ -158,7 +185,7 @@ pub async fn shift(clock: web::Data<Clock>, body: web::Json<Move>) -> Result<Htt
         _ => return Err(ApiError::BadRequest("give exactly one of advance_ms and to".into())),
     };
     tracing::info!(now = %rfc3339(now), "test clock moved");
-    Ok(reading(now))
+    Ok(reading(&clock, now))
 }
 
 /// An instant as RFC 3339 in UTC, e.g. `2026-11-22T08:30:00.000Z`.

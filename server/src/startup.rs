@@ -126,6 +126,10 @@ impl geo::watch::Follower for LayerFollowers {
         }
         Ok(())
     }
+
+    fn looked(&self) {
+        self.clock.passed("grids");
+    }
 }
 
 /// The layer watch a running server keeps (see [`geo::watch`]).

@@ -5,9 +5,7 @@
 //! hand (上报), township → county → city, each level's queue showing it. Bad input to
 //! each is refused with a clear problem+json and changes nothing.
 
-use std::time::Duration;
-
-use mobile_api_tests::{TestServer, demo_point, servers};
+use mobile_api_tests::{TestServer, demo_point, servers, servers_with};
 use serde_json::{Value, json};
 use sync_protocol::phone::Phone;
 use sync_protocol::{Op, OpKind};
@@ -61,7 +59,10 @@ async fn mutate(phone: &mut Phone, id: &str, kind: OpKind) -> (bool, Option<Stri
 
 #[tokio::test]
 async fn a_parked_task_resumes_with_its_deadline_moved_by_the_time_parked() {
-    for server in servers().await {
+    const HOUR: i64 = 3600 * 1000;
+    // On a test clock at the start of a working day, so that two parked hours are exact.
+    let monday_nine = gridlink::clock::parse_rfc3339("2026-03-02T09:00:00+08:00");
+    for server in servers_with(|s| s.test_clock = monday_nine).await {
         let centre = server.login("centre").await.unwrap();
         let (id, _, grid) = report(&server, 20, "C0101").await;
         let other = server.login(&format!("worker-{}", demo_point(21).2)).await.unwrap();
@@ -112,8 +113,7 @@ async fn a_parked_task_resumes_with_its_deadline_moved_by_the_time_parked() {
 
         // Parked work is not finished before it is resumed.
         let done = json!({"kind": "complete_task", "result": "done", "photos": []});
-        let hold_for = Duration::from_millis(1500);
-        tokio::time::sleep(hold_for).await;
+        server.advance_clock(2 * HOUR).await.unwrap();
         refused("complete while parked", task_op(&server, &holder, &task, done.clone()).await, 409, "task-parked");
 
         // Only a centre resumes it (the holder's phone is refused); the deadline moved by
@@ -124,7 +124,8 @@ async fn a_parked_task_resumes_with_its_deadline_moved_by_the_time_parked() {
         let after = case(&server, &centre, &id).await;
         let t = task_in(&after, &task);
         let moved = ms(&t["deadline"]) - due_before;
-        assert!((1500..60_000).contains(&moved), "moved by {moved} ms: {t}");
+        // Two hours on the test clock, and the real time the test took meanwhile.
+        assert!((2 * HOUR..2 * HOUR + 60_000).contains(&moved), "moved by {moved} ms: {t}");
         assert!(t.get("parked").is_none() && t["paused"][0]["until"].is_string(), "{t}");
         let actions: Vec<&str> =
             after["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();

@@ -170,12 +170,12 @@ async fn a_server_stopped_for_three_days_fires_each_deadline_once_when_it_starts
         let fired = |c: &Value| count(c, "overdue") == 1;
         case_when(&server, &centre, &waiting, fired).await;
         case_when(&server, &centre, &handled, fired).await;
-        // A few more ticks change nothing, and neither does another restart.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // More looks of the timer change nothing, and neither does another restart.
+        server.settle(&["deadlines"]).await.unwrap();
         let (_, _, clock) = server.get("/api/v1/test/clock").await.unwrap();
         let now = clock["now_ms"].as_i64().unwrap();
         let server = server.restart_with(move |s| s.test_clock = Some(now)).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        server.settle(&["deadlines"]).await.unwrap();
         let centre = server.login("centre").await.unwrap();
         for id in [&waiting, &handled] {
             let (_, case) = server.get_as(&centre, &format!("/api/v1/incidents/{id}")).await.unwrap();
@@ -421,7 +421,7 @@ async fn a_case_is_returned_redispatched_extended_reworked_and_closed_on_the_clo
         assert_eq!(ms(&handle["due_at"]), gridlink::clock::parse_rfc3339(until).unwrap(), "{handle}");
         // Past the 4 hours first given, nothing fires: the limit is the granted one.
         server.advance_clock(6 * HOUR).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        server.settle(&["deadlines"]).await.unwrap();
         let waited = case_when(&server, &centre, &id, |_| true).await;
         assert_eq!(count(&waited, "overdue"), 0, "{:?}", actions(&waited));
         assert_eq!(limit(&waited, "handle").unwrap()["light"], "green");

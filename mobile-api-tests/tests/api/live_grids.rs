@@ -246,8 +246,13 @@ async fn a_broken_layer_imported_into_a_running_deployment_changes_nothing() {
         ("a hole", geodata::geojson::write_layer(&hole).to_string()),
     ];
     let codes = |layer: &Layer| layer.units().map(|u| u.code.to_string()).collect::<Vec<_>>();
-    // The server looks every 200 ms here: a change would show within the wait below.
-    for server in servers_with(|s| s.sync.grids_poll_ms = 200).await {
+    // The server looks every 200 ms here; the test waits until it has looked again.
+    for server in servers_with(|s| {
+        s.sync.grids_poll_ms = 200;
+        s.test_clock = Some(gridlink::clock::now_ms());
+    })
+    .await
+    {
         let gone_code = gone.code.to_string();
         let at_gone = inside(&gone);
         let centre_token = server.login("centre").await.unwrap();
@@ -258,7 +263,7 @@ async fn a_broken_layer_imported_into_a_running_deployment_changes_nothing() {
             assert_eq!(status.code(), Some(1), "{what}: {stdout}\n{stderr}");
             assert!(stderr.contains("nothing was imported"), "{what}: {stderr}");
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        server.settle(&["grids"]).await.unwrap();
         assert_eq!(located(&server, at_gone).await, gone_code);
         let now = case(&server, &centre_token, &id).await;
         assert_eq!(now["grid"]["code"], gone_code.as_str());

@@ -41,6 +41,7 @@ impl Sweeper {
                 Ok(Err(e)) => tracing::warn!(cause = %e, "unreferenced uploads not swept"),
                 Err(e) => tracing::warn!(cause = %e, "the upload sweep stopped short"),
             }
+            self.clock.passed("uploads");
             tokio::select! {
                 () = tokio::time::sleep(EVERY) => {}
                 _ = moves.changed() => {}

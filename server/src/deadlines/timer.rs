@@ -53,6 +53,7 @@ impl Timer {
                 Ok(Err(e)) => tracing::warn!(cause = %e, "deadline timer"),
                 Err(e) => tracing::warn!(cause = %e, "deadline timer stopped short"),
             }
+            self.clock.passed("deadlines");
             tokio::select! {
                 () = tokio::time::sleep(TICK) => {}
                 _ = moves.changed() => {}

@@ -30,6 +30,9 @@ pub trait Follower: Send + Sync {
     /// The node's layer is the stored one (at start, and after each swap): bring stored
     /// state in line with it. An error is logged and the call repeated at the next look.
     fn settle(&self, geo: &Geo) -> Result<(), String>;
+
+    /// A look at the stored layer ended, whatever it found (tests wait on this).
+    fn looked(&self) {}
 }
 
 /// Why a look at the stored layer failed.
@@ -90,13 +93,14 @@ pub async fn run(db: Database, geo: Geo, every: Duration, follower: Arc<dyn Foll
     let mut unsettled = true;
     loop {
         ticks.tick().await;
-        let (db, geo, follower) = (db.clone(), geo.clone(), follower.clone());
+        let (db, geo, following) = (db.clone(), geo.clone(), follower.clone());
         let looked =
-            tokio::task::spawn_blocking(move || look(&db, &geo, follower.as_ref(), unreadable, unsettled)).await;
+            tokio::task::spawn_blocking(move || look(&db, &geo, following.as_ref(), unreadable, unsettled)).await;
         match looked {
             Ok(state) => (unreadable, unsettled) = state,
             Err(e) => tracing::error!(cause = %e, "looking for a new grid layer failed"),
         }
+        follower.looked();
     }
 }
 

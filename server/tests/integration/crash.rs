@@ -453,8 +453,14 @@ async fn sigkilled_servers_lose_nothing_and_apply_nothing_twice() {
         assert!(problems.is_empty(), "after restart {kills} ({}): {}", database.display(), problems.join("\n"));
     }
 
-    // The last server stays up: the centre finishes its case, the phones drain.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The last server stays up: the centre gets one more dispatch through it, then stops,
+    // and the phones drain.
+    let tasks = |shared: &Shared| shared.dispatched.lock().unwrap().values().map(BTreeSet::len).sum::<usize>();
+    let (before, waited) = (tasks(&shared), Instant::now());
+    while tasks(&shared) == before {
+        assert!(waited.elapsed() < DRAIN, "the centre dispatched nothing through the last server");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     stop_centre.store(true, Ordering::SeqCst);
     let confirmed = centre.await.unwrap();
     *shared.deadline.lock().unwrap() = Some(Instant::now() + DRAIN);
