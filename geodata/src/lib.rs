@@ -12,6 +12,7 @@
 //! - [`fuse`]: fusing several bureaus' grid layers into one (三网融合).
 //! - [`synth`]: seeded synthetic layers for tests and benchmarks; [`demo`]: the demo
 //!   county built on the real outline of 宿迁市宿城区.
+//! - [`tiles`]: map tiles cut from a layer, by zoom and viewport, for the pages' maps.
 
 pub mod code;
 pub mod crs;
@@ -23,6 +24,7 @@ pub mod model;
 pub mod plane;
 pub mod problem;
 pub mod synth;
+pub mod tiles;
 pub mod topo;
 pub mod validate;
 
