@@ -1,0 +1,165 @@
+// The command centre in a real browser against a real `gridlink serve --demo`: log in,
+// the county's grids drawn, a report appearing live, taken in, dispatched to a grid
+// picked on the map, completed by the reference phone, verified and closed from the
+// page; and a township operator seeing only their township.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { call, drawnPixels, phoneCompletes, pointIn, shot, startBrowser, startServer, token } from "./harness.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await startBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function logIn(page, login) {
+  await page.goto(server.base);
+  await page.getByLabel("账号").fill(login);
+  await page.getByLabel("密码").fill("demo");
+  await page.getByRole("button", { name: "登录" }).click();
+  await page.locator(".live[data-status=live]").waitFor({ timeout: 15_000 });
+}
+
+/** Waits until `check()` (run in the page) is true; how long it took, in ms. */
+async function until(page, check, arg, timeout = 10_000) {
+  const started = Date.now();
+  await page.waitForFunction(check, arg, { timeout, polling: 20 });
+  return Date.now() - started;
+}
+
+test("the centre works a case round the loop from the page", async () => {
+  const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, locale: "zh-CN" });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  // What crossed the wire, as sent (compressed): bodies and headers of every response.
+  const sizes = [];
+  page.on("requestfinished", (request) => sizes.push(request.sizes().then((s) => s.responseBodySize + s.responseHeadersSize)));
+
+  const started = Date.now();
+  await logIn(page, "centre");
+  // The county's outlines are drawn: the tile canvases hold real pixels.
+  await page.waitForFunction(() => document.querySelectorAll(".gl-tile canvas").length > 0);
+  await until(page, () => {
+    const canvases = [...document.querySelectorAll(".gl-tile canvas")];
+    return canvases.length > 0 && canvases.every((c) => c.parentElement.classList.contains("leaflet-tile-loaded"));
+  });
+  const mapDrawnMs = Date.now() - started;
+  const firstScreenBytes = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
+  const pixels = await drawnPixels(page);
+  assert.ok(pixels > 5_000, `the map shows too little: ${pixels} pixels drawn`);
+  await shot(page, "centre-map");
+
+  // A resident's report appears within a second, on the map and in the queue.
+  const place = await pointIn(server.base, 7);
+  const sent = Date.now();
+  const filed = await call(server.base, "/api/v1/reports", {
+    method: "POST",
+    body: { category: "C0101", location: { lon: place.lon, lat: place.lat }, description: "井盖缺失，浏览器测试" },
+  });
+  assert.equal(filed.status, 201, JSON.stringify(filed.body));
+  const { id, code } = filed.body;
+  await until(page, (id) => window.gridlinkMap?.cases.has(id), id);
+  // From sending the report to its marker on the map, as the operator sees it.
+  const markerMs = Date.now() - sent;
+  assert.ok(markerMs < 1_000, `the new case took ${markerMs} ms to reach the map`);
+  await page.locator(".queue").getByRole("button", { name: code }).waitFor({ timeout: 2_000 });
+  await shot(page, "centre-new-case");
+
+  // Taken in and dispatched to the grid picked on the map.
+  await page.locator(".queue").getByRole("button", { name: code }).click();
+  const panel = page.locator(".panel.case");
+  await panel.getByRole("button", { name: "受理", exact: true }).click();
+  await panel.getByRole("button", { name: "派遣", exact: true }).click();
+  await panel.getByRole("button", { name: "在地图上点选网格" }).click();
+  const at = await page.evaluate(({ lat, lon }) => {
+    const p = window.gridlinkMap.map.latLngToContainerPoint([lat, lon]);
+    const box = window.gridlinkMap.element().getBoundingClientRect();
+    return { x: box.left + p.x, y: box.top + p.y };
+  }, place);
+  await page.mouse.click(at.x, at.y);
+  await panel.locator(".chosen").waitFor();
+  assert.match(await panel.locator(".chosen").innerText(), new RegExp(place.grid));
+  await panel.getByRole("button", { name: "提交" }).click();
+  const centre = await token(server.base, "centre");
+  await until(page, (id) => window.gridlinkMap.cases.get(id)?.status === "dispatched", id);
+  const dispatched = await call(server.base, `/api/v1/incidents/${id}`, { token: centre });
+  assert.equal(dispatched.body.status, "dispatched");
+  assert.equal(dispatched.body.tasks[0].assignees.length > 0, true);
+  await shot(page, "centre-dispatched");
+
+  // The worker's phone (the reference client) takes and completes it; the marker follows.
+  // Sent about 28 m east of the case: the panel says how far from it.
+  await phoneCompletes(server.base, place.grid, code, { lon: place.lon + 0.0003, lat: place.lat });
+  await until(page, (id) => window.gridlinkMap.cases.get(id)?.status === "handled", id);
+  await panel.getByRole("button", { name: "核查通过" }).waitFor();
+  await page.locator(".queue").getByRole("button", { name: code }).waitFor();
+  assert.match(await panel.locator(".completion").innerText(), /提交时距案发点 2[5-9] 米/);
+  await shot(page, "centre-handled");
+
+  // Another operator (the city's) opens the same case: this desk is told within a beat.
+  const other = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "zh-CN" });
+  const cityPage = await other.newPage();
+  await logIn(cityPage, "city");
+  // A link to the case opens it.
+  await cityPage.goto(`${server.base}/#/case/${id}`);
+  await cityPage.locator(".panel.case").getByText(code).waitFor();
+  await panel.locator(".presence").waitFor({ timeout: 15_000 });
+  assert.match(await panel.locator(".presence").innerText(), /市指挥中心/);
+  await shot(page, "centre-presence");
+  await other.close();
+
+  // Verified and closed from the page.
+  await panel.getByRole("button", { name: "核查通过" }).click();
+  await panel.getByRole("button", { name: "结案" }).click();
+  await until(page, (id) => window.gridlinkMap.cases.get(id)?.status === "closed", id);
+  const closed = await call(server.base, `/api/v1/incidents/${id}`, { token: centre });
+  assert.equal(closed.body.status, "closed");
+  const actions = closed.body.history.map((e) => e.action);
+  for (const step of ["reported", "registered", "dispatched", "task_accepted", "task_completed", "verification_passed", "closed"]) {
+    assert.ok(actions.includes(step), `${step} missing from ${actions}`);
+  }
+  await shot(page, "centre-closed");
+  assert.deepEqual(errors, []);
+  console.log(JSON.stringify({ mapDrawnMs, firstScreenBytes, markerMs }));
+  await context.close();
+});
+
+test("a township operator sees only their township", async () => {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "zh-CN" });
+  const page = await context.newPage();
+  const inside = await pointIn(server.base, 3);
+  const township = inside.chain.find((l) => l.level === 3).code;
+  let outside = null;
+  for (let n = 500; !outside || outside.chain.find((l) => l.level === 3).code === township; n += 500) {
+    outside = await pointIn(server.base, n);
+  }
+  const ids = [];
+  for (const place of [inside, outside]) {
+    const filed = await call(server.base, "/api/v1/reports", {
+      method: "POST",
+      body: { category: "C0101", location: { lon: place.lon, lat: place.lat }, description: "乡镇范围测试" },
+    });
+    assert.equal(filed.status, 201);
+    ids.push(filed.body.id);
+  }
+  await logIn(page, `township-${township}`);
+  await until(page, (id) => window.gridlinkMap?.cases.has(id), ids[0]);
+  const seen = await page.evaluate(() => [...window.gridlinkMap.cases.values()].map((c) => c.grid));
+  assert.ok(seen.length > 0 && seen.every((grid) => grid.startsWith(township)), `${seen}`);
+  assert.equal(await page.evaluate((id) => window.gridlinkMap.cases.has(id), ids[1]), false);
+  const area = await page.locator("header .area").innerText();
+  assert.equal(area, inside.chain.find((l) => l.level === 3).name);
+  await shot(page, "township");
+  // Logging out returns to the login form.
+  await page.getByRole("button", { name: "退出" }).click();
+  await page.getByRole("button", { name: "登录" }).waitFor();
+  await context.close();
+});
