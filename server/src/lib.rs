@@ -25,6 +25,7 @@ pub mod health;
 pub mod inbox;
 pub mod incidents;
 pub mod openapi;
+pub mod pages;
 pub mod problem;
 pub mod push;
 pub mod ratelimit;

@@ -232,6 +232,8 @@ impl Application {
         let test_clock = clock.is_adjustable();
         let clock = web::Data::new(clock);
         let pusher = web::Data::new(Pusher::new(db.get_ref().clone(), &settings.push)?);
+        let pages = web::Data::new(crate::pages::Pages::embedded());
+        let presence = web::Data::new(incidents::presence::Presence::default());
         // What the internet may ask: see `settings::LimitSettings` and `crate::ratelimit`.
         let limits = &settings.limits;
         let proxies = web::Data::new(crate::ratelimit::TrustedProxies::new(
@@ -352,8 +354,13 @@ impl Application {
                 .app_data(logins.clone())
                 .app_data(limits.clone())
                 .app_data(pusher.clone())
+                .app_data(pages.clone())
+                .app_data(presence.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+                .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+                .service(crate::pages::centre_page)
+                .service(crate::pages::page_asset)
                 .service(health::healthz)
                 .service(openapi::describe)
                 .service(auth::routes::login)
@@ -362,6 +369,8 @@ impl Application {
                 .service(auth::routes::me)
                 .service(geo::routes::locate)
                 .service(geo::routes::grids)
+                .service(geo::map::info)
+                .service(geo::map::tile)
                 .service(categories::routes::categories)
                 .service(attachments::routes::upload)
                 .service(attachments::routes::fetch)
@@ -374,6 +383,9 @@ impl Application {
                 .service(incidents::routes::task_action)
                 .service(inbox::routes::inbox)
                 .service(routing::routes::suggestion)
+                .service(routing::positions::positions)
+                .service(incidents::presence::here)
+                .service(incidents::presence::gone)
                 .service(routing::routes::get_roster)
                 .service(routing::routes::put_roster)
                 .configure(push::routes::configure)

@@ -99,6 +99,10 @@ pub enum OpKind {
         /// Attachment ids.
         #[serde(default)]
         photos: Vec<String>,
+        /// Where the phone was when the work was finished (the centre sees how far from
+        /// the case it was sent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<Location>,
     },
     /// Give a wrongly routed task back (回退).
     ReturnTask {

@@ -37,6 +37,7 @@ fn client_messages() {
                     task_id: "t1".into(),
                     result: "已处理".into(),
                     photos: vec!["sha256:ab".into()],
+                    location: None,
                 },
                 occurred_at: Some("2026-11-22T08:00:00Z".into()),
             },

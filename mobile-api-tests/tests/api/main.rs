@@ -14,6 +14,7 @@ mod authorization;
 mod bad_input;
 mod branches;
 mod categories;
+mod centre;
 mod closed_loop;
 mod deadlines;
 mod error_kinds;

@@ -119,7 +119,12 @@ async fn a_completion_sent_three_times_over_two_connections_lands_once() {
         // Offline: the phone does the work and queues the completion, stamped when done.
         phone.drop_connection();
         let done = Op {
-            kind: OpKind::CompleteTask { task_id: task.clone(), result: "已更换井盖".into(), photos: vec![] },
+            kind: OpKind::CompleteTask {
+                task_id: task.clone(),
+                result: "已更换井盖".into(),
+                photos: vec![],
+                location: None,
+            },
             occurred_at: Some("2020-01-01T00:00:00Z".into()),
         };
         phone.mutate("complete-1", done.clone()).await.unwrap();
@@ -161,8 +166,12 @@ async fn a_photo_not_yet_uploaded_is_answered_retry_and_lands_after_the_upload()
         mutate_ok(&mut phone, "a", OpKind::AcceptTask { task_id: task.clone() }).await;
         let photo = b"\xFF\xD8\xFF\xE0 after the repair".to_vec();
         let id = gridlink::attachments::id_of(&photo);
-        let complete =
-            op(OpKind::CompleteTask { task_id: task.clone(), result: "done".into(), photos: vec![id.clone()] });
+        let complete = op(OpKind::CompleteTask {
+            task_id: task.clone(),
+            result: "done".into(),
+            photos: vec![id.clone()],
+            location: None,
+        });
         phone.mutate("c", complete.clone()).await.unwrap();
         loop {
             if let ServerMessage::MutationResult { id, ok, retry, code, .. } = phone.recv(WAIT).await.unwrap() {
@@ -480,7 +489,8 @@ async fn a_worker_checks_another_workers_work_on_site_from_the_phone() {
         connect_fresh(&mut handler).await;
         connect_fresh(&mut checker).await;
         mutate_ok(&mut handler, "accept", OpKind::AcceptTask { task_id: task.clone() }).await;
-        let done = OpKind::CompleteTask { task_id: task.clone(), result: "已清理".into(), photos: vec![] };
+        let done =
+            OpKind::CompleteTask { task_id: task.clone(), result: "已清理".into(), photos: vec![], location: None };
         mutate_ok(&mut handler, "done", done).await;
         // The handler's own grid may not check the work: its only worker handled it.
         let (status, problem) = server

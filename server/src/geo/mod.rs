@@ -6,6 +6,7 @@
 //! generation; [`watch`] notices, loads and indexes the new layer off the request path,
 //! and [`Geo::swap`]s it in while requests under way finish with the index they took.
 
+pub mod map;
 pub mod routes;
 pub mod schema;
 pub mod store;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use geodata::index::SharedIndex;
+use geodata::tiles::Tiler;
 use geodata::{AreaCode, GridIndex, IndexOptions, Layer};
 use uuid::Uuid;
 
@@ -33,6 +35,8 @@ pub struct Geo {
     index: Arc<SharedIndex>,
     /// The layer the index was built from, for serving boundaries.
     layer: Arc<RwLock<Arc<Layer>>>,
+    /// The same layer made ready for cutting map tiles.
+    tiler: Arc<RwLock<Arc<Tiler>>>,
     /// The stored generation of that layer (see [`store::generation`]).
     generation: Arc<AtomicI64>,
     options: IndexOptions,
@@ -45,6 +49,7 @@ impl Geo {
         let index = Geo::build_index(&layer, options);
         Geo {
             index: Arc::new(SharedIndex::new(index)),
+            tiler: Arc::new(RwLock::new(Arc::new(Tiler::new(&layer)))),
             layer: Arc::new(RwLock::new(Arc::new(layer))),
             generation: Arc::new(AtomicI64::new(generation)),
             options,
@@ -64,7 +69,10 @@ impl Geo {
 
     /// Makes `layer`, indexed as `index`, the current one, read at stored `generation`.
     /// Requests under way keep the index and layer they took; the next ones get these.
+    /// The tiler is built here too: call it off the async workers, as [`watch`] does.
     pub fn swap(&self, layer: Layer, index: GridIndex, generation: i64) {
+        let tiler = Arc::new(Tiler::new(&layer));
+        *self.tiler.write().unwrap_or_else(PoisonError::into_inner) = tiler;
         *self.layer.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(layer);
         self.index.replace(index);
         self.generation.store(generation, Ordering::SeqCst);
@@ -78,6 +86,11 @@ impl Geo {
     /// The current layer.
     pub fn layer(&self) -> Arc<Layer> {
         self.layer.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The current layer, ready for cutting map tiles.
+    pub fn tiler(&self) -> Arc<Tiler> {
+        self.tiler.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The stored generation of the current layer.

@@ -1,6 +1,7 @@
 //! The queues a centre works from (`GET /api/v1/inbox`): new reports awaiting acceptance,
 //! returned tasks awaiting re-dispatch, requests for more time (延期) and to park (挂账)
-//! awaiting an answer, the cases in its supervision queue (督办), and suggestions to merge
+//! awaiting an answer, handled cases awaiting their check (核查) and checked ones awaiting
+//! closing (结案), the cases in its supervision queue (督办), and suggestions to merge
 //! duplicates (并单) — ordered by urgency: red before yellow before the rest, then by due
 //! time.
 //!

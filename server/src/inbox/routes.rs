@@ -25,8 +25,16 @@ use crate::store::{Database, DbConnection, StoreError};
 use diesel::prelude::*;
 
 /// The kinds of item, in the order they sort among equally urgent ones.
-pub const KINDS: [&str; 6] =
-    ["supervision", "new_report", "returned", "extension_request", "park_request", "merge_suggestion"];
+pub const KINDS: [&str; 8] = [
+    "supervision",
+    "new_report",
+    "returned",
+    "extension_request",
+    "park_request",
+    "to_verify",
+    "to_close",
+    "merge_suggestion",
+];
 
 /// The most open cases of the caller's area the inbox looks through (newest first).
 const MAX_OPEN: i64 = 5_000;
@@ -38,7 +46,8 @@ const BATCH: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct InboxQuery {
     /// Only these kinds, comma-separated (`supervision`, `new_report`, `returned`,
-    /// `extension_request`, `park_request`, `merge_suggestion`); all by default.
+    /// `extension_request`, `park_request`, `to_verify`, `to_close`, `merge_suggestion`);
+    /// all by default.
     kinds: Option<String>,
     /// At most this many items, 1–500 (default 200), the most urgent.
     limit: Option<usize>,
@@ -49,7 +58,8 @@ pub struct InboxQuery {
 pub struct InboxItem {
     /// `supervision` (督办: overdue, in the caller's supervision queue), `new_report`
     /// (awaiting acceptance), `returned` (a task given back, awaiting re-dispatch),
-    /// `extension_request` (延期), `park_request` (挂账) or `merge_suggestion` (并单).
+    /// `extension_request` (延期), `park_request` (挂账), `to_verify` (handled, awaiting
+    /// 核查), `to_close` (checked, awaiting 结案) or `merge_suggestion` (并单).
     pub kind: String,
     /// The case.
     pub incident: Summary,
@@ -432,6 +442,8 @@ fn pending<'r>(
             "returned" if want("returned") => {
                 out.push(item("returned", case, limit_of(i, "dispatch"), Detail::Returned))
             }
+            "handled" if want("to_verify") => out.push(item("to_verify", case, limit_of(i, "verify"), Detail::Plain)),
+            "verified" if want("to_close") => out.push(item("to_close", case, None, Detail::Plain)),
             _ => {}
         }
         for task in &glance.tasks {

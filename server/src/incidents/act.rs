@@ -119,6 +119,9 @@ pub struct Extra {
     /// When the server heard of the command, where it happened earlier (a phone's work
     /// sent late): kept in the trace beside the time it happened.
     pub received_ms: Option<i64>,
+    /// Where the phone was (WGS-84 longitude, latitude): kept in the trace with its
+    /// distance from the case, so that whoever verifies sees where the work was sent from.
+    pub position: Option<(f64, f64)>,
 }
 
 /// Why a command was not committed.
@@ -478,6 +481,11 @@ fn commit(
         if let Some(rule) = extra.rule.as_deref().filter(|_| i == 0) {
             data["rule"] = json!(rule);
         }
+        if let Some((lon, lat)) = extra.position.filter(|_| i == 0) {
+            let metres = crate::incidents::duplicate::distance_m((lon, lat), (row.lon, row.lat));
+            data["position"] = json!({"lon": lon, "lat": lat});
+            data["distance_m"] = json!((metres * 10.0).round() / 10.0);
+        }
         let mut row = event_row(id, first + i as i32, &action, Some(actor), data, now_ms);
         row.received_at_ms = Some(extra.received_ms.unwrap_or(now_ms));
         rows.push(row);
@@ -689,9 +697,24 @@ pub fn task_data(row: &IncidentRow, task: &view::TaskView) -> Value {
     data
 }
 
+/// The light of a case's current step as the deadline timer last raised it: `red` once
+/// overdue, `yellow` once warned, else `green` (maps colour their markers by it; the
+/// timer's alarms are events, so every change of light reaches the desks' sockets).
+pub fn current_light(row: &IncidentRow) -> &'static str {
+    let Some(due) = row.due_at_ms else { return "green" };
+    let Ok(case) = serde_json::from_str::<Case>(&row.state) else { return "green" };
+    let alarms = case.alarms.iter().filter(|a| a.due_ms == due);
+    alarms.fold("green", |light, a| match (a.level, a.warned, light) {
+        (Some(_), _, _) | (_, _, "red") => "red",
+        (None, true, _) => "yellow",
+        (None, false, light) => light,
+    })
+}
+
 /// What a phone or a desk receives of a case (no personal data).
 pub fn incident_data(row: &IncidentRow) -> Value {
     json!({
+        "light": current_light(row),
         "id": row.id,
         "code": row.code,
         "category": row.category_code,
@@ -701,6 +724,7 @@ pub fn incident_data(row: &IncidentRow) -> Value {
         "location": {"lon": row.lon, "lat": row.lat},
         "description": row.description,
         "deadline": row.due_at_ms.map(crate::clock::rfc3339),
+        "reported_at": crate::clock::rfc3339(row.reported_at_ms),
         "updated_at": crate::clock::rfc3339(row.updated_at_ms),
     })
 }

@@ -17,6 +17,7 @@ pub mod duplicate;
 pub mod merge;
 pub mod ops;
 pub mod permissions;
+pub mod presence;
 pub mod replace;
 pub mod report;
 pub mod routes;

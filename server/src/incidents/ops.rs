@@ -16,6 +16,26 @@ pub struct TaskOp {
     pub command: Command,
     /// Attachment ids cited (checked to exist before the command is committed).
     pub photos: Vec<String>,
+    /// Where the phone was (WGS-84 longitude, latitude), for an arrival or a completion
+    /// that says.
+    pub position: Option<(f64, f64)>,
+}
+
+/// A phone's position in WGS-84, from a location in any of the systems phones use; a
+/// sentence when it is not a position.
+fn position(at: &sync_protocol::Location) -> Result<(f64, f64), String> {
+    let crs = match at.crs.as_deref() {
+        None => geodata::crs::Crs::Wgs84,
+        Some(name) => name.parse().map_err(|_| format!("crs must be wgs84, gcj02 or bd09, not {name:?}"))?,
+    };
+    let valid = at.lon.is_finite()
+        && at.lat.is_finite()
+        && (-180.0..=180.0).contains(&at.lon)
+        && (-90.0..=90.0).contains(&at.lat);
+    if !valid {
+        return Err(format!("({}, {}) is not a position", at.lon, at.lat));
+    }
+    Ok(geodata::crs::to_wgs84(crs, at.lon, at.lat))
 }
 
 /// The command of a task operation; `None` for ops that are not about a task
@@ -23,16 +43,20 @@ pub struct TaskOp {
 pub fn task_op(kind: &OpKind) -> Option<Result<TaskOp, String>> {
     let parse = |id: &str| Uuid::parse_str(id).map_err(|_| format!("task_id {id:?} is not a task's id"));
     let op = |task_id: &str, make: &dyn Fn(Uuid) -> Command, photos: &[String]| {
-        parse(task_id).map(|task| TaskOp { task, command: make(task), photos: photos.to_vec() })
+        parse(task_id).map(|task| TaskOp { task, command: make(task), photos: photos.to_vec(), position: None })
+    };
+    let located = |op: Result<TaskOp, String>, at: &Option<sync_protocol::Location>| {
+        let position = at.as_ref().map(position).transpose()?;
+        op.map(|op| TaskOp { position, ..op })
     };
     Some(match kind {
         OpKind::AcceptTask { task_id } => op(task_id, &|task| Command::AcceptTask { task }, &[]),
-        OpKind::Arrive { task_id, .. } => op(task_id, &|task| Command::Arrive { task }, &[]),
+        OpKind::Arrive { task_id, location } => located(op(task_id, &|task| Command::Arrive { task }, &[]), location),
         OpKind::Progress { task_id, text, photos } => {
             op(task_id, &|task| Command::Progress { task, note: text.clone() }, photos)
         }
-        OpKind::CompleteTask { task_id, result, photos } => {
-            op(task_id, &|task| Command::CompleteTask { task, result: result.clone() }, photos)
+        OpKind::CompleteTask { task_id, result, photos, location } => {
+            located(op(task_id, &|task| Command::CompleteTask { task, result: result.clone() }, photos), location)
         }
         OpKind::ConfirmTask { task_id, exists, photos } => {
             op(task_id, &|task| Command::ConfirmTask { task, exists: *exists }, photos)

@@ -369,12 +369,12 @@ pub async fn task_action(
         let not_found = || ApiError::NotFound(format!("no task {task_id} that you may see"));
         let task = Uuid::parse_str(&task_id).map_err(|_| not_found())?;
         // A malformed op is refused as such whatever task it names, as on the socket.
-        let TaskOp { command, photos, .. } = desk_task_op(value, task)?;
+        let TaskOp { command, photos, position, .. } = desk_task_op(value, task)?;
         let incident = db.read(|c| store::task_incident(c, &task_id))?.ok_or_else(not_found)?;
         let actor = Actor { viewer: viewer.clone(), device_id: None };
         path.run(|tx| -> Result<_, ApiError> {
             check_photos(tx.conn(), &photos)?;
-            let extra = Extra { photos, ..Extra::default() };
+            let extra = Extra { photos, position, ..Extra::default() };
             tx.act(&incident, &actor, now, |_, _| Ok::<_, ApiError>((command, extra))).map_err(|e| match e {
                 ApiError::NotFound(_) => not_found(),
                 other => other,

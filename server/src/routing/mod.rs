@@ -18,6 +18,8 @@
 //! suggestion beside it. [`dispatch`] carries the acting out.
 
 pub mod dispatch;
+pub mod load;
+pub mod positions;
 pub mod roster;
 pub mod routes;
 

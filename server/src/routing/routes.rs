@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::dispatch::proposal;
+use super::load::{self, Candidate};
 use super::{Shift, Suggestion, roster};
 use crate::auth::routes::Authenticated;
 use crate::auth::{self, Role};
@@ -211,6 +212,45 @@ pub struct SuggestionView {
     pub rule: String,
     /// The unit whose queue it waits in until someone routes it.
     pub queue: Option<String>,
+    /// Where it could go, each with the open work it holds now: the suggested target
+    /// first, then the case's grid, community and township, and the category's department.
+    pub candidates: Vec<Candidate>,
+}
+
+/// The places a case might be sent, each with its open work ([`load::held_by`]).
+fn candidates(
+    conn: &mut crate::store::DbConnection,
+    tree: &CategoryTree,
+    layer: &geodata::Layer,
+    row: &case_store::IncidentRow,
+    suggested: Option<&Target>,
+) -> diesel::QueryResult<Vec<Candidate>> {
+    let mut targets: Vec<Target> = suggested.cloned().into_iter().collect();
+    targets.push(Target::Grid(row.grid_code.clone()));
+    targets.push(Target::Unit(row.community_code.clone()));
+    targets.push(Target::Unit(row.township_code.clone()));
+    if let Some(department) = tree.category(&row.category_code).and_then(|c| c.department.clone()) {
+        targets.push(Target::Department(department));
+    }
+    let mut out: Vec<Candidate> = Vec::with_capacity(targets.len());
+    for target in targets {
+        if out.iter().any(|c| c.target == target) {
+            continue;
+        }
+        let unit_name = |code: &str| AreaCode::parse(code).ok().and_then(|c| layer.get(&c).map(|u| u.name.clone()));
+        let name = match &target {
+            Target::Grid(code) | Target::Unit(code) => unit_name(code).unwrap_or_else(|| code.clone()),
+            Target::Department(code) => {
+                tree.departments.iter().find(|d| &d.code == code).map_or_else(|| code.clone(), |d| d.name.clone())
+            }
+            Target::User(id) => {
+                auth::user_by_id(conn, &id.to_string())?.map_or_else(|| id.to_string(), |u| u.display_name)
+            }
+        };
+        let (open, yellow, red) = load::held_by(conn, &target)?;
+        out.push(Candidate { target, name, open, yellow, red });
+    }
+    Ok(out)
 }
 
 /// Where the rules would send a case (docs/domain.md): by its category, severity and place, and
@@ -226,10 +266,11 @@ pub struct SuggestionView {
     tag = "routing"
 )]
 #[get("/api/v1/incidents/{id}/suggestion")]
-#[tracing::instrument(skip(db, tree, clock, caller))]
+#[tracing::instrument(skip(db, tree, geo, clock, caller))]
 pub async fn suggestion(
     db: web::Data<Database>,
     tree: web::Data<CategoryTree>,
+    geo: web::Data<Geo>,
     clock: web::Data<Clock>,
     caller: Authenticated,
     id: web::Path<String>,
@@ -244,12 +285,14 @@ pub async fn suggestion(
             db.read(|c| {
                 let Some(row) = case_store::visible_incident(c, &viewer, &id)? else { return Ok(None) };
                 let suggestion = proposal(c, &tree, &row, now)?;
-                Ok(Some((row, suggestion)))
+                let candidates = candidates(c, &tree, &geo.layer(), &row, suggestion.as_ref().map(|s| &s.target))?;
+                Ok(Some((row, suggestion, candidates)))
             })
         })
         .await??
     };
-    let (row, suggestion) = found.ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
+    let (row, suggestion, candidates) =
+        found.ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
     if tree.category(&row.category_code).is_none() {
         return Err(ApiError::Refused {
             kind: ErrorKind::NoSuggestion,
@@ -269,6 +312,7 @@ pub async fn suggestion(
         escalates,
         rule: rule.to_owned(),
         queue: row.queue(),
+        candidates,
     }))
 }
 

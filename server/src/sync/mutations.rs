@@ -125,7 +125,12 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
                     .map_or(0, |t| t.created_at_ms);
                 let floor = sent.max(since_ms).min(now_ms);
                 let at = op.occurred_at.as_deref().and_then(parse_rfc3339).unwrap_or(now_ms).clamp(floor, now_ms);
-                let extra = Extra { photos: parsed.photos.clone(), received_ms: Some(now_ms), ..Extra::default() };
+                let extra = Extra {
+                    photos: parsed.photos.clone(),
+                    received_ms: Some(now_ms),
+                    position: parsed.position,
+                    ..Extra::default()
+                };
                 let command = parsed.command.clone();
                 let done = tx.act(&case, actor, at, |_, _| Ok::<_, ActError>((command, extra)));
                 match done {

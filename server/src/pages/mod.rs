@@ -1,0 +1,155 @@
+//! The pages the server serves itself: the command centre at `/` (docs/contract.md,
+//! "Pages"). Their sources live in `server/web/src`; `server/web/build.mjs` bundles them
+//! into `server/web/dist`, which is committed and embedded in the binary at build time,
+//! so a clone serves them with no npm step and a deployment is one file.
+//!
+//! Each script and style sheet is addressed with a hash of its contents (`?v=`), written
+//! into the HTML when the server starts: the browser keeps them until they change.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use sha2::{Digest, Sha256};
+
+use crate::problem::ApiError;
+
+include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
+
+/// One embedded file, ready to serve.
+#[derive(Debug)]
+struct Asset {
+    bytes: &'static [u8],
+    content_type: &'static str,
+    /// The first 16 hex digits of its SHA-256.
+    version: String,
+}
+
+/// The embedded pages, indexed once at start.
+#[derive(Debug)]
+pub struct Pages {
+    assets: HashMap<&'static str, Asset>,
+    /// Each page's HTML with its assets' versions written in, by file name.
+    html: HashMap<&'static str, String>,
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("webmanifest") => "application/manifest+json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+impl Pages {
+    /// Indexes the embedded files.
+    pub fn embedded() -> Pages {
+        let assets: HashMap<&'static str, Asset> = ASSETS
+            .iter()
+            .map(|&(name, bytes)| {
+                let digest = Sha256::digest(bytes);
+                let version = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                (name, Asset { bytes, content_type: content_type(name), version })
+            })
+            .collect();
+        let html = assets
+            .iter()
+            .filter(|(name, _)| name.ends_with(".html"))
+            .map(|(name, page)| {
+                let mut text = String::from_utf8_lossy(page.bytes).into_owned();
+                for (other, file) in &assets {
+                    text = text.replace(&format!("{{{{{other}}}}}"), &file.version);
+                }
+                (*name, text)
+            })
+            .collect();
+        Pages { assets, html }
+    }
+
+    /// A page's HTML.
+    fn page(&self, name: &str) -> Option<&str> {
+        self.html.get(name).map(String::as_str)
+    }
+}
+
+/// What every page answers with: nothing from elsewhere, not framed, no referrer.
+fn secured(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    response
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"));
+    response
+}
+
+fn html(pages: &Pages, name: &str) -> HttpResponse {
+    match pages.page(name) {
+        Some(text) => secured(HttpResponse::Ok())
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .body(text.to_owned()),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// `GET /`: the command centre.
+#[get("/")]
+pub async fn centre_page(pages: web::Data<Pages>) -> HttpResponse {
+    html(&pages, "centre.html")
+}
+
+/// `GET /assets/{name}`: a script, style sheet or image of the pages. Asked for with its
+/// current version (`?v=`), it may be kept for a year; otherwise it is revalidated.
+#[get("/assets/{name}")]
+pub async fn page_asset(
+    pages: web::Data<Pages>,
+    name: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let Some(file) = pages.assets.get(name.as_str()).filter(|_| !name.ends_with(".html")) else {
+        return Err(ApiError::NotFound(format!("no page asset {:?}", name.as_str())));
+    };
+    let etag = format!("\"{}\"", file.version);
+    let fresh = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+    let current = request.query_string().split('&').any(|pair| pair == format!("v={}", file.version));
+    let caching = if current { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let mut response = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    response
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, caching))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    if fresh {
+        return Ok(response.finish());
+    }
+    Ok(response.content_type(file.content_type).body(file.bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_centre_page_names_its_assets_by_their_versions() {
+        let pages = Pages::embedded();
+        let html = pages.page("centre.html").unwrap_or_default();
+        for asset in ["centre.js", "centre.css"] {
+            let version = &pages.assets[asset].version;
+            assert!(html.contains(&format!("/assets/{asset}?v={version}")), "{html}");
+        }
+        assert!(!html.contains("{{"), "{html}");
+    }
+}
