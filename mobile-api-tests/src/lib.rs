@@ -186,6 +186,7 @@ impl TestServer {
             test_clock: None,
             proxy: Default::default(),
             limits: Default::default(),
+            basemap: None,
         };
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;

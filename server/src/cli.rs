@@ -85,6 +85,11 @@ pub enum Command {
         /// (`10.0.0.0/8`), comma-separated.
         #[arg(long, env = "GRIDLINK_TRUSTED_PROXIES", value_delimiter = ',')]
         trusted_proxies: Vec<String>,
+        /// A raster basemap under the pages' maps: a tile URL template such as
+        /// `https://tiles.example.cn/{z}/{x}/{y}.png` (none by default: nothing is loaded
+        /// from outside the server).
+        #[arg(long, env = "GRIDLINK_BASEMAP")]
+        basemap: Option<String>,
     },
     /// Creates or updates the database schema, then exits.
     Migrate {
@@ -251,6 +256,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             test_clock,
             trusted_proxy_header,
             trusted_proxies,
+            basemap,
         } => {
             let push =
                 PushSettings { allow_hosts: push_allow_hosts, subject: push_subject, timeout_ms: push_timeout_ms };
@@ -266,6 +272,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                 test_clock,
                 proxy: crate::settings::ProxySettings { header: trusted_proxy_header, proxies: trusted_proxies },
                 limits: Default::default(),
+                basemap,
             };
             let settings = match config {
                 None => flags,

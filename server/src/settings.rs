@@ -37,6 +37,10 @@ pub struct Settings {
     pub proxy: ProxySettings,
     /// What one address, login or user may ask of the server (from the settings file only).
     pub limits: LimitSettings,
+    /// A raster basemap under the pages' maps, as a tile URL template
+    /// (`https://tiles.example.cn/{z}/{x}/{y}.png`); none by default: the maps draw only
+    /// the server's own geometry and load nothing from elsewhere.
+    pub basemap: Option<String>,
 }
 
 /// Which reverse proxies may tell a client's address, and in which header. Both empty
@@ -280,6 +284,8 @@ pub struct FileSettings {
     pub trusted_proxies: Option<Vec<String>>,
     /// The limits (`[limits]`).
     pub limits: Option<LimitSettings>,
+    /// A basemap tile URL template.
+    pub basemap: Option<String>,
 }
 
 /// Why a settings file was refused.
@@ -355,6 +361,7 @@ impl FileSettings {
                 },
             },
             limits: self.limits.unwrap_or(flags.limits),
+            basemap: if given("basemap") { flags.basemap } else { self.basemap.or(flags.basemap) },
         }
     }
 }
@@ -394,6 +401,19 @@ pub enum SettingsError {
     /// A limit is zero, or the daily upload allowance is below one largest photo.
     #[error("limits: {0}")]
     BadLimit(String),
+    /// The basemap is not a tile URL template.
+    #[error("basemap must be an http(s) URL with {{z}}, {{x}} and {{y}} in it, not {0:?}")]
+    BadBasemap(String),
+}
+
+/// The origin (`https://host[:port]`) of a basemap template, if it is one: an http(s)
+/// URL with a host and the `{z}`, `{x}` and `{y}` placeholders.
+pub fn basemap_origin(template: &str) -> Option<String> {
+    let (scheme, rest) = template.split_once("://")?;
+    let host = rest.split('/').next().filter(|h| !h.is_empty() && !h.contains('{'))?;
+    let placeholders = ["{z}", "{x}", "{y}"].iter().all(|p| rest.contains(p));
+    let clean = !template.chars().any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | ','));
+    (matches!(scheme, "http" | "https") && placeholders && clean).then(|| format!("{scheme}://{host}"))
 }
 
 impl Settings {
@@ -426,6 +446,9 @@ impl Settings {
         }
         crate::ratelimit::TrustedProxies::new(self.proxy.header.as_deref(), &self.proxy.proxies)?;
         self.limits.check().map_err(SettingsError::BadLimit)?;
+        if let Some(bad) = self.basemap.as_ref().filter(|b| basemap_origin(b).is_none()) {
+            return Err(SettingsError::BadBasemap(bad.clone()));
+        }
         Ok(self)
     }
 }
@@ -447,6 +470,22 @@ mod tests {
             test_clock: None,
             proxy: Default::default(),
             limits: Default::default(),
+            basemap: None,
+        }
+    }
+
+    #[test]
+    fn a_basemap_is_a_tile_template_of_one_origin() {
+        let with = |b: &str| Settings { basemap: Some(b.into()), ..settings("127.0.0.1:0", false) }.validate();
+        assert!(with("https://t.example.cn/{z}/{x}/{y}.png").is_ok());
+        assert_eq!(basemap_origin("http://10.0.0.5:8081/tiles/{z}/{x}/{y}"), Some("http://10.0.0.5:8081".into()));
+        for bad in [
+            "ftp://h/{z}/{x}/{y}",
+            "https://h/tiles.png",
+            "https:///{z}/{x}/{y}",
+            "https://h/{z}/{x}/{y}; script-src *",
+        ] {
+            assert!(matches!(with(bad), Err(SettingsError::BadBasemap(_))), "{bad}");
         }
     }
 

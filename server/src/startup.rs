@@ -232,7 +232,9 @@ impl Application {
         let test_clock = clock.is_adjustable();
         let clock = web::Data::new(clock);
         let pusher = web::Data::new(Pusher::new(db.get_ref().clone(), &settings.push)?);
-        let pages = web::Data::new(crate::pages::Pages::embedded());
+        let origin = settings.basemap.as_deref().and_then(crate::settings::basemap_origin);
+        let pages = web::Data::new(crate::pages::Pages::embedded(origin.as_deref()));
+        let basemap = web::Data::new(geo::map::Basemap(settings.basemap.clone()));
         let presence = web::Data::new(incidents::presence::Presence::default());
         // What the internet may ask: see `settings::LimitSettings` and `crate::ratelimit`.
         let limits = &settings.limits;
@@ -355,6 +357,7 @@ impl Application {
                 .app_data(limits.clone())
                 .app_data(pusher.clone())
                 .app_data(pages.clone())
+                .app_data(basemap.clone())
                 .app_data(presence.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))

@@ -35,6 +35,10 @@ impl MapQuery {
     }
 }
 
+/// The basemap configured under the pages' maps (`basemap` in the settings), if any.
+#[derive(Debug, Clone, Default)]
+pub struct Basemap(pub Option<String>);
+
 /// An area as a map frames it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MapArea {
@@ -70,6 +74,9 @@ pub struct MapInfo {
     max_zoom: u8,
     /// The units directly below the area, by code (a desk picks dispatch targets from them).
     children: Vec<Child>,
+    /// The raster basemap's tile URL template, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basemap: Option<String>,
 }
 
 /// Where an area lies and which generation of the grid layer to draw.
@@ -81,8 +88,12 @@ pub struct MapInfo {
     tag = "geography"
 )]
 #[get("/api/v1/map")]
-#[tracing::instrument(skip(geo))]
-pub async fn info(geo: web::Data<Geo>, query: web::Query<MapQuery>) -> Result<HttpResponse, ApiError> {
+#[tracing::instrument(skip(geo, basemap))]
+pub async fn info(
+    geo: web::Data<Geo>,
+    basemap: web::Data<Basemap>,
+    query: web::Query<MapQuery>,
+) -> Result<HttpResponse, ApiError> {
     let layer = geo.layer();
     let code = query.area(&geo)?;
     let unit = match &code {
@@ -106,6 +117,7 @@ pub async fn info(geo: web::Data<Geo>, query: web::Query<MapQuery>) -> Result<Ht
         area,
         max_zoom: geodata::tiles::MAX_ZOOM,
         children,
+        basemap: basemap.0.clone(),
     }))
 }
 

@@ -31,6 +31,8 @@ pub struct Pages {
     assets: HashMap<&'static str, Asset>,
     /// Each page's HTML with its assets' versions written in, by file name.
     html: HashMap<&'static str, String>,
+    /// What the pages may load, and from where.
+    policy: String,
 }
 
 fn content_type(name: &str) -> &'static str {
@@ -48,8 +50,8 @@ fn content_type(name: &str) -> &'static str {
 }
 
 impl Pages {
-    /// Indexes the embedded files.
-    pub fn embedded() -> Pages {
+    /// Indexes the embedded files; the pages may load images from `basemap_origin` too.
+    pub fn embedded(basemap_origin: Option<&str>) -> Pages {
         let assets: HashMap<&'static str, Asset> = ASSETS
             .iter()
             .map(|&(name, bytes)| {
@@ -69,7 +71,12 @@ impl Pages {
                 (*name, text)
             })
             .collect();
-        Pages { assets, html }
+        let images = basemap_origin.map_or_else(String::new, |origin| format!(" {origin}"));
+        let policy = format!(
+            "default-src 'self'; img-src 'self' blob: data:{images}; style-src 'self' 'unsafe-inline'; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        );
+        Pages { assets, html, policy }
     }
 
     /// A page's HTML.
@@ -78,14 +85,11 @@ impl Pages {
     }
 }
 
-/// What every page answers with: nothing from elsewhere, not framed, no referrer.
-fn secured(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+/// What every page answers with: nothing from elsewhere (but a configured basemap's
+/// images), not framed, no referrer.
+fn secured(pages: &Pages, mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     response
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; \
-             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, pages.policy.clone()))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"));
@@ -94,7 +98,7 @@ fn secured(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpRespo
 
 fn html(pages: &Pages, name: &str) -> HttpResponse {
     match pages.page(name) {
-        Some(text) => secured(HttpResponse::Ok())
+        Some(text) => secured(pages, HttpResponse::Ok())
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-cache"))
             .body(text.to_owned()),
@@ -144,7 +148,7 @@ mod tests {
 
     #[test]
     fn the_centre_page_names_its_assets_by_their_versions() {
-        let pages = Pages::embedded();
+        let pages = Pages::embedded(None);
         let html = pages.page("centre.html").unwrap_or_default();
         for asset in ["centre.js", "centre.css"] {
             let version = &pages.assets[asset].version;

@@ -92,29 +92,65 @@ fn grid_of(caller: &Authenticated, geo: &Geo, code: &str) -> Result<(Viewer, Are
     Ok((viewer, grid))
 }
 
+/// A grid's worker as its roster shows them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GridWorker {
+    /// Their user id.
+    pub id: String,
+    /// Their login (what a shift names).
+    pub login: String,
+    /// Their name.
+    pub name: String,
+    /// Whether the roster has them on duty now.
+    pub on_duty: bool,
+}
+
+/// A grid's roster as a desk reads it: the shifts, the grid's workers and who is on duty.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RosterView {
+    /// The shifts, in order.
+    pub shifts: Vec<ShiftSpec>,
+    /// The grid's workers (able to log in), by login.
+    pub workers: Vec<GridWorker>,
+    /// Whether the caller may replace the roster.
+    pub editable: bool,
+}
+
 /// A grid's duty roster.
 #[utoipa::path(
     get,
     path = "/api/v1/grids/{code}/roster",
     params(("code" = String, Path, description = "The grid's 15-digit code")),
     responses(
-        (status = 200, description = "The roster, in order", body = RosterBody),
+        (status = 200, description = "The roster, in order, with the grid's workers", body = RosterView),
     ),
     security(("bearer" = [])),
     tag = "routing"
 )]
 #[get("/api/v1/grids/{code}/roster")]
-#[tracing::instrument(skip(db, geo, caller))]
+#[tracing::instrument(skip(db, geo, clock, caller))]
 pub async fn get_roster(
     db: web::Data<Database>,
     geo: web::Data<Geo>,
+    clock: web::Data<Clock>,
     caller: Authenticated,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, grid) = grid_of(&caller, &geo, &code)?;
-    let shifts = web::block(move || {
+    let (viewer, grid) = grid_of(&caller, &geo, &code)?;
+    let now = clock.now_ms();
+    let (shifts, workers) = web::block(move || {
         db.read(|c| {
             let shifts = roster::shifts_of(c, grid.as_str())?;
+            let duty = super::on_duty(&shifts, grid.as_str(), now).map(|u| u.to_string());
+            let workers: Vec<GridWorker> = auth::users_in(c, &[Role::GridWorker], grid.as_str())?
+                .into_iter()
+                .map(|u| GridWorker {
+                    on_duty: duty.as_deref() == Some(u.id.as_str()),
+                    id: u.id,
+                    login: u.login,
+                    name: u.display_name,
+                })
+                .collect();
             let mut out = Vec::with_capacity(shifts.len());
             for s in shifts {
                 let login = auth::user_by_id(c, &s.user.to_string())?.map_or_else(|| s.user.to_string(), |u| u.login);
@@ -125,11 +161,11 @@ pub async fn get_roster(
                     to: show_time(s.to_min),
                 });
             }
-            Ok(out)
+            Ok((out, workers))
         })
     })
     .await??;
-    Ok(HttpResponse::Ok().json(RosterBody { shifts }))
+    Ok(HttpResponse::Ok().json(RosterView { shifts, workers, editable: viewer.directs() }))
 }
 
 /// Replaces a grid's duty roster. Desks whose area covers the grid may; every login must

@@ -57,6 +57,14 @@ test("the centre works a case round the loop from the page", async () => {
   assert.ok(pixels > 5_000, `the map shows too little: ${pixels} pixels drawn`);
   await shot(page, "centre-map");
 
+  // The session survives a reload: the centre comes back without the login form.
+  const reloaded = Date.now();
+  await page.reload();
+  await page.locator(".live[data-status=live]").waitFor({ timeout: 15_000 });
+  await until(page, () => [...document.querySelectorAll(".gl-tile")].some((t) => t.classList.contains("leaflet-tile-loaded")));
+  const reloadDrawnMs = Date.now() - reloaded;
+  assert.equal(await page.getByRole("button", { name: "登录" }).count(), 0);
+
   // A resident's report appears within a second, on the map and in the queue.
   const place = await pointIn(server.base, 7);
   const sent = Date.now();
@@ -128,7 +136,7 @@ test("the centre works a case round the loop from the page", async () => {
   }
   await shot(page, "centre-closed");
   assert.deepEqual(errors, []);
-  console.log(JSON.stringify({ mapDrawnMs, firstScreenBytes, markerMs }));
+  console.log(JSON.stringify({ mapDrawnMs, reloadDrawnMs, firstScreenBytes, markerMs }));
   await context.close();
 });
 
@@ -158,6 +166,11 @@ test("a township operator sees only their township", async () => {
   const area = await page.locator("header .area").innerText();
   assert.equal(area, inside.chain.find((l) => l.level === 3).name);
   await shot(page, "township");
+  // The English switch, and back.
+  await page.getByRole("button", { name: "English" }).click();
+  await page.getByRole("button", { name: "Log out" }).waitFor();
+  await shot(page, "township-english");
+  await page.getByRole("button", { name: "中文" }).click();
   // Logging out returns to the login form.
   await page.getByRole("button", { name: "退出" }).click();
   await page.getByRole("button", { name: "登录" }).waitFor();

@@ -240,7 +240,7 @@ function Centre({ user }) {
         {tab === "queue" ? (
           <Queue version={version} names={names} onOpen={openCase} />
         ) : (
-          <Supervision version={version} names={names} onOpen={openCase} />
+          <Supervision version={version} names={names} cases={cases} onOpen={openCase} />
         )}
       </aside>
       <section class="map" ref={mapElement} aria-label="map" />

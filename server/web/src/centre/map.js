@@ -109,6 +109,8 @@ export class CentreMap {
       maxZoom: Math.min(info.max_zoom, 19),
     });
     this.map.fitBounds(bounds);
+    // A basemap only when the server names one: by default nothing comes from elsewhere.
+    if (info.basemap) L.tileLayer(info.basemap, { maxZoom: 19, opacity: 0.6 }).addTo(this.map);
     this.info = info;
     this.area = area;
     this.onCase = onCase;

@@ -81,40 +81,88 @@ export function Queue({ version, names, onOpen }) {
   );
 }
 
-/** Yellow and red cases by how late they are and the level supervising them (督办). */
-export function Supervision({ version, names, onOpen }) {
+/** Yellow and red cases by how late they are and the level handling them, the caller's
+ *  supervision queue (督办) first; each can be flagged from here. */
+export function Supervision({ version, names, cases, onOpen }) {
   const { data, error } = useLive(() => api("/api/v1/inbox?kinds=supervision&limit=200"), version);
   const now = data ? new Date(data.now).getTime() : Date.now();
+  const queued = new Set((data?.items ?? []).map((i) => i.incident.id));
+  const late = (due) => (due ? (now - new Date(due).getTime()) / 3600000 : 0);
+  const lit = [...cases.values()]
+    .filter((c) => c.light === "red" || c.light === "yellow")
+    .sort((a, b) => (a.light === b.light ? late(b.deadline) - late(a.deadline) : a.light === "red" ? -1 : 1));
+  const rows = [
+    ...(data?.items ?? []).map((i) => ({
+      id: i.incident.id,
+      code: i.incident.code,
+      category: i.incident.category?.code,
+      light: i.light,
+      due: i.due,
+      level: i.supervision_level,
+      queued: true,
+    })),
+    ...lit.filter((c) => !queued.has(c.id)).map((c) => ({ id: c.id, code: c.code, category: c.category, light: c.light, due: c.deadline, level: c.level })),
+  ];
   return (
     <div class="queue supervision" aria-label={t("supervision")}>
       <ErrorLine error={error} />
-      {data?.items.length === 0 && <p class="empty">{t("emptyQueue")}</p>}
+      {rows.length === 0 && <p class="empty">{t("emptyQueue")}</p>}
       <table>
         <thead>
           <tr>
             <th />
             <th>{t("category")}</th>
             <th>{t("lateBy")}</th>
-            <th>{t("byLevel")}</th>
+            <th>{t("level")}</th>
+            <th />
           </tr>
         </thead>
         <tbody>
-          {data?.items.map((item) => {
-            const late = item.due ? Math.max(0, (now - new Date(item.due).getTime()) / 3600000) : 0;
-            return (
-              <tr key={`${item.incident.id}:${item.step ?? ""}`}>
-                <td>
-                  <Light light={item.light} /> <Code summary={item.incident} onOpen={onOpen} />
-                </td>
-                <td>{names.get(item.incident.category?.code) ?? item.incident.category?.name}</td>
-                <td>{item.light === "red" ? t("late", { h: late.toFixed(1) }) : when(item.due)}</td>
-                <td>{item.supervision_level ? t(`levelName.${item.supervision_level}`) : ""}</td>
-              </tr>
-            );
-          })}
+          {rows.map((row) => (
+            <tr key={row.id} class={row.queued ? "queued" : ""}>
+              <td>
+                <Light light={row.light} /> <Code summary={row} onOpen={onOpen} />
+              </td>
+              <td>{names.get(row.category) ?? row.category}</td>
+              <td>{late(row.due) > 0 ? t("late", { h: late(row.due).toFixed(1) }) : t("dueIn", { h: (-late(row.due)).toFixed(1) })}</td>
+              <td>{row.level ? t(`levelName.${row.level}`) : ""}</td>
+              <td>
+                <FlagButton id={row.id} />
+              </td>
+            </tr>
+          ))}
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** 督办 from a list: a note, then the flag. */
+function FlagButton({ id }) {
+  const [open, setOpen] = useState(false);
+  const [outcome, setOutcome] = useState(null);
+  async function submit(event) {
+    event.preventDefault();
+    const note = String(new FormData(event.currentTarget).get("note") ?? "");
+    try {
+      await api(`/api/v1/incidents/${id}/actions`, { method: "POST", body: { action: "flag", note } });
+      setOutcome({ ok: true });
+      setOpen(false);
+    } catch (e) {
+      setOutcome({ ok: false, message: e.message });
+    }
+  }
+  if (outcome?.ok) return <span class="ok">{t("done")}</span>;
+  return open ? (
+    <form class="flag-form" onSubmit={submit}>
+      <input name="note" required maxLength={2000} placeholder={t("note")} aria-label={t("note")} />
+      <button type="submit">{t("action.flag")}</button>
+      {outcome && <span class="error">{outcome.message}</span>}
+    </form>
+  ) : (
+    <button type="button" class="flag" onClick={() => setOpen(true)}>
+      {t("action.flag")}
+    </button>
   );
 }
 
@@ -560,22 +608,29 @@ function Roster({ code, roster }) {
           {shifts.map((s, i) => (
             <tr key={i}>
               <td>
-                <input value={s.login} onInput={change(i, "login")} aria-label={t("account")} />
+                <select value={s.login} onChange={change(i, "login")} aria-label={t("account")} disabled={!roster.editable}>
+                  <option value="" />
+                  {workers.map((w) => (
+                    <option key={w.login} value={w.login}>
+                      {w.name || w.login}
+                    </option>
+                  ))}
+                </select>
               </td>
               <td>
-                <input value={s.days} onInput={change(i, "days")} size={7} aria-label="days" />
+                <input value={s.days} onInput={change(i, "days")} size={7} aria-label="days" disabled={!roster.editable} />
               </td>
               <td>
-                <input value={s.from} onInput={change(i, "from")} size={5} aria-label="from" />
+                <input value={s.from} onInput={change(i, "from")} size={5} aria-label="from" disabled={!roster.editable} />
               </td>
               <td>
-                <input value={s.to} onInput={change(i, "to")} size={5} aria-label="to" />
+                <input value={s.to} onInput={change(i, "to")} size={5} aria-label="to" disabled={!roster.editable} />
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <div class="actions">
+      <div class="actions" hidden={!roster.editable}>
         <button type="button" onClick={() => setShifts([...shifts, { login: "", days: "mon-fri", from: "08:30", to: "17:30" }])}>
           {t("addShift")}
         </button>
