@@ -22,6 +22,9 @@
 //!    which remember where they came from.
 //!
 //! The result partitions the county with no gap or overlap, and is the same on every run.
+//!
+//! [`city()`] builds the same way, without the fusion, a city-sized layer for measuring: the
+//! whole city 宿迁市 (321300), its five counties in their real outlines.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -39,6 +42,10 @@ use crate::problem::Report;
 use crate::synth::{DrawnSpec, drawn_layer, redraw};
 use crate::topo::{Welder, dissolve, shared_borders};
 
+mod city;
+
+pub use city::{CITY_CELL_M, CITY_CODE, CITY_COUNTIES, city};
+
 /// The demo county's code.
 pub const COUNTY_CODE: &str = "321302";
 
@@ -49,8 +56,8 @@ const SEED: u64 = 2026;
 const OUTLINES: &str = include_str!("../data/demo/suqian-sucheng.geojson");
 const DIVISIONS: &str = include_str!("../data/demo/suqian-sucheng-divisions.json");
 
-/// Why a demo layer could not be built: a damaged data file, or a cell size that cannot
-/// make it.
+/// Why the demo or the city layer could not be built: a damaged data file, or (for the
+/// city layer) a cell size it cannot use.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     /// The bundled outline file has problems.
