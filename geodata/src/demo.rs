@@ -22,6 +22,9 @@
 //!    which remember where they came from.
 //!
 //! The result partitions the county with no gap or overlap, and is the same on every run.
+//!
+//! [`city()`] builds the same way, without the fusion, a city-sized layer for measuring: the
+//! whole city 宿迁市 (321300), its five counties in their real outlines.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -39,6 +42,10 @@ use crate::problem::Report;
 use crate::synth::{DrawnSpec, drawn_layer, redraw};
 use crate::topo::{Welder, dissolve, shared_borders};
 
+mod city;
+
+pub use city::{CITY_CELL_M, CITY_CODE, CITY_COUNTIES, city};
+
 /// The demo county's code.
 pub const COUNTY_CODE: &str = "321302";
 
@@ -49,7 +56,8 @@ const SEED: u64 = 2026;
 const OUTLINES: &str = include_str!("../data/demo/suqian-sucheng.geojson");
 const DIVISIONS: &str = include_str!("../data/demo/suqian-sucheng-divisions.json");
 
-/// Why the demo could not be built (only a damaged data file could cause it).
+/// Why the demo or the city layer could not be built: a damaged data file, or (for the
+/// city layer) a cell size it cannot use.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     /// The bundled outline file has problems.
@@ -64,8 +72,18 @@ pub enum DemoError {
     /// Something in the data does not fit together.
     #[error("the demo data does not fit together: {0}")]
     Inconsistent(String),
+    /// The cells asked for are too small (or not a size at all) or too coarse to hold
+    /// every community.
+    #[error("cells of {cell_m} m cannot make this layer: {why}")]
+    CellSize {
+        /// The side of a cell that was asked for, in metres.
+        cell_m: f64,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
+/// One county's division list, as in `data/demo/suqian-*-divisions.json`.
 #[derive(Debug, Deserialize)]
 struct Divisions {
     city: Named,
@@ -160,32 +178,79 @@ fn urban_core(county: &MultiPolygon<f64>) -> Result<MultiPolygon<f64>, DemoError
 /// (as grids of the 综治 layer, numbered in their community).
 fn communities_and_cells() -> Result<(Layer, Vec<Unit>), DemoError> {
     let divisions: Divisions = serde_json::from_str(DIVISIONS)?;
-    let mut report = Report::default();
-    let outlines = read_features(OUTLINES, &mut report);
-    if report.has_errors() {
-        return Err(DemoError::Outlines(report));
-    }
-    let find = |code: &str| outlines.iter().find(|f| f.code.as_str() == code).and_then(|f| f.unit.clone());
+    let outlines = read_outlines(OUTLINES)?;
+    let find = |code: &str| outlines.iter().find(|u| u.code.as_str() == code).cloned();
     let missing = |what: &str| DemoError::Inconsistent(format!("no outline for the {what}"));
     let city = find(&divisions.city.code).ok_or_else(|| missing("city"))?;
     let county = find(&divisions.county.code).ok_or_else(|| missing("county"))?;
     if county.name != divisions.county.name || city.name != divisions.city.name {
         return Err(DemoError::Inconsistent("outline and division names differ".into()));
     }
-
-    let grids = cut_into_grids(&county.geometry)?;
+    let bounds = county.bounds().ok_or_else(|| DemoError::Inconsistent("the county outline is empty".into()))?;
+    let grids = cut_into_grids(&county.geometry, LocalPlane::for_bounds(bounds), CELL_M);
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let divided =
+        divide_county(&grids, county, &divisions, &mut rng, &|community, n| format!("{community}综治第{n}网格"))?;
+    let units = std::iter::once(city).chain(divided.units);
+    let layer = Layer::from_units(units).map_err(|e| DemoError::Inconsistent(e.to_string()))?;
+    Ok((layer, divided.grids))
+}
+
+/// The units of a bundled outline file.
+fn read_outlines(text: &str) -> Result<Vec<Unit>, DemoError> {
+    let mut report = Report::default();
+    let outlines = read_features(text, &mut report);
+    if report.has_errors() {
+        return Err(DemoError::Outlines(report));
+    }
+    Ok(outlines.into_iter().filter_map(|f| f.unit).collect())
+}
+
+/// A county cut into grids and divided: the county (its boundary now the union of its
+/// grids), its townships and communities, then its grids.
+struct DividedCounty {
+    units: Vec<Unit>,
+    grids: Vec<Unit>,
+}
+
+/// Divides a county's grids among its townships and communities (step 4 above): the
+/// townships grow over all of them, each to a size proportional to its number of
+/// communities, then the communities inside each township, one size each. A grid's code
+/// is its community's and its number there, west to east and north to south; `grid_name`
+/// names it from the community's name and that number.
+fn divide_county(
+    grids: &Grids,
+    county: Unit,
+    divisions: &Divisions,
+    rng: &mut ChaCha8Rng,
+    grid_name: &dyn Fn(&str, usize) -> String,
+) -> Result<DividedCounty, DemoError> {
     let township_sizes: Vec<f64> = divisions.townships.iter().map(|t| t.communities.len() as f64).collect();
     let all: Vec<usize> = (0..grids.cells.len()).collect();
-    let townships = grow_regions(&grids, &all, &township_sizes, &mut rng)?;
+    if all.len() < township_sizes.len() {
+        let why = format!("county {} has {} townships but only {} grids", county.code, township_sizes.len(), all.len());
+        return Err(DemoError::CellSize { cell_m: grids.cell_m, why });
+    }
+    let townships = grow_regions(grids, &all, &township_sizes, rng)?;
 
-    let mut units = vec![city, Unit { geometry: grids.union_deg(&all), ..county }];
+    let mut units = vec![Unit { geometry: grids.union_deg(&all), ..county }];
     let mut cells_out = Vec::new();
     for (t, members) in divisions.townships.iter().zip(&townships) {
         let code = AreaCode::parse(&t.code)?;
         units.push(Unit { code: code.clone(), name: t.name.clone(), geometry: grids.union_deg(members) });
         let sizes = vec![1.0; t.communities.len()];
-        for (c, mut cells) in t.communities.iter().zip(grow_regions(&grids, members, &sizes, &mut rng)?) {
+        if members.len() < sizes.len() {
+            return Err(DemoError::CellSize {
+                cell_m: grids.cell_m,
+                why: format!(
+                    "township {code} {} has {} communities but only {} grids",
+                    t.name,
+                    sizes.len(),
+                    members.len()
+                ),
+            });
+        }
+        for (c, mut cells) in t.communities.iter().zip(grow_regions(grids, members, &sizes, rng)?) {
             let community = AreaCode::parse(&c.code)?;
             if community.parent().as_ref() != Some(&code) {
                 return Err(DemoError::Inconsistent(format!("community {community} is not in township {code}")));
@@ -198,16 +263,11 @@ fn communities_and_cells() -> Result<(Layer, Vec<Unit>), DemoError> {
                 let code = community
                     .child(n)
                     .ok_or_else(|| DemoError::Inconsistent(format!("community {community} has too many grids")))?;
-                cells_out.push(Unit {
-                    code,
-                    name: format!("{}综治第{}网格", c.name, seq + 1),
-                    geometry: grids.union_deg(&[g]),
-                });
+                cells_out.push(Unit { code, name: grid_name(&c.name, seq + 1), geometry: grids.union_deg(&[g]) });
             }
         }
     }
-    let layer = Layer::from_units(units).map_err(|e| DemoError::Inconsistent(e.to_string()))?;
-    Ok((layer, cells_out))
+    Ok(DividedCounty { units, grids: cells_out })
 }
 
 /// A grid under construction: polygons in metres, the lattice cell it is numbered by.
@@ -222,6 +282,8 @@ struct Cell {
 /// The grids of the county, in metres, with their adjacency and the way back to degrees.
 struct Grids {
     cells: Vec<Cell>,
+    /// The side of a lattice cell, in metres.
+    cell_m: f64,
     /// Shared border length between neighbouring grids.
     neighbours: Vec<BTreeMap<usize, f64>>,
     plane: LocalPlane,
@@ -255,10 +317,10 @@ impl Grids {
     }
 }
 
-fn cut_into_grids(outline_deg: &MultiPolygon<f64>) -> Result<Grids, DemoError> {
-    let b = outline_deg.bounding_rect().ok_or_else(|| DemoError::Inconsistent("the county outline is empty".into()))?;
-    let plane = LocalPlane::for_bounds(b);
-
+/// Cuts an outline into grids (steps 1 to 3 above) on a lattice of `cell_m` squares in
+/// `plane`, whose lines run through its origin: outlines cut in one plane with one cell
+/// size get grids that meet exactly along the borders they share.
+fn cut_into_grids(outline_deg: &MultiPolygon<f64>, plane: LocalPlane, cell_m: f64) -> Grids {
     // Outline vertices first, so that they are the canonical copies the welder keeps.
     let mut welder = Welder::new(1e-3);
     let mut original = HashMap::new();
@@ -290,15 +352,15 @@ fn cut_into_grids(outline_deg: &MultiPolygon<f64>) -> Result<Grids, DemoError> {
             (min.x, min.y, max.x, max.y) = (min.x.min(c.x), min.y.min(c.y), max.x.max(c.x), max.y.max(c.y));
         }
     }
-    let canonical = Canonical { segments: &segments };
-    let (i0, j0) = ((min.x / CELL_M).floor() as i64, (min.y / CELL_M).floor() as i64);
-    let (i1, j1) = ((max.x / CELL_M).ceil() as i64, (max.y / CELL_M).ceil() as i64);
+    let canonical = Canonical { segments: &segments, cell_m };
+    let (i0, j0) = ((min.x / cell_m).floor() as i64, (min.y / cell_m).floor() as i64);
+    let (i1, j1) = ((max.x / cell_m).ceil() as i64, (max.y / cell_m).ceil() as i64);
 
     let mut cells = Vec::new();
     for i in i0..i1 {
         for j in j0..j1 {
-            let (x, y) = (i as f64 * CELL_M, j as f64 * CELL_M);
-            let rect = Rect::new((x, y), (x + CELL_M, y + CELL_M));
+            let (x, y) = (i as f64 * cell_m, j as f64 * cell_m);
+            let rect = Rect::new((x, y), (x + cell_m, y + cell_m));
             let crossing = segments.iter().any(|s| s.intersects(&rect));
             let pieces = if crossing {
                 rect.to_polygon().intersection(&outline).0
@@ -319,7 +381,7 @@ fn cut_into_grids(outline_deg: &MultiPolygon<f64>) -> Result<Grids, DemoError> {
         }
     }
     let mut neighbours = shared_borders(cells.iter().map(|c| c.polygons.iter()));
-    merge_small_pieces(&mut cells, &mut neighbours);
+    merge_small_pieces(&mut cells, &mut neighbours, cell_m);
     // Drop the emptied cells, renumbering the adjacency.
     let keep: Vec<usize> = (0..cells.len()).filter(|&i| !cells[i].polygons.is_empty()).collect();
     let renumber: HashMap<usize, usize> = keep.iter().enumerate().map(|(new, &old)| (old, new)).collect();
@@ -328,7 +390,7 @@ fn cut_into_grids(outline_deg: &MultiPolygon<f64>) -> Result<Grids, DemoError> {
         .map(|&old| neighbours[old].iter().filter_map(|(n, len)| Some((*renumber.get(n)?, *len))).collect())
         .collect();
     let cells = keep.iter().map(|&old| cells[old].clone()).collect();
-    Ok(Grids { cells, neighbours, plane, original })
+    Grids { cells, cell_m, neighbours, plane, original }
 }
 
 /// Puts the vertices of clipped pieces back where they belong exactly.
@@ -341,6 +403,7 @@ fn cut_into_grids(outline_deg: &MultiPolygon<f64>) -> Result<Grids, DemoError> {
 /// deterministic formula, so that the two grids beside a crossing get the same bits.
 struct Canonical<'a> {
     segments: &'a [Line<f64>],
+    cell_m: f64,
 }
 
 impl Canonical<'_> {
@@ -350,7 +413,10 @@ impl Canonical<'_> {
         if let Some(original) = welder.find(v) {
             return original;
         }
-        let (gx, gy) = ((v.x / CELL_M).round() * CELL_M, (v.y / CELL_M).round() * CELL_M);
+        let cell = self.cell_m;
+        // `+ 0.0` makes a −0.0 (a vertex a hair west or south of a lattice line through
+        // the plane's origin) 0.0: equal, but edges are matched by their bits.
+        let (gx, gy) = ((v.x / cell).round() * cell + 0.0, (v.y / cell).round() * cell + 0.0);
         let (on_x, on_y) = ((v.x - gx).abs() < Self::NEAR, (v.y - gy).abs() < Self::NEAR);
         if on_x && on_y {
             return Coord { x: gx, y: gy };
@@ -428,8 +494,8 @@ fn distance_to(p: Coord<f64>, segment: &Line<f64>) -> f64 {
 
 /// Merges pieces smaller than a fifth of a cell, smallest first, into the neighbour with
 /// which each shares the longest border. A piece with no neighbour stays a grid.
-fn merge_small_pieces(cells: &mut [Cell], neighbours: &mut [BTreeMap<usize, f64>]) {
-    let limit = CELL_M * CELL_M / 5.0;
+fn merge_small_pieces(cells: &mut [Cell], neighbours: &mut [BTreeMap<usize, f64>], cell_m: f64) {
+    let limit = cell_m * cell_m / 5.0;
     loop {
         let small = (0..cells.len())
             .filter(|&i| !cells[i].polygons.is_empty() && cells[i].area < limit && !neighbours[i].is_empty())
@@ -484,7 +550,7 @@ fn grow_regions(
             .ok_or_else(|| DemoError::Inconsistent("no grid left for a seed".into()))?;
         seeds.push(far);
     }
-    let row = |g: usize| (centre(g).y / (CELL_M * 8.0)).floor() as i64;
+    let row = |g: usize| (centre(g).y / (grids.cell_m * 8.0)).floor() as i64;
     seeds.sort_by(|&a, &b| row(b).cmp(&row(a)).then(centre(a).x.total_cmp(&centre(b).x)));
 
     let total: f64 = weights.iter().sum();
