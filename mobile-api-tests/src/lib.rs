@@ -319,14 +319,60 @@ impl TestServer {
     }
 }
 
-/// The `gridlink` binary, built by cargo with the tests' own profile the first time a
-/// test asks (a no-op when it is up to date), so that tests run the command line exactly
-/// as an operator does, with the code under test.
+fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest modification time of a file or of any file under a folder (`target` and
+/// `node_modules` aside).
+fn newest(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    let own = modified(path);
+    let Ok(entries) = std::fs::read_dir(path) else { return own };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| !matches!(e.file_name().to_str(), Some("target" | "node_modules" | "test-results")))
+        .filter_map(|e| newest(&e.path()))
+        .chain(own)
+        .max()
+}
+
+/// The `gridlink` binary, so that tests run the command line exactly as an operator does,
+/// with the code under test: the one `cargo test --workspace` built beside the tests when
+/// it is newer than its sources, else built by cargo with the tests' own profile the first
+/// time a test asks.
 pub fn gridlink_binary() -> Result<std::path::PathBuf, SpawnError> {
     static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
     let built = BUILT.get_or_init(|| {
         // The tests run from target/<profile dir>/deps: build the binary the same way.
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        // `cargo test --workspace` has built it beside the tests already: take it when it
+        // is newer than every source it is built from, rather than building it again in
+        // another profile (minutes on a small machine).
+        let beside = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .map(|dir| dir.join(format!("gridlink{}", std::env::consts::EXE_SUFFIX)));
+        let built_at = beside.as_deref().and_then(modified);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let sources = [
+            "server/src",
+            "server/build.rs",
+            "server/Cargo.toml",
+            "server/web/dist",
+            "geodata/src",
+            "geodata/data",
+            "geodata/Cargo.toml",
+            "sync-protocol/src",
+            "sync-protocol/Cargo.toml",
+            "migrations",
+            "Cargo.lock",
+        ]
+        .map(|p| root.join(p));
+        if let (Some(beside), Some(built_at)) = (beside, built_at)
+            && sources.iter().all(|s| newest(s).is_none_or(|t| t <= built_at))
+        {
+            return Ok(beside);
+        }
         let release = exe.parent().and_then(|deps| deps.parent()).is_some_and(|dir| dir.ends_with("release"));
         let mut cargo = std::process::Command::new(env!("CARGO"));
         cargo

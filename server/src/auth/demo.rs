@@ -42,6 +42,9 @@ pub fn accounts(layer: &Layer, tree: &CategoryTree, password_hash: &str) -> Vec<
         created_at_ms: 0,
     };
     let mut users = Vec::new();
+    // The first county (by code) is the demo's `centre` and `hotline`; a layer of a whole
+    // city (`geodata::demo::city`) names the others' desks by their codes.
+    let mut first_county = true;
     for unit in layer.units() {
         let code = unit.code.as_str();
         let (login, role) = match unit.level() {
@@ -49,9 +52,14 @@ pub fn accounts(layer: &Layer, tree: &CategoryTree, password_hash: &str) -> Vec<
                 users.push(user("admin".into(), "管理员".into(), Role::Administrator, code));
                 ("city".to_owned(), Role::CityCentre)
             }
-            Level::County => {
+            Level::County if first_county => {
+                first_county = false;
                 users.push(user("hotline".into(), "12345 热线".into(), Role::HotlineOperator, code));
                 ("centre".to_owned(), Role::CountyCentre)
+            }
+            Level::County => {
+                users.push(user(format!("hotline-{code}"), "12345 热线".into(), Role::HotlineOperator, code));
+                (format!("county-{code}"), Role::CountyCentre)
             }
             Level::Township => (format!("township-{code}"), Role::TownshipCentre),
             Level::Community => (format!("community-{code}"), Role::CommunityStaff),
@@ -195,4 +203,26 @@ pub fn purge(db: &Database) -> Result<Purged, DemoAccountsError> {
         }
         Ok(Purged { accounts: ids.len(), sessions: revoked, subscriptions, was_marked })
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn a_city_of_several_counties_gets_one_login_per_desk() {
+        let layer = geodata::demo::city(1_800.0).unwrap_or_else(|e| panic!("the city layer: {e}"));
+        let tree = CategoryTree::default_tree().unwrap_or_else(|e| panic!("the category tree: {e}"));
+        let users = accounts(&layer, &tree, "hash");
+        let logins: BTreeSet<&str> = users.iter().map(|u| u.login.as_str()).collect();
+        assert_eq!(logins.len(), users.len(), "every login once");
+        let first = users.iter().find(|u| u.login == "centre").unwrap_or_else(|| panic!("no centre"));
+        assert_eq!(first.unit_code, "321302", "the demo's county keeps `centre`");
+        for county in ["321311", "321322", "321323", "321324"] {
+            assert!(logins.contains(format!("county-{county}").as_str()), "{county}");
+            assert!(logins.contains(format!("hotline-{county}").as_str()), "{county}");
+        }
+    }
 }
