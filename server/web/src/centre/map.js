@@ -22,6 +22,9 @@ export function colourOf(item) {
   return "#43a047";
 }
 
+/** The font size of each level's names (as centre.css draws them), for placing labels. */
+const LABEL_PX = { 1: 16, 2: 16, 3: 14, 4: 12, 5: 10 };
+
 /** A zoom at which a county's grids are drawn and can be told apart. */
 const GRID_ZOOM = 14;
 
@@ -49,8 +52,16 @@ const Outlines = L.GridLayer.extend({
         tile.glData = data;
         draw(canvas.getContext("2d"), data, (size.x * ratio) / data.extent, this.options.selected);
         const scale = size.x / data.extent;
-        for (const f of data.features) {
-          if (!f.label) continue;
+        // Larger units' names first; a name that would cover one already placed is left
+        // out (the next zoom has room for it).
+        const placed = [];
+        const labelled = data.features.filter((f) => f.label).sort((a, b) => a.level - b.level);
+        for (const f of labelled) {
+          const px = LABEL_PX[f.level] ?? 10;
+          const [x, y] = [f.label[0] * scale, f.label[1] * scale];
+          const box = { x0: x - (f.name.length * px) / 2, x1: x + (f.name.length * px) / 2, y0: y - px / 2 - 2, y1: y + px / 2 + 2 };
+          if (placed.some((b) => b.x0 < box.x1 && box.x0 < b.x1 && b.y0 < box.y1 && box.y0 < b.y1)) continue;
+          placed.push(box);
           const label = L.DomUtil.create("span", `gl-label gl-label-${f.level}`, tile);
           label.textContent = f.name;
           label.style.left = `${f.label[0] * scale}px`;
