@@ -110,6 +110,12 @@ impl fmt::Display for UnknownCrs {
 
 impl Error for UnknownCrs {}
 
+/// Whether `(lon, lat)` is a position on Earth: finite, longitude within -180..180 and
+/// latitude within -90..90 (in any of the three systems).
+pub fn is_position(lon: f64, lat: f64) -> bool {
+    lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
+}
+
 /// Converts `(lon, lat)` in `crs` to WGS-84. Identity for [`Crs::Wgs84`], outside
 /// mainland China and for non-finite input.
 pub fn to_wgs84(crs: Crs, lon: f64, lat: f64) -> (f64, f64) {

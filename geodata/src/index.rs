@@ -362,10 +362,6 @@ pub struct GridIndex {
     options: IndexOptions,
 }
 
-fn valid(lon: f64, lat: f64) -> bool {
-    lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
-}
-
 impl GridIndex {
     /// Builds the index over the grids of `layer` (level 5), each with its chain as the
     /// layer holds it. Units of other levels only contribute their names to the chains.
@@ -458,7 +454,7 @@ impl GridIndex {
 
     /// Places a WGS-84 point in its grid (see the module docs for edges and snapping).
     pub fn locate(&self, lon: f64, lat: f64) -> Result<Placement<'_>, LocateError> {
-        if !valid(lon, lat) {
+        if !crate::crs::is_position(lon, lat) {
             return Err(LocateError::InvalidCoordinates);
         }
         let m = self.plane.forward(lon, lat);
@@ -505,7 +501,7 @@ impl GridIndex {
 
     /// Converts a point given in `crs` to WGS-84 and places it.
     pub fn locate_in(&self, crs: Crs, lon: f64, lat: f64) -> Result<Placement<'_>, LocateError> {
-        if !valid(lon, lat) {
+        if !crate::crs::is_position(lon, lat) {
             return Err(LocateError::InvalidCoordinates);
         }
         let (lon, lat) = crs::to_wgs84(crs, lon, lat);

@@ -148,8 +148,7 @@ pub async fn grids(geo: web::Data<Geo>, query: web::Query<Pairs>) -> Result<Http
     let numbers: Vec<f64> =
         raw.split(',').map(|v| v.trim().parse::<f64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
     let [x0, y0, x1, y1] = <[f64; 4]>::try_from(numbers).map_err(|_| bad())?;
-    let in_range =
-        |x: f64, y: f64| x.is_finite() && y.is_finite() && (-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y);
+    let in_range = geodata::crs::is_position;
     if !(in_range(x0, y0) && in_range(x1, y1) && x0 <= x1 && y0 <= y1) {
         return Err(ApiError::InvalidCoordinates(format!(
             "bbox {raw:?} must have min <= max, longitudes within -180..180 and latitudes within -90..90"

@@ -23,16 +23,12 @@ pub struct TaskOp {
 
 /// A phone's position in WGS-84, from a location in any of the systems phones use; a
 /// sentence when it is not a position.
-fn position(at: &sync_protocol::Location) -> Result<(f64, f64), String> {
+pub fn position(at: &sync_protocol::Location) -> Result<(f64, f64), String> {
     let crs = match at.crs.as_deref() {
         None => geodata::crs::Crs::Wgs84,
         Some(name) => name.parse().map_err(|_| format!("crs must be wgs84, gcj02 or bd09, not {name:?}"))?,
     };
-    let valid = at.lon.is_finite()
-        && at.lat.is_finite()
-        && (-180.0..=180.0).contains(&at.lon)
-        && (-90.0..=90.0).contains(&at.lat);
-    if !valid {
+    if !geodata::crs::is_position(at.lon, at.lat) {
         return Err(format!("({}, {}) is not a position", at.lon, at.lat));
     }
     Ok(geodata::crs::to_wgs84(crs, at.lon, at.lat))

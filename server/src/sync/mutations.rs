@@ -281,15 +281,9 @@ fn locate_worker(
     accuracy: Option<f64>,
     taken_ms: i64,
 ) -> Applied {
-    let crs = at.crs.as_deref().map_or(Ok(Crs::Wgs84), str::parse::<Crs>);
-    let valid = at.lon.is_finite()
-        && at.lat.is_finite()
-        && (-180.0..=180.0).contains(&at.lon)
-        && (-90.0..=90.0).contains(&at.lat);
-    let Ok(crs) = crs.map_err(|_| ()).and_then(|c| if valid { Ok(c) } else { Err(()) }) else {
+    let Ok((lon, lat)) = crate::incidents::ops::position(at) else {
         return Applied { reply: answer(id, false, false, Some(ErrorKind::InvalidCoordinates), None) };
     };
-    let (lon, lat) = geodata::crs::to_wgs84(crs, at.lon, at.lat);
     let user = actor.viewer.id.to_string();
     let accuracy = accuracy.filter(|a| a.is_finite() && *a >= 0.0);
     match shared.db.write(|c| super::store::record_position(c, &user, lon, lat, accuracy, taken_ms)) {
