@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("web").join("dist");
+    // Read when the script runs, not when it was compiled: a build directory shared by
+    // several clones may run a script compiled in another clone, since deleted.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|e| panic!("CARGO_MANIFEST_DIR: {e}"));
+    let dist = Path::new(&manifest).join("web").join("dist");
     println!("cargo:rerun-if-changed={}", dist.display());
     let mut files: Vec<_> = match std::fs::read_dir(&dist) {
         Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect(),

@@ -319,6 +319,13 @@ impl TestServer {
     }
 }
 
+/// This package's folder, as cargo names it when it runs the tests: not the one baked in
+/// at compile time, which a build directory shared by several clones may have compiled
+/// in another (since deleted) clone.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
+
 fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -353,7 +360,7 @@ pub fn gridlink_binary() -> Result<std::path::PathBuf, SpawnError> {
             .and_then(|deps| deps.parent())
             .map(|dir| dir.join(format!("gridlink{}", std::env::consts::EXE_SUFFIX)));
         let built_at = beside.as_deref().and_then(modified);
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = manifest_dir().join("..");
         let sources = [
             "server/src",
             "server/build.rs",
@@ -378,7 +385,7 @@ pub fn gridlink_binary() -> Result<std::path::PathBuf, SpawnError> {
         cargo
             .args(["build", "-p", "gridlink", "--bin", "gridlink", "--message-format=json"])
             .args(if release { ["--profile", "release"] } else { ["--profile", "test"] })
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(manifest_dir())
             .stderr(std::process::Stdio::inherit());
         let out = cargo.output().map_err(|e| format!("cannot run cargo: {e}"))?;
         if !out.status.success() {

@@ -776,7 +776,9 @@ fn a_database_the_demo_filled_before_the_mark_existed_is_marked_by_the_migration
     drop(server);
     // Back to the schema before the mark, by its own down.sql, as a database of an older
     // version (read from the tree at run time: the binary under test holds the up.sql).
-    let migration = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/sqlite/2026-11-22-000013_demo_mark");
+    // The checkout's folder as cargo names it when it runs the test (see `pages::web`).
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let migration = format!("{manifest}/../migrations/sqlite/2026-11-22-000013_demo_mark");
     let down = std::fs::read_to_string(format!("{migration}/down.sql")).unwrap();
     let mut conn = diesel::SqliteConnection::establish(&database.display().to_string()).unwrap();
     conn.batch_execute(&down).unwrap();

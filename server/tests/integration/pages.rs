@@ -11,8 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The pages' folder of the checkout under test (as cargo names it at run time: a test
+/// binary may have been compiled in another clone sharing the build directory).
 fn web() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("web")
 }
 
 /// The reference phone: beside the server binary when the workspace's binaries were
