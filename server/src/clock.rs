@@ -188,6 +188,14 @@ pub async fn shift(clock: web::Data<Clock>, body: web::Json<Move>) -> Result<Htt
     Ok(reading(&clock, now))
 }
 
+/// Asia/Shanghai's offset from UTC (no summer time): the days the centres count by.
+pub const SHANGHAI_MS: i64 = 8 * 3_600_000;
+
+/// The start of the local (Asia/Shanghai) day holding the instant `ms`, as Unix ms.
+pub fn day_start_ms(ms: i64) -> i64 {
+    (ms + SHANGHAI_MS).div_euclid(86_400_000) * 86_400_000 - SHANGHAI_MS
+}
+
 /// An instant as RFC 3339 in UTC, e.g. `2026-11-22T08:30:00.000Z`.
 pub fn rfc3339(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -205,6 +213,15 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_day_starts_at_midnight_in_shanghai() {
+        let noon = parse_rfc3339("2026-12-06T04:00:00Z").unwrap(); // 12:00 in Shanghai
+        assert_eq!(rfc3339(day_start_ms(noon)), "2026-12-05T16:00:00Z");
+        let just_after = parse_rfc3339("2026-12-05T16:00:00Z").unwrap();
+        assert_eq!(day_start_ms(just_after), just_after);
+        assert_eq!(rfc3339(day_start_ms(just_after - 1)), "2026-12-04T16:00:00Z");
+    }
 
     #[test]
     fn instants_round_trip_through_rfc3339() {

@@ -196,6 +196,7 @@ impl Application {
         let calendars = web::Data::new(calendars);
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
+        db.write(incidents::store::restamp_lights)?;
         // Before anything is written or served: a demo's database never goes public, whether
         // or not this run has --demo (which refuses a public address by itself).
         let address = listener.local_addr()?;
@@ -374,6 +375,7 @@ impl Application {
                 .service(geo::routes::grids)
                 .service(geo::map::info)
                 .service(geo::map::tile)
+                .service(incidents::on_map::map_cases)
                 .service(categories::routes::categories)
                 .service(attachments::routes::upload)
                 .service(attachments::routes::fetch)

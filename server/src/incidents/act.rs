@@ -697,24 +697,10 @@ pub fn task_data(row: &IncidentRow, task: &view::TaskView) -> Value {
     data
 }
 
-/// The light of a case's current step as the deadline timer last raised it: `red` once
-/// overdue, `yellow` once warned, else `green` (maps colour their markers by it; the
-/// timer's alarms are events, so every change of light reaches the desks' sockets).
-pub fn current_light(row: &IncidentRow) -> &'static str {
-    let Some(due) = row.due_at_ms else { return "green" };
-    let Ok(case) = serde_json::from_str::<Case>(&row.state) else { return "green" };
-    let alarms = case.alarms.iter().filter(|a| a.due_ms == due);
-    alarms.fold("green", |light, a| match (a.level, a.warned, light) {
-        (Some(_), _, _) | (_, _, "red") => "red",
-        (None, true, _) => "yellow",
-        (None, false, light) => light,
-    })
-}
-
 /// What a phone or a desk receives of a case (no personal data).
 pub fn incident_data(row: &IncidentRow) -> Value {
     json!({
-        "light": current_light(row),
+        "light": row.light(),
         "id": row.id,
         "code": row.code,
         "category": row.category_code,

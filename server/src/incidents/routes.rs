@@ -105,6 +105,9 @@ pub struct ListQuery {
     area: Option<String>,
     /// Only cases past (true) or within (false) their current deadline.
     overdue: Option<bool>,
+    /// Deadline lights, comma-separated (`green`, `yellow`, `red`): the light the timer
+    /// last raised on the current step, as the map colours it.
+    light: Option<String>,
     /// Page size, 1–200 (default 50).
     limit: Option<i64>,
     /// Cases to skip (the older way to page, counted with `total`; prefer `cursor`).
@@ -177,9 +180,18 @@ pub async fn list(
         .as_deref()
         .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
+    let lights: Vec<String> = query
+        .light
+        .as_deref()
+        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if let Some(bad) = lights.iter().find(|l| !["green", "yellow", "red"].contains(&l.as_str())) {
+        return Err(ApiError::BadRequest(format!("light {bad:?}: green, yellow or red")));
+    }
     let now = clock.now_ms();
     let filter = Filter {
         statuses,
+        lights,
         level: query.level,
         category: query.category,
         area,

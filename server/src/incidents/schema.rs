@@ -61,6 +61,8 @@ diesel::table! {
         due_at_ms -> Nullable<BigInt>,
         /// An emergency's grade (`I`…`IV`), if it has one.
         severity -> Nullable<Text>,
+        /// The current step's deadline light (`green`, `yellow`, `red`), kept with the state.
+        light -> Text,
     }
 }
 

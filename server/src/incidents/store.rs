@@ -86,6 +86,20 @@ impl IncidentRow {
         let owner = serde_json::from_str::<super::workflow::Case>(&self.state).ok().and_then(|c| c.owner);
         owner.or_else(|| crate::routing::queue_of(&crate::routing::Chain::of(&self.place())).map(str::to_owned))
     }
+
+    /// The light of the case's current step as the deadline timer last raised it: `red`
+    /// once overdue, `yellow` once warned, else `green`. Stored beside the case (column
+    /// `light`) whenever the case is written, so that maps and figures count by it.
+    pub fn light(&self) -> &'static str {
+        let Some(due) = self.due_at_ms else { return "green" };
+        let Ok(case) = serde_json::from_str::<super::workflow::Case>(&self.state) else { return "green" };
+        let alarms = case.alarms.iter().filter(|a| a.due_ms == due);
+        alarms.fold("green", |light, a| match (a.level, a.warned, light) {
+            (Some(_), _, _) | (_, _, "red") => "red",
+            (None, true, _) => "yellow",
+            (None, false, light) => light,
+        })
+    }
 }
 
 /// A task as stored.
@@ -174,7 +188,7 @@ pub fn set_code(conn: &mut DbConnection, id: &str, code: &str) -> QueryResult<()
 
 /// Stores a new case.
 pub fn insert_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
-    diesel::insert_into(incidents::table).values(row).execute(conn).map(|_| ())
+    diesel::insert_into(incidents::table).values((row, incidents::light.eq(row.light()))).execute(conn).map(|_| ())
 }
 
 /// Locks a case for the rest of the transaction (a no-op update takes the row lock on
@@ -208,9 +222,32 @@ pub fn update_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResul
             incidents::updated_at_ms.eq(row.updated_at_ms),
             incidents::due_at_ms.eq(row.due_at_ms),
             incidents::severity.eq(&row.severity),
+            incidents::light.eq(row.light()),
         ))
         .execute(conn)
         .map(|_| ())
+}
+
+/// Gives each open case with a limit the light its state says, where the stored one
+/// differs (cases written before the column existed); returns how many changed. Run at
+/// start, before anything is served.
+pub fn restamp_lights(conn: &mut DbConnection) -> QueryResult<usize> {
+    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    let rows: Vec<(IncidentRow, String)> = incidents::table
+        .filter(not(incidents::status.eq_any(finals)))
+        .filter(incidents::due_at_ms.is_not_null())
+        .select((IncidentRow::as_select(), incidents::light))
+        .load(conn)?;
+    let mut changed = 0;
+    for (row, stored) in rows {
+        if row.light() != stored {
+            diesel::update(incidents::table.filter(incidents::id.eq(&row.id)))
+                .set(incidents::light.eq(row.light()))
+                .execute(conn)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
 }
 
 type Condition<'a> = Box<dyn BoxableExpression<incidents::table, MultiBackend, SqlType = Bool> + 'a>;
@@ -285,6 +322,8 @@ pub struct Filter {
     pub overdue: Option<bool>,
     /// Now, for `overdue`.
     pub now_ms: i64,
+    /// Any of these deadline lights (`green`, `yellow`, `red`; all when empty).
+    pub lights: Vec<String>,
     /// Only these cases (a batched read of known ids; at most a few hundred at a time).
     pub ids: Option<Vec<String>>,
 }
@@ -345,6 +384,9 @@ fn filtered<'a>(viewer: &Viewer, filter: &'a Filter) -> incidents::BoxedQuery<'a
     }
     if !filter.statuses.is_empty() {
         query = query.filter(incidents::status.eq_any(&filter.statuses));
+    }
+    if !filter.lights.is_empty() {
+        query = query.filter(incidents::light.eq_any(&filter.lights));
     }
     if let Some(level) = filter.level {
         query = query.filter(incidents::level.eq(level));
@@ -408,6 +450,68 @@ pub fn list(
 /// list's `total`).
 pub fn count(conn: &mut DbConnection, viewer: &Viewer, filter: &Filter) -> QueryResult<i64> {
     filtered(viewer, filter).select(count_star()).first::<i64>(conn)
+}
+
+/// The statuses of a case still being worked on.
+fn open_statuses() -> Vec<&'static str> {
+    Status::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect()
+}
+
+/// The live cases of an area (all when `area` is none), as a map shows them: the open
+/// ones, and those that ended (closed, rejected, merged) at `since_ms` or later. Both
+/// halves are ranges of the index on (status, updated_at_ms), not a scan of the history.
+fn live<'a>(area: Option<&AreaCode>, since_ms: i64) -> Condition<'a> {
+    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    let live = incidents::status
+        .eq_any(open_statuses())
+        .or(incidents::status.eq_any(finals).and(incidents::updated_at_ms.ge(since_ms)));
+    match area {
+        Some(area) => Box::new(live.and(in_area(area))),
+        None => Box::new(live),
+    }
+}
+
+/// How many live cases of an area ([`live`]) each grid holds, by status and light:
+/// `(grid, status, light, count)`, one row per combination present.
+pub fn live_counts(
+    conn: &mut DbConnection,
+    area: Option<&AreaCode>,
+    since_ms: i64,
+) -> QueryResult<Vec<(String, String, String, i64)>> {
+    incidents::table
+        .filter(live(area, since_ms))
+        .group_by((incidents::grid_code, incidents::status, incidents::light))
+        .select((incidents::grid_code, incidents::status, incidents::light, count_star()))
+        .load(conn)
+}
+
+/// The live cases of an area ([`live`]) lying in `[west, south, east, north]`, at most
+/// `limit`, the most recently changed first.
+pub fn live_in_box(
+    conn: &mut DbConnection,
+    area: Option<&AreaCode>,
+    since_ms: i64,
+    bbox: [f64; 4],
+    limit: i64,
+) -> QueryResult<Vec<IncidentRow>> {
+    let [west, south, east, north] = bbox;
+    incidents::table
+        .filter(live(area, since_ms))
+        .filter(incidents::lon.between(west, east))
+        .filter(incidents::lat.between(south, north))
+        .order((incidents::updated_at_ms.desc(), incidents::id.asc()))
+        .limit(limit)
+        .select(IncidentRow::as_select())
+        .load(conn)
+}
+
+/// How many cases of an area (all when `area` is none) were reported at `since_ms` or later.
+pub fn reported_since(conn: &mut DbConnection, area: Option<&AreaCode>, since_ms: i64) -> QueryResult<i64> {
+    let mut query = incidents::table.filter(incidents::reported_at_ms.ge(since_ms)).into_boxed();
+    if let Some(area) = area {
+        query = query.filter(in_area(area));
+    }
+    query.select(count_star()).first(conn)
 }
 
 /// Open cases (not closed, rejected or merged) whose grid the stored layer does not

@@ -25,6 +25,7 @@ pub mod routes;
 
 pub use crate::categories::Severity;
 use crate::categories::{Category, Domain};
+use crate::clock::SHANGHAI_MS;
 use crate::incidents::workflow::{Target, UserId};
 
 /// Who reported the case, as far as routing cares.
@@ -96,9 +97,6 @@ pub struct Shift {
     /// End, minutes after midnight.
     pub to_min: u16,
 }
-
-/// Asia/Shanghai is UTC+8 all year.
-const SHANGHAI_MS: i64 = 8 * 3_600_000;
 
 impl Shift {
     /// Whether the shift covers the instant `at_ms` (Unix ms).
