@@ -151,6 +151,8 @@ struct Prepared {
     level: Level,
     rings: Vec<Vec<[f64; 2]>>,
     label: [f64; 2],
+    /// The label's point in WGS-84 `[lon, lat]`.
+    anchor: [f64; 2],
 }
 
 /// A layer made ready for cutting tiles: every outline projected once, and an R-tree
@@ -160,6 +162,8 @@ pub struct Tiler {
     units: Vec<Prepared>,
     /// Per level present, top down.
     levels: Vec<LevelIndex>,
+    /// Each unit's place in `units`, by code.
+    by_code: std::collections::HashMap<AreaCode, usize>,
 }
 
 impl Tiler {
@@ -186,6 +190,7 @@ impl Tiler {
                 level,
                 rings,
                 label: mercator(inside.x(), inside.y()),
+                anchor: [inside.x(), inside.y()],
             });
             match by_level.iter_mut().find(|(l, _)| *l == level) {
                 Some((_, boxes)) => boxes.push((AABB::from_corners(a, b), i)),
@@ -214,7 +219,22 @@ impl Tiler {
                 LevelIndex { level, typical, tree }
             })
             .collect();
-        Tiler { units, levels }
+        let by_code = units.iter().enumerate().map(|(i, u)| (u.code.clone(), i)).collect();
+        Tiler { units, levels, by_code }
+    }
+
+    /// A unit's name and the point inside it where its label (or a marker standing for
+    /// it) goes, WGS-84 `[lon, lat]`.
+    pub fn anchor(&self, code: &AreaCode) -> Option<(&str, [f64; 2])> {
+        self.by_code.get(code).map(|&i| (self.units[i].name.as_str(), self.units[i].anchor))
+    }
+
+    /// The deepest level whose typical unit spans at least `px` pixels at zoom `z` (a map
+    /// groups what it shows by units of that size); the top level when none does.
+    pub fn level_spanning(&self, z: u8, px: f64) -> Option<Level> {
+        let world_px = TILE_PX * f64::from(1u32 << z.min(MAX_ZOOM));
+        let wide = self.levels.iter().rfind(|index| index.typical * world_px >= px);
+        wide.or(self.levels.first()).map(|index| index.level)
     }
 
     /// The levels drawn at zoom `z`, and of those the ones labelled: a level once its
@@ -380,6 +400,29 @@ mod tests {
         assert_eq!(deepest(17), 5, "{:?}", tiler.levels_at(17));
         // The top level is always there.
         assert!(!tiler.levels_at(0).is_empty());
+    }
+
+    #[test]
+    fn markers_group_by_ever_smaller_units_as_the_map_zooms_in() {
+        let layer = synth::lattice(&synth::LatticeSpec::default()).unwrap();
+        let tiler = Tiler::new(&layer);
+        let grouping = |z| tiler.level_spanning(z, 96.0).unwrap().number();
+        // Zoomed all the way out nothing spans 96 px: the top level stands for everything.
+        assert_eq!(grouping(0), tiler.levels_at(0)[0].0.number());
+        assert!(
+            grouping(8) <= grouping(12) && grouping(12) <= grouping(19),
+            "{} {} {}",
+            grouping(8),
+            grouping(12),
+            grouping(19)
+        );
+        assert_eq!(grouping(19), 5);
+        // A unit's anchor lies inside it, and carries its name.
+        let grid = layer.grids().next().unwrap();
+        let (name, [lon, lat]) = tiler.anchor(&grid.code).unwrap();
+        assert_eq!(name, grid.name);
+        assert!(geo::Contains::contains(&grid.geometry, &geo::Point::new(lon, lat)));
+        assert!(tiler.anchor(&AreaCode::parse("110101").unwrap()).is_none());
     }
 
     #[test]

@@ -74,6 +74,70 @@ async fn the_map_frames_an_area_and_cuts_its_tiles() {
     }
 }
 
+/// `GET /api/v1/map/cases` as `token` sees it.
+async fn map_cases(server: &TestServer, token: &str, query: &str) -> Value {
+    let (status, answer) = server.get_as(token, &format!("/api/v1/map/cases?{query}")).await.unwrap();
+    assert_eq!(status, 200, "{query}: {answer}");
+    answer
+}
+
+#[tokio::test]
+async fn the_map_lists_a_views_cases_or_counts_them_by_unit_when_many() {
+    for server in servers().await {
+        let centre = server.login("centre").await.unwrap();
+        let (lon, lat, grid) = demo_point(77);
+        let bbox = format!("bbox={},{},{},{}", lon - 0.002, lat - 0.002, lon + 0.002, lat + 0.002);
+        let before = map_cases(&server, &centre, &format!("zoom=18&{bbox}")).await;
+        let before_in_view = before["cases"].as_array().unwrap().len();
+        let (first, _) = report(&server, 77).await;
+        let (second, _) = report(&server, 77).await;
+
+        // Close up, each case of the view comes whole, as the socket sends it.
+        let close = map_cases(&server, &centre, &format!("zoom=18&{bbox}")).await;
+        assert_eq!(close["grouped_by"], Value::Null, "{close}");
+        let ids: Vec<&str> = close["cases"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
+        assert!(ids.contains(&first.as_str()) && ids.contains(&second.as_str()), "{close}");
+        assert_eq!(ids.len(), before_in_view + 2);
+        assert!(close["cursor"].as_i64().unwrap() > before["cursor"].as_i64().unwrap());
+        let new = |a: &Value| a["today"]["counts"]["new"].as_i64().unwrap();
+        assert!(new(&close) >= new(&before) + 2, "{before} {close}");
+        assert!(close["today"]["reported"].as_i64().unwrap() >= 2);
+
+        // With fewer markers allowed than cases in view, the grid stands for them.
+        let grouped = map_cases(&server, &centre, &format!("zoom=18&{bbox}&limit=1")).await;
+        assert_eq!(grouped["grouped_by"], 5, "{grouped}");
+        assert_eq!(grouped["cases"], json!([]));
+        let ours = grouped["groups"].as_array().unwrap().iter().find(|g| g["code"] == grid.as_str()).cloned();
+        let ours = ours.unwrap_or_else(|| panic!("{grid}: {grouped}"));
+        assert_eq!(ours["total"].as_u64(), Some(before_in_view as u64 + 2), "{ours}");
+        assert!(ours["name"].as_str().unwrap().contains("网格"), "{ours}");
+        // Zoomed out over the whole county, a marker stands for a larger unit holding it.
+        let far = map_cases(&server, &centre, "zoom=9&limit=0").await;
+        let level = far["grouped_by"].as_u64().unwrap();
+        assert!((2..5).contains(&level), "{far}");
+        let code_len = [0, 4, 6, 9, 12, 15][level as usize];
+        let holding = far["groups"].as_array().unwrap().iter().find(|g| g["code"] == grid[..code_len]).cloned();
+        assert!(holding.unwrap_or_else(|| panic!("{far}"))["total"].as_i64() >= Some(2));
+
+        // A township's desk counts only its own; another township's asks in vain.
+        let township = server.login(&format!("township-{}", &grid[..9])).await.unwrap();
+        let own = map_cases(&server, &township, "zoom=9&limit=0").await;
+        assert!(own["groups"].as_array().unwrap().iter().all(|g| g["code"].as_str().unwrap().starts_with(&grid[..9])));
+        let (_, _, other) = (0..40).map(demo_point).find(|(_, _, g)| g[..9] != grid[..9]).unwrap();
+        let elsewhere = server.login(&format!("township-{}", &other[..9])).await.unwrap();
+        let (status, refused) =
+            server.get_as(&elsewhere, &format!("/api/v1/map/cases?zoom=9&area={}", &grid[..9])).await.unwrap();
+        assert_eq!((status, refused["type"].as_str()), (403, Some("forbidden")), "{refused}");
+        let worker = server.login(&format!("worker-{grid}")).await.unwrap();
+        let (status, _) = server.get_as(&worker, "/api/v1/map/cases?zoom=9").await.unwrap();
+        assert_eq!(status, 403);
+        for bad in ["zoom=21", "zoom=x", "zoom=9&bbox=1,2,3", "zoom=9&limit=501", "zoom=9&area=abc", "bbox=1,2,3,4"] {
+            let (status, problem) = server.get_as(&centre, &format!("/api/v1/map/cases?{bad}")).await.unwrap();
+            assert_eq!((status, problem["type"].as_str()), (400, Some("bad-request")), "{bad}: {problem}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn two_desks_with_one_case_open_see_each_other_until_one_closes_it() {
     for server in servers().await {

@@ -15,6 +15,7 @@ pub mod act;
 pub mod desk;
 pub mod duplicate;
 pub mod merge;
+pub mod on_map;
 pub mod ops;
 pub mod permissions;
 pub mod presence;
