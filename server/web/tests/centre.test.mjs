@@ -34,6 +34,23 @@ async function until(page, check, arg, timeout = 10_000) {
   return Date.now() - started;
 }
 
+/** The pairs of names on the map whose boxes overlap (by more than 2 px). */
+function clashingNames(page) {
+  return page.evaluate(() => {
+    const boxes = [...document.querySelectorAll(".gl-label")].map((l) => [l.textContent, l.getBoundingClientRect()]);
+    const hit = (a, b) => a.left + 2 < b.right && b.left + 2 < a.right && a.top + 2 < b.bottom && b.top + 2 < a.bottom;
+    return boxes.flatMap(([n, a], i) => boxes.slice(i + 1).filter(([, b]) => hit(a, b)).map(([m]) => `${n}/${m}`));
+  });
+}
+
+/** Waits until every outline tile in view has loaded. */
+function tilesLoaded(page) {
+  return until(page, () => {
+    const tiles = [...document.querySelectorAll(".gl-tile")];
+    return tiles.length > 0 && tiles.every((t) => t.classList.contains("leaflet-tile-loaded"));
+  });
+}
+
 test("the centre works a case round the loop from the page", async () => {
   const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, locale: "zh-CN" });
   const page = await context.newPage();
@@ -55,7 +72,15 @@ test("the centre works a case round the loop from the page", async () => {
   const firstScreenBytes = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
   const pixels = await drawnPixels(page);
   assert.ok(pixels > 5_000, `the map shows too little: ${pixels} pixels drawn`);
+  // No name covers another, within a tile or across tile edges, zoomed out or in.
+  assert.deepEqual(await clashingNames(page), []);
   await shot(page, "centre-map");
+  const middle = await page.evaluate(() => window.gridlinkMap.map.getCenter());
+  for (const zoom of [12, 13, 14, 15]) {
+    await page.evaluate(([lat, lng, z]) => window.gridlinkMap.map.setView([lat, lng], z, { animate: false }), [middle.lat, middle.lng, zoom]);
+    await tilesLoaded(page);
+    assert.deepEqual(await clashingNames(page), [], `names covering each other at zoom ${zoom}`);
+  }
 
   // The session survives a reload: the centre comes back without the login form.
   const reloaded = Date.now();
@@ -137,6 +162,59 @@ test("the centre works a case round the loop from the page", async () => {
   await shot(page, "centre-closed");
   assert.deepEqual(errors, []);
   console.log(JSON.stringify({ mapDrawnMs, reloadDrawnMs, firstScreenBytes, markerMs }));
+  await context.close();
+});
+
+test("a view holding more cases than markers shows the server's counts by unit, live", async () => {
+  const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, locale: "zh-CN" });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  const place = await pointIn(server.base, 11);
+  for (let i = 0; i < 2; i++) {
+    const filed = await call(server.base, "/api/v1/reports", {
+      method: "POST",
+      body: { category: "C0101", location: { lon: place.lon, lat: place.lat }, description: "聚合测试" },
+    });
+    assert.equal(filed.status, 201);
+  }
+  await logIn(page, "centre");
+  // One marker allowed: every view is counted by unit on the server.
+  await page.evaluate(() => {
+    window.gridlinkMap.limit = 1;
+    window.gridlinkMap.onView();
+  });
+  await until(page, () => window.gridlinkMap.grouped() && document.querySelectorAll(".gl-group").length > 0);
+  const level = await page.evaluate(() => window.gridlinkMap.groups[0].level);
+  assert.ok(level >= 2 && level <= 4, `grouped by level ${level}`);
+  const holding = await page.evaluate(
+    (codes) => window.gridlinkMap.groups.find((g) => codes.includes(g.code)),
+    place.chain.map((l) => l.code),
+  );
+  assert.ok(holding && holding.total >= 2, JSON.stringify(holding));
+  await shot(page, "centre-groups");
+  // A new report in that unit raises its count within a second, without a reload.
+  const sent = Date.now();
+  const filed = await call(server.base, "/api/v1/reports", {
+    method: "POST",
+    body: { category: "C0101", location: { lon: place.lon, lat: place.lat }, description: "聚合测试" },
+  });
+  assert.equal(filed.status, 201);
+  await until(
+    page,
+    ([code, total]) => window.gridlinkMap.groups?.find((g) => g.code === code)?.total === total + 1,
+    [holding.code, holding.total],
+  );
+  const countedMs = Date.now() - sent;
+  assert.ok(countedMs < 1_000, `the count took ${countedMs} ms to move`);
+  // Close in on the unit: few enough cases to show one by one again.
+  await page.evaluate(() => {
+    window.gridlinkMap.limit = 500;
+  });
+  await page.evaluate(([lat, lon]) => window.gridlinkMap.map.setView([lat, lon], 17), [place.lat, place.lon]);
+  await until(page, (id) => !window.gridlinkMap.grouped() && window.gridlinkMap.cases.has(id), filed.body.id);
+  assert.deepEqual(errors, []);
+  console.log(JSON.stringify({ countedMs }));
   await context.close();
 });
 

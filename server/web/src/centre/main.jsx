@@ -101,16 +101,32 @@ function tabDevice() {
   return `${session()?.device_id ?? "desk"}.${id}`;
 }
 
-/** Is `ms` on the same local day as now? */
+/** Is `iso` on the same local day as now? */
 function today(iso) {
   const d = new Date(iso);
   const now = new Date();
   return d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
 }
 
+const ENDED = ["closed", "rejected", "merged"];
+
+/** Calls `f` once, `ms` after the last of a burst of calls. */
+function debounced(f, ms) {
+  let timer = null;
+  const call = () => {
+    clearTimeout(timer);
+    timer = setTimeout(f, ms);
+  };
+  call.cancel = () => clearTimeout(timer);
+  return call;
+}
+
 function Centre({ user }) {
   const [info, setInfo] = useState(null);
+  // The view's cases one by one (when the server lists them), kept live by the socket.
   const [cases, setCases] = useState(() => new Map());
+  // The server's last answer for the view: its groups and the area's figures of the day.
+  const [view, setView] = useState(null);
   const [status, setStatus] = useState("connecting");
   // {kind: "case", id} or {kind: "grid", located}; a case is also in the address
   // (`#/case/<id>`), so that a link to it can be shared and a reload keeps it open.
@@ -127,43 +143,74 @@ function Centre({ user }) {
     api("/api/v1/categories").then(setCategories).catch(() => {});
   }, [area]);
 
-  // The socket: a snapshot of every open case of the area, then each change as it commits.
-  useEffect(() => {
-    let current = new Map();
-    const live = new Live(tabDevice(), {
-      reset() {
-        current = new Map();
-      },
-      items(items) {
-        current = new Map(current);
-        for (const item of items) {
-          if (item.kind !== "incident") continue;
-          const closed = ["closed", "rejected", "merged"].includes(item.data?.status);
-          if (item.removed || (closed && !today(item.data.updated_at))) current.delete(item.id);
-          else current.set(item.id, item.data);
-        }
-        setCases(current);
-        setVersion((v) => v + 1);
-      },
-      status: setStatus,
-    });
-    live.start();
-    return () => live.stop();
-  }, [user.id]);
-
   useEffect(() => {
     if (!info || !mapElement.current) return undefined;
-    map.current = new CentreMap(mapElement.current, {
+    const centre = new CentreMap(mapElement.current, {
       info,
       area: info.area.code,
       onCase: (id) => setSelected({ kind: "case", id }),
       onGrid: (located) => setSelected({ kind: "grid", located }),
     });
-    window.gridlinkMap = map.current; // for the browser tests and the curious
-    return () => map.current?.destroy();
-  }, [info]);
+    map.current = centre;
+    window.gridlinkMap = centre; // for the browser tests and the curious
 
-  useEffect(() => map.current?.setCases(cases), [cases, info]);
+    // What the view shows comes from the server, counted there when many cases lie in
+    // it; the socket then carries each change, from the position that answer was read at.
+    let stopped = false;
+    let shown = new Map();
+    let live = null;
+    const load = async () => {
+      const query = new URLSearchParams({
+        zoom: String(Math.round(centre.map.getZoom())),
+        bbox: centre.bbox(),
+        limit: String(centre.limit),
+      });
+      if (area) query.set("area", area);
+      const answer = await api(`/api/v1/map/cases?${query}`);
+      if (stopped) return;
+      shown = new Map(answer.cases.map((c) => [c.id, c]));
+      setView(answer);
+      setCases(shown);
+      centre.setView(answer.groups.length || answer.grouped_by ? answer.groups : null, shown);
+      if (!live) {
+        live = new Live(tabDevice(), {
+          reset: () => reload(),
+          items(items, { snapshot }) {
+            // A snapshot (the log moved past what the page holds) is read again as a view.
+            if (snapshot) return reload();
+            let touched = false;
+            shown = new Map(shown);
+            for (const item of items) {
+              if (item.kind !== "incident") continue;
+              touched = true;
+              const ended = ENDED.includes(item.data?.status);
+              if (item.removed || (ended && !today(item.data.updated_at))) shown.delete(item.id);
+              else if (!centre.grouped() || shown.has(item.id)) shown.set(item.id, item.data);
+            }
+            if (touched) {
+              setCases(shown);
+              centre.setView(centre.grouped() ? centre.groups : null, shown);
+              reload();
+            }
+            setVersion((v) => v + 1);
+          },
+          status: setStatus,
+        });
+        live.cursor = answer.cursor;
+        live.start();
+      }
+    };
+    const reload = debounced(() => load().catch(() => {}), 400);
+    centre.onView = debounced(() => load().catch(() => {}), 250);
+    const first = () => load().catch(() => !stopped && setTimeout(first, 3000));
+    first();
+    return () => {
+      stopped = true;
+      reload.cancel();
+      live?.stop();
+      centre.destroy();
+    };
+  }, [info]);
 
   // Workers' positions are not in the change log: they are read every 15 s.
   useEffect(() => {
@@ -180,17 +227,14 @@ function Centre({ user }) {
     if (selected?.kind === "case") map.current?.focusCase(cases.get(selected.id) ?? { id: selected.id });
   }, [selected]);
 
-  const figures = useMemo(() => {
-    const all = [...cases.values()];
-    const open = all.filter((c) => !["closed", "rejected", "merged"].includes(c.status));
-    return {
-      open: open.length,
-      newToday: all.filter((c) => today(c.reported_at ?? c.updated_at)).length,
-      closedToday: all.filter((c) => c.status === "closed").length,
-      yellow: open.filter((c) => c.light === "yellow").length,
-      red: open.filter((c) => c.light === "red").length,
-    };
-  }, [cases]);
+  const counts = view?.today.counts;
+  const figures = {
+    open: view?.today.open,
+    newToday: view?.today.reported,
+    endedToday: counts?.ended_today,
+    yellow: counts?.yellow,
+    red: counts?.red,
+  };
 
   const names = useMemo(() => categoryNames(categories), [categories]);
   const openCase = (id) => setSelected({ kind: "case", id });
@@ -213,7 +257,7 @@ function Centre({ user }) {
         <dl class="figures" aria-label={t("today")}>
           <Figure name={t("open")} value={figures.open} />
           <Figure name={t("newToday")} value={figures.newToday} />
-          <Figure name={t("closedToday")} value={figures.closedToday} />
+          <Figure name={t("endedToday")} value={figures.endedToday} />
           <Figure name={t("yellowCount")} value={figures.yellow} tone="yellow" />
           <Figure name={t("redCount")} value={figures.red} tone="red" />
         </dl>
@@ -240,7 +284,7 @@ function Centre({ user }) {
         {tab === "queue" ? (
           <Queue version={version} names={names} onOpen={openCase} />
         ) : (
-          <Supervision version={version} names={names} cases={cases} onOpen={openCase} />
+          <Supervision version={version} names={names} onOpen={openCase} />
         )}
       </aside>
       <section class="map" ref={mapElement} aria-label="map" />
@@ -309,7 +353,7 @@ function Figure({ name, value, tone }) {
   return (
     <div class={`figure ${tone ?? ""}`}>
       <dt>{name}</dt>
-      <dd>{value}</dd>
+      <dd>{value ?? "–"}</dd>
     </div>
   );
 }

@@ -3,6 +3,12 @@
 // grid by clicking it.
 import L from "leaflet";
 import "leaflet/dist/leaflet.css";
+import { t } from "../shared/i18n.js";
+
+/** `text` safe to put inside HTML. */
+function escape(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
 
 /** How each level's outline is drawn: line width, colour, fill. */
 const LEVELS = {
@@ -34,6 +40,31 @@ const SEVERITY = { "#e53935": 4, "#f9a825": 3, "#1e88e5": 2, "#43a047": 1, "#9e9
 const Outlines = L.GridLayer.extend({
   initialize(options) {
     L.setOptions(this, options);
+    // Every name placed, across tiles: {z, box (world pixels), level, el, tile}.
+    this.labels = [];
+    this.on("tileunload", (event) => {
+      this.labels = this.labels.filter((l) => l.tile !== event.tile);
+    });
+  },
+  /** Places a unit's name unless it would cover another's: a larger unit's name (or an
+   *  equal one placed first) wins, across tile edges too; a smaller one it covers goes. */
+  place(tile, coords, f, x, y) {
+    const px = LABEL_PX[f.level] ?? 10;
+    const size = this.getTileSize();
+    const [wx, wy] = [coords.x * size.x + x, coords.y * size.y + y];
+    const half = (f.name.length * px) / 2;
+    const box = { x0: wx - half, x1: wx + half, y0: wy - px / 2 - 2, y1: wy + px / 2 + 2 };
+    const covered = this.labels.filter(
+      (l) => l.z === coords.z && l.box.x0 < box.x1 && box.x0 < l.box.x1 && l.box.y0 < box.y1 && box.y0 < l.box.y1,
+    );
+    if (covered.some((l) => l.level <= f.level)) return;
+    for (const l of covered) l.el.remove();
+    this.labels = this.labels.filter((l) => !covered.includes(l));
+    const el = L.DomUtil.create("span", `gl-label gl-label-${f.level}`, tile);
+    el.textContent = f.name;
+    el.style.left = `${x}px`;
+    el.style.top = `${y}px`;
+    this.labels.push({ z: coords.z, box, level: f.level, el, tile });
   },
   createTile(coords, done) {
     const tile = L.DomUtil.create("div", "gl-tile");
@@ -54,19 +85,8 @@ const Outlines = L.GridLayer.extend({
         const scale = size.x / data.extent;
         // Larger units' names first; a name that would cover one already placed is left
         // out (the next zoom has room for it).
-        const placed = [];
         const labelled = data.features.filter((f) => f.label).sort((a, b) => a.level - b.level);
-        for (const f of labelled) {
-          const px = LABEL_PX[f.level] ?? 10;
-          const [x, y] = [f.label[0] * scale, f.label[1] * scale];
-          const box = { x0: x - (f.name.length * px) / 2, x1: x + (f.name.length * px) / 2, y0: y - px / 2 - 2, y1: y + px / 2 + 2 };
-          if (placed.some((b) => b.x0 < box.x1 && box.x0 < b.x1 && b.y0 < box.y1 && box.y0 < b.y1)) continue;
-          placed.push(box);
-          const label = L.DomUtil.create("span", `gl-label gl-label-${f.level}`, tile);
-          label.textContent = f.name;
-          label.style.left = `${f.label[0] * scale}px`;
-          label.style.top = `${f.label[1] * scale}px`;
-        }
+        for (const f of labelled) this.place(tile, coords, f, f.label[0] * scale, f.label[1] * scale);
         done(null, tile);
       })
       .catch((e) => done(e, tile));
@@ -133,9 +153,36 @@ export class CentreMap {
     this.workers = L.layerGroup().addTo(this.map);
     this.markers = L.layerGroup().addTo(this.map);
     this.cases = new Map();
+    this.groups = null;
+    this.onView = null;
+    // How many cases a view shows one by one before the server counts them by unit.
+    this.limit = 500;
     this.picking = null;
     this.map.on("click", (event) => this.clicked(event.latlng));
-    this.map.on("zoomend moveend", () => this.redraw());
+    this.map.on("zoomend moveend", () => {
+      this.redraw();
+      this.onView?.();
+    });
+  }
+
+  /** The view with a margin, as `/api/v1/map/cases` takes it: `west,south,east,north`. */
+  bbox() {
+    const b = this.map.getBounds().pad(0.1);
+    const clamp = (v, limit) => Math.max(-limit, Math.min(limit, v)).toFixed(5);
+    return [clamp(b.getWest(), 180), clamp(b.getSouth(), 90), clamp(b.getEast(), 180), clamp(b.getNorth(), 90)].join(",");
+  }
+
+  /** Whether the view shows counts by unit rather than each case. */
+  grouped() {
+    return this.groups !== null;
+  }
+
+  /** Shows a view as the server gave it: `groups` (counts by unit; null when the cases
+   *  come one by one) and the cases one by one, a Map of id → case. */
+  setView(groups, cases) {
+    this.groups = groups;
+    this.cases = cases;
+    this.redraw();
   }
 
   /** Shows the workers seen on duty lately (from `/api/v1/workers/positions`). */
@@ -149,15 +196,14 @@ export class CentreMap {
     }
   }
 
-  /** Replaces the cases shown (a Map of id → case essentials from the socket). */
-  setCases(cases) {
-    this.cases = cases;
-    this.redraw();
-  }
-
-  /** Draws the markers, grouping those closer than 28 pixels when more than 200 show. */
+  /** Draws the markers: one per unit when the server counted them, else one per case,
+   *  grouping those closer than 28 pixels when more than 200 show. */
   redraw() {
     this.markers.clearLayers();
+    if (this.groups) {
+      for (const group of this.groups) this.groupMarker(group);
+      return;
+    }
     const view = this.map.getBounds().pad(0.1);
     const visible = [...this.cases.values()].filter((c) => c.location && view.contains([c.location.lat, c.location.lon]));
     if (visible.length <= 200) {
@@ -191,6 +237,32 @@ export class CentreMap {
         .on("click", () => this.map.setView(at, this.map.getZoom() + 2))
         .addTo(this.markers);
     }
+  }
+
+  /** A marker standing for a unit's live cases: its size by how many, its colour by
+   *  the worst light among them, its tooltip the counts by kind. */
+  groupMarker(group) {
+    const { counts } = group;
+    const colour = counts.red ? "#e53935" : counts.yellow ? "#f9a825" : counts.new ? "#1e88e5" : counts.in_progress ? "#43a047" : "#9e9e9e";
+    const size = Math.round(26 + Math.min(22, Math.log10(group.total + 1) * 9));
+    const icon = L.divIcon({
+      className: "gl-cluster gl-group",
+      html: `<span style="background:${colour};width:${size}px;height:${size}px;line-height:${size}px">${group.total}</span>`,
+      iconSize: [size, size],
+    });
+    const lines = [
+      ["legendNew", counts.new],
+      ["legendOpen", counts.in_progress],
+      ["legendYellow", counts.yellow],
+      ["legendRed", counts.red],
+      ["legendClosed", counts.ended_today],
+    ]
+      .filter(([, n]) => n > 0)
+      .map(([key, n]) => `${t(key)} ${n}`);
+    L.marker([group.lat, group.lon], { icon, keyboard: false })
+      .bindTooltip(`<b>${escape(group.name)}</b><br>${lines.join("<br>")}`)
+      .on("click", () => this.map.setView([group.lat, group.lon], this.map.getZoom() + 2))
+      .addTo(this.markers);
   }
 
   marker(c) {

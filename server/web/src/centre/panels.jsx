@@ -81,15 +81,25 @@ export function Queue({ version, names, onOpen }) {
   );
 }
 
+/** The statuses of a case still in the loop. */
+const OPEN = ["reported", "confirming", "registered", "returned", "dispatched", "handled", "verified"];
+
 /** Yellow and red cases by how late they are and the level handling them, the caller's
  *  supervision queue (督办) first; each can be flagged from here. */
-export function Supervision({ version, names, cases, onOpen }) {
-  const { data, error } = useLive(() => api("/api/v1/inbox?kinds=supervision&limit=200"), version);
+export function Supervision({ version, names, onOpen }) {
+  const { data, error } = useLive(
+    () =>
+      Promise.all([
+        api("/api/v1/inbox?kinds=supervision&limit=200"),
+        api("/api/v1/incidents?light=red,yellow&status=" + OPEN.join(",") + "&limit=200"),
+      ]).then(([inbox, lit]) => ({ ...inbox, lit: lit.items })),
+    version,
+  );
   const now = data ? new Date(data.now).getTime() : Date.now();
   const queued = new Set((data?.items ?? []).map((i) => i.incident.id));
   const late = (due) => (due ? (now - new Date(due).getTime()) / 3600000 : 0);
-  const lit = [...cases.values()]
-    .filter((c) => c.light === "red" || c.light === "yellow")
+  const lit = (data?.lit ?? [])
+    .map((c) => ({ ...c, category: c.category?.code, deadline: c.deadlines?.current }))
     .sort((a, b) => (a.light === b.light ? late(b.deadline) - late(a.deadline) : a.light === "red" ? -1 : 1));
   const rows = [
     ...(data?.items ?? []).map((i) => ({

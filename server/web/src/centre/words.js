@@ -21,7 +21,7 @@ words({
   today: ["今日", "Today"],
   open: ["在办", "Open"],
   newToday: ["今日新增", "New today"],
-  closedToday: ["今日结案", "Closed today"],
+  endedToday: ["今日办结", "Ended today"],
   yellowCount: ["黄灯", "Yellow"],
   redCount: ["红灯", "Red"],
   // Inbox kinds.
@@ -195,7 +195,8 @@ words({
   legendOpen: ["在办", "In progress"],
   legendYellow: ["临期(黄灯)", "Due soon (yellow)"],
   legendRed: ["超期(红灯)", "Overdue (red)"],
-  legendClosed: ["今日结案", "Closed today"],
+  legendClosed: ["今日办结", "Ended today"],
+  groupOf: ["{name}: {n} 件", "{name}: {n} cases"],
   legendWorker: ["在岗网格员", "Worker on duty"],
   hint: ["点击案件编号或地图上的标记查看案件，点击网格查看网格。", "Click a case's code or marker to open it, a grid to see it."],
 });
