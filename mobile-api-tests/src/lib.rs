@@ -187,6 +187,7 @@ impl TestServer {
             proxy: Default::default(),
             limits: Default::default(),
             basemap: None,
+            stats: Default::default(),
         };
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;

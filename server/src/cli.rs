@@ -273,6 +273,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                 proxy: crate::settings::ProxySettings { header: trusted_proxy_header, proxies: trusted_proxies },
                 limits: Default::default(),
                 basemap,
+                stats: Default::default(),
             };
             let settings = match config {
                 None => flags,

@@ -32,6 +32,7 @@ pub mod ratelimit;
 pub mod routing;
 pub mod settings;
 pub mod startup;
+pub mod stats;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -41,6 +41,8 @@ pub struct Settings {
     /// (`https://tiles.example.cn/{z}/{x}/{y}.png`); none by default: the maps draw only
     /// the server's own geometry and load nothing from elsewhere.
     pub basemap: Option<String>,
+    /// How the figures are scored and ranked (`[stats]` in the settings file only).
+    pub stats: crate::stats::figures::ScoreSettings,
 }
 
 /// Which reverse proxies may tell a client's address, and in which header. Both empty
@@ -286,6 +288,8 @@ pub struct FileSettings {
     pub limits: Option<LimitSettings>,
     /// A basemap tile URL template.
     pub basemap: Option<String>,
+    /// The composite score's weights and the smallest sample ranked (`[stats]`).
+    pub stats: Option<crate::stats::figures::ScoreSettings>,
 }
 
 /// Why a settings file was refused.
@@ -362,6 +366,7 @@ impl FileSettings {
             },
             limits: self.limits.unwrap_or(flags.limits),
             basemap: if given("basemap") { flags.basemap } else { self.basemap.or(flags.basemap) },
+            stats: self.stats.unwrap_or(flags.stats),
         }
     }
 }
@@ -401,6 +406,9 @@ pub enum SettingsError {
     /// A limit is zero, or the daily upload allowance is below one largest photo.
     #[error("limits: {0}")]
     BadLimit(String),
+    /// The composite score's weights or minimum sample are not usable.
+    #[error("{0}")]
+    BadStats(String),
     /// The basemap is not a tile URL template.
     #[error("basemap must be an http(s) URL with {{z}}, {{x}} and {{y}} in it, not {0:?}")]
     BadBasemap(String),
@@ -446,6 +454,7 @@ impl Settings {
         }
         crate::ratelimit::TrustedProxies::new(self.proxy.header.as_deref(), &self.proxy.proxies)?;
         self.limits.check().map_err(SettingsError::BadLimit)?;
+        self.stats.check().map_err(SettingsError::BadStats)?;
         if let Some(bad) = self.basemap.as_ref().filter(|b| basemap_origin(b).is_none()) {
             return Err(SettingsError::BadBasemap(bad.clone()));
         }
@@ -471,6 +480,7 @@ mod tests {
             proxy: Default::default(),
             limits: Default::default(),
             basemap: None,
+            stats: Default::default(),
         }
     }
 

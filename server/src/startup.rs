@@ -197,6 +197,7 @@ impl Application {
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
         db.write(incidents::store::restamp_lights)?;
+        db.write(crate::stats::store::backfill)?;
         // Before anything is written or served: a demo's database never goes public, whether
         // or not this run has --demo (which refuses a public address by itself).
         let address = listener.local_addr()?;
@@ -237,6 +238,7 @@ impl Application {
         let pages = web::Data::new(crate::pages::Pages::embedded(origin.as_deref()));
         let basemap = web::Data::new(geo::map::Basemap(settings.basemap.clone()));
         let presence = web::Data::new(incidents::presence::Presence::default());
+        let scoring = web::Data::new(settings.stats.clone());
         // What the internet may ask: see `settings::LimitSettings` and `crate::ratelimit`.
         let limits = &settings.limits;
         let proxies = web::Data::new(crate::ratelimit::TrustedProxies::new(
@@ -356,6 +358,7 @@ impl Application {
                 .app_data(reports.clone())
                 .app_data(logins.clone())
                 .app_data(limits.clone())
+                .app_data(scoring.clone())
                 .app_data(pusher.clone())
                 .app_data(pages.clone())
                 .app_data(basemap.clone())
@@ -376,6 +379,8 @@ impl Application {
                 .service(geo::map::info)
                 .service(geo::map::tile)
                 .service(incidents::on_map::map_cases)
+                .service(crate::stats::routes::stats)
+                .service(crate::stats::routes::heat)
                 .service(categories::routes::categories)
                 .service(attachments::routes::upload)
                 .service(attachments::routes::fetch)

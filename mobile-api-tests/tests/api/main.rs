@@ -28,4 +28,5 @@ mod push;
 mod push_wake;
 mod races;
 mod routing;
+mod stats;
 mod sync;

@@ -30,6 +30,7 @@ use crate::categories::{CategoryTree, Limit, Limits, Severity};
 use crate::changes::{self, NewChange, unit_subject};
 use crate::error_kind::ErrorKind;
 use crate::problem::ApiError;
+use crate::stats::store::FiguresRow;
 use crate::store::{Database, DbConnection};
 use crate::sync::hub::{Notifier, Touched};
 
@@ -425,6 +426,7 @@ fn open_case(
         severity: new.severity.map(|s| s.as_str().to_owned()),
     };
     store::insert_incident(conn, &row)?;
+    crate::stats::store::save(conn, &FiguresRow::of(&row, &crate::stats::facts::Facts::default()))?;
     crate::attachments::reference(conn, &row.id, &new.photos)?;
     let data = json!({
         "category": row.category_code,
@@ -466,9 +468,13 @@ fn commit(
     let resume = reckon_resume(&before, command, timing, now_ms);
     let command = resume.as_ref().unwrap_or(command);
     let events = decide(&before, actor.viewer.id, command, now_ms)?;
+    // The statistics' facts of the case fold each event in beside the state.
+    let mut facts = crate::stats::store::row_of(conn, id)?.map(|f| f.facts()).unwrap_or_default();
+    let actor_id = (!actor.is_system()).then(|| actor.viewer.id.to_string());
     let mut after = before.clone();
     for event in &events {
         after.apply(event, now_ms);
+        facts.observe(event, &after, actor_id.as_deref(), row.reporter_id.as_deref(), now_ms);
     }
 
     let first = store::last_event(conn, id)? + 1;
@@ -514,6 +520,7 @@ fn commit(
     row.updated_at_ms = now_ms;
     row.due_at_ms = step_due(&after, row.due_at_ms, timing);
     store::update_incident(conn, &row)?;
+    crate::stats::store::save(conn, &FiguresRow::of(&row, &facts))?;
 
     let stored = store::tasks_of(conn, id)?;
     let mut rows = Vec::new();
