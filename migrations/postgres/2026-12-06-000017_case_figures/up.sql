@@ -37,9 +37,6 @@ CREATE TABLE case_figures (
     confirmer_id TEXT,
     verifier_id TEXT
 );
--- A period of an area: the caller's unit at any level, then the report time.
-CREATE INDEX case_figures_by_city ON case_figures (city_code, reported_at_ms);
-CREATE INDEX case_figures_by_county ON case_figures (county_code, reported_at_ms);
-CREATE INDEX case_figures_by_township ON case_figures (township_code, reported_at_ms);
-CREATE INDEX case_figures_by_community ON case_figures (community_code, reported_at_ms);
-CREATE INDEX case_figures_by_grid ON case_figures (grid_code, reported_at_ms);
+-- An area is a range of grid codes (they extend the codes of every unit above them),
+-- then a period.
+CREATE INDEX case_figures_by_place ON case_figures (grid_code, reported_at_ms);

@@ -4,7 +4,7 @@
 -- event in as it is committed; the figures are then sums over these rows, grouped and
 -- filtered by the columns copied from the case (place, category, report time).
 CREATE TABLE case_figures (
-    incident_id TEXT PRIMARY KEY REFERENCES incidents (id),
+    incident_id TEXT NOT NULL REFERENCES incidents (id),
     reported_at_ms BIGINT NOT NULL,
     city_code TEXT NOT NULL,
     county_code TEXT NOT NULL,
@@ -35,11 +35,10 @@ CREATE TABLE case_figures (
     handler_code TEXT,
     handler_id TEXT,
     confirmer_id TEXT,
-    verifier_id TEXT
-);
--- A period of an area: the caller's unit at any level, then the report time.
-CREATE INDEX case_figures_by_city ON case_figures (city_code, reported_at_ms);
-CREATE INDEX case_figures_by_county ON case_figures (county_code, reported_at_ms);
-CREATE INDEX case_figures_by_township ON case_figures (township_code, reported_at_ms);
-CREATE INDEX case_figures_by_community ON case_figures (community_code, reported_at_ms);
-CREATE INDEX case_figures_by_grid ON case_figures (grid_code, reported_at_ms);
+    verifier_id TEXT,
+    -- Stored in the order of the grid codes, which extend the codes of every unit
+    -- above them: an area's cases lie side by side, read as one range, never a lookup
+    -- per case (a county's 100,000 cases read through a secondary index took 0.5 s).
+    PRIMARY KEY (grid_code, reported_at_ms, incident_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX case_figures_by_case ON case_figures (incident_id);

@@ -148,9 +148,14 @@ fn parse_bbox(raw: &str) -> Result<[f64; 4], ApiError> {
     Ok([west, south, east, north])
 }
 
-/// The unit of `level` holding the grid `code` (its code's prefix), if the code is one.
+/// The unit of `level` holding the grid `code`, if the code is one (a county's code
+/// does not start with its city's: the chain is walked, not cut).
 fn unit_of(grid: &str, level: Level) -> Option<AreaCode> {
-    grid.get(..level.code_len()).and_then(|prefix| AreaCode::parse(prefix).ok())
+    let mut code = AreaCode::parse(grid).ok()?;
+    while code.level() > level {
+        code = code.parent()?;
+    }
+    (code.level() == level).then_some(code)
 }
 
 /// Sums per-grid counts into the units of `level`, keeping those whose anchor lies in
@@ -299,6 +304,8 @@ mod tests {
         assert_eq!(unit_of(grid, Level::Township).unwrap().as_str(), "321302001");
         assert_eq!(unit_of(grid, Level::Community).unwrap().as_str(), "321302001001");
         assert_eq!(unit_of(grid, Level::Grid).unwrap().as_str(), grid);
+        assert_eq!(unit_of(grid, Level::County).unwrap().as_str(), "321302");
+        assert_eq!(unit_of(grid, Level::City).unwrap().as_str(), "321300");
         assert!(unit_of("32", Level::County).is_none());
     }
 }

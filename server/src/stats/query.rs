@@ -23,9 +23,11 @@ pub enum By {
     Area(Level),
     /// The leaf category.
     Category,
-    /// The department the lead task was last sent to (cases sent elsewhere are in no group).
+    /// The department the lead task was last sent to (cases sent elsewhere are in the
+    /// group keyed none).
     Department,
-    /// The person who completed the lead task (cases not yet handled are in no group).
+    /// The person who completed the lead task (cases not yet handled are in the group
+    /// keyed none).
     Handler,
     /// The local (Asia/Shanghai) day reported, as days since 1970-01-01.
     Day,
@@ -37,23 +39,9 @@ impl By {
         match self {
             By::Area(level) => area_column(level),
             By::Category => "category_code",
-            By::Department => "handler_code",
+            By::Department => "CASE WHEN handler_kind = 'department' THEN handler_code END",
             By::Handler => "handler_id",
             By::Day => "CAST((reported_at_ms + 28800000) / 86400000 AS TEXT)",
-        }
-    }
-
-    /// Whether the groups split every case of the scope between them (the total is then
-    /// their sum).
-    pub fn partitions(self) -> bool {
-        !matches!(self, By::Department | By::Handler)
-    }
-
-    fn only(self) -> Option<&'static str> {
-        match self {
-            By::Department => Some("handler_kind = 'department'"),
-            By::Handler => Some("handler_id IS NOT NULL"),
-            _ => None,
         }
     }
 }
@@ -66,6 +54,25 @@ fn area_column(level: Level) -> &'static str {
         Level::Community => "community_code",
         Level::Grid => "grid_code",
     }
+}
+
+/// The grid codes of an area, as a range `[low, high)`: a grid's code extends its
+/// county's, township's and community's, and a county's shares its city's first four
+/// digits. The bounds are digit strings of one length, which every collation orders
+/// digit by digit.
+fn grid_range(area: &AreaCode) -> (String, String) {
+    let code = area.as_str();
+    let prefix = if area.level() == Level::City { &code[..4] } else { code };
+    let mut high: Vec<u8> = prefix.as_bytes().to_vec();
+    // The next prefix: the last digit up by one, carrying past nines.
+    while let Some(last) = high.pop() {
+        if last < b'9' {
+            high.push(last + 1);
+            break;
+        }
+    }
+    let high = if high.is_empty() { ":".to_owned() } else { String::from_utf8_lossy(&high).into_owned() };
+    (prefix.to_owned(), high)
 }
 
 /// Which cases count: reported in `[from_ms, to_ms)`, inside `area` (everywhere when
@@ -111,17 +118,17 @@ impl Statement {
     }
 
     /// Appends `WHERE …` for the scope (and the grouping's own condition).
-    fn scope(&mut self, scope: &Scope, by: Option<By>) -> &mut Statement {
-        self.push(" FROM case_figures WHERE reported_at_ms >= ").bind(Bind::Int(scope.from_ms));
-        self.push(" AND reported_at_ms < ").bind(Bind::Int(scope.to_ms));
+    fn scope(&mut self, scope: &Scope) -> &mut Statement {
+        self.push(" FROM case_figures WHERE ");
         if let Some(area) = &scope.area {
-            self.push(&format!(" AND {} = ", area_column(area.level()))).bind(Bind::Text(area.as_str().to_owned()));
+            let (low, high) = grid_range(area);
+            self.push("grid_code >= ").bind(Bind::Text(low));
+            self.push(" AND grid_code < ").bind(Bind::Text(high)).push(" AND ");
         }
+        self.push("reported_at_ms >= ").bind(Bind::Int(scope.from_ms));
+        self.push(" AND reported_at_ms < ").bind(Bind::Int(scope.to_ms));
         if let Some(category) = &scope.category {
             self.push(" AND category_code LIKE ").bind(Bind::Text(format!("{category}%")));
-        }
-        if let Some(only) = by.and_then(By::only) {
-            self.push(&format!(" AND {only}"));
         }
         self
     }
@@ -191,7 +198,9 @@ fn sum_when(condition: &str, name: &str) -> String {
 const ON_TIME: &str = "accept_late + dispatch_late + confirm_late + handle_late + verify_late = 0";
 const OPEN: &str = "status NOT IN ('closed', 'rejected', 'merged')";
 
-/// The sums of each group of the scope (`by` none: one group, the whole scope, keyed none).
+/// The sums of each group of the scope (`by` none: one group, the whole scope, keyed
+/// none). Every case is in one group: those a grouping leaves out (no department, not
+/// yet handled) in the group keyed none, so that the groups always add up to the scope.
 pub fn sums(
     conn: &mut DbConnection,
     scope: &Scope,
@@ -220,7 +229,7 @@ pub fn sums(
     s.push(&sum_when("handled_at_ms IS NOT NULL AND handle_late = 0", "handled_on_time"));
     s.push(", CAST(COALESCE(SUM(extensions), 0) AS BIGINT) AS extensions");
     s.push(", CAST(COALESCE(SUM(parks), 0) AS BIGINT) AS parks");
-    s.scope(scope, by);
+    s.scope(scope);
     if by.is_some() {
         s.push(&format!(" GROUP BY {key}"));
     }
@@ -282,7 +291,7 @@ pub fn durations(
          dispatched_at_ms - registered_at_ms AS dispatch, handled_at_ms - dispatched_at_ms AS handle, \
          verified_at_ms - handled_at_ms AS verify"
     ));
-    s.scope(scope, by);
+    s.scope(scope);
     s.push(" AND accepted_at_ms IS NOT NULL");
     let rows: Vec<TimesRow> = s.query().load(conn)?;
     let mut out: BTreeMap<Option<String>, Durations> = BTreeMap::new();
@@ -321,7 +330,7 @@ pub fn roles(conn: &mut DbConnection, scope: &Scope) -> QueryResult<BTreeMap<Str
     for (person, good, set) in parts {
         let mut s = Statement::new(&format!("SELECT {person} AS key, CAST(COUNT(*) AS BIGINT) AS n"));
         s.push(&sum_when(good, "good"));
-        s.scope(scope, None);
+        s.scope(scope);
         s.push(&format!(" AND {person} IS NOT NULL GROUP BY {person}"));
         let rows: Vec<RoleRow> = s.query().load(conn)?;
         for row in rows {
@@ -344,8 +353,37 @@ struct HeatRow {
 /// Cases reported in each grid of the scope.
 pub fn heat(conn: &mut DbConnection, scope: &Scope) -> QueryResult<Vec<(String, i64)>> {
     let mut s = Statement::new("SELECT grid_code, CAST(COUNT(*) AS BIGINT) AS n");
-    s.scope(scope, None);
+    s.scope(scope);
     s.push(" GROUP BY grid_code");
     let rows: Vec<HeatRow> = s.query().load(conn)?;
     Ok(rows.into_iter().map(|r| (r.grid_code, r.n)).collect())
+}
+
+#[derive(Debug, QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// How many cases the scope holds: a bare count over the same rows the figures read (the
+/// benchmark's baseline).
+pub fn cases(conn: &mut DbConnection, scope: &Scope) -> QueryResult<i64> {
+    let mut s = Statement::new("SELECT CAST(COUNT(*) AS BIGINT) AS n");
+    s.scope(scope);
+    let rows: Vec<CountRow> = s.query().load(conn)?;
+    Ok(rows.first().map_or(0, |r| r.n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_area_is_the_range_of_its_grid_codes() {
+        let range = |code: &str| grid_range(&AreaCode::parse(code).unwrap());
+        assert_eq!(range("321300"), ("3213".into(), "3214".into()));
+        assert_eq!(range("321302"), ("321302".into(), "321303".into()));
+        assert_eq!(range("321302009"), ("321302009".into(), "32130201".into()));
+        assert_eq!(range("321399999"), ("321399999".into(), "3214".into()));
+    }
 }

@@ -21,6 +21,9 @@ use crate::incidents::scope::{Area, Viewer};
 use crate::problem::ApiError;
 use crate::store::Database;
 
+/// The most groups a JSON answer holds unless `limit` says otherwise.
+const JSON_GROUPS: usize = 1_000;
+
 /// What to count and how to group it.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +41,9 @@ pub struct StatsQuery {
     category: Option<String>,
     /// `csv` for CSV (as `Accept: text/csv` asks).
     format: Option<String>,
+    /// At most this many groups, the best ranked first (default: all in CSV, 1,000 in
+    /// JSON, where a city's workers would otherwise make tens of megabytes).
+    limit: Option<usize>,
 }
 
 /// One group's figures and score.
@@ -91,8 +97,11 @@ pub struct Stats {
     pub min_sample: i64,
     /// The score's weights, by figure.
     pub weights: BTreeMap<String, f64>,
-    /// The groups: ranked ones by rank, then the rest by key (periods in time order).
+    /// The groups: ranked ones by rank, then the rest by key (periods in time order);
+    /// at most `limit`.
     pub groups: Vec<Group>,
+    /// How many groups there are in all (more than `groups` holds when limited).
+    pub groups_total: usize,
     /// The whole scope.
     pub total: Total,
 }
@@ -296,27 +305,16 @@ pub async fn stats(
     };
     let scope = Scope { area: area.clone(), from_ms, to_ms, category: category.clone() };
     let handlers = grouping == Grouping::Handler;
-    let reading = db.clone();
-    let (grouped, times, total_sums, total_times, roles) = web::block(move || {
-        reading.read(|c| {
-            let grouped = query::sums(c, &scope, Some(by), now)?;
-            let times = query::durations(c, &scope, Some(by))?;
-            let (total_sums, total_times) = if by.partitions() {
-                (None, None)
-            } else {
-                let sums = query::sums(c, &scope, None, now)?.into_iter().next().map(|(_, s)| s);
-                (
-                    Some(sums.unwrap_or_default()),
-                    Some(query::durations(c, &scope, None)?.remove(&None).unwrap_or_default()),
-                )
-            };
-            let roles = if handlers { Some(query::roles(c, &scope)?) } else { None };
-            Ok((grouped, times, total_sums, total_times, roles))
-        })
-    })
-    .await??;
+    // The families are separate scans: read side by side, each on its own connection.
+    let (sums_scope, times_scope, roles_scope) = (scope.clone(), scope.clone(), scope);
+    let (grouped, times, roles) = futures_util::try_join!(
+        read(&db, move |c| query::sums(c, &sums_scope, Some(by), now)),
+        read(&db, move |c| query::durations(c, &times_scope, Some(by))),
+        read(&db, move |c| if handlers { query::roles(c, &roles_scope).map(Some) } else { Ok(None) }),
+    )?;
 
     // Days fold into weeks and months here: the database groups by day on both backends.
+    // The group keyed none (no department, not yet handled) counts in the total only.
     let key_of = |key: &str| -> String {
         if grouping.is_period() {
             key.parse::<i64>().map_or_else(|_| key.to_owned(), |d| period_key(grouping, d))
@@ -324,26 +322,22 @@ pub async fn stats(
             key.to_owned()
         }
     };
+    let mut total_sums = Sums::default();
     let mut sums: BTreeMap<String, Sums> = BTreeMap::new();
     for (key, s) in &grouped {
-        let Some(key) = key else { continue };
-        sums.entry(key_of(key)).or_default().add(s);
+        total_sums.add(s);
+        if let Some(key) = key {
+            sums.entry(key_of(key)).or_default().add(s);
+        }
     }
+    let mut total_times = Durations::default();
     let mut durations: BTreeMap<String, Durations> = BTreeMap::new();
     for (key, d) in &times {
-        let Some(key) = key else { continue };
-        durations.entry(key_of(key)).or_default().extend(d);
+        total_times.extend(d);
+        if let Some(key) = key {
+            durations.entry(key_of(key)).or_default().extend(d);
+        }
     }
-    let total_sums = total_sums.unwrap_or_else(|| {
-        let mut all = Sums::default();
-        sums.values().for_each(|s| all.add(s));
-        all
-    });
-    let total_times = total_times.unwrap_or_else(|| {
-        let mut all = Durations::default();
-        durations.values().for_each(|d| all.extend(d));
-        all
-    });
 
     let names = names(&db, &geo, &tree, grouping, sums.keys().cloned().collect()).await?;
     let empty = Durations::default();
@@ -369,7 +363,10 @@ pub async fn stats(
             (None, None) => a.key.cmp(&b.key),
         });
     }
-    if wants_csv(&request, query.format.as_deref()) {
+    let groups_total = groups.len();
+    let csv_wanted = wants_csv(&request, query.format.as_deref());
+    groups.truncate(query.limit.unwrap_or(if csv_wanted { usize::MAX } else { JSON_GROUPS }));
+    if csv_wanted {
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((
@@ -396,8 +393,18 @@ pub async fn stats(
         min_sample: scoring.min_sample,
         weights: scoring.weights.clone(),
         groups,
+        groups_total,
         total,
     }))
+}
+
+/// Runs `f` on a connection of its own, off the async threads.
+async fn read<T: Send + 'static>(
+    db: &web::Data<Database>,
+    f: impl FnOnce(&mut crate::store::DbConnection) -> diesel::QueryResult<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = db.clone();
+    Ok(web::block(move || db.read(f)).await??)
 }
 
 /// The names of the groups' keys: units from the layer, categories and departments from
