@@ -27,6 +27,9 @@ for (const page of pages) {
     jsx: "automatic",
     jsxImportSource: "preact",
     outdir: out,
+    // The charts load when the statistics view opens, as a chunk of their own.
+    splitting: true,
+    chunkNames: "[name]-[hash]",
     legalComments: "linked",
     logLevel: "warning",
     charset: "utf8",

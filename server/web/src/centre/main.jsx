@@ -10,6 +10,7 @@ import { Live } from "../shared/live.js";
 import { useSignal } from "../shared/signal.js";
 import { CentreMap } from "./map.js";
 import { CasePanel, GridPanel, Queue, Supervision } from "./panels.jsx";
+import { StatsScreen } from "./stats.jsx";
 import { tOr } from "./tor.js";
 
 /** Roles that work at a centre's desk (the others have the phone app or nothing). */
@@ -132,6 +133,8 @@ function Centre({ user }) {
   // (`#/case/<id>`), so that a link to it can be shared and a reload keeps it open.
   const [selected, setSelected] = useState(() => caseInAddress());
   const [tab, setTab] = useState("queue");
+  // The desk's work (调度) or the figures (统计); the figures have their own address.
+  const [screen, setScreen] = useState(() => (location.hash === "#/stats" ? "stats" : "work"));
   const [version, setVersion] = useState(0); // bumps on every change: panels re-read
   const [categories, setCategories] = useState(null);
   const mapElement = useRef(null);
@@ -212,6 +215,9 @@ function Centre({ user }) {
     };
   }, [info]);
 
+  // The statistics screen is laid out wider on the left: the map's box changed size.
+  useEffect(() => map.current?.map.invalidateSize(), [screen]);
+
   // Workers' positions are not in the change log: they are read every 15 s.
   useEffect(() => {
     if (!info) return undefined;
@@ -244,12 +250,12 @@ function Centre({ user }) {
     return () => window.removeEventListener("hashchange", follow);
   }, []);
   useEffect(() => {
-    const want = selected?.kind === "case" ? `#/case/${selected.id}` : "";
+    const want = screen === "stats" ? "#/stats" : selected?.kind === "case" ? `#/case/${selected.id}` : "";
     if (location.hash !== want) history.replaceState(null, "", want || location.pathname);
-  }, [selected]);
+  }, [selected, screen]);
 
   return (
-    <div class="centre">
+    <div class={`centre ${screen}`}>
       <header>
         <h1>
           gridlink · {t("title")} <span class="area">{info?.area.name ?? user.unit?.name}</span>
@@ -261,6 +267,14 @@ function Centre({ user }) {
           <Figure name={t("yellowCount")} value={figures.yellow} tone="yellow" />
           <Figure name={t("redCount")} value={figures.red} tone="red" />
         </dl>
+        <nav class="views" role="tablist">
+          <button role="tab" aria-selected={screen === "work"} onClick={() => setScreen("work")}>
+            {t("viewWork")}
+          </button>
+          <button role="tab" aria-selected={screen === "stats"} onClick={() => setScreen("stats")}>
+            {t("viewStats")}
+          </button>
+        </nav>
         <span class={`live live-${status}`} data-status={status}>
           {t(status)}
         </span>
@@ -272,51 +286,57 @@ function Centre({ user }) {
           {t("logout")}
         </button>
       </header>
-      <aside class="left">
-        <nav class="tabs" role="tablist">
-          <button role="tab" aria-selected={tab === "queue"} onClick={() => setTab("queue")}>
-            {t("queue")}
-          </button>
-          <button role="tab" aria-selected={tab === "supervision"} onClick={() => setTab("supervision")}>
-            {t("supervision")}
-          </button>
-        </nav>
-        {tab === "queue" ? (
-          <Queue version={version} names={names} onOpen={openCase} />
-        ) : (
-          <Supervision version={version} names={names} onOpen={openCase} />
-        )}
-      </aside>
       <section class="map" ref={mapElement} aria-label="map" />
-      <aside class="right">
-        {!selected && <Overview />}
-        {selected?.kind === "case" && (
-          <CasePanel
-            key={selected.id}
-            id={selected.id}
-            version={version}
-            names={names}
-            categories={categories}
-            map={map}
-            onOpen={openCase}
-            onClose={() => setSelected(null)}
-          />
-        )}
-        {selected?.kind === "grid" && (
-          <GridPanel
-            key={selected.located.grid.code}
-            located={selected.located}
-            version={version}
-            names={names}
-            user={user}
-            onOpen={openCase}
-            onClose={() => {
-              map.current?.selectGrid(null);
-              setSelected(null);
-            }}
-          />
-        )}
-      </aside>
+      {screen === "stats" ? (
+        <StatsScreen map={map} categories={categories} />
+      ) : (
+        <>
+          <aside class="left">
+            <nav class="tabs" role="tablist">
+              <button role="tab" aria-selected={tab === "queue"} onClick={() => setTab("queue")}>
+                {t("queue")}
+              </button>
+              <button role="tab" aria-selected={tab === "supervision"} onClick={() => setTab("supervision")}>
+                {t("supervision")}
+              </button>
+            </nav>
+            {tab === "queue" ? (
+              <Queue version={version} names={names} onOpen={openCase} />
+            ) : (
+              <Supervision version={version} names={names} onOpen={openCase} />
+            )}
+          </aside>
+          <aside class="right">
+            {!selected && <Overview />}
+            {selected?.kind === "case" && (
+              <CasePanel
+                key={selected.id}
+                id={selected.id}
+                version={version}
+                names={names}
+                categories={categories}
+                map={map}
+                onOpen={openCase}
+                onClose={() => setSelected(null)}
+              />
+            )}
+            {selected?.kind === "grid" && (
+              <GridPanel
+                key={selected.located.grid.code}
+                located={selected.located}
+                version={version}
+                names={names}
+                user={user}
+                onOpen={openCase}
+                onClose={() => {
+                  map.current?.selectGrid(null);
+                  setSelected(null);
+                }}
+              />
+            )}
+          </aside>
+        </>
+      )}
     </div>
   );
 }

@@ -81,7 +81,7 @@ const Outlines = L.GridLayer.extend({
       .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`tile ${r.status}`))))
       .then((data) => {
         tile.glData = data;
-        draw(canvas.getContext("2d"), data, (size.x * ratio) / data.extent, this.options.selected);
+        draw(canvas.getContext("2d"), data, (size.x * ratio) / data.extent, this.options.selected, this.options.heat);
         const scale = size.x / data.extent;
         // Larger units' names first; a name that would cover one already placed is left
         // out (the next zoom has room for it).
@@ -100,13 +100,46 @@ const Outlines = L.GridLayer.extend({
       if (!el.glData || !canvas) continue;
       const ctx = canvas.getContext("2d");
       ctx.clearRect(0, 0, canvas.width, canvas.height);
-      draw(ctx, el.glData, canvas.width / el.glData.extent, selected);
+      draw(ctx, el.glData, canvas.width / el.glData.extent, selected, this.options.heat);
     }
   },
 });
 
-function draw(ctx, data, scale, selected) {
+/** The heat of a unit's cases as a fill: pale yellow through orange to deep red. */
+function heatColour(share) {
+  const stops = [
+    [255, 237, 160],
+    [254, 178, 76],
+    [240, 59, 32],
+    [128, 0, 38],
+  ];
+  const at = Math.min(0.999, Math.max(0, share)) * (stops.length - 1);
+  const [a, b] = [stops[Math.floor(at)], stops[Math.floor(at) + 1]];
+  const f = at - Math.floor(at);
+  const mix = a.map((v, i) => Math.round(v + (b[i] - v) * f));
+  return `rgba(${mix.join(",")},0.72)`;
+}
+
+/** Cases per grid summed into every unit above it, with the largest count per level. */
+export function heatOf(cells) {
+  const counts = new Map();
+  const max = { 3: 0, 4: 0, 5: 0, 2: 0 };
+  const spans = { 2: 6, 3: 9, 4: 12, 5: 15 };
+  for (const { code, count } of cells) {
+    for (const [level, length] of Object.entries(spans)) {
+      const unit = code.slice(0, length);
+      const n = (counts.get(unit) ?? 0) + count;
+      counts.set(unit, n);
+      max[level] = Math.max(max[level], n);
+    }
+  }
+  return { counts, max };
+}
+
+function draw(ctx, data, scale, selected, heat) {
   ctx.lineJoin = "round";
+  // The heat fills the deepest level the tile draws (fills of larger units would cover it).
+  const deepest = Math.max(...data.levels);
   // Deeper levels first, so that the outlines of larger units lie on top.
   const features = [...data.features].sort((a, b) => b.level - a.level);
   for (const f of features) {
@@ -117,7 +150,11 @@ function draw(ctx, data, scale, selected) {
       ctx.closePath();
     }
     const picked = f.code === selected;
-    if (picked || style.fill) {
+    const hot = heat && f.level === deepest && f.level > 1 ? heat.counts.get(f.code) : undefined;
+    if (hot) {
+      ctx.fillStyle = heatColour(Math.sqrt(hot / Math.max(1, heat.max[f.level] ?? hot)));
+      ctx.fill("evenodd");
+    } else if (picked || (style.fill && !heat)) {
       ctx.fillStyle = picked ? "rgba(255,152,0,0.22)" : style.fill;
       ctx.fill("evenodd");
     }
@@ -286,6 +323,16 @@ export class CentreMap {
     // Close enough to see the case's grid and its neighbours.
     if (c?.location) this.map.setView([c.location.lat, c.location.lon], Math.max(this.map.getZoom(), GRID_ZOOM));
     this.redraw();
+  }
+
+  /** Fills each unit by its cases (`/api/v1/stats/heat`'s cells), or no heat when null;
+   *  the markers give way to it. */
+  setHeat(cells) {
+    this.outlines.options.heat = cells ? heatOf(cells) : null;
+    this.heat = this.outlines.options.heat;
+    this.outlines.restyle(this.selectedGrid);
+    if (cells) this.markers.remove();
+    else this.markers.addTo(this.map);
   }
 
   /** Outlines the grid `code` (null: none). */
