@@ -600,6 +600,22 @@ mod tests {
     }
 
     #[test]
+    fn a_city_sets_the_scores_weights_and_a_weight_on_no_rate_is_refused() {
+        let file: FileSettings =
+            toml::from_str("[stats]\nmin_sample = 5\n[stats.weights]\nclosure_rate = 1.0\nrework_rate = 0.5\n")
+                .unwrap();
+        let merged = file.under(settings("127.0.0.1:0", false), |_| false).validate().unwrap();
+        assert_eq!(merged.stats.min_sample, 5);
+        assert_eq!(merged.stats.weights.len(), 2);
+        let default = settings("127.0.0.1:0", false).validate().unwrap();
+        assert_eq!(default.stats.min_sample, 10);
+        let file: FileSettings = toml::from_str("[stats.weights]\nreported = 1.0\n").unwrap();
+        let refused = file.under(settings("127.0.0.1:0", false), |_| false).validate();
+        assert!(matches!(refused, Err(SettingsError::BadStats(_))));
+        assert!(toml::from_str::<FileSettings>("[stats]\nmin_samples = 5\n").is_err(), "typos are refused");
+    }
+
+    #[test]
     fn the_tolerance_is_bounded() {
         let s = Settings { snap_tolerance_m: -1.0, ..settings("127.0.0.1:0", true) };
         assert!(matches!(s.validate(), Err(SettingsError::BadTolerance(_))));

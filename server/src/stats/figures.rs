@@ -172,11 +172,22 @@ pub fn p90(values: &[i64]) -> Option<i64> {
     Some(*nth)
 }
 
+/// The figures of a group, by name.
+pub type Figures = BTreeMap<&'static str, Figure>;
+
+/// The names of the step times, per step of [`STEPS`]: mean, then p90.
+const STEP_NAMES: [(&str, &str); 4] = [
+    ("accept_hours_mean", "accept_hours_p90"),
+    ("dispatch_hours_mean", "dispatch_hours_p90"),
+    ("handle_hours_mean", "handle_hours_p90"),
+    ("verify_hours_mean", "verify_hours_p90"),
+];
+
 /// Every figure of a group, by name (docs/statistics.md).
-pub fn figures(sums: &Sums, times: &Durations, roles: Option<&Roles>) -> BTreeMap<String, Figure> {
+pub fn figures(sums: &Sums, times: &Durations, roles: Option<&Roles>) -> Figures {
     let mut out = BTreeMap::new();
-    let mut put = |name: &str, figure: Figure| {
-        out.insert(name.to_owned(), figure);
+    let mut put = |name: &'static str, figure: Figure| {
+        out.insert(name, figure);
     };
     put("reported", count(sums.reported));
     put("registered", count(sums.registered));
@@ -196,16 +207,13 @@ pub fn figures(sums: &Sums, times: &Durations, roles: Option<&Roles>) -> BTreeMa
     put("on_time_handling_rate", rate(sums.handled_on_time, sums.handled));
     put("extensions", count(sums.extensions));
     put("parked", count(sums.parks));
-    for (step, values) in STEPS.iter().zip(&times.0) {
+    for ((mean_name, p90_name), values) in STEP_NAMES.iter().zip(&times.0) {
         let n = values.len() as i64;
         let total_h = values.iter().sum::<i64>() as f64 / HOUR_MS;
         let mean = (n > 0).then(|| round(total_h / n as f64, 2));
-        put(
-            &format!("{step}_hours_mean"),
-            Figure { value: mean, numerator: Some(round(total_h, 2)), denominator: Some(n) },
-        );
+        put(mean_name, Figure { value: mean, numerator: Some(round(total_h, 2)), denominator: Some(n) });
         let p = p90(values).map(|ms| round(ms as f64 / HOUR_MS, 2));
-        put(&format!("{step}_hours_p90"), Figure { value: p, numerator: None, denominator: Some(n) });
+        put(p90_name, Figure { value: p, numerator: None, denominator: Some(n) });
     }
     if let Some(roles) = roles {
         put("valid_report_rate", rate(roles.valid_reports, roles.reports));
@@ -275,10 +283,10 @@ impl ScoreSettings {
 
     /// The score of a group (0–100): the weighted mean of its weighed rates that have a
     /// value, lower-is-better ones turned round; none when no weighed rate has one.
-    pub fn score(&self, figures: &BTreeMap<String, Figure>) -> Option<f64> {
+    pub fn score(&self, figures: &Figures) -> Option<f64> {
         let (mut total, mut weight) = (0.0, 0.0);
         for (name, w) in &self.weights {
-            let Some(value) = figures.get(name).and_then(|f| f.value) else { continue };
+            let Some(value) = figures.get(name.as_str()).and_then(|f| f.value) else { continue };
             let good = if LOWER_IS_BETTER.contains(&name.as_str()) { 1.0 - value } else { value };
             total += w * good;
             weight += w;

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use geodata::{AreaCode, Level};
 use serde::{Deserialize, Serialize};
 
-use super::figures::{self, Durations, Figure, Score, ScoreSettings, Sums};
+use super::figures::{self, Durations, Figures, Score, ScoreSettings, Sums};
 use super::query::{self, By, Scope};
 use crate::auth::routes::Authenticated;
 use crate::auth::schema::users;
@@ -56,7 +56,7 @@ pub struct Group {
     pub name: String,
     /// Every figure, by name (docs/statistics.md).
     #[schema(value_type = Object)]
-    pub figures: BTreeMap<String, Figure>,
+    pub figures: Figures,
     /// The composite score and the group's rank by it.
     pub score: Score,
 }
@@ -66,7 +66,7 @@ pub struct Group {
 pub struct Total {
     /// Every figure, by name.
     #[schema(value_type = Object)]
-    pub figures: BTreeMap<String, Figure>,
+    pub figures: Figures,
     /// The composite score (never ranked).
     pub score: Score,
 }
@@ -185,7 +185,7 @@ fn csv_field(text: &str) -> String {
 /// its sample and rank. Starts with a byte-order mark, so that spreadsheets read the
 /// Chinese names as UTF-8.
 pub fn csv(groups: &[Group]) -> String {
-    let names: Vec<&String> = groups.first().map(|g| g.figures.keys().collect()).unwrap_or_default();
+    let names: Vec<&str> = groups.first().map(|g| g.figures.keys().copied().collect()).unwrap_or_default();
     let mut out = String::from("\u{feff}key,name");
     for name in &names {
         out.push(',');
@@ -199,7 +199,7 @@ pub fn csv(groups: &[Group]) -> String {
         out.push_str(&csv_field(&group.name));
         for name in &names {
             out.push(',');
-            out.push_str(&number(group.figures.get(*name).and_then(|f| f.value)));
+            out.push_str(&number(group.figures.get(name).and_then(|f| f.value)));
         }
         let rank = group.score.rank.map(|r| r.to_string()).unwrap_or_default();
         out.push_str(&format!(",{},{},{rank}\r\n", number(group.score.value), group.score.sample));

@@ -232,10 +232,20 @@ const BACKFILL_BATCH: i64 = 500;
 /// Folds the trace of every case that has no row yet (cases stored before the table
 /// existed) into its row; returns how many. Run at start, before anything is served.
 pub fn backfill(conn: &mut DbConnection) -> QueryResult<usize> {
+    // Two counts decide it at almost every start: every case has its row.
+    let cases: i64 = incidents::table.count().get_result(conn)?;
+    let rows: i64 = case_figures::table.count().get_result(conn)?;
+    if rows >= cases {
+        return Ok(0);
+    }
     let mut done = 0;
     loop {
+        // NOT EXISTS, which both planners run as an anti-join: as `NOT IN (…)` over
+        // 300,000 ids, PostgreSQL outgrew its hash and compared them pairwise for minutes.
         let missing: Vec<IncidentRow> = incidents::table
-            .filter(diesel::dsl::not(incidents::id.eq_any(case_figures::table.select(case_figures::incident_id))))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                case_figures::table.filter(case_figures::incident_id.eq(incidents::id)),
+            )))
             .order(incidents::id)
             .limit(BACKFILL_BATCH)
             .select(IncidentRow::as_select())

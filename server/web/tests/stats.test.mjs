@@ -143,6 +143,9 @@ test("the statistics view shows the figures counted by hand, and its CSV is the 
   await page.getByLabel("分组").selectOption("day");
   await page.locator(".ranking tbody tr").first().waitFor();
   assert.equal(await page.locator(".ranking tbody tr").count(), 1);
+  // Live: a report filed now is counted without a reload (read again within 10 s).
+  await report(place);
+  await summary.locator("[data-figure=reported] dd").getByText("4", { exact: true }).waitFor({ timeout: 15_000 });
   await page.getByRole("tab", { name: "指挥调度" }).click();
   await page.locator(".queue").waitFor();
   assert.deepEqual(errors, []);

@@ -288,7 +288,7 @@ function Centre({ user }) {
       </header>
       <section class="map" ref={mapElement} aria-label="map" />
       {screen === "stats" ? (
-        <StatsScreen map={map} categories={categories} />
+        <StatsScreen map={map} categories={categories} version={version} />
       ) : (
         <>
           <aside class="left">

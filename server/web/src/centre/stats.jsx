@@ -84,8 +84,8 @@ async function downloadCsv(path, name) {
 
 /** The statistics screen: the controls and the ranking on the left, the summary and the
  *  chart on the right, the heat on the centre's `map` between them. */
-export function StatsScreen({ map, categories }) {
-  const stats = useStats(map, categories);
+export function StatsScreen({ map, categories, version }) {
+  const stats = useStats(map, categories, version);
   return (
     <>
       <aside class="left">
@@ -99,12 +99,21 @@ export function StatsScreen({ map, categories }) {
 }
 
 /** The view's settings, its figures and the heat on `map`, read again when a setting changes. */
-function useStats(map, categories) {
+function useStats(map, categories, version) {
   const [settings, setSettings] = useState({ period: "month", custom: {}, by: "area", category: "", figure: "reported" });
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
+  // Cases change as the day goes on: read again after a change, at most every 10 s.
+  const [tick, setTick] = useState(0);
+  const last = useRef(0);
+  useEffect(() => {
+    if (!last.current) return undefined;
+    const timer = setTimeout(() => setTick((n) => n + 1), Math.max(0, last.current + 10_000 - Date.now()));
+    return () => clearTimeout(timer);
+  }, [version]);
   useEffect(() => {
     let gone = false;
+    last.current = Date.now();
     const query = queryOf(settings);
     setError(null);
     api(`/api/v1/stats?${query}`)
@@ -117,7 +126,7 @@ function useStats(map, categories) {
     return () => {
       gone = true;
     };
-  }, [settings.period, settings.custom.from, settings.custom.to, settings.by, settings.category]);
+  }, [settings.period, settings.custom.from, settings.custom.to, settings.by, settings.category, tick]);
   useEffect(() => () => map.current?.setHeat(null), []);
   const change = (patch) => setSettings((s) => ({ ...s, ...patch }));
   const classes = (categories?.domains ?? []).flatMap((d) => d.classes ?? []);
