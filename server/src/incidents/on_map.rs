@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::act::incident_data;
-use super::scope::{Area, Viewer};
+use super::scope::Viewer;
 use super::store;
 use super::workflow::Status;
 use crate::auth::routes::Authenticated;
@@ -214,9 +214,7 @@ pub async fn map_cases(
     query: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let viewer = Viewer::of(&caller.user)?;
-    if !viewer.directs() || matches!(viewer.area, Area::None) {
-        return Err(ApiError::Forbidden("only a desk with an area sees its cases on a map".into()));
-    }
+    let area = viewer.desk_area(query.area.as_deref())?;
     if query.zoom > MAX_ZOOM {
         return Err(ApiError::BadRequest(format!("zoom {}: at most {MAX_ZOOM}", query.zoom)));
     }
@@ -224,19 +222,6 @@ pub async fn map_cases(
     if !(0..=MAX_MARKERS).contains(&limit) {
         return Err(ApiError::BadRequest(format!("limit {limit}: from 0 to {MAX_MARKERS}")));
     }
-    let area = match query.area.as_deref() {
-        Some(raw) => {
-            let code = AreaCode::parse(raw).map_err(|e| ApiError::BadRequest(format!("area {raw:?}: {e}")))?;
-            if !viewer.covers(&code) {
-                return Err(ApiError::Forbidden(format!("{code} lies outside the caller's area")));
-            }
-            Some(code)
-        }
-        None => match &viewer.area {
-            Area::Unit(code) => Some(code.clone()),
-            _ => None,
-        },
-    };
     let bbox = match query.bbox.as_deref() {
         Some(raw) => parse_bbox(raw)?,
         None => [-180.0, -90.0, 180.0, 90.0],

@@ -68,6 +68,28 @@ impl Viewer {
         )
     }
 
+    /// The area a desk asks about (the map's cases, the figures): `asked`, a unit inside
+    /// the viewer's area, or else the viewer's own unit; none for an administrator's
+    /// whole layer. Refused for roles that direct no area, and for a unit outside it.
+    pub fn desk_area(&self, asked: Option<&str>) -> Result<Option<AreaCode>, ApiError> {
+        if !self.directs() || matches!(self.area, Area::None) {
+            return Err(ApiError::Forbidden("only a desk with an area may ask this".into()));
+        }
+        match asked {
+            Some(raw) => {
+                let code = AreaCode::parse(raw).map_err(|e| ApiError::BadRequest(format!("area {raw:?}: {e}")))?;
+                if !self.covers(&code) {
+                    return Err(ApiError::Forbidden(format!("{code} lies outside the caller's area")));
+                }
+                Ok(Some(code))
+            }
+            None => Ok(match &self.area {
+                Area::Unit(code) => Some(code.clone()),
+                _ => None,
+            }),
+        }
+    }
+
     /// The level of the viewer's unit, if they have an area below everything.
     pub fn level(&self) -> Option<Level> {
         match &self.area {

@@ -17,7 +17,7 @@ use crate::auth::schema::users;
 use crate::categories::CategoryTree;
 use crate::clock::{Clock, day_start_ms, parse_rfc3339, rfc3339};
 use crate::geo::Geo;
-use crate::incidents::scope::{Area, Viewer};
+use crate::incidents::scope::Viewer;
 use crate::problem::ApiError;
 use crate::store::Database;
 
@@ -223,26 +223,6 @@ fn period(query: &StatsQuery, now_ms: i64) -> Result<(i64, i64), ApiError> {
     Ok((from, to))
 }
 
-/// The area asked about: `area` inside the caller's, or the caller's own.
-fn area_of(viewer: &Viewer, raw: Option<&str>) -> Result<Option<AreaCode>, ApiError> {
-    if !viewer.directs() || matches!(viewer.area, Area::None) {
-        return Err(ApiError::Forbidden("the figures are for desks with an area".into()));
-    }
-    match raw {
-        Some(raw) => {
-            let code = AreaCode::parse(raw).map_err(|e| ApiError::BadRequest(format!("area {raw:?}: {e}")))?;
-            if !viewer.covers(&code) {
-                return Err(ApiError::Forbidden(format!("{code} lies outside the caller's area")));
-            }
-            Ok(Some(code))
-        }
-        None => Ok(match &viewer.area {
-            Area::Unit(code) => Some(code.clone()),
-            _ => None,
-        }),
-    }
-}
-
 /// A category filter: a code of letters and digits.
 fn category_filter(raw: Option<&str>) -> Result<Option<String>, ApiError> {
     match raw {
@@ -286,7 +266,7 @@ pub async fn stats(
     let grouping = Grouping::parse(query.by.as_deref().unwrap_or("area"))?;
     let category = category_filter(query.category.as_deref())?;
     let layer = geo.layer();
-    let area = match area_of(&viewer, query.area.as_deref())? {
+    let area = match viewer.desk_area(query.area.as_deref())? {
         Some(code) => Some(code),
         // Everywhere (an administrator): the layer's top unit frames the groups.
         None => layer.units().map(|u| u.code.clone()).min_by_key(|c| (c.level(), c.as_str().to_owned())),
@@ -505,7 +485,7 @@ pub async fn heat(
     let viewer = Viewer::of(&caller.user)?;
     let (from_ms, to_ms) = period(&query, clock.now_ms())?;
     let category = category_filter(query.category.as_deref())?;
-    let area = area_of(&viewer, query.area.as_deref())?;
+    let area = viewer.desk_area(query.area.as_deref())?;
     if query.by.is_some() {
         return Err(ApiError::BadRequest("the heat view is always by grid: leave out by".into()));
     }
