@@ -194,7 +194,11 @@ pub fn without_rows(conn: &mut DbConnection, after_id: &str, limit: i64) -> Quer
     let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
     incidents::table
         .filter(diesel::dsl::not(incidents::status.eq_any(finals)))
-        .filter(diesel::dsl::not(incidents::id.eq_any(deadlines::table.select(deadlines::incident_id))))
+        // NOT EXISTS, an anti-join on both backends: `NOT IN (…)` over many ids outgrows
+        // PostgreSQL's hash and compares them pairwise.
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            deadlines::table.filter(deadlines::incident_id.eq(incidents::id)),
+        )))
         .filter(incidents::id.gt(after_id))
         .order(incidents::id.asc())
         .limit(limit)
