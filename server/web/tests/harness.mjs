@@ -1,7 +1,7 @@
 // What the browser tests stand on: a real `gridlink serve --demo` on a free port with a
 // fresh database, Debian's Chromium driven by playwright-core, and the reference phone.
 import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
@@ -45,7 +45,11 @@ export async function startServer(extra = []) {
   return {
     base,
     log: () => log,
-    stop: () => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.on("exit", resolve), child.kill("SIGTERM")))),
+    // Stops the server and removes its database, so that test runs leave nothing behind.
+    stop: async () => {
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.on("exit", resolve), child.kill("SIGTERM"))));
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
