@@ -199,6 +199,7 @@ function StatsControls({ stats }) {
 /** The groups, ranked ones first, with their score and sample beside the rank. */
 function Ranking({ data }) {
   const periods = ["day", "week", "month"].includes(data.by);
+  if (data.groups.length === 0) return <p class="empty">{t("noCases")}</p>;
   return (
     <table class="ranking" aria-label={t("ranking")}>
       <thead>

@@ -218,6 +218,7 @@ words({
   "by.week": ["按周", "By week"],
   "by.month": ["按月", "By month"],
   allCategories: ["全部类别", "All categories"],
+  noCases: ["该时段内没有案件", "No cases in this period"],
   downloadCsv: ["下载 CSV", "Download CSV"],
   downloadHeat: ["下载热力 CSV", "Download heat CSV"],
   ranking: ["综合评价排名", "Ranking"],
