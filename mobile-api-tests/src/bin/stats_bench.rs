@@ -200,6 +200,7 @@ fn case(
         updated_at_ms: updated,
         due_at_ms: due,
         severity: None,
+        light: "green".into(),
     };
     let figures = FiguresRow::of(&row, &facts);
     (row, figures)

@@ -191,7 +191,7 @@ pub fn set_aside(conn: &mut DbConnection, incident: &str, key: &str) -> QueryRes
 pub fn without_rows(conn: &mut DbConnection, after_id: &str, limit: i64) -> QueryResult<Vec<String>> {
     use crate::incidents::schema::incidents;
     use crate::incidents::workflow::Status;
-    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    let finals = Status::final_names();
     incidents::table
         .filter(diesel::dsl::not(incidents::status.eq_any(finals)))
         // NOT EXISTS, an anti-join on both backends: `NOT IN (…)` over many ids outgrows

@@ -246,7 +246,7 @@ struct Gathered {
 /// `IN (…)` lists.
 fn gather(conn: &mut DbConnection, viewer: &Viewer, supervision: bool) -> diesel::QueryResult<Gathered> {
     use crate::deadlines::schema::deadlines as limits;
-    let statuses = Status::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str().to_owned()).collect();
+    let statuses = Status::open_names().into_iter().map(str::to_owned).collect();
     let filter = Filter { statuses, ..Filter::default() };
     let open = store::list(conn, viewer, &filter, MAX_OPEN, &Start::Offset(0))?;
     let ids: Vec<&str> = open.iter().map(|r| r.id.as_str()).collect();

@@ -424,7 +424,9 @@ fn open_case(
         updated_at_ms: now_ms,
         due_at_ms: timing.due(now_ms, |l| l.accept),
         severity: new.severity.map(|s| s.as_str().to_owned()),
+        light: String::new(),
     };
+    row.light = case.light(row.due_at_ms).to_owned();
     store::insert_incident(conn, &row)?;
     crate::stats::store::save(conn, &FiguresRow::of(&row, &crate::stats::facts::Facts::default()))?;
     crate::attachments::reference(conn, &row.id, &new.photos)?;
@@ -519,6 +521,7 @@ fn commit(
     row.state = state_json(&after)?;
     row.updated_at_ms = now_ms;
     row.due_at_ms = step_due(&after, row.due_at_ms, timing);
+    row.light = after.light(row.due_at_ms).to_owned();
     store::update_incident(conn, &row)?;
     crate::stats::store::save(conn, &FiguresRow::of(&row, &facts))?;
 
@@ -707,7 +710,7 @@ pub fn task_data(row: &IncidentRow, task: &view::TaskView) -> Value {
 /// What a phone or a desk receives of a case (no personal data).
 pub fn incident_data(row: &IncidentRow) -> Value {
     json!({
-        "light": row.light(),
+        "light": row.light,
         "id": row.id,
         "code": row.code,
         "category": row.category_code,

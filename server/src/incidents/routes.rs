@@ -175,16 +175,13 @@ pub async fn list(
         None => None,
         Some(code) => Some(AreaCode::parse(code).map_err(|e| ApiError::BadRequest(format!("area: {e}")))?),
     };
-    let statuses = query
-        .status
-        .as_deref()
-        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
-        .unwrap_or_default();
-    let lights: Vec<String> = query
-        .light
-        .as_deref()
-        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
-        .unwrap_or_default();
+    // A comma-separated list of names, blanks dropped.
+    let names = |list: Option<&str>| -> Vec<String> {
+        list.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let statuses = names(query.status.as_deref());
+    let lights = names(query.light.as_deref());
     if let Some(bad) = lights.iter().find(|l| !["green", "yellow", "red"].contains(&l.as_str())) {
         return Err(ApiError::BadRequest(format!("light {bad:?}: green, yellow or red")));
     }

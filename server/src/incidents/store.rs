@@ -66,6 +66,10 @@ pub struct IncidentRow {
     pub due_at_ms: Option<i64>,
     /// An emergency's grade (`I`…`IV`), if it has one.
     pub severity: Option<String>,
+    /// The current step's light (`green`, `yellow`, `red`): [`super::workflow::Case::light`]
+    /// of the state, set by the write path whenever it writes the state, so that readers
+    /// (maps, lists, figures) need not parse the state for it.
+    pub light: String,
 }
 
 impl IncidentRow {
@@ -85,20 +89,6 @@ impl IncidentRow {
     pub fn queue(&self) -> Option<String> {
         let owner = serde_json::from_str::<super::workflow::Case>(&self.state).ok().and_then(|c| c.owner);
         owner.or_else(|| crate::routing::queue_of(&crate::routing::Chain::of(&self.place())).map(str::to_owned))
-    }
-
-    /// The light of the case's current step as the deadline timer last raised it: `red`
-    /// once overdue, `yellow` once warned, else `green`. Stored beside the case (column
-    /// `light`) whenever the case is written, so that maps and figures count by it.
-    pub fn light(&self) -> &'static str {
-        let Some(due) = self.due_at_ms else { return "green" };
-        let Ok(case) = serde_json::from_str::<super::workflow::Case>(&self.state) else { return "green" };
-        let alarms = case.alarms.iter().filter(|a| a.due_ms == due);
-        alarms.fold("green", |light, a| match (a.level, a.warned, light) {
-            (Some(_), _, _) | (_, _, "red") => "red",
-            (None, true, _) => "yellow",
-            (None, false, light) => light,
-        })
     }
 }
 
@@ -188,7 +178,7 @@ pub fn set_code(conn: &mut DbConnection, id: &str, code: &str) -> QueryResult<()
 
 /// Stores a new case.
 pub fn insert_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
-    diesel::insert_into(incidents::table).values((row, incidents::light.eq(row.light()))).execute(conn).map(|_| ())
+    diesel::insert_into(incidents::table).values(row).execute(conn).map(|_| ())
 }
 
 /// Locks a case for the rest of the transaction (a no-op update takes the row lock on
@@ -222,7 +212,7 @@ pub fn update_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResul
             incidents::updated_at_ms.eq(row.updated_at_ms),
             incidents::due_at_ms.eq(row.due_at_ms),
             incidents::severity.eq(&row.severity),
-            incidents::light.eq(row.light()),
+            incidents::light.eq(&row.light),
         ))
         .execute(conn)
         .map(|_| ())
@@ -232,17 +222,19 @@ pub fn update_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResul
 /// differs (cases written before the column existed); returns how many changed. Run at
 /// start, before anything is served.
 pub fn restamp_lights(conn: &mut DbConnection) -> QueryResult<usize> {
-    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
-    let rows: Vec<(IncidentRow, String)> = incidents::table
+    let finals = Status::final_names();
+    let rows: Vec<IncidentRow> = incidents::table
         .filter(not(incidents::status.eq_any(finals)))
         .filter(incidents::due_at_ms.is_not_null())
-        .select((IncidentRow::as_select(), incidents::light))
+        .select(IncidentRow::as_select())
         .load(conn)?;
     let mut changed = 0;
-    for (row, stored) in rows {
-        if row.light() != stored {
+    for row in rows {
+        let Ok(case) = serde_json::from_str::<super::workflow::Case>(&row.state) else { continue };
+        let light = case.light(row.due_at_ms);
+        if light != row.light {
             diesel::update(incidents::table.filter(incidents::id.eq(&row.id)))
-                .set(incidents::light.eq(row.light()))
+                .set(incidents::light.eq(light))
                 .execute(conn)?;
             changed += 1;
         }
@@ -400,7 +392,7 @@ fn filtered<'a>(viewer: &Viewer, filter: &'a Filter) -> incidents::BoxedQuery<'a
     if let Some(ids) = &filter.ids {
         query = query.filter(incidents::id.eq_any(ids));
     }
-    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    let finals = Status::final_names();
     match filter.overdue {
         Some(true) => {
             query = query.filter(incidents::due_at_ms.lt(filter.now_ms)).filter(not(incidents::status.eq_any(finals)));
@@ -452,18 +444,13 @@ pub fn count(conn: &mut DbConnection, viewer: &Viewer, filter: &Filter) -> Query
     filtered(viewer, filter).select(count_star()).first::<i64>(conn)
 }
 
-/// The statuses of a case still being worked on.
-fn open_statuses() -> Vec<&'static str> {
-    Status::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect()
-}
-
 /// The live cases of an area (all when `area` is none), as a map shows them: the open
 /// ones, and those that ended (closed, rejected, merged) at `since_ms` or later. Both
 /// halves are ranges of the index on (status, updated_at_ms), not a scan of the history.
 fn live<'a>(area: Option<&AreaCode>, since_ms: i64) -> Condition<'a> {
-    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    let finals = Status::final_names();
     let live = incidents::status
-        .eq_any(open_statuses())
+        .eq_any(Status::open_names())
         .or(incidents::status.eq_any(finals).and(incidents::updated_at_ms.ge(since_ms)));
     match area {
         Some(area) => Box::new(live.and(in_area(area))),
@@ -517,7 +504,7 @@ pub fn reported_since(conn: &mut DbConnection, area: Option<&AreaCode>, since_ms
 /// Open cases (not closed, rejected or merged) whose grid the stored layer does not
 /// hold: those a newly imported layer left behind. By id, after `after_id`, at most `limit`.
 pub fn in_vanished_grids(conn: &mut DbConnection, after_id: &str, limit: i64) -> QueryResult<Vec<IncidentRow>> {
-    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    let finals = Status::final_names();
     incidents::table
         .filter(not(incidents::status.eq_any(finals)))
         .filter(diesel::dsl::sql::<Bool>(NOT_IN_LAYER))
@@ -530,7 +517,7 @@ pub fn in_vanished_grids(conn: &mut DbConnection, after_id: &str, limit: i64) ->
 
 /// How many open cases lie in grids the stored layer does not hold.
 pub fn count_in_vanished_grids(conn: &mut DbConnection) -> QueryResult<i64> {
-    let finals: Vec<&str> = Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+    let finals = Status::final_names();
     incidents::table
         .filter(not(incidents::status.eq_any(finals)))
         .filter(diesel::dsl::sql::<Bool>(NOT_IN_LAYER))

@@ -103,7 +103,7 @@ pub struct Summary {
     /// Its deadline.
     pub deadlines: Deadlines,
     /// The current step's light as the deadline timer last raised it (`green`, `yellow`, `red`).
-    pub light: &'static str,
+    pub light: String,
 }
 
 /// A task.
@@ -341,7 +341,7 @@ pub fn summary(row: &IncidentRow, names: &dyn Names, now_ms: i64) -> Summary {
             current: row.due_at_ms.map(rfc3339),
             overdue: open && row.due_at_ms.is_some_and(|due| due < now_ms),
         },
-        light: row.light(),
+        light: row.light.clone(),
     }
 }
 

@@ -319,7 +319,6 @@ pub async fn stats(
         }
     }
 
-    let names = names(&db, &geo, &tree, grouping, sums.keys().cloned().collect()).await?;
     let empty = Durations::default();
     let mut groups: Vec<Group> = sums
         .iter()
@@ -327,7 +326,7 @@ pub async fn stats(
             let role = roles.as_ref().map(|r| r.get(key).copied().unwrap_or_default());
             let figures = figures::figures(s, durations.get(key).unwrap_or(&empty), role.as_ref());
             let score = Score { value: scoring.score(&figures), sample: s.registered, rank: None };
-            Group { name: names.get(key).cloned().unwrap_or_else(|| key.clone()), key: key.clone(), figures, score }
+            Group { name: String::new(), key: key.clone(), figures, score }
         })
         .collect();
     if !grouping.is_period() {
@@ -346,6 +345,11 @@ pub async fn stats(
     let groups_total = groups.len();
     let csv_wanted = wants_csv(&request, query.format.as_deref());
     groups.truncate(query.limit.unwrap_or(if csv_wanted { usize::MAX } else { JSON_GROUPS }));
+    // Named once ranked and cut: a city's 20,000 workers are not all looked up for 1,000.
+    let names = names(&db, &geo, &tree, grouping, groups.iter().map(|g| g.key.clone()).collect()).await?;
+    for group in &mut groups {
+        group.name = names.get(&group.key).cloned().unwrap_or_else(|| group.key.clone());
+    }
     if csv_wanted {
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
@@ -414,23 +418,20 @@ async fn names(
             .filter_map(|k| Some((k.clone(), tree.departments.iter().find(|d| d.code == k)?.name.clone())))
             .collect(),
         Grouping::Handler => {
-            let db = db.clone();
-            web::block(move || {
-                db.read(|c| {
-                    let mut named = BTreeMap::new();
-                    for chunk in keys.chunks(500) {
-                        let rows: Vec<(String, String, String)> = users::table
-                            .filter(users::id.eq_any(chunk))
-                            .select((users::id, users::login, users::display_name))
-                            .load(c)?;
-                        for (id, login, name) in rows {
-                            named.insert(id, if name.is_empty() { login } else { name });
-                        }
+            read(db, move |c| {
+                let mut named = BTreeMap::new();
+                for chunk in keys.chunks(500) {
+                    let rows: Vec<(String, String, String)> = users::table
+                        .filter(users::id.eq_any(chunk))
+                        .select((users::id, users::login, users::display_name))
+                        .load(c)?;
+                    for (id, login, name) in rows {
+                        named.insert(id, if name.is_empty() { login } else { name });
                     }
-                    Ok(named)
-                })
+                }
+                Ok(named)
             })
-            .await??
+            .await?
         }
         Grouping::Day | Grouping::Week | Grouping::Month => keys.into_iter().map(|k| (k.clone(), k)).collect(),
     })
@@ -490,7 +491,7 @@ pub async fn heat(
         return Err(ApiError::BadRequest("the heat view is always by grid: leave out by".into()));
     }
     let scope = Scope { area, from_ms, to_ms, category: category.clone() };
-    let mut rows = web::block(move || db.read(|c| query::heat(c, &scope))).await??;
+    let mut rows = read(&db, move |c| query::heat(c, &scope)).await?;
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let max = rows.first().map_or(0, |r| r.1);
     let cells: Vec<HeatCell> = rows.into_iter().map(|(code, count)| HeatCell { code, count }).collect();

@@ -101,7 +101,7 @@ pub fn items(conn: &mut DbConnection, viewer: &Viewer, cursor: i64) -> QueryResu
         }
     }
     if viewer.directs() {
-        let open: Vec<String> = Status::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str().to_owned()).collect();
+        let open: Vec<String> = Status::open_names().into_iter().map(str::to_owned).collect();
         let filter = Filter { statuses: open, ..Filter::default() };
         let mut start = Start::Offset(0);
         loop {

@@ -71,6 +71,16 @@ impl Status {
     pub fn is_final(self) -> bool {
         matches!(self, Status::Closed | Status::Rejected | Status::Merged)
     }
+
+    /// The wire names of the statuses that left the loop for good (closed, rejected, merged).
+    pub fn final_names() -> Vec<&'static str> {
+        Status::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect()
+    }
+
+    /// The wire names of the statuses still in the loop.
+    pub fn open_names() -> Vec<&'static str> {
+        Status::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect()
+    }
 }
 
 impl fmt::Display for Status {
@@ -156,6 +166,19 @@ impl Case {
     /// A case reported at `at_ms`.
     pub fn reported(at_ms: i64) -> Case {
         Case { since_ms: at_ms, ..Case::default() }
+    }
+
+    /// The light of the step falling due at `due_ms` as the deadline timer last raised
+    /// it: `red` once overdue, `yellow` once warned, else `green` (and `green` with no
+    /// limit running).
+    pub fn light(&self, due_ms: Option<i64>) -> &'static str {
+        let Some(due) = due_ms else { return "green" };
+        let alarms = self.alarms.iter().filter(|a| a.due_ms == due);
+        alarms.fold("green", |light, a| match (a.level, a.warned, light) {
+            (Some(_), _, _) | (_, _, "red") => "red",
+            (None, true, _) => "yellow",
+            (None, false, light) => light,
+        })
     }
 
     /// The alarm raised on limit `deadline` while it was due at `due_ms`, if any.
