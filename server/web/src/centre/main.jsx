@@ -174,7 +174,7 @@ function Centre({ user }) {
       shown = new Map(answer.cases.map((c) => [c.id, c]));
       setView(answer);
       setCases(shown);
-      centre.setView(answer.groups.length || answer.grouped_by ? answer.groups : null, shown);
+      centre.setView(answer.grouped_by ? answer.groups : null, shown);
       if (!live) {
         live = new Live(tabDevice(), {
           reset: () => reload(),

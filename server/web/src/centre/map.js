@@ -121,10 +121,11 @@ function heatColour(share) {
 }
 
 /** Cases per grid summed into every unit above it, with the largest count per level. */
-export function heatOf(cells) {
+function heatOf(cells) {
   const counts = new Map();
-  const max = { 3: 0, 4: 0, 5: 0, 2: 0 };
+  // A unit's code is its grid's first digits: a county's 6, a township's 9, a community's 12.
   const spans = { 2: 6, 3: 9, 4: 12, 5: 15 };
+  const max = Object.fromEntries(Object.keys(spans).map((level) => [level, 0]));
   for (const { code, count } of cells) {
     for (const [level, length] of Object.entries(spans)) {
       const unit = code.slice(0, length);
@@ -329,7 +330,6 @@ export class CentreMap {
    *  the markers give way to it. */
   setHeat(cells) {
     this.outlines.options.heat = cells ? heatOf(cells) : null;
-    this.heat = this.outlines.options.heat;
     this.outlines.restyle(this.selectedGrid);
     if (cells) this.markers.remove();
     else this.markers.addTo(this.map);
