@@ -107,6 +107,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/push/subscription",
         errors: &[SESSION, JSON, &[InvalidPushEndpoint, InvalidPushKeys, InvalidDeviceId, DeviceMismatch]],
     },
+    Route { method: "get", path: "/api/v1/tasks", errors: &[SESSION] },
     Route { method: "get", path: "/api/v1/push/subscription", errors: &[SESSION, &[BadRequest, NotFound]] },
     Route { method: "delete", path: "/api/v1/push/subscription", errors: &[SESSION, &[BadRequest]] },
     Route { method: "post", path: "/api/v1/push/test", errors: &[SESSION, JSON, &[Forbidden]] },
@@ -166,6 +167,7 @@ pub fn errors_of(method: &str, path: &str) -> Option<Vec<ErrorKind>> {
     ),
     components(schemas(crate::problem::ProblemDoc)),
     modifiers(&Bearer, &Errors),
+        sync::held::held,
     tags(
         (name = "geography", description = "Where points and grids are"),
         (name = "statistics", description = "The figures a centre is judged by"),

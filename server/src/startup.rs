@@ -375,6 +375,10 @@ impl Application {
                 .service(auth::routes::logout)
                 .service(auth::routes::me)
                 .service(geo::routes::locate)
+                .service(crate::pages::worker_page)
+                .service(crate::pages::resident_page)
+                .service(crate::pages::phone_page_slash)
+                .service(crate::pages::phone_file_route)
                 .service(geo::routes::grids)
                 .service(geo::map::info)
                 .service(geo::map::tile)
@@ -408,6 +412,7 @@ impl Application {
                 })
                 .default_service(web::to(problem::not_found))
         })
+                .service(sync::held::held)
         // Stopping is ours (run_until_stopped): phones are told to go before the wait.
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE_S)

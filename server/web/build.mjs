@@ -14,8 +14,15 @@ const out = check ? mkdtempSync(join(tmpdir(), "gridlink-web-")) : join(here, "d
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
-// Each page is one HTML file and one bundle of script and style.
-const pages = [{ name: "centre", entry: "src/centre/main.jsx", html: "src/centre/index.html" }];
+// Each page is one HTML file and one bundle of script and style; the phone pages also
+// have a service worker (one classic script: module workers are not everywhere yet), a
+// web app manifest, and the icons they share.
+const pages = [
+  { name: "centre", entry: "src/centre/main.jsx", html: "src/centre/index.html" },
+  { name: "worker", entry: "src/worker/main.jsx", html: "src/worker/index.html", sw: "src/worker/sw.js", manifest: "src/worker/manifest.webmanifest" },
+  { name: "resident", entry: "src/resident/main.jsx", html: "src/resident/index.html", sw: "src/resident/sw.js", manifest: "src/resident/manifest.webmanifest" },
+];
+const shared = ["src/phone/icon.svg", "src/phone/icon-192.png", "src/phone/icon-512.png"];
 
 for (const page of pages) {
   await build({
@@ -37,7 +44,22 @@ for (const page of pages) {
     loader: { ".png": "dataurl", ".svg": "dataurl" },
   });
   cpSync(join(here, page.html), join(out, `${page.name}.html`));
+  if (page.sw) {
+    await build({
+      entryPoints: { [`${page.name}-sw`]: join(here, page.sw) },
+      bundle: true,
+      minify: true,
+      format: "iife",
+      target: ["chrome100", "firefox100", "safari15"],
+      outdir: out,
+      legalComments: "linked",
+      logLevel: "warning",
+      charset: "utf8",
+    });
+  }
+  if (page.manifest) cpSync(join(here, page.manifest), join(out, `${page.name}.webmanifest`));
 }
+for (const file of shared) cpSync(join(here, file), join(out, file.split("/").pop()));
 
 if (check) {
   const committed = join(here, "dist");

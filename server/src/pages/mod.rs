@@ -1,5 +1,7 @@
-//! The pages the server serves itself: the command centre at `/` (docs/contract.md,
-//! "Pages"). Their sources live in `server/web/src`; `server/web/build.mjs` bundles them
+//! The pages the server serves itself (docs/contract.md, "Pages"): the command centre at
+//! `/`, the grid worker's app at `/m/` and the resident's page at `/r/`. The two phone
+//! pages are installable web apps: each has a web app manifest and a service worker,
+//! served from the page's own path so that the worker's scope is the page. Their sources live in `server/web/src`; `server/web/build.mjs` bundles them
 //! into `server/web/dist`, which is committed and embedded in the binary at build time,
 //! so a clone serves them with no npm step and a deployment is one file.
 //!
@@ -112,6 +114,60 @@ pub async fn centre_page(pages: web::Data<Pages>) -> HttpResponse {
     html(&pages, "centre.html")
 }
 
+/// `GET /m/`: the grid worker's app.
+#[get("/m/")]
+pub async fn worker_page(pages: web::Data<Pages>) -> HttpResponse {
+    html(&pages, "worker.html")
+}
+
+/// `GET /r/`: the resident's page.
+#[get("/r/")]
+pub async fn resident_page(pages: web::Data<Pages>) -> HttpResponse {
+    html(&pages, "resident.html")
+}
+
+/// `GET /m` and `GET /r`: the phone pages live at their paths with a slash (the service
+/// workers' scope), so a bare name is sent there.
+#[get("/{app:m|r}")]
+pub async fn phone_page_slash(app: web::Path<String>) -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, format!("/{app}/"))).finish()
+}
+
+/// The embedded file behind a phone page's own path (`/m/…`, `/r/…`), if any.
+fn phone_file(app: &str, name: &str) -> Option<&'static str> {
+    let page = match app {
+        "m" => "worker",
+        "r" => "resident",
+        _ => return None,
+    };
+    Some(match (page, name) {
+        ("worker", "sw.js") => "worker-sw.js",
+        ("resident", "sw.js") => "resident-sw.js",
+        ("worker", "manifest.webmanifest") => "worker.webmanifest",
+        ("resident", "manifest.webmanifest") => "resident.webmanifest",
+        (_, "icon.svg") => "icon.svg",
+        (_, "icon-192.png") => "icon-192.png",
+        (_, "icon-512.png") => "icon-512.png",
+        _ => return None,
+    })
+}
+
+/// `GET /m/{file}` and `GET /r/{file}`: a phone page's service worker (`sw.js`), web app
+/// manifest and icons. They keep their names across versions (a service worker's URL
+/// must not change), so the browser revalidates them each time (`no-cache`, with an ETag).
+#[get("/{app:m|r}/{file}")]
+pub async fn phone_file_route(
+    pages: web::Data<Pages>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (app, name) = path.into_inner();
+    let Some(file) = phone_file(&app, &name).and_then(|n| pages.assets.get(n)) else {
+        return Err(ApiError::NotFound(format!("no page file /{app}/{name}")));
+    };
+    Ok(serve(file, &request, false))
+}
+
 /// `GET /assets/{name}`: a script, style sheet or image of the pages. Asked for with its
 /// current version (`?v=`), it may be kept for a year; otherwise it is revalidated.
 #[get("/assets/{name}")]
@@ -123,13 +179,18 @@ pub async fn page_asset(
     let Some(file) = pages.assets.get(name.as_str()).filter(|_| !name.ends_with(".html")) else {
         return Err(ApiError::NotFound(format!("no page asset {:?}", name.as_str())));
     };
+    let current = request.query_string().split('&').any(|pair| pair == format!("v={}", file.version));
+    Ok(serve(file, &request, current))
+}
+
+/// A file with its ETag; kept a year when asked for by its `current` version, else revalidated.
+fn serve(file: &Asset, request: &HttpRequest, current: bool) -> HttpResponse {
     let etag = format!("\"{}\"", file.version);
     let fresh = request
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
-    let current = request.query_string().split('&').any(|pair| pair == format!("v={}", file.version));
     let caching = if current { "public, max-age=31536000, immutable" } else { "no-cache" };
     let mut response = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     response
@@ -137,9 +198,9 @@ pub async fn page_asset(
         .insert_header((header::CACHE_CONTROL, caching))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
     if fresh {
-        return Ok(response.finish());
+        return response.finish();
     }
-    Ok(response.content_type(file.content_type).body(file.bytes))
+    response.content_type(file.content_type).body(file.bytes)
 }
 
 #[cfg(test)]
@@ -155,5 +216,20 @@ mod tests {
             assert!(html.contains(&format!("/assets/{asset}?v={version}")), "{html}");
         }
         assert!(!html.contains("{{"), "{html}");
+    }
+
+    #[test]
+    fn each_phone_page_has_its_worker_manifest_and_icons() {
+        let pages = Pages::embedded(None);
+        for (app, page) in [("m", "worker.html"), ("r", "resident.html")] {
+            let html = pages.page(page).unwrap_or_default();
+            assert!(html.contains(&format!("/{app}/manifest.webmanifest")), "{html}");
+            for name in ["sw.js", "manifest.webmanifest", "icon.svg", "icon-192.png", "icon-512.png"] {
+                let file = phone_file(app, name).unwrap_or_else(|| panic!("/{app}/{name} names no file"));
+                assert!(pages.assets.contains_key(file), "/{app}/{name} → {file} is not embedded");
+            }
+        }
+        assert_eq!(phone_file("m", "centre.js"), None);
+        assert_eq!(phone_file("x", "sw.js"), None);
     }
 }

@@ -15,6 +15,7 @@
 pub mod audience;
 pub mod devices;
 pub mod fanout;
+pub mod held;
 pub mod hub;
 pub mod mutations;
 pub mod schema;

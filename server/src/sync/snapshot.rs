@@ -67,6 +67,46 @@ fn assignees_by_task(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Has
     Ok(assignees)
 }
 
+/// A task in a user's view, as a phone receives it.
+pub struct HeldTask {
+    /// The task's id.
+    pub id: String,
+    /// Its case's id.
+    pub incident_id: String,
+    /// The task with the essentials of its case ([`task_data`]).
+    pub data: serde_json::Value,
+    /// The case as a phone receives it ([`incident_data`]), with the first of its tasks only.
+    pub case: Option<serde_json::Value>,
+}
+
+/// The tasks in `user`'s view — open ones sent to them, accepted ones they hold — oldest
+/// first, each with its case the first time the case appears.
+pub fn held_tasks(conn: &mut DbConnection, user: &str) -> QueryResult<Vec<HeldTask>> {
+    let tasks = tasks_in_view(conn, user)?;
+    let mut case_ids: Vec<String> = tasks.iter().map(|t| t.incident_id.clone()).collect();
+    case_ids.sort_unstable();
+    case_ids.dedup();
+    let rows = cases_by_id(conn, &case_ids)?;
+    let task_ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let mut assignees = assignees_by_task(conn, &task_ids)?;
+    // Each case's state read once, however many of its tasks the user has.
+    let mut states: HashMap<&str, Vec<crate::incidents::workflow::Task>> = HashMap::new();
+    let mut held = Vec::with_capacity(tasks.len());
+    for task in &tasks {
+        let Some(row) = rows.get(&task.incident_id) else { continue };
+        let first = !states.contains_key(row.id.as_str());
+        let known = states.entry(row.id.as_str()).or_insert_with(|| view::workflow_tasks(row));
+        let shown = view::task(task, assignees.remove(&task.id).unwrap_or_default(), view::find(known, &task.id));
+        held.push(HeldTask {
+            id: task.id.clone(),
+            incident_id: row.id.clone(),
+            data: task_data(row, &shown),
+            case: first.then(|| incident_data(row)),
+        });
+    }
+    Ok(held)
+}
+
 /// Everything `viewer` may see now, as items stamped with `cursor` (the log number the
 /// snapshot stands at). Read in batches, never a query per task or case: the tasks, then
 /// their cases and assignees by `IN (…)` lists, then the open cases of the area page by
@@ -82,22 +122,12 @@ pub fn items(conn: &mut DbConnection, viewer: &Viewer, cursor: i64) -> QueryResu
         removed: false,
         data,
     };
-    let tasks = tasks_in_view(conn, &user)?;
-    let mut case_ids: Vec<String> = tasks.iter().map(|t| t.incident_id.clone()).collect();
-    case_ids.sort_unstable();
-    case_ids.dedup();
-    let rows = cases_by_id(conn, &case_ids)?;
-    let task_ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
-    let mut assignees = assignees_by_task(conn, &task_ids)?;
-    // Each case's state read once, however many of its tasks the user has.
-    let mut states: HashMap<&str, Vec<crate::incidents::workflow::Task>> = HashMap::new();
-    for task in &tasks {
-        let Some(row) = rows.get(&task.incident_id) else { continue };
-        let known = states.entry(row.id.as_str()).or_insert_with(|| view::workflow_tasks(row));
-        let shown = view::task(task, assignees.remove(&task.id).unwrap_or_default(), view::find(known, &task.id));
-        items.push(item("task", &task.id, task_data(row, &shown)));
-        if cases.insert(row.id.clone()) {
-            items.push(item("incident", &row.id, incident_data(row)));
+    for held in held_tasks(conn, &user)? {
+        items.push(item("task", &held.id, held.data));
+        if let Some(case) = held.case
+            && cases.insert(held.incident_id.clone())
+        {
+            items.push(item("incident", &held.incident_id, case));
         }
     }
     if viewer.directs() {

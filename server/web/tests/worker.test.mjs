@@ -1,0 +1,184 @@
+// The grid worker's app (/m/) in headless Chromium on a 360 × 740 touch screen, against
+// a real `gridlink serve --demo`: a dispatched task arriving live, work done offline and
+// landing exactly once, a push shown and its click opening the task, a finding handled
+// alone in one step, and a sampled one sent for checking.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { call, pointIn, shot, startBrowser, startServer, token } from "./harness.mjs";
+import { cutSockets, deliverPush, phoneContext, settingsFile, cameraPhoto } from "./phone.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer(["--config", settingsFile({ workflow: { self_handled_sample: 0 } })]);
+  browser = await startBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A resident's report at `at`, accepted and dispatched to its grid by the county centre. */
+async function dispatchedCase(at, centre, description) {
+  const reported = await call(server.base, "/api/v1/reports", {
+    method: "POST",
+    body: { category: "C0104", location: { lon: at.lon, lat: at.lat, crs: "wgs84" }, description },
+  });
+  assert.equal(reported.status, 201, JSON.stringify(reported.body));
+  const { id, code } = reported.body;
+  const accepted = await call(server.base, `/api/v1/incidents/${id}/actions`, { method: "POST", token: centre, body: { action: "accept" } });
+  assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+  const started = Date.now();
+  const dispatched = await call(server.base, `/api/v1/incidents/${id}/actions`, {
+    method: "POST",
+    token: centre,
+    body: { action: "dispatch", to: { grid: at.grid } },
+  });
+  assert.equal(dispatched.status, 200, JSON.stringify(dispatched.body));
+  return { id, code, started };
+}
+
+async function logIn(page, login) {
+  await page.goto(`${server.base}/m/`);
+  await page.getByLabel("账号").fill(login);
+  await page.getByLabel("密码").fill("demo");
+  await page.getByRole("button", { name: "登录" }).tap();
+  await page.getByRole("heading", { name: /我的任务/ }).waitFor();
+}
+
+async function history(id, centre) {
+  const found = await call(server.base, `/api/v1/incidents/${id}`, { token: centre });
+  assert.equal(found.status, 200);
+  return found.body;
+}
+
+test("a dispatched task appears live; work done offline lands exactly once", async () => {
+  const at = await pointIn(server.base, 3);
+  const centre = await token(server.base, "centre");
+  const { context, page, network } = await phoneContext(browser, server.base, at);
+  await logIn(page, `worker-${at.grid}`);
+  await shot(page, "worker-inbox-empty");
+
+  // Dispatched by the centre: in the inbox within a second, no reload.
+  const first = await dispatchedCase(at, centre, "井盖松动，车过有响声");
+  const card = page.getByRole("link", { name: new RegExp(first.code) });
+  await card.waitFor({ timeout: 1000 });
+  console.log(`dispatched → shown in the inbox: ${Date.now() - first.started} ms`);
+  await shot(page, "worker-inbox-task");
+
+  // The network goes: the page's socket with it.
+  await cutSockets(context, network, true);
+  await page.getByText("离线").first().waitFor();
+  await card.tap();
+  await page.getByRole("button", { name: "接单" }).tap();
+  await page.getByText(/等待发送：接单/).waitFor();
+  await page.getByRole("button", { name: "完成" }).tap();
+  await page.getByLabel("处置结果").fill("已紧固井盖，恢复平稳");
+  const photo = await cameraPhoto(page);
+  await page.locator('input[type="file"]').setInputFiles(photo);
+  await page.locator(".picker img").waitFor();
+  await shot(page, "worker-complete-form");
+  await page.getByRole("button", { name: "提交" }).tap();
+  await page.getByText(/等待发送：接单、完成/).waitFor();
+  await shot(page, "worker-queued-offline");
+
+  // A reload with no network: the app comes from its service worker, the queue from IndexedDB.
+  await page.reload();
+  await page.getByText(/2 个待发送/).waitFor();
+  await page.getByText(/等待发送：接单、完成/).waitFor();
+  await shot(page, "worker-reloaded-offline");
+  const before = await history(first.id, centre);
+  assert.equal(before.history.filter((h) => h.action === "task_completed").length, 0, "nothing was sent while offline");
+
+  // Back online: sent once, and the outbox empties.
+  await cutSockets(context, network, false);
+  await page.getByText(/待发送/).first().waitFor({ state: "detached", timeout: 20000 });
+  const done = await history(first.id, centre);
+  const completed = done.history.filter((h) => h.action === "task_completed");
+  assert.equal(completed.length, 1, JSON.stringify(done.history.map((h) => h.action)));
+  assert.equal(done.history.filter((h) => h.action === "task_accepted").length, 1);
+  assert.equal(done.status, "handled");
+  const photos = completed[0].data.photos ?? [];
+  assert.equal(photos.length, 1, JSON.stringify(completed[0].data));
+  const sent = await fetch(`${server.base}/api/v1/attachments/${photos[0]}`, { headers: { Authorization: `Bearer ${centre}` } });
+  const bytes = (await sent.arrayBuffer()).byteLength;
+  console.log(`a ${photo.buffer.length} byte 12-megapixel photo went up as ${bytes} bytes`);
+  assert.ok(bytes <= 400 * 1024, `${bytes} bytes sent`);
+
+  // Another reload online sends nothing again.
+  await page.reload();
+  await page.getByRole("heading", { name: new RegExp(first.code) }).waitFor();
+  await page.getByText("状态：已完成").waitFor();
+  await shot(page, "worker-task-done");
+  await page.waitForTimeout(1500);
+  const again = await history(first.id, centre);
+  assert.equal(again.history.filter((h) => h.action === "task_completed").length, 1);
+  await context.close();
+});
+
+test("a push shows a notification whose click opens the task", async () => {
+  const at = await pointIn(server.base, 5);
+  const centre = await token(server.base, "centre");
+  const { context, page } = await phoneContext(browser, server.base, at);
+  await logIn(page, `worker-${at.grid}`);
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.goto(`${server.base}/m/#/me`);
+  const task = await dispatchedCase(at, centre, "井盖异响");
+  await deliverPush(context, page, `${server.base}/m/`, JSON.stringify({ type: "wake" }));
+  const shown = await page.evaluate(async () => {
+    const registration = await navigator.serviceWorker.ready;
+    for (let i = 0; i < 50; i += 1) {
+      const found = await registration.getNotifications();
+      if (found.length) return found.map((n) => ({ title: n.title, body: n.body, url: n.data?.url }));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return [];
+  });
+  assert.equal(shown.length, 1, JSON.stringify(shown));
+  assert.match(shown[0].title, new RegExp(task.code));
+  assert.match(shown[0].url, /#\/task\//);
+  // The click, as the browser would deliver it to the service worker.
+  const [worker] = context.serviceWorkers();
+  await worker.evaluate(async () => {
+    const [notification] = await self.registration.getNotifications();
+    self.dispatchEvent(new NotificationEvent("notificationclick", { notification }));
+  });
+  await page.waitForURL(/#\/task\//);
+  await page.getByRole("heading", { name: new RegExp(task.code) }).waitFor();
+  await page.getByRole("button", { name: "接单" }).waitFor();
+  await shot(page, "worker-task-from-notification");
+  await context.close();
+});
+
+test("a finding handled alone is closed in one mutation", async () => {
+  const at = await pointIn(server.base, 7);
+  const centre = await token(server.base, "centre");
+  const { context, page } = await phoneContext(browser, server.base, at);
+  await logIn(page, `worker-${at.grid}`);
+  await page.getByRole("link", { name: "巡查上报" }).tap();
+  await page.getByRole("button", { name: "暴露垃圾" }).tap();
+  await page.getByText(/所在网格/).waitFor();
+  const photo = await cameraPhoto(page);
+  await page.locator('input[type="file"]').first().setInputFiles(photo);
+  await page.getByLabel("问题描述").fill("路边垃圾袋堆放");
+  await page.getByLabel(/已当场处理完毕/).check();
+  await page.getByLabel("处置结果").fill("已清运");
+  await page.locator('input[type="file"]').nth(1).setInputFiles(photo);
+  await page.locator("fieldset").last().locator("img").waitFor();
+  await shot(page, "worker-self-handled-form");
+  await page.getByRole("button", { name: "提交自行处置" }).tap();
+  await page.getByText(/已记录自行处置/).waitFor();
+  await page.getByText(/待发送/).first().waitFor({ state: "detached", timeout: 20000 });
+  const list = await call(server.base, `/api/v1/incidents?area=${at.grid}&category=C0301&limit=50`, { token: centre });
+  const found = (list.body.items ?? list.body).find((c) => c.category?.code === "C0301" || c.category === "C0301");
+  assert.ok(found, JSON.stringify(list.body).slice(0, 500));
+  const kase = await history(found.id, centre);
+  assert.equal(kase.status, "closed", JSON.stringify(kase.history.map((h) => h.action)));
+  for (const step of ["registered", "dispatched", "task_accepted", "task_completed", "verification_passed", "closed"]) {
+    assert.ok(kase.history.some((h) => h.action === step), `${step} in ${kase.history.map((h) => h.action)}`);
+  }
+  await shot(page, "worker-self-handled-sent");
+  await context.close();
+});
