@@ -67,7 +67,7 @@ fn the_pages_pass_their_browser_tests() {
         .expect("node runs");
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     // The figures the tests measured, for whoever reads the log.
-    for line in report.lines().filter(|l| l.contains("Ms\":")) {
+    for line in report.lines().filter(|l| l.contains("Ms\":") || l.contains("Bytes\":")) {
         eprintln!("{}", line.trim());
     }
     assert!(output.status.success(), "the browser tests failed:\n{report}");

@@ -118,3 +118,16 @@ export async function cameraPhoto(page) {
   });
   return { name: "IMG_0001.jpg", mimeType: "image/jpeg", buffer: Buffer.from(base64, "base64") };
 }
+
+/** Retries `check` (which throws until what it awaits is so) for up to `ms`; its last error otherwise. */
+export async function eventually(check, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}

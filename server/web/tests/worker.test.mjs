@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { call, pointIn, shot, startBrowser, startServer, token } from "./harness.mjs";
-import { cutSockets, deliverPush, phoneContext, settingsFile, cameraPhoto } from "./phone.mjs";
+import { cameraPhoto, cutSockets, deliverPush, eventually, phoneContext, settingsFile } from "./phone.mjs";
 
 let server;
 let browser;
@@ -95,7 +95,11 @@ test("a dispatched task appears live; work done offline lands exactly once", asy
   // Back online: sent once, and the outbox empties.
   await cutSockets(context, network, false);
   await page.getByText(/待发送/).first().waitFor({ state: "detached", timeout: 20000 });
-  const done = await history(first.id, centre);
+  const done = await eventually(async () => {
+    const found = await history(first.id, centre);
+    assert.equal(found.status, "handled");
+    return found;
+  });
   const completed = done.history.filter((h) => h.action === "task_completed");
   assert.equal(completed.length, 1, JSON.stringify(done.history.map((h) => h.action)));
   assert.equal(done.history.filter((h) => h.action === "task_accepted").length, 1);
@@ -170,15 +174,105 @@ test("a finding handled alone is closed in one mutation", async () => {
   await shot(page, "worker-self-handled-form");
   await page.getByRole("button", { name: "提交自行处置" }).tap();
   await page.getByText(/已记录自行处置/).waitFor();
-  await page.getByText(/待发送/).first().waitFor({ state: "detached", timeout: 20000 });
-  const list = await call(server.base, `/api/v1/incidents?area=${at.grid}&category=C0301&limit=50`, { token: centre });
-  const found = (list.body.items ?? list.body).find((c) => c.category?.code === "C0301" || c.category === "C0301");
-  assert.ok(found, JSON.stringify(list.body).slice(0, 500));
-  const kase = await history(found.id, centre);
-  assert.equal(kase.status, "closed", JSON.stringify(kase.history.map((h) => h.action)));
+  const kase = await eventually(async () => {
+    const list = await call(server.base, `/api/v1/incidents?area=${at.grid}&category=C0301`, { token: centre });
+    assert.equal(list.body.items.length, 1, JSON.stringify(list.body).slice(0, 300));
+    const found = await history(list.body.items[0].id, centre);
+    assert.equal(found.status, "closed", JSON.stringify(found.history.map((h) => h.action)));
+    return found;
+  });
+  // One mutation: every step carries the same phone and the same moment the server heard of it.
+  const steps = kase.history.filter((h) => h.action !== "reported");
+  assert.equal(new Set(steps.map((h) => h.received_at ?? h.at)).size, 1, JSON.stringify(steps));
   for (const step of ["registered", "dispatched", "task_accepted", "task_completed", "verification_passed", "closed"]) {
     assert.ok(kase.history.some((h) => h.action === step), `${step} in ${kase.history.map((h) => h.action)}`);
   }
   await shot(page, "worker-self-handled-sent");
   await context.close();
+});
+
+test("a queued action the server refuses when it arrives is shown with the reason", async () => {
+  const at = await pointIn(server.base, 9);
+  const elsewhere = await pointIn(server.base, 12);
+  assert.notEqual(at.grid, elsewhere.grid);
+  const centre = await token(server.base, "centre");
+  const { context, page, network } = await phoneContext(browser, server.base, at);
+  await logIn(page, `worker-${at.grid}`);
+  const task = await dispatchedCase(at, centre, "井盖响");
+  await page.getByRole("link", { name: new RegExp(task.code) }).tap();
+  await page.getByRole("button", { name: "接单" }).waitFor();
+  await cutSockets(context, network, true);
+  await page.getByRole("button", { name: "接单" }).tap();
+  await page.getByText(/等待发送：接单/).waitFor();
+  // Meanwhile the centre moves the work to another grid (改派).
+  const kase = await history(task.id, centre);
+  const moved = await call(server.base, `/api/v1/incidents/${task.id}/actions`, {
+    method: "POST",
+    token: centre,
+    body: { action: "redispatch", task: kase.tasks[0].id, to: { grid: elsewhere.grid } },
+  });
+  assert.equal(moved.status, 200, JSON.stringify(moved.body));
+  await cutSockets(context, network, false);
+  const refusal = page.getByRole("alert").filter({ hasText: "未被接受：接单" });
+  await refusal.waitFor({ timeout: 20000 });
+  await shot(page, "worker-refused");
+  assert.equal((await history(task.id, centre)).history.filter((h) => h.action === "task_accepted").length, 0);
+  await refusal.getByRole("button", { name: "知道了" }).tap();
+  await refusal.waitFor({ state: "detached" });
+  await context.close();
+});
+
+test("a sampled self-handled finding waits for a check by the community's staff", async () => {
+  const sampled = await startServer(["--config", settingsFile({ workflow: { self_handled_sample: 1 } })]);
+  try {
+    const at = await pointIn(sampled.base, 2);
+    const { context, page } = await phoneContext(browser, sampled.base, at);
+    await page.goto(`${sampled.base}/m/`);
+    await page.getByLabel("账号").fill(`worker-${at.grid}`);
+    await page.getByLabel("密码").fill("demo");
+    await page.getByRole("button", { name: "登录" }).tap();
+    await page.getByRole("link", { name: "巡查上报" }).tap();
+    await page.getByRole("button", { name: "暴露垃圾" }).tap();
+    await page.getByText(/所在网格/).waitFor();
+    const photo = await cameraPhoto(page);
+    await page.locator('input[type="file"]').first().setInputFiles(photo);
+    await page.getByLabel(/已当场处理完毕/).check();
+    await page.getByLabel("处置结果").fill("已清运");
+    await page.locator('input[type="file"]').nth(1).setInputFiles(photo);
+    await page.locator("fieldset").last().locator("img").waitFor();
+    await page.getByRole("button", { name: "提交自行处置" }).tap();
+    const centre = await token(sampled.base, "centre");
+    const found = await eventually(async () => {
+      const list = await call(sampled.base, `/api/v1/incidents?area=${at.grid}&category=C0301`, { token: centre });
+      assert.equal(list.body.items.length, 1);
+      return list.body.items[0];
+    });
+    const kase = (await call(sampled.base, `/api/v1/incidents/${found.id}`, { token: centre })).body;
+    assert.equal(kase.status, "handled");
+    const check = kase.tasks.find((t) => t.kind === "verify" && t.status === "open");
+    assert.ok(check, JSON.stringify(kase.tasks));
+    await context.close();
+
+    // The community's staff find the check (核查) in the same app, and pass it: the case closes.
+    const staff = await phoneContext(browser, sampled.base, at);
+    await staff.page.goto(`${sampled.base}/m/`);
+    await staff.page.getByLabel("账号").fill(`community-${at.grid.slice(0, 12)}`);
+    await staff.page.getByLabel("密码").fill("demo");
+    await staff.page.getByRole("button", { name: "登录" }).tap();
+    const card = staff.page.getByRole("link", { name: new RegExp(`${kase.code}.*核查`) });
+    await card.waitFor();
+    await shot(staff.page, "worker-sampled-check");
+    await card.tap();
+    await staff.page.getByRole("button", { name: "接单" }).tap();
+    await staff.page.getByRole("button", { name: "核查通过" }).tap();
+    await staff.page.getByRole("button", { name: "提交" }).tap();
+    await eventually(async () => {
+      const closed = (await call(sampled.base, `/api/v1/incidents/${found.id}`, { token: centre })).body;
+      assert.equal(closed.status, "closed", JSON.stringify(closed.history.map((h) => h.action)));
+    });
+    await shot(staff.page, "worker-sampled-checked");
+    await staff.context.close();
+  } finally {
+    await sampled.stop();
+  }
 });

@@ -173,7 +173,7 @@ function Shell({ session, loggedOut }) {
           {stored.refused.map((r) => (
             <div key={r.id} class="refusal">
               <p>
-                <b>{`未被接受：${r.label}`}</b>
+                <b>{`未被接受：${r.label}${r.code ? `（${r.code}）` : ""}`}</b>
                 <br />
                 {refusalText(r)}
               </p>
@@ -214,8 +214,14 @@ function refusalText(r) {
     "illegal-transition": "案件状态已变化，这一步不能再做。",
     "task-not-active": "任务已结束或已改派。",
     forbidden: "你无权做这一步。",
+    "not-self-handled": "这个类别不能自行处置，或缺少处置前后的照片、处置结果；请按普通巡查上报。",
+    "outside-service-area": "这个位置不在服务范围内。",
+    "invalid-coordinates": "位置不正确。",
+    "unknown-category": "这个问题类别已停用。",
+    "duplicate-id": "这条上报服务器已经收到过。",
   };
-  return `${reasons[r.code] ?? "服务器拒绝了这个操作。"}${r.detail ? `（${r.detail}）` : ""}`;
+  // The server's own words (English, for staff and logs) only where no reason is known here.
+  return reasons[r.reason] ?? `服务器拒绝了这个操作${r.detail ? `：${r.detail}` : "。"}`;
 }
 
 render(<App />, document.getElementById("app"));

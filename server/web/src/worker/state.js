@@ -89,9 +89,9 @@ export async function load() {
   });
 }
 
-/** Queues an action: `{id, op, label, at}` with a fresh mutation id. Returns it. */
-export async function enqueue(op, label) {
-  const entry = { id: crypto.randomUUID(), op, label, at: new Date().toISOString() };
+/** Queues an action: `{id, op, label, code, at}` with a fresh mutation id (`code`: its case's). Returns it. */
+export async function enqueue(op, label, code) {
+  const entry = { id: crypto.randomUUID(), op, label, code, at: new Date().toISOString() };
   await put(await db(), "outbox", entry);
   return entry;
 }
@@ -109,7 +109,7 @@ export async function settle(result) {
     if (i < 0) return null;
     s.outbox.delete(keys[i]);
     if (!result.ok) {
-      s.refused.put({ ...values[i], code: result.code ?? "refused", detail: result.detail ?? "", refused_at: new Date().toISOString() });
+      s.refused.put({ ...values[i], reason: result.code ?? "refused", detail: result.detail ?? "", refused_at: new Date().toISOString() });
     }
     return values[i];
   });

@@ -258,8 +258,8 @@ export class Sync {
 }
 
 /** Queues an action (from any tab) and asks the owner of the socket to send it. */
-export async function act(sync, op, label) {
-  const entry = await enqueue(op, label);
+export async function act(sync, op, label, code) {
+  const entry = await enqueue(op, label, code);
   sync.changed();
   if (sync.owner) sync.flush();
   else channel?.postMessage({ type: "flush" });

@@ -132,7 +132,7 @@ function ActionForm({ form, task, sync, close }) {
       if (form === "verify-fail" && !text.trim()) return setError("请说明哪里没有处置好");
       op = { kind: "verify", ...base, passed: form === "verify-pass", note: text.trim(), photos: keys };
     }
-    await act(sync, op, LABELS[form]);
+    await act(sync, op, LABELS[form], task.incident?.code);
     close();
   }
   const needsText = { complete: "处置结果", return: "退回原因", extend: "延期原因", "verify-fail": "核查意见", "verify-pass": "核查意见（可不填）" }[form];
@@ -220,10 +220,10 @@ export function TaskPage({ id, stored, sync }) {
   const point = task.incident?.location;
   async function quick(kind) {
     const base = { task_id: task.id, occurred_at: new Date().toISOString() };
-    if (kind === "accept") await act(sync, { kind: "accept_task", ...base }, LABELS.accept);
+    if (kind === "accept") await act(sync, { kind: "accept_task", ...base }, LABELS.accept, task.incident?.code);
     else if (kind === "arrive") {
       const location = await here(3000);
-      await act(sync, { kind: "arrive", ...base, ...(location ? { location: strip(location) } : {}) }, LABELS.arrive);
+      await act(sync, { kind: "arrive", ...base, ...(location ? { location: strip(location) } : {}) }, LABELS.arrive, task.incident?.code);
     } else setForm(kind);
   }
   const photos = detail?.view?.photos ?? [];
