@@ -188,6 +188,7 @@ impl TestServer {
             limits: Default::default(),
             basemap: None,
             stats: Default::default(),
+            workflow: Default::default(),
         };
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;

@@ -274,6 +274,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                 limits: Default::default(),
                 basemap,
                 stats: Default::default(),
+                workflow: Default::default(),
             };
             let settings = match config {
                 None => flags,

@@ -165,6 +165,10 @@ kinds! {
     DeviceMismatch = "device-mismatch", 422, "Device mismatch";
     /// A phone's own finding reuses a case id that exists.
     DuplicateId = "duplicate-id", 422, "Duplicate id";
+    /// A finding sent as handled alone (自行处置) does not qualify: its category is not
+    /// one a worker may handle alone, or it lacks the photos before or after, or the
+    /// result. Nothing is stored; send it as a plain finding instead.
+    NotSelfHandled = "not-self-handled", 422, "Not a self-handled finding";
 
     // 429, 503: not now.
     /// Too many requests from this address or for this login; try again after `Retry-After`.

@@ -43,6 +43,28 @@ pub struct Settings {
     pub basemap: Option<String>,
     /// How the figures are scored and ranked (`[stats]` in the settings file only).
     pub stats: crate::stats::figures::ScoreSettings,
+    /// How the loop runs where a city may choose (`[workflow]` in the settings file only).
+    pub workflow: WorkflowSettings,
+}
+
+/// How the loop runs where a city may choose, from the `[workflow]` table of the
+/// settings file; any key left out keeps its default.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkflowSettings {
+    /// The share (0–1) of a worker's findings handled alone in one step (自行处置) that
+    /// the server samples for a check (核查) by the community's staff; the rest it closes
+    /// at once. Drawn at random per finding by the server, never from what the phone sent.
+    pub self_handled_sample: f64,
+}
+
+/// The share of self-handled findings checked unless a city says otherwise: one in ten.
+pub const DEFAULT_SELF_HANDLED_SAMPLE: f64 = 0.1;
+
+impl Default for WorkflowSettings {
+    fn default() -> WorkflowSettings {
+        WorkflowSettings { self_handled_sample: DEFAULT_SELF_HANDLED_SAMPLE }
+    }
 }
 
 /// Which reverse proxies may tell a client's address, and in which header. Both empty
@@ -290,6 +312,8 @@ pub struct FileSettings {
     pub basemap: Option<String>,
     /// The composite score's weights and the smallest sample ranked (`[stats]`).
     pub stats: Option<crate::stats::figures::ScoreSettings>,
+    /// How the loop runs where a city may choose (`[workflow]`).
+    pub workflow: Option<WorkflowSettings>,
 }
 
 /// Why a settings file was refused.
@@ -367,6 +391,7 @@ impl FileSettings {
             limits: self.limits.unwrap_or(flags.limits),
             basemap: if given("basemap") { flags.basemap } else { self.basemap.or(flags.basemap) },
             stats: self.stats.unwrap_or(flags.stats),
+            workflow: self.workflow.unwrap_or(flags.workflow),
         }
     }
 }
@@ -409,6 +434,9 @@ pub enum SettingsError {
     /// The composite score's weights or minimum sample are not usable.
     #[error("{0}")]
     BadStats(String),
+    /// The share of self-handled findings sampled for a check is not a share.
+    #[error("[workflow] self_handled_sample must be a number from 0 to 1, not {0}")]
+    BadSelfHandledSample(f64),
     /// The basemap is not a tile URL template.
     #[error("basemap must be an http(s) URL with {{z}}, {{x}} and {{y}} in it, not {0:?}")]
     BadBasemap(String),
@@ -455,6 +483,10 @@ impl Settings {
         crate::ratelimit::TrustedProxies::new(self.proxy.header.as_deref(), &self.proxy.proxies)?;
         self.limits.check().map_err(SettingsError::BadLimit)?;
         self.stats.check().map_err(SettingsError::BadStats)?;
+        let sample = self.workflow.self_handled_sample;
+        if !(0.0..=1.0).contains(&sample) {
+            return Err(SettingsError::BadSelfHandledSample(sample));
+        }
         if let Some(bad) = self.basemap.as_ref().filter(|b| basemap_origin(b).is_none()) {
             return Err(SettingsError::BadBasemap(bad.clone()));
         }
@@ -481,7 +513,30 @@ mod tests {
             limits: Default::default(),
             basemap: None,
             stats: Default::default(),
+            workflow: Default::default(),
         }
+    }
+
+    #[test]
+    fn the_share_of_self_handled_findings_checked_is_a_share_from_the_file() {
+        assert_eq!(settings("127.0.0.1:0", false).validate().unwrap().workflow.self_handled_sample, 0.1);
+        let file: FileSettings = toml::from_str("[workflow]\nself_handled_sample = 0.25\n").unwrap();
+        let merged = file.under(settings("127.0.0.1:0", false), |_| false).validate().unwrap();
+        assert_eq!(merged.workflow.self_handled_sample, 0.25);
+        for ok in [0.0, 1.0] {
+            let s =
+                Settings { workflow: WorkflowSettings { self_handled_sample: ok }, ..settings("127.0.0.1:0", false) };
+            assert!(s.validate().is_ok(), "{ok}");
+        }
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let s =
+                Settings { workflow: WorkflowSettings { self_handled_sample: bad }, ..settings("127.0.0.1:0", false) };
+            assert!(matches!(s.validate(), Err(SettingsError::BadSelfHandledSample(_))), "{bad}");
+        }
+        assert!(
+            toml::from_str::<FileSettings>("[workflow]\nself_handled_samples = 0.2\n").is_err(),
+            "typos are refused"
+        );
     }
 
     #[test]

@@ -292,6 +292,7 @@ impl Application {
             calendars: calendars.clone().into_inner(),
             geo: geo.get_ref().clone(),
             settings: settings.sync.clone(),
+            workflow: settings.workflow.clone(),
             clock: clock.get_ref().clone(),
         });
         spawn_log_pruner(shared.get_ref().clone());
@@ -367,6 +368,10 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .service(crate::pages::centre_page)
+                .service(crate::pages::worker_page)
+                .service(crate::pages::resident_page)
+                .service(crate::pages::phone_page_slash)
+                .service(crate::pages::phone_file_route)
                 .service(crate::pages::page_asset)
                 .service(health::healthz)
                 .service(openapi::describe)
@@ -375,10 +380,6 @@ impl Application {
                 .service(auth::routes::logout)
                 .service(auth::routes::me)
                 .service(geo::routes::locate)
-                .service(crate::pages::worker_page)
-                .service(crate::pages::resident_page)
-                .service(crate::pages::phone_page_slash)
-                .service(crate::pages::phone_file_route)
                 .service(geo::routes::grids)
                 .service(geo::map::info)
                 .service(geo::map::tile)
@@ -404,6 +405,7 @@ impl Application {
                 .service(routing::routes::put_roster)
                 .configure(push::routes::configure)
                 .service(sync::socket::connect)
+                .service(sync::held::held)
                 .configure(|cfg| {
                     // Only on a server started with a test clock (never by default).
                     if test_clock {
@@ -412,7 +414,6 @@ impl Application {
                 })
                 .default_service(web::to(problem::not_found))
         })
-                .service(sync::held::held)
         // Stopping is ours (run_until_stopped): phones are told to go before the wait.
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE_S)

@@ -59,7 +59,7 @@ mod message;
 #[cfg(feature = "client")]
 pub mod phone;
 
-pub use message::{ClientMessage, Item, Location, Op, OpKind, ServerMessage};
+pub use message::{ClientMessage, Handled, Item, Location, Op, OpKind, ServerMessage};
 
 /// The protocol version this crate speaks, named in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;

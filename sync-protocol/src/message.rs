@@ -51,6 +51,21 @@ pub struct Location {
     pub crs: Option<String>,
 }
 
+/// What a worker did about their own finding on the spot (自行处置), sent with it in
+/// [`OpKind::ReportIncident`]: `{"result": "…", "photos": ["sha256:…"], "location"?: {…}}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handled {
+    /// What was done (the task's result, 处置结果).
+    pub result: String,
+    /// Attachment ids of the photos after the work (uploaded first, like every photo).
+    #[serde(default)]
+    pub photos: Vec<String>,
+    /// Where the phone was when the work was finished, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+}
+
 /// An operation and when the worker did it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Op {
@@ -158,7 +173,13 @@ pub enum OpKind {
         #[serde(default)]
         photos: Vec<String>,
     },
-    /// A worker's own patrol finding, registered at once.
+    /// A worker's own patrol finding, registered at once. With `handled`, the worker
+    /// already dealt with it alone (自行处置): the server takes it in, sends the work to
+    /// the worker themself, and records it taken and completed in the same mutation; it
+    /// ends `closed`, or `handled` with a check (核查) sent to the community's staff when
+    /// the server samples it. Refused with code `not-self-handled` (and nothing stored)
+    /// unless the category is one a worker may handle alone and both the finding's own
+    /// `photos` (before) and `handled.photos` (after) are given, with a `result`.
     ReportIncident {
         /// The case's id, made on the phone (a UUID).
         incident_id: String,
@@ -175,6 +196,11 @@ pub enum OpKind {
         /// An emergency's grade, `I` (特别重大) to `IV` (一般), if the worker judged one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         severity: Option<String>,
+        /// What the worker did about it on the spot, when they dealt with it alone
+        /// (自行处置); `photos` above are then the photos before. (Boxed only to keep every
+        /// message small in memory; on the wire it is the plain object.)
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handled: Option<Box<Handled>>,
     },
     /// The worker's position while on duty (kept apart from case history).
     Location {

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use sync_protocol::{ClientMessage, Item, Location, Op, OpKind, ServerMessage};
+use sync_protocol::{ClientMessage, Handled, Item, Location, Op, OpKind, ServerMessage};
 
 /// `message` serialises to exactly `wire`, and `wire` reads back as `message`.
 fn frozen<T>(message: T, wire: Value)
@@ -103,9 +103,30 @@ fn every_op_kind() {
                 description: "".into(),
                 photos: vec![],
                 severity: None,
+                handled: None,
             },
             json!({"kind": "report_incident", "incident_id": "c", "category": "C0101",
                    "location": {"lon": 1.0, "lat": 2.0}, "description": "", "photos": []}),
+        ),
+        (
+            OpKind::ReportIncident {
+                incident_id: "c".into(),
+                category: "C0301".into(),
+                location: Location { lon: 1.0, lat: 2.0, crs: None },
+                description: "垃圾暴露".into(),
+                photos: vec!["sha256:before".into()],
+                severity: None,
+                handled: Some(Box::new(Handled {
+                    result: "已清理".into(),
+                    photos: vec!["sha256:after".into()],
+                    location: Some(Location { lon: 1.0, lat: 2.0, crs: Some("gcj02".into()) }),
+                })),
+            },
+            json!({"kind": "report_incident", "incident_id": "c", "category": "C0301",
+                   "location": {"lon": 1.0, "lat": 2.0}, "description": "垃圾暴露",
+                   "photos": ["sha256:before"],
+                   "handled": {"result": "已清理", "photos": ["sha256:after"],
+                               "location": {"lon": 1.0, "lat": 2.0, "crs": "gcj02"}}}),
         ),
         (
             OpKind::Location { at: Location { lon: 1.0, lat: 2.0, crs: None }, accuracy_m: Some(5.0) },

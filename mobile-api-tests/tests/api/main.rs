@@ -28,5 +28,6 @@ mod push;
 mod push_wake;
 mod races;
 mod routing;
+mod self_handled;
 mod stats;
 mod sync;

@@ -212,6 +212,7 @@ async fn a_workers_own_finding_is_taken_in_and_routed_at_once() {
         description: "巡查发现井盖缺失".into(),
         photos: vec![],
         severity: None,
+        handled: None,
     };
     mutate_ok(&mut phone, "f", finding).await;
     let centre = server.login("centre").await.unwrap();

@@ -123,6 +123,10 @@ pub struct Extra {
     /// Where the phone was (WGS-84 longitude, latitude): kept in the trace with its
     /// distance from the case, so that whoever verifies sees where the work was sent from.
     pub position: Option<(f64, f64)>,
+    /// Further facts the trace keeps with the command's first event, by name: what the
+    /// system decided that the workflow does not model (whether a self-handled finding
+    /// was sampled for a check).
+    pub data: serde_json::Map<String, Value>,
 }
 
 /// Why a command was not committed.
@@ -488,6 +492,11 @@ fn commit(
         }
         if let Some(rule) = extra.rule.as_deref().filter(|_| i == 0) {
             data["rule"] = json!(rule);
+        }
+        if i == 0 {
+            for (name, value) in &extra.data {
+                data[name] = value.clone();
+            }
         }
         if let Some((lon, lat)) = extra.position.filter(|_| i == 0) {
             let metres = crate::incidents::duplicate::distance_m((lon, lat), (row.lon, row.lat));

@@ -9,7 +9,8 @@
 //! HTTP doors of residents and staff; [`ops`] reads the task operations that phones and
 //! desks send alike; [`replace`] moves open cases whose grid a new layer no longer has;
 //! [`merge`] commits a duplicate's merge into a surviving case (two cases, one transaction),
-//! [`duplicate`] says which reports are duplicates.
+//! [`duplicate`] says which reports are duplicates; [`self_handled`] records a worker's
+//! finding dealt with on the spot alone (自行处置) in one step, and closes it once checked.
 
 pub mod act;
 pub mod desk;
@@ -24,6 +25,7 @@ pub mod report;
 pub mod routes;
 pub mod schema;
 pub mod scope;
+pub mod self_handled;
 pub mod store;
 pub mod view;
 pub mod workflow;

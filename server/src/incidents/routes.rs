@@ -333,6 +333,8 @@ pub async fn incident_action(
                 // A grave grade confirmed by staff lets the rules act as on arrival.
                 crate::routing::dispatch::on_grade(tx, &desk, &outcome.row, now)?;
             }
+            // A check passed on a self-handled finding closes it at once.
+            super::self_handled::close_if_checked(tx, &outcome, now)?;
             Ok(())
         })?;
         let index = geo.index();
@@ -384,10 +386,14 @@ pub async fn task_action(
         path.run(|tx| -> Result<_, ApiError> {
             check_photos(tx.conn(), &photos)?;
             let extra = Extra { photos, position, ..Extra::default() };
-            tx.act(&incident, &actor, now, |_, _| Ok::<_, ApiError>((command, extra))).map_err(|e| match e {
-                ApiError::NotFound(_) => not_found(),
-                other => other,
-            })
+            let outcome =
+                tx.act(&incident, &actor, now, |_, _| Ok::<_, ApiError>((command, extra))).map_err(|e| match e {
+                    ApiError::NotFound(_) => not_found(),
+                    other => other,
+                })?;
+            // A check passed on site on a self-handled finding closes it at once.
+            super::self_handled::close_if_checked(tx, &outcome, now)?;
+            Ok(())
         })?;
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };

@@ -226,4 +226,38 @@ mod tests {
         );
         assert!(!other.self_handled);
     }
+
+    #[test]
+    fn a_finding_self_handled_in_one_step_is_registered_closed_and_self_handled() {
+        // The steps of `incidents::self_handled` at one instant: the system takes it in,
+        // sends it to its finder, the finder takes and completes it, the system checks
+        // and closes it.
+        let (task, worker) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let w = worker.to_string();
+        let lead = Assignment {
+            task,
+            target: Target::User(worker),
+            assignees: vec![worker],
+            due_ms: Some(10_000),
+            level: Some(5),
+        };
+        let system = crate::incidents::workflow::SYSTEM;
+        let facts = fold(
+            &[
+                (100, None, Event::Registered),
+                (100, None, Event::Dispatched { lead, assist: vec![] }),
+                (100, Some(w.as_str()), Event::TaskAccepted { task, by: worker }),
+                (100, Some(w.as_str()), Event::TaskCompleted { task, result: "已清理".into() }),
+                (100, None, Event::VerificationPassed { by: system, check: None, note: "自行处置".into() }),
+                (100, None, Event::Closed),
+            ],
+            Some(w.as_str()),
+        );
+        assert!(facts.self_handled && !facts.reworked && !facts.late());
+        assert_eq!(
+            (facts.registered_at_ms, facts.handled_at_ms, facts.closed_at_ms),
+            (Some(100), Some(100), Some(100))
+        );
+        assert_eq!((facts.handler_kind, facts.handler_id.as_deref()), (Some("user"), Some(w.as_str())));
+    }
 }

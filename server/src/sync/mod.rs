@@ -51,6 +51,8 @@ pub struct Shared {
     pub geo: Geo,
     /// How the socket behaves.
     pub settings: SyncSettings,
+    /// How the loop runs where the city chose (the share of self-handled findings checked).
+    pub workflow: crate::settings::WorkflowSettings,
     /// The server's clock for cases.
     pub clock: crate::clock::Clock,
 }

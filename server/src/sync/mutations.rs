@@ -7,7 +7,7 @@
 //! `retry: true`: a photo not uploaded yet, or a failure of the server's own.
 
 use geodata::crs::Crs;
-use sync_protocol::{Location, Op, OpKind, ServerMessage};
+use sync_protocol::{Handled, Location, Op, OpKind, ServerMessage};
 use uuid::Uuid;
 
 use super::Shared;
@@ -21,6 +21,7 @@ use crate::incidents::desk::Desk;
 use crate::incidents::ops::task_op;
 use crate::incidents::permissions::files_at;
 use crate::incidents::report::place;
+use crate::incidents::self_handled;
 use crate::incidents::store;
 use crate::incidents::workflow::Command;
 use crate::problem::Chain;
@@ -77,7 +78,7 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
             let taken = op.occurred_at.as_deref().and_then(parse_rfc3339).unwrap_or(now_ms).min(now_ms);
             return locate_worker(shared, actor, id, at, *accuracy_m, taken);
         }
-        OpKind::ReportIncident { incident_id, category, location, description, photos, severity } => {
+        OpKind::ReportIncident { incident_id, category, location, description, photos, severity, handled } => {
             let finding =
                 Finding { incident_id, category, location, description, photos, severity: severity.as_deref() };
             let new = match new_finding(shared, &finding) {
@@ -89,6 +90,15 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
                 let detail = "a finding is reported by a grid worker within their own grid's community".to_owned();
                 return Applied { reply: refused(ErrorKind::Forbidden, detail) };
             }
+            if let Some(handled) = handled {
+                return settle(
+                    shared,
+                    &scope,
+                    id,
+                    kept_since,
+                    handled_finding(shared, actor, id, &scope, new, handled, now_ms),
+                );
+            }
             commit(shared, &scope, id, kept_since, now_ms, photos, |tx| {
                 if store::incident(tx.conn(), &new.id)?.is_some() {
                     return Ok(Err((ErrorKind::DuplicateId, format!("a case {} exists already", new.id))));
@@ -97,7 +107,7 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
                 tx.open(new.clone(), Some(actor), now_ms)?;
                 // A worker's own finding needs no 核实: the rules take it in at once (only a
                 // centre accepts by hand, so the step is the system's, under the rule's name).
-                let rule = Extra { rule: Some("own-finding".into()), ..Extra::default() };
+                let rule = Extra { rule: Some(self_handled::OWN_FINDING.into()), ..Extra::default() };
                 let accept = (Command::Accept { confirm: None }, rule);
                 let outcome = tx.act(&case, &Actor::system(), now_ms, |_, _| Ok::<_, ActError>(accept))?;
                 // A worker's own finding is routed by the rules at once (docs/domain.md).
@@ -136,15 +146,24 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
                 match done {
                     Err(ActError::NotFound(_)) => no_task(),
                     Err(e) => Err(e),
-                    Ok(_) => Ok(Ok(())),
+                    Ok(outcome) => {
+                        // A check passed on a self-handled finding closes it at once.
+                        self_handled::close_if_checked(tx, &outcome, now_ms)?;
+                        Ok(Ok(()))
+                    }
                 }
             })
         }
     };
+    settle(shared, &scope, id, kept_since, outcome)
+}
+
+/// The answer to mutation `id` of the device `scope` names, from how its commit went.
+fn settle(shared: &Shared, scope: &str, id: &str, kept_since: i64, outcome: Result<ServerMessage, Fail>) -> Applied {
     match outcome {
         Ok(reply) => Applied { reply },
         Err(Fail::Transient(reply)) => Applied { reply },
-        Err(Fail::Raced) => match shared.db.read(|c| store::remembered(c, &scope, id, kept_since)) {
+        Err(Fail::Raced) => match shared.db.read(|c| store::remembered(c, scope, id, kept_since)) {
             Ok(Some(first)) => Applied { reply: stored_reply(id, &first.result) },
             _ => Applied { reply: internal(id) },
         },
@@ -153,6 +172,46 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
             Applied { reply: internal(id) }
         }
     }
+}
+
+/// A finding the worker already dealt with alone (自行处置), `new` as placed: checked,
+/// then opened and recorded handled in one mutation ([`self_handled::open_handled`]),
+/// kept for the device `scope` names. The draw of whether to check it is made here, once
+/// per commit: a retry finds the kept result and draws nothing. Received at `now_ms`.
+fn handled_finding(
+    shared: &Shared,
+    actor: &Actor,
+    id: &str,
+    scope: &str,
+    new: NewCase,
+    handled: &Handled,
+    now_ms: i64,
+) -> Result<ServerMessage, Fail> {
+    let refused = |code: ErrorKind, detail: String| Ok(answer(id, false, false, Some(code), Some(detail)));
+    let Some(category) = shared.tree.category(&new.category) else {
+        return refused(ErrorKind::UnknownCategory, format!("no category {:?}", new.category));
+    };
+    if let Err(detail) = self_handled::check(category, new.severity, &new.photos, handled) {
+        return refused(ErrorKind::NotSelfHandled, detail);
+    }
+    let position = match handled.location.as_ref().map(crate::incidents::ops::position).transpose() {
+        Ok(position) => position,
+        Err(detail) => return refused(ErrorKind::InvalidCoordinates, detail),
+    };
+    let work =
+        self_handled::Work { result: handled.result.trim().to_owned(), photos: handled.photos.clone(), position };
+    // Both lists must be uploaded before anything is kept: a missing one answers retry.
+    let photos: Vec<String> = new.photos.iter().chain(&handled.photos).cloned().collect();
+    let checked = self_handled::sampled(shared.workflow.self_handled_sample, self_handled::draw());
+    let kept_since = now_ms - shared.settings.retention_ms();
+    commit(shared, scope, id, kept_since, now_ms, &photos, |tx| {
+        if store::incident(tx.conn(), &new.id)?.is_some() {
+            return Ok(Err((ErrorKind::DuplicateId, format!("a case {} exists already", new.id))));
+        }
+        let row = self_handled::open_handled(tx, actor, new.clone(), work.clone(), checked, now_ms)?;
+        tracing::info!(case = %row.id, status = %row.status, checked, "a self-handled finding recorded");
+        Ok(Ok(()))
+    })
 }
 
 fn internal(id: &str) -> ServerMessage {

@@ -203,6 +203,7 @@ async fn run_phone(mut phone: Phone, grid: String, lon: f64, lat: f64, shared: A
                 description: "巡查发现井盖缺失".into(),
                 photos: vec![],
                 severity: None,
+                handled: None,
             });
             sent.insert(mutation.clone(), (Applied::Finding(case), finding.clone()));
             if phone.mutate(mutation, finding).await.is_err() {
