@@ -71,6 +71,12 @@ pub const ROUTES: &[Route] = &[
     },
     Route { method: "get", path: "/api/v1/reports/{id}", errors: &[&[BadRequest, NotFound]] },
     Route { method: "post", path: "/api/v1/reports/{id}/rating", errors: &[JSON, ACT, REFUSALS] },
+    Route {
+        method: "put",
+        path: "/api/v1/reports/{id}/push",
+        errors: &[JSON, &[NotFound, InvalidPushEndpoint, InvalidPushKeys, RateLimited]],
+    },
+    Route { method: "delete", path: "/api/v1/reports/{id}/push", errors: &[JSON, &[NotFound]] },
     Route { method: "get", path: "/api/v1/incidents", errors: &[SESSION, &[BadRequest, Forbidden]] },
     Route { method: "get", path: "/api/v1/incidents/{id}", errors: &[SESSION, &[NotFound]] },
     Route {
@@ -144,6 +150,8 @@ pub fn errors_of(method: &str, path: &str) -> Option<Vec<ErrorKind>> {
         incidents::report::file_report,
         incidents::report::follow,
         incidents::report::rate,
+        push::reports::subscribe,
+        push::reports::unsubscribe,
         incidents::routes::list,
         incidents::routes::get_incident,
         incidents::routes::incident_action,
@@ -176,7 +184,7 @@ pub fn errors_of(method: &str, path: &str) -> Option<Vec<ErrorKind>> {
         (name = "routing", description = "Where cases should go: the rules' suggestions and the duty rosters"),
         (name = "sync", description = "Phones: the WebSocket of the sync protocol (see the sync-protocol crate)"),
         (name = "accounts", description = "Logging in and sessions"),
-        (name = "push", description = "Web Push: waking phones whose socket is closed"),
+        (name = "push", description = "Web Push: waking phones whose socket is closed (residents' news of a report: see reporting)"),
         (name = "operations", description = "Health"),
     )
 )]

@@ -341,6 +341,33 @@ impl FromRequest for ReportAllowance {
     }
 }
 
+/// The limit on residents' subscriptions to news of their reports, per client address
+/// ([`client_key`]): kept apart from the reports' own, at the same rate, so that
+/// subscribing never costs a report and nobody subscribes endpoints (each looked up in
+/// DNS) faster than anyone may report.
+#[derive(Debug)]
+pub struct FollowLimiter(pub KeyedLimiter<IpAddr>);
+
+/// A caller within their address's allowance of report subscriptions; 429
+/// `rate-limited` with `Retry-After` past it. Taken by `PUT /api/v1/reports/{id}/push`
+/// before its body is read.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowAllowance;
+
+impl FromRequest for FollowAllowance {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<FollowAllowance, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let limiter = req.app_data::<web::Data<FollowLimiter>>();
+        let taken = match (limiter, client_addr(req)) {
+            (Some(limiter), Some(client)) => limiter.0.take(&client_key(client), 1.0, Instant::now()),
+            _ => Ok(()),
+        };
+        std::future::ready(taken.map(|()| FollowAllowance).map_err(ApiError::RateLimited))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

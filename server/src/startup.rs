@@ -255,6 +255,12 @@ impl Application {
             3600,
             u64::from(limits.reports_burst),
         )));
+        // Subscribing to news of a report is allowed as often as reporting, on its own count.
+        let follows = web::Data::new(crate::ratelimit::FollowLimiter(crate::ratelimit::KeyedLimiter::every(
+            u64::from(limits.reports_per_hour),
+            3600,
+            u64::from(limits.reports_burst),
+        )));
         let logins = web::Data::new(auth::throttle::LoginGuard::new(limits));
         let limits = web::Data::new(limits.clone());
         let geo =
@@ -357,6 +363,7 @@ impl Application {
                 .app_data(uploads.clone())
                 .app_data(proxies.clone())
                 .app_data(reports.clone())
+                .app_data(follows.clone())
                 .app_data(logins.clone())
                 .app_data(limits.clone())
                 .app_data(scoring.clone())

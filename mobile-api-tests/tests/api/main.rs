@@ -27,6 +27,7 @@ mod openapi;
 mod push;
 mod push_wake;
 mod races;
+mod report_push;
 mod routing;
 mod self_handled;
 mod stats;

@@ -180,6 +180,7 @@ fn log(conn: &mut DbConnection, rows: &[NewChange], now_ms: i64) -> Result<Touch
             .flat_map(|r| r.audience.iter().filter(|(s, removed)| !removed && !s.starts_with("unit:")))
             .map(|(s, _)| s.clone())
             .collect(),
+        reports: Vec::new(),
         newest: seqs.last().copied().unwrap_or_default(),
     })
 }
@@ -575,6 +576,12 @@ fn commit(
     let mut touched = log(conn, &rows, now_ms)?;
     // A flag (督办) wakes its holders' phones as a new task does.
     touched.assigned.extend(to_wake);
+    // The reporter hears, by push, when the case is taken in, closed, reopened or merged;
+    // so do the reporters of the duplicates merged into it, who follow it.
+    if let Some(status) = crate::push::reports::news(&events) {
+        let cases = std::iter::once(row.id.clone()).chain(after.followers.iter().cloned()).collect();
+        touched.reports.push(crate::push::reports::ReportNews { cases, status });
+    }
     Ok((Outcome { row, events }, touched))
 }
 

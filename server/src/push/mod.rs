@@ -21,6 +21,14 @@
 //! in the database, so every node honours it. A second wake for a user whose wake is
 //! still being sent is merged into it.
 //!
+//! Residents, who have no account, may subscribe the browser that filed a report to news
+//! of it ([`reports`]: `PUT /api/v1/reports/{id}/push` with the follow token). When the
+//! case is registered, closed, reopened or merged, the write path names it among what the
+//! commit touched, and after the commit [`Pusher::tell`] sends each of its subscriptions
+//! `{"type":"report","id","status"}` ([`policy::news_payload`]) the same way: signed,
+//! encrypted, timed out, backed off, deleted when gone; `Urgency: normal`, kept a day,
+//! one `Topic` per case.
+//!
 //! Endpoints are checked so that they cannot be used to reach inside ([`endpoint`]):
 //! https only, public addresses only, at subscription and again at every send by the
 //! HTTP client's resolver; `push_allow_hosts` exempts named hosts (tests' loopback push
@@ -29,6 +37,7 @@
 
 pub mod endpoint;
 pub mod policy;
+pub mod reports;
 pub mod routes;
 pub mod schema;
 pub mod store;
@@ -46,7 +55,7 @@ use web_push::{ContentEncoding, SubscriptionInfo, Urgency, WebPushMessageBuilder
 pub use endpoint::Allowlist;
 use endpoint::{PublicResolver, Route};
 use policy::Verdict;
-use store::Subscription;
+use store::{ReportSubscription, Subscription};
 pub use vapid::Vapid;
 
 use crate::clock::now_ms;
@@ -119,6 +128,82 @@ struct Inner {
     timeout: Duration,
     /// Users whose wake is being sent.
     in_flight: Mutex<HashSet<String>>,
+}
+
+/// Whose subscription a send goes through, and so where its outcome is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Holder {
+    /// A worker's device (`push_subscriptions`).
+    Device {
+        /// The worker.
+        user_id: String,
+        /// Their device.
+        device_id: String,
+    },
+    /// A resident following a report (`report_subscriptions`).
+    Report {
+        /// The case they follow.
+        incident_id: String,
+    },
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holder::Device { device_id, .. } => write!(f, "device {device_id}"),
+            Holder::Report { incident_id } => write!(f, "report {incident_id}"),
+        }
+    }
+}
+
+/// One push to send: through which subscription, and what it says.
+#[derive(Debug, Clone)]
+struct Outgoing {
+    holder: Holder,
+    endpoint: String,
+    p256dh: String,
+    auth: String,
+    failures: i32,
+    next_attempt_at_ms: i64,
+    payload: Vec<u8>,
+    ttl_s: u32,
+    urgency: Urgency,
+    topic: String,
+}
+
+impl Outgoing {
+    /// A wake-up for a worker's device.
+    fn wake(sub: Subscription) -> Outgoing {
+        Outgoing {
+            topic: policy::topic(&sub.user_id),
+            holder: Holder::Device { user_id: sub.user_id, device_id: sub.device_id },
+            endpoint: sub.endpoint,
+            p256dh: sub.p256dh,
+            auth: sub.auth,
+            failures: sub.failures,
+            next_attempt_at_ms: sub.next_attempt_at_ms,
+            payload: policy::WAKE_PAYLOAD.to_vec(),
+            ttl_s: policy::WAKE_TTL_S,
+            urgency: Urgency::High,
+        }
+    }
+
+    /// News of a report for a resident following it: the case they subscribed to, and
+    /// where the case it ended in stands now.
+    fn news(sub: ReportSubscription, status: &str) -> Outgoing {
+        Outgoing {
+            topic: policy::topic(&sub.incident_id),
+            payload: policy::news_payload(&sub.incident_id, status),
+            holder: Holder::Report { incident_id: sub.incident_id },
+            endpoint: sub.endpoint,
+            p256dh: sub.p256dh,
+            auth: sub.auth,
+            failures: sub.failures,
+            next_attempt_at_ms: sub.next_attempt_at_ms,
+            ttl_s: policy::NEWS_TTL_S,
+            urgency: Urgency::Normal,
+        }
+    }
 }
 
 /// One device's send, as it turned out.
@@ -196,11 +281,17 @@ impl Pusher {
             report
         })))
     }
+
+    /// Sends every resident following the cases of `news` where the case stands now, in
+    /// a task of its own: returns at once. Await [`Waking::report`] to learn how it went.
+    pub fn tell(&self, news: reports::ReportNews) -> Waking {
+        let inner = Arc::clone(&self.inner);
+        Waking(Some(tokio::spawn(async move { inner.tell(&news).await })))
+    }
 }
 
 impl Inner {
     async fn wake(self: &Arc<Self>, user_id: &str) -> WakeReport {
-        let mut report = WakeReport::default();
         let db = self.db.clone();
         let user = user_id.to_owned();
         let subscriptions = tokio::task::spawn_blocking(move || db.read(|c| store::subscriptions_of(c, &user))).await;
@@ -208,30 +299,14 @@ impl Inner {
             Ok(Ok(found)) => found,
             Ok(Err(e)) => {
                 tracing::error!(user = user_id, error = %e, "cannot read push subscriptions");
-                return report;
+                return WakeReport::default();
             }
             Err(e) => {
                 tracing::error!(user = user_id, error = %e, "cannot read push subscriptions");
-                return report;
+                return WakeReport::default();
             }
         };
-        let now = now_ms();
-        let mut sends = JoinSet::new();
-        for subscription in subscriptions {
-            if subscription.next_attempt_at_ms > now {
-                report.skipped += 1;
-                continue;
-            }
-            let inner = Arc::clone(self);
-            sends.spawn(async move { inner.send(subscription).await });
-        }
-        while let Some(done) = sends.join_next().await {
-            match done {
-                Ok(Sent::Delivered) => report.delivered += 1,
-                Ok(Sent::Gone) => report.gone += 1,
-                Ok(Sent::Failed) | Err(_) => report.failed += 1,
-            }
-        }
+        let report = self.send_all(subscriptions.into_iter().map(Outgoing::wake).collect()).await;
         tracing::info!(
             user = user_id,
             delivered = report.delivered,
@@ -243,13 +318,70 @@ impl Inner {
         report
     }
 
-    /// Sends one device its wake-up and records what the push service said.
-    async fn send(&self, sub: Subscription) -> Sent {
+    /// Sends news of a report to everyone following its cases.
+    async fn tell(self: &Arc<Self>, news: &reports::ReportNews) -> WakeReport {
+        let db = self.db.clone();
+        let cases = news.cases.clone();
+        let found = tokio::task::spawn_blocking(move || db.read(|c| store::report_subscriptions_of(c, &cases))).await;
+        let subscriptions = match found {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                tracing::error!(case = %news.cases[0], error = %e, "cannot read report subscriptions");
+                return WakeReport::default();
+            }
+            Err(e) => {
+                tracing::error!(case = %news.cases[0], error = %e, "cannot read report subscriptions");
+                return WakeReport::default();
+            }
+        };
+        if subscriptions.is_empty() {
+            return WakeReport::default();
+        }
+        let status = news.status.as_str();
+        let report = self.send_all(subscriptions.into_iter().map(|sub| Outgoing::news(sub, status)).collect()).await;
+        tracing::info!(
+            case = %news.cases[0],
+            status,
+            delivered = report.delivered,
+            gone = report.gone,
+            failed = report.failed,
+            skipped = report.skipped,
+            "report news sent"
+        );
+        report
+    }
+
+    /// Sends each push side by side, skipping those backing off; how it went, summed.
+    async fn send_all(self: &Arc<Self>, outgoing: Vec<Outgoing>) -> WakeReport {
+        let mut report = WakeReport::default();
+        let now = now_ms();
+        let mut sends = JoinSet::new();
+        for out in outgoing {
+            if out.next_attempt_at_ms > now {
+                report.skipped += 1;
+                continue;
+            }
+            let inner = Arc::clone(self);
+            sends.spawn(async move { inner.send(out).await });
+        }
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok(Sent::Delivered) => report.delivered += 1,
+                Ok(Sent::Gone) => report.gone += 1,
+                Ok(Sent::Failed) | Err(_) => report.failed += 1,
+            }
+        }
+        report
+    }
+
+    /// Sends one push and records what the push service said.
+    async fn send(&self, sub: Outgoing) -> Sent {
+        let to = &sub.holder;
         let checked = match endpoint::check(&sub.endpoint, &self.allow) {
             Ok(checked) => checked,
             Err(e) => {
                 // Stored before the rules (or the allowlist) changed.
-                tracing::warn!(device = %sub.device_id, error = %e, "push endpoint refused");
+                tracing::warn!(%to, error = %e, "push endpoint refused");
                 return self.record_failure(&sub, None).await;
             }
         };
@@ -257,7 +389,7 @@ impl Inner {
         let request = match self.build(&sub, &checked) {
             Ok(request) => request,
             Err(e) => {
-                tracing::warn!(device = %sub.device_id, %host, error = %e, "cannot build the push message");
+                tracing::warn!(%to, %host, error = %e, "cannot build the push message");
                 return self.record_failure(&sub, None).await;
             }
         };
@@ -272,11 +404,11 @@ impl Inner {
             Ok(Err(e)) => {
                 // Never the URL: the endpoint is a capability.
                 let error = if e.is_timeout() { "timed out".to_owned() } else { e.without_url().to_string() };
-                tracing::warn!(device = %sub.device_id, %host, %error, "push send failed");
+                tracing::warn!(%to, %host, %error, "push send failed");
                 return self.record_failure(&sub, None).await;
             }
             Err(_) => {
-                tracing::warn!(device = %sub.device_id, %host, "push send timed out");
+                tracing::warn!(%to, %host, "push send timed out");
                 return self.record_failure(&sub, None).await;
             }
         };
@@ -288,42 +420,56 @@ impl Inner {
             .and_then(|v| policy::parse_retry_after(v, time::OffsetDateTime::now_utc()));
         match policy::verdict(status) {
             Verdict::Delivered => {
-                tracing::debug!(device = %sub.device_id, %host, status, "push delivered");
+                tracing::debug!(%to, %host, status, "push delivered");
                 if sub.failures != 0 || sub.next_attempt_at_ms != 0 {
-                    let (user, device, endpoint) = (sub.user_id.clone(), sub.device_id.clone(), sub.endpoint.clone());
-                    self.blocking(move |db| db.write(|c| store::record_success(c, &user, &device, &endpoint))).await;
+                    let (holder, endpoint) = (sub.holder.clone(), sub.endpoint.clone());
+                    self.blocking(move |db| {
+                        db.write(|c| match &holder {
+                            Holder::Device { user_id, device_id } => {
+                                store::record_success(c, user_id, device_id, &endpoint)
+                            }
+                            Holder::Report { incident_id } => store::record_report_success(c, incident_id, &endpoint),
+                        })
+                    })
+                    .await;
                 }
                 Sent::Delivered
             }
             Verdict::Gone => {
-                tracing::info!(device = %sub.device_id, %host, status, "push subscription gone: deleted");
-                let (user, device, endpoint) = (sub.user_id.clone(), sub.device_id.clone(), sub.endpoint.clone());
-                self.blocking(move |db| db.write(|c| store::delete_gone(c, &user, &device, &endpoint))).await;
+                tracing::info!(%to, %host, status, "push subscription gone: deleted");
+                let (holder, endpoint) = (sub.holder.clone(), sub.endpoint.clone());
+                self.blocking(move |db| {
+                    db.write(|c| match &holder {
+                        Holder::Device { user_id, device_id } => store::delete_gone(c, user_id, device_id, &endpoint),
+                        Holder::Report { incident_id } => store::delete_report_subscription(c, incident_id, &endpoint),
+                    })
+                })
+                .await;
                 Sent::Gone
             }
             Verdict::Busy => {
-                tracing::info!(device = %sub.device_id, %host, status, ?retry_after, "push service busy: backing off");
+                tracing::info!(%to, %host, status, ?retry_after, "push service busy: backing off");
                 self.record_failure(&sub, retry_after).await
             }
             Verdict::Refused => {
-                tracing::warn!(device = %sub.device_id, %host, status, "push refused: backing off");
+                tracing::warn!(%to, %host, status, "push refused: backing off");
                 self.record_failure(&sub, None).await
             }
         }
     }
 
-    /// The encrypted, signed request for one subscription.
-    fn build(&self, sub: &Subscription, checked: &endpoint::Checked) -> Result<reqwest::Request, String> {
+    /// The encrypted, signed request for one push.
+    fn build(&self, sub: &Outgoing, checked: &endpoint::Checked) -> Result<reqwest::Request, String> {
         let info = SubscriptionInfo::new(sub.endpoint.as_str(), sub.p256dh.as_str(), sub.auth.as_str());
         let mut signature = self.vapid.signer().add_sub_info(&info);
         signature.add_claim("sub", self.subject.as_str());
         signature.add_claim("aud", checked.origin());
         let signature = signature.build().map_err(|e| e.to_string())?;
         let mut message = WebPushMessageBuilder::new(&info);
-        message.set_payload(ContentEncoding::Aes128Gcm, policy::WAKE_PAYLOAD);
-        message.set_ttl(policy::WAKE_TTL_S);
-        message.set_urgency(Urgency::High);
-        message.set_topic(policy::topic(&sub.user_id));
+        message.set_payload(ContentEncoding::Aes128Gcm, &sub.payload);
+        message.set_ttl(sub.ttl_s);
+        message.set_urgency(sub.urgency);
+        message.set_topic(sub.topic.clone());
         message.set_vapid_signature(signature);
         let built = web_push::request_builder::build_request::<Vec<u8>>(message.build().map_err(|e| e.to_string())?);
         let mut request = reqwest::Request::new(reqwest::Method::POST, checked.url.clone());
@@ -340,20 +486,23 @@ impl Inner {
         Ok(request)
     }
 
-    async fn record_failure(&self, sub: &Subscription, retry_after: Option<Duration>) -> Sent {
-        let (user, device, endpoint) = (sub.user_id.clone(), sub.device_id.clone(), sub.endpoint.clone());
+    async fn record_failure(&self, sub: &Outgoing, retry_after: Option<Duration>) -> Sent {
+        let (holder, endpoint) = (sub.holder.clone(), sub.endpoint.clone());
         let now = now_ms();
+        let next = move |n| policy::next_attempt_ms(now, n, retry_after);
         let recorded = self
             .blocking(move |db| {
-                db.write(|c| {
-                    store::record_failure(c, &user, &device, &endpoint, |n| {
-                        policy::next_attempt_ms(now, n, retry_after)
-                    })
+                db.write(|c| match &holder {
+                    Holder::Device { user_id, device_id } => {
+                        store::record_failure(c, user_id, device_id, &endpoint, next)
+                    }
+                    Holder::Report { incident_id } => store::record_report_failure(c, incident_id, &endpoint, next),
                 })
             })
             .await;
         if let Some(Some((failures, at))) = recorded {
-            tracing::debug!(device = %sub.device_id, failures, next_attempt = %crate::clock::rfc3339(at), "push backing off");
+            let to = &sub.holder;
+            tracing::debug!(%to, failures, next_attempt = %crate::clock::rfc3339(at), "push backing off");
         }
         Sent::Failed
     }

@@ -16,6 +16,19 @@ pub const WAKE_PAYLOAD: &[u8] = br#"{"type":"wake"}"#;
 /// hour the phone will have synced anyway, or the next assignment wakes it again.
 pub const WAKE_TTL_S: u32 = 60 * 60;
 
+/// How long a push service keeps news of a report for a resident's browser that is off,
+/// in seconds: a day. The news stays true longer than a wake-up does (no socket brings
+/// it otherwise), and a newer one of the same case replaces it ([`topic`] of the case).
+pub const NEWS_TTL_S: u32 = 24 * 60 * 60;
+
+/// What news of a report says to a resident following it: the report's id and where it
+/// stands now (`registered`, `closed`, `reopened`, `merged`), nothing else. No category,
+/// no words, no place, no name: push services and the browser's OS see only that a case
+/// they cannot read moved; the page reads the rest with its follow token.
+pub fn news_payload(incident_id: &str, status: &str) -> Vec<u8> {
+    serde_json::json!({"type": "report", "id": incident_id, "status": status}).to_string().into_bytes()
+}
+
 /// The longest `Topic` push services take (RFC 8030 §5.4).
 pub const MAX_TOPIC_LEN: usize = 32;
 
@@ -29,14 +42,15 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 /// The longest `Retry-After` honoured: a push service asking for more is asked again then.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The `Topic` of a worker's wake-ups, so that a push service keeps only the newest one
-/// waiting for a phone that is off: the user id's 16 bytes in base64url (22 characters),
-/// or, for an id that is not a UUID, the first 16 bytes of its SHA-256.
-pub fn topic(user_id: &str) -> String {
-    let bytes: [u8; 16] = match uuid::Uuid::parse_str(user_id) {
+/// The `Topic` of a worker's wake-ups (or of a report's news), so that a push service
+/// keeps only the newest one waiting for a device that is off: the user's (or case's) id's
+/// 16 bytes in base64url (22 characters), or, for an id that is not a UUID, the first 16
+/// bytes of its SHA-256.
+pub fn topic(id: &str) -> String {
+    let bytes: [u8; 16] = match uuid::Uuid::parse_str(id) {
         Ok(id) => *id.as_bytes(),
         Err(_) => {
-            let digest = Sha256::digest(user_id.as_bytes());
+            let digest = Sha256::digest(id.as_bytes());
             let mut first = [0u8; 16];
             first.copy_from_slice(&digest[..16]);
             first
@@ -149,6 +163,13 @@ mod tests {
         assert_eq!(verdict(503), Verdict::Busy);
         assert_eq!(verdict(400), Verdict::Refused);
         assert_eq!(verdict(403), Verdict::Refused);
+    }
+
+    #[test]
+    fn news_of_a_report_says_its_id_and_status_and_nothing_else() {
+        let id = "0b9d2c3e-5f1a-4e7b-9c8d-112233445566";
+        let v: serde_json::Value = serde_json::from_slice(&news_payload(id, "closed")).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "report", "id": id, "status": "closed"}));
     }
 
     #[test]

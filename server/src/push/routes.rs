@@ -1,7 +1,8 @@
 //! The push routes: `GET /api/v1/push/key` (the VAPID public key phones subscribe
 //! with), `PUT`, `GET` and `DELETE /api/v1/push/subscription` (a device's own
 //! subscription), and `POST /api/v1/push/test` (a wake-up sent now to one's own devices,
-//! or by an administrator to anyone's, to check a setup end to end).
+//! or by an administrator to anyone's, to check a setup end to end). A resident's
+//! `PUT` and `DELETE /api/v1/reports/{id}/push` are in [`super::reports`].
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ const RESOLVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 /// Wires the push routes into an app: `.configure(push::routes::configure)`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(key).service(subscribe).service(show).service(unsubscribe).service(test);
+    cfg.service(super::reports::subscribe).service(super::reports::unsubscribe);
 }
 
 /// The VAPID public key.
@@ -55,9 +57,9 @@ pub struct SubscriptionBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SubscriptionKeysBody {
     /// The device's P-256 public key: 65 bytes, uncompressed, base64url.
-    p256dh: String,
+    pub p256dh: String,
     /// The device's authentication secret: 16 bytes, base64url.
-    auth: String,
+    pub auth: String,
 }
 
 /// A device's subscription as stored (its keys are not shown again).

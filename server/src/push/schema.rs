@@ -31,3 +31,24 @@ diesel::table! {
         next_attempt_at_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    /// Web Push subscriptions of residents following their own report (no account): at
+    /// most a handful per case, one per endpoint.
+    report_subscriptions (incident_id, endpoint) {
+        /// The case followed (the resident's own report).
+        incident_id -> Text,
+        /// The push service's URL for the browser: a capability, never logged in full.
+        endpoint -> Text,
+        /// The browser's P-256 public key, base64url (65 bytes, uncompressed).
+        p256dh -> Text,
+        /// The browser's authentication secret, base64url (16 bytes).
+        auth -> Text,
+        /// When subscribed (Unix milliseconds, UTC): the newest are kept.
+        created_at_ms -> BigInt,
+        /// Failed sends in a row (429, 5xx, time-outs, network errors).
+        failures -> Integer,
+        /// No send before this instant (Unix milliseconds; 0 when not backing off).
+        next_attempt_at_ms -> BigInt,
+    }
+}

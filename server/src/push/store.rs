@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::schema::{push_subscriptions, server_keys};
+use super::schema::{push_subscriptions, report_subscriptions, server_keys};
 use crate::store::DbConnection;
 
 /// A device's push subscription as stored.
@@ -173,6 +173,121 @@ pub fn record_success(conn: &mut DbConnection, user_id: &str, device_id: &str, e
             .filter(push_subscriptions::failures.ne(0).or(push_subscriptions::next_attempt_at_ms.ne(0_i64))),
     )
     .set((push_subscriptions::failures.eq(0), push_subscriptions::next_attempt_at_ms.eq(0_i64)))
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// A resident's subscription to news of their report, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = report_subscriptions)]
+pub struct ReportSubscription {
+    /// The case followed.
+    pub incident_id: String,
+    /// The push service's URL for the browser.
+    pub endpoint: String,
+    /// The browser's P-256 public key, base64url.
+    pub p256dh: String,
+    /// The browser's authentication secret, base64url.
+    pub auth: String,
+    /// When subscribed.
+    pub created_at_ms: i64,
+    /// Failed sends in a row.
+    pub failures: i32,
+    /// No send before this instant (0: none pending).
+    pub next_attempt_at_ms: i64,
+}
+
+/// Stores a resident's subscription to their report, replacing the one of the same
+/// endpoint (fresh keys, failures and back-off start afresh), and keeps only the newest
+/// `keep` of the case: a case's subscriptions stay bounded however often someone
+/// subscribes. Run it inside a transaction that holds the case's lock.
+pub fn put_report_subscription(conn: &mut DbConnection, sub: &ReportSubscription, keep: usize) -> QueryResult<()> {
+    let this = report_subscriptions::table
+        .filter(report_subscriptions::incident_id.eq(&sub.incident_id))
+        .filter(report_subscriptions::endpoint.eq(&sub.endpoint));
+    let fresh = ReportSubscription { failures: 0, next_attempt_at_ms: 0, ..sub.clone() };
+    let updated = diesel::update(this)
+        .set((
+            report_subscriptions::p256dh.eq(&fresh.p256dh),
+            report_subscriptions::auth.eq(&fresh.auth),
+            report_subscriptions::created_at_ms.eq(fresh.created_at_ms),
+            report_subscriptions::failures.eq(0),
+            report_subscriptions::next_attempt_at_ms.eq(0_i64),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(report_subscriptions::table).values(&fresh).execute(conn)?;
+    }
+    let newest_first: Vec<String> = report_subscriptions::table
+        .filter(report_subscriptions::incident_id.eq(&sub.incident_id))
+        .order((report_subscriptions::created_at_ms.desc(), report_subscriptions::endpoint.asc()))
+        .select(report_subscriptions::endpoint)
+        .load(conn)?;
+    let oldest: Vec<&String> = newest_first.iter().skip(keep).collect();
+    if !oldest.is_empty() {
+        diesel::delete(
+            report_subscriptions::table
+                .filter(report_subscriptions::incident_id.eq(&sub.incident_id))
+                .filter(report_subscriptions::endpoint.eq_any(oldest)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The subscriptions to news of these cases, by case and endpoint.
+pub fn report_subscriptions_of(conn: &mut DbConnection, incidents: &[String]) -> QueryResult<Vec<ReportSubscription>> {
+    report_subscriptions::table
+        .filter(report_subscriptions::incident_id.eq_any(incidents))
+        .order((report_subscriptions::incident_id.asc(), report_subscriptions::endpoint.asc()))
+        .select(ReportSubscription::as_select())
+        .load(conn)
+}
+
+/// Removes one subscription to a case (unsubscribing, or gone at its push service);
+/// true if there was one.
+pub fn delete_report_subscription(conn: &mut DbConnection, incident_id: &str, endpoint: &str) -> QueryResult<bool> {
+    diesel::delete(
+        report_subscriptions::table
+            .filter(report_subscriptions::incident_id.eq(incident_id))
+            .filter(report_subscriptions::endpoint.eq(endpoint)),
+    )
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
+/// Counts one more failed send to a report's subscription and holds the next back until
+/// `next_attempt(failures)`, as [`record_failure`] does for a device; `None` if it is gone.
+pub fn record_report_failure(
+    conn: &mut DbConnection,
+    incident_id: &str,
+    endpoint: &str,
+    next_attempt: impl FnOnce(i32) -> i64,
+) -> QueryResult<Option<(i32, i64)>> {
+    let this = report_subscriptions::table
+        .filter(report_subscriptions::incident_id.eq(incident_id))
+        .filter(report_subscriptions::endpoint.eq(endpoint));
+    let updated = diesel::update(this)
+        .set(report_subscriptions::failures.eq(report_subscriptions::failures + 1))
+        .execute(conn)?;
+    if updated == 0 {
+        return Ok(None);
+    }
+    let failures: i32 = this.select(report_subscriptions::failures).first(conn)?;
+    let at = next_attempt(failures);
+    diesel::update(this).set(report_subscriptions::next_attempt_at_ms.eq(at)).execute(conn)?;
+    Ok(Some((failures, at)))
+}
+
+/// Clears a report subscription's failures after a send got through.
+pub fn record_report_success(conn: &mut DbConnection, incident_id: &str, endpoint: &str) -> QueryResult<()> {
+    diesel::update(
+        report_subscriptions::table
+            .filter(report_subscriptions::incident_id.eq(incident_id))
+            .filter(report_subscriptions::endpoint.eq(endpoint))
+            .filter(report_subscriptions::failures.ne(0).or(report_subscriptions::next_attempt_at_ms.ne(0_i64))),
+    )
+    .set((report_subscriptions::failures.eq(0), report_subscriptions::next_attempt_at_ms.eq(0_i64)))
     .execute(conn)
     .map(|_| ())
 }

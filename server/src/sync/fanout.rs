@@ -1,7 +1,8 @@
 //! What happens after a commit, in one node: the hub rings the sessions in its audience,
-//! and a worker sent a new task is woken by Web Push when none of their devices is
+//! a worker sent a new task is woken by Web Push when none of their devices is
 //! connected — or when one is, but none has acknowledged the task within a grace
-//! period (a phone asleep behind a socket that looks alive).
+//! period (a phone asleep behind a socket that looks alive) — and the residents
+//! following a case that was registered, closed, reopened or merged are told by Web Push.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,13 +36,21 @@ impl Fanout {
 impl Notifier for Fanout {
     fn committed(&self, touched: &Touched) {
         self.hub.committed(touched);
-        if touched.assigned.is_empty() {
+        if touched.assigned.is_empty() && touched.reports.is_empty() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("no runtime to send pushes from; workers are not woken");
+            tracing::warn!("no runtime to send pushes from; workers are not woken, residents not told");
             return;
         };
+        // Residents following a report hear where it stands; off the request path.
+        for news in &touched.reports {
+            let (pusher, news) = (self.pusher.clone(), news.clone());
+            runtime.spawn(async move {
+                let report = pusher.tell(news).report().await;
+                tracing::debug!(?report, "residents told");
+            });
+        }
         for user in &touched.assigned {
             let (hub, pusher, db, grace) = (self.hub.clone(), self.pusher.clone(), self.db.clone(), self.grace);
             let (user, newest) = (user.clone(), touched.newest);

@@ -15,13 +15,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{Notify, oneshot};
 
 /// What a commit touched: the audience subjects of its change-log rows, the users it
-/// sent a new task, and the newest number it wrote.
+/// sent a new task, the reports whose residents are owed news, and the newest number it
+/// wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Touched {
     /// Every subject in the audience of the commit's rows.
     pub subjects: BTreeSet<String>,
     /// The users a task now waits for (to wake by push if no device of theirs has it).
     pub assigned: BTreeSet<String>,
+    /// News for the residents following cases it changed (registered, closed, reopened,
+    /// merged), in the order committed.
+    pub reports: Vec<crate::push::reports::ReportNews>,
     /// The newest log number written (0 if none).
     pub newest: i64,
 }
@@ -31,6 +35,7 @@ impl Touched {
     pub fn merge(&mut self, other: Touched) {
         self.subjects.extend(other.subjects);
         self.assigned.extend(other.assigned);
+        self.reports.extend(other.reports);
         self.newest = self.newest.max(other.newest);
     }
 }
@@ -261,7 +266,7 @@ mod tests {
     use super::*;
 
     fn touched(subjects: &[&str], newest: i64) -> Touched {
-        Touched { subjects: subjects.iter().map(|s| (*s).to_owned()).collect(), assigned: Default::default(), newest }
+        Touched { subjects: subjects.iter().map(|s| (*s).to_owned()).collect(), newest, ..Touched::default() }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier};
 
 use gridlink::auth::{self, User};
 use gridlink::push::Vapid;
-use gridlink::push::store::{self, Subscription};
+use gridlink::push::store::{self, ReportSubscription, Subscription};
 use gridlink::store::Database;
 
 use crate::support;
@@ -160,5 +160,62 @@ fn failures_count_up_and_hold_back_until_a_send_gets_through() {
 
         assert!(t.db.write(|c| store::delete_gone(c, &alice, "phone", endpoint)).unwrap(), "{}", t.name);
         assert_eq!(t.db.read(|c| store::subscription(c, &alice, "phone")).unwrap(), None);
+    }
+}
+
+fn report_sub(incident: &str, endpoint: &str, at_ms: i64) -> ReportSubscription {
+    ReportSubscription {
+        incident_id: incident.into(),
+        endpoint: endpoint.into(),
+        p256dh: "BGa4N1PI79lboMR_YrwCiCsgp35DRvedt7opHcf0yM3iOBTSoQYqQLwWxAfRKE6tsDnReWmhsImkhDF_DBdkNSU".into(),
+        auth: "EvcWjEgzr4rbvhfi3yds0A".into(),
+        created_at_ms: at_ms,
+        failures: 0,
+        next_attempt_at_ms: 0,
+    }
+}
+
+#[test]
+fn a_report_keeps_its_newest_subscriptions_with_their_back_off() {
+    for t in support::both() {
+        let path = support::write_path(&t.db, Arc::new(support::Recorder::default()));
+        let (case, other) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+        for id in [&case, &other] {
+            path.run(|tx| tx.open(support::new_case(id, "321302001001001"), None, 1_000).map(|_| ())).unwrap();
+        }
+        for n in 0..7 {
+            let sub = report_sub(&case, &format!("https://push.example/{n}"), 1_000 + n);
+            t.db.write(|c| store::put_report_subscription(c, &sub, 5)).unwrap();
+        }
+        t.db.write(|c| store::put_report_subscription(c, &report_sub(&other, "https://push.example/0", 5), 5)).unwrap();
+        let endpoints = |db: &Database, ids: &[String]| -> Vec<String> {
+            db.read(|c| store::report_subscriptions_of(c, ids)).unwrap().into_iter().map(|s| s.endpoint).collect()
+        };
+        let newest: Vec<String> = (2..7).map(|n| format!("https://push.example/{n}")).collect();
+        assert_eq!(endpoints(&t.db, std::slice::from_ref(&case)), newest, "{}: the five newest", t.name);
+        assert_eq!(endpoints(&t.db, &[case.clone(), other.clone()]).len(), 6, "{}", t.name);
+
+        // Failures back off; a success or subscribing again starts afresh.
+        let third = "https://push.example/3";
+        let failed = t.db.write(|c| store::record_report_failure(c, &case, third, |n| i64::from(n) * 100)).unwrap();
+        let again = t.db.write(|c| store::record_report_failure(c, &case, third, |n| i64::from(n) * 100)).unwrap();
+        assert_eq!((failed, again), (Some((1, 100)), Some((2, 200))), "{}", t.name);
+        let stored = |db: &Database| {
+            let all = db.read(|c| store::report_subscriptions_of(c, std::slice::from_ref(&case))).unwrap();
+            all.into_iter().find(|s| s.endpoint == third).unwrap()
+        };
+        assert_eq!((stored(&t.db).failures, stored(&t.db).next_attempt_at_ms), (2, 200));
+        t.db.write(|c| store::record_report_success(c, &case, third)).unwrap();
+        assert_eq!((stored(&t.db).failures, stored(&t.db).next_attempt_at_ms), (0, 0), "{}", t.name);
+        t.db.write(|c| store::record_report_failure(c, &case, third, |_| 500)).unwrap();
+        t.db.write(|c| store::put_report_subscription(c, &report_sub(&case, third, 2_000), 5)).unwrap();
+        assert_eq!((stored(&t.db).failures, stored(&t.db).created_at_ms), (0, 2_000), "{}", t.name);
+        assert_eq!(endpoints(&t.db, std::slice::from_ref(&case)).len(), 5, "subscribing again adds none");
+
+        // Gone: deleted once.
+        assert!(t.db.write(|c| store::delete_report_subscription(c, &case, third)).unwrap());
+        assert!(!t.db.write(|c| store::delete_report_subscription(c, &case, third)).unwrap());
+        assert_eq!(t.db.write(|c| store::record_report_failure(c, &case, third, |_| 1)).unwrap(), None);
+        assert!(endpoints(&t.db, &[]).is_empty());
     }
 }

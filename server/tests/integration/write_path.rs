@@ -160,3 +160,22 @@ fn of_two_escalations_at_the_same_instant_exactly_one_commits() {
         }
     }
 }
+
+#[test]
+fn a_commit_names_the_news_its_reporters_are_owed_and_a_rolled_back_one_none() {
+    use gridlink::push::reports::{ReportNews, Status};
+    for t in support::both() {
+        let (path, told) = path(&t);
+        let centre = actor(1, Role::CountyCentre, "321302");
+        let id = Uuid::new_v4().to_string();
+        path.run(|tx| tx.open(new_case(&id), None, NOW).map(|_| ())).unwrap();
+        run(&path, &id, &centre, Command::Flag { note: "快".into() }, NOW).unwrap();
+        run(&path, &id, &centre, Command::Accept { confirm: None }, NOW).unwrap();
+        // Refused (a second accept): nothing committed, nobody told.
+        assert!(run(&path, &id, &centre, Command::Accept { confirm: None }, NOW).is_err());
+        let told = told.0.lock().unwrap();
+        let news: Vec<&Vec<ReportNews>> = told.iter().map(|touched| &touched.reports).collect();
+        let registered = vec![ReportNews { cases: vec![id.clone()], status: Status::Registered }];
+        assert_eq!(news, [&vec![], &vec![], &registered], "{}", t.name);
+    }
+}
