@@ -276,3 +276,27 @@ test("a sampled self-handled finding waits for a check by the community's staff"
     await sampled.stop();
   }
 });
+
+test("the worker's position reaches the centre while on duty, and only then", async () => {
+  const at = await pointIn(server.base, 11);
+  const centre = await token(server.base, "centre");
+  const { context, page } = await phoneContext(browser, server.base, at);
+  await logIn(page, `worker-${at.grid}`);
+  const seen = async () => {
+    const positions = await call(server.base, "/api/v1/workers/positions", { token: centre });
+    assert.equal(positions.status, 200, JSON.stringify(positions.body));
+    return positions.body.workers.find((w) => w.grid === at.grid);
+  };
+  await page.waitForTimeout(1500);
+  assert.equal(await seen(), undefined, "nothing is shared off duty");
+  await page.getByRole("link", { name: "我的" }).tap();
+  await page.getByLabel(/当班/).check();
+  await shot(page, "worker-on-duty");
+  const shared = await eventually(async () => {
+    const found = await seen();
+    assert.ok(found, "the position arrives");
+    return found;
+  });
+  assert.ok(Math.abs(shared.lon - at.lon) < 1e-5 && Math.abs(shared.lat - at.lat) < 1e-5, JSON.stringify(shared));
+  await context.close();
+});

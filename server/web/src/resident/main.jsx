@@ -85,7 +85,12 @@ function Report() {
     ask("/api/v1/categories")
       .then(setTree)
       .catch(() => setError("连不上服务器，请检查网络后刷新"));
-    // The position is asked for at once, so that it is ready by the second tap.
+  }, []);
+  // The position is asked for on the first tap (not before the resident has said what
+  // they report), so that it is usually ready by the second.
+  const locating = step >= 2;
+  useEffect(() => {
+    if (!locating) return;
     here().then(async (p) => {
       if (p) {
         setGps(true);
@@ -99,7 +104,7 @@ function Report() {
         setPoint({ lon: (w + e) / 2, lat: (s + n) / 2 });
       }
     });
-  }, []);
+  }, [locating]);
   useEffect(() => {
     if (!point) return;
     gridsAround(point)
