@@ -415,7 +415,14 @@ pub struct RatingIn {
     follow_token: String,
     /// `satisfied`, `basic` or `unsatisfied`.
     rating: RatingValue,
+    /// What the reporter says of the result (kept in the trace for staff; never shown on
+    /// the follow view, which anyone holding the link reads).
+    #[serde(default)]
+    comment: Option<String>,
 }
+
+/// The longest rating comment taken, in characters.
+const MAX_COMMENT_CHARS: usize = 500;
 
 /// The largest rating body taken.
 const MAX_RATING_BYTES: usize = 4 * 1024;
@@ -453,6 +460,10 @@ pub async fn rate(
         RatingValue::Basic => super::workflow::Rating::Basic,
         RatingValue::Unsatisfied => super::workflow::Rating::Unsatisfied,
     };
+    let comment = input.comment.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned);
+    if comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS) {
+        return Err(ApiError::BadRequest(format!("a rating's comment is at most {MAX_COMMENT_CHARS} characters")));
+    }
     let id = id.into_inner();
     let view = web::block(move || -> Result<view::FollowView, ApiError> {
         let not_found = || ApiError::NotFound(format!("no report {id} with this follow token"));
@@ -464,7 +475,11 @@ pub async fn rate(
                 if fresh.row.follow_token_hash != token_hash(&input.follow_token) {
                     return Err(not_found());
                 }
-                Ok((command, act::Extra::default()))
+                let mut extra = act::Extra::default();
+                if let Some(comment) = comment {
+                    extra.data.insert("comment".into(), comment.into());
+                }
+                Ok((command, extra))
             })
         })?;
         let events = db.read(|c| store::events_of(c, &id))?;
