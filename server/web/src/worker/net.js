@@ -2,7 +2,7 @@
 // in IndexedDB (the service worker uses the same), renewed with the refresh token when
 // it has ended — a worker offline for days logs in again only if the device was revoked.
 import { Problem } from "../shared/api.js";
-import { deviceId, loadSession, saveSession } from "./state.js";
+import { deviceId, forget, loadSession, meta, saveSession, setMeta } from "./state.js";
 
 async function send(path, { method = "GET", body, token, raw, type } = {}) {
   const headers = { Accept: "application/json" };
@@ -27,6 +27,11 @@ async function send(path, { method = "GET", body, token, raw, type } = {}) {
 export async function login(name, password) {
   const device_id = await deviceId();
   const answer = await send("/api/v1/auth/login", { method: "POST", body: { login: name, password, device_id } });
+  // Someone else's tasks, cursor and queued actions must not carry over to this person.
+  if ((await meta("owner")) !== answer.user.id) {
+    await forget();
+    await setMeta("owner", answer.user.id);
+  }
   const session = { token: answer.token, refresh_token: answer.refresh_token, device_id, user: answer.user };
   await saveSession(session);
   return session;

@@ -130,7 +130,13 @@ export class Sync {
     };
     socket.onmessage = (event) => {
       // Frames are handled one after another: each is stored before the next is read.
-      this.queue = (this.queue ?? Promise.resolve()).then(() => this.receive(socket, JSON.parse(event.data)));
+      this.queue = (this.queue ?? Promise.resolve())
+        .then(() => this.receive(socket, JSON.parse(event.data)))
+        .catch(() => {
+          // Not stored (storage full, a malformed frame): nothing was acknowledged, so
+          // a new connection resumes from the stored cursor.
+          socket.close(4000, "not stored");
+        });
     };
     socket.onclose = (event) => this.closed(socket, event.code, opened);
   }
@@ -166,7 +172,8 @@ export class Sync {
         if (message.retry) {
           // Not kept by the server (a photo not there yet, a failure): send it again later.
           this.sent.delete(message.id);
-          this.connectSoon(5000);
+          clearTimeout(this.resend);
+          this.resend = setTimeout(() => this.flush(), 5000);
           break;
         }
         await settle(message);
