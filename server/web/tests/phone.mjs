@@ -131,3 +131,25 @@ export async function eventually(check, ms = 20000) {
     }
   }
 }
+
+/** The notifications the page's service worker shows (waiting up to 5 s for one). */
+export function notifications(page) {
+  return page.evaluate(async () => {
+    const registration = await navigator.serviceWorker.ready;
+    for (let i = 0; i < 50; i += 1) {
+      const found = await registration.getNotifications();
+      if (found.length) return found.map((n) => ({ title: n.title, body: n.body, url: n.data?.url }));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return [];
+  });
+}
+
+/** Clicks the first notification shown, as the browser would tell the service worker of it. */
+export async function clickNotification(context) {
+  const [worker] = context.serviceWorkers();
+  await worker.evaluate(async () => {
+    const [notification] = await self.registration.getNotifications();
+    self.dispatchEvent(new NotificationEvent("notificationclick", { notification }));
+  });
+}

@@ -4,7 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { call, phoneCompletes, pointIn, shot, startBrowser, startServer, token } from "./harness.mjs";
-import { deliverPush, phoneContext } from "./phone.mjs";
+import { clickNotification, deliverPush, notifications, phoneContext } from "./phone.mjs";
 
 let server;
 let browser;
@@ -86,23 +86,11 @@ test("a resident reports in three taps, follows the case to its close, rates it 
   await page.getByRole("link", { name: new RegExp(code) }).waitFor();
   await page.evaluate(() => navigator.serviceWorker.ready);
   await deliverPush(context, page, `${server.base}/r/`, JSON.stringify({ type: "report", id, status: "reopened" }));
-  const shown = await page.evaluate(async () => {
-    const registration = await navigator.serviceWorker.ready;
-    for (let i = 0; i < 50; i += 1) {
-      const found = await registration.getNotifications();
-      if (found.length) return found.map((n) => ({ title: n.title, body: n.body, url: n.data?.url }));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return [];
-  });
+  const shown = await notifications(page);
   assert.equal(shown.length, 1);
   assert.equal(shown[0].title, "您反映的问题已重新办理");
   assert.ok(shown[0].body.includes(code));
-  const [worker] = context.serviceWorkers();
-  await worker.evaluate(async () => {
-    const [notification] = await self.registration.getNotifications();
-    self.dispatchEvent(new NotificationEvent("notificationclick", { notification }));
-  });
+  await clickNotification(context);
   await page.waitForFunction((want) => location.hash.startsWith(want), `#/follow/${id}/`);
   await page.locator("h1 .code", { hasText: code }).waitFor();
   await context.close();

@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { call, pointIn, shot, startBrowser, startServer, token } from "./harness.mjs";
-import { cameraPhoto, cutSockets, deliverPush, eventually, phoneContext, settingsFile } from "./phone.mjs";
+import { cameraPhoto, clickNotification, cutSockets, deliverPush, eventually, notifications, phoneContext, settingsFile } from "./phone.mjs";
 
 let server;
 let browser;
@@ -131,24 +131,11 @@ test("a push shows a notification whose click opens the task", async () => {
   await page.goto(`${server.base}/m/#/me`);
   const task = await dispatchedCase(at, centre, "井盖异响");
   await deliverPush(context, page, `${server.base}/m/`, JSON.stringify({ type: "wake" }));
-  const shown = await page.evaluate(async () => {
-    const registration = await navigator.serviceWorker.ready;
-    for (let i = 0; i < 50; i += 1) {
-      const found = await registration.getNotifications();
-      if (found.length) return found.map((n) => ({ title: n.title, body: n.body, url: n.data?.url }));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return [];
-  });
+  const shown = await notifications(page);
   assert.equal(shown.length, 1, JSON.stringify(shown));
   assert.match(shown[0].title, new RegExp(task.code));
   assert.match(shown[0].url, /#\/task\//);
-  // The click, as the browser would deliver it to the service worker.
-  const [worker] = context.serviceWorkers();
-  await worker.evaluate(async () => {
-    const [notification] = await self.registration.getNotifications();
-    self.dispatchEvent(new NotificationEvent("notificationclick", { notification }));
-  });
+  await clickNotification(context);
   await page.waitForURL(/#\/task\//);
   await page.getByRole("heading", { name: new RegExp(task.code) }).waitFor();
   await page.getByRole("button", { name: "接单" }).waitFor();
