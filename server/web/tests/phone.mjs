@@ -19,12 +19,13 @@ export async function phoneContext(browser, base, at) {
     permissions: ["geolocation", "notifications"],
   });
   // Every sync socket goes through here, so that a test can cut it like a lost network.
-  const network = { offline: false, sockets: new Set() };
+  const network = { offline: false, sockets: new Set(), opened: 0 };
   await context.routeWebSocket(/\/api\/v1\/sync/, (ws) => {
     if (network.offline) {
       ws.close({ code: 1001, reason: "offline" });
       return;
     }
+    network.opened += 1;
     const server = ws.connectToServer();
     const pair = { ws, server };
     network.sockets.add(pair);

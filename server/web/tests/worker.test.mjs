@@ -287,3 +287,26 @@ test("the worker's position reaches the centre while on duty, and only then", as
   assert.ok(Math.abs(shared.lon - at.lon) < 1e-5 && Math.abs(shared.lat - at.lat) < 1e-5, JSON.stringify(shared));
   await context.close();
 });
+
+test("two tabs of the app share one socket: an action taken in the other tab is sent once", async () => {
+  const at = await pointIn(server.base, 13);
+  const centre = await token(server.base, "centre");
+  const { context, page, network } = await phoneContext(browser, server.base, at);
+  await logIn(page, `worker-${at.grid}`);
+  const second = await context.newPage();
+  await second.goto(`${server.base}/m/`);
+  await second.getByRole("heading", { name: /我的任务/ }).waitFor();
+  const task = await dispatchedCase(at, centre, "井盖响动");
+  // The task reaches the second tab through the first tab's socket and the shared store.
+  await second.getByRole("link", { name: new RegExp(task.code) }).tap();
+  await second.getByRole("button", { name: "接单" }).tap();
+  await eventually(async () => {
+    const found = await history(task.id, centre);
+    assert.equal(found.history.filter((h) => h.action === "task_accepted").length, 1);
+  });
+  await page.getByText("处置中").first().waitFor();
+  await page.waitForTimeout(1000);
+  assert.equal(network.opened, 1, "one socket for both tabs");
+  assert.equal((await history(task.id, centre)).history.filter((h) => h.action === "task_accepted").length, 1);
+  await context.close();
+});
