@@ -10,6 +10,7 @@ const SAID = {
   registered: "您反映的问题已受理",
   closed: "您反映的问题已办结，欢迎评价",
   reopened: "您反映的问题已重新办理",
+  merged: "您反映的问题已与同一问题合并办理",
 };
 
 installShell(SHELL, PAGE);
