@@ -349,9 +349,16 @@ async fn the_reporter_rates_once_per_closing_and_unsatisfied_reopens() {
         refused("no token", rate(&server, &id, json!({"rating": "basic"})).await, 400, "bad-request");
         assert_eq!(follow(&server, &id, &token).await["status"], "closed", "nothing changed");
 
-        let (status, view) = rate(&server, &id, rating("unsatisfied")).await;
+        let long = json!({"follow_token": token, "rating": "unsatisfied", "comment": "太".repeat(501)});
+        refused("a comment over 500 characters", rate(&server, &id, long).await, 400, "bad-request");
+        let unsatisfied = json!({"follow_token": token, "rating": "unsatisfied", "comment": " 井盖还在响 "});
+        let (status, view) = rate(&server, &id, unsatisfied).await;
         assert_eq!(status, 200, "{view}");
         assert_eq!(view["status"], "dispatched");
+        assert!(!view.to_string().contains("井盖还在响"), "the follow view does not show the comment: {view}");
+        let traced = case(&server, &centre, &id).await;
+        let rated = traced["history"].as_array().unwrap().iter().find(|e| e["action"] == "rated").cloned();
+        assert_eq!(rated.map(|e| e["data"]["comment"].clone()), Some(json!("井盖还在响")), "staff read it, trimmed");
         let steps: Vec<&str> =
             view["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
         assert!(steps.ends_with(&["closed", "rated", "reopened"]), "{steps:?}");
