@@ -83,7 +83,9 @@ export function PlaceMap({ point, grids = [], highlight, me, onMove, label }) {
           if (!all.length) return null;
           const lx = x(all.reduce((s, p) => s + p[0], 0) / all.length);
           const ly = y(all.reduce((s, p) => s + p[1], 0) / all.length);
-          if (lx < 0 || lx > W || ly < 0 || ly > H) return null;
+          // A name that would run off the edge is left out rather than cut.
+          const half = ((f.properties?.name ?? "").length * 11) / 2;
+          if (lx - half < 2 || lx + half > W - 2 || ly < 12 || ly > H - 4) return null;
           return (
             <text key={`n${f.properties?.code}`} x={lx} y={ly} class="pm-name">
               {f.properties?.name}
