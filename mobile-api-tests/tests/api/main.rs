@@ -18,6 +18,7 @@ mod centre;
 mod closed_loop;
 mod deadlines;
 mod error_kinds;
+mod hotline;
 mod limits;
 mod live_grids;
 mod locate;

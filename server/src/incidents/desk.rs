@@ -9,9 +9,10 @@ use uuid::Uuid;
 
 use super::act::{Extra, Fresh, Timing};
 use super::ops::{TaskOp, task_op};
+use super::report::RatingValue;
 use super::scope::Viewer;
 use super::store;
-use super::workflow::{Assignment, Command, Refusal, Target, TaskKind};
+use super::workflow::{Assignment, Command, Rating, Refusal, Target, TaskKind};
 use crate::auth::{self, Role};
 use crate::calendar::Calendars;
 use crate::categories::{CategoryTree, Limit, Limits, Severity};
@@ -175,7 +176,30 @@ pub enum IncidentAction {
         /// Why.
         reason: String,
     },
+    /// Record the reporter's rating of a closed case, taken by phone (回访: the 12345
+    /// hotline calls the caller back); once per closing, and `unsatisfied` reopens it,
+    /// as when the reporter rates through the follow link.
+    Rate {
+        /// `satisfied`, `basic` or `unsatisfied`.
+        rating: RatingValue,
+        /// What the caller said.
+        #[serde(default)]
+        comment: String,
+    },
 }
+
+impl From<RatingValue> for Rating {
+    fn from(value: RatingValue) -> Rating {
+        match value {
+            RatingValue::Satisfied => Rating::Satisfied,
+            RatingValue::Basic => Rating::Basic,
+            RatingValue::Unsatisfied => Rating::Unsatisfied,
+        }
+    }
+}
+
+/// The longest comment recorded with a rating, in characters.
+pub const MAX_RATING_COMMENT_CHARS: usize = 500;
 
 /// Actions of the contract not served yet (none now: issue 6 brought `merge`, `escalate`
 /// and `reopen`).
@@ -381,6 +405,21 @@ pub fn incident_command(
         }
         IncidentAction::Verify { passed, note } => plain(Command::Verify { task: None, passed, note }),
         IncidentAction::Close => plain(Command::Close),
+        IncidentAction::Rate { rating, comment } => {
+            let comment = comment.trim();
+            if comment.chars().count() > MAX_RATING_COMMENT_CHARS {
+                return Err(ApiError::BadRequest(format!(
+                    "a rating's comment is at most {MAX_RATING_COMMENT_CHARS} characters"
+                )));
+            }
+            // The trace says it came by phone, as the caller said it.
+            let mut extra = Extra::default();
+            extra.data.insert("channel".into(), "callback".into());
+            if !comment.is_empty() {
+                extra.data.insert("comment".into(), comment.into());
+            }
+            Ok((Command::Rate { rating: Rating::from(rating) }, extra))
+        }
         IncidentAction::Flag { note } => plain(Command::Flag { note }),
         IncidentAction::Grade { severity, reason } => {
             if let Some(category) = desk.tree.category(&row.category_code) {

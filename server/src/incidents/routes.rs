@@ -108,6 +108,9 @@ pub struct ListQuery {
     /// Deadline lights, comma-separated (`green`, `yellow`, `red`): the light the timer
     /// last raised on the current step, as the map colours it.
     light: Option<String>,
+    /// The case with this human number (`2026-0000123`), as a caller reads it out to
+    /// the hotline.
+    code: Option<String>,
     /// Page size, 1–200 (default 50).
     limit: Option<i64>,
     /// Cases to skip (the older way to page, counted with `total`; prefer `cursor`).
@@ -195,6 +198,7 @@ pub async fn list(
         overdue: query.overdue,
         now_ms: now,
         ids: None,
+        code: query.code.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
     };
     let offset = match start {
         store::Start::Offset(n) => Some(n),

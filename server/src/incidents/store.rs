@@ -318,6 +318,8 @@ pub struct Filter {
     pub lights: Vec<String>,
     /// Only these cases (a batched read of known ids; at most a few hundred at a time).
     pub ids: Option<Vec<String>>,
+    /// Only the case with this human number (a caller reading out their 工单号).
+    pub code: Option<String>,
 }
 
 /// A case's place in the list's order (newest first, then by id): where a page ends and
@@ -391,6 +393,9 @@ fn filtered<'a>(viewer: &Viewer, filter: &'a Filter) -> incidents::BoxedQuery<'a
     }
     if let Some(ids) = &filter.ids {
         query = query.filter(incidents::id.eq_any(ids));
+    }
+    if let Some(code) = &filter.code {
+        query = query.filter(incidents::code.eq(code));
     }
     let finals = Status::final_names();
     match filter.overdue {

@@ -190,6 +190,7 @@ const FORMS = {
   request_verification: ["target"],
   merge: ["into", "reason"],
   inform: ["department", "note"],
+  rate: ["rating", "comment"],
 };
 
 /** The buttons of the case's `allowed_actions`, in the order a desk works them. */
@@ -207,6 +208,7 @@ const ORDER = [
   "redispatch",
   "grade",
   "inform",
+  "rate",
 ];
 
 function buttonsOf(allowed) {
@@ -462,6 +464,9 @@ function ActionForm({ form, view, categories, map, onSend, onCancel }) {
         body.to = to;
       } else if (field === "department") {
         body.units = [String(data.get("department"))];
+      } else if (field === "rating") {
+        body.rating = String(data.get("rating") ?? "");
+        if (!body.rating) return;
       } else if (field === "into") {
         body.into = String(data.get("into-id") || data.get("into") || "");
       } else {
@@ -523,6 +528,22 @@ function ActionForm({ form, view, categories, map, onSend, onCancel }) {
         </label>
       )}
       {fields.includes("into") && <MergeChoice view={view} />}
+      {fields.includes("rating") && (
+        <fieldset class="rating">
+          <legend>{t("callerRating")}</legend>
+          {["satisfied", "basic", "unsatisfied"].map((r) => (
+            <label key={r}>
+              <input type="radio" name="rating" value={r} required /> {t(`rating.${r}`)}
+            </label>
+          ))}
+        </fieldset>
+      )}
+      {fields.includes("comment") && (
+        <label>
+          {t("callerSaid")}
+          <textarea name="comment" maxLength={500} />
+        </label>
+      )}
       {fields.includes("reason") && (
         <label>
           {t("reason")}
