@@ -52,6 +52,8 @@ pub enum Action {
     Grade,
     /// 督办.
     Flag,
+    /// 回访: the reporter's rating of a closed case, taken by phone and recorded for them.
+    Rate,
     /// An operation on a task (签收, 到场, 反馈, 回退, 延期申请, 挂账申请, 核实, 核查 on site).
     TaskOp,
     /// The server's own steps (deadline alarms, re-placement): no person takes them.
@@ -72,6 +74,9 @@ pub enum Who {
     CentresAndCommunity,
     /// A centre of a level above the one handling the case.
     CentreAboveHandling,
+    /// The 12345 hotline's operators and the command centres: whoever calls a reporter
+    /// back (回访).
+    HotlineAndCentres,
     /// The task's assignees while it is open; once taken, its holder.
     TaskPeople,
     /// Nobody but the server itself.
@@ -97,6 +102,7 @@ pub const RULES: &[(Action, Who)] = &[
     (Action::Reopen, Who::QueueCentreOrAbove),
     (Action::Grade, Who::QueueCentreOrAbove),
     (Action::Flag, Who::CentreAboveHandling),
+    (Action::Rate, Who::HotlineAndCentres),
     (Action::TaskOp, Who::TaskPeople),
     (Action::System, Who::Nobody),
 ];
@@ -140,9 +146,12 @@ impl Action {
             | Command::RequestExtension { .. }
             | Command::RequestPark { .. }
             | Command::Verify { task: Some(_), .. } => Action::TaskOp,
-            Command::Warn { .. } | Command::Overdue { .. } | Command::Replace { .. } | Command::Rate { .. } => {
-                Action::System
-            }
+            // A reporter's own rating comes through the follow link as the server's step;
+            // a rating taken by phone is the caller's, recorded by staff.
+            Command::Rate { .. } => Action::Rate,
+            Command::Warn { .. } | Command::Overdue { .. } | Command::Replace { .. } => Action::System,
+            // A sensor's alarm: its key checked at the door, the server records it for it.
+            Command::SensorAlarm { .. } => Action::System,
         }
     }
 }
@@ -235,6 +244,10 @@ pub fn may(viewer: &Viewer, action: Action, facts: &Facts<'_>, task: Option<Task
         }
         Who::CentreAboveHandling => {
             deny(format!("a flag (督办) comes from a centre above the level handling the case (level {})", facts.level))
+        }
+        Who::HotlineAndCentres if is_centre(role) || role == Role::HotlineOperator => Ok(()),
+        Who::HotlineAndCentres => {
+            deny(format!("the hotline and the command centres call reporters back, not a {role}"))
         }
         Who::TaskPeople => {
             let found = task.and_then(|id| facts.case.tasks.iter().find(|t| t.id == id));
@@ -378,6 +391,7 @@ pub fn allowed(viewer: &Viewer, facts: &Facts<'_>, takes_grade: bool, now_ms: i6
         ("reopen", Command::Reopen { reason: reason() }),
         ("flag", Command::Flag { note: reason() }),
         ("inform", Command::Inform { units: vec!["-".into()], note: reason() }),
+        ("rate", Command::Rate { rating: super::workflow::Rating::Satisfied }),
     ];
     if takes_grade {
         let other = if case.severity.is_some() { None } else { Some(crate::categories::Severity::IV) };
@@ -476,26 +490,26 @@ mod tests {
     /// `N` not found (404). Written from the table of docs/domain.md, not from the code.
     ///
     /// Columns: accept reject merge dispatch redispatch inform escalate answer_extension
-    /// answer_park resume verify-request verify close reopen grade flag task_op system.
+    /// answer_park resume verify-request verify close reopen grade flag rate task_op system.
     const EXPECTED: &[(&str, Role, &str, u128, &str)] = &[
-        ("administrator", Role::Administrator, "321300", 1, "FFFFFFFFFFFFFFFFFF"),
-        ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAFF"),
-        ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAFAAAAAAAAAFF"),
-        ("county centre elsewhere", Role::CountyCentre, "321303", 4, "NNNNNNNNNNNNNNNNNN"),
-        ("township centre (the queue)", Role::TownshipCentre, "321302001", 5, "AAAAAAAAAAAAAAAAFF"),
-        ("township centre elsewhere", Role::TownshipCentre, "321302002", 6, "NNNNNNNNNNNNNNNNNN"),
-        ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFF"),
-        ("community staff elsewhere", Role::CommunityStaff, "321302001002", 8, "NNNNNNNNNNNNNNNNNN"),
-        ("department sent a task", Role::DepartmentStaff, "D01", DEPT, "FFFFFFFFFFFFFFFFAF"),
-        ("department sent nothing", Role::DepartmentStaff, "D02", 9, "NNNNNNNNNNNNNNNNNN"),
-        ("grid worker holding the task", Role::GridWorker, GRID, HOLDER, "FFFFFFFFFFFFFFFFAF"),
-        ("grid worker of the grid, not on the task", Role::GridWorker, GRID, 10, "FFFFFFFFFFFFFFFFFF"),
-        ("grid worker elsewhere", Role::GridWorker, "321302001001002", 11, "NNNNNNNNNNNNNNNNNN"),
-        ("hotline operator", Role::HotlineOperator, "321302", 12, "FFFFFFFFFFFFFFFFFF"),
+        ("administrator", Role::Administrator, "321300", 1, "FFFFFFFFFFFFFFFFFFF"),
+        ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAAFF"),
+        ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAFAAAAAAAAAAFF"),
+        ("county centre elsewhere", Role::CountyCentre, "321303", 4, "NNNNNNNNNNNNNNNNNNN"),
+        ("township centre (the queue)", Role::TownshipCentre, "321302001", 5, "AAAAAAAAAAAAAAAAAFF"),
+        ("township centre elsewhere", Role::TownshipCentre, "321302002", 6, "NNNNNNNNNNNNNNNNNNN"),
+        ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFFF"),
+        ("community staff elsewhere", Role::CommunityStaff, "321302001002", 8, "NNNNNNNNNNNNNNNNNNN"),
+        ("department sent a task", Role::DepartmentStaff, "D01", DEPT, "FFFFFFFFFFFFFFFFFAF"),
+        ("department sent nothing", Role::DepartmentStaff, "D02", 9, "NNNNNNNNNNNNNNNNNNN"),
+        ("grid worker holding the task", Role::GridWorker, GRID, HOLDER, "FFFFFFFFFFFFFFFFFAF"),
+        ("grid worker of the grid, not on the task", Role::GridWorker, GRID, 10, "FFFFFFFFFFFFFFFFFFF"),
+        ("grid worker elsewhere", Role::GridWorker, "321302001001002", 11, "NNNNNNNNNNNNNNNNNNN"),
+        ("hotline operator", Role::HotlineOperator, "321302", 12, "FFFFFFFFFFFFFFFFAFF"),
     ];
 
     fn walk(facts: &Facts<'_>, task: TaskId, expected: &[(&str, Role, &str, u128, &str)]) {
-        assert_eq!(RULES.len(), 18, "a new action needs its column in the expectations");
+        assert_eq!(RULES.len(), 19, "a new action needs its column in the expectations");
         for (who, role, unit, n, answers) in expected {
             let viewer = viewer(*n, *role, unit);
             // A task operation names the task they were sent, if any; else the lead.
@@ -523,11 +537,11 @@ mod tests {
         let (case, task) = dispatched();
         let facts = Facts { grid: GRID, queue: Some("321302"), level: 2, case: &case };
         let expected: &[(&str, Role, &str, u128, &str)] = &[
-            ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAFF"),
+            ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAAFF"),
             // The county holds the queue; it is handled at the county, so it flags nothing.
-            ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAAAAAAAAAAFFF"),
-            ("township centre", Role::TownshipCentre, "321302001", 5, "FFFAAAFAAAAAFFFFFF"),
-            ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFF"),
+            ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAAAAAAAAAAFAFF"),
+            ("township centre", Role::TownshipCentre, "321302001", 5, "FFFAAAFAAAAAFFFFAFF"),
+            ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFFF"),
         ];
         walk(&facts, task, expected);
     }

@@ -212,6 +212,10 @@ impl Case {
             Event::Rated { rating } => self.rating = Some(*rating),
             Event::Replaced { .. } => self.stranded = None,
             Event::Stranded { grid, .. } => self.stranded = Some(grid.clone()),
+            Event::AlarmRaised { .. } | Event::AlarmRepeated { .. } => {
+                self.sensor_alarms = self.sensor_alarms.saturating_add(1);
+            }
+            Event::AlarmCleared { .. } => {}
         }
     }
 

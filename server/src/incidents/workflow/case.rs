@@ -128,10 +128,18 @@ pub struct Case {
     /// shown to the desk, that acts on nothing until staff grade the case (定级).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_severity: Option<Severity>,
+    /// The alarms raised by the sensor that reported the case (物联感知): the first and
+    /// its repeats.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sensor_alarms: u32,
     /// The level handling the case (1–5), once an event set it: a dispatch or redispatch
     /// of the lead, or an escalation. Before that, the category's level stored with the case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<u8>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What the timer raised on one running limit of a case: yellow (预警), red (超期) and the

@@ -229,6 +229,15 @@ pub enum Command {
         /// The rating.
         rating: Rating,
     },
+    /// The system's, on a registered sensor's word (物联感知): the sensor whose alarm
+    /// opened the case raised it again or cleared it. Its key is checked at the door; the
+    /// case's status does not change.
+    SensorAlarm {
+        /// The sensor's id.
+        sensor: String,
+        /// Raised (`true`) or cleared (`false`).
+        raised: bool,
+    },
     /// The system's: the case's grid is not in the grid layer any more. Move it to the
     /// grid its location lies in now, or, with no such grid, record that it stays where
     /// it was. Any open case; its status and tasks do not change.
@@ -277,6 +286,7 @@ impl Command {
             Command::Reopen { .. } => "reopen",
             Command::Escalate { .. } => "escalate",
             Command::Rate { .. } => "rate",
+            Command::SensorAlarm { .. } => "sensor_alarm",
         }
     }
 }

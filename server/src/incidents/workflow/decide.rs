@@ -368,6 +368,7 @@ pub fn decide(case: &Case, actor: UserId, command: &Command, now_ms: i64) -> Res
             }
             Ok(events)
         }
+        Command::SensorAlarm { sensor, raised } => super::sensor::decide(case, actor, sensor, *raised, illegal),
         Command::Replace { from, to, reason } => {
             if case.status.is_final() {
                 return Err(illegal());

@@ -265,6 +265,24 @@ pub enum Event {
         /// The rating.
         rating: Rating,
     },
+    /// A registered sensor raised the alarm that opened the case (物联感知).
+    AlarmRaised {
+        /// The sensor's id.
+        sensor: String,
+    },
+    /// The sensor raised its alarm again while the case was open: counted on this case,
+    /// no new case; the status does not change.
+    AlarmRepeated {
+        /// The sensor's id.
+        sensor: String,
+        /// How many times it repeated so far, this one included.
+        repeated: u32,
+    },
+    /// The sensor cleared its alarm: noted in the trace; the case goes on as it was.
+    AlarmCleared {
+        /// The sensor's id.
+        sensor: String,
+    },
     /// The case's grid left the layer and its location lies in no grid of the new one:
     /// it keeps its grid code until a layer places it.
     Stranded {

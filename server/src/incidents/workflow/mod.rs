@@ -52,6 +52,7 @@ mod command;
 mod decide;
 mod event;
 mod refusal;
+mod sensor;
 mod task;
 
 use uuid::Uuid;
