@@ -42,6 +42,7 @@ pub fn proposal(
     let source = match reporter.as_ref().map(|u| (u.role(), Uuid::parse_str(&u.id))) {
         Some((Some(Role::GridWorker), Ok(id))) => Source::Worker(id),
         Some((Some(Role::HotlineOperator), _)) => Source::Hotline,
+        None if row.source == crate::sensors::SOURCE => Source::Sensor,
         _ => Source::Resident,
     };
     let roster = roster::shifts_of(conn, &row.grid_code)?;

@@ -40,6 +40,9 @@ pub enum Source {
     Hotline,
     /// A grid worker's own finding on patrol.
     Worker(UserId),
+    /// A registered sensor's alarm (物联感知): a trusted intake at a fixed place, whose
+    /// case the rules dispatch when the category is marked to, as the hotline's.
+    Sensor,
 }
 
 /// The codes of a case's place, from the city down to the grid (as the index gives them).
@@ -145,6 +148,7 @@ pub fn suggest(
         Source::Worker(_) => true,
         Source::Hotline => category.auto_dispatch,
         Source::Resident => false,
+        Source::Sensor => category.auto_dispatch,
     };
     if category.level >= 5 {
         // The department responsible hears of grid-level work; the grid does it.
@@ -287,6 +291,21 @@ mod tests {
         }
         let s = suggest(&emergency, Some(Severity::IV), &chain(), Source::Resident, None).unwrap();
         assert_ne!(s.rule, "emergency-to-county");
+    }
+
+    #[test]
+    fn a_sensors_alarm_is_dispatched_on_its_own_only_where_the_category_says() {
+        let tree = CategoryTree::default_tree().unwrap();
+        for c in tree.categories().filter(|c| c.domain != Domain::Emergency) {
+            let s = suggest(c, None, &chain(), Source::Sensor, None).unwrap();
+            assert_eq!(s.automatic, c.auto_dispatch, "{}", c.code);
+            assert_ne!(s.rule, "self-handle", "a sensor handles nothing itself");
+        }
+        let marked = category(|c| c.auto_dispatch && c.level == 5);
+        assert!(suggest(&marked, None, &chain(), Source::Sensor, None).unwrap().automatic);
+        let unmarked = category(|c| !c.auto_dispatch && c.level == 5);
+        let s = suggest(&unmarked, None, &chain(), Source::Sensor, None).unwrap();
+        assert!(!s.automatic, "it waits in the township's queue, as a resident's report does");
     }
 
     #[test]
