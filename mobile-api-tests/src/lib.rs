@@ -189,6 +189,7 @@ impl TestServer {
             basemap: None,
             stats: Default::default(),
             workflow: Default::default(),
+            mqtt: None,
         };
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;

@@ -23,7 +23,7 @@ fn newest_task(case: &Value, kind: &str) -> String {
 }
 
 /// Walks a registered case to closed through a grid: dispatch, take, complete, verify, close.
-async fn handle_and_close(server: &TestServer, centre: &str, worker: &str, id: &str, grid: &str) -> Value {
+pub(crate) async fn handle_and_close(server: &TestServer, centre: &str, worker: &str, id: &str, grid: &str) -> Value {
     let case = ok("dispatch", act(server, centre, id, json!({"action": "dispatch", "to": {"grid": grid}})).await);
     assert_eq!(case["status"], "dispatched");
     assert_eq!(case["level"], 5);
