@@ -791,3 +791,56 @@ fn a_database_the_demo_filled_before_the_mark_existed_is_marked_by_the_migration
     assert!(stderr.contains("users purge-demo"), "{stderr}");
     remove_database(&database);
 }
+
+#[test]
+fn sensors_are_added_listed_and_revoked_from_the_command_line() {
+    use geo::InteriorPoint;
+    let (file, database) = (temp_path("sensors.geojson"), temp_path("sensors.db"));
+    let url = sqlite_url(&database);
+    let out = gridlink().args(["sensors", "list", "--database", &url]).output().unwrap();
+    assert!(!out.status.success() && !database.exists(), "no database is made by listing");
+    assert!(gridlink().args(["grids", "demo", "-o"]).arg(&file).output().unwrap().status.success());
+    assert!(
+        gridlink().args(["grids", "import"]).arg(&file).args(["--database", &url]).output().unwrap().status.success()
+    );
+    // The layer `grids demo` wrote.
+    let layer = geodata::demo::layer().unwrap();
+    let grid = layer.grids().next().unwrap();
+    let point = grid.geometry.interior_point().unwrap();
+    let (lon, lat) = (point.x().to_string(), point.y().to_string());
+    let add = |lon: &str, category: &str| {
+        let args = ["sensors", "add", "--name", "3号井盖", "--lon", lon, "--lat", &lat, "--category", category];
+        gridlink().args(args).args(["--database", &url]).output().unwrap()
+    };
+
+    let out = add(&lon, "C0101");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("in grid {}", grid.code)), "{stdout}");
+    let id = stdout.split("registered sensor ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    let key = stdout.lines().find_map(|l| l.strip_prefix("key: ")).unwrap().to_owned();
+    assert!(key.len() >= 32, "{stdout}");
+
+    let out = gridlink().args(["sensors", "list", "--json", "--database", &url]).output().unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+    assert_eq!(listed[0]["category"], "C0101");
+    assert!(!listed.to_string().contains(&key), "the key is shown once");
+
+    // Refused: a place outside every grid, a category the tree does not have.
+    let out = add("100.0", "C0101");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = add(&lon, "C99");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("C99"));
+
+    let out = gridlink().args(["sensors", "revoke", &id, "--database", &url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gridlink().args(["sensors", "list", "--database", &url]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
+    let out = gridlink().args(["sensors", "revoke", "no-such-sensor", "--database", &url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    remove_database(&database);
+    std::fs::remove_file(&file).unwrap();
+}
