@@ -70,9 +70,11 @@ impl Viewer {
 
     /// The area a desk asks about (the map's cases, the figures): `asked`, a unit inside
     /// the viewer's area, or else the viewer's own unit; none for an administrator's
-    /// whole layer. Refused for roles that direct no area, and for a unit outside it.
+    /// whole layer. Refused for roles that direct no area (but the hotline, which reads
+    /// its area's cases back to callers), and for a unit outside it.
     pub fn desk_area(&self, asked: Option<&str>) -> Result<Option<AreaCode>, ApiError> {
-        if !self.directs() || matches!(self.area, Area::None) {
+        let desk = self.directs() || self.role == Role::HotlineOperator;
+        if !desk || matches!(self.area, Area::None) {
             return Err(ApiError::Forbidden("only a desk with an area may ask this".into()));
         }
         match asked {

@@ -160,6 +160,51 @@ test("the centre works a case round the loop from the page", async () => {
     assert.ok(actions.includes(step), `${step} missing from ${actions}`);
   }
   await shot(page, "centre-closed");
+
+  // The 12345 hotline calls the reporter back (回访) and records that they are not
+  // satisfied: the case goes back to its handler.
+  const hotlineContext = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "zh-CN" });
+  const hotlinePage = await hotlineContext.newPage();
+  await hotlinePage.goto(server.base);
+  await hotlinePage.getByLabel("账号").fill("hotline");
+  await hotlinePage.getByLabel("密码").fill("demo");
+  await hotlinePage.getByRole("button", { name: "登录" }).click();
+  // A call filed from the hotline's desk: the caller's number, the place picked on the map.
+  await hotlinePage.locator(".file-call").waitFor().catch(async (e) => {
+    await shot(hotlinePage, "centre-hotline-desk-missing");
+    throw e;
+  });
+  await hotlinePage.getByLabel("来电号码").fill("13812345678");
+  await hotlinePage.getByLabel("来电人").fill("李四");
+  await hotlinePage.locator(".file-call select[name=category]").selectOption("C0303");
+  await hotlinePage.getByRole("button", { name: "在地图上点选位置" }).click();
+  await hotlinePage.locator(".leaflet-container").click({ position: { x: 300, y: 420 } });
+  await hotlinePage.locator(".place .chosen").waitFor();
+  await hotlinePage.getByLabel("来电内容").fill("来电反映：路面有泥沙");
+  await hotlinePage.getByRole("button", { name: "登记", exact: true }).click();
+  const filedCode = await hotlinePage.locator(".filed .code").innerText();
+  assert.match(filedCode, /^\d{4}-\d{7}$/);
+  await shot(hotlinePage, "centre-hotline-filed");
+  const filedCase = (await call(server.base, `/api/v1/incidents?code=${filedCode}`, { token: centre })).body.items[0];
+  assert.equal(filedCase.source ?? (await call(server.base, `/api/v1/incidents/${filedCase.id}`, { token: centre })).body.source, "hotline");
+  // The first caller rings back with their number: the case is read back, then 回访.
+  await hotlinePage.getByLabel("工单号").fill(code);
+  await hotlinePage.getByRole("button", { name: "查询" }).click();
+  const callBack = hotlinePage.locator(".panel.case");
+  await callBack.getByText(code).first().waitFor();
+  await callBack.getByRole("button", { name: "回访" }).click();
+  await callBack.getByLabel(/不满意/).check();
+  await callBack.getByLabel("来电人意见").fill("井盖还是响");
+  await shot(hotlinePage, "centre-callback");
+  await callBack.getByRole("button", { name: "提交" }).click();
+  await callBack.getByText("处置中").first().waitFor();
+  const rated = await call(server.base, `/api/v1/incidents/${id}`, { token: centre });
+  assert.equal(rated.body.status, "dispatched");
+  const rating = rated.body.history.find((e) => e.action === "rated");
+  assert.equal(rating.data.rating, "unsatisfied");
+  assert.equal(rating.data.comment, "井盖还是响");
+  await hotlineContext.close();
+
   assert.deepEqual(errors, []);
   console.log(JSON.stringify({ mapDrawnMs, reloadDrawnMs, firstScreenBytes, markerMs }));
   await context.close();

@@ -11,6 +11,7 @@ import { useSignal } from "../shared/signal.js";
 import { CentreMap } from "./map.js";
 import { CasePanel, GridPanel, Queue, Supervision } from "./panels.jsx";
 import { StatsScreen } from "./stats.jsx";
+import { HotlineDesk } from "./hotline.jsx";
 import { tOr } from "./tor.js";
 
 /** Roles that work at a centre's desk (the others have the phone app or nothing). */
@@ -300,7 +301,9 @@ function Centre({ user }) {
                 {t("supervision")}
               </button>
             </nav>
-            {tab === "queue" ? (
+            {tab === "queue" && user.role === "hotline_operator" ? (
+              <HotlineDesk categories={categories} map={map} onOpen={openCase} />
+            ) : tab === "queue" ? (
               <Queue version={version} names={names} onOpen={openCase} />
             ) : (
               <Supervision version={version} names={names} onOpen={openCase} />

@@ -370,7 +370,8 @@ export class CentreMap {
       this.element().classList.remove("gl-picking");
       if (located) {
         this.selectGrid(located.grid.code);
-        resolve(located);
+        // Where it was clicked too: a call filed here is placed at that point.
+        resolve({ ...located, at: { lon: latlng.lng, lat: latlng.lat } });
       }
       return;
     }
