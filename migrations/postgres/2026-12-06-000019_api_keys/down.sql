@@ -1,0 +1,2 @@
+DROP TABLE open311_requests;
+DROP TABLE api_keys;
