@@ -339,8 +339,20 @@ impl<'a> Tx<'a> {
     /// Opens a case (上报): the case, its first event, its deadlines and its change-log
     /// rows. `reporter` is the staff user who filed it, if one did.
     pub fn open(&mut self, new: NewCase, reporter: Option<&Actor>, now_ms: i64) -> Result<IncidentRow, ActError> {
+        self.open_traced(new, reporter, serde_json::Map::new(), now_ms)
+    }
+
+    /// [`Tx::open`], with more facts for the trace's first event (`reported`): where the
+    /// report came from beyond its source (an Open311 client's name, its attributes).
+    pub fn open_traced(
+        &mut self,
+        new: NewCase,
+        reporter: Option<&Actor>,
+        trace: serde_json::Map<String, Value>,
+        now_ms: i64,
+    ) -> Result<IncidentRow, ActError> {
         let timing = Timing::of(self.tree, self.calendars, &new.category, new.severity, &new.chain[1]);
-        let (row, touched) = open_case(self.conn, new, reporter, timing, now_ms)?;
+        let (row, touched) = open_case(self.conn, new, reporter, trace, timing, now_ms)?;
         self.touched.merge(touched);
         Ok(row)
     }
@@ -397,6 +409,7 @@ fn open_case(
     conn: &mut DbConnection,
     new: NewCase,
     reporter: Option<&Actor>,
+    trace: serde_json::Map<String, Value>,
     timing: Timing<'_>,
     now_ms: i64,
 ) -> Result<(IncidentRow, Touched), ActError> {
@@ -435,7 +448,7 @@ fn open_case(
     store::insert_incident(conn, &row)?;
     crate::stats::store::save(conn, &FiguresRow::of(&row, &crate::stats::facts::Facts::default()))?;
     crate::attachments::reference(conn, &row.id, &new.photos)?;
-    let data = json!({
+    let mut data = json!({
         "category": row.category_code,
         "location": {"lon": row.lon, "lat": row.lat},
         "grid": row.grid_code,
@@ -444,6 +457,9 @@ fn open_case(
         "severity": row.severity,
         "claimed_severity": new.claimed_severity.map(Severity::as_str),
     });
+    for (name, value) in trace {
+        data[name] = value;
+    }
     store::insert_events(conn, &[event_row(&row.id, 1, "reported", reporter, data, now_ms)])?;
     let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .map_or(1970, |t| t.to_offset(time::macros::offset!(+8)).year());

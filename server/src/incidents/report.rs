@@ -7,6 +7,11 @@
 //! optional photos uploaded before and optional contact details. An `Idempotency-Key`
 //! binds the request to its body for 24 hours: a retry with the same body gets the
 //! same case (and the same follow token); the same key with another body is refused.
+//!
+//! Every door that opens a case from outside — this route, and Open311's `POST requests`
+//! (`crate::open311::requests`) — checks and places its report, then hands it to
+//! [`Filer::file`], the one way such a case is opened: through the write path, with the
+//! routing rules acting on arrival and the idempotency record in the same transaction.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use geodata::Level;
@@ -35,7 +40,8 @@ use crate::store::Database;
 const MAX_REPORT_BYTES: usize = 64 * 1024;
 /// How long an `Idempotency-Key` is kept.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
-const MAX_DESCRIPTION_CHARS: usize = 2000;
+/// The longest description of a report, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 
 /// A position as a phone sends it.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -82,13 +88,13 @@ pub struct ReportIn {
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Opened {
     /// The case's id.
-    id: String,
+    pub id: String,
     /// Its human number.
-    code: String,
+    pub code: String,
     /// `reported`.
-    status: String,
+    pub status: String,
     /// Give it to `GET /api/v1/reports/{id}`.
-    follow_token: String,
+    pub follow_token: String,
 }
 
 fn invalid(kind: ErrorKind, detail: String) -> ApiError {
@@ -96,7 +102,7 @@ fn invalid(kind: ErrorKind, detail: String) -> ApiError {
 }
 
 /// A reporter's name and phone, each if given.
-type Contact = (Option<String>, Option<String>);
+pub type Contact = (Option<String>, Option<String>);
 
 /// Checks what can be checked without storage; the contact details trimmed.
 fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>, ApiError> {
@@ -119,8 +125,14 @@ fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>
         return Err(invalid(ErrorKind::InvalidReport, "say what is wrong: a description or at least one photo".into()));
     }
     let Some(contact) = &input.contact else { return Ok(None) };
-    let clean = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-    let (name, phone) = (clean(&contact.name), clean(&contact.phone));
+    check_contact(contact.name.as_deref(), contact.phone.as_deref())
+}
+
+/// A reporter's name and phone, trimmed and checked (a name of at most 50 characters, a
+/// phone of 5–20 digits with `+`, `-` or spaces); `None` when neither is given.
+pub fn check_contact(name: Option<&str>, phone: Option<&str>) -> Result<Option<Contact>, ApiError> {
+    let clean = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let (name, phone) = (clean(name), clean(phone));
     if name.as_ref().is_some_and(|n| n.chars().count() > 50) {
         return Err(invalid(ErrorKind::InvalidContact, "the name is longer than 50 characters".into()));
     }
@@ -151,7 +163,8 @@ fn body_hash(value: &serde_json::Value) -> String {
     Sha256::digest(value.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+/// The `Idempotency-Key` of a request, if it has a well-formed one (400 otherwise).
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
     let key = value.to_str().map(str::trim).unwrap_or_default();
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -188,9 +201,9 @@ impl From<act::ActError> for FileError {
     }
 }
 
-/// The stored result of a key, if it was bound to this body; 422 if to another.
-fn replay(db: &Database, key: &str, hash: &str, now: i64) -> Result<Option<Opened>, ApiError> {
-    let Some(found) = db.read(|c| store::remembered(c, "report", key, now - IDEMPOTENCY_TTL_MS))? else {
+/// The stored result of a key in `scope`, if it was bound to this body; 422 if to another.
+fn replay(db: &Database, scope: &str, key: &str, hash: &str, now: i64) -> Result<Option<Opened>, ApiError> {
+    let Some(found) = db.read(|c| store::remembered(c, scope, key, now - IDEMPOTENCY_TTL_MS))? else {
         return Ok(None);
     };
     if found.body_hash != hash {
@@ -200,6 +213,141 @@ fn replay(db: &Database, key: &str, hash: &str, now: i64) -> Result<Option<Opene
         ));
     }
     serde_json::from_str(&found.result).map(Some).map_err(ApiError::internal)
+}
+
+/// The scope of the keys of `POST /api/v1/reports`.
+const REPORT_SCOPE: &str = "report";
+
+/// An `Idempotency-Key`, the hash of the body it came with, and the scope the key is
+/// unique in (each door, or each client, has its own).
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// Where the key is unique: `report`, or an Open311 client's own.
+    pub scope: String,
+    /// The key.
+    pub key: String,
+    /// The hash of the request it was sent with.
+    pub hash: String,
+}
+
+/// A report checked and placed, ready for [`Filer::file`].
+#[derive(Debug, Clone)]
+pub struct Filing {
+    /// A leaf category (checked to exist).
+    pub category: String,
+    /// Its place: city, county, township, community, grid.
+    pub chain: [String; 5],
+    /// Where, in WGS-84 (longitude, latitude).
+    pub position: (f64, f64),
+    /// What is wrong, trimmed.
+    pub description: String,
+    /// Photos (attachment ids; checked to exist in the transaction).
+    pub photos: Vec<String>,
+    /// How to reach the reporter (personal data: shown masked).
+    pub contact: Option<Contact>,
+    /// An emergency's grade as given: staff's stands, anyone else's is a claim.
+    pub severity: Option<Severity>,
+    /// The staff member filing it, if one does where they work.
+    pub reporter: Option<Actor>,
+    /// Where it came from: `resident`, `staff`, `hotline`, `open311`.
+    pub source: String,
+    /// More facts for the trace's first event (`reported`): an Open311 client's name and
+    /// attributes, say.
+    pub trace: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What opening a case from outside needs.
+#[derive(Clone)]
+pub struct Filer {
+    /// The database.
+    pub db: web::Data<Database>,
+    /// The category tree.
+    pub tree: web::Data<CategoryTree>,
+    /// The grid layer and index.
+    pub geo: web::Data<Geo>,
+    /// The counties' calendars.
+    pub calendars: web::Data<Calendars>,
+    /// The cases' clock.
+    pub clock: web::Data<Clock>,
+    /// The one write path.
+    pub path: web::Data<WritePath>,
+}
+
+impl Filer {
+    /// The first answer to `idempotency`'s key, if it was bound to the same body; 422
+    /// `idempotency-key-reused` if to another. Blocking: call it off the async workers.
+    pub fn replay(&self, idempotency: &Idempotency) -> Result<Option<Opened>, ApiError> {
+        let Idempotency { scope, key, hash } = idempotency;
+        replay(&self.db, scope, key, hash, self.clock.now_ms())
+    }
+
+    /// Opens the case `filing` describes through the one write path, in one transaction:
+    /// the case and its first event, the routing rules' steps on arrival (an
+    /// `auto_dispatch` category of a hotline filing is dispatched at once), `also` (rows a
+    /// door keeps beside the case), and the idempotency record with the answer. A key seen
+    /// before answers its first result instead; a key taken by a concurrent request
+    /// meanwhile answers that one's. Blocking: call it off the async workers.
+    pub fn file(
+        &self,
+        filing: Filing,
+        idempotency: Option<&Idempotency>,
+        also: impl FnOnce(&mut crate::store::DbConnection, &store::IncidentRow) -> Result<(), ApiError>,
+    ) -> Result<Opened, ApiError> {
+        let now = self.clock.now_ms();
+        if let Some(idempotency) = idempotency
+            && let Some(first) = self.replay(idempotency)?
+        {
+            return Ok(first);
+        }
+        let level = self
+            .tree
+            .category(&filing.category)
+            .map(|c| c.level)
+            .ok_or_else(|| ApiError::internal("category vanished"))?;
+        let token = new_token();
+        let Filing { category, chain, position, description, photos, contact, severity, reporter, source, trace } =
+            filing;
+        let new = NewCase {
+            id: Uuid::new_v4().to_string(),
+            category,
+            level: i32::from(level),
+            chain,
+            lon: position.0,
+            lat: position.1,
+            description,
+            photos,
+            contact,
+            source,
+            follow_token_hash: token_hash(&token),
+            // A resident's grade is a claim until staff confirm it.
+            severity: severity.filter(|_| reporter.is_some()),
+            claimed_severity: severity.filter(|_| reporter.is_none()),
+        };
+        let desk = Desk { tree: &self.tree, geo: &self.geo, calendars: &self.calendars };
+        let filed = self.path.run(|tx| -> Result<Opened, FileError> {
+            check_photos(tx.conn(), &new.photos)?;
+            let row = tx.open_traced(new, reporter.as_ref(), trace, now)?;
+            also(tx.conn(), &row)?;
+            // The rules may take it in and dispatch it at once; the reporter sees where it went.
+            let row = crate::routing::dispatch::on_arrival(tx, &desk, &row, now)?.unwrap_or(row);
+            let opened = Opened { id: row.id, code: row.code, status: row.status, follow_token: token };
+            if let Some(Idempotency { scope, key, hash }) = idempotency {
+                let result = serde_json::to_string(&opened).map_err(ApiError::internal)?;
+                if !store::remember(tx.conn(), scope, key, hash, &result, now, now - IDEMPOTENCY_TTL_MS)? {
+                    return Err(FileError::Raced);
+                }
+            }
+            Ok(opened)
+        });
+        match filed {
+            Ok(opened) => Ok(opened),
+            Err(FileError::Raced) => match idempotency {
+                Some(idempotency) => self.replay(idempotency)?.ok_or_else(|| ApiError::internal("key vanished")),
+                None => Err(ApiError::internal("raced without a key")),
+            },
+            Err(FileError::Api(e)) => Err(e),
+        }
+    }
 }
 
 /// Opens a case from a resident (or a staff member filing for one).
@@ -230,16 +378,17 @@ pub async fn file_report(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let value: serde_json::Value = crate::body::json(payload, MAX_REPORT_BYTES).await?;
-    let hash = body_hash(&value);
+    let filer = Filer { db, tree: tree.clone(), geo: geo.clone(), calendars, clock, path };
+    let idempotency = key.map(|key| Idempotency { scope: REPORT_SCOPE.to_owned(), key, hash: body_hash(&value) });
     // A retry is answered from its first result before anything else is judged, and a
     // key reused with another body is refused as such, whatever that body holds.
-    if let Some(key) = key.clone() {
-        let (db, hash, now) = (db.clone(), hash.clone(), clock.now_ms());
-        if let Some(first) = web::block(move || replay(&db, &key, &hash, now)).await?? {
+    if let Some(idempotency) = idempotency.clone() {
+        let filer = filer.clone();
+        if let Some(first) = web::block(move || filer.replay(&idempotency)).await?? {
             return Ok(HttpResponse::Created().json(first));
         }
     }
-    let report: ReportIn = serde_json::from_value(value.clone())
+    let report: ReportIn = serde_json::from_value(value)
         .map_err(|e| ApiError::BadRequest(format!("the body is not a valid report: {e}")))?;
     let contact = check_report(&report, &tree)?;
     let crs = match report.location.crs.as_deref() {
@@ -248,7 +397,7 @@ pub async fn file_report(
             .parse::<Crs>()
             .map_err(|_| ApiError::InvalidCrs(format!("crs must be wgs84, gcj02 or bd09, not {name:?}")))?,
     };
-    let (chain, (wlon, wlat)) = place(&geo, crs, report.location.lon, report.location.lat)?;
+    let (chain, position) = place(&geo, crs, report.location.lon, report.location.lat)?;
     // Staff file on a caller's behalf only where they work; elsewhere they report as
     // anyone does, as a resident.
     let reporter = match &staff {
@@ -262,57 +411,19 @@ pub async fn file_report(
         Some(Role::HotlineOperator) => "hotline",
         Some(_) => "staff",
     };
-    let level =
-        tree.category(&report.category).map(|c| c.level).ok_or_else(|| ApiError::internal("category vanished"))?;
-    let opened = web::block(move || -> Result<Opened, ApiError> {
-        let now = clock.now_ms();
-        if let Some(key) = &key
-            && let Some(first) = replay(&db, key, &hash, now)?
-        {
-            return Ok(first);
-        }
-        let token = new_token();
-        let new = NewCase {
-            id: Uuid::new_v4().to_string(),
-            category: report.category.clone(),
-            level: i32::from(level),
-            chain,
-            lon: wlon,
-            lat: wlat,
-            description: report.description.trim().to_owned(),
-            photos: report.photos.clone(),
-            contact,
-            source: source.to_owned(),
-            follow_token_hash: token_hash(&token),
-            // A resident's grade is a claim until staff confirm it.
-            severity: report.severity.filter(|_| reporter.is_some()),
-            claimed_severity: report.severity.filter(|_| reporter.is_none()),
-        };
-        let desk = Desk { tree: &tree, geo: &geo, calendars: &calendars };
-        let filed = path.run(|tx| -> Result<Opened, FileError> {
-            check_photos(tx.conn(), &new.photos)?;
-            let row = tx.open(new, reporter.as_ref(), now)?;
-            // The rules may take it in and dispatch it at once; the reporter sees where it went.
-            let row = crate::routing::dispatch::on_arrival(tx, &desk, &row, now)?.unwrap_or(row);
-            let opened = Opened { id: row.id, code: row.code, status: row.status, follow_token: token };
-            if let Some(key) = &key {
-                let result = serde_json::to_string(&opened).map_err(ApiError::internal)?;
-                if !store::remember(tx.conn(), "report", key, &hash, &result, now, now - IDEMPOTENCY_TTL_MS)? {
-                    return Err(FileError::Raced);
-                }
-            }
-            Ok(opened)
-        });
-        match filed {
-            Ok(opened) => Ok(opened),
-            Err(FileError::Raced) => match &key {
-                Some(key) => replay(&db, key, &hash, now)?.ok_or_else(|| ApiError::internal("key vanished")),
-                None => Err(ApiError::internal("raced without a key")),
-            },
-            Err(FileError::Api(e)) => Err(e),
-        }
-    })
-    .await??;
+    let filing = Filing {
+        category: report.category,
+        chain,
+        position,
+        description: report.description.trim().to_owned(),
+        photos: report.photos,
+        contact,
+        severity: report.severity,
+        reporter,
+        source: source.to_owned(),
+        trace: serde_json::Map::new(),
+    };
+    let opened = web::block(move || filer.file(filing, idempotency.as_ref(), |_, _| Ok(()))).await??;
     tracing::info!(id = %opened.id, code = %opened.code, "case reported");
     Ok(HttpResponse::Created().json(opened))
 }
