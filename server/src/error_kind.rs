@@ -64,6 +64,8 @@ kinds! {
     Forbidden = "forbidden", 403, "Forbidden";
     /// The task is not the caller's: not among its assignees, or held by another.
     NotYourTask = "not-your-task", 403, "Not your task";
+    /// An Open311 request to file names no API key, or one the server did not issue or revoked.
+    InvalidApiKey = "invalid-api-key", 403, "Invalid API key";
 
     // 404: nothing there the caller may see.
     /// No such route, case, task or file that the caller may see.
@@ -169,6 +171,9 @@ kinds! {
     /// one a worker may handle alone, or it lacks the photos before or after, or the
     /// result. Nothing is stored; send it as a plain finding instead.
     NotSelfHandled = "not-self-handled", 422, "Not a self-handled finding";
+    /// An Open311 request's `attribute[CODE]` is not one its service defines, a required one
+    /// is missing, or a value is not of the attribute's datatype or among its keys.
+    InvalidAttribute = "invalid-attribute", 422, "Invalid attribute";
 
     // 429, 503: not now.
     /// Too many requests from this address or for this login; try again after `Retry-After`.
