@@ -157,6 +157,8 @@ pub struct Purged {
     pub sessions: usize,
     /// Their phones' push subscriptions removed.
     pub subscriptions: usize,
+    /// The demo's Open311 API key (`demo-key`), revoked (0 or 1).
+    pub keys: usize,
     /// Whether the database was marked as the demo's.
     pub was_marked: bool,
 }
@@ -167,9 +169,10 @@ const CHUNK: usize = 500;
 /// Disables every demo account (those whose id is derived from their login, see
 /// [`account_id`]), in one transaction: its password is replaced by one nobody knows, its
 /// sessions are revoked (running servers close its sockets within seconds), its push
-/// subscriptions go, and no task is sent to it any more. The accounts themselves stay, so
-/// that every case's history still names who did what. Then the demo mark is cleared, and
-/// the purge is recorded so that `--demo` is refused on this database from now on.
+/// subscriptions go, and no task is sent to it any more; the demo's Open311 key
+/// (`demo-key`) is revoked. The accounts themselves stay, so that every case's history
+/// still names who did what. Then the demo mark is cleared, and the purge is recorded so
+/// that `--demo` is refused on this database from now on.
 pub fn purge(db: &Database) -> Result<Purged, DemoAccountsError> {
     // A valid hash of 256 random bits, forgotten at once, rather than a malformed one: a
     // login to a disabled account then costs what any wrong password does.
@@ -194,14 +197,16 @@ pub fn purge(db: &Database) -> Result<Purged, DemoAccountsError> {
                 diesel::delete(push_subscriptions::table.filter(push_subscriptions::user_id.eq_any(chunk)))
                     .execute(c)?;
         }
+        // The demo's Open311 key is as public as its password.
+        let keys = crate::open311::keys::revoke_demo(c, now)?;
         let was_marked = is_marked(c)?;
-        if was_marked || !ids.is_empty() {
+        if was_marked || !ids.is_empty() || keys > 0 {
             diesel::delete(database_marks::table.filter(database_marks::name.eq_any([MARK, PURGED]))).execute(c)?;
             diesel::insert_into(database_marks::table)
                 .values((database_marks::name.eq(PURGED), database_marks::value.eq(now.to_string())))
                 .execute(c)?;
         }
-        Ok(Purged { accounts: ids.len(), sessions: revoked, subscriptions, was_marked })
+        Ok(Purged { accounts: ids.len(), sessions: revoked, subscriptions, keys, was_marked })
     })?)
 }
 
