@@ -179,6 +179,10 @@ async fn every_route_lists_internal_and_a_routes_own_kinds_under_their_statuses(
             item.as_object().unwrap().iter().filter(|(m, _)| ["get", "put", "post", "delete"].contains(&m.as_str()))
         {
             operations += 1;
+            if path.starts_with("/open311/") {
+                // Open311 answers the standard's error array, not problem+json (open311.rs).
+                continue;
+            }
             assert_eq!(listed(&doc, method, path, 500), ["internal"], "{method} {path}");
         }
     }

@@ -14,6 +14,7 @@ mod cli;
 mod crash;
 mod deadline_timer;
 mod layer_store;
+mod open311_keys;
 mod pages;
 mod push_store;
 mod replace;
