@@ -1,7 +1,8 @@
 //! The command line: `gridlink serve`, `migrate`, `users add|move|purge-demo`, `grids check`, `grids demo`,
-//! `grids fuse`, `grids import`, `grids export`.
+//! `grids fuse`, `grids import`, `grids export`, `keys add|list|revoke`.
 
 mod fuse;
+pub mod sensors;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -90,6 +91,10 @@ pub enum Command {
         /// from outside the server).
         #[arg(long, env = "GRIDLINK_BASEMAP")]
         basemap: Option<String>,
+        /// An MQTT broker to take sensors' alarms from (`mqtt://host[:port]`, plain TCP):
+        /// the node subscribes to `gridlink/sensors/+/alarm` (see docs/contract.md, "Sensors").
+        #[arg(long, env = "GRIDLINK_MQTT_URL")]
+        mqtt: Option<String>,
     },
     /// Creates or updates the database schema, then exits.
     Migrate {
@@ -103,11 +108,23 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Issues, lists and revokes Open311 clients' API keys.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Works with grid layers as GeoJSON files.
     Grids {
         /// What to do with them.
         #[command(subcommand)]
         command: GridsCommand,
+    },
+    /// Registers, lists and revokes sensors (物联感知), whose alarms open cases.
+    Sensors {
+        /// What to do.
+        #[command(subcommand)]
+        command: sensors::SensorsCommand,
     },
 }
 
@@ -153,6 +170,37 @@ pub enum UsersCommand {
     /// sessions revoked; the accounts stay for the cases' history. Then the database may
     /// be served on a public address, and `--demo` is refused on it.
     PurgeDemo {
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+}
+
+/// `gridlink keys …`: Open311 API keys (only their hashes are stored).
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Issues a key to a client and prints it, once, alone on standard output.
+    Add {
+        /// The client it is for (an app, a partner's system).
+        #[arg(long)]
+        name: String,
+        /// How to reach the client's operator.
+        #[arg(long)]
+        contact: Option<String>,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Lists every key: id, client, when issued, when revoked; never a key itself.
+    List {
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Revokes a key: its client's requests are refused from now on.
+    Revoke {
+        /// The key's id (from `keys list`).
+        id: String,
         /// The database: `sqlite://PATH` or `postgres://…`.
         #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
@@ -257,6 +305,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             trusted_proxy_header,
             trusted_proxies,
             basemap,
+            mqtt,
         } => {
             let push =
                 PushSettings { allow_hosts: push_allow_hosts, subject: push_subject, timeout_ms: push_timeout_ms };
@@ -275,6 +324,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                 basemap,
                 stats: Default::default(),
                 workflow: Default::default(),
+                mqtt,
             };
             let settings = match config {
                 None => flags,
@@ -322,6 +372,12 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             users_move(&login, role, unit, &database)
         }
         Command::Users { command: UsersCommand::PurgeDemo { database } } => users_purge_demo(&database),
+        Command::Keys { command: KeysCommand::Add { name, contact, database } } => {
+            keys_add(&name, contact.as_deref(), &database)
+        }
+        Command::Keys { command: KeysCommand::List { database } } => keys_list(&database),
+        Command::Keys { command: KeysCommand::Revoke { id, database } } => keys_revoke(&id, &database),
+        Command::Sensors { command } => sensors::run(command),
     }
 }
 
@@ -384,21 +440,105 @@ fn users_purge_demo(url: &str) -> ExitCode {
         Ok(purged) => purged,
         Err(e) => return fail(e),
     };
-    let auth::demo::Purged { accounts, sessions, subscriptions, was_marked } = purged;
-    let text = if accounts == 0 && !was_marked {
+    let auth::demo::Purged { accounts, sessions, subscriptions, keys, was_marked } = purged;
+    let key =
+        if keys > 0 { "the demo's Open311 API key `demo-key` revoked" } else { "no demo Open311 API key to revoke" };
+    let text = if accounts == 0 && keys == 0 && !was_marked {
         "no demo accounts to disable, and the database is not marked as the demo's: nothing changed".to_owned()
     } else {
         format!(
             "disabled {accounts} demo account(s): their logins are refused (the password `demo` replaced by one \
              nobody knows), {sessions} session(s) revoked, {subscriptions} push subscription(s) removed; the \
              accounts stay, so the cases' history still names them\n\
-             no Open311 key to revoke: this version issues none\n\
+             {key}\n\
              the database is no longer marked as the demo's: it may be served on any address, and `serve --demo` \
              is refused on it from now on"
         )
     };
     match writeln!(std::io::stdout(), "{text}") {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Opens a database that must exist already (an operator's typo must not leave an empty
+/// one behind) and brings its schema up to date.
+fn open_existing(url: &str) -> Result<Database, String> {
+    if let Ok(Target::Sqlite(path)) = Target::parse(url)
+        && !Path::new(&path).exists()
+    {
+        return Err(format!("there is no database at {path}"));
+    }
+    open_migrated(url).map_err(|e| e.to_string())
+}
+
+fn keys_add(name: &str, contact: Option<&str>, url: &str) -> ExitCode {
+    let (name, contact) = match crate::open311::keys::check_name(name, contact) {
+        Ok(checked) => checked,
+        Err(e) => return fail(e),
+    };
+    let db = match open_migrated(url) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let key = crate::open311::keys::new_key();
+    match db.write(|c| crate::open311::keys::insert(c, &name, contact.as_deref(), &key, auth::now_ms())) {
+        Ok(issued) => {
+            // The key alone on standard output (`KEY=$(gridlink keys add …)`); the rest for people.
+            let _ = writeln!(std::io::stdout(), "{key}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "issued Open311 API key {} to {name}: give it to the client now; only its hash is kept, so it \
+                 is never shown again",
+                issued.id
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn keys_list(url: &str) -> ExitCode {
+    let db = match open_existing(url) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    let keys = match db.read(crate::open311::keys::list) {
+        Ok(keys) => keys,
+        Err(e) => return fail(e),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut said = writeln!(out, "id\tname\tcreated\trevoked");
+    for k in &keys {
+        if said.is_err() {
+            break;
+        }
+        let revoked = k.revoked_at_ms.map_or_else(|| "-".to_owned(), crate::clock::rfc3339);
+        said = writeln!(out, "{}\t{}\t{}\t{revoked}", k.id, k.name, crate::clock::rfc3339(k.created_at_ms));
+    }
+    match said {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn keys_revoke(id: &str, url: &str) -> ExitCode {
+    let db = match open_existing(url) {
+        Ok(db) => db,
+        Err(e) => return fail(e),
+    };
+    match db.write(|c| crate::open311::keys::revoke(c, id, auth::now_ms())) {
+        Ok(Some(key)) => {
+            let at = key.revoked_at_ms.map(crate::clock::rfc3339).unwrap_or_default();
+            let _ = writeln!(
+                std::io::stdout(),
+                "revoked Open311 API key {} ({}) at {at}: its requests are refused from now on",
+                key.id,
+                key.name
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => refuse(format!("no Open311 API key {id}; `gridlink keys list` shows them")),
         Err(e) => fail(e),
     }
 }

@@ -11,7 +11,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error_kind::ErrorKind::{self, *};
-use crate::{attachments, auth, categories, geo, health, inbox, incidents, push, routing, sync};
+use crate::{attachments, auth, categories, geo, health, inbox, incidents, push, routing, sensors, sync};
 
 /// A route and the error kinds it can answer, beside `internal`, which any can.
 #[derive(Debug, Clone, Copy)]
@@ -117,6 +117,36 @@ pub const ROUTES: &[Route] = &[
     Route { method: "get", path: "/api/v1/push/subscription", errors: &[SESSION, &[BadRequest, NotFound]] },
     Route { method: "delete", path: "/api/v1/push/subscription", errors: &[SESSION, &[BadRequest]] },
     Route { method: "post", path: "/api/v1/push/test", errors: &[SESSION, JSON, &[Forbidden]] },
+    Route { method: "get", path: "/api/v1/keys", errors: &[SESSION, &[Forbidden]] },
+    Route { method: "post", path: "/api/v1/keys", errors: &[SESSION, JSON, &[Forbidden]] },
+    Route { method: "delete", path: "/api/v1/keys/{id}", errors: &[SESSION, &[Forbidden, NotFound]] },
+    // Open311 answers these in the standard's error array, with its statuses (`open311::status_of`).
+    Route { method: "get", path: "/open311/v2/discovery.{format}", errors: &[&[NotFound]] },
+    Route { method: "get", path: "/open311/v2/services.{format}", errors: &[&[BadRequest, NotFound]] },
+    Route { method: "get", path: "/open311/v2/services/{service_code}.{format}", errors: &[&[BadRequest, NotFound]] },
+    Route { method: "get", path: "/open311/v2/requests.{format}", errors: &[&[BadRequest, NotFound]] },
+    Route {
+        method: "post",
+        path: "/open311/v2/requests.{format}",
+        errors: &[
+            &[BadRequest, NotFound, PayloadTooLarge, InvalidApiKey, RateLimited, UnknownCategory, InvalidAttribute],
+            &[InvalidCoordinates, OutsideServiceArea, InvalidReport, InvalidContact, IdempotencyKeyReused],
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/open311/v2/requests/{service_request_id}.{format}",
+        errors: &[&[BadRequest, NotFound]],
+    },
+    Route { method: "get", path: "/open311/v2/tokens/{token}.{format}", errors: &[&[BadRequest, NotFound]] },
+    Route { method: "get", path: "/api/v1/sensors", errors: &[SESSION, &[Forbidden]] },
+    Route { method: "post", path: "/api/v1/sensors", errors: &[SESSION, JSON, sensors::routes::REGISTER_ERRORS] },
+    Route { method: "delete", path: "/api/v1/sensors/{id}", errors: &[SESSION, &[Forbidden, NotFound]] },
+    Route {
+        method: "post",
+        path: "/api/v1/sensors/{id}/alarms",
+        errors: &[JSON, ACT, REFUSALS, sensors::routes::ALARM_ERRORS],
+    },
 ];
 
 /// The kinds `method` on the route `path` (as routed: `/api/v1/incidents/{id}`) may
@@ -173,8 +203,22 @@ pub fn errors_of(method: &str, path: &str) -> Option<Vec<ErrorKind>> {
         push::routes::show,
         push::routes::unsubscribe,
         push::routes::test,
+        crate::open311::keys::list_keys,
+        crate::open311::keys::add_key,
+        crate::open311::keys::revoke_key,
+        crate::open311::services::discovery,
+        crate::open311::services::services,
+        crate::open311::services::definition,
+        crate::open311::requests::get_requests,
+        crate::open311::requests::post_request,
+        crate::open311::requests::get_request,
+        crate::open311::requests::get_token,
+        sensors::routes::list,
+        sensors::routes::register,
+        sensors::routes::revoke,
+        sensors::routes::alarm,
     ),
-    components(schemas(crate::problem::ProblemDoc)),
+    components(schemas(crate::problem::ProblemDoc, crate::open311::Open311Error)),
     modifiers(&Bearer, &Errors),
     tags(
         (name = "geography", description = "Where points and grids are"),
@@ -186,6 +230,8 @@ pub fn errors_of(method: &str, path: &str) -> Option<Vec<ErrorKind>> {
         (name = "accounts", description = "Logging in and sessions"),
         (name = "push", description = "Web Push: waking phones whose socket is closed (residents' news of a report: see reporting)"),
         (name = "operations", description = "Health"),
+        (name = "open311", description = "Open311 GeoReport v2 at /open311/v2/ (errors in the standard's own array), and its API keys"),
+        (name = "sensors", description = "Sensors (物联感知): registering them, and their alarms, which open cases"),
     )
 )]
 pub struct ApiDoc;
@@ -217,12 +263,16 @@ impl Modify for Errors {
             ];
             for (method, operation) in operations {
                 let (Some(operation), Some(kinds)) = (operation.as_mut(), errors_of(method, path)) else { continue };
+                // Open311's routes answer the standard's error array, with its statuses.
+                let open311 = path.starts_with("/open311/");
                 let mut by_status: BTreeMap<u16, Vec<ErrorKind>> = BTreeMap::new();
                 for kind in kinds {
-                    by_status.entry(kind.status()).or_default().push(kind);
+                    let status = if open311 { crate::open311::status_of(kind) } else { kind.status() };
+                    by_status.entry(status).or_default().push(kind);
                 }
                 for (status, kinds) in by_status {
-                    operation.responses.responses.insert(status.to_string(), problem_response(&kinds).into());
+                    let response = if open311 { open311_response(&kinds) } else { problem_response(&kinds) };
+                    operation.responses.responses.insert(status.to_string(), response.into());
                 }
             }
         }
@@ -240,6 +290,18 @@ fn problem_response(kinds: &[ErrorKind]) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(described.join("\n\n"))
         .content("application/problem+json", ContentBuilder::new().schema(Some(schema)).build())
+        .build()
+}
+
+/// Open311's error array, answered for one of `kinds` (named in the description only: the
+/// standard's body carries a status and a text).
+fn open311_response(kinds: &[ErrorKind]) -> utoipa::openapi::Response {
+    let described: Vec<String> = kinds.iter().map(|k| format!("`{}`: {}", k.slug(), k.description())).collect();
+    let array = || utoipa::openapi::schema::ArrayBuilder::new().items(Ref::from_schema_name("Open311Error"));
+    ResponseBuilder::new()
+        .description(described.join("\n\n"))
+        .content("application/json", ContentBuilder::new().schema(Some(array())).build())
+        .content("text/xml", ContentBuilder::new().schema(Some(array())).build())
         .build()
 }
 

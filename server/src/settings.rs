@@ -45,6 +45,9 @@ pub struct Settings {
     pub stats: crate::stats::figures::ScoreSettings,
     /// How the loop runs where a city may choose (`[workflow]` in the settings file only).
     pub workflow: WorkflowSettings,
+    /// An MQTT broker whose `gridlink/sensors/+/alarm` topic brings sensors' alarms
+    /// (`mqtt://host[:port]`, plain TCP); none by default.
+    pub mqtt: Option<String>,
 }
 
 /// How the loop runs where a city may choose, from the `[workflow]` table of the
@@ -107,6 +110,14 @@ pub struct LimitSettings {
     /// Devices one user may keep; a new one past that retires the one heard from
     /// longest ago (a replaced phone), unless every one is connected.
     pub devices_per_user: u32,
+    /// Open311 requests one API key may file at once …
+    pub open311_burst: u32,
+    /// … and then per hour (429 past it; each key counts on its own).
+    pub open311_per_hour: u32,
+    /// Alarms one sensor may send at once …
+    pub sensor_alarms_burst: u32,
+    /// … and then per minute.
+    pub sensor_alarms_per_minute: u32,
 }
 
 impl LimitSettings {
@@ -123,6 +134,10 @@ impl LimitSettings {
             ("login_failure_window_s", l.login_failure_window_s),
             ("password_checks_waiting", l.password_checks_waiting),
             ("devices_per_user", l.devices_per_user),
+            ("open311_burst", l.open311_burst),
+            ("open311_per_hour", l.open311_per_hour),
+            ("sensor_alarms_burst", l.sensor_alarms_burst),
+            ("sensor_alarms_per_minute", l.sensor_alarms_per_minute),
         ];
         if let Some((name, _)) = counts.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be at least 1"));
@@ -148,6 +163,10 @@ impl Default for LimitSettings {
             login_failure_window_s: 900,
             password_checks_waiting: 32,
             devices_per_user: 10,
+            open311_burst: 60,
+            open311_per_hour: 600,
+            sensor_alarms_burst: 30,
+            sensor_alarms_per_minute: 60,
         }
     }
 }
@@ -314,6 +333,8 @@ pub struct FileSettings {
     pub stats: Option<crate::stats::figures::ScoreSettings>,
     /// How the loop runs where a city may choose (`[workflow]`).
     pub workflow: Option<WorkflowSettings>,
+    /// An MQTT broker bringing sensors' alarms (`mqtt://host[:port]`).
+    pub mqtt: Option<String>,
 }
 
 /// Why a settings file was refused.
@@ -392,6 +413,7 @@ impl FileSettings {
             basemap: if given("basemap") { flags.basemap } else { self.basemap.or(flags.basemap) },
             stats: self.stats.unwrap_or(flags.stats),
             workflow: self.workflow.unwrap_or(flags.workflow),
+            mqtt: if given("mqtt") { flags.mqtt } else { self.mqtt.or(flags.mqtt) },
         }
     }
 }
@@ -440,6 +462,33 @@ pub enum SettingsError {
     /// The basemap is not a tile URL template.
     #[error("basemap must be an http(s) URL with {{z}}, {{x}} and {{y}} in it, not {0:?}")]
     BadBasemap(String),
+    /// The MQTT broker's URL is not `mqtt://host[:port]`.
+    #[error("mqtt: {0}")]
+    BadMqtt(String),
+}
+
+/// The host and port of an MQTT broker's URL: `mqtt://host[:port]` (or `tcp://`; port
+/// 1883 when none is given). TLS (`mqtts://`) is not built.
+pub fn mqtt_broker(url: &str) -> Result<(String, u16), String> {
+    let url = url.trim();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("{url:?} is not mqtt://host[:port]"));
+    };
+    if !matches!(scheme, "mqtt" | "tcp") {
+        return Err(format!("{url:?}: only plain mqtt://host[:port] is served (no TLS, no websockets)"));
+    }
+    let address = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match address.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') => {
+            (host, port.parse::<u16>().map_err(|_| format!("{url:?}: {port:?} is not a port"))?)
+        }
+        _ => (address, 1883),
+    };
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let ok = !host.is_empty()
+        && port != 0
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+    if ok { Ok((host.to_owned(), port)) } else { Err(format!("{url:?} is not mqtt://host[:port]")) }
 }
 
 /// The origin (`https://host[:port]`) of a basemap template, if it is one: an http(s)
@@ -490,6 +539,9 @@ impl Settings {
         if let Some(bad) = self.basemap.as_ref().filter(|b| basemap_origin(b).is_none()) {
             return Err(SettingsError::BadBasemap(bad.clone()));
         }
+        if let Some(url) = &self.mqtt {
+            mqtt_broker(url).map_err(SettingsError::BadMqtt)?;
+        }
         Ok(self)
     }
 }
@@ -514,7 +566,26 @@ mod tests {
             basemap: None,
             stats: Default::default(),
             workflow: Default::default(),
+            mqtt: None,
         }
+    }
+
+    #[test]
+    fn an_mqtt_broker_is_plain_mqtt_from_a_flag_or_the_file() {
+        assert_eq!(mqtt_broker("mqtt://127.0.0.1:1883"), Ok(("127.0.0.1".into(), 1883)));
+        assert_eq!(mqtt_broker("mqtt://broker.local"), Ok(("broker.local".into(), 1883)));
+        assert_eq!(mqtt_broker("tcp://[::1]:1884/"), Ok(("::1".into(), 1884)));
+        for bad in ["mqtts://h:8883", "ws://h", "h:1883", "mqtt://", "mqtt://h:0", "mqtt://h:x", "mqtt://a b"] {
+            assert!(mqtt_broker(bad).is_err(), "{bad}");
+            let s = Settings { mqtt: Some(bad.into()), ..settings("127.0.0.1:0", false) };
+            assert!(matches!(s.validate(), Err(SettingsError::BadMqtt(_))), "{bad}");
+        }
+        let file: FileSettings = toml::from_str("mqtt = \"mqtt://10.1.2.3:1883\"\n").unwrap();
+        let merged = file.under(settings("127.0.0.1:0", false), |_| false).validate().unwrap();
+        assert_eq!(merged.mqtt.as_deref(), Some("mqtt://10.1.2.3:1883"));
+        let flag = Settings { mqtt: Some("mqtt://127.0.0.1".into()), ..settings("127.0.0.1:0", false) };
+        let file: FileSettings = toml::from_str("mqtt = \"mqtt://10.1.2.3:1883\"\n").unwrap();
+        assert_eq!(file.under(flag, |id| id == "mqtt").mqtt.as_deref(), Some("mqtt://127.0.0.1"), "the flag wins");
     }
 
     #[test]

@@ -74,6 +74,12 @@ pub enum StartupError {
     /// The trusted proxies are not usable.
     #[error(transparent)]
     Proxy(#[from] crate::ratelimit::ProxyError),
+    /// The Open311 services' attributes could not be loaded.
+    #[error("the Open311 attributes: {0}")]
+    Open311(String),
+    /// The MQTT broker's URL is not usable.
+    #[error("mqtt: {0}")]
+    Mqtt(String),
 }
 
 /// The area the server works with, and its stored generation: the layer stored in the
@@ -170,6 +176,8 @@ pub struct Application {
     timer: crate::deadlines::timer::Timer,
     sweeper: attachments::sweep::Sweeper,
     undeclared: problem::Undeclared,
+    /// The MQTT door of sensors' alarms, when a broker is named.
+    mqtt: Option<crate::sensors::mqtt::Listener>,
 }
 
 impl Application {
@@ -220,6 +228,8 @@ impl Application {
         if settings.demo {
             let created = auth::demo::ensure(&db, &layer, &tree)?;
             tracing::info!(created, "demo accounts ready (password: demo)");
+            let issued = db.write(|c| crate::open311::keys::ensure_demo(c, auth::now_ms()))?;
+            tracing::info!(issued, "demo Open311 API key ready (demo-key)");
         }
         let directory = web::Data::new(Directory::new(directory_entries(&layer, &tree)));
         let db = web::Data::new(db);
@@ -262,6 +272,10 @@ impl Application {
             u64::from(limits.reports_burst),
         )));
         let logins = web::Data::new(auth::throttle::LoginGuard::new(limits));
+        let open311 = web::Data::new(
+            crate::open311::Open311::new(limits.open311_per_hour, limits.open311_burst)
+                .map_err(StartupError::Open311)?,
+        );
         let limits = web::Data::new(limits.clone());
         let geo =
             web::Data::new(Geo::new(layer, IndexOptions { snap_tolerance_m: settings.snap_tolerance_m }, generation));
@@ -315,6 +329,21 @@ impl Application {
             }),
         };
         let timer = crate::deadlines::timer::Timer { path: path.clone(), clock: clock.get_ref().clone() };
+        // Sensors' alarms (物联感知): over HTTP, and over MQTT when a broker is named.
+        let sensors = web::Data::new(crate::sensors::Sensors::new(
+            path.clone(),
+            geo.get_ref().clone(),
+            clock.get_ref().clone(),
+            &settings.limits,
+        ));
+        let mqtt_metrics = crate::sensors::mqtt::Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let mqtt = match &settings.mqtt {
+            Some(url) => Some(
+                crate::sensors::mqtt::Listener::new(url, sensors.get_ref().clone(), mqtt_metrics.clone())
+                    .map_err(StartupError::Mqtt)?,
+            ),
+            None => None,
+        };
         let sweeper = attachments::sweep::Sweeper { db: db.get_ref().clone(), clock: clock.get_ref().clone() };
         let sessions = hub.clone();
         let hub = web::Data::from(hub);
@@ -331,6 +360,9 @@ impl Application {
         metrics.registry.register(Box::new(gauge)).map_err(|e| StartupError::Metrics(e.to_string()))?;
         let undeclared = problem::Undeclared::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
         metrics.registry.register(undeclared.collector()).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        for collector in mqtt_metrics.collectors() {
+            metrics.registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        }
         let calendar_watch = web::Data::new(calendar_watch);
         let checked = undeclared.clone();
         let server = HttpServer::new(move || {
@@ -371,6 +403,8 @@ impl Application {
                 .app_data(pages.clone())
                 .app_data(basemap.clone())
                 .app_data(presence.clone())
+                .app_data(open311.clone())
+                .app_data(sensors.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
@@ -410,7 +444,15 @@ impl Application {
                 .service(incidents::presence::gone)
                 .service(routing::routes::get_roster)
                 .service(routing::routes::put_roster)
+                .service(crate::sensors::routes::list)
+                .service(crate::sensors::routes::register)
+                .service(crate::sensors::routes::revoke)
+                .service(crate::sensors::routes::alarm)
                 .configure(push::routes::configure)
+                .configure(crate::open311::configure)
+                .service(crate::open311::keys::list_keys)
+                .service(crate::open311::keys::add_key)
+                .service(crate::open311::keys::revoke_key)
                 .service(sync::socket::connect)
                 .service(sync::held::held)
                 .configure(|cfg| {
@@ -426,7 +468,7 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_GRACE_S)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, hub: sessions, watch, timer, sweeper, undeclared })
+        Ok(Application { port, server, hub: sessions, watch, timer, sweeper, undeclared, mqtt })
     }
 
     /// A handle that stops the server (tests stop one to start another on its database).
@@ -449,13 +491,14 @@ impl Application {
     /// and requests under way get [`SHUTDOWN_GRACE_S`] seconds to finish. Meanwhile it
     /// watches the stored grid layer and swaps in a newly imported one ([`geo::watch`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { server, hub, watch, timer, sweeper, .. } = self;
+        let Application { server, hub, watch, timer, sweeper, mqtt, .. } = self;
         let Watch { db, geo, every, follower } = watch;
         let watching = tokio::spawn(geo::watch::run(db, geo, every, follower));
         // Both end with the server, however it ends.
         let _watching = AbortOnDrop(watching);
         let _timing = AbortOnDrop(tokio::spawn(timer.run()));
         let _sweeping = AbortOnDrop(tokio::spawn(sweeper.run()));
+        let mqtt = mqtt.map(crate::sensors::mqtt::Listener::start);
         let handle = server.handle();
         let mut server = std::pin::pin!(server);
         tokio::select! {
@@ -467,6 +510,9 @@ impl Application {
             handle.pause().await;
             let told = hub.kick_where(|_, _| true, crate::sync::hub::Kick::ShuttingDown);
             tracing::info!(sockets = told, "stopping: phones told to go");
+            if let Some(mqtt) = mqtt {
+                mqtt.stop().await;
+            }
             handle.stop(true).await;
         };
         // The server's own future carries out the pause and the stop: poll both.
