@@ -1,2 +1,3 @@
+DROP INDEX incidents_by_reported;
 DROP TABLE open311_requests;
 DROP TABLE api_keys;

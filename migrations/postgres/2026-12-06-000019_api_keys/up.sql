@@ -23,3 +23,7 @@ CREATE TABLE open311_requests (
     device_id TEXT,
     account_id TEXT
 );
+
+-- Open311's list of requests reads a window of report dates, newest first, whatever the
+-- area: the place indexes above do not serve it.
+CREATE INDEX incidents_by_reported ON incidents (reported_at_ms, id);
