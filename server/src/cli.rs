@@ -39,8 +39,8 @@ pub enum Command {
     Serve {
         /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories, calendars,
         /// push_allow_hosts, push_subject, push_timeout_ms, sync_heartbeat_s, sync_retention_days,
-        /// trusted_proxy_header, trusted_proxies, and the [limits] table); flags and GRIDLINK_*
-        /// variables win over it.
+        /// grids_poll_ms, trusted_proxy_header, trusted_proxies, basemap, mqtt, and the [limits],
+        /// [stats] and [workflow] tables); flags and GRIDLINK_* variables win over it.
         #[arg(long, env = "GRIDLINK_CONFIG")]
         config: Option<PathBuf>,
         /// Address to listen on.
