@@ -32,17 +32,25 @@ function newDeviceId(prefix) {
   return `${prefix}-${crypto.randomUUID()}`;
 }
 
-async function send(path, { method = "GET", body, token, headers = {} } = {}) {
+/**
+ * One request: `body` sent as JSON, or `raw` bytes (a photo) of type `type`; the answer's
+ * JSON (or text), or a {@link Problem}. The pages' own session helpers and the phone
+ * app's (whose session lives in IndexedDB) all send through it.
+ */
+export async function send(path, { method = "GET", body, raw, type, token, headers = {} } = {}) {
   const init = { method, headers: { Accept: "application/json", ...headers } };
   if (token) init.headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) {
+  if (raw !== undefined) {
+    init.headers["Content-Type"] = type;
+    init.body = raw;
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   const response = await fetch(path, init);
   if (response.status === 204) return null;
-  const type = response.headers.get("content-type") || "";
-  const doc = type.includes("json") ? await response.json() : await response.text();
+  const answered = response.headers.get("content-type") || "";
+  const doc = answered.includes("json") ? await response.json() : await response.text();
   if (!response.ok) throw new Problem(response.status, typeof doc === "object" ? doc : { detail: doc });
   return doc;
 }

@@ -1,27 +1,8 @@
 // The worker app's calls to the server: JSON with the bearer token of the session kept
 // in IndexedDB (the service worker uses the same), renewed with the refresh token when
 // it has ended — a worker offline for days logs in again only if the device was revoked.
-import { Problem } from "../shared/api.js";
+import { Problem, send } from "../shared/api.js";
 import { deviceId, forget, loadSession, meta, saveSession, setMeta } from "./state.js";
-
-async function send(path, { method = "GET", body, token, raw, type } = {}) {
-  const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  let payload;
-  if (raw !== undefined) {
-    headers["Content-Type"] = type;
-    payload = raw;
-  } else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    payload = JSON.stringify(body);
-  }
-  const response = await fetch(path, { method, headers, body: payload });
-  if (response.status === 204) return null;
-  const kind = response.headers.get("content-type") || "";
-  const doc = kind.includes("json") ? await response.json() : await response.text();
-  if (!response.ok) throw new Problem(response.status, typeof doc === "object" ? doc : { detail: doc });
-  return doc;
-}
 
 /** Logs in on this install's device, keeping the refresh token. */
 export async function login(name, password) {
