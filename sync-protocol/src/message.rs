@@ -38,6 +38,24 @@ pub enum ClientMessage {
     Unknown,
 }
 
+impl ClientMessage {
+    /// Reads one text frame as a client's message: the server's one decoder, so that what
+    /// the fuzzer (`fuzz/fuzz_targets/sync_decode.rs`) checks is what the socket runs.
+    /// Unknown fields, types and op kinds decode (as `Unknown`); anything else that is not
+    /// such a message is an error, never a panic.
+    pub fn decode(text: &str) -> Result<ClientMessage, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The message as one text frame: what [`ClientMessage::decode`] reads back to an equal
+    /// message.
+    pub fn encode(&self) -> String {
+        // Serialising these types cannot fail: every map key is a string and floats that
+        // JSON cannot carry are written as null.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// A position as a phone's location service gives it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

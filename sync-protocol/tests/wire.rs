@@ -207,3 +207,19 @@ fn malformed_messages_are_errors_not_panics() {
         assert!(serde_json::from_value::<ClientMessage>(bad.clone()).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn the_decoder_reads_frames_and_reads_back_what_it_encodes() {
+    let frame =
+        r#"{"type":"mutate","id":"m1","op":{"kind":"arrive","task_id":"t","location":{"lon":118.3,"lat":33.9}}}"#;
+    let message = ClientMessage::decode(frame).unwrap();
+    let at = Location { lon: 118.3, lat: 33.9, crs: None };
+    assert_eq!(
+        message,
+        ClientMessage::Mutate { id: "m1".into(), op: op(OpKind::Arrive { task_id: "t".into(), location: Some(at) }) }
+    );
+    assert_eq!(ClientMessage::decode(&message.encode()).unwrap(), message);
+    for bad in ["", "{", "[]", r#"{"type":"ack"}"#, "\u{0}"] {
+        assert!(ClientMessage::decode(bad).is_err(), "{bad:?}");
+    }
+}

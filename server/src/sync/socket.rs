@@ -154,7 +154,7 @@ impl Conn {
     async fn converse(&mut self, stream: &mut actix_ws::AggregatedMessageStream) -> Result<(), Close> {
         // The hello.
         let first = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
-            Ok(Some(Ok(AggregatedMessage::Text(text)))) => serde_json::from_str::<ClientMessage>(&text).ok(),
+            Ok(Some(Ok(AggregatedMessage::Text(text)))) => ClientMessage::decode(&text).ok(),
             Ok(Some(Ok(AggregatedMessage::Close(_))) | None) => return Ok(()),
             _ => None,
         };
@@ -308,7 +308,7 @@ impl Conn {
                         return Err(Close(codes::CLOSE_FLOODING, "too many frames"));
                     }
                     match message {
-                        AggregatedMessage::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                        AggregatedMessage::Text(text) => match ClientMessage::decode(&text) {
                             Ok(ClientMessage::Ack { cursor }) => {
                                 while self.unacked.front().is_some_and(|(c, _)| *c <= cursor) {
                                     self.unacked.pop_front();
