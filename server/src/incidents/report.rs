@@ -128,6 +128,54 @@ fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>
     check_contact(contact.name.as_deref(), contact.phone.as_deref())
 }
 
+/// A report's body as far as it can be checked without storage or the map: what
+/// [`file_report`] places and files next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedReport {
+    /// A leaf category of the tree.
+    pub category: String,
+    /// Longitude, in `crs`.
+    pub lon: f64,
+    /// Latitude, in `crs`.
+    pub lat: f64,
+    /// The coordinate system the phone sent (WGS-84 unless it said).
+    pub crs: Crs,
+    /// What is wrong, trimmed (at most [`MAX_DESCRIPTION_CHARS`]).
+    pub description: String,
+    /// Attachment ids (checked to exist when filed).
+    pub photos: Vec<String>,
+    /// The contact details, trimmed and checked.
+    pub contact: Option<Contact>,
+    /// An emergency's grade, on a category that takes one.
+    pub severity: Option<Severity>,
+}
+
+/// Reads and checks the JSON body of `POST /api/v1/reports` (already parsed, and its texts
+/// bounded by [`crate::body::json`]): the report's shape, its category, grade, description
+/// and contact, and its coordinate system. A pure function, so that the fuzzer
+/// (`fuzz/fuzz_targets/report_body.rs`) runs exactly what the route runs.
+pub fn check_body(value: serde_json::Value, tree: &CategoryTree) -> Result<CheckedReport, ApiError> {
+    let report: ReportIn = serde_json::from_value(value)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not a valid report: {e}")))?;
+    let contact = check_report(&report, tree)?;
+    let crs = match report.location.crs.as_deref() {
+        None => Crs::Wgs84,
+        Some(name) => name
+            .parse::<Crs>()
+            .map_err(|_| ApiError::InvalidCrs(format!("crs must be wgs84, gcj02 or bd09, not {name:?}")))?,
+    };
+    Ok(CheckedReport {
+        description: report.description.trim().to_owned(),
+        category: report.category,
+        lon: report.location.lon,
+        lat: report.location.lat,
+        crs,
+        photos: report.photos,
+        contact,
+        severity: report.severity,
+    })
+}
+
 /// A reporter's name and phone, trimmed and checked (a name of at most 50 characters, a
 /// phone of 5–20 digits with `+`, `-` or spaces); `None` when neither is given.
 pub fn check_contact(name: Option<&str>, phone: Option<&str>) -> Result<Option<Contact>, ApiError> {
@@ -388,16 +436,8 @@ pub async fn file_report(
             return Ok(HttpResponse::Created().json(first));
         }
     }
-    let report: ReportIn = serde_json::from_value(value)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not a valid report: {e}")))?;
-    let contact = check_report(&report, &tree)?;
-    let crs = match report.location.crs.as_deref() {
-        None => Crs::Wgs84,
-        Some(name) => name
-            .parse::<Crs>()
-            .map_err(|_| ApiError::InvalidCrs(format!("crs must be wgs84, gcj02 or bd09, not {name:?}")))?,
-    };
-    let (chain, position) = place(&geo, crs, report.location.lon, report.location.lat)?;
+    let report = check_body(value, &tree)?;
+    let (chain, position) = place(&geo, report.crs, report.lon, report.lat)?;
     // Staff file on a caller's behalf only where they work; elsewhere they report as
     // anyone does, as a resident.
     let reporter = match &staff {
@@ -415,9 +455,9 @@ pub async fn file_report(
         category: report.category,
         chain,
         position,
-        description: report.description.trim().to_owned(),
+        description: report.description,
         photos: report.photos,
-        contact,
+        contact: report.contact,
         severity: report.severity,
         reporter,
         source: source.to_owned(),
@@ -600,4 +640,42 @@ pub async fn rate(
     })
     .await??;
     Ok(HttpResponse::Ok().json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_body_is_checked_whole_before_it_is_placed() {
+        let tree = CategoryTree::default_tree().unwrap();
+        let body = json!({
+            "category": "C0101",
+            "location": {"lon": 118.27, "lat": 33.96, "crs": "gcj02"},
+            "description": "  井盖缺失 ",
+            "contact": {"name": " 张三 ", "phone": "138 0000 0000"},
+        });
+        let checked = check_body(body, &tree).unwrap();
+        assert_eq!((checked.crs, checked.lon, checked.lat), (Crs::Gcj02, 118.27, 33.96));
+        assert_eq!(checked.description, "井盖缺失");
+        assert_eq!(checked.contact, Some((Some("张三".into()), Some("138 0000 0000".into()))));
+        for (body, kind) in [
+            (json!({"category": "C0101"}), ErrorKind::BadRequest),
+            (
+                json!({"category": "X", "location": {"lon": 1, "lat": 1}, "description": "d"}),
+                ErrorKind::UnknownCategory,
+            ),
+            (
+                json!({"category": "C0101", "location": {"lon": 1, "lat": 1}, "description": " "}),
+                ErrorKind::InvalidReport,
+            ),
+            (
+                json!({"category": "C0101", "location": {"lon": 1, "lat": 1, "crs": "utm"}, "description": "d"}),
+                ErrorKind::InvalidCrs,
+            ),
+        ] {
+            assert_eq!(check_body(body.clone(), &tree).unwrap_err().kind(), kind, "{body}");
+        }
+    }
 }
