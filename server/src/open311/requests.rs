@@ -24,7 +24,7 @@ use super::services::{Jurisdiction, definitions, notice};
 use super::store::{self, RequestRow, Window};
 use super::{Format, Open311, respond};
 use crate::calendar::Calendars;
-use crate::categories::{CategoryTree, Domain, Severity};
+use crate::categories::{Category, CategoryTree, Domain, Severity};
 use crate::clock::Clock;
 use crate::error_kind::ErrorKind;
 use crate::geo::Geo;
@@ -334,7 +334,8 @@ fn number(
 }
 
 /// Which cases and which page a query asks for: the window, the page size and the offset.
-fn window_of(query: &RequestsQuery, tree: &CategoryTree, now_ms: i64) -> Result<(Window, i64, i64), ApiError> {
+/// Pure, for the fuzzer (`fuzz/fuzz_targets/open311_form.rs`) as for the route.
+pub fn window_of(query: &RequestsQuery, tree: &CategoryTree, now_ms: i64) -> Result<(Window, i64, i64), ApiError> {
     let page = number("page", &query.page, 1, 1..=1_000_000)?;
     let page_size = number("page_size", &query.page_size, DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?;
     let offset = (page - 1) * page_size;
@@ -488,13 +489,22 @@ pub async fn get_token(
 }
 
 /// A POSTed form: its single fields (the first of each) and its `attribute[CODE]` values.
-#[derive(Debug, Default)]
-struct Form {
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Form {
     fields: BTreeMap<String, String>,
     attributes: BTreeMap<String, Vec<String>>,
 }
 
 impl Form {
+    /// Reads a POSTed body (`application/x-www-form-urlencoded`): 400 when it is not such a
+    /// form, 400 `invalid-attribute` for a malformed `attribute[…]` name.
+    pub fn parse(body: &[u8]) -> Result<Form, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|e| {
+            ApiError::BadRequest(format!("the body is not an application/x-www-form-urlencoded form: {e}"))
+        })?;
+        Form::read(pairs)
+    }
+
     /// Reads `application/x-www-form-urlencoded` pairs.
     fn read(pairs: Vec<(String, String)>) -> Result<Form, ApiError> {
         let mut form = Form::default();
@@ -516,12 +526,12 @@ impl Form {
     }
 
     /// A field, trimmed; `None` when absent or blank.
-    fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     /// The form's content, canonical (sorted), hashed: what an `Idempotency-Key` binds.
-    fn hash(&self) -> String {
+    pub fn hash(&self) -> String {
         let canonical = json!({"fields": self.fields, "attributes": self.attributes}).to_string();
         Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -607,6 +617,86 @@ fn check_media_url(url: Option<&str>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// A POSTed request as far as it can be checked without storage or the map: what
+/// [`post_request`] places and files once the key is known.
+#[derive(Debug, Clone)]
+pub struct CheckedRequest {
+    /// The service's category.
+    pub category: Category,
+    /// The `attribute[CODE]` values kept, by code.
+    pub attributes: serde_json::Map<String, Value>,
+    /// An emergency's grade the requester claims (`attribute[severity]`).
+    pub severity: Option<Severity>,
+    /// WGS-84 longitude (finite).
+    pub long: f64,
+    /// WGS-84 latitude (finite).
+    pub lat: f64,
+    /// What is wrong, trimmed (at most [`MAX_DESCRIPTION_CHARS`]).
+    pub description: String,
+    /// An http(s) URL, never fetched.
+    pub media_url: Option<String>,
+    /// The requester's name and phone.
+    pub contact: Option<report::Contact>,
+    /// The requester's e-mail.
+    pub email: Option<String>,
+    /// The client's device id.
+    pub device_id: Option<String>,
+    /// The client's account id for the requester.
+    pub account_id: Option<String>,
+}
+
+/// Checks a POSTed form beyond its key: the service and its attributes, the position, the
+/// description or media URL, the requester's details. A pure function, so that the fuzzer
+/// (`fuzz/fuzz_targets/open311_form.rs`) runs exactly what the route runs.
+pub fn check_request(form: &Form, tree: &CategoryTree, attributes: &Attributes) -> Result<CheckedRequest, ApiError> {
+    let Some(code) = form.get("service_code") else {
+        return Err(ApiError::refused(ErrorKind::UnknownCategory, "service_code is required; see services.json"));
+    };
+    let Some(category) = tree.category(code).cloned() else {
+        return Err(ApiError::refused(ErrorKind::UnknownCategory, format!("no service {code}; see services.json")));
+    };
+    let definitions = definitions(tree, attributes, code).unwrap_or_default();
+    let kept = Attributes::check(&definitions, code, &form.attributes)
+        .map_err(|detail| ApiError::refused(ErrorKind::InvalidAttribute, detail))?;
+    // An emergency's grade from the requester is a claim, as a resident's is.
+    let severity = match kept.get("severity").and_then(Value::as_str) {
+        Some(grade) if category.domain == Domain::Emergency => {
+            Some(grade.parse::<Severity>().map_err(|e| ApiError::refused(ErrorKind::InvalidAttribute, e))?)
+        }
+        _ => None,
+    };
+    let (long, lat) = position(form)?;
+    let description = form.get("description").unwrap_or_default().to_owned();
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ApiError::refused(
+            ErrorKind::InvalidReport,
+            format!("the description is longer than {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    let media_url = check_media_url(form.get("media_url"))?;
+    if description.is_empty() && media_url.is_none() {
+        return Err(ApiError::refused(ErrorKind::InvalidReport, "say what is wrong: a description or a media_url"));
+    }
+    let name = full_name(form.get("first_name"), form.get("last_name"));
+    let contact = report::check_contact(name.as_deref(), form.get("phone"))?;
+    let email = check_email(form.get("email"))?;
+    let device_id = check_id("device_id", form.get("device_id"))?;
+    let account_id = check_id("account_id", form.get("account_id"))?;
+    Ok(CheckedRequest {
+        category,
+        attributes: kept,
+        severity,
+        long,
+        lat,
+        description,
+        media_url,
+        contact,
+        email,
+        device_id,
+        account_id,
+    })
+}
+
 /// Files a service request with an API key: the case is opened at once, through the
 /// same path as a resident's report; its id is the `service_request_id`.
 #[utoipa::path(
@@ -653,9 +743,7 @@ pub async fn post_request(
     }
     let idempotency_key = report::idempotency_key(&req)?;
     let body = crate::body::read_limited(payload, MAX_POST_BYTES).await?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not an application/x-www-form-urlencoded form: {e}")))?;
-    let form = Form::read(pairs)?;
+    let form = Form::parse(&body)?;
 
     // The key first: nothing else is judged for a client the server does not know.
     let Some(key) = form.get("api_key").map(str::to_owned) else {
@@ -671,39 +759,19 @@ pub async fn post_request(
     tracing::Span::current().record("client", client.name.as_str());
     open311.limiter.take(&client.id, 1.0, Instant::now()).map_err(ApiError::RateLimited)?;
 
-    let Some(code) = form.get("service_code") else {
-        return Err(ApiError::refused(ErrorKind::UnknownCategory, "service_code is required; see services.json"));
-    };
-    let Some(category) = tree.category(code).cloned() else {
-        return Err(ApiError::refused(ErrorKind::UnknownCategory, format!("no service {code}; see services.json")));
-    };
-    let definitions = definitions(&tree, &open311.attributes, code).unwrap_or_default();
-    let kept = Attributes::check(&definitions, code, &form.attributes)
-        .map_err(|detail| ApiError::refused(ErrorKind::InvalidAttribute, detail))?;
-    // An emergency's grade from the requester is a claim, as a resident's is.
-    let severity = match kept.get("severity").and_then(Value::as_str) {
-        Some(grade) if category.domain == Domain::Emergency => {
-            Some(grade.parse::<Severity>().map_err(|e| ApiError::refused(ErrorKind::InvalidAttribute, e))?)
-        }
-        _ => None,
-    };
-    let (long, lat) = position(&form)?;
-    let description = form.get("description").unwrap_or_default().to_owned();
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ApiError::refused(
-            ErrorKind::InvalidReport,
-            format!("the description is longer than {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    let media_url = check_media_url(form.get("media_url"))?;
-    if description.is_empty() && media_url.is_none() {
-        return Err(ApiError::refused(ErrorKind::InvalidReport, "say what is wrong: a description or a media_url"));
-    }
-    let name = full_name(form.get("first_name"), form.get("last_name"));
-    let contact = report::check_contact(name.as_deref(), form.get("phone"))?;
-    let email = check_email(form.get("email"))?;
-    let device_id = check_id("device_id", form.get("device_id"))?;
-    let account_id = check_id("account_id", form.get("account_id"))?;
+    let CheckedRequest {
+        category,
+        attributes: kept,
+        severity,
+        long,
+        lat,
+        description,
+        media_url,
+        contact,
+        email,
+        device_id,
+        account_id,
+    } = check_request(&form, &tree, &open311.attributes)?;
     let (chain, position) = report::place(&geo, Crs::Wgs84, long, lat)?;
 
     let mut trace = serde_json::Map::new();
@@ -793,6 +861,29 @@ mod tests {
         assert!(check_media_url(Some("https://exa mple.org")).is_err());
         assert!(check_email(Some("a@b.cn")).is_ok());
         assert!(check_email(Some("not-an-address")).is_err());
+    }
+
+    #[test]
+    fn a_posted_form_is_checked_whole_before_its_key_is_looked_up() {
+        let tree = CategoryTree::default_tree().unwrap();
+        let attributes = Attributes::builtin().unwrap();
+        let body = b"api_key=k&service_code=C0101&lat=33.96&long=118.27&description=%E4%BA%95%E7%9B%96&email=a%40b.cn";
+        let form = Form::parse(body).unwrap();
+        assert_eq!(form.get("api_key"), Some("k"));
+        let checked = check_request(&form, &tree, &attributes).unwrap();
+        assert_eq!((checked.category.code.as_str(), checked.long, checked.lat), ("C0101", 118.27, 33.96));
+        assert_eq!((checked.description.as_str(), checked.email.as_deref()), ("井盖", Some("a@b.cn")));
+        assert!(Form::parse(b"a=%ZZ&attribute[=1").is_err());
+        for (body, kind) in [
+            (&b"lat=1&long=1&description=d"[..], ErrorKind::UnknownCategory),
+            (b"service_code=C0101&lat=1&description=d", ErrorKind::InvalidCoordinates),
+            (b"service_code=C0101&lat=1&long=1", ErrorKind::InvalidReport),
+            (b"service_code=C0101&lat=1&long=1&description=d&attribute[nope]=1", ErrorKind::InvalidAttribute),
+        ] {
+            let form = Form::parse(body).unwrap();
+            let refused = check_request(&form, &tree, &attributes).unwrap_err();
+            assert_eq!(refused.kind(), kind, "{}", String::from_utf8_lossy(body));
+        }
     }
 
     #[test]
