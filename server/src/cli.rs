@@ -1,6 +1,7 @@
 //! The command line: `gridlink serve`, `migrate`, `users add|move|purge-demo`, `grids check`, `grids demo`,
-//! `grids fuse`, `grids import`, `grids export`, `keys add|list|revoke`.
+//! `grids fuse`, `grids import`, `grids export`, `keys add|list|revoke`, `audit verify|export|check`.
 
+pub mod audit;
 mod fuse;
 pub mod sensors;
 
@@ -125,6 +126,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: sensors::SensorsCommand,
+    },
+    /// Checks and exports the tamper-evident trace (全程留痕).
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
 }
 
@@ -378,6 +385,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         Command::Keys { command: KeysCommand::List { database } } => keys_list(&database),
         Command::Keys { command: KeysCommand::Revoke { id, database } } => keys_revoke(&id, &database),
         Command::Sensors { command } => sensors::run(command),
+        Command::Audit { command } => audit::run(command),
     }
 }
 

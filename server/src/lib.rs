@@ -11,6 +11,7 @@
 //! in a tracing span ([`telemetry`]).
 
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod calendar;

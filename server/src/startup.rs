@@ -206,6 +206,11 @@ impl Application {
         db.migrate()?;
         db.write(incidents::store::restamp_lights)?;
         db.write(crate::stats::store::backfill)?;
+        // A database from before the trace was chained: its events join the chain once.
+        let chained = db.write(crate::audit::chain_unrecorded_events)?;
+        if chained > 0 {
+            tracing::info!(events = chained, "chained the events of cases written before the trace was chained");
+        }
         // Before anything is written or served: a demo's database never goes public, whether
         // or not this run has --demo (which refuses a public address by itself).
         let address = listener.local_addr()?;
@@ -435,6 +440,7 @@ impl Application {
                 .service(incidents::report::rate)
                 .service(incidents::routes::list)
                 .service(incidents::routes::get_incident)
+                .service(crate::audit::export::case_trace)
                 .service(incidents::routes::incident_action)
                 .service(incidents::routes::task_action)
                 .service(inbox::routes::inbox)

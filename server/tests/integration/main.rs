@@ -10,6 +10,7 @@
 
 mod support;
 
+mod audit;
 mod cli;
 mod crash;
 mod deadline_timer;

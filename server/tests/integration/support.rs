@@ -21,6 +21,8 @@ pub struct TestDb {
     pub name: &'static str,
     /// The database, migrated.
     pub db: Database,
+    /// Its URL, for the binary.
+    pub url: String,
     _guard: Option<ScratchPg>,
     _file: Option<DropSqlite>,
 }
@@ -65,9 +67,10 @@ pub fn unique() -> String {
 /// A fresh, migrated SQLite database.
 pub fn sqlite() -> TestDb {
     let path = std::env::temp_dir().join(format!("gridlink-store-{}.db", unique()));
-    let db = Database::open(&format!("sqlite://{}", path.display()), 4).unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let db = Database::open(&url, 4).unwrap();
     db.migrate().unwrap();
-    TestDb { name: "sqlite", db, _guard: None, _file: Some(DropSqlite(path)) }
+    TestDb { name: "sqlite", db, url, _guard: None, _file: Some(DropSqlite(path)) }
 }
 
 /// A fresh, empty PostgreSQL database; `None` when PostgreSQL cannot be reached outside CI.
@@ -96,7 +99,7 @@ pub fn postgres() -> Option<TestDb> {
     let scratch = scratch_postgres()?;
     let db = Database::open(&scratch.url, 8).unwrap();
     db.migrate().unwrap();
-    Some(TestDb { name: "postgres", db, _guard: Some(scratch), _file: None })
+    Some(TestDb { name: "postgres", db, url: scratch.url.clone(), _guard: Some(scratch), _file: None })
 }
 
 /// SQLite, and PostgreSQL when it can be reached.
