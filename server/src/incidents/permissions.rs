@@ -443,6 +443,211 @@ pub fn allowed_on_task(viewer: &Viewer, facts: &Facts<'_>, task: TaskId, now_ms:
         .collect()
 }
 
+/// The roles that take cases in, route, verify and close them: the centres, community
+/// staff, and the administrator, who sees what they see ([`Viewer::directs`]).
+pub const DIRECTING: &[Role] =
+    &[Role::Administrator, Role::CityCentre, Role::CountyCentre, Role::TownshipCentre, Role::CommunityStaff];
+
+/// The desks that read an area's map and figures ([`Viewer::desk_area`]): the directing
+/// roles and the hotline, which reads its area's cases back to callers.
+pub const DESKS: &[Role] = &[
+    Role::Administrator,
+    Role::CityCentre,
+    Role::CountyCentre,
+    Role::TownshipCentre,
+    Role::CommunityStaff,
+    Role::HotlineOperator,
+];
+
+/// Who may come through a door of the API (an HTTP route, a socket op), before the
+/// workflow judges what they ask. The other half of the table: [`RULES`] says who may take
+/// a step on a case; [`ROUTE_RULES`] and [`SOCKET_RULES`] say which door leads to which
+/// rule, and who may use the doors that touch no case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// Anyone, with no credentials at all.
+    Public,
+    /// An Open311 client, with an API key the server issued (`invalid-api-key` otherwise).
+    Open311Key,
+    /// A sensor, with its own key (401 otherwise).
+    SensorKey,
+    /// A report's follow token (its reporter): without it the report does not exist (404).
+    FollowToken,
+    /// Any session (401 without one).
+    Session,
+    /// A session of one of these roles; 403 for the others.
+    Roles(&'static [Role]),
+    /// A desk of one of these roles; 403 for the others, and for an `area` asked outside
+    /// their own.
+    DeskArea(&'static [Role]),
+    /// A session that sees the case the path names (by the case, its task or its photo):
+    /// 404 for everyone else ([`sees`]).
+    SeesCase,
+    /// A session whose area holds the grid the path names (404 otherwise), of one of these
+    /// roles (403 otherwise).
+    SeesGrid(&'static [Role]),
+    /// A step on the case the path names, as [`RULES`] says ([`answer`]: 404 outside the
+    /// caller's view, 403 for a role the rule leaves out).
+    Case(Action),
+    /// A worker's own finding: a grid worker, within their own grid's community
+    /// ([`files_at`]); 403 otherwise.
+    Finding,
+}
+
+/// One door of the HTTP API: a route of `openapi::ROUTES`, or one of the operations a
+/// route's body selects (`action` of a case's actions, `kind` of a task's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteRule {
+    /// `get`, `post`, `put` or `delete`, as in `openapi::ROUTES`.
+    pub method: &'static str,
+    /// The path as routed, as in `openapi::ROUTES`.
+    pub path: &'static str,
+    /// The operation the body names, for a route that takes several.
+    pub op: Option<&'static str>,
+    /// Who may come through.
+    pub door: Door,
+}
+
+const fn route(method: &'static str, path: &'static str, door: Door) -> RouteRule {
+    RouteRule { method, path, op: None, door }
+}
+
+const fn op(method: &'static str, path: &'static str, name: &'static str, door: Door) -> RouteRule {
+    RouteRule { method, path, op: Some(name), door }
+}
+
+const ADMIN: Door = Door::Roles(&[Role::Administrator]);
+const CASE_ACTIONS: &str = "/api/v1/incidents/{id}/actions";
+const TASK_ACTIONS: &str = "/api/v1/tasks/{id}/actions";
+
+/// The route half of the table: every route of `openapi::ROUTES`, and who may use it
+/// (a unit test fails on a route without a row, and on a row without a route; the
+/// authorization matrix, `mobile-api-tests/tests/api/authz.rs`, tries each row on a real
+/// server with every role, inside and outside its area).
+pub const ROUTE_RULES: &[RouteRule] = &[
+    route("get", "/healthz", Door::Public),
+    route("get", "/api/v1/locate", Door::Public),
+    route("get", "/api/v1/grids", Door::Public),
+    route("get", "/api/v1/map", Door::Public),
+    route("get", "/api/v1/map/tiles/{z}/{x}/{y}", Door::Public),
+    route("get", "/api/v1/map/cases", Door::DeskArea(DESKS)),
+    route("get", "/api/v1/stats", Door::DeskArea(DESKS)),
+    route("get", "/api/v1/stats/heat", Door::DeskArea(DESKS)),
+    route("get", "/api/v1/categories", Door::Public),
+    route("post", "/api/v1/auth/login", Door::Public),
+    route("post", "/api/v1/auth/refresh", Door::Public),
+    route("post", "/api/v1/auth/logout", Door::Session),
+    route("get", "/api/v1/me", Door::Session),
+    // Accounts are the administrator's (docs/domain.md: "manages accounts").
+    route("get", "/api/v1/users", ADMIN),
+    route("post", "/api/v1/users", ADMIN),
+    route("get", "/api/v1/users/{id}", ADMIN),
+    route("post", "/api/v1/users/{id}/disable", ADMIN),
+    route("post", "/api/v1/users/{id}/enable", ADMIN),
+    route("post", "/api/v1/users/{id}/password", ADMIN),
+    route("delete", "/api/v1/users/{id}/devices/{device_id}", ADMIN),
+    // Anyone may upload a photo for a report; it is read through a case that holds it.
+    route("post", "/api/v1/attachments", Door::Public),
+    route("get", "/api/v1/attachments/{id}", Door::SeesCase),
+    route("post", "/api/v1/reports", Door::Public),
+    route("get", "/api/v1/reports/{id}", Door::FollowToken),
+    route("post", "/api/v1/reports/{id}/rating", Door::FollowToken),
+    route("put", "/api/v1/reports/{id}/push", Door::FollowToken),
+    route("delete", "/api/v1/reports/{id}/push", Door::FollowToken),
+    // Every session lists the cases it sees (a department: those it was sent).
+    route("get", "/api/v1/incidents", Door::Session),
+    route("get", "/api/v1/incidents/{id}", Door::SeesCase),
+    route("get", "/api/v1/incidents/{id}/trace", Door::SeesCase),
+    op("post", CASE_ACTIONS, "accept", Door::Case(Action::Accept)),
+    op("post", CASE_ACTIONS, "reject", Door::Case(Action::Reject)),
+    op("post", CASE_ACTIONS, "merge", Door::Case(Action::Merge)),
+    op("post", CASE_ACTIONS, "dispatch", Door::Case(Action::Dispatch)),
+    op("post", CASE_ACTIONS, "redispatch", Door::Case(Action::Redispatch)),
+    op("post", CASE_ACTIONS, "inform", Door::Case(Action::Inform)),
+    op("post", CASE_ACTIONS, "escalate", Door::Case(Action::Escalate)),
+    op("post", CASE_ACTIONS, "approve_extension", Door::Case(Action::AnswerExtension)),
+    op("post", CASE_ACTIONS, "refuse_extension", Door::Case(Action::AnswerExtension)),
+    op("post", CASE_ACTIONS, "approve_park", Door::Case(Action::AnswerPark)),
+    op("post", CASE_ACTIONS, "refuse_park", Door::Case(Action::AnswerPark)),
+    op("post", CASE_ACTIONS, "resume_task", Door::Case(Action::ResumeTask)),
+    op("post", CASE_ACTIONS, "request_verification", Door::Case(Action::RequestVerification)),
+    op("post", CASE_ACTIONS, "verify", Door::Case(Action::Verify)),
+    op("post", CASE_ACTIONS, "close", Door::Case(Action::Close)),
+    op("post", CASE_ACTIONS, "reopen", Door::Case(Action::Reopen)),
+    op("post", CASE_ACTIONS, "grade", Door::Case(Action::Grade)),
+    op("post", CASE_ACTIONS, "flag", Door::Case(Action::Flag)),
+    op("post", CASE_ACTIONS, "rate", Door::Case(Action::Rate)),
+    op("post", TASK_ACTIONS, "accept_task", Door::Case(Action::TaskOp)),
+    op("post", TASK_ACTIONS, "arrive", Door::Case(Action::TaskOp)),
+    op("post", TASK_ACTIONS, "progress", Door::Case(Action::TaskOp)),
+    op("post", TASK_ACTIONS, "complete_task", Door::Case(Action::TaskOp)),
+    op("post", TASK_ACTIONS, "confirm_task", Door::Case(Action::TaskOp)),
+    op("post", TASK_ACTIONS, "return_task", Door::Case(Action::TaskOp)),
+    op("post", TASK_ACTIONS, "request_extension", Door::Case(Action::TaskOp)),
+    op("post", TASK_ACTIONS, "request_park", Door::Case(Action::TaskOp)),
+    op("post", TASK_ACTIONS, "resume_task", Door::Case(Action::ResumeTask)),
+    op("post", TASK_ACTIONS, "verify", Door::Case(Action::TaskOp)),
+    route("get", "/api/v1/inbox", Door::Roles(DIRECTING)),
+    route("get", "/api/v1/incidents/{id}/suggestion", Door::SeesCase),
+    route("put", "/api/v1/incidents/{id}/presence", Door::SeesCase),
+    // Says only that the caller closed whatever case they had open.
+    route("delete", "/api/v1/incidents/{id}/presence", Door::Session),
+    route("get", "/api/v1/workers/positions", Door::Roles(DIRECTING)),
+    route("get", "/api/v1/grids/{code}/roster", Door::SeesGrid(&Role::ALL)),
+    route("put", "/api/v1/grids/{code}/roster", Door::SeesGrid(DIRECTING)),
+    route("get", "/api/v1/sync", Door::Session),
+    route("get", "/api/v1/tasks", Door::Session),
+    route("get", "/api/v1/push/key", Door::Public),
+    // A session's own devices; waking another user's is the administrator's (in the body).
+    route("put", "/api/v1/push/subscription", Door::Session),
+    route("get", "/api/v1/push/subscription", Door::Session),
+    route("delete", "/api/v1/push/subscription", Door::Session),
+    route("post", "/api/v1/push/test", Door::Session),
+    route("get", "/api/v1/keys", ADMIN),
+    route("post", "/api/v1/keys", ADMIN),
+    route("delete", "/api/v1/keys/{id}", ADMIN),
+    route("get", "/open311/v2/discovery.{format}", Door::Public),
+    route("get", "/open311/v2/services.{format}", Door::Public),
+    route("get", "/open311/v2/services/{service_code}.{format}", Door::Public),
+    route("get", "/open311/v2/requests.{format}", Door::Public),
+    route("post", "/open311/v2/requests.{format}", Door::Open311Key),
+    route("get", "/open311/v2/requests/{service_request_id}.{format}", Door::Public),
+    route("get", "/open311/v2/tokens/{token}.{format}", Door::Public),
+    route("get", "/api/v1/sensors", ADMIN),
+    route("post", "/api/v1/sensors", ADMIN),
+    route("delete", "/api/v1/sensors/{id}", ADMIN),
+    route("post", "/api/v1/sensors/{id}/alarms", Door::SensorKey),
+];
+
+/// The socket half of the table: each op a phone may send over `/api/v1/sync` (by its
+/// `kind`), and who may send it (a unit test fails on a `sync_protocol::OpKind` without a
+/// row).
+pub const SOCKET_RULES: &[(&str, Door)] = &[
+    ("accept_task", Door::Case(Action::TaskOp)),
+    ("arrive", Door::Case(Action::TaskOp)),
+    ("progress", Door::Case(Action::TaskOp)),
+    ("complete_task", Door::Case(Action::TaskOp)),
+    ("confirm_task", Door::Case(Action::TaskOp)),
+    ("return_task", Door::Case(Action::TaskOp)),
+    ("request_extension", Door::Case(Action::TaskOp)),
+    ("request_park", Door::Case(Action::TaskOp)),
+    ("resume_task", Door::Case(Action::ResumeTask)),
+    ("verify", Door::Case(Action::TaskOp)),
+    ("report_incident", Door::Finding),
+    // A position is a grid worker's, kept while they work (docs/domain.md: workers' positions).
+    ("location", Door::Roles(&[Role::GridWorker])),
+];
+
+/// The door of socket op `kind` (`None`: not an op of the table).
+pub fn socket_door(kind: &str) -> Option<Door> {
+    SOCKET_RULES.iter().find(|(name, _)| *name == kind).map(|(_, door)| *door)
+}
+
+/// The rows of the route `method` `path` (several when its body selects an operation).
+pub fn route_rules<'a>(method: &'a str, path: &'a str) -> impl Iterator<Item = &'static RouteRule> + 'a {
+    ROUTE_RULES.iter().filter(move |r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -590,5 +795,152 @@ mod tests {
         let county = viewer(3, Role::CountyCentre, "321302");
         assert_eq!(allowed_on_task(&county, &facts, task, 0), ["redispatch"]);
         assert!(!allowed(&county, &facts, false, 0).contains(&"verify"), "nothing to verify before the work is done");
+    }
+
+
+    /// Every route of the API has its row in the table, and every row names a route.
+    #[test]
+    fn every_route_has_a_row_and_every_row_a_route() {
+        use crate::openapi::ROUTES;
+        for r in ROUTES {
+            let rows: Vec<_> = route_rules(r.method, r.path).collect();
+            assert!(!rows.is_empty(), "{} {} has no row in ROUTE_RULES: say who may use it", r.method, r.path);
+            // A route's rows are one door, or one per operation its body names.
+            let selected = rows.iter().filter(|row| row.op.is_some()).count();
+            assert!(rows.len() == 1 || selected == rows.len(), "{} {}: one row, or one per operation", r.method, r.path);
+        }
+        for row in ROUTE_RULES {
+            assert!(
+                ROUTES.iter().any(|r| r.method == row.method && r.path == row.path),
+                "ROUTE_RULES names {} {}, which is not in openapi::ROUTES",
+                row.method,
+                row.path
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        assert!(ROUTE_RULES.iter().all(|r| seen.insert((r.method, r.path, r.op))), "a row is listed twice");
+    }
+
+    /// The name of a case action as its body names it: a new action does not compile here
+    /// until it is named, and then needs its row.
+    fn action_name(action: &crate::incidents::desk::IncidentAction) -> &'static str {
+        use crate::incidents::desk::IncidentAction as A;
+        match action {
+            A::Accept { .. } => "accept",
+            A::Reject { .. } => "reject",
+            A::Dispatch { .. } => "dispatch",
+            A::Verify { .. } => "verify",
+            A::Close => "close",
+            A::Flag { .. } => "flag",
+            A::Grade { .. } => "grade",
+            A::Inform { .. } => "inform",
+            A::Redispatch { .. } => "redispatch",
+            A::ApproveExtension { .. } => "approve_extension",
+            A::RefuseExtension { .. } => "refuse_extension",
+            A::RequestVerification { .. } => "request_verification",
+            A::ApprovePark { .. } => "approve_park",
+            A::RefusePark { .. } => "refuse_park",
+            A::ResumeTask { .. } => "resume_task",
+            A::Merge { .. } => "merge",
+            A::Reopen { .. } => "reopen",
+            A::Escalate { .. } => "escalate",
+            A::Rate { .. } => "rate",
+        }
+    }
+
+    /// Names a minimal body of each case action, as the route parses it.
+    const ACTION_BODIES: &[&str] = &[
+        r#"{"action":"accept"}"#,
+        r#"{"action":"reject","reason":"-"}"#,
+        r#"{"action":"dispatch","to":{"grid":"-"}}"#,
+        r#"{"action":"verify","passed":true}"#,
+        r#"{"action":"close"}"#,
+        r#"{"action":"flag"}"#,
+        r#"{"action":"grade","severity":null}"#,
+        r#"{"action":"inform","units":[]}"#,
+        r#"{"action":"redispatch","task":"-","to":{"grid":"-"}}"#,
+        r#"{"action":"approve_extension","task":"-"}"#,
+        r#"{"action":"refuse_extension","task":"-"}"#,
+        r#"{"action":"request_verification","to":{"grid":"-"}}"#,
+        r#"{"action":"approve_park","task":"-"}"#,
+        r#"{"action":"refuse_park","task":"-"}"#,
+        r#"{"action":"resume_task","task":"-"}"#,
+        r#"{"action":"merge","into":"-"}"#,
+        r#"{"action":"reopen","reason":"-"}"#,
+        r#"{"action":"escalate","reason":"-"}"#,
+        r#"{"action":"rate","rating":"satisfied"}"#,
+    ];
+
+    #[test]
+    fn every_case_action_and_task_operation_has_its_row() {
+        let rows = |path: &str| -> Vec<(&str, Door)> {
+            route_rules("post", path).map(|r| (r.op.unwrap_or_default(), r.door)).collect()
+        };
+        let case_rows = rows(CASE_ACTIONS);
+        let mut named = Vec::new();
+        for body in ACTION_BODIES {
+            let action: crate::incidents::desk::IncidentAction = serde_json::from_str(body).unwrap();
+            let name = action_name(&action);
+            assert_eq!(serde_json::from_str::<serde_json::Value>(body).unwrap()["action"], name);
+            assert!(case_rows.iter().any(|(n, _)| *n == name), "case action {name} has no row");
+            named.push(name);
+        }
+        assert_eq!(named.len(), case_rows.len(), "a case action row names no action: {case_rows:?}");
+        // A desk's task operations are the phone's, through the same door.
+        let task_rows = rows(TASK_ACTIONS);
+        for (name, door) in &task_rows {
+            assert_eq!(socket_door(name), Some(*door), "task operation {name}: the route and the socket differ");
+        }
+        let socket_tasks = SOCKET_RULES.iter().filter(|(_, d)| matches!(d, Door::Case(_))).count();
+        assert_eq!(task_rows.len(), socket_tasks, "every task operation of the socket is one of the route's");
+    }
+
+    /// The name of a socket op, as its `kind` says: a new op does not compile here until it
+    /// is named, and then needs its row.
+    fn op_name(kind: &sync_protocol::OpKind) -> Option<&'static str> {
+        use sync_protocol::OpKind as K;
+        Some(match kind {
+            K::AcceptTask { .. } => "accept_task",
+            K::Arrive { .. } => "arrive",
+            K::Progress { .. } => "progress",
+            K::CompleteTask { .. } => "complete_task",
+            K::ReturnTask { .. } => "return_task",
+            K::RequestExtension { .. } => "request_extension",
+            K::RequestPark { .. } => "request_park",
+            K::ResumeTask { .. } => "resume_task",
+            K::ConfirmTask { .. } => "confirm_task",
+            K::Verify { .. } => "verify",
+            K::ReportIncident { .. } => "report_incident",
+            K::Location { .. } => "location",
+            // Not an op: what a newer phone sends that this server does not know.
+            K::Unknown => return None,
+        })
+    }
+
+    #[test]
+    fn every_socket_op_has_a_row() {
+        let t = r#""task_id":"t""#;
+        let place = r#""location":{"lon":1,"lat":2}"#;
+        let ops = [
+            format!(r#"{{"kind":"accept_task",{t}}}"#),
+            format!(r#"{{"kind":"arrive",{t}}}"#),
+            format!(r#"{{"kind":"progress",{t},"text":"-"}}"#),
+            format!(r#"{{"kind":"complete_task",{t},"result":"-"}}"#),
+            format!(r#"{{"kind":"return_task",{t},"reason":"-"}}"#),
+            format!(r#"{{"kind":"request_extension",{t},"until":"-","reason":"-"}}"#),
+            format!(r#"{{"kind":"request_park",{t},"reason":"-"}}"#),
+            format!(r#"{{"kind":"resume_task",{t}}}"#),
+            format!(r#"{{"kind":"confirm_task",{t},"exists":true}}"#),
+            format!(r#"{{"kind":"verify",{t},"passed":true}}"#),
+            format!(r#"{{"kind":"report_incident","incident_id":"i","category":"c",{place}}}"#),
+            r#"{"kind":"location","lon":1,"lat":2}"#.to_owned(),
+        ];
+        for json in &ops {
+            let kind: sync_protocol::OpKind = serde_json::from_str(json).unwrap();
+            let name = op_name(&kind).unwrap_or_else(|| panic!("{json} is no op this server knows"));
+            assert!(json.contains(&format!(r#""kind":"{name}""#)), "{name} is not the op's name on the wire");
+            assert!(socket_door(name).is_some(), "socket op {name} has no row in SOCKET_RULES");
+        }
+        assert_eq!(ops.len(), SOCKET_RULES.len(), "SOCKET_RULES names an op the socket does not take");
     }
 }
