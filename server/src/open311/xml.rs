@@ -101,7 +101,10 @@ fn escape_into(out: &mut String, text: &str) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
+            // A parser turns a raw CR (and CR LF) into LF: written as a reference, it reads
+            // back as itself (found by fuzz/fuzz_targets/open311_xml.rs).
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(c),
             c if c < ' ' || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {}
             c => out.push(c),
         }
@@ -368,5 +371,13 @@ mod tests {
         assert!(document("x", &std::collections::BTreeMap::from([("1bad", 1)])).is_err());
         assert_eq!(item_name("service_requests"), "request");
         assert_eq!(item_name("s"), "item");
+    }
+
+    #[test]
+    fn a_carriage_return_is_written_so_that_it_reads_back() {
+        let xml = document("errors", &[("a\r\nb\rc", 1)]).unwrap();
+        // A raw CR would read back as LF (XML's end-of-line handling); a reference is kept.
+        assert!(xml.contains("<item>a&#13;\nb&#13;c</item>"), "{xml}");
+        assert!(!xml.contains('\r'), "{xml}");
     }
 }
