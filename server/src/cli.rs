@@ -4,6 +4,7 @@
 pub mod audit;
 mod fuse;
 pub mod sensors;
+mod users;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -231,6 +232,45 @@ pub enum GridsCommand {
     /// Writes the bundled demo area (units and grids) as GeoJSON.
     Demo {
         /// Where to write it; standard output if not given.
+    /// Disables an account: logins refused, sessions and refresh tokens revoked, push
+    /// subscriptions removed (running servers close its sockets within seconds); the
+    /// account stays for the cases' history.
+    Disable {
+        /// The account's login.
+        login: String,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Enables a disabled account.
+    Enable {
+        /// The account's login.
+        login: String,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Replaces an account's password with one read from standard input (one line, never
+    /// an argument), and revokes every session of theirs.
+    Password {
+        /// The account's login.
+        login: String,
+        /// Read the password from standard input (always so; accepted for scripts that say it).
+        #[arg(long)]
+        password_stdin: bool,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Lists the accounts (tab-separated): login, role, unit, when disabled, open
+    /// sessions and devices, id.
+    List {
+        /// Only accounts whose login, name, role or unit contains this.
+        filter: Option<String>,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
         #[arg(long, short)]
         out: Option<PathBuf>,
         /// Instead, write the demo's communities and the three source layers its grids are
@@ -436,6 +476,14 @@ fn users_move(login: &str, role: Option<String>, unit: Option<String>, url: &str
 fn users_purge_demo(url: &str) -> ExitCode {
     // Purging must not leave an empty database behind where there was none.
     if let Ok(Target::Sqlite(path)) = Target::parse(url)
+        Command::Users { command: UsersCommand::Disable { login, database } } => users::disable(&login, &database),
+        Command::Users { command: UsersCommand::Enable { login, database } } => users::enable(&login, &database),
+        Command::Users { command: UsersCommand::Password { login, password_stdin: _, database } } => {
+            users::set_password(&login, &database)
+        }
+        Command::Users { command: UsersCommand::List { filter, database } } => {
+            users::list(filter.as_deref(), &database)
+        }
         && !Path::new(&path).exists()
     {
         return fail(format!("there is no database at {path}"));
@@ -490,7 +538,13 @@ fn keys_add(name: &str, contact: Option<&str>, url: &str) -> ExitCode {
         Err(e) => return fail(e),
     };
     let key = crate::open311::keys::new_key();
-    match db.write(|c| crate::open311::keys::insert(c, &name, contact.as_deref(), &key, auth::now_ms())) {
+    let issued = db.write(|c| {
+        let issued = crate::open311::keys::insert(c, &name, contact.as_deref(), &key, auth::now_ms())?;
+        let data = serde_json::json!({"name": issued.name, "key": "open311", "via": "cli"});
+        auth::accounts::audit(c, "key_added", None, &issued.id, data)?;
+        Ok(issued)
+    });
+    match issued {
         Ok(issued) => {
             // The key alone on standard output (`KEY=$(gridlink keys add …)`); the rest for people.
             let _ = writeln!(std::io::stdout(), "{key}");
@@ -535,7 +589,8 @@ fn keys_revoke(id: &str, url: &str) -> ExitCode {
         Ok(db) => db,
         Err(e) => return fail(e),
     };
-    match db.write(|c| crate::open311::keys::revoke(c, id, auth::now_ms())) {
+    let via = serde_json::json!({"key": "open311", "via": "cli"});
+    match db.write(|c| crate::open311::keys::revoke_audited(c, id, auth::now_ms(), None, via)) {
         Ok(Some(key)) => {
             let at = key.revoked_at_ms.map(crate::clock::rfc3339).unwrap_or_default();
             let _ = writeln!(
@@ -560,15 +615,14 @@ fn users_add(login: &str, role: &str, unit: &str, name: Option<String>, url: &st
         Ok(role) => role,
         Err(e) => return fail(e),
     };
-    let mut password = String::new();
-    if let Err(e) = std::io::stdin().read_line(&mut password) {
-        return fail(format!("cannot read the password from standard input: {e}"));
+    let password = match users::read_password() {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    if let Err(weak) = auth::password::check(&password, login) {
+        return fail(format!("{weak} (the password was read from standard input)"));
     }
-    let password = password.trim_end_matches(['\r', '\n']);
-    if password.chars().count() < 8 {
-        return fail("the password (read from standard input) must have at least 8 characters");
-    }
-    let hash = match auth::hash_password(password) {
+    let hash = match auth::hash_password(&password) {
         Ok(h) => h,
         Err(e) => return fail(e),
     };
@@ -585,7 +639,12 @@ fn users_add(login: &str, role: &str, unit: &str, name: Option<String>, url: &st
         unit_code: unit.to_owned(),
         created_at_ms: auth::now_ms(),
     };
-    match db.write(|c| auth::insert_user(c, &user)) {
+    let added = db.write(|c| {
+        auth::insert_user(c, &user)?;
+        let data = serde_json::json!({"login": user.login, "role": user.role, "unit": user.unit_code, "via": "cli"});
+        auth::accounts::audit(c, "user_added", None, &user.id, data)
+    });
+    match added {
         Ok(()) => {
             let _ = writeln!(std::io::stdout(), "added {} ({role} of {unit}), id {}", user.login, user.id);
             ExitCode::SUCCESS

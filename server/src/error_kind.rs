@@ -108,6 +108,10 @@ kinds! {
     NoLevelAbove = "no-level-above", 409, "No level above";
     /// This closing of the case is already rated.
     AlreadyRated = "already-rated", 409, "Already rated";
+    /// A new account's login is taken by another account.
+    LoginTaken = "login-taken", 409, "Login taken";
+    /// An administrator may not disable their own account (nobody would be left to enable it).
+    OwnAccount = "own-account", 409, "Own account";
 
     // 413, 415: the body.
     /// The body is larger than the route takes.
@@ -165,6 +169,12 @@ kinds! {
     InvalidDeviceId = "invalid-device-id", 422, "Invalid device id";
     /// The device named is not the session's.
     DeviceMismatch = "device-mismatch", 422, "Device mismatch";
+    /// A new password breaks the password policy; the detail names the rule (at least 10
+    /// characters, not digits only nor one character repeated, not the login, not a common password).
+    WeakPassword = "weak-password", 422, "Weak password";
+    /// A new account's login, role or unit does not hold: a login with spaces, an unknown
+    /// role, or a unit that does not exist or does not fit the role.
+    InvalidAccount = "invalid-account", 422, "Invalid account";
     /// A phone's own finding reuses a case id that exists.
     DuplicateId = "duplicate-id", 422, "Duplicate id";
     /// A finding sent as handled alone (自行处置) does not qualify: its category is not

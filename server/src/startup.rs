@@ -456,6 +456,7 @@ impl Application {
                 .service(crate::sensors::routes::alarm)
                 .configure(push::routes::configure)
                 .configure(crate::open311::configure)
+                .configure(auth::admin::configure)
                 .service(crate::open311::keys::list_keys)
                 .service(crate::open311::keys::add_key)
                 .service(crate::open311::keys::revoke_key)

@@ -201,6 +201,11 @@ pub fn purge(db: &Database) -> Result<Purged, DemoAccountsError> {
         let keys = crate::open311::keys::revoke_demo(c, now)?;
         let was_marked = is_marked(c)?;
         if was_marked || !ids.is_empty() || keys > 0 {
+            let data = serde_json::json!({
+                "accounts_disabled": ids.len(), "sessions_revoked": revoked,
+                "subscriptions_removed": subscriptions, "keys_revoked": keys, "via": "cli",
+            });
+            super::accounts::audit(c, "demo_purged", None, "demo", data)?;
             diesel::delete(database_marks::table.filter(database_marks::name.eq_any([MARK, PURGED]))).execute(c)?;
             diesel::insert_into(database_marks::table)
                 .values((database_marks::name.eq(PURGED), database_marks::value.eq(now.to_string())))

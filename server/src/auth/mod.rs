@@ -6,8 +6,11 @@
 //! Every role is bound to one unit (or department) by its code, and sees that unit's
 //! area; the routes that enforce it arrive with the incident API.
 
+pub mod accounts;
+pub mod admin;
 pub mod checkers;
 pub mod demo;
+pub mod password;
 pub mod routes;
 pub mod schema;
 pub mod throttle;

@@ -52,6 +52,12 @@ impl Directory {
         *self.units.write().unwrap_or_else(PoisonError::into_inner) = units;
     }
 
+    /// The name and level (1 city … 5 grid; 2 for a department) of the unit or department
+    /// `code`, if it is one.
+    pub fn unit(&self, code: &str) -> Option<(String, u8)> {
+        self.units.read().unwrap_or_else(PoisonError::into_inner).get(code).cloned()
+    }
+
     fn describe(&self, user: &User) -> UserRef {
         let units = self.units.read().unwrap_or_else(PoisonError::into_inner).clone();
         let (name, level) = units.get(&user.unit_code).cloned().unwrap_or_else(|| (user.unit_code.clone(), 0));
@@ -157,16 +163,38 @@ pub async fn login(
     // An unknown login is checked against the dummy hash: the same work, the same time.
     if !guard.verify(password, found.as_ref().map(|u| u.password_hash.clone())).await? {
         guard.failed(client, &login, Instant::now());
+        // The trace keeps the name tried, and nothing else of the attempt.
+        let recorded = web::block(move || {
+            db.write(|c| {
+                let data = serde_json::json!({"login": login});
+                audit(c, "login_failed", None, None, data)
+            })
+        })
+        .await;
+        if !matches!(recorded, Ok(Ok(()))) {
+            tracing::warn!("a failed login was not recorded in the audit log");
+        }
         return Err(unauthorized());
     }
     let Some(user) = found else { return Err(unauthorized()) };
     guard.succeeded(&login);
-    let (user, token, refresh_token) = web::block(move || -> Result<_, ApiError> {
+    let opened = web::block(move || -> Result<_, ApiError> {
         let (session, token, renewal) = new_session(&user, device_id, now_ms());
-        db.write(|c| insert_session(c, &session))?;
-        Ok((user, token, renewal))
+        let opened = db.write(|c| {
+            // A disabled account's right password opens nothing (`auth::accounts::disable`).
+            if super::accounts::get(c, &user.id)?.is_none_or(|(_, disabled)| disabled.is_some()) {
+                let data = serde_json::json!({"login": user.login, "disabled": true});
+                audit(c, "login_failed", None, None, data)?;
+                return Ok(false);
+            }
+            insert_session(c, &session)?;
+            audit(c, "login", Some(&user), session.device_id.as_deref(), serde_json::json!({}))?;
+            Ok(true)
+        })?;
+        Ok(opened.then_some((user, token, renewal)))
     })
     .await??;
+    let (user, token, refresh_token) = opened.ok_or_else(unauthorized)?;
     Ok(HttpResponse::Ok().json(Opened { token, refresh_token, user: directory.describe(&user) }))
 }
 
@@ -196,6 +224,7 @@ pub async fn refresh(
             super::revoke_by_hash(c, &old.token_hash, now)?;
             let (session, token, renewal) = new_session(&user, Some(device_id), now);
             insert_session(c, &session)?;
+            audit(c, "session_refreshed", Some(&user), session.device_id.as_deref(), serde_json::json!({}))?;
             Ok(Some((user, token, renewal)))
         })?)
     })
@@ -227,9 +256,12 @@ pub async fn logout(
         db.write(|c| {
             let now = now_ms();
             let mut device = None;
-            if let Some((user, Session { device_id: Some(id), .. })) = session_user(c, &caller.token, now)? {
-                crate::push::store::delete_subscription(c, &user.id, &id)?;
-                device = Some((user.id, id));
+            if let Some((user, session)) = session_user(c, &caller.token, now)? {
+                audit(c, "logout", Some(&user), session.device_id.as_deref(), serde_json::json!({}))?;
+                if let Some(id) = session.device_id {
+                    crate::push::store::delete_subscription(c, &user.id, &id)?;
+                    device = Some((user.id, id));
+                }
             }
             revoke_session(c, &caller.token, now)?;
             Ok(device)
@@ -257,6 +289,30 @@ pub async fn logout(
 #[get("/api/v1/me")]
 pub async fn me(directory: web::Data<Directory>, caller: Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(directory.describe(&caller.user))
+}
+
+/// Writes the audit entry of a login, logout or refresh by `user` from `device`, in the
+/// caller's transaction (the subject is the account itself).
+fn audit(
+    c: &mut crate::store::DbConnection,
+    kind: &str,
+    user: Option<&User>,
+    device: Option<&str>,
+    data: serde_json::Value,
+) -> diesel::QueryResult<()> {
+    crate::audit::record(
+        c,
+        &crate::audit::Entry {
+            at_ms: now_ms(),
+            kind,
+            actor_id: user.map(|u| u.id.as_str()),
+            actor_role: user.map(|u| u.role.as_str()),
+            device_id: device,
+            incident_id: None,
+            subject: user.map(|u| u.id.as_str()),
+            data,
+        },
+    )
 }
 
 /// What a route taking an [`Authenticated`] caller answers without a valid session.

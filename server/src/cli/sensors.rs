@@ -126,7 +126,12 @@ fn add(input: RegisterIn, url: &str) -> ExitCode {
         Ok(made) => made,
         Err(e) => return refuse(e),
     };
-    if let Err(e) = db.write(|c| store::insert(c, &row)) {
+    let registered = db.write(|c| {
+        store::insert(c, &row)?;
+        let data = serde_json::json!({"key": "sensor", "name": row.name, "grid": row.grid_code, "via": "cli"});
+        crate::auth::accounts::audit(c, "key_added", None, &row.id, data)
+    });
+    if let Err(e) = registered {
         return fail(e);
     }
     let text = format!(
@@ -186,7 +191,7 @@ fn revoke(id: &str, url: &str) -> ExitCode {
         Ok(db) => db,
         Err(code) => return code,
     };
-    match db.write(|c| store::revoke(c, id, crate::clock::now_ms())) {
+    match db.write(|c| store::revoke_audited(c, id, crate::clock::now_ms(), None, "cli")) {
         Ok(Some(row)) => {
             let at = row.revoked_at_ms.map(crate::clock::rfc3339).unwrap_or_default();
             match writeln!(

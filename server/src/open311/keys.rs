@@ -112,6 +112,26 @@ pub fn revoke(conn: &mut DbConnection, id: &str, now_ms: i64) -> QueryResult<Opt
     by_id(conn, id)
 }
 
+/// [`revoke`], with its audit entry (`key_revoked`, by `actor`, with `data`) when it
+/// revoked the key now.
+pub fn revoke_audited(
+    conn: &mut DbConnection,
+    id: &str,
+    now_ms: i64,
+    actor: Option<&crate::auth::User>,
+    data: serde_json::Value,
+) -> QueryResult<Option<ApiKey>> {
+    let key = revoke(conn, id, now_ms)?;
+    if let Some(key) = &key
+        && key.revoked_at_ms == Some(now_ms)
+    {
+        let mut data = data;
+        data["name"] = serde_json::json!(key.name);
+        crate::auth::accounts::audit(conn, "key_revoked", actor, &key.id, data)?;
+    }
+    Ok(key)
+}
+
 /// Issues the demo's key [`DEMO_KEY`] unless it was issued before (even if revoked since);
 /// whether it was issued now. Two servers starting at once both succeed.
 pub fn ensure_demo(conn: &mut DbConnection, now_ms: i64) -> QueryResult<bool> {
@@ -239,7 +259,16 @@ pub async fn add_key(
     let key = new_key();
     let issued = {
         let key = key.clone();
-        web::block(move || db.write(|c| insert(c, &name, contact.as_deref(), &key, now_ms()))).await??
+        let actor = caller.user.clone();
+        web::block(move || {
+            db.write(|c| {
+                let issued = insert(c, &name, contact.as_deref(), &key, now_ms())?;
+                let data = serde_json::json!({"name": issued.name, "key": "open311"});
+                crate::auth::accounts::audit(c, "key_added", Some(&actor), &issued.id, data)?;
+                Ok(issued)
+            })
+        })
+        .await??
     };
     tracing::info!(id = %issued.id, client = %issued.name, by = %caller.user.login, "Open311 key issued");
     Ok(HttpResponse::Created().json(IssuedKey { view: KeyView::from(&issued), key }))
@@ -265,7 +294,11 @@ pub async fn revoke_key(
     administrator(&caller)?;
     let id = id.into_inner();
     let lookup = id.clone();
-    let revoked = web::block(move || db.write(|c| revoke(c, &lookup, now_ms()))).await??;
+    let actor = caller.user.clone();
+    let revoked = web::block(move || {
+        db.write(|c| revoke_audited(c, &lookup, now_ms(), Some(&actor), serde_json::json!({"key": "open311"})))
+    })
+    .await??;
     let revoked = revoked.ok_or_else(|| ApiError::NotFound(format!("no Open311 key {id}")))?;
     tracing::info!(id = %revoked.id, client = %revoked.name, by = %caller.user.login, "Open311 key revoked");
     Ok(HttpResponse::Ok().json(KeyView::from(&revoked)))

@@ -208,6 +208,7 @@ pub async fn put_roster(
         parsed.push((s.login.clone(), weekdays, from, to));
     }
     let grid_code = grid.to_string();
+    let actor = caller.user.clone();
     web::block(move || {
         db.transact(|c| -> Result<(), ApiError> {
             let mut shifts = Vec::with_capacity(parsed.len());
@@ -221,7 +222,10 @@ pub async fn put_roster(
                 let user = Uuid::parse_str(&user.id).map_err(|_| ApiError::internal(format!("user id {}", user.id)))?;
                 shifts.push(Shift { grid: grid_code.clone(), user, weekdays, from_min, to_min });
             }
+            let workers: Vec<String> = shifts.iter().map(|s| s.user.to_string()).collect();
             roster::replace(c, &grid_code, &shifts)?;
+            let data = serde_json::json!({"shifts": shifts.len(), "workers": workers});
+            crate::auth::accounts::audit(c, "roster_changed", Some(&actor), &grid_code, data)?;
             Ok(())
         })
     })

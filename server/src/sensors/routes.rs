@@ -83,8 +83,15 @@ pub async fn register(
     let now = sensors.clock().now_ms();
     let (row, key) = new_sensor(sensors.geo(), |code| sensors.tree().category(code).is_some(), &input, now)?;
     let db = sensors.path().db().clone();
-    let stored = row.clone();
-    web::block(move || db.write(|c| store::insert(c, &stored))).await??;
+    let (stored, actor) = (row.clone(), caller.user.clone());
+    web::block(move || {
+        db.write(|c| {
+            store::insert(c, &stored)?;
+            let data = serde_json::json!({"key": "sensor", "name": stored.name, "grid": stored.grid_code});
+            crate::auth::accounts::audit(c, "key_added", Some(&actor), &stored.id, data)
+        })
+    })
+    .await??;
     tracing::info!(sensor = %row.id, name = %row.name, grid = %row.grid_code, by = %caller.user.login, "sensor registered");
     Ok(HttpResponse::Created().json(Registered { sensor: SensorView::of(&row), key }))
 }
@@ -108,7 +115,8 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     administrator(&caller)?;
     let (db, now, lookup) = (sensors.path().db().clone(), sensors.clock().now_ms(), id.clone());
-    let row = web::block(move || db.write(|c| store::revoke(c, &lookup, now))).await??;
+    let actor = caller.user.clone();
+    let row = web::block(move || db.write(|c| store::revoke_audited(c, &lookup, now, Some(&actor), "http"))).await??;
     let row = row.ok_or_else(|| ApiError::NotFound(format!("no sensor {id}")))?;
     tracing::info!(sensor = %row.id, by = %caller.user.login, "sensor revoked");
     Ok(HttpResponse::Ok().json(SensorView::of(&row)))

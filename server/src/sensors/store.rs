@@ -75,3 +75,22 @@ pub fn revoke(conn: &mut DbConnection, id: &str, now_ms: i64) -> QueryResult<Opt
         .execute(conn)?;
     by_id(conn, id)
 }
+
+/// [`revoke`], with its audit entry (`key_revoked` of a sensor, by `actor`, made `via`
+/// `http` or `cli`) when it revoked the sensor now.
+pub fn revoke_audited(
+    conn: &mut DbConnection,
+    id: &str,
+    now_ms: i64,
+    actor: Option<&crate::auth::User>,
+    via: &str,
+) -> QueryResult<Option<SensorRow>> {
+    let row = revoke(conn, id, now_ms)?;
+    if let Some(row) = &row
+        && row.revoked_at_ms == Some(now_ms)
+    {
+        let data = serde_json::json!({"key": "sensor", "name": row.name, "via": via});
+        crate::auth::accounts::audit(conn, "key_revoked", actor, &row.id, data)?;
+    }
+    Ok(row)
+}

@@ -207,6 +207,24 @@ impl Hub {
         }
     }
 
+    /// Tells the sessions of `user` on `device` and on its tabs (`<device>.<tab>`, see
+    /// `auth::accounts::of_device`) to close: a device cut off by an administrator; how
+    /// many were told.
+    pub fn kick_device(&self, user: &str, device: &str, why: Kick) -> usize {
+        let mut inner = self.lock();
+        let mut told = 0;
+        for entry in inner.sessions.values_mut() {
+            if entry.user == user
+                && crate::auth::accounts::of_device(&entry.device, device)
+                && let Some(kick) = entry.kick.take()
+            {
+                let _ = kick.send(why);
+                told += 1;
+            }
+        }
+        told
+    }
+
     /// Tells every session that `close` picks (by user and credential) to close; how many were told.
     pub fn kick_where(&self, close: impl Fn(&str, &str) -> bool, why: Kick) -> usize {
         let mut inner = self.lock();
@@ -300,6 +318,20 @@ mod tests {
         assert_eq!(second.doorbell.newest(), 3);
         hub.kick("w", None, Kick::LoggedOut);
         assert_eq!(other_device.kicked.try_recv(), Ok(Kick::LoggedOut));
+    }
+
+    #[test]
+    fn a_device_is_kicked_with_its_tabs_and_without_its_neighbours() {
+        let hub = Hub::new();
+        let mut lost = hub.register("w", "phone-1", "t1", vec!["w".into()]);
+        let mut tab = hub.register("w", "phone-1.ab", "t1", vec!["w".into()]);
+        let mut neighbour = hub.register("w", "phone-10", "t2", vec!["w".into()]);
+        let mut other_user = hub.register("o", "phone-1", "t3", vec!["o".into()]);
+        assert_eq!(hub.kick_device("w", "phone-1", Kick::LoggedOut), 2);
+        assert_eq!(lost.kicked.try_recv(), Ok(Kick::LoggedOut));
+        assert_eq!(tab.kicked.try_recv(), Ok(Kick::LoggedOut));
+        assert!(neighbour.kicked.try_recv().is_err());
+        assert!(other_user.kicked.try_recv().is_err());
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub async fn connect(
         viewer,
         credential: credential.token_hash,
         expires_at_ms: credential.expires_at_ms,
+        bound_device: credential.device_id,
         session,
         sent: 0,
         unacked: VecDeque::new(),
@@ -104,6 +105,9 @@ struct Conn {
     credential: String,
     /// When that token expires (Unix ms).
     expires_at_ms: i64,
+    /// The device the session was opened from, if it named one: the only device (with its
+    /// tabs) it may say hello as.
+    bound_device: Option<String>,
     session: Session,
     /// The cursor of the last frame sent.
     sent: i64,
@@ -178,6 +182,15 @@ impl Conn {
             self.send(&ServerMessage::Error { code: ErrorKind::Malformed.slug().into(), detail, supported: None })
                 .await?;
             return Err(Close(codes::CLOSE_PROTOCOL, "bad device id"));
+        }
+        // A token taken from one phone does not open a socket as another.
+        if let Some(bound) = &self.bound_device
+            && !auth::accounts::of_device(&device_id, bound)
+        {
+            let detail = Some("this session was opened from another device: say hello with its device_id".to_owned());
+            let code = ErrorKind::DeviceMismatch.slug().into();
+            self.send(&ServerMessage::Error { code, detail, supported: None }).await?;
+            return Err(Close(CLOSE_POLICY, "device mismatch"));
         }
         tracing::info!(device = %device_id, cursor, "hello");
         let Registration { id, doorbell, kicked } =
