@@ -8,6 +8,7 @@
 
 mod support;
 
+mod accounts;
 mod attachments;
 mod auth;
 mod authorization;
