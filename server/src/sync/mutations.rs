@@ -74,6 +74,12 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
             return Applied { reply: answer(id, false, false, Some(ErrorKind::UnsupportedOp), None) };
         }
         OpKind::Location { at, accuracy_m } => {
+            // A position is a grid worker's, kept while they work (docs/domain.md); nobody
+            // else's is anything the server should keep.
+            if actor.viewer.role != Role::GridWorker {
+                let detail = "a position is sent by a grid worker's phone".to_owned();
+                return Applied { reply: refused(ErrorKind::Forbidden, detail) };
+            }
             // Where the worker was when the phone took the fix (sent late, perhaps).
             let taken = op.occurred_at.as_deref().and_then(parse_rfc3339).unwrap_or(now_ms).min(now_ms);
             return locate_worker(shared, actor, id, at, *accuracy_m, taken);
