@@ -590,8 +590,7 @@ pub const ROUTE_RULES: &[RouteRule] = &[
     route("get", "/api/v1/inbox", Door::Roles(DIRECTING)),
     route("get", "/api/v1/incidents/{id}/suggestion", Door::SeesCase),
     route("put", "/api/v1/incidents/{id}/presence", Door::SeesCase),
-    // Says only that the caller closed whatever case they had open.
-    route("delete", "/api/v1/incidents/{id}/presence", Door::Session),
+    route("delete", "/api/v1/incidents/{id}/presence", Door::SeesCase),
     route("get", "/api/v1/workers/positions", Door::Roles(DIRECTING)),
     route("get", "/api/v1/grids/{code}/roster", Door::SeesGrid(&Role::ALL)),
     route("put", "/api/v1/grids/{code}/roster", Door::SeesGrid(DIRECTING)),
