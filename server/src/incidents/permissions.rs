@@ -796,7 +796,6 @@ mod tests {
         assert!(!allowed(&county, &facts, false, 0).contains(&"verify"), "nothing to verify before the work is done");
     }
 
-
     /// Every route of the API has its row in the table, and every row names a route.
     #[test]
     fn every_route_has_a_row_and_every_row_a_route() {
@@ -806,7 +805,12 @@ mod tests {
             assert!(!rows.is_empty(), "{} {} has no row in ROUTE_RULES: say who may use it", r.method, r.path);
             // A route's rows are one door, or one per operation its body names.
             let selected = rows.iter().filter(|row| row.op.is_some()).count();
-            assert!(rows.len() == 1 || selected == rows.len(), "{} {}: one row, or one per operation", r.method, r.path);
+            assert!(
+                rows.len() == 1 || selected == rows.len(),
+                "{} {}: one row, or one per operation",
+                r.method,
+                r.path
+            );
         }
         for row in ROUTE_RULES {
             assert!(
