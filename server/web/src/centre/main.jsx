@@ -12,6 +12,7 @@ import { CentreMap } from "./map.js";
 import { CasePanel, GridPanel, Queue, Supervision } from "./panels.jsx";
 import { StatsScreen } from "./stats.jsx";
 import { HotlineDesk } from "./hotline.jsx";
+import { UsersScreen } from "./users.jsx";
 import { tOr } from "./tor.js";
 
 /** Roles that work at a centre's desk (the others have the phone app or nothing). */
@@ -134,8 +135,12 @@ function Centre({ user }) {
   // (`#/case/<id>`), so that a link to it can be shared and a reload keeps it open.
   const [selected, setSelected] = useState(() => caseInAddress());
   const [tab, setTab] = useState("queue");
-  // The desk's work (调度) or the figures (统计); the figures have their own address.
-  const [screen, setScreen] = useState(() => (location.hash === "#/stats" ? "stats" : "work"));
+  // The desk's work (调度), the figures (统计) or, for an administrator, the accounts
+  // (账号管理); the figures and the accounts have their own addresses.
+  const admin = user.role === "administrator";
+  const [screen, setScreen] = useState(() =>
+    location.hash === "#/stats" ? "stats" : location.hash === "#/users" && admin ? "users" : "work",
+  );
   const [version, setVersion] = useState(0); // bumps on every change: panels re-read
   const [categories, setCategories] = useState(null);
   const mapElement = useRef(null);
@@ -251,7 +256,8 @@ function Centre({ user }) {
     return () => window.removeEventListener("hashchange", follow);
   }, []);
   useEffect(() => {
-    const want = screen === "stats" ? "#/stats" : selected?.kind === "case" ? `#/case/${selected.id}` : "";
+    const want =
+      screen === "stats" ? "#/stats" : screen === "users" ? "#/users" : selected?.kind === "case" ? `#/case/${selected.id}` : "";
     if (location.hash !== want) history.replaceState(null, "", want || location.pathname);
   }, [selected, screen]);
 
@@ -275,6 +281,11 @@ function Centre({ user }) {
           <button role="tab" aria-selected={screen === "stats"} onClick={() => setScreen("stats")}>
             {t("viewStats")}
           </button>
+          {admin && (
+            <button role="tab" aria-selected={screen === "users"} onClick={() => setScreen("users")}>
+              {t("viewUsers")}
+            </button>
+          )}
         </nav>
         <span class={`live live-${status}`} data-status={status}>
           {t(status)}
@@ -288,7 +299,9 @@ function Centre({ user }) {
         </button>
       </header>
       <section class="map" ref={mapElement} aria-label="map" />
-      {screen === "stats" ? (
+      {screen === "users" ? (
+        <UsersScreen me={user} />
+      ) : screen === "stats" ? (
         <StatsScreen map={map} categories={categories} version={version} />
       ) : (
         <>
