@@ -85,6 +85,8 @@ fn database(name: &str, tree: &CategoryTree, reports: &[(f64, f64, [String; 5], 
     let path = std::env::temp_dir().join(format!("gridlink-bench-inbox-{}-{name}.db", std::process::id()));
     let db = Database::open(&format!("sqlite://{}", path.display()), 2).unwrap();
     db.migrate().unwrap();
+    let keys = gridlink::seal::Keyring::parse(&gridlink::seal::new_key_line().1, "bench").unwrap();
+    let db = db.with_keys(std::sync::Arc::new(keys));
     let (tree, calendars) = (std::sync::Arc::new(tree.clone()), std::sync::Arc::new(Calendars::shipped()));
     let writes = WritePath::new(db.clone(), std::sync::Arc::new(gridlink::sync::hub::NoListeners), tree, calendars);
     writes
@@ -99,7 +101,11 @@ fn database(name: &str, tree: &CategoryTree, reports: &[(f64, f64, [String; 5], 
                     lat: *lat,
                     description: "井盖缺失".into(),
                     photos: Vec::new(),
-                    contact: Some((Some("张三".into()), Some("13812345678".into()))),
+                    contact: Some(gridlink::incidents::report::Contact {
+                        name: Some("张三".into()),
+                        phone: Some("13812345678".into()),
+                        id_number: None,
+                    }),
                     source: "resident".into(),
                     follow_token_hash: "x".into(),
                     severity: None,

@@ -32,6 +32,7 @@ pub mod problem;
 pub mod push;
 pub mod ratelimit;
 pub mod routing;
+pub mod seal;
 pub mod sensors;
 pub mod settings;
 pub mod startup;

@@ -229,6 +229,9 @@ pub enum OpKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         accuracy_m: Option<f64>,
     },
+    /// The worker went off duty: the server forgets their position at once (it keeps one
+    /// only while they are on duty).
+    OffDuty,
     /// An op kind this version does not know: answered, not applied.
     #[serde(other)]
     Unknown,

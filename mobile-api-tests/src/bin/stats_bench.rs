@@ -192,6 +192,7 @@ fn case(
         photos: "[]".into(),
         contact_name: None,
         contact_phone: None,
+        contact_id_number: None,
         source: if facts.self_handled { "staff".into() } else { "resident".into() },
         reporter_id: facts.self_handled.then(|| facts.handler_id.clone()).flatten(),
         follow_token_hash: String::new(),

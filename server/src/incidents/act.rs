@@ -239,7 +239,8 @@ impl WritePath {
         E: From<diesel::result::Error> + From<crate::store::StoreError>,
     {
         let (value, touched) = self.db.transact(|conn| {
-            let mut tx = Tx { conn, tree: &self.tree, calendars: &self.calendars, touched: Touched::default() };
+            let keys = self.db.keys().ok();
+            let mut tx = Tx { conn, tree: &self.tree, calendars: &self.calendars, keys, touched: Touched::default() };
             let value = work(&mut tx)?;
             Ok::<_, E>((value, tx.touched))
         })?;
@@ -255,6 +256,8 @@ pub struct Tx<'a> {
     conn: &'a mut DbConnection,
     tree: &'a CategoryTree,
     calendars: &'a Calendars,
+    /// The keys a new case's contact is sealed with (none: a case with a contact is refused).
+    keys: Option<&'a crate::seal::Keyring>,
     touched: Touched,
 }
 
@@ -328,8 +331,13 @@ impl<'a> Tx<'a> {
         let fresh = self.lock(id, &actor.viewer)?;
         let (command, extra) = build(self.conn, &fresh)?;
         let queue = fresh.queue();
-        let facts =
-            Facts { grid: &fresh.row.grid_code, queue: queue.as_deref(), level: fresh.row.level, case: &fresh.case };
+        let facts = Facts {
+            grid: &fresh.row.grid_code,
+            queue: queue.as_deref(),
+            level: fresh.row.level,
+            case: &fresh.case,
+            reporter: fresh.row.reporter_id.as_deref(),
+        };
         permissions::authorize(&actor.viewer, actor.is_system(), &command, &facts).map_err(ActError::from)?;
         let (outcome, touched) = commit(self.conn, fresh, actor, &command, &extra, self.tree, self.calendars, now_ms)?;
         self.touched.merge(touched);
@@ -352,7 +360,7 @@ impl<'a> Tx<'a> {
         now_ms: i64,
     ) -> Result<IncidentRow, ActError> {
         let timing = Timing::of(self.tree, self.calendars, &new.category, new.severity, &new.chain[1]);
-        let (row, touched) = open_case(self.conn, new, reporter, trace, timing, now_ms)?;
+        let (row, touched) = open_case(self.conn, self.keys, new, reporter, trace, timing, now_ms)?;
         self.touched.merge(touched);
         Ok(row)
     }
@@ -363,9 +371,9 @@ impl<'a> Tx<'a> {
     where
         E: From<diesel::result::Error>,
     {
-        let (tree, calendars) = (self.tree, self.calendars);
+        let (tree, calendars, keys) = (self.tree, self.calendars, self.keys);
         let (value, touched) = self.conn.transaction(|conn| {
-            let mut inner = Tx { conn, tree, calendars, touched: Touched::default() };
+            let mut inner = Tx { conn, tree, calendars, keys, touched: Touched::default() };
             let value = work(&mut inner)?;
             Ok::<_, E>((value, inner.touched))
         })?;
@@ -393,8 +401,8 @@ pub struct NewCase {
     pub description: String,
     /// Photos (attachment ids, already checked to exist).
     pub photos: Vec<String>,
-    /// The reporter's name and phone, if given.
-    pub contact: Option<(Option<String>, Option<String>)>,
+    /// The reporter's contact details, if given (in plain form: sealed as they are stored).
+    pub contact: Option<super::report::Contact>,
     /// Where it came from (`resident`, …).
     pub source: String,
     /// SHA-256 of the reporter's follow token.
@@ -407,6 +415,7 @@ pub struct NewCase {
 
 fn open_case(
     conn: &mut DbConnection,
+    keys: Option<&crate::seal::Keyring>,
     new: NewCase,
     reporter: Option<&Actor>,
     trace: serde_json::Map<String, Value>,
@@ -415,7 +424,17 @@ fn open_case(
 ) -> Result<(IncidentRow, Touched), ActError> {
     let case = Case { severity: new.severity, claimed_severity: new.claimed_severity, ..Case::reported(now_ms) };
     let [city, county, township, community, grid] = new.chain;
-    let (contact_name, contact_phone) = new.contact.unwrap_or_default();
+    // Personal data is stored sealed, never in plain form: without keys, no contact is kept.
+    let contact = new.contact.unwrap_or_default();
+    let keys = match keys {
+        Some(keys) => Some(keys),
+        None if contact.is_empty() => None,
+        None => return Err(crate::seal::store::failed(crate::seal::SealError::NoKeys).into()),
+    };
+    let sealed = |label: &str, value: &Option<String>| keys.and_then(|k| k.seal_opt(label, value.as_deref()));
+    let contact_name = sealed(crate::seal::label::CONTACT_NAME, &contact.name);
+    let contact_phone = sealed(crate::seal::label::CONTACT_PHONE, &contact.phone);
+    let contact_id_number = sealed(crate::seal::label::CONTACT_ID_NUMBER, &contact.id_number);
     let mut row = IncidentRow {
         // Numbered last (below): the counter's row stays locked until commit.
         code: format!("pending:{}", new.id),
@@ -443,6 +462,7 @@ fn open_case(
         due_at_ms: timing.due(now_ms, |l| l.accept),
         severity: new.severity.map(|s| s.as_str().to_owned()),
         light: String::new(),
+        contact_id_number,
     };
     row.light = case.light(row.due_at_ms).to_owned();
     store::insert_incident(conn, &row)?;

@@ -10,9 +10,11 @@
 //! desks send alike; [`replace`] moves open cases whose grid a new layer no longer has;
 //! [`merge`] commits a duplicate's merge into a surviving case (two cases, one transaction),
 //! [`duplicate`] says which reports are duplicates; [`self_handled`] records a worker's
-//! finding dealt with on the spot alone (自行处置) in one step, and closes it once checked.
+//! finding dealt with on the spot alone (自行处置) in one step, and closes it once checked;
+//! [`contact`] reads a reporter's contact unmasked, for a reason, each read traced.
 
 pub mod act;
+pub mod contact;
 pub mod desk;
 pub mod duplicate;
 pub mod merge;

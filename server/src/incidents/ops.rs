@@ -78,7 +78,7 @@ pub fn task_op(kind: &OpKind) -> Option<Result<TaskOp, String>> {
         OpKind::Verify { task_id, passed, note, photos } => {
             op(task_id, &|task| Command::Verify { task: Some(task), passed: *passed, note: note.clone() }, photos)
         }
-        OpKind::ReportIncident { .. } | OpKind::Location { .. } | OpKind::Unknown => return None,
+        OpKind::ReportIncident { .. } | OpKind::Location { .. } | OpKind::OffDuty | OpKind::Unknown => return None,
     })
 }
 

@@ -56,6 +56,8 @@ pub enum Action {
     Rate,
     /// An operation on a task (签收, 到场, 反馈, 回退, 延期申请, 挂账申请, 核实, 核查 on site).
     TaskOp,
+    /// Read the reporter's contact unmasked, with a reason; each read traced (查看联系方式).
+    ReadContact,
     /// The server's own steps (deadline alarms, re-placement): no person takes them.
     System,
 }
@@ -79,6 +81,9 @@ pub enum Who {
     HotlineAndCentres,
     /// The task's assignees while it is open; once taken, its holder.
     TaskPeople,
+    /// Any command centre (city, county, township) whose area holds the case, and the
+    /// 12345 hotline operator who filed it.
+    CentresAndFiler,
     /// Nobody but the server itself.
     Nobody,
 }
@@ -104,6 +109,7 @@ pub const RULES: &[(Action, Who)] = &[
     (Action::Flag, Who::CentreAboveHandling),
     (Action::Rate, Who::HotlineAndCentres),
     (Action::TaskOp, Who::TaskPeople),
+    (Action::ReadContact, Who::CentresAndFiler),
     (Action::System, Who::Nobody),
 ];
 
@@ -168,6 +174,8 @@ pub struct Facts<'a> {
     pub level: i32,
     /// Its state.
     pub case: &'a Case,
+    /// The staff user who filed it (a hotline operator for a call), if one did.
+    pub reporter: Option<&'a str>,
 }
 
 /// Why the table refused: said to the caller as 403, `not-your-task` for a task that is
@@ -248,6 +256,15 @@ pub fn may(viewer: &Viewer, action: Action, facts: &Facts<'_>, task: Option<Task
         Who::HotlineAndCentres if is_centre(role) || role == Role::HotlineOperator => Ok(()),
         Who::HotlineAndCentres => {
             deny(format!("the hotline and the command centres call reporters back, not a {role}"))
+        }
+        Who::CentresAndFiler if is_centre(role) => Ok(()),
+        Who::CentresAndFiler
+            if role == Role::HotlineOperator && facts.reporter == Some(viewer.id.to_string().as_str()) =>
+        {
+            Ok(())
+        }
+        Who::CentresAndFiler => {
+            deny(format!("command centres, and the hotline operator who filed the case, do this; not a {role}"))
         }
         Who::TaskPeople => {
             let found = task.and_then(|id| facts.case.tasks.iter().find(|t| t.id == id));
@@ -558,6 +575,7 @@ pub const ROUTE_RULES: &[RouteRule] = &[
     route("get", "/api/v1/incidents", Door::Session),
     route("get", "/api/v1/incidents/{id}", Door::SeesCase),
     route("get", "/api/v1/incidents/{id}/trace", Door::SeesCase),
+    route("post", "/api/v1/incidents/{id}/contact", Door::Case(Action::ReadContact)),
     op("post", CASE_ACTIONS, "accept", Door::Case(Action::Accept)),
     op("post", CASE_ACTIONS, "reject", Door::Case(Action::Reject)),
     op("post", CASE_ACTIONS, "merge", Door::Case(Action::Merge)),
@@ -635,6 +653,8 @@ pub const SOCKET_RULES: &[(&str, Door)] = &[
     ("report_incident", Door::Finding),
     // A position is a grid worker's, kept while they work (docs/domain.md: workers' positions).
     ("location", Door::Roles(&[Role::GridWorker])),
+    // Going off duty forgets the position: only a position's owner has one to forget.
+    ("off_duty", Door::Roles(&[Role::GridWorker])),
 ];
 
 /// The door of socket op `kind` (`None`: not an op of the table).
@@ -732,14 +752,14 @@ mod tests {
     #[test]
     fn every_role_and_action_in_its_area_and_outside_it() {
         let (case, task) = dispatched();
-        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case };
+        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case, reporter: None };
         walk(&facts, task, EXPECTED);
     }
 
     #[test]
     fn once_escalated_the_county_holds_the_queue_and_the_township_no_longer_directs_it() {
         let (case, task) = dispatched();
-        let facts = Facts { grid: GRID, queue: Some("321302"), level: 2, case: &case };
+        let facts = Facts { grid: GRID, queue: Some("321302"), level: 2, case: &case, reporter: None };
         let expected: &[(&str, Role, &str, u128, &str)] = &[
             ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAAFF"),
             // The county holds the queue; it is handled at the county, so it flags nothing.
@@ -765,7 +785,7 @@ mod tests {
     #[test]
     fn the_server_itself_may_do_anything_and_nobody_else_its_steps() {
         let (case, _) = dispatched();
-        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case };
+        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case, reporter: None };
         let warn = Command::Warn { deadline: "accept".into(), step: "accept".into(), due_ms: 0 };
         let centre = viewer(3, Role::CountyCentre, "321302");
         assert!(authorize(&centre, true, &warn, &facts).is_ok());
@@ -775,7 +795,7 @@ mod tests {
     #[test]
     fn a_view_offers_exactly_the_steps_the_table_and_the_state_allow() {
         let reported = Case::reported(0);
-        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &reported };
+        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &reported, reporter: None };
         let township = viewer(5, Role::TownshipCentre, "321302001");
         assert_eq!(allowed(&township, &facts, false, 0), ["accept", "reject", "merge", "escalate", "flag", "inform"]);
         let community = viewer(7, Role::CommunityStaff, "321302001001");
@@ -784,7 +804,7 @@ mod tests {
         assert!(allowed(&township, &facts, true, 0).contains(&"grade"));
 
         let (case, task) = dispatched();
-        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case };
+        let facts = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case, reporter: None };
         let holder = viewer(HOLDER, Role::GridWorker, GRID);
         assert_eq!(
             allowed_on_task(&holder, &facts, task, 0),
@@ -915,6 +935,7 @@ mod tests {
             K::Verify { .. } => "verify",
             K::ReportIncident { .. } => "report_incident",
             K::Location { .. } => "location",
+            K::OffDuty => "off_duty",
             // Not an op: what a newer phone sends that this server does not know.
             K::Unknown => return None,
         })
@@ -937,6 +958,7 @@ mod tests {
             format!(r#"{{"kind":"verify",{t},"passed":true}}"#),
             format!(r#"{{"kind":"report_incident","incident_id":"i","category":"c",{place}}}"#),
             r#"{"kind":"location","lon":1,"lat":2}"#.to_owned(),
+            r#"{"kind":"off_duty"}"#.to_owned(),
         ];
         for json in &ops {
             let kind: sync_protocol::OpKind = serde_json::from_str(json).unwrap();

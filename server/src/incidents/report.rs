@@ -63,6 +63,8 @@ pub struct ContactIn {
     name: Option<String>,
     /// Phone.
     phone: Option<String>,
+    /// ID number (身份证号: 18 characters, or the old 15 digits).
+    id_number: Option<String>,
 }
 
 /// A resident's report.
@@ -101,8 +103,25 @@ fn invalid(kind: ErrorKind, detail: String) -> ApiError {
     ApiError::Refused { kind, detail }
 }
 
-/// A reporter's name and phone, each if given.
-pub type Contact = (Option<String>, Option<String>);
+/// A reporter's contact details, each if given: personal data, sealed when stored
+/// (`crate::seal`) and shown masked; read unmasked only by those the table allows, with a
+/// reason, each read traced (`POST /api/v1/incidents/{id}/contact`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// Name.
+    pub name: Option<String>,
+    /// Phone (a hotline caller's number, for a call).
+    pub phone: Option<String>,
+    /// ID number (身份证号).
+    pub id_number: Option<String>,
+}
+
+impl Contact {
+    /// Whether nothing is given.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.phone.is_none() && self.id_number.is_none()
+    }
+}
 
 /// Checks what can be checked without storage; the contact details trimmed.
 fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>, ApiError> {
@@ -125,7 +144,7 @@ fn check_report(input: &ReportIn, tree: &CategoryTree) -> Result<Option<Contact>
         return Err(invalid(ErrorKind::InvalidReport, "say what is wrong: a description or at least one photo".into()));
     }
     let Some(contact) = &input.contact else { return Ok(None) };
-    check_contact(contact.name.as_deref(), contact.phone.as_deref())
+    check_contact(contact.name.as_deref(), contact.phone.as_deref(), contact.id_number.as_deref())
 }
 
 /// A report's body as far as it can be checked without storage or the map: what
@@ -176,11 +195,31 @@ pub fn check_body(value: serde_json::Value, tree: &CategoryTree) -> Result<Check
     })
 }
 
-/// A reporter's name and phone, trimmed and checked (a name of at most 50 characters, a
-/// phone of 5–20 digits with `+`, `-` or spaces); `None` when neither is given.
-pub fn check_contact(name: Option<&str>, phone: Option<&str>) -> Result<Option<Contact>, ApiError> {
+/// A reporter's contact details, trimmed and checked (a name of at most 50 characters, a
+/// phone of 5–20 digits with `+`, `-` or spaces, an ID number of 17 digits and a digit or
+/// `X`, or 15 digits); `None` when none is given.
+pub fn check_contact(
+    name: Option<&str>,
+    phone: Option<&str>,
+    id_number: Option<&str>,
+) -> Result<Option<Contact>, ApiError> {
     let clean = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
     let (name, phone) = (clean(name), clean(phone));
+    let id_number = clean(id_number).map(|n| n.to_ascii_uppercase());
+    let id_ok = |n: &String| {
+        let digits = n.bytes().filter(u8::is_ascii_digit).count();
+        match n.len() {
+            18 => digits == 18 || (digits == 17 && n.ends_with('X')),
+            15 => digits == 15,
+            _ => false,
+        }
+    };
+    if id_number.as_ref().is_some_and(|n| !id_ok(n)) {
+        return Err(invalid(
+            ErrorKind::InvalidContact,
+            "the ID number must be 17 digits and a digit or X (or the old 15 digits)".into(),
+        ));
+    }
     if name.as_ref().is_some_and(|n| n.chars().count() > 50) {
         return Err(invalid(ErrorKind::InvalidContact, "the name is longer than 50 characters".into()));
     }
@@ -190,7 +229,8 @@ pub fn check_contact(name: Option<&str>, phone: Option<&str>) -> Result<Option<C
     if phone.as_ref().is_some_and(|p| !phone_ok(p)) {
         return Err(invalid(ErrorKind::InvalidContact, "the phone must be 5–20 digits (with + - or spaces)".into()));
     }
-    Ok((name.is_some() || phone.is_some()).then_some((name, phone)))
+    let contact = Contact { name, phone, id_number };
+    Ok((!contact.is_empty()).then_some(contact))
 }
 
 /// Places a reported point: the codes of its grid and the units above it (city, county,
@@ -260,7 +300,9 @@ fn replay(db: &Database, scope: &str, key: &str, hash: &str, now: i64) -> Result
             "this Idempotency-Key was used with another body; use a new key for a new report".into(),
         ));
     }
-    serde_json::from_str(&found.result).map(Some).map_err(ApiError::internal)
+    // The answer holds the follow token: it is kept sealed.
+    let result = db.keys().and_then(|k| k.open(crate::seal::label::IDEMPOTENCY_RESULT, &found.result));
+    serde_json::from_str(&result.map_err(ApiError::internal)?).map(Some).map_err(ApiError::internal)
 }
 
 /// The scope of the keys of `POST /api/v1/reports`.
@@ -381,6 +423,9 @@ impl Filer {
             let opened = Opened { id: row.id, code: row.code, status: row.status, follow_token: token };
             if let Some(Idempotency { scope, key, hash }) = idempotency {
                 let result = serde_json::to_string(&opened).map_err(ApiError::internal)?;
+                // Never the follow token in plain form, not even for a day.
+                let keys = self.db.keys().map_err(ApiError::internal)?;
+                let result = keys.seal(crate::seal::label::IDEMPOTENCY_RESULT, &result);
                 if !store::remember(tx.conn(), scope, key, hash, &result, now, now - IDEMPOTENCY_TTL_MS)? {
                     return Err(FileError::Raced);
                 }
@@ -659,7 +704,8 @@ mod tests {
         let checked = check_body(body, &tree).unwrap();
         assert_eq!((checked.crs, checked.lon, checked.lat), (Crs::Gcj02, 118.27, 33.96));
         assert_eq!(checked.description, "井盖缺失");
-        assert_eq!(checked.contact, Some((Some("张三".into()), Some("138 0000 0000".into()))));
+        let contact = Contact { name: Some("张三".into()), phone: Some("138 0000 0000".into()), id_number: None };
+        assert_eq!(checked.contact, Some(contact));
         for (body, kind) in [
             (json!({"category": "C0101"}), ErrorKind::BadRequest),
             (

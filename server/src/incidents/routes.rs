@@ -16,6 +16,7 @@ use super::desk::{Desk, IncidentAction, LATER_ACTIONS, desk_task_op, incident_co
 use super::merge;
 use super::ops::TaskOp;
 use super::permissions::{self, Facts};
+use super::report::Contact;
 use super::scope::Viewer;
 use super::store::{self, Filter};
 use super::view::{self, IncidentView, Names};
@@ -28,6 +29,7 @@ use crate::clock::Clock;
 use crate::error_kind::ErrorKind;
 use crate::geo::Geo;
 use crate::problem::ApiError;
+use crate::seal::{Keyring, SealError, label};
 use crate::store::{Database, DbConnection};
 
 /// The largest action body taken.
@@ -53,9 +55,11 @@ impl Names for Book<'_> {
     }
 }
 
-/// A case in full as `viewer` may see it, or `None`.
+/// A case in full as `viewer` may see it, or `None`; its contact opened with `keys` and
+/// masked.
 pub fn load_view(
     conn: &mut DbConnection,
+    keys: &Keyring,
     viewer: &Viewer,
     id: &str,
     names: &dyn Names,
@@ -76,13 +80,24 @@ pub fn load_view(
     let limits = crate::deadlines::store::of_cases(conn, std::slice::from_ref(&row.id))?;
     let limits = limits.iter().map(|d| view::limit(d, now_ms)).collect();
     let events = store::events_of(conn, id)?;
-    let mut view = view::incident(&row, tasks, limits, &events, names, now_ms);
+    let contact = open_contact(keys, &row).map_err(crate::seal::store::failed)?;
+    let mut view = view::incident(&row, contact.as_ref(), tasks, limits, &events, names, now_ms);
     // What the caller may do now: one button per action, drawn from the table of who may
     // do what and the state the case is in.
     if let Ok(case) = serde_json::from_str::<Case>(&row.state) {
         let queue = row.queue();
-        let facts = Facts { grid: &row.grid_code, queue: queue.as_deref(), level: row.level, case: &case };
+        let facts = Facts {
+            grid: &row.grid_code,
+            queue: queue.as_deref(),
+            level: row.level,
+            case: &case,
+            reporter: row.reporter_id.as_deref(),
+        };
         view.allowed_actions = permissions::allowed(viewer, &facts, names.takes_grade(&row.category_code), now_ms);
+        // Not a step of the loop: the unmasked contact (POST …/contact), where there is one.
+        if contact.is_some() && permissions::may(viewer, permissions::Action::ReadContact, &facts, None).is_ok() {
+            view.allowed_actions.push("read_contact");
+        }
         for task in &mut view.tasks {
             if let Ok(id) = Uuid::parse_str(&task.id) {
                 task.allowed_actions = Some(permissions::allowed_on_task(viewer, &facts, id, now_ms));
@@ -90,6 +105,16 @@ pub fn load_view(
         }
     }
     Ok(Some(view))
+}
+
+/// A stored case's contact details opened (`None` if it has none).
+pub fn open_contact(keys: &Keyring, row: &store::IncidentRow) -> Result<Option<Contact>, SealError> {
+    let contact = Contact {
+        name: keys.open_opt(label::CONTACT_NAME, row.contact_name.as_deref())?,
+        phone: keys.open_opt(label::CONTACT_PHONE, row.contact_phone.as_deref())?,
+        id_number: keys.open_opt(label::CONTACT_ID_NUMBER, row.contact_id_number.as_deref())?,
+    };
+    Ok((!contact.is_empty()).then_some(contact))
 }
 
 /// The query of the case list.
@@ -256,7 +281,8 @@ pub async fn get_incident(
         web::block(move || {
             let index = geo.index();
             let book = Book { tree: &tree, index: &index };
-            db.read(|c| load_view(c, &viewer, &id, &book, clock.now_ms()))
+            let keys = db.keys().map_err(ApiError::internal)?;
+            Ok::<_, ApiError>(db.read(|c| load_view(c, keys, &viewer, &id, &book, clock.now_ms()))?)
         })
         .await??
     };
@@ -314,12 +340,24 @@ pub async fn incident_action(
     let value: serde_json::Value = body::json(payload, MAX_ACTION_BYTES).await?;
     let viewer = Viewer::of(&caller.user)?;
     let id = id.into_inner();
+    // The table's row for the action the body names (parsed below: a name without a row
+    // is no action, and is refused as the body it is).
+    let door = value.get("action").and_then(|a| a.as_str()).and_then(|name| {
+        permissions::route_rules("post", "/api/v1/incidents/{id}/actions").find(|r| r.op == Some(name))
+    });
+    let step = match door.map(|r| r.door) {
+        Some(permissions::Door::Case(step)) => Some(step),
+        _ => None,
+    };
     let action: IncidentAction = parse_tagged(value, "action", &LATER_ACTIONS)?;
     let view = web::block(move || -> Result<IncidentView, ApiError> {
         let desk = Desk { tree: &tree, geo: &geo, calendars: &calendars };
         let now = clock.now_ms();
         let actor = Actor { viewer: viewer.clone(), device_id: None };
         path.run(|tx| -> Result<_, ApiError> {
+            if let Some(step) = step {
+                gate(tx.conn(), &viewer, &id, step)?;
+            }
             if let IncidentAction::Merge { into, reason } = &action {
                 if store::visible_incident(tx.conn(), &viewer, into)?.is_none() {
                     return Err(ApiError::Refused {
@@ -343,10 +381,31 @@ pub async fn incident_action(
         })?;
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };
-        db.read(|c| load_view(c, &viewer, &id, &book, now))?.ok_or_else(|| ApiError::NotFound(id.clone()))
+        let keys = db.keys().map_err(ApiError::internal)?;
+        db.read(|c| load_view(c, keys, &viewer, &id, &book, now))?.ok_or_else(|| ApiError::NotFound(id.clone()))
     })
     .await??;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The table first, before anything the body names is looked up or judged: a case outside
+/// the caller's view does not exist for them (404), and a step their role may not take is
+/// refused as such (403), whatever else is wrong with what they asked (a target, a grade,
+/// the case to merge into). The write path asks the table again, under the case's lock.
+fn gate(conn: &mut DbConnection, viewer: &Viewer, id: &str, step: permissions::Action) -> Result<(), ApiError> {
+    let row = store::visible_incident(conn, viewer, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no case {id} that you may see")))?;
+    let case: Case = serde_json::from_str(&row.state).map_err(ApiError::internal)?;
+    let queue = row.queue();
+    let facts = Facts {
+        grid: &row.grid_code,
+        queue: queue.as_deref(),
+        level: row.level,
+        case: &case,
+        reporter: row.reporter_id.as_deref(),
+    };
+    permissions::may(viewer, step, &facts, None)
+        .map_err(|denied| ApiError::Refused { kind: denied.kind, detail: denied.detail })
 }
 
 /// An operation on a task by its holder or assignee, from a desk: the body of a
@@ -401,7 +460,8 @@ pub async fn task_action(
         })?;
         let index = geo.index();
         let book = Book { tree: &tree, index: &index };
-        db.read(|c| load_view(c, &viewer, &incident, &book, now))?.ok_or_else(not_found)
+        let keys = db.keys().map_err(ApiError::internal)?;
+        db.read(|c| load_view(c, keys, &viewer, &incident, &book, now))?.ok_or_else(not_found)
     })
     .await??;
     Ok(HttpResponse::Ok().json(view))

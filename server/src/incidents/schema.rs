@@ -41,9 +41,9 @@ diesel::table! {
         description -> Text,
         /// Attachment ids of the report's photos (a JSON array).
         photos -> Text,
-        /// The reporter's name, if given (personal data: shown masked).
+        /// The reporter's name, if given (personal data: sealed, shown masked).
         contact_name -> Nullable<Text>,
-        /// The reporter's phone, if given (personal data: shown masked).
+        /// The reporter's phone, if given (personal data: sealed, shown masked).
         contact_phone -> Nullable<Text>,
         /// Where the report came from (`resident`, `staff`, …).
         source -> Text,
@@ -63,6 +63,8 @@ diesel::table! {
         severity -> Nullable<Text>,
         /// The current step's deadline light (`green`, `yellow`, `red`), kept with the state.
         light -> Text,
+        /// The reporter's ID number, if given (personal data: sealed, shown masked).
+        contact_id_number -> Nullable<Text>,
     }
 }
 
@@ -137,7 +139,7 @@ diesel::table! {
         key -> Text,
         /// SHA-256 of the request body it was first used with.
         body_hash -> Text,
-        /// The result returned (JSON).
+        /// The result returned (JSON; a report's sealed, since it holds the follow token).
         result -> Text,
         /// When first used (Unix ms).
         created_at_ms -> BigInt,

@@ -46,9 +46,9 @@ pub struct IncidentRow {
     pub description: String,
     /// The report's photos (JSON array of ids).
     pub photos: String,
-    /// The reporter's name.
+    /// The reporter's name, sealed (`crate::seal`).
     pub contact_name: Option<String>,
-    /// The reporter's phone.
+    /// The reporter's phone, sealed.
     pub contact_phone: Option<String>,
     /// Where the report came from.
     pub source: String,
@@ -70,6 +70,8 @@ pub struct IncidentRow {
     /// of the state, set by the write path whenever it writes the state, so that readers
     /// (maps, lists, figures) need not parse the state for it.
     pub light: String,
+    /// The reporter's ID number, sealed.
+    pub contact_id_number: Option<String>,
 }
 
 impl IncidentRow {

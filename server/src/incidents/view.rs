@@ -45,6 +45,20 @@ pub struct MaskedContact {
     pub name: Option<String>,
     /// The phone with its middle digits hidden.
     pub phone: Option<String>,
+    /// The ID number with all but its first and last four characters hidden.
+    pub id_number: Option<String>,
+}
+
+/// An ID number with its middle hidden: `320102199001011234` → `3201**********1234`;
+/// a short one keeps only its last two characters.
+pub fn mask_id_number(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    let n = chars.len();
+    if n >= 12 {
+        chars[..4].iter().chain(std::iter::repeat_n(&'*', n - 8)).chain(&chars[n - 4..]).collect()
+    } else {
+        mask_phone(number)
+    }
 }
 
 /// A name with all but its first character hidden: `张三丰` → `张**`.
@@ -390,18 +404,20 @@ pub fn find<'a>(tasks: &'a [super::workflow::Task], id: &str) -> Option<&'a supe
     tasks.iter().find(|t| t.id.to_string() == id)
 }
 
-/// A case in full.
+/// A case in full; `contact` is its contact opened, shown masked.
 pub fn incident(
     row: &IncidentRow,
+    contact: Option<&super::report::Contact>,
     tasks: Vec<TaskView>,
     limits: Vec<LimitView>,
     events: &[EventRow],
     names: &dyn Names,
     now_ms: i64,
 ) -> IncidentView {
-    let contact = (row.contact_name.is_some() || row.contact_phone.is_some()).then(|| MaskedContact {
-        name: row.contact_name.as_deref().map(mask_name),
-        phone: row.contact_phone.as_deref().map(mask_phone),
+    let contact = contact.map(|c| MaskedContact {
+        name: c.name.as_deref().map(mask_name),
+        phone: c.phone.as_deref().map(mask_phone),
+        id_number: c.id_number.as_deref().map(mask_id_number),
     });
     IncidentView {
         summary: summary(row, names, now_ms),
@@ -457,5 +473,7 @@ mod tests {
         assert_eq!(mask_phone("+8613812345678"), "+86*******5678");
         assert_eq!(mask_phone("12345"), "***45");
         assert_eq!(mask_phone("1"), "1");
+        assert_eq!(mask_id_number("320102199001011234"), "3201**********1234");
+        assert_eq!(mask_id_number("32010219900101X"), "3201*******101X");
     }
 }

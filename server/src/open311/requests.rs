@@ -678,7 +678,7 @@ pub fn check_request(form: &Form, tree: &CategoryTree, attributes: &Attributes) 
         return Err(ApiError::refused(ErrorKind::InvalidReport, "say what is wrong: a description or a media_url"));
     }
     let name = full_name(form.get("first_name"), form.get("last_name"));
-    let contact = report::check_contact(name.as_deref(), form.get("phone"))?;
+    let contact = report::check_contact(name.as_deref(), form.get("phone"), None)?;
     let email = check_email(form.get("email"))?;
     let device_id = check_id("device_id", form.get("device_id"))?;
     let account_id = check_id("account_id", form.get("account_id"))?;
@@ -772,6 +772,11 @@ pub async fn post_request(
         device_id,
         account_id,
     } = check_request(&form, &tree, &open311.attributes)?;
+    // Personal data: stored sealed, never in plain form.
+    let email = match email {
+        Some(email) => Some(db.keys().map_err(ApiError::internal)?.seal(crate::seal::label::OPEN311_EMAIL, &email)),
+        None => None,
+    };
     let (chain, position) = report::place(&geo, Crs::Wgs84, long, lat)?;
 
     let mut trace = serde_json::Map::new();

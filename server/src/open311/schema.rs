@@ -29,7 +29,7 @@ diesel::table! {
         attributes -> Text,
         /// The client's media URL (kept, never fetched).
         media_url -> Nullable<Text>,
-        /// The requester's e-mail (personal data: never shown).
+        /// The requester's e-mail (personal data: sealed, never shown).
         email -> Nullable<Text>,
         /// The client's device id.
         device_id -> Nullable<Text>,

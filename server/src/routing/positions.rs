@@ -2,6 +2,11 @@
 //! centre's map: each worker's newest position from their phone (the socket's `location`
 //! op), if it is recent enough to mean they are out on duty ([`FRESH_MS`]). Phones send
 //! positions only while their worker is on duty, so an old one means off duty.
+//!
+//! A position is personal data: stored sealed (`crate::seal`, `[lon, lat]` as one value)
+//! and opened in memory only; forgotten when the worker goes off duty (the socket's
+//! `off_duty` op) or logs out, and in any case once older than the configured time to
+//! live (`position_ttl_days`, 7 days by default).
 
 use actix_web::{HttpResponse, get, web};
 use diesel::prelude::*;
@@ -13,6 +18,7 @@ use crate::auth::schema::users;
 use crate::clock::Clock;
 use crate::incidents::scope::{Area, Viewer};
 use crate::problem::ApiError;
+use crate::seal::{Keyring, SealError, label};
 use crate::store::{Database, DbConnection};
 use crate::sync::schema::worker_positions;
 
@@ -49,22 +55,42 @@ pub struct Positions {
     pub workers: Vec<WorkerPosition>,
 }
 
+/// A position sealed for storage.
+pub fn seal_place(keys: &Keyring, lon: f64, lat: f64) -> String {
+    keys.seal(label::WORKER_POSITION, &serde_json::json!([lon, lat]).to_string())
+}
+
+/// A stored position opened: (lon, lat).
+pub fn open_place(keys: &Keyring, place: &str) -> Result<(f64, f64), SealError> {
+    let plain = keys.open(label::WORKER_POSITION, place)?;
+    serde_json::from_str::<(f64, f64)>(&plain).map_err(|_| SealError::NotSealed(label::WORKER_POSITION.to_owned()))
+}
+
 /// The workers whose unit lies in `viewer`'s area and whose newest position is no older
 /// than `since_ms`: the recent positions first (one row per worker at most), then their
-/// users, a batch at a time.
-pub fn recent(conn: &mut DbConnection, viewer: &Viewer, since_ms: i64) -> QueryResult<Vec<WorkerPosition>> {
-    type Fix = (String, f64, f64, Option<f64>, i64);
-    let fixes: Vec<Fix> = worker_positions::table
+/// users, a batch at a time; positions opened with `keys`.
+pub fn recent(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    viewer: &Viewer,
+    since_ms: i64,
+) -> QueryResult<Vec<WorkerPosition>> {
+    type Stored = (String, String, Option<f64>, i64);
+    let stored: Vec<Stored> = worker_positions::table
         .filter(worker_positions::at_ms.ge(since_ms))
         .select((
             worker_positions::user_id,
-            worker_positions::lon,
-            worker_positions::lat,
+            worker_positions::place,
             worker_positions::accuracy_m,
             worker_positions::at_ms,
         ))
         .order(worker_positions::at_ms.desc())
         .load(conn)?;
+    let mut fixes = Vec::with_capacity(stored.len());
+    for (user, place, accuracy_m, at_ms) in stored {
+        let (lon, lat) = open_place(keys, &place).map_err(crate::seal::store::failed)?;
+        fixes.push((user, lon, lat, accuracy_m, at_ms));
+    }
     let mut out = Vec::with_capacity(fixes.len());
     for chunk in fixes.chunks(BATCH) {
         let ids: Vec<&str> = chunk.iter().map(|f| f.0.as_str()).collect();
@@ -113,6 +139,10 @@ pub async fn positions(
         return Err(ApiError::Forbidden("only a centre sees where the workers of its area are".into()));
     }
     let since = clock.now_ms() - FRESH_MS;
-    let workers = web::block(move || db.read(|c| recent(c, &viewer, since))).await??;
+    let workers = web::block(move || {
+        let keys = db.keys().map_err(ApiError::internal)?;
+        Ok::<_, ApiError>(db.read(|c| recent(c, keys, &viewer, since))?)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(Positions { workers }))
 }

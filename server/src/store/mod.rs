@@ -118,6 +118,8 @@ pub struct Database {
     pool: Pool<Manager>,
     writer: Arc<Mutex<()>>,
     target: Target,
+    /// The keys personal data is sealed with (`crate::seal`), once the start-up check set them.
+    keys: Option<Arc<crate::seal::Keyring>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -140,7 +142,20 @@ impl Database {
             .connection_timeout(std::time::Duration::from_secs(10))
             .build(Manager(target.clone()))
             .map_err(|e| StoreError::Connect(e.to_string()))?;
-        Ok(Database { pool, writer: Arc::new(Mutex::new(())), target })
+        Ok(Database { pool, writer: Arc::new(Mutex::new(())), target, keys: None })
+    }
+
+    /// This database with the keys personal data is sealed with (checked against it first:
+    /// `crate::seal::store::load`).
+    pub fn with_keys(mut self, keys: Arc<crate::seal::Keyring>) -> Database {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The keys personal data is sealed with; an error where none were set, so that
+    /// nothing is ever written or read unsealed for want of them.
+    pub fn keys(&self) -> Result<&crate::seal::Keyring, crate::seal::SealError> {
+        self.keys.as_deref().ok_or(crate::seal::SealError::NoKeys)
     }
 
     /// Whether this is the SQLite backend.

@@ -84,6 +84,22 @@ pub fn apply(shared: &Shared, actor: &Actor, id: &str, op: &Op, since_ms: i64, n
             let taken = op.occurred_at.as_deref().and_then(parse_rfc3339).unwrap_or(now_ms).min(now_ms);
             return locate_worker(shared, actor, id, at, *accuracy_m, taken);
         }
+        OpKind::OffDuty => {
+            if actor.viewer.role != Role::GridWorker {
+                return Applied {
+                    reply: refused(ErrorKind::Forbidden, "only a grid worker goes on and off duty".into()),
+                };
+            }
+            // A position is kept only while on duty: off duty, it goes at once.
+            let user = actor.viewer.id.to_string();
+            return match shared.db.write(|c| super::store::forget_position(c, &user)) {
+                Ok(_) => Applied { reply: answer(id, true, false, None, None) },
+                Err(e) => {
+                    tracing::error!(cause = %e, "position not forgotten");
+                    Applied { reply: internal(id) }
+                }
+            };
+        }
         OpKind::ReportIncident { incident_id, category, location, description, photos, severity, handled } => {
             let finding =
                 Finding { incident_id, category, location, description, photos, severity: severity.as_deref() };
@@ -351,7 +367,12 @@ fn locate_worker(
     };
     let user = actor.viewer.id.to_string();
     let accuracy = accuracy.filter(|a| a.is_finite() && *a >= 0.0);
-    match shared.db.write(|c| super::store::record_position(c, &user, lon, lat, accuracy, taken_ms)) {
+    let Ok(keys) = shared.db.keys() else {
+        tracing::error!("position not recorded: no sealing keys");
+        return Applied { reply: internal(id) };
+    };
+    let place = crate::routing::positions::seal_place(keys, lon, lat);
+    match shared.db.write(|c| super::store::record_position(c, &user, &place, accuracy, taken_ms)) {
         Ok(()) => Applied { reply: answer(id, true, false, None, None) },
         Err(e) => {
             tracing::error!(cause = %e, "position not recorded");

@@ -21,10 +21,8 @@ diesel::table! {
     worker_positions (user_id) {
         /// Whose.
         user_id -> Text,
-        /// WGS-84 longitude.
-        lon -> Double,
-        /// WGS-84 latitude.
-        lat -> Double,
+        /// WGS-84 `[lon, lat]`, sealed (`crate::seal`).
+        place -> Text,
         /// Accuracy in metres, if the phone said.
         accuracy_m -> Nullable<Double>,
         /// When (Unix ms).

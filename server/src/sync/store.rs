@@ -101,12 +101,12 @@ pub fn prune_log(conn: &mut DbConnection, before_ms: i64) -> QueryResult<usize> 
     diesel::delete(change_log::table.filter(change_log::committed_at_ms.lt(before_ms))).execute(conn)
 }
 
-/// Records a worker's latest position (replacing an older one).
+/// Records a worker's latest position (replacing an older one): `place` is `[lon, lat]`
+/// sealed (`crate::routing::positions::seal_place`).
 pub fn record_position(
     conn: &mut DbConnection,
     user: &str,
-    lon: f64,
-    lat: f64,
+    place: &str,
     accuracy_m: Option<f64>,
     at_ms: i64,
 ) -> QueryResult<()> {
@@ -120,8 +120,7 @@ pub fn record_position(
     diesel::insert_into(worker_positions::table)
         .values((
             worker_positions::user_id.eq(user),
-            worker_positions::lon.eq(lon),
-            worker_positions::lat.eq(lat),
+            worker_positions::place.eq(place),
             worker_positions::accuracy_m.eq(accuracy_m),
             worker_positions::at_ms.eq(at_ms),
         ))
@@ -129,13 +128,11 @@ pub fn record_position(
         .map(|_| ())
 }
 
-/// A worker's latest position.
-#[derive(Debug, Clone, Copy, PartialEq, Queryable)]
+/// A worker's latest position, as stored.
+#[derive(Debug, Clone, PartialEq, Queryable)]
 pub struct Position {
-    /// WGS-84 longitude.
-    pub lon: f64,
-    /// WGS-84 latitude.
-    pub lat: f64,
+    /// WGS-84 `[lon, lat]`, sealed.
+    pub place: String,
     /// Accuracy in metres, if the phone said.
     pub accuracy_m: Option<f64>,
     /// When (Unix ms).
@@ -146,7 +143,17 @@ pub struct Position {
 pub fn position(conn: &mut DbConnection, user: &str) -> QueryResult<Option<Position>> {
     worker_positions::table
         .filter(worker_positions::user_id.eq(user))
-        .select((worker_positions::lon, worker_positions::lat, worker_positions::accuracy_m, worker_positions::at_ms))
+        .select((worker_positions::place, worker_positions::accuracy_m, worker_positions::at_ms))
         .first(conn)
         .optional()
+}
+
+/// Forgets a worker's position (they went off duty, or logged out); whether there was one.
+pub fn forget_position(conn: &mut DbConnection, user: &str) -> QueryResult<bool> {
+    Ok(diesel::delete(worker_positions::table.filter(worker_positions::user_id.eq(user))).execute(conn)? > 0)
+}
+
+/// Forgets positions taken before `before_ms` (past their time to live); how many went.
+pub fn expire_positions(conn: &mut DbConnection, before_ms: i64) -> QueryResult<usize> {
+    diesel::delete(worker_positions::table.filter(worker_positions::at_ms.lt(before_ms))).execute(conn)
 }

@@ -38,7 +38,7 @@ impl Drop for DropSqlite {
 
 /// Removes a SQLite database file and its journal files.
 pub fn remove_database(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", ".keys"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
@@ -70,6 +70,7 @@ pub fn sqlite() -> TestDb {
     let url = format!("sqlite://{}", path.display());
     let db = Database::open(&url, 4).unwrap();
     db.migrate().unwrap();
+    let db = db.with_keys(test_keys());
     TestDb { name: "sqlite", db, url, _guard: None, _file: Some(DropSqlite(path)) }
 }
 
@@ -99,7 +100,24 @@ pub fn postgres() -> Option<TestDb> {
     let scratch = scratch_postgres()?;
     let db = Database::open(&scratch.url, 8).unwrap();
     db.migrate().unwrap();
+    let db = db.with_keys(test_keys());
     Some(TestDb { name: "postgres", db, url: scratch.url.clone(), _guard: Some(scratch), _file: None })
+}
+
+/// This test process's sealing key file (`gridlink::seal`), made once: the library's
+/// databases and the binary (through `GRIDLINK_SEAL_KEYS`) seal with the same key.
+pub fn key_file() -> &'static std::path::Path {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("gridlink-test-{}.keys", unique()));
+        gridlink::seal::append_new_key(&path).unwrap();
+        path
+    })
+}
+
+/// The keys of [`key_file`], for a database written through the library.
+pub fn test_keys() -> Arc<gridlink::seal::Keyring> {
+    Arc::new(gridlink::seal::Keyring::read(key_file()).unwrap())
 }
 
 /// SQLite, and PostgreSQL when it can be reached.
@@ -158,8 +176,12 @@ pub fn actions(db: &Database, id: &str) -> Vec<String> {
 /// The binary under test: cargo's, or `GRIDLINK_TEST_BIN` where several worktrees share
 /// one target directory and so one `target/debug/gridlink`, which another's build may
 /// replace between this build and this run.
+/// It seals with the tests' key file ([`key_file`]) unless a test says otherwise.
 pub fn gridlink() -> Command {
-    Command::new(std::env::var_os("GRIDLINK_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_gridlink").into()))
+    let mut command =
+        Command::new(std::env::var_os("GRIDLINK_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_gridlink").into()));
+    command.env("GRIDLINK_SEAL_KEYS", key_file());
+    command
 }
 
 /// A running `gridlink`, killed when dropped (also when the test fails).

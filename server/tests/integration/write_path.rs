@@ -38,7 +38,12 @@ fn run(path: &WritePath, id: &str, actor: &Actor, command: Command, at: i64) -> 
 
 /// A resident's report in `GRID`, with the reporter's name and phone.
 fn new_case(id: &str) -> NewCase {
-    NewCase { contact: Some((Some("张三".into()), Some("13812345678".into()))), ..support::new_case(id, GRID) }
+    let contact = gridlink::incidents::report::Contact {
+        name: Some("张三".into()),
+        phone: Some("13812345678".into()),
+        id_number: None,
+    };
+    NewCase { contact: Some(contact), ..support::new_case(id, GRID) }
 }
 
 #[test]
