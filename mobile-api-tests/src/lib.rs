@@ -61,21 +61,33 @@ impl Drop for Declared {
     }
 }
 
-/// A test's own database, removed when the test is done.
+/// A test's own database, removed when the test is done; a SQLite file's key file is
+/// the one the server makes beside it, a PostgreSQL database's is made here.
 enum Scratch {
     Sqlite(std::path::PathBuf),
-    Postgres { admin: String, name: String },
+    Postgres { admin: String, name: String, keys: std::path::PathBuf },
+}
+
+impl Scratch {
+    /// The key file the server is told of (none for SQLite: the default beside the file).
+    fn keys(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Scratch::Sqlite(_) => None,
+            Scratch::Postgres { keys, .. } => Some(keys.clone()),
+        }
+    }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         match self {
             Scratch::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
+                for suffix in ["", "-wal", "-shm", ".keys"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }
-            Scratch::Postgres { admin, name } => {
+            Scratch::Postgres { admin, name, keys } => {
+                let _ = std::fs::remove_file(keys);
                 if let Ok(db) = Database::open(admin, 1) {
                     let _ = db.read(|c| c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
                 }
@@ -108,7 +120,9 @@ fn scratch_postgres() -> Result<Option<(Scratch, String)>, SpawnError> {
     db.read(|c| c.batch_execute(&format!("CREATE DATABASE {name}"))).map_err(|e| SpawnError(e.to_string()))?;
     let (base, _) = admin.rsplit_once('/').ok_or_else(|| SpawnError("the admin URL must end in /<database>".into()))?;
     let url = format!("{base}/{name}");
-    Ok(Some((Scratch::Postgres { admin, name }, url)))
+    let keys = std::env::temp_dir().join(format!("{name}.keys"));
+    gridlink::seal::append_new_key(&keys).map_err(|e| SpawnError(e.to_string()))?;
+    Ok(Some((Scratch::Postgres { admin, name, keys }, url)))
 }
 
 /// Why a test server could not start.
@@ -152,7 +166,7 @@ impl TestServer {
                 None => return Ok(None),
             },
         };
-        let (base, handle, declared) = Self::start(&url, configure).await?;
+        let (base, handle, declared) = Self::start(&url, database.keys(), configure).await?;
         // Idle connections are dropped well before the server's keep-alive (5 s) closes
         // them, so that a slow test never sends on a connection the server is closing.
         let client = reqwest::Client::builder()
@@ -166,6 +180,7 @@ impl TestServer {
     /// check of the error kinds answered.
     async fn start(
         url: &str,
+        keys: Option<std::path::PathBuf>,
         configure: impl FnOnce(&mut Settings),
     ) -> Result<(String, actix_web::dev::ServerHandle, Declared), SpawnError> {
         // `GRIDLINK_TEST_LOG=debug` shows what the servers log (`cargo test -- --nocapture`).
@@ -190,6 +205,8 @@ impl TestServer {
             stats: Default::default(),
             workflow: Default::default(),
             mqtt: None,
+            seal_keys: keys,
+            position_ttl_days: gridlink::settings::DEFAULT_POSITION_TTL_DAYS,
         };
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;
@@ -205,8 +222,26 @@ impl TestServer {
     /// later), as an operator restarting it would.
     pub async fn restart_with(self, configure: impl FnOnce(&mut Settings)) -> Result<TestServer, SpawnError> {
         self.handle.stop(true).await;
-        let (base, handle, declared) = Self::start(&self.database_url, configure).await?;
+        let (base, handle, declared) = Self::start(&self.database_url, self._database.keys(), configure).await?;
         Ok(TestServer { base, handle, _declared: declared, ..self })
+    }
+
+    /// Starts another server on this one's database with settings changed by `configure`
+    /// and stops it at once: `Err` says why it would not start (a start-up check, such as
+    /// a missing or wrong sealing key).
+    pub async fn try_start(&self, configure: impl FnOnce(&mut Settings)) -> Result<(), SpawnError> {
+        let (_, handle, _) = Self::start(&self.database_url, self._database.keys(), configure).await?;
+        handle.stop(true).await;
+        Ok(())
+    }
+
+    /// The key file the server seals personal data with: the one beside a SQLite file,
+    /// the one made for a PostgreSQL database.
+    pub fn seal_keys_file(&self) -> std::path::PathBuf {
+        match &self._database {
+            Scratch::Sqlite(path) => gridlink::seal::default_key_file(&path.display().to_string()),
+            Scratch::Postgres { keys, .. } => keys.clone(),
+        }
     }
 
     /// Moves the server's test clock ahead by `ms` (the server must have been started with

@@ -41,7 +41,8 @@ pub enum Command {
     Serve {
         /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories, calendars,
         /// push_allow_hosts, push_subject, push_timeout_ms, sync_heartbeat_s, sync_retention_days,
-        /// grids_poll_ms, trusted_proxy_header, trusted_proxies, basemap, mqtt, and the [limits],
+        /// grids_poll_ms, trusted_proxy_header, trusted_proxies, basemap, mqtt, seal_keys,
+        /// position_ttl_days, and the [limits],
         /// [stats] and [workflow] tables); flags and GRIDLINK_* variables win over it.
         #[arg(long, env = "GRIDLINK_CONFIG")]
         config: Option<PathBuf>,
@@ -97,6 +98,12 @@ pub enum Command {
         /// the node subscribes to `gridlink/sensors/+/alarm` (see docs/contract.md, "Sensors").
         #[arg(long, env = "GRIDLINK_MQTT_URL")]
         mqtt: Option<String>,
+        /// The key file personal data is sealed with (`<key id> <base64 of 32 bytes>` lines,
+        /// the last one sealing new values; make one with `gridlink seal new-key --keys FILE`).
+        /// Without it, a SQLite database uses `<database file>.keys` beside it, made for a
+        /// new database; PostgreSQL must be told.
+        #[arg(long, env = "GRIDLINK_SEAL_KEYS")]
+        seal_keys: Option<PathBuf>,
     },
     /// Creates or updates the database schema, then exits.
     Migrate {
@@ -128,11 +135,41 @@ pub enum Command {
         #[command(subcommand)]
         command: sensors::SensorsCommand,
     },
+    /// Makes sealing keys and rewrites sealed personal data under the newest one.
+    Seal {
+        /// What to do.
+        #[command(subcommand)]
+        command: SealCommand,
+    },
     /// Checks and exports the tamper-evident trace (全程留痕).
     Audit {
         /// What to do.
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+}
+
+/// `gridlink seal …`: the keys personal data is sealed with.
+#[derive(Debug, Subcommand)]
+pub enum SealCommand {
+    /// Appends a fresh random key to a key file (made readable by its owner only, 0600,
+    /// if missing): it seals every new value from the next start; older keys still open
+    /// what they sealed. Prints the new key's id.
+    NewKey {
+        /// The key file.
+        #[arg(long)]
+        keys: PathBuf,
+    },
+    /// Rewrites every sealed value under the key file's newest key (after `new-key`), so
+    /// that older keys may later be retired. The database's keys are checked first, as at
+    /// start-up.
+    Reseal {
+        /// The key file.
+        #[arg(long, env = "GRIDLINK_SEAL_KEYS")]
+        keys: PathBuf,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
     },
 }
 
@@ -353,6 +390,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             trusted_proxies,
             basemap,
             mqtt,
+            seal_keys,
         } => {
             let push =
                 PushSettings { allow_hosts: push_allow_hosts, subject: push_subject, timeout_ms: push_timeout_ms };
@@ -372,6 +410,8 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                 stats: Default::default(),
                 workflow: Default::default(),
                 mqtt,
+                seal_keys,
+                position_ttl_days: crate::settings::DEFAULT_POSITION_TTL_DAYS,
             };
             let settings = match config {
                 None => flags,
@@ -426,6 +466,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         Command::Keys { command: KeysCommand::Revoke { id, database } } => keys_revoke(&id, &database),
         Command::Sensors { command } => sensors::run(command),
         Command::Audit { command } => audit::run(command),
+        Command::Seal { command } => seal(command),
     }
 }
 
@@ -674,6 +715,37 @@ fn migrate(url: &str) -> ExitCode {
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "gridlink: {message}");
     ExitCode::from(2)
+}
+
+/// `gridlink seal new-key|reseal`.
+fn seal(command: SealCommand) -> ExitCode {
+    match command {
+        SealCommand::NewKey { keys } => match crate::seal::append_new_key(&keys) {
+            Ok(id) => {
+                let _ = writeln!(std::io::stdout(), "{id}");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "key {id} appended to {}: it seals new values from the next start; keep a backup of the file",
+                    keys.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        SealCommand::Reseal { keys, database } => {
+            let db = match Database::open(&database, 2).and_then(|db| db.migrate().map(|()| db)) {
+                Ok(db) => db,
+                Err(e) => return fail(e),
+            };
+            match crate::seal::store::reseal(&db, &database, &keys, auth::now_ms()) {
+                Ok(n) => {
+                    let _ = writeln!(std::io::stderr(), "{n} value(s) sealed again under the newest key");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
 }
 
 fn serve(settings: Settings) -> ExitCode {

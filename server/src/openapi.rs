@@ -107,6 +107,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "get", path: "/api/v1/incidents", errors: &[SESSION, &[BadRequest, Forbidden]] },
     Route { method: "get", path: "/api/v1/incidents/{id}", errors: &[SESSION, &[NotFound]] },
     Route { method: "get", path: "/api/v1/incidents/{id}/trace", errors: &[SESSION, &[NotFound]] },
+    Route { method: "post", path: "/api/v1/incidents/{id}/contact", errors: &[SESSION, JSON, &[Forbidden, NotFound]] },
     Route {
         method: "post",
         path: "/api/v1/incidents/{id}/actions",
@@ -219,6 +220,7 @@ pub fn errors_of(method: &str, path: &str) -> Option<Vec<ErrorKind>> {
         push::reports::unsubscribe,
         incidents::routes::list,
         incidents::routes::get_incident,
+        incidents::contact::read_contact,
         crate::audit::export::case_trace,
         incidents::routes::incident_action,
         incidents::routes::task_action,

@@ -48,6 +48,13 @@ pub struct Settings {
     /// An MQTT broker whose `gridlink/sensors/+/alarm` topic brings sensors' alarms
     /// (`mqtt://host[:port]`, plain TCP); none by default.
     pub mqtt: Option<String>,
+    /// The key file personal data is sealed with (`crate::seal`): `<key id> <base64>` lines,
+    /// the last one sealing. None: for SQLite, `<database>.keys` beside it (made for a new
+    /// database); PostgreSQL must be told.
+    pub seal_keys: Option<PathBuf>,
+    /// How many days a worker's position is kept at most (it goes at once when they go
+    /// off duty); from the settings file only.
+    pub position_ttl_days: u32,
 }
 
 /// How the loop runs where a city may choose, from the `[workflow]` table of the
@@ -287,6 +294,9 @@ impl SyncSettings {
     }
 }
 
+/// How many days a worker's position is kept unless a city says otherwise.
+pub const DEFAULT_POSITION_TTL_DAYS: u32 = 7;
+
 /// The database `gridlink serve` stores into unless told otherwise.
 pub const DEFAULT_DATABASE: &str = "sqlite://gridlink.db";
 
@@ -335,6 +345,10 @@ pub struct FileSettings {
     pub workflow: Option<WorkflowSettings>,
     /// An MQTT broker bringing sensors' alarms (`mqtt://host[:port]`).
     pub mqtt: Option<String>,
+    /// The key file personal data is sealed with.
+    pub seal_keys: Option<PathBuf>,
+    /// How many days a worker's position is kept at most.
+    pub position_ttl_days: Option<u32>,
 }
 
 /// Why a settings file was refused.
@@ -414,6 +428,8 @@ impl FileSettings {
             stats: self.stats.unwrap_or(flags.stats),
             workflow: self.workflow.unwrap_or(flags.workflow),
             mqtt: if given("mqtt") { flags.mqtt } else { self.mqtt.or(flags.mqtt) },
+            seal_keys: if given("seal_keys") { flags.seal_keys } else { self.seal_keys.or(flags.seal_keys) },
+            position_ttl_days: self.position_ttl_days.unwrap_or(flags.position_ttl_days),
         }
     }
 }
@@ -465,6 +481,9 @@ pub enum SettingsError {
     /// The MQTT broker's URL is not `mqtt://host[:port]`.
     #[error("mqtt: {0}")]
     BadMqtt(String),
+    /// Positions would be kept for no time, or for years.
+    #[error("position_ttl_days must be from 1 to 3650, not {0}")]
+    BadPositionTtl(u32),
 }
 
 /// The host and port of an MQTT broker's URL: `mqtt://host[:port]` (or `tcp://`; port
@@ -542,6 +561,9 @@ impl Settings {
         if let Some(url) = &self.mqtt {
             mqtt_broker(url).map_err(SettingsError::BadMqtt)?;
         }
+        if !(1..=3650).contains(&self.position_ttl_days) {
+            return Err(SettingsError::BadPositionTtl(self.position_ttl_days));
+        }
         Ok(self)
     }
 }
@@ -567,6 +589,8 @@ mod tests {
             stats: Default::default(),
             workflow: Default::default(),
             mqtt: None,
+            seal_keys: None,
+            position_ttl_days: DEFAULT_POSITION_TTL_DAYS,
         }
     }
 
@@ -739,6 +763,22 @@ mod tests {
         let refused = file.under(settings("127.0.0.1:0", false), |_| false).validate();
         assert!(matches!(refused, Err(SettingsError::BadStats(_))));
         assert!(toml::from_str::<FileSettings>("[stats]\nmin_samples = 5\n").is_err(), "typos are refused");
+    }
+
+    #[test]
+    fn the_key_file_and_the_positions_time_to_live_come_from_the_file_or_a_flag() {
+        let file: FileSettings = toml::from_str("seal_keys = \"/etc/gridlink/keys\"\nposition_ttl_days = 2\n").unwrap();
+        let merged = file.under(settings("127.0.0.1:0", false), |_| false).validate().unwrap();
+        assert_eq!(merged.seal_keys.as_deref(), Some(std::path::Path::new("/etc/gridlink/keys")));
+        assert_eq!(merged.position_ttl_days, 2);
+        let flag = Settings { seal_keys: Some("/run/keys".into()), ..settings("127.0.0.1:0", false) };
+        let file: FileSettings = toml::from_str("seal_keys = \"/etc/gridlink/keys\"\n").unwrap();
+        assert_eq!(file.under(flag, |id| id == "seal_keys").seal_keys.as_deref(), Some(std::path::Path::new("/run/keys")));
+        assert_eq!(settings("127.0.0.1:0", false).position_ttl_days, 7);
+        for bad in [0, 3651] {
+            let s = Settings { position_ttl_days: bad, ..settings("127.0.0.1:0", false) };
+            assert!(matches!(s.validate(), Err(SettingsError::BadPositionTtl(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub enum StartupError {
     /// The MQTT broker's URL is not usable.
     #[error("mqtt: {0}")]
     Mqtt(String),
+    /// The keys personal data is sealed with are missing or wrong.
+    #[error(transparent)]
+    Seal(#[from] crate::seal::store::KeyError),
 }
 
 /// The area the server works with, and its stored generation: the layer stored in the
@@ -146,9 +149,10 @@ struct Watch {
     follower: Arc<dyn geo::watch::Follower>,
 }
 
-/// Forgets change-log rows past the retention and sessions nobody can use any more,
-/// once an hour (and once at start), off the async workers.
-fn spawn_log_pruner(shared: Shared) {
+/// Forgets change-log rows past the retention, sessions nobody can use any more, and
+/// workers' positions older than `position_ttl_ms`, once an hour (and once at start), off
+/// the async workers.
+fn spawn_log_pruner(shared: Shared, position_ttl_ms: i64) {
     std::thread::spawn(move || {
         loop {
             let before = crate::clock::now_ms() - shared.settings.retention_ms();
@@ -156,6 +160,12 @@ fn spawn_log_pruner(shared: Shared) {
                 Ok(0) => {}
                 Ok(pruned) => tracing::info!(pruned, "change log pruned past its retention"),
                 Err(e) => tracing::warn!(cause = %e, "change log not pruned"),
+            }
+            let before = crate::clock::now_ms() - position_ttl_ms;
+            match shared.db.write(|c| sync::store::expire_positions(c, before)) {
+                Ok(0) => {}
+                Ok(expired) => tracing::info!(expired, "workers' positions past their time to live forgotten"),
+                Err(e) => tracing::warn!(cause = %e, "workers' positions not expired"),
             }
             match shared.db.write(|c| auth::prune_sessions(c, crate::clock::now_ms())) {
                 Ok(0) => {}
@@ -204,6 +214,10 @@ impl Application {
         let calendars = web::Data::new(calendars);
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
+        // Before anything is read or written: personal data is sealed, never in plain form,
+        // so a missing or wrong key stops the start here.
+        let keys = crate::seal::store::load(&db, &settings.database, settings.seal_keys.as_deref(), auth::now_ms())?;
+        let db = db.with_keys(keys);
         db.write(incidents::store::restamp_lights)?;
         db.write(crate::stats::store::backfill)?;
         // A database from before the trace was chained: its events join the chain once.
@@ -320,7 +334,7 @@ impl Application {
             workflow: settings.workflow.clone(),
             clock: clock.get_ref().clone(),
         });
-        spawn_log_pruner(shared.get_ref().clone());
+        spawn_log_pruner(shared.get_ref().clone(), i64::from(settings.position_ttl_days) * 24 * 60 * 60 * 1000);
         sync::sweep::spawn(db.get_ref().clone(), hub.clone());
         let watch = Watch {
             db: db.get_ref().clone(),
@@ -440,6 +454,7 @@ impl Application {
                 .service(incidents::report::rate)
                 .service(incidents::routes::list)
                 .service(incidents::routes::get_incident)
+                .service(incidents::contact::read_contact)
                 .service(crate::audit::export::case_trace)
                 .service(incidents::routes::incident_action)
                 .service(incidents::routes::task_action)

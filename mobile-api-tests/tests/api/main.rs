@@ -12,6 +12,7 @@ mod accounts;
 mod attachments;
 mod auth;
 mod authorization;
+mod authz;
 mod bad_input;
 mod branches;
 mod categories;
