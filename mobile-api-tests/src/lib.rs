@@ -20,6 +20,9 @@ use gridlink::startup::Application;
 pub mod load;
 pub mod push_service;
 
+/// The bearer token of the test servers' `/metrics` (unless a test's settings say otherwise).
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+
 /// Which database a test server stores into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -207,6 +210,11 @@ impl TestServer {
             mqtt: None,
             seal_keys: keys,
             position_ttl_days: gridlink::settings::DEFAULT_POSITION_TTL_DAYS,
+            // /metrics is served only with a token: the tests' servers have this one.
+            security: gridlink::settings::SecuritySettings {
+                metrics_token: Some(METRICS_TOKEN.to_owned()),
+                ..Default::default()
+            },
         };
         configure(&mut settings);
         let app = Application::build(&settings, listener).map_err(|e| SpawnError(e.to_string()))?;

@@ -1,5 +1,5 @@
-//! The command line: `gridlink serve`, `migrate`, `users add|move|purge-demo`, `grids check`, `grids demo`,
-//! `grids fuse`, `grids import`, `grids export`, `keys add|list|revoke`, `audit verify|export|check`.
+//! The command line: `gridlink serve`, `migrate`, `users add|move|purge-demo|disable|enable|password|list`, `grids check`, `grids demo`,
+//! `grids fuse`, `grids import`, `grids export`, `keys add|list|revoke`, `sensors …`, `audit verify|export|check`.
 
 pub mod audit;
 mod fuse;
@@ -41,8 +41,8 @@ pub enum Command {
     Serve {
         /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories, calendars,
         /// push_allow_hosts, push_subject, push_timeout_ms, sync_heartbeat_s, sync_retention_days,
-        /// grids_poll_ms, trusted_proxy_header, trusted_proxies, basemap, mqtt, seal_keys,
-        /// position_ttl_days, and the [limits],
+        /// grids_poll_ms, trusted_proxy_header, trusted_proxies, basemap, mqtt, cors_origins,
+        /// metrics_token, metrics_bind, seal_keys, position_ttl_days, and the [limits],
         /// [stats] and [workflow] tables); flags and GRIDLINK_* variables win over it.
         #[arg(long, env = "GRIDLINK_CONFIG")]
         config: Option<PathBuf>,
@@ -98,6 +98,19 @@ pub enum Command {
         /// the node subscribes to `gridlink/sensors/+/alarm` (see docs/contract.md, "Sensors").
         #[arg(long, env = "GRIDLINK_MQTT_URL")]
         mqtt: Option<String>,
+        /// Origins whose pages may call the API and Open311 from a browser (CORS), as
+        /// `https://host[:port]`, comma-separated; none by default (no CORS header at all).
+        #[arg(long, env = "GRIDLINK_CORS_ORIGINS", value_delimiter = ',')]
+        cors_origins: Vec<String>,
+        /// The bearer token `GET /metrics` wants (at least 16 characters; prefer the
+        /// variable to the flag, which other users can see). Without it, and without
+        /// --metrics-bind, /metrics is not served.
+        #[arg(long, env = "GRIDLINK_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
+        /// A listener of its own serving only /metrics (e.g. 127.0.0.1:9100), with the token
+        /// too when one is set; the main listener then never serves /metrics.
+        #[arg(long, env = "GRIDLINK_METRICS_BIND")]
+        metrics_bind: Option<SocketAddr>,
         /// The key file personal data is sealed with (`<key id> <base64 of 32 bytes>` lines,
         /// the last one sealing new values; make one with `gridlink seal new-key --keys FILE`).
         /// Without it, a SQLite database uses `<database file>.keys` beside it, made for a
@@ -219,6 +232,45 @@ pub enum UsersCommand {
         #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
     },
+    /// Disables an account: logins refused, sessions and refresh tokens revoked, push
+    /// subscriptions removed (running servers close its sockets within seconds); the
+    /// account stays for the cases' history.
+    Disable {
+        /// The account's login.
+        login: String,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Enables a disabled account.
+    Enable {
+        /// The account's login.
+        login: String,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Replaces an account's password with one read from standard input (one line, never
+    /// an argument), and revokes every session of theirs.
+    Password {
+        /// The account's login.
+        login: String,
+        /// Read the password from standard input (always so; accepted for scripts that say it).
+        #[arg(long)]
+        password_stdin: bool,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Lists the accounts (tab-separated): login, role, unit, when disabled, open
+    /// sessions and devices, id.
+    List {
+        /// Only accounts whose login, name, role or unit contains this.
+        filter: Option<String>,
+        /// The database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
 }
 
 /// `gridlink keys …`: Open311 API keys (only their hashes are stored).
@@ -269,45 +321,6 @@ pub enum GridsCommand {
     /// Writes the bundled demo area (units and grids) as GeoJSON.
     Demo {
         /// Where to write it; standard output if not given.
-    /// Disables an account: logins refused, sessions and refresh tokens revoked, push
-    /// subscriptions removed (running servers close its sockets within seconds); the
-    /// account stays for the cases' history.
-    Disable {
-        /// The account's login.
-        login: String,
-        /// The database: `sqlite://PATH` or `postgres://…`.
-        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-        database: String,
-    },
-    /// Enables a disabled account.
-    Enable {
-        /// The account's login.
-        login: String,
-        /// The database: `sqlite://PATH` or `postgres://…`.
-        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-        database: String,
-    },
-    /// Replaces an account's password with one read from standard input (one line, never
-    /// an argument), and revokes every session of theirs.
-    Password {
-        /// The account's login.
-        login: String,
-        /// Read the password from standard input (always so; accepted for scripts that say it).
-        #[arg(long)]
-        password_stdin: bool,
-        /// The database: `sqlite://PATH` or `postgres://…`.
-        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-        database: String,
-    },
-    /// Lists the accounts (tab-separated): login, role, unit, when disabled, open
-    /// sessions and devices, id.
-    List {
-        /// Only accounts whose login, name, role or unit contains this.
-        filter: Option<String>,
-        /// The database: `sqlite://PATH` or `postgres://…`.
-        #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-        database: String,
-    },
         #[arg(long, short)]
         out: Option<PathBuf>,
         /// Instead, write the demo's communities and the three source layers its grids are
@@ -390,6 +403,9 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             trusted_proxies,
             basemap,
             mqtt,
+            cors_origins,
+            metrics_token,
+            metrics_bind,
             seal_keys,
         } => {
             let push =
@@ -410,6 +426,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                 stats: Default::default(),
                 workflow: Default::default(),
                 mqtt,
+                security: crate::settings::SecuritySettings { cors_origins, metrics_token, metrics_bind },
                 seal_keys,
                 position_ttl_days: crate::settings::DEFAULT_POSITION_TTL_DAYS,
             };
@@ -459,6 +476,14 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             users_move(&login, role, unit, &database)
         }
         Command::Users { command: UsersCommand::PurgeDemo { database } } => users_purge_demo(&database),
+        Command::Users { command: UsersCommand::Disable { login, database } } => users::disable(&login, &database),
+        Command::Users { command: UsersCommand::Enable { login, database } } => users::enable(&login, &database),
+        Command::Users { command: UsersCommand::Password { login, password_stdin: _, database } } => {
+            users::set_password(&login, &database)
+        }
+        Command::Users { command: UsersCommand::List { filter, database } } => {
+            users::list(filter.as_deref(), &database)
+        }
         Command::Keys { command: KeysCommand::Add { name, contact, database } } => {
             keys_add(&name, contact.as_deref(), &database)
         }
@@ -517,14 +542,6 @@ fn users_move(login: &str, role: Option<String>, unit: Option<String>, url: &str
 fn users_purge_demo(url: &str) -> ExitCode {
     // Purging must not leave an empty database behind where there was none.
     if let Ok(Target::Sqlite(path)) = Target::parse(url)
-        Command::Users { command: UsersCommand::Disable { login, database } } => users::disable(&login, &database),
-        Command::Users { command: UsersCommand::Enable { login, database } } => users::enable(&login, &database),
-        Command::Users { command: UsersCommand::Password { login, password_stdin: _, database } } => {
-            users::set_password(&login, &database)
-        }
-        Command::Users { command: UsersCommand::List { filter, database } } => {
-            users::list(filter.as_deref(), &database)
-        }
         && !Path::new(&path).exists()
     {
         return fail(format!("there is no database at {path}"));

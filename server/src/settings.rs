@@ -48,6 +48,8 @@ pub struct Settings {
     /// An MQTT broker whose `gridlink/sensors/+/alarm` topic brings sensors' alarms
     /// (`mqtt://host[:port]`, plain TCP); none by default.
     pub mqtt: Option<String>,
+    /// Which other origins may call the API, and who may read `/metrics` where.
+    pub security: SecuritySettings,
     /// The key file personal data is sealed with (`crate::seal`): `<key id> <base64>` lines,
     /// the last one sealing. None: for SQLite, `<database>.keys` beside it (made for a new
     /// database); PostgreSQL must be told.
@@ -56,6 +58,23 @@ pub struct Settings {
     /// off duty); from the settings file only.
     pub position_ttl_days: u32,
 }
+
+/// Which other origins' pages may call the API, and who may read `/metrics` where
+/// (`crate::security`). By default: no other origin, and no `/metrics` at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecuritySettings {
+    /// Origins (`https://host[:port]`) whose pages may call the API and Open311 (CORS).
+    pub cors_origins: Vec<String>,
+    /// The bearer token `/metrics` wants; with it (and no `metrics_bind`) the main
+    /// listener serves `/metrics` to whoever sends it.
+    pub metrics_token: Option<String>,
+    /// A listener of its own serving only `/metrics` (with the token too, if one is set);
+    /// the main listener then never serves it.
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+/// The shortest metrics token taken: long enough that it cannot be guessed.
+pub const MIN_METRICS_TOKEN_CHARS: usize = 16;
 
 /// How the loop runs where a city may choose, from the `[workflow]` table of the
 /// settings file; any key left out keeps its default.
@@ -345,6 +364,12 @@ pub struct FileSettings {
     pub workflow: Option<WorkflowSettings>,
     /// An MQTT broker bringing sensors' alarms (`mqtt://host[:port]`).
     pub mqtt: Option<String>,
+    /// Origins whose pages may call the API (CORS).
+    pub cors_origins: Option<Vec<String>>,
+    /// The bearer token `/metrics` wants.
+    pub metrics_token: Option<String>,
+    /// A listener of its own for `/metrics`.
+    pub metrics_bind: Option<SocketAddr>,
     /// The key file personal data is sealed with.
     pub seal_keys: Option<PathBuf>,
     /// How many days a worker's position is kept at most.
@@ -428,6 +453,23 @@ impl FileSettings {
             stats: self.stats.unwrap_or(flags.stats),
             workflow: self.workflow.unwrap_or(flags.workflow),
             mqtt: if given("mqtt") { flags.mqtt } else { self.mqtt.or(flags.mqtt) },
+            security: SecuritySettings {
+                cors_origins: if given("cors_origins") {
+                    flags.security.cors_origins
+                } else {
+                    self.cors_origins.unwrap_or(flags.security.cors_origins)
+                },
+                metrics_token: if given("metrics_token") {
+                    flags.security.metrics_token
+                } else {
+                    self.metrics_token.or(flags.security.metrics_token)
+                },
+                metrics_bind: if given("metrics_bind") {
+                    flags.security.metrics_bind
+                } else {
+                    self.metrics_bind.or(flags.security.metrics_bind)
+                },
+            },
             seal_keys: if given("seal_keys") { flags.seal_keys } else { self.seal_keys.or(flags.seal_keys) },
             position_ttl_days: self.position_ttl_days.unwrap_or(flags.position_ttl_days),
         }
@@ -484,6 +526,15 @@ pub enum SettingsError {
     /// Positions would be kept for no time, or for years.
     #[error("position_ttl_days must be from 1 to 3650, not {0}")]
     BadPositionTtl(u32),
+    /// A CORS origin is not `http(s)://host[:port]`.
+    #[error("cors_origins: {0:?} is not an origin (http(s)://host[:port], no path, no wildcard)")]
+    BadCorsOrigin(String),
+    /// The metrics token is too short to keep anyone out, or holds what a header cannot.
+    #[error("metrics_token must be at least {MIN_METRICS_TOKEN_CHARS} visible ASCII characters")]
+    BadMetricsToken,
+    /// The metrics' own listener is the main one.
+    #[error("metrics_bind must differ from bind ({0})")]
+    MetricsBindIsBind(SocketAddr),
 }
 
 /// The host and port of an MQTT broker's URL: `mqtt://host[:port]` (or `tcp://`; port
@@ -564,6 +615,17 @@ impl Settings {
         if !(1..=3650).contains(&self.position_ttl_days) {
             return Err(SettingsError::BadPositionTtl(self.position_ttl_days));
         }
+        let security = &self.security;
+        if let Some(bad) = security.cors_origins.iter().find(|o| !crate::security::is_origin(o.trim_end_matches('/'))) {
+            return Err(SettingsError::BadCorsOrigin(bad.clone()));
+        }
+        let token_ok = |t: &String| t.len() >= MIN_METRICS_TOKEN_CHARS && t.bytes().all(|b| b.is_ascii_graphic());
+        if security.metrics_token.as_ref().is_some_and(|t| !token_ok(t)) {
+            return Err(SettingsError::BadMetricsToken);
+        }
+        if security.metrics_bind.is_some_and(|m| m == self.bind && m.port() != 0) {
+            return Err(SettingsError::MetricsBindIsBind(self.bind));
+        }
         Ok(self)
     }
 }
@@ -589,9 +651,33 @@ mod tests {
             stats: Default::default(),
             workflow: Default::default(),
             mqtt: None,
+            security: Default::default(),
             seal_keys: None,
             position_ttl_days: DEFAULT_POSITION_TTL_DAYS,
         }
+    }
+
+    #[test]
+    fn cors_origins_and_the_metrics_token_and_bind_come_from_the_file_and_are_checked() {
+        let text = "cors_origins = [\"https://app.example\"]\nmetrics_token = \"0123456789abcdef\"\n\
+                    metrics_bind = \"127.0.0.1:9100\"\n";
+        let file: FileSettings = toml::from_str(text).unwrap();
+        let merged = file.under(settings("127.0.0.1:8080", false), |_| false).validate().unwrap();
+        assert_eq!(merged.security.cors_origins, ["https://app.example"]);
+        assert_eq!(merged.security.metrics_token.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(merged.security.metrics_bind, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(settings("127.0.0.1:0", false).security, SecuritySettings::default(), "nothing by default");
+        let with = |security: SecuritySettings| Settings { security, ..settings("127.0.0.1:8080", false) };
+        for bad in ["*", "app.example", "https://app.example/path", "null"] {
+            let s = with(SecuritySettings { cors_origins: vec![bad.into()], ..Default::default() });
+            assert!(matches!(s.validate(), Err(SettingsError::BadCorsOrigin(_))), "{bad}");
+        }
+        for bad in ["short", "sixteen chars ok"] {
+            let s = with(SecuritySettings { metrics_token: Some(bad.into()), ..Default::default() });
+            assert!(matches!(s.validate(), Err(SettingsError::BadMetricsToken)), "{bad}");
+        }
+        let s = with(SecuritySettings { metrics_bind: Some("127.0.0.1:8080".parse().unwrap()), ..Default::default() });
+        assert!(matches!(s.validate(), Err(SettingsError::MetricsBindIsBind(_))));
     }
 
     #[test]

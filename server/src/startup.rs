@@ -188,6 +188,8 @@ pub struct Application {
     undeclared: problem::Undeclared,
     /// The MQTT door of sensors' alarms, when a broker is named.
     mqtt: Option<crate::sensors::mqtt::Listener>,
+    /// The listener of its own serving /metrics (`metrics_bind`), and its port.
+    metrics_server: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -264,7 +266,12 @@ impl Application {
         let clock = web::Data::new(clock);
         let pusher = web::Data::new(Pusher::new(db.get_ref().clone(), &settings.push)?);
         let origin = settings.basemap.as_deref().and_then(crate::settings::basemap_origin);
-        let pages = web::Data::new(crate::pages::Pages::embedded(origin.as_deref()));
+        let pages = web::Data::new(crate::pages::Pages::embedded());
+        // Headers, CORS and the guard of /metrics (`crate::security`). The main listener
+        // serves /metrics only with a token and no listener of its own for it.
+        let security = &settings.security;
+        let public_metrics = security.metrics_token.as_deref().filter(|_| security.metrics_bind.is_none());
+        let policy = crate::security::Policy::new(origin.as_deref(), &security.cors_origins, public_metrics);
         let basemap = web::Data::new(geo::map::Basemap(settings.basemap.clone()));
         let presence = web::Data::new(incidents::presence::Presence::default());
         let scoring = web::Data::new(settings.stats.clone());
@@ -368,13 +375,14 @@ impl Application {
         let hub = web::Data::from(hub);
         let path = web::Data::new(path);
         let port = listener.local_addr()?.port();
-        // Request counts and durations by route, served at /metrics in Prometheus's format.
-        // Paths that match no route are labelled as one, so scanners cannot grow the labels.
-        let metrics = PrometheusMetricsBuilder::new("gridlink")
-            .endpoint("/metrics")
-            .mask_unmatched_patterns("UNMATCHED")
-            .build()
-            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        // Request counts and durations by route, served at /metrics in Prometheus's format
+        // (here only with its token, see above). Paths that match no route are labelled as
+        // one, so scanners cannot grow the labels.
+        let mut metrics = PrometheusMetricsBuilder::new("gridlink").mask_unmatched_patterns("UNMATCHED");
+        if public_metrics.is_some() {
+            metrics = metrics.endpoint("/metrics");
+        }
+        let metrics = metrics.build().map_err(|e| StartupError::Metrics(e.to_string()))?;
         let gauge = calendar_watch.gauge().map_err(|e| StartupError::Metrics(e.to_string()))?;
         metrics.registry.register(Box::new(gauge)).map_err(|e| StartupError::Metrics(e.to_string()))?;
         let undeclared = problem::Undeclared::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
@@ -383,11 +391,19 @@ impl Application {
             metrics.registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
         }
         let calendar_watch = web::Data::new(calendar_watch);
+        let metrics_server = match security.metrics_bind {
+            Some(at) => {
+                Some(metrics_listener(at, metrics.registry.clone(), &policy, security.metrics_token.as_deref())?)
+            }
+            None => None,
+        };
         let checked = undeclared.clone();
         let server = HttpServer::new(move || {
             let checked = checked.clone();
             App::new()
-                // Innermost: each error answered is checked against its route's list.
+                // Innermost: the handlers read the query as it was sent (`crate::redact`).
+                .wrap_fn(|req, service| service.call(crate::redact::put_back(req)))
+                // Then each error answered is checked against its route's list.
                 .wrap_fn(move |req, service| {
                     let (answer, checked) = (service.call(req), checked.clone());
                     async move {
@@ -397,10 +413,13 @@ impl Application {
                     }
                 })
                 .wrap(metrics.clone())
+                // Every answer, whoever gave it, leaves with the security headers.
+                .wrap(crate::security::Guard::new(policy.clone()))
                 .wrap(Compress::default())
                 .wrap(TracingLogger::default())
-                // Outermost: the socket's ?token= leaves the URL before anything logs it.
-                .wrap_fn(|req, service| service.call(sync::token::take_query_token(req)))
+                // Outermost: secrets in the query (the socket's ?token=, ?follow_token= …)
+                // leave the URL before anything logs it (`crate::redact`).
+                .wrap_fn(|req, service| service.call(crate::redact::take(req)))
                 .app_data(shared.clone())
                 .app_data(hub.clone())
                 .app_data(path.clone())
@@ -439,6 +458,7 @@ impl Application {
                 .service(auth::routes::refresh)
                 .service(auth::routes::logout)
                 .service(auth::routes::me)
+                .configure(auth::admin::configure)
                 .service(geo::routes::locate)
                 .service(geo::routes::grids)
                 .service(geo::map::info)
@@ -471,7 +491,6 @@ impl Application {
                 .service(crate::sensors::routes::alarm)
                 .configure(push::routes::configure)
                 .configure(crate::open311::configure)
-                .configure(auth::admin::configure)
                 .service(crate::open311::keys::list_keys)
                 .service(crate::open311::keys::add_key)
                 .service(crate::open311::keys::revoke_key)
@@ -490,7 +509,7 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_GRACE_S)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, hub: sessions, watch, timer, sweeper, undeclared, mqtt })
+        Ok(Application { port, server, hub: sessions, watch, timer, sweeper, undeclared, mqtt, metrics_server })
     }
 
     /// A handle that stops the server (tests stop one to start another on its database).
@@ -508,12 +527,17 @@ impl Application {
         self.port
     }
 
+    /// The port of the listener of its own serving /metrics, when `metrics_bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
+    }
+
     /// Serves until the server is stopped (Ctrl-C, SIGTERM): then every phone's socket is
     /// closed with 1001 "going away" (they resume from their cursors elsewhere or later),
     /// and requests under way get [`SHUTDOWN_GRACE_S`] seconds to finish. Meanwhile it
     /// watches the stored grid layer and swaps in a newly imported one ([`geo::watch`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { server, hub, watch, timer, sweeper, mqtt, .. } = self;
+        let Application { server, hub, watch, timer, sweeper, mqtt, metrics_server, .. } = self;
         let Watch { db, geo, every, follower } = watch;
         let watching = tokio::spawn(geo::watch::run(db, geo, every, follower));
         // Both end with the server, however it ends.
@@ -521,6 +545,18 @@ impl Application {
         let _timing = AbortOnDrop(tokio::spawn(timer.run()));
         let _sweeping = AbortOnDrop(tokio::spawn(sweeper.run()));
         let mqtt = mqtt.map(crate::sensors::mqtt::Listener::start);
+        // The metrics' own listener lives as long as the server, and stops with it.
+        let metrics_handle = metrics_server.map(|(metrics, _)| {
+            let handle = metrics.handle();
+            (
+                AbortOnDrop(tokio::spawn(async move {
+                    if let Err(e) = metrics.await {
+                        tracing::error!(cause = %e, "the metrics listener stopped");
+                    }
+                })),
+                handle,
+            )
+        });
         let handle = server.handle();
         let mut server = std::pin::pin!(server);
         tokio::select! {
@@ -536,11 +572,46 @@ impl Application {
                 mqtt.stop().await;
             }
             handle.stop(true).await;
+            if let Some((_, metrics)) = &metrics_handle {
+                metrics.stop(true).await;
+            }
         };
         // The server's own future carries out the pause and the stop: poll both.
         let ((), result) = tokio::join!(stopping, server);
         result
     }
+}
+
+/// The listener of its own that serves only `GET /metrics` from `registry` (with the
+/// headers of `policy`, and wanting `token` when one is set); its port.
+fn metrics_listener(
+    at: std::net::SocketAddr,
+    registry: prometheus::Registry,
+    policy: &crate::security::Policy,
+    token: Option<&str>,
+) -> Result<(Server, u16), StartupError> {
+    let listener = bind(at)?;
+    let port = listener.local_addr()?.port();
+    let policy = policy.clone().with_metrics_token(token);
+    let server = HttpServer::new(move || {
+        let registry = registry.clone();
+        App::new()
+            .wrap(crate::security::Guard::new(policy.clone()))
+            .route(
+                "/metrics",
+                web::get().to(move || {
+                    let registry = registry.clone();
+                    async move { crate::security::metrics_text(&registry) }
+                }),
+            )
+            .default_service(web::to(problem::not_found))
+    })
+    .disable_signals()
+    .workers(1)
+    .listen(listener)?
+    .run();
+    tracing::info!(%at, port, "/metrics served on a listener of its own");
+    Ok((server, port))
 }
 
 /// Aborts a task when dropped.

@@ -215,7 +215,8 @@ async fn broker_up() -> bool {
 
 /// The value of the metric line starting with `name` on the server's `/metrics`, if any.
 async fn metric(server: &TestServer, name: &str) -> Option<f64> {
-    let text = server.client.get(format!("{}/metrics", server.base)).send().await.ok()?.text().await.ok()?;
+    let request = server.client.get(format!("{}/metrics", server.base)).bearer_auth(mobile_api_tests::METRICS_TOKEN);
+    let text = request.send().await.ok()?.text().await.ok()?;
     text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 

@@ -39,6 +39,13 @@ const TYPES: &[(&str, Signature)] = &[
     ("image/heic", &[(4, b"ftyp")]),
 ];
 
+/// The type a stored file is served as: one of [`TYPES`] (what was checked at upload),
+/// or `application/octet-stream` for anything else a row might hold, so that no stored
+/// value can make a browser read a file as a page or a script.
+pub fn served_type(stored: &str) -> &'static str {
+    TYPES.iter().map(|(name, _)| *name).find(|name| *name == stored).unwrap_or("application/octet-stream")
+}
+
 /// Why a file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UploadError {

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
 
@@ -115,8 +115,13 @@ pub async fn fetch(
     })
     .await??;
     let file = file.ok_or_else(not_found)?;
+    let media_type = super::served_type(&file.media_type);
+    // Named by its hash, shown inline (in an <img>, or a tab of its own), never sniffed.
+    let name = format!("{}.{}", id.replace(':', "-"), media_type.rsplit('/').next().unwrap_or("bin"));
     Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, file.media_type))
+        .insert_header((CONTENT_TYPE, media_type))
+        .insert_header((CONTENT_DISPOSITION, format!("inline; filename=\"{name}\"")))
+        .insert_header((X_CONTENT_TYPE_OPTIONS, "nosniff"))
         // The id is the content's hash: it never changes, but it is private.
         .insert_header((CACHE_CONTROL, "private, max-age=31536000, immutable"))
         .body(file.content))

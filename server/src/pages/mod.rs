@@ -33,8 +33,6 @@ pub struct Pages {
     assets: HashMap<&'static str, Asset>,
     /// Each page's HTML with its assets' versions written in, by file name.
     html: HashMap<&'static str, String>,
-    /// What the pages may load, and from where.
-    policy: String,
 }
 
 fn content_type(name: &str) -> &'static str {
@@ -52,8 +50,9 @@ fn content_type(name: &str) -> &'static str {
 }
 
 impl Pages {
-    /// Indexes the embedded files; the pages may load images from `basemap_origin` too.
-    pub fn embedded(basemap_origin: Option<&str>) -> Pages {
+    /// Indexes the embedded files. (What they may load, and from where, is the
+    /// Content-Security-Policy every answer carries: `crate::security`.)
+    pub fn embedded() -> Pages {
         let assets: HashMap<&'static str, Asset> = ASSETS
             .iter()
             .map(|&(name, bytes)| {
@@ -73,12 +72,7 @@ impl Pages {
                 (*name, text)
             })
             .collect();
-        let images = basemap_origin.map_or_else(String::new, |origin| format!(" {origin}"));
-        let policy = format!(
-            "default-src 'self'; img-src 'self' blob: data:{images}; style-src 'self' 'unsafe-inline'; \
-             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-        );
-        Pages { assets, html, policy }
+        Pages { assets, html }
     }
 
     /// A page's HTML.
@@ -87,20 +81,9 @@ impl Pages {
     }
 }
 
-/// What every page answers with: nothing from elsewhere (but a configured basemap's
-/// images), not framed, no referrer.
-fn secured(pages: &Pages, mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    response
-        .insert_header((header::CONTENT_SECURITY_POLICY, pages.policy.clone()))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .insert_header((header::X_FRAME_OPTIONS, "DENY"));
-    response
-}
-
 fn html(pages: &Pages, name: &str) -> HttpResponse {
     match pages.page(name) {
-        Some(text) => secured(pages, HttpResponse::Ok())
+        Some(text) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-cache"))
             .body(text.to_owned()),
@@ -209,7 +192,7 @@ mod tests {
 
     #[test]
     fn the_centre_page_names_its_assets_by_their_versions() {
-        let pages = Pages::embedded(None);
+        let pages = Pages::embedded();
         let html = pages.page("centre.html").unwrap_or_default();
         for asset in ["centre.js", "centre.css"] {
             let version = &pages.assets[asset].version;
@@ -220,7 +203,7 @@ mod tests {
 
     #[test]
     fn each_phone_page_has_its_worker_manifest_and_icons() {
-        let pages = Pages::embedded(None);
+        let pages = Pages::embedded();
         for (app, page) in [("m", "worker.html"), ("r", "resident.html")] {
             let html = pages.page(page).unwrap_or_default();
             assert!(html.contains(&format!("/{app}/manifest.webmanifest")), "{html}");

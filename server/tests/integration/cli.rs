@@ -590,14 +590,17 @@ fn serve_on(bind: &str, url: &str, args: &[&str]) -> (Running, u16, String) {
     wait_listening_logged(child)
 }
 
+/// The bearer token of `/metrics` on the servers these tests start.
+const METRICS_TOKEN: &str = "cli-test-metrics-token";
+
 /// The calendar warning of a server whose clock reads `now`, in its log, `/healthz` and
 /// `/metrics`: the warnings of the health answer, the gauge's value for `national`, the log.
 fn calendar_state(url: &str, now: &str, extra: &[&str]) -> (Vec<serde_json::Value>, String, String) {
-    let mut args = vec!["--test-clock", now];
+    let mut args = vec!["--test-clock", now, "--metrics-token", METRICS_TOKEN];
     args.extend_from_slice(extra);
     let (server, port, log) = serve_on("127.0.0.1:0", url, &args);
     let health = get(port, "/healthz");
-    let metrics = get(port, "/metrics");
+    let metrics = get_with_token(port, "/metrics", METRICS_TOKEN);
     drop(server);
     assert!(health.starts_with("HTTP/1.1 200"), "a warning is not a failure: {health}");
     let health = json_body(&health);

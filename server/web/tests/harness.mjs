@@ -53,9 +53,11 @@ export async function startServer(extra = []) {
   };
 }
 
-/** Debian's Chromium, headless, with nothing reaching outside the machine. */
+/** Debian's Chromium, headless, with nothing reaching outside the machine. Every page
+ *  of every context it opens is watched for Content-Security-Policy violations (which
+ *  Chromium reports on the console): closing the browser fails if there was one. */
 export async function startBrowser() {
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
     args: [
@@ -68,6 +70,22 @@ export async function startBrowser() {
       "--disable-sync",
     ],
   });
+  const violations = [];
+  const watch = (context) => {
+    context.on("console", (message) => {
+      if (message.text().includes("Content Security Policy")) violations.push(`${message.location().url}: ${message.text()}`);
+    });
+    return context;
+  };
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (...args) => watch(await newContext(...args));
+  const close = browser.close.bind(browser);
+  browser.close = async (...args) => {
+    await close(...args);
+    if (violations.length > 0) throw new Error(`the pages broke their Content-Security-Policy:\n${violations.join("\n")}`);
+  };
+  browser.cspViolations = violations;
+  return browser;
 }
 
 /** JSON over HTTP against the server. */

@@ -10,6 +10,15 @@ function escape(text) {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** A marker's round badge showing `text`, styled through the DOM rather than a `style`
+ *  attribute, which the pages' Content-Security-Policy refuses. */
+function badge(text, style) {
+  const span = document.createElement("span");
+  span.textContent = String(text);
+  Object.assign(span.style, style);
+  return span;
+}
+
 /** How each level's outline is drawn: line width, colour, fill. */
 const LEVELS = {
   1: { width: 3, colour: "#12263f", fill: null },
@@ -268,7 +277,7 @@ export class CentreMap {
       const at = [cell.lat / cell.items.length, cell.lon / cell.items.length];
       const icon = L.divIcon({
         className: "gl-cluster",
-        html: `<span style="background:${cell.colour}">${cell.items.length}</span>`,
+        html: badge(cell.items.length, { background: cell.colour }),
         iconSize: [30, 30],
       });
       L.marker(at, { icon, keyboard: false })
@@ -285,7 +294,7 @@ export class CentreMap {
     const size = Math.round(26 + Math.min(22, Math.log10(group.total + 1) * 9));
     const icon = L.divIcon({
       className: "gl-cluster gl-group",
-      html: `<span style="background:${colour};width:${size}px;height:${size}px;line-height:${size}px">${group.total}</span>`,
+      html: badge(group.total, { background: colour, width: `${size}px`, height: `${size}px`, lineHeight: `${size}px` }),
       iconSize: [size, size],
     });
     const lines = [
