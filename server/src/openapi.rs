@@ -127,7 +127,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "get", path: "/api/v1/inbox", errors: &[SESSION, &[BadRequest, Forbidden]] },
     Route { method: "get", path: "/api/v1/incidents/{id}/suggestion", errors: &[SESSION, &[NotFound, NoSuggestion]] },
     Route { method: "put", path: "/api/v1/incidents/{id}/presence", errors: &[SESSION, &[NotFound]] },
-    Route { method: "delete", path: "/api/v1/incidents/{id}/presence", errors: &[SESSION] },
+    Route { method: "delete", path: "/api/v1/incidents/{id}/presence", errors: &[SESSION, &[NotFound]] },
     Route { method: "get", path: "/api/v1/workers/positions", errors: &[SESSION, &[Forbidden]] },
     Route { method: "get", path: "/api/v1/grids/{code}/roster", errors: &[SESSION, &[NotFound]] },
     Route {

@@ -144,9 +144,17 @@ pub async fn here(
 )]
 #[delete("/api/v1/incidents/{id}/presence")]
 #[tracing::instrument(skip_all, fields(case = %id))]
-pub async fn gone(presence: web::Data<Presence>, caller: Authenticated, id: web::Path<String>) -> HttpResponse {
+pub async fn gone(
+    db: web::Data<Database>,
+    presence: web::Data<Presence>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    // As for saying one has it open: a case one may not see (or no case) is 404, not a
+    // silent 204 to any id at all.
+    check_visible(&db, Viewer::of(&caller.user)?, &id).await?;
     presence.gone(&id, &caller.user.id);
-    HttpResponse::NoContent().finish()
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]
