@@ -23,8 +23,14 @@ pub async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web
 /// A JSON body read with [`read_limited`]: 400 `bad-request` saying where it is
 /// malformed, 422 `text-too-long` when a text in it is longer than [`MAX_TEXT_CHARS`].
 pub async fn json<T: serde::de::DeserializeOwned>(payload: web::Payload, limit: usize) -> Result<T, ApiError> {
-    let bytes = read_limited(payload, limit).await?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
+    parse(&read_limited(payload, limit).await?)
+}
+
+/// A JSON body already read, checked as [`json`] checks it. Read into a JSON value first,
+/// so that all of it must be JSON (valid UTF-8, numbers in range) — fields a type does
+/// not know are otherwise skipped unread by serde, whatever their bytes.
+pub fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not the JSON expected: {e}")))?;
     check_texts(&value)?;
     serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("the body is not the JSON expected: {e}")))
