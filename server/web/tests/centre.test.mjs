@@ -95,7 +95,12 @@ test("the centre works a case round the loop from the page", async () => {
   const sent = Date.now();
   const filed = await call(server.base, "/api/v1/reports", {
     method: "POST",
-    body: { category: "C0101", location: { lon: place.lon, lat: place.lat }, description: "井盖缺失，浏览器测试" },
+    body: {
+      category: "C0101",
+      location: { lon: place.lon, lat: place.lat },
+      description: "井盖缺失，浏览器测试",
+      contact: { phone: "13812345678" },
+    },
   });
   assert.equal(filed.status, 201, JSON.stringify(filed.body));
   const { id, code } = filed.body;
@@ -109,6 +114,12 @@ test("the centre works a case round the loop from the page", async () => {
   // Taken in and dispatched to the grid picked on the map.
   await page.locator(".queue").getByRole("button", { name: code }).click();
   const panel = page.locator(".panel.case");
+  // The contact shows masked; 查看联系方式 asks for a reason (理由), then shows it whole.
+  await panel.getByText("138****5678").waitFor({ timeout: 5_000 });
+  await panel.getByRole("button", { name: "查看联系方式" }).click();
+  await panel.getByLabel("理由").fill("浏览器测试：回访核实");
+  await panel.locator("form.read-contact").getByRole("button", { name: "查看联系方式" }).click();
+  await panel.locator(".contact-whole").getByText("13812345678").waitFor({ timeout: 5_000 });
   await panel.getByRole("button", { name: "受理", exact: true }).click();
   await panel.getByRole("button", { name: "派遣", exact: true }).click();
   await panel.getByRole("button", { name: "在地图上点选网格" }).click();

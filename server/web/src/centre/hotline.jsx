@@ -75,7 +75,11 @@ function FileCall({ categories, map, onOpen }) {
           category: String(data.get("category")),
           location: { lon: place.at.lon, lat: place.at.lat, crs: "wgs84" },
           description: String(data.get("description")).trim(),
-          contact: { name: String(data.get("name") ?? "").trim(), phone: String(data.get("phone")).trim() },
+          contact: {
+            name: String(data.get("name") ?? "").trim(),
+            phone: String(data.get("phone")).trim(),
+            id_number: String(data.get("id_number") ?? "").trim() || undefined,
+          },
         },
       });
       setFiled(opened);
@@ -109,6 +113,10 @@ function FileCall({ categories, map, onOpen }) {
       <label>
         {t("callerName")}
         <input name="name" maxLength={50} autocomplete="off" />
+      </label>
+      <label>
+        {t("callerIdNumber")}
+        <input name="id_number" maxLength={18} autocomplete="off" />
       </label>
       <label>
         {t("category")}

@@ -215,7 +215,8 @@ function buttonsOf(allowed) {
   const out = [];
   for (const action of [...allowed].sort((a, b) => rank(a) - rank(b))) {
     if (action === "verify") out.push("verify.pass", "verify.fail");
-    else if (action !== "grade") out.push(action);
+    // The unmasked contact is no step of the loop: it has its own button by the contact.
+    else if (action !== "grade" && action !== "read_contact") out.push(action);
   }
   return out;
 }
@@ -223,6 +224,55 @@ function buttonsOf(allowed) {
 function rank(action) {
   const i = ORDER.indexOf(action);
   return i < 0 ? ORDER.length : i;
+}
+
+/**
+ * 查看联系方式: the reporter's contact unmasked, asked for with a reason (理由) that the
+ * server keeps in the trace with who asked and when.
+ */
+function ContactReveal({ id }) {
+  const [asking, setAsking] = useState(false);
+  const [contact, setContact] = useState(null);
+  const [error, setError] = useState(null);
+  async function ask(event) {
+    event.preventDefault();
+    const reason = String(new FormData(event.currentTarget).get("reason") ?? "").trim();
+    if (!reason) return;
+    setError(null);
+    try {
+      setContact(await api(`/api/v1/incidents/${id}/contact`, { method: "POST", body: { reason } }));
+      setAsking(false);
+    } catch (e) {
+      setError(e.message);
+    }
+  }
+  if (contact) {
+    return (
+      <p class="contact-whole" role="status">
+        {[contact.name, contact.phone, contact.id_number].filter(Boolean).join(" ")}
+      </p>
+    );
+  }
+  if (!asking) {
+    return (
+      <button type="button" class="link read-contact" onClick={() => setAsking(true)}>
+        {t("readContact")}
+      </button>
+    );
+  }
+  return (
+    <form class="read-contact" onSubmit={ask}>
+      <label>
+        {t("reason")}
+        <input name="reason" required maxLength={500} autocomplete="off" />
+      </label>
+      <button type="submit">{t("readContact")}</button>
+      <button type="button" class="link" onClick={() => setAsking(false)}>
+        {t("cancel")}
+      </button>
+      {error && <p class="error">{error}</p>}
+    </form>
+  );
 }
 
 /** One case: details, photos, limits, tasks, history, suggestion and its buttons. */
@@ -311,7 +361,10 @@ export function CasePanel({ id, version, names, categories, map, onOpen, onClose
         {view.contact && (
           <>
             <dt>{t("contact")}</dt>
-            <dd>{[view.contact.name, view.contact.phone].filter(Boolean).join(" ")}</dd>
+            <dd>
+              {[view.contact.name, view.contact.phone, view.contact.id_number].filter(Boolean).join(" ")}
+              {allowed.includes("read_contact") && <ContactReveal id={id} />}
+            </dd>
           </>
         )}
         <dt>{t("source")}</dt>

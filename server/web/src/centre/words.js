@@ -99,6 +99,8 @@ words({
   place: ["位置", "Place"],
   description: ["描述", "Description"],
   contact: ["联系人", "Contact"],
+  readContact: ["查看联系方式", "Show the contact"],
+  callerIdNumber: ["身份证号", "ID number"],
   source: ["来源", "Source"],
   photos: ["照片", "Photos"],
   limits: ["时限", "Time limits"],

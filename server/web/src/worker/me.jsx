@@ -64,6 +64,8 @@ export function Me({ session, sync, logout }) {
     await setMeta("duty", on);
     setDuty(on);
     startDuty(() => sync);
+    // Off duty, the server forgets where the worker was (it keeps a position only on duty).
+    if (!on) sync?.sendNow({ kind: "off_duty" });
   }
   async function allowPush() {
     setPushError(null);
