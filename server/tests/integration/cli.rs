@@ -244,7 +244,8 @@ fn users_add_creates_an_account_that_logs_in() {
         (["--login", "zhang.san", "--role", "county_centre", "--unit", "321302"], "another-pass\n", "is taken"),
         (["--login", "li.si", "--role", "mayor", "--unit", "321302"], "long-enough\n", "no role is called"),
         (["--login", "li.si", "--role", "grid_worker", "--unit", "12345"], "long-enough\n", "is not a unit code"),
-        (["--login", "li.si", "--role", "grid_worker", "--unit", "321302001001001"], "short\n", "at least 8"),
+        (["--login", "li.si", "--role", "grid_worker", "--unit", "321302001001001"], "short\n", "at least 10"),
+        (["--login", "li.si", "--role", "grid_worker", "--unit", "321302001001001"], "1234567890\n", "not-digits-only"),
     ] {
         let out = users_add(&database, &args, password);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -269,6 +270,86 @@ fn users_add_creates_an_account_that_logs_in() {
     drop(server);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"role\":\"county_centre\""), "{response}");
+    remove_database(&database);
+}
+
+/// Runs `gridlink users ARGS --database …` with `input` on standard input.
+fn users(database: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = gridlink()
+        .arg("users")
+        .args(args)
+        .arg("--database")
+        .arg(format!("sqlite://{}", database.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn an_operator_disables_enables_resets_and_lists_accounts_from_the_command_line() {
+    let database = temp_path("manage.db");
+    let url = format!("sqlite://{}", database.display());
+    let added =
+        users_add(&database, &["--login", "zhao.liu", "--role", "county_centre", "--unit", "321302"], "first-pass-1\n");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let db = gridlink::store::Database::open(&url, 1).unwrap();
+    let user = db.read(|c| gridlink::auth::user_by_login(c, "zhao.liu")).unwrap().unwrap();
+    let said = |out: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+
+    // A weak password is refused by rule, read from standard input; a good one replaces it.
+    let weak = users(&database, &["password", "zhao.liu", "--password-stdin"], "zhao.liu\n");
+    assert_eq!(weak.status.code(), Some(2), "{}", said(&weak));
+    assert!(said(&weak).contains("min-length"), "{}", said(&weak));
+    let reset = users(&database, &["password", "zhao.liu", "--password-stdin"], "second-pass-2\n");
+    assert!(reset.status.success(), "{}", said(&reset));
+    let hash = db.read(|c| gridlink::auth::user_by_login(c, "zhao.liu")).unwrap().unwrap().password_hash;
+    assert!(
+        gridlink::auth::verify_password("second-pass-2", &hash)
+            && !gridlink::auth::verify_password("first-pass-1", &hash)
+    );
+
+    // Disabled (twice: the second changes nothing), listed so, enabled again.
+    let disabled = users(&database, &["disable", "zhao.liu"], "");
+    assert!(disabled.status.success() && said(&disabled).contains("disabled zhao.liu"), "{}", said(&disabled));
+    assert!(said(&users(&database, &["disable", "zhao.liu"], "")).contains("disabled already"));
+    let listed = users(&database, &["list", "zhao"], "");
+    let line = String::from_utf8_lossy(&listed.stdout).lines().find(|l| l.starts_with("zhao.liu\t")).map(str::to_owned);
+    let line = line.unwrap_or_else(|| panic!("not listed: {}", said(&listed)));
+    assert!(line.split('\t').nth(3).is_some_and(|d| d.starts_with("20")), "disabled at: {line}");
+    let enabled = users(&database, &["enable", "zhao.liu"], "");
+    assert!(enabled.status.success() && said(&enabled).contains("enabled zhao.liu"), "{}", said(&enabled));
+    let listed = users(&database, &["list"], "");
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("zhao.liu\tcounty_centre\t321302\t-\t"),
+        "{}",
+        said(&listed)
+    );
+    assert_eq!(users(&database, &["disable", "nobody"], "").status.code(), Some(2));
+
+    // Each change is in the trace, with no actor, said to come from the command line.
+    let entries: Vec<(String, Option<String>, String)> = db
+        .read(|c| {
+            use diesel::prelude::*;
+            use gridlink::audit::schema::audit_log;
+            audit_log::table
+                .filter(audit_log::subject.eq(&user.id))
+                .order(audit_log::seq.asc())
+                .select((audit_log::kind, audit_log::actor_id, audit_log::data))
+                .load(c)
+        })
+        .unwrap();
+    let kinds: Vec<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["user_added", "password_reset", "user_disabled", "user_enabled"]);
+    for (kind, actor, data) in &entries {
+        assert_eq!(actor, &None, "{kind}");
+        assert!(data.contains(r#""via":"cli""#) && !data.contains("pass-"), "{kind}: {data}");
+    }
     remove_database(&database);
 }
 
