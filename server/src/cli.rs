@@ -36,6 +36,8 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
+// Parsed once per run: `serve`'s many flags make its variant large, which costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Runs the server.
     Serve {
