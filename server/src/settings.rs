@@ -859,7 +859,10 @@ mod tests {
         assert_eq!(merged.position_ttl_days, 2);
         let flag = Settings { seal_keys: Some("/run/keys".into()), ..settings("127.0.0.1:0", false) };
         let file: FileSettings = toml::from_str("seal_keys = \"/etc/gridlink/keys\"\n").unwrap();
-        assert_eq!(file.under(flag, |id| id == "seal_keys").seal_keys.as_deref(), Some(std::path::Path::new("/run/keys")));
+        assert_eq!(
+            file.under(flag, |id| id == "seal_keys").seal_keys.as_deref(),
+            Some(std::path::Path::new("/run/keys"))
+        );
         assert_eq!(settings("127.0.0.1:0", false).position_ttl_days, 7);
         for bad in [0, 3651] {
             let s = Settings { position_ttl_days: bad, ..settings("127.0.0.1:0", false) };
