@@ -214,6 +214,9 @@ impl Application {
         };
         let summary = calendars.summary();
         let calendars = web::Data::new(calendars);
+        // A database that cannot have a key (PostgreSQL, none named) is refused before it is
+        // even migrated.
+        crate::seal::store::key_file(&settings.database, settings.seal_keys.as_deref())?;
         let db = Database::open(&settings.database, 8)?;
         db.migrate()?;
         // Before anything is read or written: personal data is sealed, never in plain form,

@@ -714,26 +714,27 @@ mod tests {
     /// `N` not found (404). Written from the table of docs/domain.md, not from the code.
     ///
     /// Columns: accept reject merge dispatch redispatch inform escalate answer_extension
-    /// answer_park resume verify-request verify close reopen grade flag rate task_op system.
+    /// answer_park resume verify-request verify close reopen grade flag rate task_op
+    /// read_contact system.
     const EXPECTED: &[(&str, Role, &str, u128, &str)] = &[
-        ("administrator", Role::Administrator, "321300", 1, "FFFFFFFFFFFFFFFFFFF"),
-        ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAAFF"),
-        ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAFAAAAAAAAAAFF"),
-        ("county centre elsewhere", Role::CountyCentre, "321303", 4, "NNNNNNNNNNNNNNNNNNN"),
-        ("township centre (the queue)", Role::TownshipCentre, "321302001", 5, "AAAAAAAAAAAAAAAAAFF"),
-        ("township centre elsewhere", Role::TownshipCentre, "321302002", 6, "NNNNNNNNNNNNNNNNNNN"),
-        ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFFF"),
-        ("community staff elsewhere", Role::CommunityStaff, "321302001002", 8, "NNNNNNNNNNNNNNNNNNN"),
-        ("department sent a task", Role::DepartmentStaff, "D01", DEPT, "FFFFFFFFFFFFFFFFFAF"),
-        ("department sent nothing", Role::DepartmentStaff, "D02", 9, "NNNNNNNNNNNNNNNNNNN"),
-        ("grid worker holding the task", Role::GridWorker, GRID, HOLDER, "FFFFFFFFFFFFFFFFFAF"),
-        ("grid worker of the grid, not on the task", Role::GridWorker, GRID, 10, "FFFFFFFFFFFFFFFFFFF"),
-        ("grid worker elsewhere", Role::GridWorker, "321302001001002", 11, "NNNNNNNNNNNNNNNNNNN"),
-        ("hotline operator", Role::HotlineOperator, "321302", 12, "FFFFFFFFFFFFFFFFAFF"),
+        ("administrator", Role::Administrator, "321300", 1, "FFFFFFFFFFFFFFFFFFFF"),
+        ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAAFAF"),
+        ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAFAAAAAAAAAAFAF"),
+        ("county centre elsewhere", Role::CountyCentre, "321303", 4, "NNNNNNNNNNNNNNNNNNNN"),
+        ("township centre (the queue)", Role::TownshipCentre, "321302001", 5, "AAAAAAAAAAAAAAAAAFAF"),
+        ("township centre elsewhere", Role::TownshipCentre, "321302002", 6, "NNNNNNNNNNNNNNNNNNNN"),
+        ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFFFF"),
+        ("community staff elsewhere", Role::CommunityStaff, "321302001002", 8, "NNNNNNNNNNNNNNNNNNNN"),
+        ("department sent a task", Role::DepartmentStaff, "D01", DEPT, "FFFFFFFFFFFFFFFFFAFF"),
+        ("department sent nothing", Role::DepartmentStaff, "D02", 9, "NNNNNNNNNNNNNNNNNNNN"),
+        ("grid worker holding the task", Role::GridWorker, GRID, HOLDER, "FFFFFFFFFFFFFFFFFAFF"),
+        ("grid worker of the grid, not on the task", Role::GridWorker, GRID, 10, "FFFFFFFFFFFFFFFFFFFF"),
+        ("grid worker elsewhere", Role::GridWorker, "321302001001002", 11, "NNNNNNNNNNNNNNNNNNNN"),
+        ("hotline operator", Role::HotlineOperator, "321302", 12, "FFFFFFFFFFFFFFFFAFFF"),
     ];
 
     fn walk(facts: &Facts<'_>, task: TaskId, expected: &[(&str, Role, &str, u128, &str)]) {
-        assert_eq!(RULES.len(), 19, "a new action needs its column in the expectations");
+        assert_eq!(RULES.len(), 20, "a new action needs its column in the expectations");
         for (who, role, unit, n, answers) in expected {
             let viewer = viewer(*n, *role, unit);
             // A task operation names the task they were sent, if any; else the lead.
@@ -761,13 +762,28 @@ mod tests {
         let (case, task) = dispatched();
         let facts = Facts { grid: GRID, queue: Some("321302"), level: 2, case: &case, reporter: None };
         let expected: &[(&str, Role, &str, u128, &str)] = &[
-            ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAAFF"),
+            ("city centre", Role::CityCentre, "321300", 2, "AAAAAAFAAAAAAAAAAFAF"),
             // The county holds the queue; it is handled at the county, so it flags nothing.
-            ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAAAAAAAAAAFAFF"),
-            ("township centre", Role::TownshipCentre, "321302001", 5, "FFFAAAFAAAAAFFFFAFF"),
-            ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFFF"),
+            ("county centre", Role::CountyCentre, "321302", 3, "AAAAAAAAAAAAAAAFAFAF"),
+            ("township centre", Role::TownshipCentre, "321302001", 5, "FFFAAAFAAAAAFFFFAFAF"),
+            ("community staff", Role::CommunityStaff, "321302001001", 7, "FFFAAAFFFFAAFFFFFFFF"),
         ];
         walk(&facts, task, expected);
+    }
+
+    #[test]
+    fn the_hotline_operator_who_filed_a_case_reads_its_contact_and_no_other() {
+        let (case, _) = dispatched();
+        let operator = viewer(12, Role::HotlineOperator, "321302");
+        let filer = operator.id.to_string();
+        let filed = Facts { grid: GRID, queue: Some("321302001"), level: 5, case: &case, reporter: Some(&filer) };
+        assert_eq!(answer(&operator, Action::ReadContact, &filed, None), Answer::Allowed);
+        let other = Uuid::from_u128(99).to_string();
+        let theirs = Facts { reporter: Some(&other), ..filed };
+        assert!(matches!(answer(&operator, Action::ReadContact, &theirs, None), Answer::Forbidden(_)));
+        let worker = viewer(HOLDER, Role::GridWorker, GRID);
+        let by_worker = Facts { reporter: Some(&filer), ..filed };
+        assert!(matches!(answer(&worker, Action::ReadContact, &by_worker, None), Answer::Forbidden(_)));
     }
 
     #[test]
