@@ -44,7 +44,8 @@ test("an administrator finds an account, cuts off its lost phone, resets its pas
   page.on("dialog", (dialog) => dialog.accept());
   await logIn(page, "admin");
   await page.getByRole("tab", { name: "账号管理" }).click();
-  assert.equal(new URL(page.url()).hash, "#/users");
+  // The screen has its own address (set once it shows).
+  await page.waitForFunction(() => location.hash === "#/users");
   await page.locator('tr[data-login="admin"]').waitFor();
   await shot(page, "users-list");
   await page.getByPlaceholder("查找账号、姓名、角色或单位").fill(worker);
