@@ -21,6 +21,7 @@ mod closed_loop;
 mod deadlines;
 mod error_kinds;
 mod headers;
+mod hostile;
 mod hotline;
 mod limits;
 mod live_grids;
