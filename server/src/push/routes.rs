@@ -93,7 +93,7 @@ pub struct DeviceQuery {
 
 /// What to test.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TestWake {
     /// Whose devices to wake: the caller's own if not given; only an administrator may
     /// name someone else.
