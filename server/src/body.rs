@@ -48,6 +48,11 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 pub fn check_texts(value: &serde_json::Value) -> Result<(), ApiError> {
     fn walk(value: &serde_json::Value, at: &str) -> Result<(), ApiError> {
         match value {
+            // PostgreSQL's text cannot hold U+0000, and no person's text needs it.
+            serde_json::Value::String(s) if s.contains('\0') => Err(ApiError::BadRequest(format!(
+                "{} holds the NUL character (U+0000)",
+                if at.is_empty() { "a text" } else { at }
+            ))),
             serde_json::Value::String(s) if s.chars().count() > MAX_TEXT_CHARS => Err(ApiError::TextTooLong(format!(
                 "{} is longer than {MAX_TEXT_CHARS} characters",
                 if at.is_empty() { "a text" } else { at }
@@ -72,5 +77,7 @@ mod tests {
         assert_eq!(refused.kind(), crate::error_kind::ErrorKind::TextTooLong);
         assert!(refused.to_string().starts_with("reason is longer"), "{refused}");
         assert!(check_texts(&serde_json::json!({"op": {"photos": [long]}})).is_err());
+        let nul = check_texts(&serde_json::json!({"note": "a\u{0}b"})).unwrap_err();
+        assert!(nul.to_string().contains("NUL"), "{nul}");
     }
 }

@@ -179,11 +179,14 @@ pub const ROUTES: &[Route] = &[
 ];
 
 /// The kinds `method` on the route `path` (as routed: `/api/v1/incidents/{id}`) may
-/// answer, `internal` among them; `None` for a route outside the API's description.
+/// answer, `internal` and `bad-request` among them; `None` for a route outside the API's description.
 pub fn errors_of(method: &str, path: &str) -> Option<Vec<ErrorKind>> {
     let route = ROUTES.iter().find(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)?;
     let mut kinds: Vec<ErrorKind> = route.errors.iter().flat_map(|group| group.iter().copied()).collect();
     kinds.push(Internal);
+    // Any request may be one no route can read (a NUL in a path or a text, which
+    // PostgreSQL cannot store): 400, whatever the route.
+    kinds.push(BadRequest);
     kinds.sort();
     kinds.dedup();
     Some(kinds)

@@ -135,14 +135,27 @@ impl std::fmt::Display for Chain<'_> {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
-        ApiError::internal(e)
+        match e {
+            crate::store::StoreError::Query(e) => e.into(),
+            e => ApiError::internal(e),
+        }
     }
 }
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> ApiError {
+        if refused_nul(&e) {
+            return ApiError::BadRequest("a text may not contain the NUL character (U+0000)".into());
+        }
         ApiError::internal(e)
     }
+}
+
+/// Whether PostgreSQL refused a text for holding U+0000, which its text type cannot store
+/// (SQLite can): the input's fault, wherever in a body or query it came from, so a 400
+/// rather than a 500, whichever door let it through.
+pub fn refused_nul(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message().contains("0x00"))
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
