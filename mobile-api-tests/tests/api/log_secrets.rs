@@ -76,8 +76,7 @@ async fn no_token_password_or_key_reaches_the_log() {
     let base = server.base.clone();
     // A connection each: none is reused after the server dropped it (keep-alive 5 s, and
     // a password check takes seconds in a debug build).
-    let client =
-        reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(0).build().unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(0).build().unwrap();
     let post = async |path: &str, body: Value| {
         let response = client.post(format!("{base}{path}")).json(&body).send().await.unwrap();
         (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))

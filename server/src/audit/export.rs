@@ -72,7 +72,11 @@ pub fn trace_of(conn: &mut DbConnection, incident_id: &str, code: &str) -> Query
 /// their own, and every event is the one its entry recorded (none added, edited or gone).
 pub fn check(trace: &Trace) -> Result<(), Break> {
     if trace.format != FORMAT {
-        return Err(Break::Event { incident_id: trace.incident_id.clone(), n: 0, why: format!("unknown format {:?}", trace.format) });
+        return Err(Break::Event {
+            incident_id: trace.incident_id.clone(),
+            n: 0,
+            why: format!("unknown format {:?}", trace.format),
+        });
     }
     if let Some(other) = trace.entries.iter().find(|l| l.incident_id.as_deref() != Some(&trace.incident_id)) {
         return Err(Break::CaseUnlinked { seq: other.seq });
@@ -90,12 +94,18 @@ pub fn check(trace: &Trace) -> Result<(), Break> {
         }
         match recorded.remove(&event.n) {
             None => return Err(gone("no entry of the chain records it")),
-            Some(digest) if digest != event_digest(event) => return Err(gone("it differs from what the chain recorded")),
+            Some(digest) if digest != event_digest(event) => {
+                return Err(gone("it differs from what the chain recorded"));
+            }
             Some(_) => {}
         }
     }
     if let Some(n) = recorded.keys().min() {
-        return Err(Break::Event { incident_id: trace.incident_id.clone(), n: *n, why: "the chain records it, but the trace lacks it".into() });
+        return Err(Break::Event {
+            incident_id: trace.incident_id.clone(),
+            n: *n,
+            why: "the chain records it, but the trace lacks it".into(),
+        });
     }
     Ok(())
 }
@@ -114,7 +124,11 @@ pub fn check(trace: &Trace) -> Result<(), Break> {
 )]
 #[get("/api/v1/incidents/{id}/trace")]
 #[tracing::instrument(skip(db, caller))]
-pub async fn case_trace(db: web::Data<Database>, caller: Authenticated, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn case_trace(
+    db: web::Data<Database>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let viewer = Viewer::of(&caller.user)?;
     let id = id.into_inner();
     let found = {

@@ -52,8 +52,10 @@ pub fn record(conn: &mut DbConnection, entry: &Entry<'_>) -> QueryResult<()> {
     diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
         .set(audit_head::seq.eq(audit_head::seq + 1))
         .execute(conn)?;
-    let (seq, prev_hash) =
-        audit_head::table.filter(audit_head::id.eq(1)).select((audit_head::seq, audit_head::hash)).first::<(i64, String)>(conn)?;
+    let (seq, prev_hash) = audit_head::table
+        .filter(audit_head::id.eq(1))
+        .select((audit_head::seq, audit_head::hash))
+        .first::<(i64, String)>(conn)?;
     let case_prev_hash = match entry.incident_id {
         Some(incident) => Some(
             audit_log::table
@@ -97,7 +99,9 @@ pub fn record(conn: &mut DbConnection, entry: &Entry<'_>) -> QueryResult<()> {
             audit_log::hash.eq(&link.hash),
         ))
         .execute(conn)?;
-    diesel::update(audit_head::table.filter(audit_head::id.eq(1))).set(audit_head::hash.eq(&link.hash)).execute(conn)?;
+    diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+        .set(audit_head::hash.eq(&link.hash))
+        .execute(conn)?;
     Ok(())
 }
 

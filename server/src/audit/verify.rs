@@ -66,14 +66,51 @@ pub const LINK_COLUMNS: LinkColumns = (
     audit_log::hash,
 );
 
-type LinkRow =
-    (i64, i64, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, String, String, Option<String>, String);
+type LinkRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+);
 
 /// A stored row as a [`Link`].
 pub fn link_of(row: LinkRow) -> Link {
-    let (seq, at_ms, kind, actor_id, actor_role, device_id, incident_id, subject, data, prev_hash, case_prev_hash, hash) =
-        row;
-    Link { seq, at_ms, kind, actor_id, actor_role, device_id, incident_id, subject, data, prev_hash, case_prev_hash, hash }
+    let (
+        seq,
+        at_ms,
+        kind,
+        actor_id,
+        actor_role,
+        device_id,
+        incident_id,
+        subject,
+        data,
+        prev_hash,
+        case_prev_hash,
+        hash,
+    ) = row;
+    Link {
+        seq,
+        at_ms,
+        kind,
+        actor_id,
+        actor_role,
+        device_id,
+        incident_id,
+        subject,
+        data,
+        prev_hash,
+        case_prev_hash,
+        hash,
+    }
 }
 
 /// Checks the whole trace; the first break found is the error.
@@ -101,8 +138,10 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verified, VerifyError> {
             }
         }
     }
-    let (head_seq, head_hash) =
-        audit_head::table.filter(audit_head::id.eq(1)).select((audit_head::seq, audit_head::hash)).first::<(i64, String)>(conn)?;
+    let (head_seq, head_hash) = audit_head::table
+        .filter(audit_head::id.eq(1))
+        .select((audit_head::seq, audit_head::hash))
+        .first::<(i64, String)>(conn)?;
     let entries = walker.finish(head_seq, &head_hash)?;
 
     let mut checked = 0usize;
@@ -111,7 +150,9 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verified, VerifyError> {
         let mut query = events::table.into_boxed();
         if let Some((incident, n)) = &cursor {
             query = query.filter(
-                events::incident_id.gt(incident.clone()).or(events::incident_id.eq(incident.clone()).and(events::n.gt(*n))),
+                events::incident_id
+                    .gt(incident.clone())
+                    .or(events::incident_id.eq(incident.clone()).and(events::n.gt(*n))),
             );
         }
         let page: Vec<EventRow> = query
@@ -143,7 +184,9 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verified, VerifyError> {
         }
     }
     if let Some(((incident_id, n), (seq, _))) = recorded.into_iter().min_by_key(|(_, (seq, _))| *seq) {
-        return Err(Break::Event { incident_id, n, why: format!("entry {seq} records it, but it is gone (deleted)") }.into());
+        return Err(
+            Break::Event { incident_id, n, why: format!("entry {seq} records it, but it is gone (deleted)") }.into()
+        );
     }
     Ok(Verified { entries, events: checked })
 }
