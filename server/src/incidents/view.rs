@@ -45,7 +45,9 @@ pub struct MaskedContact {
     pub name: Option<String>,
     /// The phone with its middle digits hidden.
     pub phone: Option<String>,
-    /// The ID number with all but its first and last four characters hidden.
+    /// The ID number with all but its first and last four characters hidden (left out
+    /// when the reporter gave none, as most do).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id_number: Option<String>,
 }
 
