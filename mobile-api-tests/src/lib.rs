@@ -128,6 +128,25 @@ fn scratch_postgres() -> Result<Option<(Scratch, String)>, SpawnError> {
     Ok(Some((Scratch::Postgres { admin, name, keys }, url)))
 }
 
+/// A fresh PostgreSQL database of a test's own, with a sealing key file, both removed
+/// when dropped: for tests that start `gridlink` processes on it themselves.
+pub struct OwnPostgres {
+    /// The database's URL.
+    pub url: String,
+    /// The key file to start servers on it with (`--seal-keys`).
+    pub keys: std::path::PathBuf,
+    _scratch: Scratch,
+}
+
+impl OwnPostgres {
+    /// A fresh database; `Ok(None)` (skip) when PostgreSQL cannot be reached outside CI.
+    pub fn create() -> Result<Option<OwnPostgres>, SpawnError> {
+        let Some((scratch, url)) = scratch_postgres()? else { return Ok(None) };
+        let keys = scratch.keys().ok_or_else(|| SpawnError("a PostgreSQL scratch has a key file".into()))?;
+        Ok(Some(OwnPostgres { url, keys, _scratch: scratch }))
+    }
+}
+
 /// Why a test server could not start.
 #[derive(Debug)]
 pub struct SpawnError(pub String);
@@ -208,6 +227,7 @@ impl TestServer {
             stats: Default::default(),
             workflow: Default::default(),
             mqtt: None,
+            nats: None,
             seal_keys: keys,
             position_ttl_days: gridlink::settings::DEFAULT_POSITION_TTL_DAYS,
             // /metrics is served only with a token: the tests' servers have this one.

@@ -43,7 +43,7 @@ pub enum Command {
     Serve {
         /// A TOML file of settings (bind, database, demo, snap_tolerance_m, categories, calendars,
         /// push_allow_hosts, push_subject, push_timeout_ms, sync_heartbeat_s, sync_retention_days,
-        /// grids_poll_ms, trusted_proxy_header, trusted_proxies, basemap, mqtt, cors_origins,
+        /// grids_poll_ms, trusted_proxy_header, trusted_proxies, basemap, mqtt, nats, cors_origins,
         /// metrics_token, metrics_bind, seal_keys, position_ttl_days, and the [limits],
         /// [stats] and [workflow] tables); flags and GRIDLINK_* variables win over it.
         #[arg(long, env = "GRIDLINK_CONFIG")]
@@ -100,6 +100,12 @@ pub enum Command {
         /// the node subscribes to `gridlink/sensors/+/alarm` (see docs/contract.md, "Sensors").
         #[arg(long, env = "GRIDLINK_MQTT_URL")]
         mqtt: Option<String>,
+        /// NATS, joining the nodes that share one PostgreSQL (`nats://host[:port]`, several
+        /// comma-separated): news of commits, ended sessions and new grid layers travel
+        /// between them (see docs/architecture.md, "Past one machine"). Without it the
+        /// node works alone.
+        #[arg(long, env = "GRIDLINK_NATS_URL")]
+        nats: Option<String>,
         /// Origins whose pages may call the API and Open311 from a browser (CORS), as
         /// `https://host[:port]`, comma-separated; none by default (no CORS header at all).
         #[arg(long, env = "GRIDLINK_CORS_ORIGINS", value_delimiter = ',')]
@@ -370,6 +376,10 @@ pub enum GridsCommand {
         /// Overlaps, gaps and overreach at least this large (m²) are errors, smaller ones warnings.
         #[arg(long, default_value_t = 1.0)]
         tolerance_m2: f64,
+        /// NATS of the nodes serving this database (`nats://host[:port]`): they are told
+        /// of the new layer at once instead of finding it at their next look.
+        #[arg(long, env = "GRIDLINK_NATS_URL")]
+        nats: Option<String>,
         /// The database: `sqlite://PATH` or `postgres://…`.
         #[arg(long, env = "GRIDLINK_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
@@ -405,6 +415,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             trusted_proxies,
             basemap,
             mqtt,
+            nats,
             cors_origins,
             metrics_token,
             metrics_bind,
@@ -428,6 +439,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                 stats: Default::default(),
                 workflow: Default::default(),
                 mqtt,
+                nats,
                 security: crate::settings::SecuritySettings { cors_origins, metrics_token, metrics_bind },
                 seal_keys,
                 position_ttl_days: crate::settings::DEFAULT_POSITION_TTL_DAYS,
@@ -466,8 +478,8 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             options: geodata::fuse::FuseOptions { snap_m, min_area_m2, min_width_m },
             json,
         }),
-        Command::Grids { command: GridsCommand::Import { file, tolerance_m2, database } } => {
-            grids_import(&file, tolerance_m2, &database)
+        Command::Grids { command: GridsCommand::Import { file, tolerance_m2, nats, database } } => {
+            grids_import(&file, tolerance_m2, nats.as_deref(), &database)
         }
         Command::Grids { command: GridsCommand::Export { out, database } } => grids_export(out, &database),
         Command::Migrate { database } => migrate(&database),
@@ -883,7 +895,7 @@ fn progress_bar(total: usize) -> ProgressBar {
     bar
 }
 
-fn grids_import(file: &PathBuf, tolerance_m2: f64, url: &str) -> ExitCode {
+fn grids_import(file: &PathBuf, tolerance_m2: f64, nats: Option<&str>, url: &str) -> ExitCode {
     let checked = match read_and_check(file, tolerance_m2) {
         Ok(c) => c,
         Err(code) => return code,
@@ -917,6 +929,9 @@ fn grids_import(file: &PathBuf, tolerance_m2: f64, url: &str) -> ExitCode {
         Ok(saved) => saved,
         Err(e) => return fail(format!("nothing was imported: {e}")),
     };
+    if let Some(nats) = nats {
+        tell_the_nodes(&db, nats, generation);
+    }
     let units = layer.len() - grids;
     let mut said = writeln!(out, "imported {units} units and {grids} grids (layer generation {generation})");
     if said.is_ok() {
@@ -931,6 +946,21 @@ fn grids_import(file: &PathBuf, tolerance_m2: f64, url: &str) -> ExitCode {
     match said {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
+    }
+}
+
+/// Tells the nodes on NATS that layer `generation` was stored. Only a warning if it
+/// cannot: they find the layer at their next look anyway.
+fn tell_the_nodes(db: &Database, nats: &str, generation: i64) {
+    let told = (|| {
+        let servers = crate::cluster::link::servers(nats)?;
+        let name = db.write(crate::cluster::store::name).map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let message = crate::cluster::Message::Grids { generation };
+        runtime.block_on(crate::cluster::link::tell_once(servers, &name, &message, std::time::Duration::from_secs(3)))
+    })();
+    if let Err(e) = told {
+        eprintln!("warning: the nodes were not told over NATS ({e}); they take the layer in at their next look");
     }
 }
 

@@ -19,6 +19,7 @@ pub mod categories;
 pub mod changes;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod deadlines;
 pub mod error_kind;
 pub mod geo;

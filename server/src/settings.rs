@@ -48,6 +48,9 @@ pub struct Settings {
     /// An MQTT broker whose `gridlink/sensors/+/alarm` topic brings sensors' alarms
     /// (`mqtt://host[:port]`, plain TCP); none by default.
     pub mqtt: Option<String>,
+    /// NATS, joining the nodes that share one PostgreSQL (`nats://host[:port]`, several
+    /// comma-separated); none by default: the node works alone (`crate::cluster`).
+    pub nats: Option<String>,
     /// Which other origins may call the API, and who may read `/metrics` where.
     pub security: SecuritySettings,
     /// The key file personal data is sealed with (`crate::seal`): `<key id> <base64>` lines,
@@ -364,6 +367,8 @@ pub struct FileSettings {
     pub workflow: Option<WorkflowSettings>,
     /// An MQTT broker bringing sensors' alarms (`mqtt://host[:port]`).
     pub mqtt: Option<String>,
+    /// NATS, joining the nodes sharing one PostgreSQL (`nats://host[:port]`).
+    pub nats: Option<String>,
     /// Origins whose pages may call the API (CORS).
     pub cors_origins: Option<Vec<String>>,
     /// The bearer token `/metrics` wants.
@@ -453,6 +458,7 @@ impl FileSettings {
             stats: self.stats.unwrap_or(flags.stats),
             workflow: self.workflow.unwrap_or(flags.workflow),
             mqtt: if given("mqtt") { flags.mqtt } else { self.mqtt.or(flags.mqtt) },
+            nats: if given("nats") { flags.nats } else { self.nats.or(flags.nats) },
             security: SecuritySettings {
                 cors_origins: if given("cors_origins") {
                     flags.security.cors_origins
@@ -520,6 +526,12 @@ pub enum SettingsError {
     /// The basemap is not a tile URL template.
     #[error("basemap must be an http(s) URL with {{z}}, {{x}} and {{y}} in it, not {0:?}")]
     BadBasemap(String),
+    /// The NATS URL is not `nats://host[:port]`.
+    #[error("nats: {0}")]
+    BadNats(String),
+    /// Several nodes share one database only on PostgreSQL.
+    #[error("nats: several nodes share one PostgreSQL; an SQLite database serves one node alone")]
+    NatsOnSqlite,
     /// The MQTT broker's URL is not `mqtt://host[:port]`.
     #[error("mqtt: {0}")]
     BadMqtt(String),
@@ -612,6 +624,12 @@ impl Settings {
         if let Some(url) = &self.mqtt {
             mqtt_broker(url).map_err(SettingsError::BadMqtt)?;
         }
+        if let Some(url) = &self.nats {
+            crate::cluster::link::servers(url).map_err(SettingsError::BadNats)?;
+            if self.database.starts_with("sqlite:") {
+                return Err(SettingsError::NatsOnSqlite);
+            }
+        }
         if !(1..=3650).contains(&self.position_ttl_days) {
             return Err(SettingsError::BadPositionTtl(self.position_ttl_days));
         }
@@ -651,6 +669,7 @@ mod tests {
             stats: Default::default(),
             workflow: Default::default(),
             mqtt: None,
+            nats: None,
             security: Default::default(),
             seal_keys: None,
             position_ttl_days: DEFAULT_POSITION_TTL_DAYS,

@@ -77,6 +77,9 @@ pub enum StartupError {
     /// The Open311 services' attributes could not be loaded.
     #[error("the Open311 attributes: {0}")]
     Open311(String),
+    /// The NATS URL is not usable.
+    #[error("nats: {0}")]
+    Nats(String),
     /// The MQTT broker's URL is not usable.
     #[error("mqtt: {0}")]
     Mqtt(String),
@@ -188,6 +191,10 @@ pub struct Application {
     undeclared: problem::Undeclared,
     /// The MQTT door of sensors' alarms, when a broker is named.
     mqtt: Option<crate::sensors::mqtt::Listener>,
+    /// The link to the other nodes, when NATS is named.
+    link: Option<crate::cluster::link::Link>,
+    /// Rung when another node says a new grid layer was stored.
+    grids_nudge: Arc<tokio::sync::Notify>,
     /// The listener of its own serving /metrics (`metrics_bind`), and its port.
     metrics_server: Option<(Server, u16)>,
 }
@@ -327,12 +334,34 @@ impl Application {
         // A worker whose phone holds a socket open but does not acknowledge a new task
         // within five seconds is woken by push all the same.
         let fanout = Fanout::new(hub.clone(), pusher.get_ref().clone(), db.get_ref().clone(), Duration::from_secs(5));
-        let path = WritePath::new(
-            db.get_ref().clone(),
-            Arc::new(fanout),
-            tree.clone().into_inner(),
-            calendars.clone().into_inner(),
-        );
+        // Alone, the node's own fan-out is the notifier; in a cluster, the same news goes
+        // to the other nodes over NATS (`crate::cluster`).
+        let grids_nudge = Arc::new(tokio::sync::Notify::new());
+        let cluster_metrics = crate::cluster::link::Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let (notifier, link): (Arc<dyn crate::sync::hub::Notifier>, _) = match &settings.nats {
+            None => (Arc::new(fanout), None),
+            Some(url) => {
+                let servers = crate::cluster::link::servers(url).map_err(StartupError::Nats)?;
+                let name = db.write(crate::cluster::store::name)?;
+                let start = db.read(crate::changes::newest)?;
+                let (cluster, outgoing) = crate::cluster::Cluster::new(Arc::new(fanout.with_peers()), &hub);
+                let link = crate::cluster::link::Link {
+                    servers,
+                    subjects: crate::cluster::Subjects::of(&name),
+                    hub: hub.clone(),
+                    db: db.get_ref().clone(),
+                    outgoing,
+                    status: Arc::new(crate::cluster::Status::default()),
+                    metrics: cluster_metrics.clone(),
+                    grids: grids_nudge.clone(),
+                    start,
+                };
+                (Arc::new(cluster), Some(link))
+            }
+        };
+        let nats_status = link.as_ref().map(|l| web::Data::from(l.status.clone()));
+        let path =
+            WritePath::new(db.get_ref().clone(), notifier, tree.clone().into_inner(), calendars.clone().into_inner());
         let shared = web::Data::new(Shared {
             db: db.get_ref().clone(),
             hub: hub.clone(),
@@ -390,6 +419,9 @@ impl Application {
         metrics.registry.register(Box::new(gauge)).map_err(|e| StartupError::Metrics(e.to_string()))?;
         let undeclared = problem::Undeclared::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
         metrics.registry.register(undeclared.collector()).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        for collector in cluster_metrics.collectors() {
+            metrics.registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        }
         for collector in mqtt_metrics.collectors() {
             metrics.registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
         }
@@ -432,6 +464,11 @@ impl Application {
                 .app_data(directory.clone())
                 .app_data(calendars.clone())
                 .app_data(calendar_watch.clone())
+                .configure(|config| {
+                    if let Some(status) = &nats_status {
+                        config.app_data(status.clone());
+                    }
+                })
                 .app_data(clock.clone())
                 .app_data(uploads.clone())
                 .app_data(proxies.clone())
@@ -512,7 +549,19 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_GRACE_S)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, hub: sessions, watch, timer, sweeper, undeclared, mqtt, metrics_server })
+        Ok(Application {
+            port,
+            server,
+            hub: sessions,
+            watch,
+            timer,
+            sweeper,
+            undeclared,
+            mqtt,
+            link,
+            grids_nudge,
+            metrics_server,
+        })
     }
 
     /// A handle that stops the server (tests stop one to start another on its database).
@@ -540,9 +589,10 @@ impl Application {
     /// and requests under way get [`SHUTDOWN_GRACE_S`] seconds to finish. Meanwhile it
     /// watches the stored grid layer and swaps in a newly imported one ([`geo::watch`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { server, hub, watch, timer, sweeper, mqtt, metrics_server, .. } = self;
+        let Application { server, hub, watch, timer, sweeper, mqtt, metrics_server, link, grids_nudge, .. } = self;
         let Watch { db, geo, every, follower } = watch;
-        let watching = tokio::spawn(geo::watch::run(db, geo, every, follower));
+        let watching = tokio::spawn(geo::watch::run(db, geo, every, follower, grids_nudge));
+        let _linked = link.map(|link| AbortOnDrop(tokio::spawn(link.run())));
         // Both end with the server, however it ends.
         let _watching = AbortOnDrop(watching);
         let _timing = AbortOnDrop(tokio::spawn(timer.run()));

@@ -102,6 +102,12 @@ impl Phone {
         self
     }
 
+    /// Connects to `url` from now on (another node, as a load balancer would send it
+    /// when the one it used is gone); the state, and so the cursor, stays.
+    pub fn set_url(&mut self, url: impl Into<String>) {
+        self.url = url.into();
+    }
+
     /// Uses another session token (after a refresh).
     pub fn set_token(&mut self, token: impl Into<String>) {
         self.token = token.into();

@@ -29,6 +29,7 @@ mod locate;
 mod log_secrets;
 mod many_writers;
 mod metrics;
+mod multi_node;
 mod open311;
 mod openapi;
 mod push;

@@ -19,7 +19,7 @@ use crate::clock::rfc3339;
 use crate::error_kind::ErrorKind;
 use crate::problem::ApiError;
 use crate::store::Database;
-use crate::sync::hub::{Hub, Kick};
+use crate::sync::hub::Hub;
 
 /// The largest body these routes take: a new account with its password fits many times.
 const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -410,7 +410,7 @@ pub async fn disable(
         })
     })
     .await??;
-    let sockets = hub.kick_where(|user, _| user == id, Kick::LoggedOut);
+    let sockets = hub.end(&crate::sync::hub::Ended::User { user: id.to_string() });
     tracing::info!(sessions = ended.sessions, sockets, by = %caller.user.login, "account disabled");
     Ok(HttpResponse::Ok().json(changed(&found, ended, sockets, &directory)))
 }
@@ -494,7 +494,7 @@ pub async fn reset_password(
         })
     })
     .await??;
-    let sockets = hub.kick_where(|user, _| user == id, Kick::LoggedOut);
+    let sockets = hub.end(&crate::sync::hub::Ended::User { user: id.to_string() });
     tracing::info!(sessions = ended.sessions, sockets, by = %caller.user.login, "password reset");
     Ok(HttpResponse::Ok().json(changed(&found, ended, sockets, &directory)))
 }
@@ -541,7 +541,7 @@ pub async fn revoke_device(
         })
     })
     .await??;
-    let sockets = hub.kick_device(&id, &device, Kick::LoggedOut);
+    let sockets = hub.end(&crate::sync::hub::Ended::DeviceAndTabs { user: id.to_string(), device: device.to_string() });
     tracing::info!(sessions = ended.sessions, sockets, by = %caller.user.login, "device cut off");
     Ok(HttpResponse::Ok().json(changed(&found, ended, sockets, &directory)))
 }

@@ -268,10 +268,10 @@ pub async fn logout(
         })
     })
     .await??;
-    // The device's sockets close now; any other socket of this session, on this node or
-    // another, at the next sweep (sync::sweep).
+    // The device's sockets close now, on this node and (in a cluster) the others; any
+    // other socket of this session at the next sweep (sync::sweep).
     if let Some((user, device)) = device {
-        hub.kick(&user, Some(&device), crate::sync::hub::Kick::LoggedOut);
+        hub.end(&crate::sync::hub::Ended::Device { user, device });
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -83,8 +83,15 @@ fn swap_to(db: &Database, geo: &Geo, generation: i64) -> Result<Looked, WatchErr
 }
 
 /// Watches the stored layer every `every` until dropped (run it as a task of the
-/// server's runtime): looks at once, then at each tick.
-pub async fn run(db: Database, geo: Geo, every: Duration, follower: Arc<dyn Follower>) {
+/// server's runtime): looks at once, then at each tick, and whenever `nudged` (another
+/// node or process said it stored a layer, `crate::cluster`).
+pub async fn run(
+    db: Database,
+    geo: Geo,
+    every: Duration,
+    follower: Arc<dyn Follower>,
+    nudged: Arc<tokio::sync::Notify>,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A generation whose layer would not load: not tried again until another replaces it.
@@ -92,7 +99,10 @@ pub async fn run(db: Database, geo: Geo, every: Duration, follower: Arc<dyn Foll
     // At start, the stored cases are brought in line with the layer the node started with.
     let mut unsettled = true;
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = nudged.notified() => {}
+        }
         let (db, geo, following) = (db.clone(), geo.clone(), follower.clone());
         let looked =
             tokio::task::spawn_blocking(move || look(&db, &geo, following.as_ref(), unreadable, unsettled)).await;

@@ -181,6 +181,7 @@ fn log(conn: &mut DbConnection, rows: &[NewChange], now_ms: i64) -> Result<Touch
             .map(|(s, _)| s.clone())
             .collect(),
         reports: Vec::new(),
+        oldest: seqs.first().copied().unwrap_or_default(),
         newest: seqs.last().copied().unwrap_or_default(),
     })
 }

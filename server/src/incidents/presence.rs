@@ -3,7 +3,7 @@
 //! (`PUT /api/v1/incidents/{id}/presence`) and is told who else does; one that closes
 //! the case says so too (`DELETE`). Presence is kept in the node's memory only: it is a
 //! hint that lapses by itself ([`LAPSE_MS`]), not part of the case's trace. With several
-//! nodes, each knows the desks connected to it (the NATS seam of issue 19 will carry it).
+//! nodes, each knows the desks connected to it: a hint, not carried between nodes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

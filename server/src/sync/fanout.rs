@@ -18,6 +18,8 @@ pub struct Fanout {
     pusher: Pusher,
     db: Database,
     grace: Duration,
+    /// Whether this node is the only one (no other node's phones to wait for).
+    alone: bool,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -29,7 +31,14 @@ impl std::fmt::Debug for Fanout {
 impl Fanout {
     /// A notifier over this node's hub, pushing through `pusher` after `grace` without an ack.
     pub fn new(hub: Arc<Hub>, pusher: Pusher, db: Database, grace: Duration) -> Fanout {
-        Fanout { hub, pusher, db, grace }
+        Fanout { hub, pusher, db, grace, alone: true }
+    }
+
+    /// The same, on a node of a cluster: a worker not connected here may be connected to
+    /// another node, so every push waits the grace and goes only if no device of theirs
+    /// acknowledged the task (acknowledgements are in the shared database).
+    pub fn with_peers(self) -> Fanout {
+        Fanout { alone: false, ..self }
     }
 }
 
@@ -53,9 +62,9 @@ impl Notifier for Fanout {
         }
         for user in &touched.assigned {
             let (hub, pusher, db, grace) = (self.hub.clone(), self.pusher.clone(), self.db.clone(), self.grace);
-            let (user, newest) = (user.clone(), touched.newest);
+            let (user, newest, alone) = (user.clone(), touched.newest, self.alone);
             runtime.spawn(async move {
-                if hub.is_connected(&user) {
+                if !alone || hub.is_connected(&user) {
                     tokio::time::sleep(grace).await;
                     let lookup = user.clone();
                     let acked = tokio::task::spawn_blocking(move || db.read(|c| super::store::max_acked(c, &lookup)))

@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use serde::{Deserialize, Serialize};
 
 use tokio::sync::{Notify, oneshot};
 
@@ -26,6 +28,9 @@ pub struct Touched {
     /// News for the residents following cases it changed (registered, closed, reopened,
     /// merged), in the order committed.
     pub reports: Vec<crate::push::reports::ReportNews>,
+    /// The oldest log number written (0 if none): a commit's numbers run from it to
+    /// `newest` without a gap (they are taken under one lock of the counter row).
+    pub oldest: i64,
     /// The newest log number written (0 if none).
     pub newest: i64,
 }
@@ -36,6 +41,10 @@ impl Touched {
         self.subjects.extend(other.subjects);
         self.assigned.extend(other.assigned);
         self.reports.extend(other.reports);
+        self.oldest = match (self.oldest, other.oldest) {
+            (0, o) | (o, 0) => o,
+            (a, b) => a.min(b),
+        };
         self.newest = self.newest.max(other.newest);
     }
 }
@@ -105,6 +114,35 @@ pub enum Kick {
     ShuttingDown,
 }
 
+/// Sessions ended by a decision (a logout, a device cut off, an account disabled), to be
+/// closed on whichever node holds them: [`Hub::end`] closes this node's and relays it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Ended {
+    /// The sessions of one device of a user (logged out, or retired for a newer device).
+    Device {
+        /// The user's id.
+        user: String,
+        /// The device's id.
+        device: String,
+    },
+    /// A device and its tabs (`<device>.<tab>`), cut off by an administrator.
+    DeviceAndTabs {
+        /// The user's id.
+        user: String,
+        /// The device's id.
+        device: String,
+    },
+    /// Every session of a user (disabled, password reset).
+    User {
+        /// The user's id.
+        user: String,
+    },
+}
+
+/// Tells the other nodes of sessions ended here (set by `crate::cluster`).
+type Relay = Box<dyn Fn(&Ended) + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
     next_id: u64,
@@ -117,6 +155,7 @@ struct Inner {
 #[derive(Default)]
 pub struct Hub {
     inner: Mutex<Inner>,
+    relay: OnceLock<Relay>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -194,17 +233,46 @@ impl Hub {
         }
     }
 
-    /// Tells every session of `user` on `device` (all devices when `None`) to close.
-    pub fn kick(&self, user: &str, device: Option<&str>, why: Kick) {
+    /// Closes the sessions `ended` names on this node and, in a cluster, on the others;
+    /// how many were told here.
+    pub fn end(&self, ended: &Ended) -> usize {
+        let told = self.close(ended);
+        if let Some(relay) = self.relay.get() {
+            relay(ended);
+        }
+        told
+    }
+
+    /// Closes the sessions `ended` names on this node only (news from another node);
+    /// how many were told.
+    pub fn close(&self, ended: &Ended) -> usize {
+        match ended {
+            Ended::Device { user, device } => self.kick(user, Some(device), Kick::LoggedOut),
+            Ended::DeviceAndTabs { user, device } => self.kick_device(user, device, Kick::LoggedOut),
+            Ended::User { user } => self.kick_where(|u, _| u == user, Kick::LoggedOut),
+        }
+    }
+
+    /// Has every later [`Hub::end`] told through `relay` as well (once; later calls are ignored).
+    pub fn relay_to(&self, relay: Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Tells every session of `user` on `device` (all devices when `None`) to close; how
+    /// many were told.
+    pub fn kick(&self, user: &str, device: Option<&str>, why: Kick) -> usize {
         let mut inner = self.lock();
+        let mut told = 0;
         for entry in inner.sessions.values_mut() {
             if entry.user == user
                 && device.is_none_or(|d| d == entry.device)
                 && let Some(kick) = entry.kick.take()
             {
                 let _ = kick.send(why);
+                told += 1;
             }
         }
+        told
     }
 
     /// Tells the sessions of `user` on `device` and on its tabs (`<device>.<tab>`, see

@@ -243,7 +243,9 @@ impl Conn {
             super::devices::Admission::Retired(old) => {
                 tracing::info!(retired = ?old, "a new device past the bound: the devices heard from longest ago retired");
                 for device in &old {
-                    self.shared.hub.kick(&self.user.id, Some(device), Kick::LoggedOut);
+                    self.shared
+                        .hub
+                        .end(&super::hub::Ended::Device { user: self.user.id.clone(), device: device.clone() });
                 }
             }
             super::devices::Admission::Full => {

@@ -1,0 +1,2 @@
+DROP INDEX change_audience_by_seq;
+DROP TABLE cluster_identity;
