@@ -17,6 +17,7 @@ use gridlink::store::Database;
 use gridlink::settings::Settings;
 use gridlink::startup::Application;
 
+pub mod county;
 pub mod load;
 pub mod push_service;
 
