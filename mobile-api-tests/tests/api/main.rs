@@ -18,6 +18,7 @@ mod branches;
 mod categories;
 mod centre;
 mod closed_loop;
+mod county;
 mod deadlines;
 mod error_kinds;
 mod headers;
