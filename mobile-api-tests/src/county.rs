@@ -601,6 +601,8 @@ struct Heard {
     open_tasks: HashMap<String, usize>,
     /// Answers per mutation id (a mutation sent again after a reconnect is answered again).
     answers: HashMap<String, usize>,
+    /// `changes` frames received (each acknowledged by the reference client).
+    frames: usize,
 }
 
 impl Heard {
@@ -740,6 +742,7 @@ impl Worker {
     async fn take_in(&mut self, message: ServerMessage) {
         match message {
             ServerMessage::Changes { items, .. } => {
+                self.heard.frames += 1;
                 for item in &items {
                     *self.heard.seqs.entry(item.seq).or_default() += 1;
                 }
@@ -889,6 +892,7 @@ impl Centre {
     fn take_in(&mut self, message: ServerMessage) {
         let items = match message {
             ServerMessage::Changes { items, .. } => {
+                self.heard.frames += 1;
                 for item in &items {
                     *self.heard.seqs.entry(item.seq).or_default() += 1;
                 }
@@ -1228,6 +1232,7 @@ pub async fn county(plan: &CountyPlan) -> Result<CountyReport> {
     let (created_then, closed_then, _, _) = book.progress();
     let cpu_read: Vec<(u32, (f64, f64, f64))> = cpu.iter().map(|(p, m)| (*p, m.read())).collect();
     let (_, own, machine) = own_cpu.read();
+    let load_reporting = load_average();
 
     // The drain: every case closed (and rated where its resident rates).
     say(plan, format_args!("draining: waiting up to {:.0} s for every case to close", plan.drain.as_secs_f64()));
@@ -1286,13 +1291,22 @@ pub async fn county(plan: &CountyPlan) -> Result<CountyReport> {
         count(&counters.lost_phones),
         count(&counters.report_retries)
     )?;
+    let socket_seconds = seconds + drain_time.as_secs_f64();
+    writeln!(
+        text,
+        "  sync: the centre's socket received {} changes in {} frames ({:.1} frames/s over the run and the drain), the phones {} changes in {} frames; the reference client acknowledges every frame",
+        centre_heard.seqs.len(),
+        centre_heard.frames,
+        centre_heard.frames as f64 / socket_seconds,
+        heard.values().map(|h| h.seqs.len()).sum::<usize>(),
+        heard.values().map(|h| h.frames).sum::<usize>()
+    )?;
     for (pid, (server, _, _)) in &cpu_read {
         writeln!(text, "  CPU while reporting: server pid {pid} {server:.0}% of a core")?;
     }
     writeln!(
         text,
-        "  CPU while reporting: loadgen {own:.0}% of a core, whole machine {machine:.0}% busy (all cores); load average before the drain {}, after it {load_after}",
-        load_average()
+        "  CPU while reporting: loadgen {own:.0}% of a core, whole machine {machine:.0}% busy (all cores); load average at the end of the reporting {load_reporting}, after the drain {load_after}"
     )?;
     latencies(&mut text, &created)?;
 
@@ -1328,8 +1342,8 @@ fn latencies(text: &mut String, created: &BTreeMap<&String, &CaseLog>) -> Result
         ("centre: seen → accepted", Seen, Accepted),
         ("centre: accepted → dispatched", Accepted, Dispatched),
         ("dispatch sent → on the worker's phone", DispatchSent, OnPhone),
-        ("phone: received → taken (accept_task answered)", OnPhone, Taken),
-        ("phone: complete_task sent → answered", CompleteSent, Done),
+        ("phone: received → taken (a lost connection's pause in)", OnPhone, Taken),
+        ("phone: complete_task sent → answered (likewise)", CompleteSent, Done),
         ("complete sent → handled on the centre's socket", CompleteSent, SeenHandled),
         ("centre: seen handled → verified", SeenHandled, Verified),
         ("centre: verified → closed", Verified, Closed),
