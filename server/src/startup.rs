@@ -362,6 +362,8 @@ impl Application {
         let nats_status = link.as_ref().map(|l| web::Data::from(l.status.clone()));
         let path =
             WritePath::new(db.get_ref().clone(), notifier, tree.clone().into_inner(), calendars.clone().into_inner());
+        let acks = Arc::new(crate::sync::acks::Acks::default());
+        acks.spawn(db.get_ref().clone());
         let shared = web::Data::new(Shared {
             db: db.get_ref().clone(),
             hub: hub.clone(),
@@ -372,6 +374,7 @@ impl Application {
             settings: settings.sync.clone(),
             workflow: settings.workflow.clone(),
             clock: clock.get_ref().clone(),
+            acks,
         });
         spawn_log_pruner(shared.get_ref().clone(), i64::from(settings.position_ttl_days) * 24 * 60 * 60 * 1000);
         sync::sweep::spawn(db.get_ref().clone(), hub.clone());

@@ -2,9 +2,11 @@
 //! logout, account, roster and key change and unmasked read, each entry hash-chained to
 //! the one before and to its case's previous entry ([`chain`]).
 //!
-//! Entries are written by [`record`] inside the transaction of the change they record,
-//! so an entry exists exactly when its change does. Writers take the chain's head row
-//! first, which orders them (PostgreSQL's row lock; SQLite has one writer anyway). On
+//! Entries are written by [`record`] / [`record_all`] inside the transaction of the change
+//! they record, so an entry exists exactly when its change does. Writers take the chain's
+//! head row, which orders them (PostgreSQL's row lock; SQLite has one writer anyway); the
+//! write path does so as its transaction's last steps but one, so that the lock is held
+//! for a few statements only (`incidents::act::Pending`). On
 //! PostgreSQL a trigger refuses UPDATE and DELETE on the log and on the case events; on
 //! both backends `gridlink audit verify` ([`verify`]) finds and names the first entry
 //! that does not hold.
@@ -48,59 +50,86 @@ pub struct Entry<'a> {
 
 /// Appends one entry to the chain. Call it inside the transaction of the change it records.
 pub fn record(conn: &mut DbConnection, entry: &Entry<'_>) -> QueryResult<()> {
-    // Taking the head first orders concurrent writers before anything is read.
+    record_all(conn, std::slice::from_ref(entry))
+}
+
+/// Appends entries to the chain, in order. Call it inside the transaction of the changes
+/// they record, as late as possible: the chain's head row stays locked from here to the
+/// commit, and every writer waits for it.
+pub fn record_all(conn: &mut DbConnection, entries: &[Entry<'_>]) -> QueryResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    // Each case's newest entry, read before the head is taken: a case's entries are
+    // written only under its row lock, which this transaction holds.
+    let mut case_prev: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    for incident in entries.iter().filter_map(|e| e.incident_id) {
+        if case_prev.contains_key(incident) {
+            continue;
+        }
+        let newest = audit_log::table
+            .filter(audit_log::incident_id.eq(incident))
+            .order(audit_log::seq.desc())
+            .select(audit_log::hash)
+            .first::<String>(conn)
+            .optional()?;
+        case_prev.insert(incident, newest.unwrap_or_else(|| GENESIS.to_owned()));
+    }
+    // Taking the head orders concurrent writers: one update for the whole batch.
+    let count = entries.len() as i64;
     diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-        .set(audit_head::seq.eq(audit_head::seq + 1))
+        .set(audit_head::seq.eq(audit_head::seq + count))
         .execute(conn)?;
-    let (seq, prev_hash) = audit_head::table
+    let (last, mut prev_hash) = audit_head::table
         .filter(audit_head::id.eq(1))
         .select((audit_head::seq, audit_head::hash))
         .first::<(i64, String)>(conn)?;
-    let case_prev_hash = match entry.incident_id {
-        Some(incident) => Some(
-            audit_log::table
-                .filter(audit_log::incident_id.eq(incident))
-                .order(audit_log::seq.desc())
-                .select(audit_log::hash)
-                .first::<String>(conn)
-                .optional()?
-                .unwrap_or_else(|| GENESIS.to_owned()),
-        ),
-        None => None,
-    };
-    let mut link = Link {
-        seq,
-        at_ms: entry.at_ms,
-        kind: entry.kind.to_owned(),
-        actor_id: entry.actor_id.map(str::to_owned),
-        actor_role: entry.actor_role.map(str::to_owned),
-        device_id: entry.device_id.map(str::to_owned),
-        incident_id: entry.incident_id.map(str::to_owned),
-        subject: entry.subject.map(str::to_owned),
-        data: entry.data.to_string(),
-        prev_hash,
-        case_prev_hash,
-        hash: String::new(),
-    };
-    link.hash = link_hash(&link);
-    diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::seq.eq(link.seq),
-            audit_log::at_ms.eq(link.at_ms),
-            audit_log::kind.eq(&link.kind),
-            audit_log::actor_id.eq(&link.actor_id),
-            audit_log::actor_role.eq(&link.actor_role),
-            audit_log::device_id.eq(&link.device_id),
-            audit_log::incident_id.eq(&link.incident_id),
-            audit_log::subject.eq(&link.subject),
-            audit_log::data.eq(&link.data),
-            audit_log::prev_hash.eq(&link.prev_hash),
-            audit_log::case_prev_hash.eq(&link.case_prev_hash),
-            audit_log::hash.eq(&link.hash),
-        ))
-        .execute(conn)?;
+    let mut links = Vec::with_capacity(entries.len());
+    for (seq, entry) in (last - count + 1..).zip(entries) {
+        let case_prev_hash = entry.incident_id.and_then(|i| case_prev.get(i).cloned());
+        let mut link = Link {
+            seq,
+            at_ms: entry.at_ms,
+            kind: entry.kind.to_owned(),
+            actor_id: entry.actor_id.map(str::to_owned),
+            actor_role: entry.actor_role.map(str::to_owned),
+            device_id: entry.device_id.map(str::to_owned),
+            incident_id: entry.incident_id.map(str::to_owned),
+            subject: entry.subject.map(str::to_owned),
+            data: entry.data.to_string(),
+            prev_hash,
+            case_prev_hash,
+            hash: String::new(),
+        };
+        link.hash = link_hash(&link);
+        prev_hash = link.hash.clone();
+        if let Some(incident) = entry.incident_id {
+            case_prev.insert(incident, link.hash.clone());
+        }
+        links.push(link);
+    }
+    let rows: Vec<_> = links
+        .iter()
+        .map(|link| {
+            (
+                audit_log::seq.eq(link.seq),
+                audit_log::at_ms.eq(link.at_ms),
+                audit_log::kind.eq(&link.kind),
+                audit_log::actor_id.eq(&link.actor_id),
+                audit_log::actor_role.eq(&link.actor_role),
+                audit_log::device_id.eq(&link.device_id),
+                audit_log::incident_id.eq(&link.incident_id),
+                audit_log::subject.eq(&link.subject),
+                audit_log::data.eq(&link.data),
+                audit_log::prev_hash.eq(&link.prev_hash),
+                audit_log::case_prev_hash.eq(&link.case_prev_hash),
+                audit_log::hash.eq(&link.hash),
+            )
+        })
+        .collect();
+    crate::store::insert_rows(conn, audit_log::table, &rows)?;
     diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-        .set(audit_head::hash.eq(&link.hash))
+        .set(audit_head::hash.eq(&prev_hash))
         .execute(conn)?;
     Ok(())
 }
@@ -120,25 +149,24 @@ pub fn facts_of(row: &EventRow) -> EventFacts {
     }
 }
 
-/// Appends the entries that stand for case events just stored (the case store calls it
-/// beside every insert of events, so no event escapes the chain).
+/// Appends the entries that stand for case events stored in this transaction (the write
+/// path calls it as the transaction's last step but the log's numbers, with every event
+/// it stored, so no event escapes the chain).
 pub fn record_events(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
-    for row in rows {
-        record(
-            conn,
-            &Entry {
-                at_ms: row.received_at_ms.unwrap_or(row.at_ms),
-                kind: CASE_EVENT,
-                actor_id: row.actor_id.as_deref(),
-                actor_role: row.actor_role.as_deref(),
-                device_id: row.device_id.as_deref(),
-                incident_id: Some(&row.incident_id),
-                subject: None,
-                data: json!({"n": row.n, "action": row.action, "digest": event_digest(&facts_of(row))}),
-            },
-        )?;
-    }
-    Ok(())
+    let entries: Vec<Entry<'_>> = rows
+        .iter()
+        .map(|row| Entry {
+            at_ms: row.received_at_ms.unwrap_or(row.at_ms),
+            kind: CASE_EVENT,
+            actor_id: row.actor_id.as_deref(),
+            actor_role: row.actor_role.as_deref(),
+            device_id: row.device_id.as_deref(),
+            incident_id: Some(&row.incident_id),
+            subject: None,
+            data: json!({"n": row.n, "action": row.action, "digest": event_digest(&facts_of(row))}),
+        })
+        .collect();
+    record_all(conn, &entries)
 }
 
 /// Chains the events of a database written before the trace was chained (they have no

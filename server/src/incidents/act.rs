@@ -168,7 +168,7 @@ pub struct Outcome {
 }
 
 /// Appends change-log rows; whom they concern.
-fn log(conn: &mut DbConnection, rows: &[NewChange], now_ms: i64) -> Result<Touched, ActError> {
+fn log(conn: &mut DbConnection, rows: &[NewChange], now_ms: i64) -> diesel::QueryResult<Touched> {
     let seqs = changes::append(conn, rows, now_ms)?;
     // A task waiting to be taken is what a worker must be woken for.
     let waiting = |r: &&NewChange| r.kind == "task" && r.data.contains("\"status\":\"open\"");
@@ -184,6 +184,44 @@ fn log(conn: &mut DbConnection, rows: &[NewChange], now_ms: i64) -> Result<Touch
         oldest: seqs.first().copied().unwrap_or_default(),
         newest: seqs.last().copied().unwrap_or_default(),
     })
+}
+
+/// What a transaction of the write path has written and must still chain and number: its
+/// events (the trace's hash chain) and its change-log rows. Chaining and numbering each
+/// take a row that orders every writer (`audit_head`, `log_counter`) and hold it to the
+/// commit, so both are done last, in [`Pending::finish`]: on PostgreSQL the locks are
+/// then held for a few statements, not for the whole transaction.
+#[derive(Debug, Default)]
+struct Pending {
+    /// The events stored, in order.
+    events: Vec<EventRow>,
+    /// The change-log rows to append, in order.
+    changes: Vec<NewChange>,
+    /// When the last of them was made (the log's `committed_at_ms`).
+    now_ms: i64,
+    /// Who else is to be woken or told: workers flagged, residents following.
+    touched: Touched,
+}
+
+impl Pending {
+    fn log(&mut self, rows: Vec<NewChange>, now_ms: i64) {
+        self.changes.extend(rows);
+        self.now_ms = self.now_ms.max(now_ms);
+    }
+
+    fn merge(&mut self, other: Pending) {
+        self.events.extend(other.events);
+        self.log(other.changes, other.now_ms);
+        self.touched.merge(other.touched);
+    }
+
+    /// Chains the events, appends the log's rows; whom the transaction concerned.
+    fn finish(self, conn: &mut DbConnection) -> diesel::QueryResult<Touched> {
+        crate::audit::record_events(conn, &self.events)?;
+        let mut touched = log(conn, &self.changes, self.now_ms)?;
+        touched.merge(self.touched);
+        Ok(touched)
+    }
 }
 
 /// The one write path (docs/architecture.md): every change to a case, from every door,
@@ -241,9 +279,10 @@ impl WritePath {
     {
         let (value, touched) = self.db.transact(|conn| {
             let keys = self.db.keys().ok();
-            let mut tx = Tx { conn, tree: &self.tree, calendars: &self.calendars, keys, touched: Touched::default() };
+            let mut tx = Tx { conn, tree: &self.tree, calendars: &self.calendars, keys, pending: Pending::default() };
             let value = work(&mut tx)?;
-            Ok::<_, E>((value, tx.touched))
+            let touched = tx.pending.finish(tx.conn)?;
+            Ok::<_, E>((value, touched))
         })?;
         if !touched.subjects.is_empty() {
             self.notifier.committed(&touched);
@@ -259,7 +298,7 @@ pub struct Tx<'a> {
     calendars: &'a Calendars,
     /// The keys a new case's contact is sealed with (none: a case with a contact is refused).
     keys: Option<&'a crate::seal::Keyring>,
-    touched: Touched,
+    pending: Pending,
 }
 
 /// A case as read under its row lock, inside the transaction that will change it: what
@@ -295,11 +334,6 @@ impl<'a> Tx<'a> {
     /// The timing of the stored case `row`.
     pub fn timing(&self, row: &IncidentRow) -> Timing<'a> {
         Timing::of_row(self.tree, self.calendars, row)
-    }
-
-    /// Adds whom another commit in this transaction concerned (work outside a case).
-    pub fn touch(&mut self, touched: Touched) {
-        self.touched.merge(touched);
     }
 
     /// Locks case `id` and reads it as `viewer` may see it (404 otherwise).
@@ -340,9 +374,8 @@ impl<'a> Tx<'a> {
             reporter: fresh.row.reporter_id.as_deref(),
         };
         permissions::authorize(&actor.viewer, actor.is_system(), &command, &facts).map_err(ActError::from)?;
-        let (outcome, touched) = commit(self.conn, fresh, actor, &command, &extra, self.tree, self.calendars, now_ms)?;
-        self.touched.merge(touched);
-        Ok(outcome)
+        let pending = &mut self.pending;
+        commit(self.conn, pending, fresh, actor, &command, &extra, self.tree, self.calendars, now_ms).map_err(E::from)
     }
 
     /// Opens a case (上报): the case, its first event, its deadlines and its change-log
@@ -361,9 +394,7 @@ impl<'a> Tx<'a> {
         now_ms: i64,
     ) -> Result<IncidentRow, ActError> {
         let timing = Timing::of(self.tree, self.calendars, &new.category, new.severity, &new.chain[1]);
-        let (row, touched) = open_case(self.conn, self.keys, new, reporter, trace, timing, now_ms)?;
-        self.touched.merge(touched);
-        Ok(row)
+        open_case(self.conn, &mut self.pending, self.keys, new, reporter, trace, timing, now_ms)
     }
 
     /// Runs `work` in a savepoint: its error undoes its writes and whom they concerned,
@@ -373,12 +404,12 @@ impl<'a> Tx<'a> {
         E: From<diesel::result::Error>,
     {
         let (tree, calendars, keys) = (self.tree, self.calendars, self.keys);
-        let (value, touched) = self.conn.transaction(|conn| {
-            let mut inner = Tx { conn, tree, calendars, keys, touched: Touched::default() };
+        let (value, pending) = self.conn.transaction(|conn| {
+            let mut inner = Tx { conn, tree, calendars, keys, pending: Pending::default() };
             let value = work(&mut inner)?;
-            Ok::<_, E>((value, inner.touched))
+            Ok::<_, E>((value, inner.pending))
         })?;
-        self.touched.merge(touched);
+        self.pending.merge(pending);
         Ok(value)
     }
 }
@@ -414,15 +445,17 @@ pub struct NewCase {
     pub claimed_severity: Option<Severity>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn open_case(
     conn: &mut DbConnection,
+    pending: &mut Pending,
     keys: Option<&crate::seal::Keyring>,
     new: NewCase,
     reporter: Option<&Actor>,
     trace: serde_json::Map<String, Value>,
     timing: Timing<'_>,
     now_ms: i64,
-) -> Result<(IncidentRow, Touched), ActError> {
+) -> Result<IncidentRow, ActError> {
     let case = Case { severity: new.severity, claimed_severity: new.claimed_severity, ..Case::reported(now_ms) };
     let [city, county, township, community, grid] = new.chain;
     // Personal data is stored sealed, never in plain form: without keys, no contact is kept.
@@ -481,15 +514,17 @@ fn open_case(
     for (name, value) in trace {
         data[name] = value;
     }
-    store::insert_events(conn, &[event_row(&row.id, 1, "reported", reporter, data, now_ms)])?;
+    let first = event_row(&row.id, 1, "reported", reporter, data, now_ms);
+    store::insert_events(conn, std::slice::from_ref(&first))?;
+    pending.events.push(first);
     let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .map_or(1970, |t| t.to_offset(time::macros::offset!(+8)).year());
     let number = store::next_number(conn, &format!("case-{year}"))?;
     row.code = format!("{year}-{number:07}");
     store::set_code(conn, &row.id, &row.code)?;
     crate::deadlines::store::refresh(conn, &row, &case, timing)?;
-    let touched = log(conn, &[incident_change(&row, &row.place(), &case)], now_ms)?;
-    Ok((row, touched))
+    pending.log(vec![incident_change(&row, &row.place(), &case)], now_ms);
+    Ok(row)
 }
 
 /// Decides `command` on the locked case `fresh` and writes what it changed; with
@@ -498,6 +533,7 @@ fn open_case(
 #[allow(clippy::too_many_arguments)]
 fn commit(
     conn: &mut DbConnection,
+    pending: &mut Pending,
     fresh: Fresh<'_>,
     actor: &Actor,
     command: &Command,
@@ -505,7 +541,7 @@ fn commit(
     tree: &CategoryTree,
     calendars: &Calendars,
     now_ms: i64,
-) -> Result<(Outcome, Touched), ActError> {
+) -> Result<Outcome, ActError> {
     let Fresh { mut row, case: before, timing } = fresh;
     let case_id = row.id.clone();
     let id = case_id.as_str();
@@ -546,6 +582,7 @@ fn commit(
         rows.push(row);
     }
     store::insert_events(conn, &rows)?;
+    pending.events.extend(rows);
     crate::attachments::reference(conn, id, &extra.photos)?;
 
     let was = row.place();
@@ -610,16 +647,16 @@ fn commit(
             rows.push(notice_change(&row, actor, units, note, first + i as i32, now_ms));
         }
     }
-    let mut touched = log(conn, &rows, now_ms)?;
+    pending.log(rows, now_ms);
     // A flag (督办) wakes its holders' phones as a new task does.
-    touched.assigned.extend(to_wake);
+    pending.touched.assigned.extend(to_wake);
     // The reporter hears, by push, when the case is taken in, closed, reopened or merged;
     // so do the reporters of the duplicates merged into it, who follow it.
     if let Some(status) = crate::push::reports::news(&events) {
         let cases = std::iter::once(row.id.clone()).chain(after.followers.iter().cloned()).collect();
-        touched.reports.push(crate::push::reports::ReportNews { cases, status });
+        pending.touched.reports.push(crate::push::reports::ReportNews { cases, status });
     }
-    Ok((Outcome { row, events }, touched))
+    Ok(Outcome { row, events })
 }
 
 /// A resumption of a parked task (挂账) with its new deadline reckoned in the task's own

@@ -600,11 +600,11 @@ pub fn last_event(conn: &mut DbConnection, incident_id: &str) -> QueryResult<i32
         .map(Option::unwrap_or_default)
 }
 
-/// Appends events to the trace, each with its entry in the hash-chained log (the same
-/// transaction: an event exists exactly when its entry does).
+/// Appends events to the trace. Only the write path calls it, and it chains them into the
+/// hash-chained log at the end of the same transaction (`incidents::act::Pending`), so an
+/// event exists exactly when its entry does.
 pub fn insert_events(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
-    insert_rows(conn, events::table, rows)?;
-    crate::audit::record_events(conn, rows)
+    insert_rows(conn, events::table, rows).map(|_| ())
 }
 
 /// A remembered idempotent request: the body it was bound to and its result.

@@ -12,6 +12,7 @@
 //! devices through `crate::push`; neither knows of sync. Inside, the socket uses the
 //! snapshot and the audience, and the snapshot uses the audience, never the socket.
 
+pub mod acks;
 pub mod audience;
 pub mod devices;
 pub mod fanout;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub workflow: crate::settings::WorkflowSettings,
     /// The server's clock for cases.
     pub clock: crate::clock::Clock,
+    /// The acknowledgements waiting to be written, for the whole node ([`acks`]).
+    pub acks: Arc<acks::Acks>,
 }
 
 impl std::fmt::Debug for Shared {

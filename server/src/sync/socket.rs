@@ -197,7 +197,7 @@ impl Conn {
             self.shared.hub.register(&self.user.id, &device_id, &self.credential, subjects(&self.viewer));
         let result = self.serve(stream, &device_id, cursor, kicked, &doorbell).await;
         self.shared.hub.unregister(id);
-        self.flush_ack(&device_id).await;
+        self.note_ack(&device_id);
         result
     }
 
@@ -284,9 +284,6 @@ impl Conn {
         // Incoming frames: `frames_per_second` on average, bursts of ten times that.
         let rate = f64::from(settings.frames_per_second.max(1));
         let mut bucket = TokenBucket::new(rate, rate * 10.0, Instant::now());
-        // Acks are recorded within a second: whether a device holds a task decides
-        // whether its worker is woken by push.
-        let mut flush = tokio::time::interval(Duration::from_secs(1));
         loop {
             let window_open = self.unacked.len() < settings.max_unacked_frames;
             if pending_ring && window_open {
@@ -329,6 +326,9 @@ impl Conn {
                                     self.unacked.pop_front();
                                 }
                                 self.acked = self.acked.max(cursor.min(self.sent));
+                                // Recorded within a quarter of a second: whether a device
+                                // holds a task decides whether its worker is woken by push.
+                                self.note_ack(device);
                             }
                             Ok(ClientMessage::Mutate { id, op }) => self.mutate(device, id, op).await?,
                             Ok(ClientMessage::Ping { nonce }) => self.send(&ServerMessage::Pong { nonce }).await?,
@@ -350,7 +350,6 @@ impl Conn {
                         AggregatedMessage::Binary(_) | AggregatedMessage::Pong(_) | AggregatedMessage::Close(_) => {}
                     }
                 }
-                _ = flush.tick() => self.flush_ack(device).await,
                 _ = heartbeat.tick() => {
                     let silent = heard.elapsed() > Duration::from_secs(2 * u64::from(settings.heartbeat_s.max(1)));
                     if silent {
@@ -372,19 +371,13 @@ impl Conn {
         }
     }
 
-    /// Records the newest acknowledgement, if it moved.
-    async fn flush_ack(&mut self, device: &str) {
+    /// Hands the newest acknowledgement to the node's writer ([`super::acks`]), if it moved.
+    fn note_ack(&mut self, device: &str) {
         if self.acked <= self.recorded {
             return;
         }
-        let cursor = self.acked;
-        self.recorded = cursor;
-        let (db, user, device) = (self.shared.db.clone(), self.user.id.clone(), device.to_owned());
-        let now = self.shared.clock.now_ms();
-        let result = web::block(move || db.write(|c| crate::sync::store::ack(c, &user, &device, cursor, now))).await;
-        if !matches!(result, Ok(Ok(()))) {
-            tracing::warn!("an acknowledgement was not recorded");
-        }
+        self.recorded = self.acked;
+        self.shared.acks.note(&self.user.id, device, self.acked, self.shared.clock.now_ms());
     }
 
     /// Sends the changes after `sent` that concern the user, one page; true if there
