@@ -24,6 +24,7 @@ pub mod deadlines;
 pub mod error_kind;
 pub mod geo;
 pub mod health;
+pub mod http_metrics;
 pub mod inbox;
 pub mod incidents;
 pub mod open311;

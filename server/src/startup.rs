@@ -8,9 +8,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, Service};
 use actix_web::middleware::Compress;
 use actix_web::{App, HttpServer, web};
-use actix_web_prom::PrometheusMetricsBuilder;
 use geodata::{AreaCode, IndexOptions, Layer, Level};
-use tracing_actix_web::TracingLogger;
 
 use crate::attachments::{self, UploadLimits};
 use crate::auth::{self, routes::Directory};
@@ -410,34 +408,30 @@ impl Application {
         let hub = web::Data::from(hub);
         let path = web::Data::new(path);
         let port = listener.local_addr()?.port();
-        // Request counts and durations by route, served at /metrics in Prometheus's format
-        // (here only with its token, see above). Paths that match no route are labelled as
-        // one, so scanners cannot grow the labels.
-        let mut metrics = PrometheusMetricsBuilder::new("gridlink").mask_unmatched_patterns("UNMATCHED");
-        if public_metrics.is_some() {
-            metrics = metrics.endpoint("/metrics");
-        }
-        let metrics = metrics.build().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        // Request counts and durations by route (`crate::http_metrics`), served at /metrics
+        // in Prometheus's format (here only with its token, see above).
+        let registry = prometheus::Registry::new();
+        let http_metrics =
+            crate::http_metrics::HttpMetrics::new(&registry).map_err(|e| StartupError::Metrics(e.to_string()))?;
         let gauge = calendar_watch.gauge().map_err(|e| StartupError::Metrics(e.to_string()))?;
-        metrics.registry.register(Box::new(gauge)).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        registry.register(Box::new(gauge)).map_err(|e| StartupError::Metrics(e.to_string()))?;
         let undeclared = problem::Undeclared::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
-        metrics.registry.register(undeclared.collector()).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        registry.register(undeclared.collector()).map_err(|e| StartupError::Metrics(e.to_string()))?;
         for collector in cluster_metrics.collectors() {
-            metrics.registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
+            registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
         }
         for collector in mqtt_metrics.collectors() {
-            metrics.registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
+            registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
         }
         let calendar_watch = web::Data::new(calendar_watch);
         let metrics_server = match security.metrics_bind {
-            Some(at) => {
-                Some(metrics_listener(at, metrics.registry.clone(), &policy, security.metrics_token.as_deref())?)
-            }
+            Some(at) => Some(metrics_listener(at, registry.clone(), &policy, security.metrics_token.as_deref())?),
             None => None,
         };
         let checked = undeclared.clone();
+        let public_registry = public_metrics.map(|_| registry.clone());
         let server = HttpServer::new(move || {
-            let checked = checked.clone();
+            let (checked, counted) = (checked.clone(), http_metrics.clone());
             App::new()
                 // Innermost: the handlers read the query as it was sent (`crate::redact`).
                 .wrap_fn(|req, service| service.call(crate::redact::put_back(req)))
@@ -450,11 +444,24 @@ impl Application {
                         Ok(res)
                     }
                 })
-                .wrap(metrics.clone())
+                .wrap_fn(move |req, service| {
+                    let (counted, started) = (counted.clone(), std::time::Instant::now());
+                    let answer = service.call(req);
+                    async move {
+                        let res = answer.await?;
+                        counted.observe(res.request(), res.status().as_u16(), started.elapsed());
+                        Ok(res)
+                    }
+                })
                 // Every answer, whoever gave it, leaves with the security headers.
                 .wrap(crate::security::Guard::new(policy.clone()))
                 .wrap(Compress::default())
-                .wrap(TracingLogger::default())
+                // Each request in a span of its own (`crate::telemetry`).
+                .wrap_fn(|req, service| {
+                    let span = crate::telemetry::request_span(&req);
+                    let answer = span.in_scope(|| service.call(req));
+                    tracing::Instrument::instrument(answer, span)
+                })
                 // Outermost: secrets in the query (the socket's ?token=, ?follow_token= …)
                 // leave the URL before anything logs it (`crate::redact`).
                 .wrap_fn(|req, service| service.call(crate::redact::take(req)))
@@ -489,6 +496,9 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
                 .app_data(web::JsonConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+                // The most asked first: actix tries routes in order, each dynamic one with a
+                // regex match, so a route late in the list pays for every one before it.
+                .service(geo::routes::locate)
                 .service(crate::pages::centre_page)
                 .service(crate::pages::worker_page)
                 .service(crate::pages::resident_page)
@@ -502,7 +512,6 @@ impl Application {
                 .service(auth::routes::logout)
                 .service(auth::routes::me)
                 .configure(auth::admin::configure)
-                .service(geo::routes::locate)
                 .service(geo::routes::grids)
                 .service(geo::map::info)
                 .service(geo::map::tile)
@@ -539,6 +548,19 @@ impl Application {
                 .service(crate::open311::keys::revoke_key)
                 .service(sync::socket::connect)
                 .service(sync::held::held)
+                .configure(|cfg| {
+                    // /metrics on this listener: only with its token (`crate::security`).
+                    if let Some(registry) = &public_registry {
+                        let registry = registry.clone();
+                        cfg.route(
+                            "/metrics",
+                            web::get().to(move || {
+                                let registry = registry.clone();
+                                async move { crate::security::metrics_text(&registry) }
+                            }),
+                        );
+                    }
+                })
                 .configure(|cfg| {
                     // Only on a server started with a test clock (never by default).
                     if test_clock {

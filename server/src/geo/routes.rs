@@ -94,7 +94,6 @@ pub fn placement_error(e: LocateError, lon: f64, lat: f64) -> ApiError {
     tag = "geography"
 )]
 #[get("/api/v1/locate")]
-#[tracing::instrument(skip(geo))]
 pub async fn locate(geo: web::Data<Geo>, query: web::Query<Pairs>) -> Result<HttpResponse, ApiError> {
     let lon = coordinate("lon", single(&query, "lon")?)?;
     let lat = coordinate("lat", single(&query, "lat")?)?;
