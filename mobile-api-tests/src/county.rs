@@ -1427,10 +1427,21 @@ async fn checks(
     let mut checks = Vec::new();
     let counters = &book.counters;
     let sent = count(&counters.reports_sent);
+    let limited =
+        book.refusals.lock().unwrap_or_else(PoisonError::into_inner).iter().any(|r| r.contains("rate-limited"));
     checks.push(check(
         "every report answered 201",
         sent > 0 && count(&counters.reports_created) == sent,
-        format!("{} of {sent} reports created", count(&counters.reports_created)),
+        format!(
+            "{} of {sent} reports created{}",
+            count(&counters.reports_created),
+            if limited {
+                " (429 rate-limited: the residents' own addresses in X-Forwarded-For count only when the server \
+                 trusts loopback as its proxy: --trusted-proxy-header X-Forwarded-For --trusted-proxies 127.0.0.1)"
+            } else {
+                ""
+            }
+        ),
     ));
 
     // None lost, none twice: the centre's list of the run's cases against the 201s.
