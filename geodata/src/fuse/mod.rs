@@ -464,6 +464,14 @@ fn resolve_overlaps(geometries: &[MultiPolygon<f64>]) -> (Vec<MultiPolygon<f64>>
     (out, overlaps)
 }
 
+/// A boolean operation of the overlay library, or `None` where it gives up on a
+/// degenerate input by panicking (seen in i_overlay 4.5 on random lattices: an internal
+/// assertion, `is_fill_top`). The fusion then leaves that piece out rather than stop:
+/// what it would have covered stays uncovered and goes to the next layer or the gap.
+fn overlay(op: impl FnOnce() -> MultiPolygon<f64>) -> Option<MultiPolygon<f64>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)).ok()
+}
+
 /// Cuts one community into pieces: the base's grids, then what they leave uncovered by
 /// the other layers' grids in order, then the rest.
 fn cut_community(
@@ -497,7 +505,10 @@ fn cut_community(
         if part.unsigned_area() <= NOISE_M2 {
             continue;
         }
-        uncovered = cut(uncovered.difference(&part), &mut push);
+        // A part the overlay cannot subtract stays uncovered: the next layer, or the bare
+        // gap, takes its area (see `overlay`).
+        let Some(rest) = overlay(|| uncovered.difference(&part)) else { continue };
+        uncovered = cut(rest, &mut push);
         push(part.0, Origin::Base);
     }
     for (layer, tree) in sources.iter().zip(trees).skip(1) {
@@ -509,7 +520,8 @@ fn cut_community(
             if part.unsigned_area() <= NOISE_M2 {
                 continue;
             }
-            uncovered = cut(uncovered.difference(&part), &mut push);
+            let Some(rest) = overlay(|| uncovered.difference(&part)) else { continue };
+            uncovered = cut(rest, &mut push);
             push(part.0, Origin::LayerGap);
         }
     }
