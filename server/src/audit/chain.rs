@@ -18,8 +18,9 @@ pub const FORMAT: &str = "gridlink-audit-v1";
 /// The `prev_hash` of the first entry, and of the head before any.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// One entry of the chain as stored and as exported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One entry of the chain as stored and as exported (read from `audit_log` as
+/// `verify::LINK_COLUMNS` selects it, in the order of its fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, diesel::Queryable)]
 pub struct Link {
     /// Its number, from 1.
     pub seq: i64,

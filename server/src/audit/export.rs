@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chain::{Break, EventFacts, FORMAT, Link, check_case, event_digest};
 use super::schema::{audit_head, audit_log};
-use super::verify::{LINK_COLUMNS, case_event_data, link_of};
+use super::verify::{LINK_COLUMNS, case_event_data};
 use super::{CASE_EVENT, facts_of};
 use crate::auth::routes::Authenticated;
 use crate::incidents::scope::Viewer;
@@ -52,10 +52,7 @@ pub fn trace_of(conn: &mut DbConnection, incident_id: &str, code: &str) -> Query
         .filter(audit_log::incident_id.eq(incident_id))
         .order(audit_log::seq.asc())
         .select(LINK_COLUMNS)
-        .load(conn)?
-        .into_iter()
-        .map(link_of)
-        .collect();
+        .load(conn)?;
     let (seq, hash) =
         audit_head::table.filter(audit_head::id.eq(1)).select((audit_head::seq, audit_head::hash)).first(conn)?;
     Ok(Trace {

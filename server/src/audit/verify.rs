@@ -66,53 +66,6 @@ pub const LINK_COLUMNS: LinkColumns = (
     audit_log::hash,
 );
 
-type LinkRow = (
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    String,
-);
-
-/// A stored row as a [`Link`].
-pub fn link_of(row: LinkRow) -> Link {
-    let (
-        seq,
-        at_ms,
-        kind,
-        actor_id,
-        actor_role,
-        device_id,
-        incident_id,
-        subject,
-        data,
-        prev_hash,
-        case_prev_hash,
-        hash,
-    ) = row;
-    Link {
-        seq,
-        at_ms,
-        kind,
-        actor_id,
-        actor_role,
-        device_id,
-        incident_id,
-        subject,
-        data,
-        prev_hash,
-        case_prev_hash,
-        hash,
-    }
-}
-
 /// Checks the whole trace; the first break found is the error.
 pub fn verify(conn: &mut DbConnection) -> Result<Verified, VerifyError> {
     let mut walker = Walker::default();
@@ -120,16 +73,15 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verified, VerifyError> {
     let mut recorded: HashMap<(String, i32), (i64, String)> = HashMap::new();
     let mut after = 0i64;
     loop {
-        let page: Vec<LinkRow> = audit_log::table
+        let page: Vec<Link> = audit_log::table
             .filter(audit_log::seq.gt(after))
             .order(audit_log::seq.asc())
             .limit(PAGE)
             .select(LINK_COLUMNS)
             .load(conn)?;
         let Some(last) = page.last() else { break };
-        after = last.0;
-        for row in page {
-            let link = link_of(row);
+        after = last.seq;
+        for link in page {
             walker.next(&link)?;
             if link.kind == CASE_EVENT {
                 let (n, digest) = case_event_data(&link).ok_or(Break::Edited { seq: link.seq })?;
