@@ -469,6 +469,37 @@ pub fn gridlink_binary() -> Result<std::path::PathBuf, SpawnError> {
     built.clone().map_err(SpawnError)
 }
 
+/// Reads what a `gridlink serve` process started with piped standard output and error
+/// logs, into the shared string it returns, until the process ends; and its base URL
+/// (`http://…`) once it says it listens, or `None` if it has not within `within`.
+pub fn follow_log(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+) -> (std::sync::Arc<std::sync::Mutex<String>>, Option<String>) {
+    use std::io::BufRead;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (found, listening) = std::sync::mpsc::channel();
+    let streams = [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ];
+    for stream in streams.into_iter().flatten() {
+        let (log, found) = (log.clone(), found.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("gridlink is listening on ").nth(1) {
+                    let _ = found.send(url.trim().to_owned());
+                }
+                let mut log = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
+    let base = listening.recv_timeout(within).ok();
+    (log, base)
+}
+
 /// A scenario's servers: one on SQLite and, when PostgreSQL can be reached (always under
 /// CI), one on PostgreSQL, each with settings changed by `configure` first.
 pub async fn servers_with(configure: impl Fn(&mut Settings)) -> Vec<TestServer> {

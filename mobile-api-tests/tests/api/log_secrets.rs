@@ -5,13 +5,12 @@
 //! and its whole log, read after, holds none of them, while the requests worked (the
 //! follow token still reached its handler).
 
-use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use mobile_api_tests::{demo_point, gridlink_binary};
+use mobile_api_tests::{demo_point, follow_log, gridlink_binary};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -48,25 +47,8 @@ fn serve() -> Logged {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let (found, listening) = std::sync::mpsc::channel();
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let (log, found) = (log.clone(), found.clone());
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
-                if let Some(url) = line.split("gridlink is listening on ").nth(1) {
-                    let _ = found.send(url.trim().to_owned());
-                }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-    }
-    let base = listening.recv_timeout(Duration::from_secs(180)).unwrap();
+    let (log, base) = follow_log(&mut child, Duration::from_secs(180));
+    let base = base.unwrap_or_else(|| panic!("the server did not start: {}", log.lock().unwrap()));
     Logged { child, log, base, database }
 }
 

@@ -6,14 +6,13 @@
 //! the change log, and says so.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use mobile_api_tests::{METRICS_TOKEN, OwnPostgres, demo_point, gridlink_binary};
+use mobile_api_tests::{METRICS_TOKEN, OwnPostgres, demo_point, follow_log, gridlink_binary};
 use serde_json::{Value, json};
 use sync_protocol::phone::Phone;
 use sync_protocol::{ClientMessage, ServerMessage};
@@ -72,28 +71,8 @@ impl Node {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (found, listening) = std::sync::mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let (log, found) = (log.clone(), found.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(url) = line.split("gridlink is listening on ").nth(1) {
-                        let _ = found.send(url.trim().to_owned());
-                    }
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        let base = match listening.recv_timeout(Duration::from_secs(180)) {
-            Ok(base) => base,
-            Err(_) => panic!("node {name} did not start: {}", log.lock().unwrap()),
-        };
+        let (log, base) = follow_log(&mut child, Duration::from_secs(180));
+        let base = base.unwrap_or_else(|| panic!("node {name} did not start: {}", log.lock().unwrap()));
         Node { name, child, base, log }
     }
 
