@@ -274,6 +274,48 @@ async fn bad_sockets_are_refused_or_cut_off() {
     assert_eq!(closed.map(|(code, _)| code), Some(codes::CLOSE_FLOODING));
 }
 
+/// A centre keeping up with a busy area acknowledges every frame, as the protocol asks;
+/// those acks must not count against its flood limit, or it is cut off for keeping up.
+/// Acks that release nothing still count.
+#[tokio::test]
+async fn acks_of_frames_sent_are_not_a_flood_and_repeated_acks_are() {
+    use mobile_api_tests::Backend;
+
+    use crate::support::report;
+    // One frame a second, bursts of ten: 30 acknowledged frames are three times the burst.
+    let server = TestServer::spawn_with(Backend::Sqlite, |s| {
+        s.sync.frames_per_second = 1;
+        s.limits.reports_burst = 10_000;
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let mut centre = server.phone("centre", "screen").await.unwrap();
+    connect_fresh(&mut centre).await;
+    let mut frames = 0;
+    for nth in 0..30 {
+        report(&server, nth).await;
+        let before = centre.state.cursor;
+        // `recv` acknowledges each frame it takes in.
+        while centre.state.cursor == before {
+            match centre.recv(WAIT).await {
+                Ok(ServerMessage::Changes { .. }) => frames += 1,
+                Ok(_) => {}
+                Err(e) => panic!("report {nth}, after {frames} frames acknowledged: {e}"),
+            }
+        }
+    }
+    assert!(frames >= 30, "{frames} frames");
+    // The same cursor again and again releases nothing: that is a flood.
+    let cursor = centre.state.cursor;
+    for _ in 0..40 {
+        if centre.send(&ClientMessage::Ack { cursor }).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(closed_with(&mut centre).await, Some(codes::CLOSE_FLOODING));
+}
+
 #[tokio::test]
 async fn an_unsupported_protocol_is_told_what_is_supported() {
     use futures_util::{SinkExt, StreamExt};

@@ -316,11 +316,20 @@ impl Conn {
                         Some(Err(_)) => return Err(Close(1002, "protocol error")),
                         Some(Ok(message)) => message,
                     };
-                    if bucket.take(Instant::now()).is_err() {
+                    let decoded = match &message {
+                        AggregatedMessage::Text(text) => Some(ClientMessage::decode(text)),
+                        _ => None,
+                    };
+                    // An ack that releases a frame answers one this session sent, so there
+                    // are no more of them than of our frames; charging them would cut off
+                    // a busy centre for keeping up. Everything else pays, repeated acks too.
+                    let releases_a_frame = matches!(&decoded, Some(Ok(ClientMessage::Ack { cursor }))
+                        if self.unacked.front().is_some_and(|(c, _)| c <= cursor));
+                    if !releases_a_frame && bucket.take(Instant::now()).is_err() {
                         return Err(Close(codes::CLOSE_FLOODING, "too many frames"));
                     }
-                    match message {
-                        AggregatedMessage::Text(text) => match ClientMessage::decode(&text) {
+                    match decoded {
+                        Some(decoded) => match decoded {
                             Ok(ClientMessage::Ack { cursor }) => {
                                 while self.unacked.front().is_some_and(|(c, _)| *c <= cursor) {
                                     self.unacked.pop_front();
@@ -342,12 +351,13 @@ impl Conn {
                                 self.send(&error).await?;
                             }
                         },
-                        AggregatedMessage::Ping(bytes) => {
-                            if self.session.pong(&bytes).await.is_err() {
+                        None => {
+                            if let AggregatedMessage::Ping(bytes) = message
+                                && self.session.pong(&bytes).await.is_err()
+                            {
                                 return Ok(());
                             }
                         }
-                        AggregatedMessage::Binary(_) | AggregatedMessage::Pong(_) | AggregatedMessage::Close(_) => {}
                     }
                 }
                 _ = heartbeat.tick() => {
