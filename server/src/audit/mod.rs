@@ -77,13 +77,10 @@ pub fn record_all(conn: &mut DbConnection, entries: &[Entry<'_>]) -> QueryResult
     }
     // Taking the head orders concurrent writers: one update for the whole batch.
     let count = entries.len() as i64;
-    diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+    let (last, mut prev_hash) = diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
         .set(audit_head::seq.eq(audit_head::seq + count))
-        .execute(conn)?;
-    let (last, mut prev_hash) = audit_head::table
-        .filter(audit_head::id.eq(1))
-        .select((audit_head::seq, audit_head::hash))
-        .first::<(i64, String)>(conn)?;
+        .returning((audit_head::seq, audit_head::hash))
+        .get_result::<(i64, String)>(conn)?;
     let mut links = Vec::with_capacity(entries.len());
     for (seq, entry) in (last - count + 1..).zip(entries) {
         let case_prev_hash = entry.incident_id.and_then(|i| case_prev.get(i).cloned());

@@ -53,10 +53,11 @@ pub fn append(conn: &mut DbConnection, changes: &[NewChange], now_ms: i64) -> Qu
         return Ok(Vec::new());
     }
     let n = changes.len() as i64;
-    diesel::update(log_counter::table.filter(log_counter::id.eq(1)))
+    // The counter is held to commit: one statement, no second trip to read it back.
+    let last: i64 = diesel::update(log_counter::table.filter(log_counter::id.eq(1)))
         .set(log_counter::last_seq.eq(log_counter::last_seq + n))
-        .execute(conn)?;
-    let last: i64 = log_counter::table.filter(log_counter::id.eq(1)).select(log_counter::last_seq).first(conn)?;
+        .returning(log_counter::last_seq)
+        .get_result(conn)?;
     let seqs: Vec<i64> = (last - n + 1..=last).collect();
     let log: Vec<_> = changes
         .iter()

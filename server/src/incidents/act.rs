@@ -20,6 +20,7 @@ use diesel::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::numbers::{self, CaseNumbers, Spare};
 use super::permissions::{self, Denied, Facts};
 use super::scope::Viewer;
 use super::store::{self, EventRow, IncidentRow, TaskRow};
@@ -201,6 +202,8 @@ struct Pending {
     now_ms: i64,
     /// Who else is to be woken or told: workers flagged, residents following.
     touched: Touched,
+    /// Case numbers claimed and not used, the node's to keep once the claim commits.
+    spare: Vec<Spare>,
 }
 
 impl Pending {
@@ -213,14 +216,16 @@ impl Pending {
         self.events.extend(other.events);
         self.log(other.changes, other.now_ms);
         self.touched.merge(other.touched);
+        self.spare.extend(other.spare);
     }
 
-    /// Chains the events, appends the log's rows; whom the transaction concerned.
-    fn finish(self, conn: &mut DbConnection) -> diesel::QueryResult<Touched> {
+    /// Chains the events, appends the log's rows; whom the transaction concerned, and
+    /// the case numbers it claimed and left.
+    fn finish(self, conn: &mut DbConnection) -> diesel::QueryResult<(Touched, Vec<Spare>)> {
         crate::audit::record_events(conn, &self.events)?;
         let mut touched = log(conn, &self.changes, self.now_ms)?;
         touched.merge(self.touched);
-        Ok(touched)
+        Ok((touched, self.spare))
     }
 }
 
@@ -235,6 +240,7 @@ pub struct WritePath {
     notifier: Arc<dyn Notifier>,
     tree: Arc<CategoryTree>,
     calendars: Arc<Calendars>,
+    numbers: Arc<CaseNumbers>,
 }
 
 impl std::fmt::Debug for WritePath {
@@ -247,7 +253,9 @@ impl WritePath {
     /// The write path over `db`, telling `notifier` of each commit; cases are timed by
     /// the category `tree` in the counties' `calendars`.
     pub fn new(db: Database, notifier: Arc<dyn Notifier>, tree: Arc<CategoryTree>, calendars: Arc<Calendars>) -> Self {
-        WritePath { db, notifier, tree, calendars }
+        // SQLite commits one writer at a time: a block would only make gaps.
+        let block = if db.is_sqlite() { 1 } else { numbers::POSTGRES_BLOCK };
+        WritePath { db, notifier, tree, calendars, numbers: Arc::new(CaseNumbers::new(block)) }
     }
 
     /// The database it writes to (for reads around a command).
@@ -277,13 +285,17 @@ impl WritePath {
     where
         E: From<diesel::result::Error> + From<crate::store::StoreError>,
     {
-        let (value, touched) = self.db.transact(|conn| {
+        let (value, touched, spare) = self.db.transact(|conn| {
             let keys = self.db.keys().ok();
-            let mut tx = Tx { conn, tree: &self.tree, calendars: &self.calendars, keys, pending: Pending::default() };
+            let (tree, calendars, numbers) = (&*self.tree, &*self.calendars, &*self.numbers);
+            let mut tx = Tx { conn, tree, calendars, numbers, keys, pending: Pending::default() };
             let value = work(&mut tx)?;
-            let touched = tx.pending.finish(tx.conn)?;
-            Ok::<_, E>((value, touched))
+            let (touched, spare) = tx.pending.finish(tx.conn)?;
+            Ok::<_, E>((value, touched, spare))
         })?;
+        for spare in spare {
+            self.numbers.keep(spare);
+        }
         if !touched.subjects.is_empty() {
             self.notifier.committed(&touched);
         }
@@ -296,6 +308,7 @@ pub struct Tx<'a> {
     conn: &'a mut DbConnection,
     tree: &'a CategoryTree,
     calendars: &'a Calendars,
+    numbers: &'a CaseNumbers,
     /// The keys a new case's contact is sealed with (none: a case with a contact is refused).
     keys: Option<&'a crate::seal::Keyring>,
     pending: Pending,
@@ -394,7 +407,7 @@ impl<'a> Tx<'a> {
         now_ms: i64,
     ) -> Result<IncidentRow, ActError> {
         let timing = Timing::of(self.tree, self.calendars, &new.category, new.severity, &new.chain[1]);
-        open_case(self.conn, &mut self.pending, self.keys, new, reporter, trace, timing, now_ms)
+        open_case(self.conn, &mut self.pending, self.numbers, self.keys, new, reporter, trace, timing, now_ms)
     }
 
     /// Runs `work` in a savepoint: its error undoes its writes and whom they concerned,
@@ -403,9 +416,9 @@ impl<'a> Tx<'a> {
     where
         E: From<diesel::result::Error>,
     {
-        let (tree, calendars, keys) = (self.tree, self.calendars, self.keys);
+        let (tree, calendars, numbers, keys) = (self.tree, self.calendars, self.numbers, self.keys);
         let (value, pending) = self.conn.transaction(|conn| {
-            let mut inner = Tx { conn, tree, calendars, keys, pending: Pending::default() };
+            let mut inner = Tx { conn, tree, calendars, numbers, keys, pending: Pending::default() };
             let value = work(&mut inner)?;
             Ok::<_, E>((value, inner.pending))
         })?;
@@ -449,6 +462,7 @@ pub struct NewCase {
 fn open_case(
     conn: &mut DbConnection,
     pending: &mut Pending,
+    case_numbers: &CaseNumbers,
     keys: Option<&crate::seal::Keyring>,
     new: NewCase,
     reporter: Option<&Actor>,
@@ -469,9 +483,20 @@ fn open_case(
     let contact_name = sealed(crate::seal::label::CONTACT_NAME, &contact.name);
     let contact_phone = sealed(crate::seal::label::CONTACT_PHONE, &contact.phone);
     let contact_id_number = sealed(crate::seal::label::CONTACT_ID_NUMBER, &contact.id_number);
+    let year = numbers::year_of(now_ms);
+    let counter = numbers::counter(year);
+    let number = match case_numbers.take(&counter) {
+        Some(number) => number,
+        None => {
+            let block = case_numbers.block();
+            let last = store::claim_numbers(conn, &counter, block)?;
+            // The rest become this node's once this transaction has committed.
+            pending.spare.push(Spare { counter, next: last - block + 2, last });
+            last - block + 1
+        }
+    };
     let mut row = IncidentRow {
-        // Numbered last (below): the counter's row stays locked until commit.
-        code: format!("pending:{}", new.id),
+        code: numbers::code(year, number),
         id: new.id,
         category_code: new.category,
         status: case.status.as_str().to_owned(),
@@ -517,11 +542,6 @@ fn open_case(
     let first = event_row(&row.id, 1, "reported", reporter, data, now_ms);
     store::insert_events(conn, std::slice::from_ref(&first))?;
     pending.events.push(first);
-    let year = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
-        .map_or(1970, |t| t.to_offset(time::macros::offset!(+8)).year());
-    let number = store::next_number(conn, &format!("case-{year}"))?;
-    row.code = format!("{year}-{number:07}");
-    store::set_code(conn, &row.id, &row.code)?;
     crate::deadlines::store::refresh(conn, &row, &case, timing)?;
     pending.log(vec![incident_change(&row, &row.place(), &case)], now_ms);
     Ok(row)

@@ -18,6 +18,7 @@ pub mod contact;
 pub mod desk;
 pub mod duplicate;
 pub mod merge;
+pub mod numbers;
 pub mod on_map;
 pub mod ops;
 pub mod permissions;

@@ -147,35 +147,30 @@ pub struct EventRow {
     pub received_at_ms: Option<i64>,
 }
 
-/// Takes the next value of a named counter, creating it at 1.
-pub fn next_number(conn: &mut DbConnection, name: &str) -> QueryResult<i64> {
+/// Claims the next `n` values of a named counter (created on first use); the last of
+/// them. The counter's row stays locked until the transaction ends.
+pub fn claim_numbers(conn: &mut DbConnection, name: &str, n: i64) -> QueryResult<i64> {
     for _ in 0..2 {
-        let updated = diesel::update(counters::table.filter(counters::name.eq(name)))
-            .set(counters::value.eq(counters::value + 1))
-            .execute(conn)?;
-        if updated == 1 {
-            return counters::table.filter(counters::name.eq(name)).select(counters::value).first(conn);
+        let claimed = diesel::update(counters::table.filter(counters::name.eq(name)))
+            .set(counters::value.eq(counters::value + n))
+            .returning(counters::value)
+            .get_result(conn)
+            .optional()?;
+        if let Some(last) = claimed {
+            return Ok(last);
         }
-        // The first of a new counter: a racing creator on PostgreSQL makes this insert
-        // fail inside its savepoint, and the update above then finds the row.
+        // The first claim of a new counter: a racing creator on PostgreSQL makes this
+        // insert fail inside its savepoint, and the update above then finds the row.
         let created = conn.transaction(|c| {
-            diesel::insert_into(counters::table).values((counters::name.eq(name), counters::value.eq(1))).execute(c)
+            diesel::insert_into(counters::table).values((counters::name.eq(name), counters::value.eq(n))).execute(c)
         });
         match created {
-            Ok(_) => return Ok(1),
+            Ok(_) => return Ok(n),
             Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => continue,
             Err(e) => return Err(e),
         }
     }
     Err(DieselError::NotFound)
-}
-
-/// Gives a stored case its human number.
-pub fn set_code(conn: &mut DbConnection, id: &str, code: &str) -> QueryResult<()> {
-    diesel::update(incidents::table.filter(incidents::id.eq(id)))
-        .set(incidents::code.eq(code))
-        .execute(conn)
-        .map(|_| ())
 }
 
 /// Stores a new case.

@@ -184,3 +184,54 @@ fn a_commit_names_the_news_its_reporters_are_owed_and_a_rolled_back_one_none() {
         assert_eq!(news, [&vec![], &vec![], &registered], "{}", t.name);
     }
 }
+
+/// Opens a case in `GRID` through `path` at `NOW`: its human code's number.
+fn open_numbered(path: &WritePath) -> i64 {
+    let id = Uuid::new_v4().to_string();
+    let row = path.run(|tx| tx.open(support::new_case(&id, GRID), None, NOW)).unwrap();
+    row.code.rsplit('-').next().unwrap().parse().unwrap()
+}
+
+/// Case numbers come from a counter a node claims in blocks (one at a time on SQLite):
+/// reports from many threads and two nodes never share a number, a claim rolled back is
+/// taken again by the next report, and SQLite's numbers stay dense.
+#[test]
+fn case_numbers_are_never_shared_and_a_rolled_back_claim_is_claimed_again() {
+    use gridlink::incidents::numbers::POSTGRES_BLOCK;
+    for t in support::both() {
+        let sqlite = t.db.is_sqlite();
+        // A claim inside a transaction that rolls back leaves the counter as it was.
+        let (first_node, _) = path(&t);
+        let id = Uuid::new_v4().to_string();
+        let rolled_back: Result<(), ActError> = first_node.run(|tx| {
+            tx.open(support::new_case(&id, GRID), None, NOW)?;
+            Err(ActError::NotFound("on purpose".into()))
+        });
+        assert!(rolled_back.is_err());
+        assert!(t.db.read(|c| store::incident(c, &id)).unwrap().is_none(), "{}", t.name);
+        assert_eq!(open_numbered(&first_node), 1, "{}: the rolled-back claim's number is taken again", t.name);
+
+        // Two nodes, four threads each.
+        let (second_node, _) = path(&t);
+        let numbers: Vec<i64> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..8)
+                .map(|n| {
+                    let node = if n % 2 == 0 { &first_node } else { &second_node };
+                    s.spawn(move || (0..15).map(|_| open_numbered(node)).collect::<Vec<_>>())
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        });
+        let mut sorted = numbers.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 120, "{}: a number was handed out twice", t.name);
+        assert!(sorted[0] > 1, "{}", t.name);
+        if sqlite {
+            assert_eq!(sorted.last(), Some(&121), "{}: SQLite's numbers are dense", t.name);
+        } else {
+            // At most a block left over per thread that claimed at once, on each node.
+            assert!(*sorted.last().unwrap() <= 121 + 8 * POSTGRES_BLOCK, "{}: {sorted:?}", t.name);
+        }
+    }
+}
