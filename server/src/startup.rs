@@ -182,6 +182,8 @@ fn spawn_log_pruner(shared: Shared, position_ttl_ms: i64) {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The sync sockets being served, which a stop waits for.
+    sockets: Arc<sync::upgrade::Sessions>,
     hub: Arc<Hub>,
     watch: Watch,
     timer: crate::deadlines::timer::Timer,
@@ -430,7 +432,9 @@ impl Application {
         };
         let checked = undeclared.clone();
         let public_registry = public_metrics.map(|_| registry.clone());
-        let server = HttpServer::new(move || {
+        // Built once per worker, twice: for requests, and for the WebSocket upgrades that
+        // `sync::upgrade` takes past actix-web's dispatcher.
+        let app = move || {
             let (checked, counted) = (checked.clone(), http_metrics.clone());
             App::new()
                 // Innermost: the handlers read the query as it was sent (`crate::redact`).
@@ -568,15 +572,14 @@ impl Application {
                     }
                 })
                 .default_service(web::to(problem::not_found))
-        })
+        };
         // Stopping is ours (run_until_stopped): phones are told to go before the wait.
-        .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE_S)
-        .listen(listener)?
-        .run();
+        let sockets = Arc::new(sync::upgrade::Sessions::default());
+        let server = sync::upgrade::serve(listener, app, SHUTDOWN_GRACE_S, sockets.clone())?;
         Ok(Application {
             port,
             server,
+            sockets,
             hub: sessions,
             watch,
             timer,
@@ -614,7 +617,9 @@ impl Application {
     /// and requests under way get [`SHUTDOWN_GRACE_S`] seconds to finish. Meanwhile it
     /// watches the stored grid layer and swaps in a newly imported one ([`geo::watch`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { server, hub, watch, timer, sweeper, mqtt, metrics_server, link, grids_nudge, .. } = self;
+        let Application {
+            server, sockets, hub, watch, timer, sweeper, mqtt, metrics_server, link, grids_nudge, ..
+        } = self;
         let Watch { db, geo, every, follower } = watch;
         let watching = tokio::spawn(geo::watch::run(db, geo, every, follower, grids_nudge));
         let _linked = link.map(|link| AbortOnDrop(tokio::spawn(link.run())));
@@ -646,6 +651,12 @@ impl Application {
             handle.pause().await;
             let told = hub.kick_where(|_, _| true, crate::sync::hub::Kick::ShuttingDown);
             tracing::info!(sockets = told, "stopping: phones told to go");
+            // They run outside the connections the server waits for: their close frames
+            // are out before the workers stop.
+            let closing = sockets.all_ended();
+            if tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_S), closing).await.is_err() {
+                tracing::warn!(open = sockets.live(), "stopping: sockets still open after the grace period");
+            }
             if let Some(mqtt) = mqtt {
                 mqtt.stop().await;
             }

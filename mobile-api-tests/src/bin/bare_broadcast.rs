@@ -22,6 +22,12 @@
 //!
 //! Sockets use 4 KiB read and write buffers (as the phones do). Like gridlink's listener,
 //! the accepted sockets keep the system's Nagle setting unless `--nodelay` is given.
+//!
+//! `--front actix-upgrade` accepts the connections with actix-http instead (an HTTP/1
+//! service whose upgrade hook answers the handshake and hands the bare TCP stream to
+//! tokio-tungstenite), the way gridlink serves its socket beside its HTTP API: measured
+//! beside the bare server with `bare_idle`, it shows what actix's front door costs an idle
+//! connection.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -52,6 +58,24 @@ struct Cli {
     /// Set TCP_NODELAY on accepted sockets (off by default, as in gridlink).
     #[arg(long)]
     nodelay: bool,
+    /// Who accepts the connections and reads the handshake.
+    #[arg(long, value_enum, default_value_t = Front::Tungstenite)]
+    front: Front,
+}
+
+/// Who accepts a connection and reads its handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Front {
+    /// tokio-tungstenite on a plain tokio listener.
+    Tungstenite,
+    /// actix-http (two workers, as gridlink on this machine), its upgrade hook handing
+    /// the stream to tokio-tungstenite.
+    ActixUpgrade,
+}
+
+/// The sockets' buffers: 4 KiB each way, as the phones'.
+fn small_buffers() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096)
 }
 
 /// Where a connection's frames are queued for its task to write.
@@ -135,14 +159,89 @@ async fn accept(hub: Arc<Hub>, stream: TcpStream, nodelay: bool) {
         token = bearer.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default().to_owned();
         Ok(response)
     };
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096);
-    let Ok(socket) = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await else {
+    let Ok(socket) = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(small_buffers())).await
+    else {
         return;
     };
+    serve(&hub, socket, &path, token).await;
+}
+
+async fn serve(hub: &Hub, socket: Socket, path: &str, token: String) {
     if path == "/trigger" {
-        trigger(&hub, socket).await;
+        trigger(hub, socket).await;
     } else {
-        phone(&hub, socket, token).await;
+        phone(hub, socket, token).await;
+    }
+}
+
+/// The actix-http front: every WebSocket upgrade reaches [`actix_front::upgrade`]; any
+/// other request is answered 404.
+mod actix_front {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+
+    use actix_codec::Framed;
+    use actix_http::body::BodySize;
+    use actix_http::{HttpService, Request, Response, h1, ws};
+    use actix_service::fn_service;
+    use futures_util::SinkExt;
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    use super::{Hub, serve, small_buffers};
+
+    /// Serves on `listener` with two actix workers until the process ends.
+    pub async fn run(hub: Arc<Hub>, listener: std::net::TcpListener, nodelay: bool) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        actix_server::Server::build()
+            .workers(2)
+            .listen("bare", listener, move || {
+                let hub = hub.clone();
+                HttpService::build()
+                    .tcp_nodelay(nodelay)
+                    .upgrade(fn_service(move |(req, framed): (Request, Framed<TcpStream, h1::Codec>)| {
+                        let hub = hub.clone();
+                        async move {
+                            upgrade(hub, req, framed).await;
+                            Ok::<_, actix_http::Error>(())
+                        }
+                    }))
+                    .finish(|_: Request| async { Ok::<_, Infallible>(Response::not_found()) })
+                    .tcp()
+            })?
+            .run()
+            .await
+    }
+
+    /// Answers the handshake through actix-http's own codec, then hands the TCP stream
+    /// (and whatever the client sent after its request) to tokio-tungstenite, in a task
+    /// of its own.
+    async fn upgrade(hub: Arc<Hub>, req: Request, mut framed: Framed<TcpStream, h1::Codec>) {
+        let path = req.path().to_owned();
+        let bearer = req.head().headers().get("authorization").and_then(|v| v.to_str().ok());
+        let token = bearer.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default().to_owned();
+        let response = match ws::handshake(req.head()) {
+            Ok(mut accepted) => accepted.finish().map_into_boxed_body(),
+            Err(refused) => Response::from(refused),
+        };
+        // Header values share actix's read buffer: the request goes before the socket lives.
+        drop(req);
+        let switching = response.status() == actix_http::StatusCode::SWITCHING_PROTOCOLS;
+        let (head, _) = response.into_parts();
+        if framed.send(h1::Message::Item((head, BodySize::None))).await.is_err() || !switching {
+            return;
+        }
+        // Only the stream and what was read past the request are kept: actix's buffers
+        // (8 KiB each) go now, not when the connection ends.
+        let (io, read) = {
+            let parts = framed.into_parts();
+            (parts.io, parts.read_buf.to_vec())
+        };
+        let socket = WebSocketStream::from_partially_read(io, read, Role::Server, Some(small_buffers())).await;
+        // In a task of its own, as gridlink does: the connection's task (the dispatcher)
+        // ends here.
+        tokio::task::spawn_local(async move { serve(&hub, socket, &path, token).await });
     }
 }
 
@@ -211,8 +310,17 @@ async fn trigger(hub: &Hub, mut socket: Socket) {
 }
 
 async fn run(cli: Cli) -> std::io::Result<()> {
-    let listener = TcpListener::bind(cli.bind).await?;
     let hub = Arc::new(Hub::default());
+    if cli.front == Front::ActixUpgrade {
+        let listener = std::net::TcpListener::bind(cli.bind)?;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "bare_broadcast: listening on {} (actix-http front)",
+            listener.local_addr()?
+        );
+        return actix_front::run(hub, listener, cli.nodelay).await;
+    }
+    let listener = TcpListener::bind(cli.bind).await?;
     let _ = writeln!(std::io::stderr().lock(), "bare_broadcast: listening on {}", listener.local_addr()?);
     loop {
         match listener.accept().await {

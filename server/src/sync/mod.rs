@@ -3,7 +3,8 @@
 //! The socket is one more door onto the one write path: a phone's mutations become
 //! workflow commands committed by `incidents::act`, exactly once ([`mutations`]), and
 //! what it receives is the change log, read from its own cursor through its audience
-//! subjects ([`audience`]) by its session ([`socket`]). A commit rings the [`hub`], which
+//! subjects ([`audience`]) by its session ([`socket`]), carried by tokio-tungstenite past actix-http's upgrade hook
+//! ([`upgrade`], `transport`). A commit rings the [`hub`], which
 //! wakes exactly the sessions in its audience; a device starting afresh gets a
 //! [`snapshot`]; the [`sweep`] closes the sockets of sessions that ended elsewhere. The
 //! wire format is `sync-protocol`'s.
@@ -25,6 +26,8 @@ pub mod socket;
 pub mod store;
 pub mod sweep;
 pub mod token;
+mod transport;
+pub mod upgrade;
 
 use std::sync::Arc;
 

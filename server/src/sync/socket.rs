@@ -8,13 +8,15 @@
 //! buried (it catches up as it acks, or is closed after a send waits too long and
 //! resumes from its cursor later). Mutations are applied one at a time, in the order
 //! the device sent them. Every session runs in its own tracing span.
+//!
+//! The handler [`connect`] authenticates and answers the handshake; the session itself
+//! runs once the connection is taken over past actix-http ([`super::upgrade`]), on a
+//! [`Transport`] (tokio-tungstenite with small buffers).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
-use futures_util::StreamExt;
 use sync_protocol::{ClientMessage, Item, SUPPORTED_VERSIONS, ServerMessage, codes};
 use tracing::Instrument;
 
@@ -22,6 +24,7 @@ use super::Shared;
 use super::audience::subjects;
 use super::hub::{Doorbell, Kick, Registration};
 use super::token::QueryToken;
+use super::transport::{Broken, Incoming, Transport};
 use crate::auth::routes::bearer;
 use crate::auth::{self, User};
 use crate::changes;
@@ -34,8 +37,6 @@ use crate::ratelimit::TokenBucket;
 
 /// How long a new connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// The largest frame a client may send.
-const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Items per snapshot frame.
 const SNAPSHOT_PAGE: usize = 100;
 /// The WebSocket close code of a policy refusal (RFC 6455), e.g. too many devices.
@@ -55,7 +56,6 @@ const CLOSE_POLICY: u16 = 1008;
 #[get("/api/v1/sync")]
 pub async fn connect(
     req: HttpRequest,
-    body: web::Payload,
     shared: web::Data<Shared>,
     limits: Option<web::Data<crate::settings::LimitSettings>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -67,37 +67,81 @@ pub async fn connect(
     let (user, credential) =
         web::block(move || db.read(|c| auth::session_user(c, &lookup, now_ms()))).await??.ok_or_else(missing)?;
     let viewer = Viewer::of(&user)?;
-    let (response, session, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
-    let stream =
-        stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+    let mut response = actix_http::ws::handshake(req.head())
+        .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?
+        .finish()
+        .map_into_boxed_body();
+    // The session's span opens inside the request's, so its lines carry the request id.
     let span = tracing::info_span!("sync", user = %user.id, role = %viewer.role, session = %uuid::Uuid::new_v4());
-    let conn = Conn {
+    let opening = Opening {
         shared: shared.get_ref().clone(),
         user,
         viewer,
         credential: credential.token_hash,
         expires_at_ms: credential.expires_at_ms,
         bound_device: credential.device_id,
-        session,
-        sent: 0,
-        unacked: VecDeque::new(),
-        acked: 0,
-        recorded: 0,
-        previous_contact_ms: 0,
         max_devices: limits
             .map_or_else(|| crate::settings::LimitSettings::default().devices_per_user, |l| l.devices_per_user)
             as usize,
     };
-    actix_web::rt::spawn(conn.run(stream).instrument(span));
-    Ok(response)
+    // Carried with the 101 to the upgrade service, which runs it on the connection.
+    response.extensions_mut().insert(Accepted { opening, span });
+    Ok(HttpResponse::from(response))
+}
+
+/// An accepted socket's session, waiting for its connection: what [`connect`] hands to
+/// [`super::upgrade`] in the extensions of its 101.
+pub(crate) struct Accepted {
+    opening: Opening,
+    span: tracing::Span,
+}
+
+impl Accepted {
+    /// Runs the session on `socket` until it ends, in its span.
+    pub(crate) async fn run(self, socket: impl Transport) {
+        let Accepted { opening, span } = self;
+        opening.run(socket).instrument(span).await;
+    }
+}
+
+/// Who opened a session, as authenticated before the upgrade.
+struct Opening {
+    shared: Shared,
+    user: User,
+    viewer: Viewer,
+    credential: String,
+    expires_at_ms: i64,
+    bound_device: Option<String>,
+    max_devices: usize,
+}
+
+impl Opening {
+    async fn run(self, socket: impl Transport) {
+        let Opening { shared, user, viewer, credential, expires_at_ms, bound_device, max_devices } = self;
+        let conn = Conn {
+            shared,
+            user,
+            viewer,
+            credential,
+            expires_at_ms,
+            bound_device,
+            socket,
+            sent: 0,
+            unacked: VecDeque::new(),
+            acked: 0,
+            recorded: 0,
+            previous_contact_ms: 0,
+            max_devices,
+        };
+        conn.run().await;
+    }
 }
 
 /// Why a session ends, and the close code it ends with.
 struct Close(u16, &'static str);
 
-/// One live session.
-struct Conn {
+/// One live session, on its socket.
+struct Conn<T> {
     shared: Shared,
     user: User,
     viewer: Viewer,
@@ -108,7 +152,7 @@ struct Conn {
     /// The device the session was opened from, if it named one: the only device (with its
     /// tabs) it may say hello as.
     bound_device: Option<String>,
-    session: Session,
+    socket: T,
     /// The cursor of the last frame sent.
     sent: i64,
     /// Cursors of frames sent and not acknowledged, with when they were sent.
@@ -123,11 +167,11 @@ struct Conn {
     max_devices: usize,
 }
 
-impl Conn {
+impl<T: Transport> Conn<T> {
     async fn send(&mut self, message: &ServerMessage) -> Result<(), Close> {
         let text = serde_json::to_string(message).map_err(|_| Close(1011, "encoding"))?;
         let timeout = Duration::from_millis(self.shared.settings.send_timeout_ms);
-        match tokio::time::timeout(timeout, self.session.text(text)).await {
+        match tokio::time::timeout(timeout, self.socket.send_text(text)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Close(1000, "gone")),
             Err(_) => Err(Close(codes::CLOSE_TOO_SLOW, "too slow")),
@@ -144,22 +188,22 @@ impl Conn {
         }
     }
 
-    async fn run(mut self, mut stream: actix_ws::AggregatedMessageStream) {
-        let outcome = self.converse(&mut stream).await;
+    async fn run(mut self) {
+        let outcome = self.converse().await;
         let Close(code, why) = match outcome {
             Ok(()) => Close(1000, "bye"),
             Err(close) => close,
         };
         tracing::info!(code, why, "sync session ended");
-        let reason = CloseReason { code: CloseCode::from(code), description: Some(why.to_owned()) };
-        let _ = self.session.clone().close(Some(reason)).await;
+        let within = Duration::from_millis(self.shared.settings.send_timeout_ms);
+        self.socket.close(code, why, within).await;
     }
 
-    async fn converse(&mut self, stream: &mut actix_ws::AggregatedMessageStream) -> Result<(), Close> {
+    async fn converse(&mut self) -> Result<(), Close> {
         // The hello.
-        let first = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
-            Ok(Some(Ok(AggregatedMessage::Text(text)))) => ClientMessage::decode(&text).ok(),
-            Ok(Some(Ok(AggregatedMessage::Close(_))) | None) => return Ok(()),
+        let first = match tokio::time::timeout(HELLO_TIMEOUT, self.socket.recv()).await {
+            Ok(Some(Ok(Incoming::Text(text)))) => ClientMessage::decode(&text).ok(),
+            Ok(Some(Ok(Incoming::Close)) | None) => return Ok(()),
             _ => None,
         };
         let Some(ClientMessage::Hello { protocol, device_id, cursor }) = first else {
@@ -195,7 +239,7 @@ impl Conn {
         tracing::info!(device = %device_id, cursor, "hello");
         let Registration { id, doorbell, kicked } =
             self.shared.hub.register(&self.user.id, &device_id, &self.credential, subjects(&self.viewer));
-        let result = self.serve(stream, &device_id, cursor, kicked, &doorbell).await;
+        let result = self.serve(&device_id, cursor, kicked, &doorbell).await;
         self.shared.hub.unregister(id);
         self.note_ack(&device_id);
         result
@@ -203,7 +247,6 @@ impl Conn {
 
     async fn serve(
         &mut self,
-        stream: &mut actix_ws::AggregatedMessageStream,
         device: &str,
         cursor: i64,
         mut kicked: tokio::sync::oneshot::Receiver<Kick>,
@@ -271,8 +314,10 @@ impl Conn {
         };
         self.send(&welcome).await?;
         let reset = cursor <= 0 || cursor > newest || cursor < floor || cursor < scope;
+        // Snapshots, pages and mutations are boxed while they run: an idle session's
+        // future (what each connected phone costs, README "Benchmarks") stays small.
         if reset {
-            self.snapshot().await?;
+            Box::pin(self.snapshot()).await?;
         } else {
             self.sent = cursor;
         }
@@ -288,7 +333,7 @@ impl Conn {
             let window_open = self.unacked.len() < settings.max_unacked_frames;
             if pending_ring && window_open {
                 pending_ring = false;
-                let more = self.pump(!caught_up_once).await?;
+                let more = Box::pin(self.pump(!caught_up_once)).await?;
                 caught_up_once = true;
                 if more {
                     pending_ring = true;
@@ -306,19 +351,19 @@ impl Conn {
                     });
                 }
                 () = doorbell.rung(), if !pending_ring => pending_ring = true,
-                message = stream.next() => {
+                message = self.socket.recv() => {
                     heard = Instant::now();
                     let message = match message {
-                        None | Some(Ok(AggregatedMessage::Close(_))) => return Ok(()),
-                        Some(Err(actix_ws::ProtocolError::Overflow)) => {
-                            return Err(Close(codes::CLOSE_FLOODING, "frame too large"));
-                        }
-                        Some(Err(_)) => return Err(Close(1002, "protocol error")),
+                        None | Some(Ok(Incoming::Close)) => return Ok(()),
+                        Some(Err(Broken::TooLarge)) => return Err(Close(codes::CLOSE_FLOODING, "frame too large")),
+                        Some(Err(Broken::Protocol)) => return Err(Close(1002, "protocol error")),
                         Some(Ok(message)) => message,
                     };
+                    // Pings are answered by the transport; they, pongs and binary frames
+                    // are signs of life, and pay for their frame like any other.
                     let decoded = match &message {
-                        AggregatedMessage::Text(text) => Some(ClientMessage::decode(text)),
-                        _ => None,
+                        Incoming::Text(text) => Some(ClientMessage::decode(text)),
+                        Incoming::Close | Incoming::Other => None,
                     };
                     // An ack that releases a frame answers one this session sent, so there
                     // are no more of them than of our frames; charging them would cut off
@@ -329,35 +374,27 @@ impl Conn {
                         return Err(Close(codes::CLOSE_FLOODING, "too many frames"));
                     }
                     match decoded {
-                        Some(decoded) => match decoded {
-                            Ok(ClientMessage::Ack { cursor }) => {
-                                while self.unacked.front().is_some_and(|(c, _)| *c <= cursor) {
-                                    self.unacked.pop_front();
-                                }
-                                self.acked = self.acked.max(cursor.min(self.sent));
-                                // Recorded within a quarter of a second: whether a device
-                                // holds a task decides whether its worker is woken by push.
-                                self.note_ack(device);
+                        Some(Ok(ClientMessage::Ack { cursor })) => {
+                            while self.unacked.front().is_some_and(|(c, _)| *c <= cursor) {
+                                self.unacked.pop_front();
                             }
-                            Ok(ClientMessage::Mutate { id, op }) => self.mutate(device, id, op).await?,
-                            Ok(ClientMessage::Ping { nonce }) => self.send(&ServerMessage::Pong { nonce }).await?,
-                            Ok(ClientMessage::Hello { .. }) => {
-                                let error = ServerMessage::Error { code: ErrorKind::ExpectedHello.slug().into(), detail: Some("hello comes once".into()), supported: None };
-                                self.send(&error).await?;
-                            }
-                            Ok(ClientMessage::Unknown) => {}
-                            Err(e) => {
-                                let error = ServerMessage::Error { code: ErrorKind::Malformed.slug().into(), detail: Some(e.to_string()), supported: None };
-                                self.send(&error).await?;
-                            }
-                        },
-                        None => {
-                            if let AggregatedMessage::Ping(bytes) = message
-                                && self.session.pong(&bytes).await.is_err()
-                            {
-                                return Ok(());
-                            }
+                            self.acked = self.acked.max(cursor.min(self.sent));
+                            // Recorded within a quarter of a second: whether a device
+                            // holds a task decides whether its worker is woken by push.
+                            self.note_ack(device);
                         }
+                        Some(Ok(ClientMessage::Mutate { id, op })) => Box::pin(self.mutate(device, id, op)).await?,
+                        Some(Ok(ClientMessage::Ping { nonce })) => self.send(&ServerMessage::Pong { nonce }).await?,
+                        Some(Ok(ClientMessage::Hello { .. })) => {
+                            let error = ServerMessage::Error { code: ErrorKind::ExpectedHello.slug().into(), detail: Some("hello comes once".into()), supported: None };
+                            self.send(&error).await?;
+                        }
+                        Some(Ok(ClientMessage::Unknown)) => {}
+                        Some(Err(e)) => {
+                            let error = ServerMessage::Error { code: ErrorKind::Malformed.slug().into(), detail: Some(e.to_string()), supported: None };
+                            self.send(&error).await?;
+                        }
+                        None => {}
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -373,8 +410,11 @@ impl Conn {
                     if now_ms() >= self.expires_at_ms {
                         return Err(self.session_ended("session expired").await);
                     }
-                    if self.session.ping(b"").await.is_err() {
-                        return Ok(());
+                    let within = Duration::from_millis(settings.send_timeout_ms);
+                    match tokio::time::timeout(within, self.socket.ping()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return Ok(()),
+                        Err(_) => return Err(Close(codes::CLOSE_TOO_SLOW, "too slow")),
                     }
                 }
             }
