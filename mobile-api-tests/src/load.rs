@@ -377,6 +377,22 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// `n` phones for a bare baseline server, which logs no one in: as many groups as the
+    /// demo has grids (at most `n`), phone `i` in group `i % groups` with the group's
+    /// number as its token (the baseline's group name).
+    pub fn bare(n: usize) -> Result<Fleet> {
+        let grids = demo_grids()?;
+        let groups = n.min(grids.len()).max(1);
+        let devices = (0..n)
+            .map(|i| Device {
+                grid: i % groups,
+                device_id: format!("bare-{}", i / groups),
+                token: (i % groups).to_string(),
+            })
+            .collect();
+        Ok(Fleet { grids, workers: groups, devices, login_time: Duration::ZERO })
+    }
+
     /// Logs in the workers of `phones.min(grids)` grids, `concurrency` at a time (each
     /// login costs the server an Argon2 hash), one session per worker shared by its
     /// devices.

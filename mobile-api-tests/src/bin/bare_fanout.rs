@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_util::SinkExt;
-use mobile_api_tests::load::{self, CpuMeter, Device, Fleet, LoadError, Phones, Rng};
+use mobile_api_tests::load::{self, CpuMeter, Fleet, LoadError, Phones, Rng};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Phones on the bare broadcast server, sent changes at a steady rate.
@@ -80,16 +80,8 @@ async fn run(cli: Cli) -> load::Result<String> {
     let (cap, why) = load::phone_cap(cli.server_pid);
     writeln!(report, "{why}")?;
     let n = cli.phones.min(cap);
-    let grids = load::demo_grids()?;
-    let groups = n.min(grids.len()).max(1);
-    let devices = (0..n)
-        .map(|i| Device {
-            grid: i % groups,
-            device_id: format!("bare-{}", i / groups),
-            token: (i % groups).to_string(),
-        })
-        .collect();
-    let fleet = Fleet { grids, workers: groups, devices, login_time: Duration::ZERO };
+    let fleet = Fleet::bare(n)?;
+    let groups = fleet.workers;
     writeln!(
         report,
         "phones: {n} in {groups} groups (as many as the demo's grids) × up to {} each",

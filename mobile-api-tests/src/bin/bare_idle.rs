@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
-use mobile_api_tests::load::{self, Device, Fleet, Phones};
+use mobile_api_tests::load::{self, Fleet, Phones};
 
 /// Idle phones on the bare broadcast server; its memory per connection.
 #[derive(Debug, Parser)]
@@ -55,16 +55,7 @@ async fn run(cli: Cli) -> load::Result<String> {
     let (cap, why) = load::phone_cap(cli.server_pid);
     writeln!(report, "{why}")?;
     let n = cli.phones.min(cap);
-    let grids = load::demo_grids()?;
-    let groups = n.min(grids.len()).max(1);
-    let devices = (0..n)
-        .map(|i| Device {
-            grid: i % groups,
-            device_id: format!("bare-{}", i / groups),
-            token: (i % groups).to_string(),
-        })
-        .collect();
-    let fleet = Fleet { grids, workers: groups, devices, login_time: Duration::ZERO };
+    let fleet = Fleet::bare(n)?;
     let settle = Duration::from_secs(cli.settle_seconds);
     tokio::time::sleep(settle).await;
     let before = load::memory(Some(cli.server_pid))?;
