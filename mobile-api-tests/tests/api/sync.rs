@@ -233,6 +233,29 @@ async fn a_workers_own_finding_is_taken_in_and_routed_at_once() {
     );
 }
 
+/// An upgrade without a valid token is answered before any upgrade, like any staff route
+/// refused: 401 with a problem+json body, and the connection closed after it.
+#[tokio::test]
+async fn a_refused_upgrade_is_answered_401_problem_json() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::spawn().await.unwrap();
+    let address = server.base.trim_start_matches("http://").to_owned();
+    for path in ["/api/v1/sync", "/api/v1/sync?token=not-a-token"] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await.unwrap().unwrap();
+        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(answer.starts_with("http/1.1 401"), "{path}: {answer:?}");
+        assert!(answer.contains("content-type: application/problem+json"), "{path}: {answer}");
+        assert!(answer.contains("\"status\":401"), "{path}: {answer}");
+    }
+}
+
 #[tokio::test]
 async fn bad_sockets_are_refused_or_cut_off() {
     let server = TestServer::spawn().await.unwrap();

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix_codec::{Framed, FramedParts};
+use actix_codec::{Encoder, Framed, FramedParts};
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::{ConnectionType, HttpService, KeepAlive, Request, Response, StatusCode, h1};
 use actix_server::Server;
@@ -36,6 +36,7 @@ use actix_service::{
 use actix_web::App;
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use futures_util::SinkExt;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::socket::Accepted;
@@ -158,12 +159,15 @@ where
     }
     head.head_mut().set_connection_type(ConnectionType::Close);
     let Ok(body) = actix_http::body::to_bytes(body).await else { return };
+    // Encoded with actix's codec and written to the stream itself: written through the
+    // `Framed` sink, the refusal never reached the client (the connection closed empty).
     let answer = async {
-        framed.feed(h1::Message::Item((head, BodySize::Sized(body.len() as u64)))).await?;
-        if !body.is_empty() {
-            framed.feed(h1::Message::Chunk(Some(body))).await?;
-        }
-        framed.close().await
+        let FramedParts { mut io, mut codec, .. } = framed.into_parts();
+        let mut out = actix_web::web::BytesMut::new();
+        codec.encode(h1::Message::Item((head, BodySize::Sized(body.len() as u64))), &mut out)?;
+        codec.encode(h1::Message::Chunk(Some(body)), &mut out)?;
+        io.write_all(&out).await?;
+        io.shutdown().await
     };
     if let Err(e) = answer.await {
         tracing::debug!(cause = %e, "an answer to an upgrade request not written");
