@@ -85,6 +85,9 @@ pub struct GridInfo {
 pub struct Placement<'a> {
     /// The grid.
     pub grid: &'a GridInfo,
+    /// The grid's place among the index's grids (an index into [`GridIndex::grids`]), for
+    /// callers that keep something per grid of one index, such as a ready answer.
+    pub slot: usize,
     /// True when the point lay outside every grid and was moved to the nearest.
     pub snapped: bool,
     /// How far the point lay outside the grid, in metres (0 inside or on its edge).
@@ -483,7 +486,7 @@ impl GridIndex {
             ControlFlow::<()>::Continue(())
         });
         if let Some((g, _)) = best {
-            return Ok(Placement { grid: &self.grids[g as usize], snapped: false, distance_m: 0.0 });
+            return Ok(Placement { grid: &self.grids[g as usize], slot: g as usize, snapped: false, distance_m: 0.0 });
         }
         self.snap(lat, p)
     }
@@ -539,7 +542,7 @@ impl GridIndex {
         });
         match nearest {
             Some((g, d)) if d <= tolerance => {
-                Ok(Placement { grid: &self.grids[g as usize], snapped: true, distance_m: d })
+                Ok(Placement { grid: &self.grids[g as usize], slot: g as usize, snapped: true, distance_m: d })
             }
             _ => {
                 let nearest_m = self.distance_beyond(p, reach).map(|d| (d * unit * sx.min(sy)).max(tolerance));

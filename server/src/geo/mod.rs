@@ -13,9 +13,9 @@ pub mod store;
 pub mod watch;
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
-use geodata::index::SharedIndex;
+use actix_web::web::Bytes;
 use geodata::tiles::Tiler;
 use geodata::{AreaCode, GridIndex, IndexOptions, Layer};
 use uuid::Uuid;
@@ -32,7 +32,7 @@ pub fn unit_id(code: &AreaCode) -> Uuid {
 /// The geography the server answers from, shared by every worker.
 #[derive(Debug, Clone)]
 pub struct Geo {
-    index: Arc<SharedIndex>,
+    index: Arc<RwLock<Arc<Indexed>>>,
     /// The layer the index was built from, for serving boundaries.
     layer: Arc<RwLock<Arc<Layer>>>,
     /// The same layer made ready for cutting map tiles.
@@ -42,13 +42,54 @@ pub struct Geo {
     options: IndexOptions,
 }
 
+/// A grid index with the answers `GET /api/v1/locate` has given from it, one per grid at
+/// most. They are swapped in and out together, so an answer never outlives the grids it
+/// was written from; the index is read through it as a [`GridIndex`].
+#[derive(Debug)]
+pub struct Indexed {
+    index: GridIndex,
+    /// By grid slot ([`geodata::Placement::slot`]): the answer for a point inside the grid,
+    /// written the first time one is asked for. Every point inside a grid gets the same
+    /// bytes, and writing them (a UUID v5 and the chain's JSON) costs more than finding
+    /// the grid.
+    answers: Vec<OnceLock<Bytes>>,
+}
+
+impl Indexed {
+    /// `index`, with no answer written yet.
+    pub fn new(index: GridIndex) -> Indexed {
+        let answers = (0..index.len()).map(|_| OnceLock::new()).collect();
+        Indexed { index, answers }
+    }
+
+    /// The answer kept for a point inside the grid at `slot`, if one was.
+    pub fn inside_answer(&self, slot: usize) -> Option<Bytes> {
+        self.answers.get(slot).and_then(OnceLock::get).cloned()
+    }
+
+    /// Keeps `answer` for points inside the grid at `slot` (the first one kept stays).
+    pub fn keep_inside_answer(&self, slot: usize, answer: Bytes) {
+        if let Some(kept) = self.answers.get(slot) {
+            let _ = kept.set(answer);
+        }
+    }
+}
+
+impl std::ops::Deref for Indexed {
+    type Target = GridIndex;
+
+    fn deref(&self) -> &GridIndex {
+        &self.index
+    }
+}
+
 impl Geo {
     /// Indexes a layer's grids; `generation` is the stored generation it was read at
     /// (0 for a layer that is not stored).
     pub fn new(layer: Layer, options: IndexOptions, generation: i64) -> Geo {
         let index = Geo::build_index(&layer, options);
         Geo {
-            index: Arc::new(SharedIndex::new(index)),
+            index: Arc::new(RwLock::new(Arc::new(Indexed::new(index)))),
             tiler: Arc::new(RwLock::new(Arc::new(Tiler::new(&layer)))),
             layer: Arc::new(RwLock::new(Arc::new(layer))),
             generation: Arc::new(AtomicI64::new(generation)),
@@ -74,13 +115,14 @@ impl Geo {
         let tiler = Arc::new(Tiler::new(&layer));
         *self.tiler.write().unwrap_or_else(PoisonError::into_inner) = tiler;
         *self.layer.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(layer);
-        self.index.replace(index);
+        *self.index.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Indexed::new(index));
         self.generation.store(generation, Ordering::SeqCst);
     }
 
-    /// The current index.
-    pub fn index(&self) -> Arc<GridIndex> {
-        self.index.current()
+    /// The current index. The lock is held only for the clone of an `Arc`: a reader never
+    /// waits for a rebuild, and keeps the index it took until it drops it.
+    pub fn index(&self) -> Arc<Indexed> {
+        self.index.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The current layer.
