@@ -26,6 +26,10 @@ struct Sent(Uri);
 /// [`SECRET_QUERY_PARAMS`] (a name that cannot be decoded is taken for one, to be safe).
 fn is_secret(pair: &str) -> bool {
     let name = pair.split('=').next().unwrap_or_default();
+    // Nearly every name is sent plain: compared as it is, it needs no decoding.
+    if !name.contains(['%', '+']) {
+        return SECRET_QUERY_PARAMS.contains(&name);
+    }
     match serde_urlencoded::from_str::<Vec<(String, String)>>(name) {
         Ok(decoded) => decoded.iter().any(|(n, _)| SECRET_QUERY_PARAMS.contains(&n.as_str())),
         Err(_) => true,
