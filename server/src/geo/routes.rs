@@ -203,3 +203,44 @@ pub async fn grids(geo: web::Data<Geo>, request: HttpRequest) -> Result<HttpResp
     }
     Ok(HttpResponse::Ok().content_type("application/geo+json").json(collection))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::{TestRequest, call_and_read_body, init_service};
+    use actix_web::{App, web};
+    use geodata::{IndexOptions, Layer, Unit};
+
+    use super::*;
+
+    const INSIDE: &str = "/api/v1/locate?lon=118.13204&lat=34.012997";
+
+    async fn ask(geo: &Geo, uri: &str) -> serde_json::Value {
+        let app = init_service(App::new().app_data(web::Data::new(geo.clone())).service(locate)).await;
+        let body = call_and_read_body(&app, TestRequest::get().uri(uri).to_request()).await;
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// The answer kept for a grid is the one written from the grids in force: renamed by
+    /// an import, the grid is answered by its new name.
+    #[actix_web::test]
+    async fn a_kept_answer_goes_with_its_index() {
+        let layer = geodata::demo::layer().unwrap();
+        let geo = Geo::new(layer.clone(), IndexOptions::default(), 1);
+        let first = ask(&geo, INSIDE).await;
+        assert_eq!(ask(&geo, INSIDE).await, first, "asked twice, answered alike");
+        let code = first["grid"]["code"].as_str().unwrap().to_owned();
+        assert_eq!(first["distance_m"], 0);
+
+        let renamed = Layer::from_units(layer.units().map(|u| Unit {
+            name: if u.code.as_str() == code { "改名网格".into() } else { u.name.clone() },
+            ..u.clone()
+        }))
+        .unwrap();
+        let index = Geo::build_index(&renamed, IndexOptions::default());
+        geo.swap(renamed, index, 2);
+        let after = ask(&geo, INSIDE).await;
+        assert_eq!(after["grid"]["name"], "改名网格", "{after}");
+        assert_eq!(after["chain"][4]["name"], "改名网格", "{after}");
+        assert_eq!(after["grid"]["id"], first["grid"]["id"], "the id follows the code");
+    }
+}
