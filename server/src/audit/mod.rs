@@ -4,9 +4,10 @@
 //!
 //! Entries are written by [`record`] / [`record_all`] inside the transaction of the change
 //! they record, so an entry exists exactly when its change does. Writers take the chain's
-//! head row, which orders them (PostgreSQL's row lock; SQLite has one writer anyway); the
-//! write path does so as its transaction's last steps but one, so that the lock is held
-//! for a few statements only (`incidents::act::Pending`). On
+//! head row, which orders them (PostgreSQL's row lock; SQLite has one writer anyway) and
+//! also numbers the change log ([`record_and_log`]); the write path does so as its
+//! transaction's last step, so that the lock is held for a few statements only
+//! (`incidents::act::Pending`). On
 //! PostgreSQL a trigger refuses UPDATE and DELETE on the log and on the case events; on
 //! both backends `gridlink audit verify` ([`verify`]) finds and names the first entry
 //! that does not hold.
@@ -19,6 +20,7 @@ pub mod verify;
 use diesel::prelude::*;
 use serde_json::json;
 
+use crate::changes::NewChange;
 use crate::incidents::store::EventRow;
 use crate::store::DbConnection;
 use chain::{EventFacts, GENESIS, Link, event_digest, link_hash};
@@ -54,11 +56,23 @@ pub fn record(conn: &mut DbConnection, entry: &Entry<'_>) -> QueryResult<()> {
 }
 
 /// Appends entries to the chain, in order. Call it inside the transaction of the changes
-/// they record, as late as possible: the chain's head row stays locked from here to the
-/// commit, and every writer waits for it.
+/// they record, as late as possible (see [`record_and_log`]).
 pub fn record_all(conn: &mut DbConnection, entries: &[Entry<'_>]) -> QueryResult<()> {
-    if entries.is_empty() {
-        return Ok(());
+    record_and_log(conn, entries, &[], 0).map(drop)
+}
+
+/// Appends `entries` to the chain and `changes` to the change log (committed at `now_ms`),
+/// numbered from the head row, which orders every writer; returns the changes' numbers.
+/// Call it as the transaction's last step: the head row stays locked from here to the
+/// commit, and every writer waits for it.
+pub fn record_and_log(
+    conn: &mut DbConnection,
+    entries: &[Entry<'_>],
+    changes: &[NewChange],
+    now_ms: i64,
+) -> QueryResult<Vec<i64>> {
+    if entries.is_empty() && changes.is_empty() {
+        return Ok(Vec::new());
     }
     // Each case's newest entry, read before the head is taken: a case's entries are
     // written only under its row lock, which this transaction holds.
@@ -75,60 +89,65 @@ pub fn record_all(conn: &mut DbConnection, entries: &[Entry<'_>]) -> QueryResult
             .optional()?;
         case_prev.insert(incident, newest.unwrap_or_else(|| GENESIS.to_owned()));
     }
-    // Taking the head orders concurrent writers: one update for the whole batch.
-    let count = entries.len() as i64;
-    let (last, mut prev_hash) = diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-        .set(audit_head::seq.eq(audit_head::seq + count))
-        .returning((audit_head::seq, audit_head::hash))
-        .get_result::<(i64, String)>(conn)?;
-    let mut links = Vec::with_capacity(entries.len());
-    for (seq, entry) in (last - count + 1..).zip(entries) {
-        let case_prev_hash = entry.incident_id.and_then(|i| case_prev.get(i).cloned());
-        let mut link = Link {
-            seq,
-            at_ms: entry.at_ms,
-            kind: entry.kind.to_owned(),
-            actor_id: entry.actor_id.map(str::to_owned),
-            actor_role: entry.actor_role.map(str::to_owned),
-            device_id: entry.device_id.map(str::to_owned),
-            incident_id: entry.incident_id.map(str::to_owned),
-            subject: entry.subject.map(str::to_owned),
-            data: entry.data.to_string(),
-            prev_hash,
-            case_prev_hash,
-            hash: String::new(),
-        };
-        link.hash = link_hash(&link);
-        prev_hash = link.hash.clone();
-        if let Some(incident) = entry.incident_id {
-            case_prev.insert(incident, link.hash.clone());
+    // Taking the head orders concurrent writers: one update numbers the whole batch,
+    // entries and changes alike.
+    let (count, changed) = (entries.len() as i64, changes.len() as i64);
+    let (last, mut prev_hash, last_change) = diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+        .set((audit_head::seq.eq(audit_head::seq + count), audit_head::change_seq.eq(audit_head::change_seq + changed)))
+        .returning((audit_head::seq, audit_head::hash, audit_head::change_seq))
+        .get_result::<(i64, String, i64)>(conn)?;
+    if !entries.is_empty() {
+        let mut links = Vec::with_capacity(entries.len());
+        for (seq, entry) in (last - count + 1..).zip(entries) {
+            let case_prev_hash = entry.incident_id.and_then(|i| case_prev.get(i).cloned());
+            let mut link = Link {
+                seq,
+                at_ms: entry.at_ms,
+                kind: entry.kind.to_owned(),
+                actor_id: entry.actor_id.map(str::to_owned),
+                actor_role: entry.actor_role.map(str::to_owned),
+                device_id: entry.device_id.map(str::to_owned),
+                incident_id: entry.incident_id.map(str::to_owned),
+                subject: entry.subject.map(str::to_owned),
+                data: entry.data.to_string(),
+                prev_hash,
+                case_prev_hash,
+                hash: String::new(),
+            };
+            link.hash = link_hash(&link);
+            prev_hash = link.hash.clone();
+            if let Some(incident) = entry.incident_id {
+                case_prev.insert(incident, link.hash.clone());
+            }
+            links.push(link);
         }
-        links.push(link);
+        let rows: Vec<_> = links
+            .iter()
+            .map(|link| {
+                (
+                    audit_log::seq.eq(link.seq),
+                    audit_log::at_ms.eq(link.at_ms),
+                    audit_log::kind.eq(&link.kind),
+                    audit_log::actor_id.eq(&link.actor_id),
+                    audit_log::actor_role.eq(&link.actor_role),
+                    audit_log::device_id.eq(&link.device_id),
+                    audit_log::incident_id.eq(&link.incident_id),
+                    audit_log::subject.eq(&link.subject),
+                    audit_log::data.eq(&link.data),
+                    audit_log::prev_hash.eq(&link.prev_hash),
+                    audit_log::case_prev_hash.eq(&link.case_prev_hash),
+                    audit_log::hash.eq(&link.hash),
+                )
+            })
+            .collect();
+        crate::store::insert_rows(conn, audit_log::table, &rows)?;
+        diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+            .set(audit_head::hash.eq(&prev_hash))
+            .execute(conn)?;
     }
-    let rows: Vec<_> = links
-        .iter()
-        .map(|link| {
-            (
-                audit_log::seq.eq(link.seq),
-                audit_log::at_ms.eq(link.at_ms),
-                audit_log::kind.eq(&link.kind),
-                audit_log::actor_id.eq(&link.actor_id),
-                audit_log::actor_role.eq(&link.actor_role),
-                audit_log::device_id.eq(&link.device_id),
-                audit_log::incident_id.eq(&link.incident_id),
-                audit_log::subject.eq(&link.subject),
-                audit_log::data.eq(&link.data),
-                audit_log::prev_hash.eq(&link.prev_hash),
-                audit_log::case_prev_hash.eq(&link.case_prev_hash),
-                audit_log::hash.eq(&link.hash),
-            )
-        })
-        .collect();
-    crate::store::insert_rows(conn, audit_log::table, &rows)?;
-    diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-        .set(audit_head::hash.eq(&prev_hash))
-        .execute(conn)?;
-    Ok(())
+    let seqs: Vec<i64> = (last_change - changed + 1..=last_change).collect();
+    crate::changes::write(conn, changes, &seqs, now_ms)?;
+    Ok(seqs)
 }
 
 /// The facts of a stored event that its digest covers.
@@ -146,10 +165,16 @@ pub fn facts_of(row: &EventRow) -> EventFacts {
     }
 }
 
-/// Appends the entries that stand for case events stored in this transaction (the write
-/// path calls it as the transaction's last step but the log's numbers, with every event
-/// it stored, so no event escapes the chain).
-pub fn record_events(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
+/// Appends the entries that stand for case events stored in this transaction, and the
+/// transaction's `changes` to the change log ([`record_and_log`]); the write path calls
+/// it as the transaction's last step, with every event it stored, so no event escapes
+/// the chain. Returns the changes' numbers.
+pub fn record_events(
+    conn: &mut DbConnection,
+    rows: &[EventRow],
+    changes: &[NewChange],
+    now_ms: i64,
+) -> QueryResult<Vec<i64>> {
     let entries: Vec<Entry<'_>> = rows
         .iter()
         .map(|row| Entry {
@@ -163,7 +188,7 @@ pub fn record_events(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<
             data: json!({"n": row.n, "action": row.action, "digest": event_digest(&facts_of(row))}),
         })
         .collect();
-    record_all(conn, &entries)
+    record_and_log(conn, &entries, changes, now_ms)
 }
 
 /// Chains the events of a database written before the trace was chained (they have no
@@ -184,6 +209,6 @@ pub fn chain_unrecorded_events(conn: &mut DbConnection) -> QueryResult<usize> {
         .order((events::at_ms.asc(), events::incident_id.asc(), events::n.asc()))
         .select(EventRow::as_select())
         .load(conn)?;
-    record_events(conn, &rows)?;
+    record_events(conn, &rows, &[], 0)?;
     Ok(rows.len())
 }

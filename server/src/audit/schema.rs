@@ -31,7 +31,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// The chain's head: its last number and hash (one row).
+    /// The chain's head: its last number and hash, and the change log's last number (one
+    /// row, which every writing transaction takes last and holds to its commit).
     audit_head (id) {
         /// Always 1.
         id -> Integer,
@@ -39,6 +40,8 @@ diesel::table! {
         seq -> BigInt,
         /// The last entry's hash (the genesis hash for none).
         hash -> Text,
+        /// The change log's last number (0 for none): the same row orders both.
+        change_seq -> BigInt,
     }
 }
 

@@ -7,8 +7,9 @@
 //! hundreds. A reader asks for its subjects' rows after a cursor, through the
 //! (subject, seq) key.
 //!
-//! Numbers come from one counter row, incremented as the last step of the writing
-//! transaction. The row stays locked until commit, so the next writer waits for it and
+//! Numbers come from one counter (a column of the trace's head row, `audit_head`, which
+//! orders every writer), incremented as the last step of the writing transaction. The
+//! row stays locked until commit, so the next writer waits for it and
 //! numbers become visible in order: a reader that has seen 11 will never later find a
 //! 10 it skipped, the classic hole of sequences drawn inside concurrent transactions.
 
@@ -17,7 +18,7 @@ pub mod schema;
 use diesel::prelude::*;
 
 use crate::store::{DbConnection, insert_rows};
-use schema::{change_audience, change_log, log_counter};
+use schema::{change_audience, change_log};
 
 /// A change to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,21 +48,20 @@ pub struct Change {
     pub removed: bool,
 }
 
-/// Appends changes; call it as the last step of a write transaction. Returns their numbers.
+/// Appends changes; call it as the last step of a write transaction. Returns their numbers,
+/// taken from the row that orders every writer (`audit::record_and_log`).
 pub fn append(conn: &mut DbConnection, changes: &[NewChange], now_ms: i64) -> QueryResult<Vec<i64>> {
+    crate::audit::record_and_log(conn, &[], changes, now_ms)
+}
+
+/// Writes changes numbered `seqs` (one each, in order), committed at `now_ms`.
+pub(crate) fn write(conn: &mut DbConnection, changes: &[NewChange], seqs: &[i64], now_ms: i64) -> QueryResult<()> {
     if changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    let n = changes.len() as i64;
-    // The counter is held to commit: one statement, no second trip to read it back.
-    let last: i64 = diesel::update(log_counter::table.filter(log_counter::id.eq(1)))
-        .set(log_counter::last_seq.eq(log_counter::last_seq + n))
-        .returning(log_counter::last_seq)
-        .get_result(conn)?;
-    let seqs: Vec<i64> = (last - n + 1..=last).collect();
     let log: Vec<_> = changes
         .iter()
-        .zip(&seqs)
+        .zip(seqs)
         .map(|(change, seq)| {
             (
                 change_log::seq.eq(*seq),
@@ -75,7 +75,7 @@ pub fn append(conn: &mut DbConnection, changes: &[NewChange], now_ms: i64) -> Qu
     insert_rows(conn, change_log::table, &log)?;
     let audience: Vec<_> = changes
         .iter()
-        .zip(&seqs)
+        .zip(seqs)
         .flat_map(|(change, seq)| {
             change.audience.iter().map(move |(subject, removed)| {
                 (
@@ -87,7 +87,7 @@ pub fn append(conn: &mut DbConnection, changes: &[NewChange], now_ms: i64) -> Qu
         })
         .collect();
     insert_rows(conn, change_audience::table, &audience)?;
-    Ok(seqs)
+    Ok(())
 }
 
 /// When change `seq` was committed (Unix ms), if the log still holds it.
@@ -97,7 +97,8 @@ pub fn committed_at(conn: &mut DbConnection, seq: i64) -> QueryResult<Option<i64
 
 /// The newest number in the log (0 when it is empty).
 pub fn newest(conn: &mut DbConnection) -> QueryResult<i64> {
-    log_counter::table.filter(log_counter::id.eq(1)).select(log_counter::last_seq).first(conn)
+    use crate::audit::schema::audit_head;
+    audit_head::table.filter(audit_head::id.eq(1)).select(audit_head::change_seq).first(conn)
 }
 
 /// The audience subject of everyone whose role covers the area of the unit `code`.

@@ -1,16 +1,6 @@
 //! The change log's tables, as diesel sees them (see `migrations/`).
 
 diesel::table! {
-    /// The one row whose number the next change takes.
-    log_counter (id) {
-        /// Always 1.
-        id -> Integer,
-        /// The last number given out.
-        last_seq -> BigInt,
-    }
-}
-
-diesel::table! {
     /// The changes, by number.
     change_log (seq) {
         /// The change's number.

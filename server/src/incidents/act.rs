@@ -28,7 +28,7 @@ use super::view;
 use super::workflow::{Case, Command, Event, Refusal, SYSTEM, Status, Task, TaskKind, TaskRole, TaskStatus, decide};
 use crate::calendar::{Calendar, Calendars};
 use crate::categories::{CategoryTree, Limit, Limits, Severity};
-use crate::changes::{self, NewChange, unit_subject};
+use crate::changes::{NewChange, unit_subject};
 use crate::error_kind::ErrorKind;
 use crate::problem::ApiError;
 use crate::stats::store::FiguresRow;
@@ -168,12 +168,11 @@ pub struct Outcome {
     pub events: Vec<Event>,
 }
 
-/// Appends change-log rows; whom they concern.
-fn log(conn: &mut DbConnection, rows: &[NewChange], now_ms: i64) -> diesel::QueryResult<Touched> {
-    let seqs = changes::append(conn, rows, now_ms)?;
+/// Whom change-log rows numbered `seqs` concern.
+fn touched(rows: &[NewChange], seqs: &[i64]) -> Touched {
     // A task waiting to be taken is what a worker must be woken for.
     let waiting = |r: &&NewChange| r.kind == "task" && r.data.contains("\"status\":\"open\"");
-    Ok(Touched {
+    Touched {
         subjects: rows.iter().flat_map(|r| r.audience.iter().map(|(s, _)| s.clone())).collect(),
         assigned: rows
             .iter()
@@ -184,14 +183,14 @@ fn log(conn: &mut DbConnection, rows: &[NewChange], now_ms: i64) -> diesel::Quer
         reports: Vec::new(),
         oldest: seqs.first().copied().unwrap_or_default(),
         newest: seqs.last().copied().unwrap_or_default(),
-    })
+    }
 }
 
 /// What a transaction of the write path has written and must still chain and number: its
-/// events (the trace's hash chain) and its change-log rows. Chaining and numbering each
-/// take a row that orders every writer (`audit_head`, `log_counter`) and hold it to the
-/// commit, so both are done last, in [`Pending::finish`]: on PostgreSQL the locks are
-/// then held for a few statements, not for the whole transaction.
+/// events (the trace's hash chain) and its change-log rows. Chaining and numbering take
+/// the row that orders every writer (`audit_head`) and hold it to the commit, so both are
+/// done last, in one go, in [`Pending::finish`]: on PostgreSQL the lock is then held for
+/// a few statements, not for the whole transaction.
 #[derive(Debug, Default)]
 struct Pending {
     /// The events stored, in order.
@@ -222,8 +221,8 @@ impl Pending {
     /// Chains the events, appends the log's rows; whom the transaction concerned, and
     /// the case numbers it claimed and left.
     fn finish(self, conn: &mut DbConnection) -> diesel::QueryResult<(Touched, Vec<Spare>)> {
-        crate::audit::record_events(conn, &self.events)?;
-        let mut touched = log(conn, &self.changes, self.now_ms)?;
+        let seqs = crate::audit::record_events(conn, &self.events, &self.changes, self.now_ms)?;
+        let mut touched = touched(&self.changes, &seqs);
         touched.merge(self.touched);
         Ok((touched, self.spare))
     }

@@ -127,7 +127,7 @@ impl ManageConnection for Manager {
 /// SQLite, the writer permit.
 ///
 /// Reads have connections of their own because writers on PostgreSQL hold theirs while
-/// they queue for the rows that order commits (`audit_head`, `log_counter`): with one
+/// they queue for the row that orders commits (`audit_head`): with one
 /// pool, a phone's read of the log after a commit waited behind the next writers.
 #[derive(Clone)]
 pub struct Database {

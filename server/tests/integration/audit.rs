@@ -218,3 +218,39 @@ fn a_case_export_checks_on_its_own_and_a_doctored_one_does_not() {
         let _ = std::fs::remove_file(&file);
     }
 }
+
+/// One row numbers both sequences (migration 24): after audited writes, entries outside
+/// cases and a change appended alone, the head holds the newest of each, and neither
+/// sequence has a gap.
+#[test]
+fn one_head_numbers_the_trace_and_the_change_log() {
+    use gridlink::changes::{self, NewChange};
+    for t in filled() {
+        let change = NewChange {
+            kind: "user".into(),
+            id: "u-7".into(),
+            data: "{}".into(),
+            audience: vec![("u-7".into(), false)],
+        };
+        let alone = t.db.write(|c| changes::append(c, std::slice::from_ref(&change), NOW + 9)).unwrap();
+        let (entries, newest_entry, logged, newest_change) =
+            t.db.read(|c| {
+                use diesel::dsl::{count_star, max};
+                use diesel::prelude::*;
+                use gridlink::audit::schema::audit_log;
+                use gridlink::changes::schema::change_log;
+                let (entries, newest_entry) =
+                    audit_log::table.select((count_star(), max(audit_log::seq))).first::<(i64, Option<i64>)>(c)?;
+                let (logged, newest_change) =
+                    change_log::table.select((count_star(), max(change_log::seq))).first::<(i64, Option<i64>)>(c)?;
+                Ok((entries, newest_entry, logged, newest_change))
+            })
+            .unwrap();
+        assert_eq!(Some(entries), newest_entry, "{}: the trace is numbered without a gap", t.name);
+        assert_eq!(Some(logged), newest_change, "{}: the change log is numbered without a gap", t.name);
+        assert_eq!(alone, vec![logged], "{}: a change appended alone takes the next number", t.name);
+        assert_eq!(t.db.read(changes::newest).unwrap(), logged, "{}", t.name);
+        let (code, said) = verify(&t);
+        assert_eq!(code, 0, "{}: {said}", t.name);
+    }
+}
