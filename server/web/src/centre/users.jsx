@@ -39,6 +39,8 @@ words({
 export function UsersScreen({ me }) {
   const [query, setQuery] = useState("");
   const [list, setList] = useState(null);
+  // Kept apart: a list read that lands after a refused change must not hide its reason.
+  const [loadError, setLoadError] = useState(null);
   const [error, setError] = useState(null);
   const [note, setNote] = useState(null);
   const [open, setOpen] = useState(null); // the account whose devices are shown
@@ -49,9 +51,9 @@ export function UsersScreen({ me }) {
       api(`/api/v1/users?limit=500${query ? `&q=${encodeURIComponent(query)}` : ""}`)
         .then((answer) => {
           setList(answer);
-          setError(null);
+          setLoadError(null);
         })
-        .catch((e) => setError(e.message));
+        .catch((e) => setLoadError(e.message));
     }, 200);
     return () => clearTimeout(timer);
   }, [query, version]);
@@ -85,9 +87,9 @@ export function UsersScreen({ me }) {
         />
         {list && <span class="count">{t("usersCount", { n: list.total })}</span>}
       </header>
-      {error && (
+      {(error || loadError) && (
         <p class="error" role="alert">
-          {error}
+          {error ?? loadError}
         </p>
       )}
       {note && (
