@@ -27,6 +27,7 @@ pub mod health;
 pub mod http_metrics;
 pub mod inbox;
 pub mod incidents;
+pub mod lifetime;
 pub mod open311;
 pub mod openapi;
 pub mod pages;

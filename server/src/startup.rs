@@ -152,8 +152,8 @@ struct Watch {
 
 /// Forgets change-log rows past the retention, sessions nobody can use any more, and
 /// workers' positions older than `position_ttl_ms`, once an hour (and once at start), off
-/// the async workers.
-fn spawn_log_pruner(shared: Shared, position_ttl_ms: i64) {
+/// the async workers, until the server ends.
+fn spawn_log_pruner(shared: Shared, position_ttl_ms: i64, until: crate::lifetime::Until) {
     std::thread::spawn(move || {
         loop {
             let before = crate::clock::now_ms() - shared.settings.retention_ms();
@@ -173,7 +173,9 @@ fn spawn_log_pruner(shared: Shared, position_ttl_ms: i64) {
                 Ok(pruned) => tracing::info!(pruned, "expired and long-revoked sessions forgotten"),
                 Err(e) => tracing::warn!(cause = %e, "sessions not pruned"),
             }
-            std::thread::sleep(std::time::Duration::from_secs(3600));
+            if !until.sleep(std::time::Duration::from_secs(3600)) {
+                break;
+            }
         }
     });
 }
@@ -197,6 +199,8 @@ pub struct Application {
     grids_nudge: Arc<tokio::sync::Notify>,
     /// The listener of its own serving /metrics (`metrics_bind`), and its port.
     metrics_server: Option<(Server, u16)>,
+    /// Ends the server's own threads when the application is dropped, however it ends.
+    _lifetime: crate::lifetime::Lifetime,
 }
 
 impl Application {
@@ -363,7 +367,8 @@ impl Application {
         let path =
             WritePath::new(db.get_ref().clone(), notifier, tree.clone().into_inner(), calendars.clone().into_inner());
         let acks = Arc::new(crate::sync::acks::Acks::default());
-        acks.spawn(db.get_ref().clone());
+        let lifetime = crate::lifetime::Lifetime::new();
+        acks.spawn(db.get_ref().clone(), lifetime.until());
         let shared = web::Data::new(Shared {
             db: db.get_ref().clone(),
             hub: hub.clone(),
@@ -376,8 +381,9 @@ impl Application {
             clock: clock.get_ref().clone(),
             acks,
         });
-        spawn_log_pruner(shared.get_ref().clone(), i64::from(settings.position_ttl_days) * 24 * 60 * 60 * 1000);
-        sync::sweep::spawn(db.get_ref().clone(), hub.clone());
+        let position_ttl_ms = i64::from(settings.position_ttl_days) * 24 * 60 * 60 * 1000;
+        spawn_log_pruner(shared.get_ref().clone(), position_ttl_ms, lifetime.until());
+        sync::sweep::spawn(db.get_ref().clone(), hub.clone(), lifetime.until());
         let watch = Watch {
             db: db.get_ref().clone(),
             geo: geo.get_ref().clone(),
@@ -583,6 +589,7 @@ impl Application {
             link,
             grids_nudge,
             metrics_server,
+            _lifetime: lifetime,
         })
     }
 
@@ -612,7 +619,18 @@ impl Application {
     /// watches the stored grid layer and swaps in a newly imported one ([`geo::watch`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application {
-            server, sockets, hub, watch, timer, sweeper, mqtt, metrics_server, link, grids_nudge, ..
+            server,
+            sockets,
+            hub,
+            watch,
+            timer,
+            sweeper,
+            mqtt,
+            metrics_server,
+            link,
+            grids_nudge,
+            _lifetime,
+            ..
         } = self;
         let Watch { db, geo, every, follower } = watch;
         let watching = tokio::spawn(geo::watch::run(db, geo, every, follower, grids_nudge));

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::lifetime::Until;
 use crate::store::{Database, StoreError};
 
 /// How often the node writes the acknowledgements it was told of.
@@ -55,14 +56,18 @@ impl Acks {
         written
     }
 
-    /// Flushes every [`EVERY`] on a thread of its own, from now on.
-    pub fn spawn(self: &Arc<Self>, db: Database) {
+    /// Flushes every [`EVERY`] on a thread of its own, from now until the server ends,
+    /// and once more then.
+    pub fn spawn(self: &Arc<Self>, db: Database, until: Until) {
         let acks = self.clone();
         std::thread::spawn(move || {
             loop {
-                std::thread::sleep(EVERY);
+                let lasts = until.sleep(EVERY);
                 if let Err(e) = acks.flush(&db) {
                     tracing::warn!(cause = %e, "acknowledgements not recorded; trying again");
+                }
+                if !lasts {
+                    break;
                 }
             }
         });

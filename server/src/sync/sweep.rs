@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use super::hub::{Hub, Kick};
 use crate::auth::schema::{sessions, users};
 use crate::clock::now_ms;
+use crate::lifetime::Until;
 use crate::store::{Database, DbConnection, StoreError};
 
 /// How often the node looks for ended sessions.
@@ -80,13 +81,12 @@ pub fn sweep(db: &Database, hub: &Hub, mark: Mark) -> Result<Mark, StoreError> {
     Ok(Mark { revoked_since_ms: started - LOOK_BACK_MS, scope_after })
 }
 
-/// Sweeps every [`EVERY`] on a thread of its own, from now on.
-pub fn spawn(db: Database, hub: Arc<Hub>) {
+/// Sweeps every [`EVERY`] on a thread of its own, from now until the server ends.
+pub fn spawn(db: Database, hub: Arc<Hub>, until: Until) {
     std::thread::spawn(move || {
         let start = db.read(crate::changes::newest).unwrap_or(0);
         let mut mark = Mark { revoked_since_ms: now_ms(), scope_after: start };
-        loop {
-            std::thread::sleep(EVERY);
+        while until.sleep(EVERY) {
             match sweep(&db, &hub, mark) {
                 Ok(next) => mark = next,
                 Err(e) => tracing::warn!(cause = %e, "ended sessions not swept"),
