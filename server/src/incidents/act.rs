@@ -35,6 +35,8 @@ use crate::stats::store::FiguresRow;
 use crate::store::{Database, DbConnection};
 use crate::sync::hub::{Notifier, Touched};
 
+mod group;
+
 /// Who issues a command, and from which device.
 #[derive(Debug, Clone)]
 pub struct Actor {
@@ -240,6 +242,8 @@ pub struct WritePath {
     tree: Arc<CategoryTree>,
     calendars: Arc<Calendars>,
     numbers: Arc<CaseNumbers>,
+    /// The transaction commands join on PostgreSQL ([`group`]).
+    group: Arc<group::Group>,
 }
 
 impl std::fmt::Debug for WritePath {
@@ -254,7 +258,8 @@ impl WritePath {
     pub fn new(db: Database, notifier: Arc<dyn Notifier>, tree: Arc<CategoryTree>, calendars: Arc<Calendars>) -> Self {
         // SQLite commits one writer at a time: a block would only make gaps.
         let block = if db.is_sqlite() { 1 } else { numbers::POSTGRES_BLOCK };
-        WritePath { db, notifier, tree, calendars, numbers: Arc::new(CaseNumbers::new(block)) }
+        let numbers = Arc::new(CaseNumbers::new(block));
+        WritePath { db, notifier, tree, calendars, numbers, group: Arc::default() }
     }
 
     /// The database it writes to (for reads around a command).
@@ -277,13 +282,16 @@ impl WritePath {
         Timing::of_row(&self.tree, &self.calendars, row)
     }
 
-    /// Runs `work` in one transaction (on SQLite, under the writer permit) and, once it
-    /// committed, tells the notifier everything it touched. Nothing is told of work
-    /// rolled back.
+    /// Runs `work` in one transaction (on SQLite, under the writer permit; on PostgreSQL,
+    /// perhaps with other commands: [`group`]) and, once it committed, tells the notifier
+    /// everything it touched. Nothing is told of work rolled back.
     pub fn run<T, E>(&self, work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<diesel::result::Error> + From<crate::store::StoreError>,
     {
+        if !self.db.is_sqlite() {
+            return self.run_grouped(work);
+        }
         let (value, touched, spare) = self.db.transact(|conn| {
             let keys = self.db.keys().ok();
             let (tree, calendars, numbers) = (&*self.tree, &*self.calendars, &*self.numbers);

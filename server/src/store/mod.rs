@@ -60,6 +60,10 @@ pub enum StoreError {
     /// A query failed.
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    /// The transaction a write was made in, with others, did not commit; the write did
+    /// not happen (`incidents::act`'s group commit).
+    #[error("the transaction did not commit: {0}")]
+    NotCommitted(String),
 }
 
 impl Target {
@@ -80,7 +84,7 @@ impl Target {
 
 /// Opens connections of the right variant for a pool; `reads` marks the reading pool's.
 #[derive(Debug, Clone)]
-struct Manager {
+pub(crate) struct Manager {
     target: Target,
     reads: bool,
 }
@@ -118,8 +122,12 @@ impl ManageConnection for Manager {
         conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection given back inside a transaction, or with its transaction in error,
+    /// is not given out again (the write path's group commit moves transactions
+    /// between threads: one that failed half-way must not be reused).
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::connection::TransactionManager;
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
     }
 }
 
@@ -188,7 +196,7 @@ impl Database {
         matches!(self.target, Target::Sqlite(_))
     }
 
-    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+    pub(crate) fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.writers.get().map_err(|e| StoreError::Connect(e.to_string()))
     }
 

@@ -235,3 +235,61 @@ fn case_numbers_are_never_shared_and_a_rolled_back_claim_is_claimed_again() {
         }
     }
 }
+
+/// On PostgreSQL, commands that arrive while another is written share its transaction
+/// (group commit): many threads at once all commit, each visible as soon as its call
+/// returns, fewer commits than commands, the one refused among them leaves nothing and
+/// takes nobody with it, and the trace still verifies, numbered without a gap.
+#[test]
+fn commands_at_once_commit_together_and_a_refused_one_alone_is_undone() {
+    for t in support::both() {
+        let (path, told) = path(&t);
+        let (threads, each) = (12, 10);
+        let start = Barrier::new(threads);
+        let outcomes: Vec<(String, bool)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|n| {
+                    let (path, start, db) = (&path, &start, &t.db);
+                    s.spawn(move || {
+                        start.wait();
+                        (0..each)
+                            .map(|k| {
+                                let id = Uuid::new_v4().to_string();
+                                // Every seventh is refused after writing its case.
+                                let refuse = (n * each + k) % 7 == 3;
+                                let done: Result<(), ActError> = path.run(|tx| {
+                                    tx.open(support::new_case(&id, GRID), None, NOW)?;
+                                    if refuse { Err(ActError::NotFound("on purpose".into())) } else { Ok(()) }
+                                });
+                                assert_eq!(done.is_ok(), !refuse, "{id}: {done:?}");
+                                if done.is_ok() {
+                                    // Committed by the time the call returns, seen from another connection.
+                                    assert!(db.read(|c| store::incident(c, &id)).unwrap().is_some(), "{id}");
+                                }
+                                (id, !refuse)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        });
+        let committed = outcomes.iter().filter(|(_, ok)| *ok).count();
+        for (id, ok) in &outcomes {
+            assert_eq!(t.db.read(|c| store::incident(c, id)).unwrap().is_some(), *ok, "{}: {id}", t.name);
+        }
+        let commits = told.0.lock().unwrap().clone();
+        let mut numbered: Vec<(i64, i64)> = commits.iter().map(|c| (c.oldest, c.newest)).collect();
+        numbered.sort_unstable();
+        for pair in numbered.windows(2) {
+            assert_eq!(pair[1].0, pair[0].1 + 1, "{}: the log's numbers run on from commit to commit", t.name);
+        }
+        if t.db.is_sqlite() {
+            assert_eq!(commits.len(), committed, "{}: SQLite commits each command alone", t.name);
+        } else {
+            assert!(commits.len() < committed, "{}: {} commits for {committed} commands", t.name, commits.len());
+        }
+        let verified = t.db.read(|c| Ok(gridlink::audit::verify::verify(c))).unwrap().unwrap();
+        assert!(verified.entries >= committed as i64, "{}", t.name);
+    }
+}
