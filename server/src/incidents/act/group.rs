@@ -156,13 +156,16 @@ impl WritePath {
         }
         let full = batch.members >= MOST || batch.began.elapsed() >= LONGEST;
         if group.waiting.load(Ordering::SeqCst) > 0 && !full {
-            // The one behind commits, or the one behind it.
+            // The one behind commits, or the one behind it. A refused command waits
+            // too: it may have been refused for what the others wrote (a request's
+            // retry finding the first try's key), which must be there when it answers.
             let outcome = batch.outcome.clone();
             *open = Some(batch);
             drop(open);
             drop(inside);
+            let ended = outcome.wait();
             let value = value?;
-            return match outcome.wait() {
+            return match ended {
                 Ok(()) => Ok(value),
                 Err(e) => Err(StoreError::NotCommitted(e).into()),
             };
@@ -180,10 +183,18 @@ impl WritePath {
     /// commands waiting for it.
     fn commit(&self, batch: Batch) -> Result<(), diesel::result::Error> {
         let Batch { mut conn, pending, outcome, .. } = batch;
-        let finished = pending
-            .finish(&mut conn)
-            .and_then(|done| TransactionManagerOf::commit_transaction(&mut *conn).map(|()| done));
-        match finished {
+        let mut guard = Unwind(Some(outcome.clone()));
+        let finished = pending.finish(&mut conn).and_then(|done| {
+            TransactionManagerOf::commit_transaction(&mut *conn)?;
+            // A commit that only released a savepoint left a transaction open: nothing
+            // is committed (a command that let a failed statement pass, or a RELEASE
+            // that failed, would otherwise be answered as written).
+            if TransactionManagerOf::is_broken_transaction_manager(&mut *conn) {
+                return Err(diesel::result::Error::BrokenTransactionManager);
+            }
+            Ok(done)
+        });
+        let told = match finished {
             Ok((touched, spare)) => {
                 for spare in spare {
                     self.numbers.keep(spare);
@@ -199,7 +210,9 @@ impl WritePath {
                 outcome.tell(Err(e.to_string()));
                 Err(e)
             }
-        }
+        };
+        guard.0 = None;
+        told
     }
 }
 
@@ -213,7 +226,7 @@ impl Drop for Inside<'_> {
 }
 
 /// Tells the commands waiting for a transaction that it ended, should a command written
-/// in it panic (dropped with `Some` only then).
+/// in it, or its commit, panic (dropped with `Some` only then).
 struct Unwind(Option<Arc<Outcome>>);
 
 impl Drop for Unwind {
