@@ -293,20 +293,37 @@ impl WritePath {
             return self.run_grouped(work);
         }
         let (value, touched, spare) = self.db.transact(|conn| {
-            let keys = self.db.keys().ok();
-            let (tree, calendars, numbers) = (&*self.tree, &*self.calendars, &*self.numbers);
-            let mut tx = Tx { conn, tree, calendars, numbers, keys, pending: Pending::default() };
-            let value = work(&mut tx)?;
-            let (touched, spare) = tx.pending.finish(tx.conn)?;
+            let (value, pending) = self.write(conn, work)?;
+            let (touched, spare) = pending.finish(conn)?;
             Ok::<_, E>((value, touched, spare))
         })?;
+        self.committed(&touched, spare);
+        Ok(value)
+    }
+
+    /// `work` on `conn`, inside a transaction the caller holds: its value, and what it
+    /// wrote that is still to be chained and numbered.
+    fn write<T, E>(
+        &self,
+        conn: &mut DbConnection,
+        work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<(T, Pending), E> {
+        let keys = self.db.keys().ok();
+        let (tree, calendars, numbers) = (&*self.tree, &*self.calendars, &*self.numbers);
+        let mut tx = Tx { conn, tree, calendars, numbers, keys, pending: Pending::default() };
+        let value = work(&mut tx)?;
+        Ok((value, tx.pending))
+    }
+
+    /// Once a transaction committed: the node keeps the case numbers it claimed and left,
+    /// and the notifier hears whom it concerned.
+    fn committed(&self, touched: &Touched, spare: Vec<Spare>) {
         for spare in spare {
             self.numbers.keep(spare);
         }
         if !touched.subjects.is_empty() {
-            self.notifier.committed(&touched);
+            self.notifier.committed(touched);
         }
-        Ok(value)
     }
 }
 

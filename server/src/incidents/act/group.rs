@@ -125,28 +125,18 @@ impl WritePath {
         // Should `work` panic, the transaction is rolled back (its connection, inside a
         // transaction, is dropped by the pool) and those waiting for it are told.
         let mut guard = Unwind(Some(batch.outcome.clone()));
-        let keys = self.db.keys().ok();
-        let (tree, calendars, numbers) = (&*self.tree, &*self.calendars, &*self.numbers);
-        let written = |conn: &mut DbConnection| {
-            let mut tx = Tx { conn, tree, calendars, numbers, keys, pending: Pending::default() };
-            let value = work(&mut tx)?;
-            Ok::<_, E>((value, tx.pending))
-        };
         let written = if batch.members == 0 {
             // The first: nothing to keep if it fails, so no savepoint.
-            written(&mut batch.conn)
+            self.write(&mut batch.conn, work)
         } else {
-            (*batch.conn).transaction(written)
+            (*batch.conn).transaction(|conn| self.write(conn, work))
         };
         guard.0 = None;
-        let value = match written {
-            Ok((value, pending)) => {
-                batch.pending.merge(pending);
-                batch.members += 1;
-                Ok(value)
-            }
-            Err(e) => Err(e),
-        };
+        let value = written.map(|(value, pending)| {
+            batch.pending.merge(pending);
+            batch.members += 1;
+            value
+        });
         if batch.members == 0 {
             // The first failed: its transaction goes with it.
             drop(open);
@@ -196,12 +186,7 @@ impl WritePath {
         });
         let told = match finished {
             Ok((touched, spare)) => {
-                for spare in spare {
-                    self.numbers.keep(spare);
-                }
-                if !touched.subjects.is_empty() {
-                    self.notifier.committed(&touched);
-                }
+                self.committed(&touched, spare);
                 outcome.tell(Ok(()));
                 Ok(())
             }
