@@ -13,6 +13,7 @@
 mod insert;
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -89,11 +90,40 @@ pub(crate) struct Manager {
     reads: bool,
 }
 
-impl ManageConnection for Manager {
-    type Connection = DbConnection;
-    type Error = r2d2::Error;
+/// A pooled connection and when it was last given back to the pool.
+///
+/// The pool used to check every connection with a `SELECT 1` as it was handed out: a
+/// round trip to PostgreSQL on every read and every write, the most frequent statement
+/// of the whole server under load (seven per request). A connection given back less
+/// than [`RECENTLY_USED`] ago is handed out unchecked; one that has lain idle longer is
+/// checked first. A connection that lost its server while in use is not handed out
+/// again either: diesel marks its transaction state broken when libpq no longer knows
+/// the connection's (`PQTRANS_UNKNOWN`), and [`Manager::has_broken`] drops it.
+pub(crate) struct Kept {
+    conn: DbConnection,
+    returned: Instant,
+}
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+/// How long a connection given back counts as known good (as HikariCP's
+/// `aliveBypassWindowMs`, there 500 ms).
+const RECENTLY_USED: Duration = Duration::from_secs(1);
+
+impl std::ops::Deref for Kept {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Kept {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+impl Manager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.target {
             Target::Postgres(url) => {
                 let mut conn = diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
@@ -117,17 +147,31 @@ impl ManageConnection for Manager {
             }
         }
     }
+}
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+impl ManageConnection for Manager {
+    type Connection = Kept;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<Kept, r2d2::Error> {
+        Ok(Kept { conn: self.open()?, returned: Instant::now() })
+    }
+
+    fn is_valid(&self, kept: &mut Kept) -> Result<(), r2d2::Error> {
+        // An SQLite connection has no server to lose.
+        if matches!(kept.conn, DbConnection::Sqlite(_)) || kept.returned.elapsed() < RECENTLY_USED {
+            return Ok(());
+        }
+        kept.conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     /// A connection given back inside a transaction, or with its transaction in error,
     /// is not given out again (the write path's group commit moves transactions
     /// between threads: one that failed half-way must not be reused).
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+    fn has_broken(&self, kept: &mut Kept) -> bool {
         use diesel::connection::TransactionManager;
-        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+        kept.returned = Instant::now();
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(&mut kept.conn)
     }
 }
 
@@ -196,6 +240,7 @@ impl Database {
         matches!(self.target, Target::Sqlite(_))
     }
 
+    /// A connection of the writers' pool, for work that manages its own transactions.
     pub(crate) fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.writers.get().map_err(|e| StoreError::Connect(e.to_string()))
     }
@@ -204,7 +249,7 @@ impl Database {
     pub fn migrate(&self) -> Result<(), StoreError> {
         let _permit = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let mut conn = self.conn()?;
-        let result = match &mut *conn {
+        let result = match &mut **conn {
             DbConnection::Postgresql(pg) => pg.run_pending_migrations(migrations::POSTGRES).map(|_| ()),
             DbConnection::Sqlite(lite) => lite.run_pending_migrations(migrations::SQLITE).map(|_| ()),
         };

@@ -343,3 +343,53 @@ fn a_cursor_is_read_back_and_junk_is_not() {
         assert_eq!(Key::from_cursor(junk), None, "{junk}");
     }
 }
+
+/// A pooled PostgreSQL connection whose backend ends (PostgreSQL restarted, an
+/// administrator's `pg_terminate_backend`): the pool hands out a connection given back
+/// within the last second unchecked, so the one query in flight on it fails, and only
+/// that one; a connection that lay idle longer is checked first, and nothing fails.
+#[test]
+fn a_connection_whose_server_went_away_fails_once_and_is_replaced() {
+    use diesel::prelude::*;
+    use diesel::sql_types::Integer;
+    let Some(scratch) = support::scratch_postgres() else { return };
+    // One connection to read and one to write, so that each query reuses it.
+    let db = gridlink::store::Database::open(&scratch.url, 1).unwrap();
+    db.migrate().unwrap();
+    let backend = |c: &mut gridlink::store::DbConnection| {
+        diesel::select(diesel::dsl::sql::<Integer>("pg_backend_pid()")).get_result::<i32>(c)
+    };
+    let mut admin = diesel::PgConnection::establish(&scratch.url).unwrap();
+    let mut end = |pid: i32| {
+        // Waits (up to 5 s) for the backend to be gone.
+        let ended: bool =
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("pg_terminate_backend({pid}, 5000)")))
+                .get_result(&mut admin)
+                .unwrap();
+        assert!(ended, "backend {pid} did not end");
+    };
+
+    // Reads: in use, then idle.
+    let first = db.read(backend).unwrap();
+    end(first);
+    assert!(db.read(backend).is_err(), "the query in flight on the lost connection fails");
+    let second = db.read(backend).expect("the next one runs on a new connection");
+    assert_ne!(second, first);
+    end(second);
+    std::thread::sleep(Duration::from_millis(1_200));
+    let third = db.read(backend).expect("an idle connection is checked before it is handed out");
+    assert_ne!(third, second);
+
+    // Writes: the transaction on the lost connection fails, the next one commits.
+    let writer = db.write(backend).unwrap();
+    end(writer);
+    assert!(db.write(backend).is_err());
+    let again = db.write(backend).expect("the next write runs on a new connection");
+    assert_ne!(again, writer);
+    // And work that brings its own error type (`Database::transact`).
+    end(again);
+    let lost: Result<i32, gridlink::store::StoreError> = db.transact(|c| Ok(backend(c)?));
+    assert!(lost.is_err());
+    let fresh: Result<i32, gridlink::store::StoreError> = db.transact(|c| Ok(backend(c)?));
+    assert_ne!(fresh.expect("the next transaction runs on a new connection"), again);
+}

@@ -118,7 +118,7 @@ impl WritePath {
             Some(batch) => batch,
             None => {
                 let mut conn = self.db.conn()?;
-                TransactionManagerOf::begin_transaction(&mut *conn)?;
+                TransactionManagerOf::begin_transaction(&mut **conn)?;
                 Batch { conn, pending: Pending::default(), members: 0, began: Instant::now(), outcome: Arc::default() }
             }
         };
@@ -129,7 +129,7 @@ impl WritePath {
             // The first: nothing to keep if it fails, so no savepoint.
             self.write(&mut batch.conn, work)
         } else {
-            (*batch.conn).transaction(|conn| self.write(conn, work))
+            (**batch.conn).transaction(|conn| self.write(conn, work))
         };
         guard.0 = None;
         let value = written.map(|(value, pending)| {
@@ -141,7 +141,7 @@ impl WritePath {
             // The first failed: its transaction goes with it.
             drop(open);
             drop(inside);
-            let _ = TransactionManagerOf::rollback_transaction(&mut *batch.conn);
+            let _ = TransactionManagerOf::rollback_transaction(&mut **batch.conn);
             return value;
         }
         let full = batch.members >= MOST || batch.began.elapsed() >= LONGEST;
@@ -175,11 +175,11 @@ impl WritePath {
         let Batch { mut conn, pending, outcome, .. } = batch;
         let mut guard = Unwind(Some(outcome.clone()));
         let finished = pending.finish(&mut conn).and_then(|done| {
-            TransactionManagerOf::commit_transaction(&mut *conn)?;
+            TransactionManagerOf::commit_transaction(&mut **conn)?;
             // A commit that only released a savepoint left a transaction open: nothing
             // is committed (a command that let a failed statement pass, or a RELEASE
             // that failed, would otherwise be answered as written).
-            if TransactionManagerOf::is_broken_transaction_manager(&mut *conn) {
+            if TransactionManagerOf::is_broken_transaction_manager(&mut **conn) {
                 return Err(diesel::result::Error::BrokenTransactionManager);
             }
             Ok(done)
@@ -191,7 +191,7 @@ impl WritePath {
                 Ok(())
             }
             Err(e) => {
-                let _ = TransactionManagerOf::rollback_transaction(&mut *conn);
+                let _ = TransactionManagerOf::rollback_transaction(&mut **conn);
                 outcome.tell(Err(e.to_string()));
                 Err(e)
             }
