@@ -335,6 +335,8 @@ impl Application {
             );
         }
         let hub = Arc::new(Hub::new());
+        // Where the log stood as the node started: its sessions' frames may claim that far.
+        hub.saw_committed(db.read(crate::changes::newest)?);
         // A worker whose phone holds a socket open but does not acknowledge a new task
         // within five seconds is woken by push all the same.
         let fanout = Fanout::new(hub.clone(), pusher.get_ref().clone(), db.get_ref().clone(), Duration::from_secs(5));

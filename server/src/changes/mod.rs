@@ -46,6 +46,8 @@ pub struct Change {
     pub data: String,
     /// Whether it left this reader's view.
     pub removed: bool,
+    /// When it was committed (Unix ms, stamped as it was appended inside its transaction).
+    pub committed_at_ms: i64,
 }
 
 /// Appends changes; call it as the last step of a write transaction. Returns their numbers,
@@ -113,7 +115,15 @@ const AS_READ: (
     change_log::entity_id,
     change_log::data,
     change_audience::removed,
-) = (change_log::seq, change_log::entity_kind, change_log::entity_id, change_log::data, change_audience::removed);
+    change_log::committed_at_ms,
+) = (
+    change_log::seq,
+    change_log::entity_kind,
+    change_log::entity_id,
+    change_log::data,
+    change_audience::removed,
+    change_log::committed_at_ms,
+);
 
 /// The newest `limit` messages of the kinds `kinds` (notices, flags: changes that tell
 /// something rather than carry an entity's state) that the log still keeps for any of

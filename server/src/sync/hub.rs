@@ -156,6 +156,8 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     relay: OnceLock<Relay>,
+    /// The newest log number this node knows committed ([`Hub::newest_committed`]).
+    newest: AtomicI64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -213,6 +215,20 @@ impl Hub {
         };
         inner.sessions.insert(id, entry);
         Registration { id, doorbell, kicked }
+    }
+
+    /// The newest log number this node knows to be committed: told by a commit (this
+    /// node's, or another's through the cluster) or read from the log. Every number up
+    /// to it is committed too, since numbers are taken under the row that orders
+    /// commits; so a session may tell its phone it has read that far once it has read
+    /// the log after taking this, without asking the database for the log's newest.
+    pub fn newest_committed(&self) -> i64 {
+        self.newest.load(Ordering::SeqCst)
+    }
+
+    /// Notes that the log's numbers up to `newest` are committed (read from the log).
+    pub fn saw_committed(&self, newest: i64) {
+        self.newest.fetch_max(newest, Ordering::SeqCst);
     }
 
     /// Forgets a session that ended.
@@ -333,6 +349,8 @@ impl Hub {
 
 impl Notifier for Hub {
     fn committed(&self, touched: &Touched) {
+        // Before the doorbells: a session rung reads a watermark at least this new.
+        self.saw_committed(touched.newest);
         let inner = self.lock();
         let mut rung = BTreeSet::new();
         for subject in &touched.subjects {
@@ -370,6 +388,19 @@ mod tests {
         assert!(!hub.is_connected("w"));
         hub.committed(&touched(&["w"], 9));
         assert_eq!(hub.len(), 2);
+    }
+
+    #[test]
+    fn the_hub_keeps_the_newest_number_it_knows_committed() {
+        let hub = Hub::new();
+        assert_eq!(hub.newest_committed(), 0);
+        hub.saw_committed(40);
+        hub.committed(&touched(&["nobody here"], 42));
+        assert_eq!(hub.newest_committed(), 42, "a commit tells it, whoever it concerned");
+        // News arriving late (another node's, a read of the log) never moves it back.
+        hub.committed(&touched(&["w"], 41));
+        hub.saw_committed(12);
+        assert_eq!(hub.newest_committed(), 42);
     }
 
     #[test]
