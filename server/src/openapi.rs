@@ -375,6 +375,28 @@ mod tests {
     }
 
     #[test]
+    fn every_operation_is_under_a_declared_tag() {
+        let json = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let declared: Vec<&str> = json["tags"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+        for (path, item) in json["paths"].as_object().unwrap() {
+            let operations = item.as_object().unwrap().iter();
+            for (method, operation) in
+                operations.filter(|(m, _)| ["get", "put", "post", "patch", "delete"].contains(&m.as_str()))
+            {
+                let tags: Vec<&str> =
+                    operation["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str()).collect();
+                assert!(!tags.is_empty(), "{method} {path} has no tag");
+                for tag in tags {
+                    assert!(
+                        declared.contains(&tag),
+                        "{method} {path} is under {tag:?}, which the document does not declare"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_document_lists_a_routes_kinds_under_their_statuses() {
         let json = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let responses = &json["paths"]["/api/v1/tasks/{id}/actions"]["post"]["responses"];

@@ -63,7 +63,7 @@ fn reason_of(request: ContactRequest) -> Result<String, ApiError> {
         (status = 200, description = "The contact, unmasked (each field null if not given); the read is in the audit log", body = ContactView),
     ),
     security(("bearer" = [])),
-    tag = "incidents"
+    tag = "cases"
 )]
 #[post("/api/v1/incidents/{id}/contact")]
 #[tracing::instrument(skip_all)]

@@ -202,7 +202,7 @@ fn group(
         (status = 403, description = "Not a desk with an area, or an area outside the caller's"),
     ),
     security(("bearer" = [])),
-    tag = "incidents"
+    tag = "cases"
 )]
 #[get("/api/v1/map/cases")]
 #[tracing::instrument(skip(db, geo, clock, caller))]
