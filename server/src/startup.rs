@@ -335,8 +335,10 @@ impl Application {
             );
         }
         let hub = Arc::new(Hub::new());
-        // Where the log stood as the node started: its sessions' frames may claim that far.
-        hub.saw_committed(db.read(crate::changes::newest)?);
+        // Where the log stood as the node started: its sessions' frames may claim that
+        // far, and in a cluster what came before counts as heard.
+        let start = db.read(crate::changes::newest)?;
+        hub.saw_committed(start);
         // A worker whose phone holds a socket open but does not acknowledge a new task
         // within five seconds is woken by push all the same.
         let fanout = Fanout::new(hub.clone(), pusher.get_ref().clone(), db.get_ref().clone(), Duration::from_secs(5));
@@ -349,7 +351,6 @@ impl Application {
             Some(url) => {
                 let servers = crate::cluster::link::servers(url).map_err(StartupError::Nats)?;
                 let name = db.write(crate::cluster::store::name)?;
-                let start = db.read(crate::changes::newest)?;
                 let (cluster, outgoing) = crate::cluster::Cluster::new(Arc::new(fanout.with_peers()), &hub);
                 let link = crate::cluster::link::Link {
                     servers,

@@ -92,11 +92,6 @@ pub(crate) fn write(conn: &mut DbConnection, changes: &[NewChange], seqs: &[i64]
     Ok(())
 }
 
-/// When change `seq` was committed (Unix ms), if the log still holds it.
-pub fn committed_at(conn: &mut DbConnection, seq: i64) -> QueryResult<Option<i64>> {
-    change_log::table.filter(change_log::seq.eq(seq)).select(change_log::committed_at_ms).first(conn).optional()
-}
-
 /// The newest number in the log (0 when it is empty).
 pub fn newest(conn: &mut DbConnection) -> QueryResult<i64> {
     use crate::audit::schema::audit_head;

@@ -167,7 +167,8 @@ impl ManageConnection for Manager {
 
     /// A connection given back inside a transaction, or with its transaction in error,
     /// is not given out again (the write path's group commit moves transactions
-    /// between threads: one that failed half-way must not be reused).
+    /// between threads: one that failed half-way must not be reused). The pool asks
+    /// this as each connection comes back, so it is where [`Kept`] notes the time.
     fn has_broken(&self, kept: &mut Kept) -> bool {
         use diesel::connection::TransactionManager;
         kept.returned = Instant::now();
