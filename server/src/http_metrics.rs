@@ -5,22 +5,23 @@
 //!
 //! It is measured on every request, so it is built to cost little: finding a request's
 //! route pattern means walking every route again (actix matches dynamic segments with a
-//! regex engine), so patterns are remembered by path — a bounded map, forgotten whole
-//! when full — and each worker thread keeps its own handles to the counters it has used,
-//! so that no label is hashed and no lock taken once a route has been seen.
+//! regex engine), so each worker thread remembers, by path, the pattern and its handles
+//! to the counters of each method and status it has seen — a bounded map, forgotten
+//! whole when full — so that once a path has been seen, counting an answer is one
+//! lookup by path, with no label hashed and no lock taken.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use actix_web::HttpRequest;
+use actix_web::http::Method;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
 /// The label of a path no route serves.
 pub const UNMATCHED: &str = "UNMATCHED";
 
-/// At most this many paths' patterns are remembered.
+/// At most this many paths are remembered per worker thread.
 const PATHS: usize = 10_000;
 
 /// The counters, shared by every worker.
@@ -28,8 +29,7 @@ const PATHS: usize = 10_000;
 pub struct HttpMetrics {
     total: IntCounterVec,
     duration: HistogramVec,
-    patterns: Arc<RwLock<HashMap<String, Arc<str>>>>,
-    /// Which instance a thread's cached handles belong to (tests run several servers).
+    /// Which instance a thread's remembered paths belong to (tests run several servers).
     id: usize,
 }
 
@@ -39,10 +39,16 @@ impl std::fmt::Debug for HttpMetrics {
     }
 }
 
-type Handles = HashMap<(usize, Arc<str>, actix_web::http::Method, u16), (IntCounter, Histogram)>;
+/// What a worker thread remembers of one path: its route pattern, and the handles to
+/// the counters of each method and status it was answered with (a handful at most).
+struct Seen {
+    pattern: Box<str>,
+    handles: Vec<(Method, u16, IntCounter, Histogram)>,
+}
 
 thread_local! {
-    static HANDLES: RefCell<Handles> = RefCell::new(HashMap::new());
+    /// By instance, then by path.
+    static PATHS_SEEN: RefCell<HashMap<usize, HashMap<Box<str>, Seen>>> = RefCell::new(HashMap::new());
 }
 
 impl HttpMetrics {
@@ -59,37 +65,42 @@ impl HttpMetrics {
         registry.register(Box::new(duration.clone()))?;
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(HttpMetrics { total, duration, patterns: Arc::default(), id })
-    }
-
-    /// The route pattern `request` was served by (remembered by path).
-    fn pattern(&self, request: &HttpRequest) -> Arc<str> {
-        let path = request.path();
-        if let Some(found) = self.patterns.read().unwrap_or_else(PoisonError::into_inner).get(path) {
-            return found.clone();
-        }
-        let pattern: Arc<str> = request.match_pattern().map_or_else(|| Arc::from(UNMATCHED), Arc::from);
-        let mut patterns = self.patterns.write().unwrap_or_else(PoisonError::into_inner);
-        if patterns.len() >= PATHS {
-            patterns.clear();
-        }
-        patterns.insert(path.to_owned(), pattern.clone());
-        pattern
+        Ok(HttpMetrics { total, duration, id })
     }
 
     /// Counts one answer to `request` with `status`, which took `took`.
     pub fn observe(&self, request: &HttpRequest, status: u16, took: Duration) {
-        let pattern = self.pattern(request);
-        let key = (self.id, pattern, request.method().clone(), status);
-        HANDLES.with(|handles| {
-            let mut handles = handles.borrow_mut();
-            let (count, time) = handles.entry(key).or_insert_with_key(|(_, pattern, method, status)| {
-                let values = [&**pattern, method.as_str(), &status.to_string()];
-                (self.total.with_label_values(&values), self.duration.with_label_values(&values))
-            });
-            count.inc();
-            time.observe(took.as_secs_f64());
+        PATHS_SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            let paths = seen.entry(self.id).or_default();
+            let path = request.path();
+            if let Some(seen) = paths.get_mut(path) {
+                return self.count(seen, request.method(), status, took);
+            }
+            if paths.len() >= PATHS {
+                paths.clear();
+            }
+            let pattern = request.match_pattern().map_or_else(|| UNMATCHED.into(), String::into_boxed_str);
+            let seen = paths.entry(path.into()).or_insert(Seen { pattern, handles: Vec::new() });
+            self.count(seen, request.method(), status, took);
         });
+    }
+
+    /// Counts one answer on a path seen before.
+    fn count(&self, seen: &mut Seen, method: &Method, status: u16, took: Duration) {
+        let found = seen.handles.iter().find(|(m, s, _, _)| m == method && *s == status);
+        let (count, time) = match found {
+            Some((_, _, count, time)) => (count, time),
+            None => {
+                let values = [&*seen.pattern, method.as_str(), &status.to_string()];
+                let handles = (self.total.with_label_values(&values), self.duration.with_label_values(&values));
+                seen.handles.push((method.clone(), status, handles.0, handles.1));
+                let (_, _, count, time) = &seen.handles[seen.handles.len() - 1];
+                (count, time)
+            }
+        };
+        count.inc();
+        time.observe(took.as_secs_f64());
     }
 }
 
@@ -113,5 +124,42 @@ mod tests {
         );
         assert!(text.contains(r#"method="POST",status="404"} 1"#), "{text}");
         assert!(text.contains("gridlink_http_requests_duration_seconds_count"), "{text}");
+    }
+
+    #[actix_web::test]
+    async fn paths_of_one_route_are_counted_under_its_pattern() {
+        use actix_web::dev::Service;
+        use actix_web::test::{call_service, init_service};
+        use actix_web::{App, HttpResponse, web};
+
+        let registry = Registry::new();
+        let metrics = HttpMetrics::new(&registry).unwrap();
+        let app = init_service(
+            App::new()
+                .wrap_fn(move |req, service| {
+                    let (metrics, answer) = (metrics.clone(), service.call(req));
+                    async move {
+                        let res = answer.await?;
+                        metrics.observe(res.request(), res.status().as_u16(), Duration::ZERO);
+                        Ok(res)
+                    }
+                })
+                .route("/cases/{id}", web::get().to(HttpResponse::Ok))
+                .route("/cases/{id}", web::post().to(HttpResponse::Created)),
+        )
+        .await;
+        for (method, uri) in [("GET", "/cases/1"), ("GET", "/cases/2"), ("GET", "/cases/1"), ("POST", "/cases/1")] {
+            let request = TestRequest::default().method(method.parse().unwrap()).uri(uri).to_request();
+            call_service(&app, request).await;
+        }
+        let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
+        assert!(
+            text.contains(r#"gridlink_http_requests_total{endpoint="/cases/{id}",method="GET",status="200"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"gridlink_http_requests_total{endpoint="/cases/{id}",method="POST",status="201"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use geodata::LocateError;
@@ -20,8 +20,21 @@ use crate::problem::ApiError;
 type Pairs<'q> = Vec<(Cow<'q, str>, Cow<'q, str>)>;
 
 /// The pairs of a request's query (read as browsers write forms; nothing is refused).
+/// A pair with nothing to decode is split here, with no decoder's pass over it.
 fn pairs(request: &HttpRequest) -> Pairs<'_> {
-    form_urlencoded::parse(request.query_string().as_bytes()).collect()
+    request
+        .query_string()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            if pair.contains(['%', '+']) {
+                form_urlencoded::parse(pair.as_bytes()).next()
+            } else {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                Some((Cow::Borrowed(name), Cow::Borrowed(value)))
+            }
+        })
+        .collect()
 }
 
 /// The one value of `name` in the query, if given; given twice is an error.
@@ -146,7 +159,11 @@ pub async fn locate(geo: web::Data<Geo>, request: HttpRequest) -> Result<HttpRes
             body
         }
     };
-    Ok(HttpResponse::Ok().content_type(ContentType::json()).body(body))
+    // The header's value as it is sent: `content_type(ContentType::json())` writes a
+    // `Mime` out again for every answer.
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .body(body))
 }
 
 /// At most this many grids in one answer: a county's worth; ask for a smaller box for more.
@@ -218,6 +235,17 @@ mod tests {
         let app = init_service(App::new().app_data(web::Data::new(geo.clone())).service(locate)).await;
         let body = call_and_read_body(&app, TestRequest::get().uri(uri).to_request()).await;
         serde_json::from_slice(&body).unwrap()
+    }
+
+    proptest::proptest! {
+        /// A query's pairs are what a form decoder reads from it, split here or not.
+        #[test]
+        fn pairs_are_what_a_form_decoder_reads(query in "[a=&%+2Fé0-9]{0,24}") {
+            let uri = format!("/api/v1/locate?{}", query.replace('é', "%C3%A9"));
+            let request = TestRequest::get().uri(&uri).to_http_request();
+            let decoded: Pairs<'_> = form_urlencoded::parse(request.query_string().as_bytes()).collect();
+            proptest::prop_assert_eq!(pairs(&request), decoded);
+        }
     }
 
     /// The answer kept for a grid is the one written from the grids in force: renamed by
