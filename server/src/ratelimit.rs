@@ -312,9 +312,13 @@ pub struct ReportLimiter(pub KeyedLimiter<IpAddr>);
 
 /// A caller allowed to file a report now: staff (a valid bearer token) always, anyone
 /// else within their address's allowance of anonymous reports; 429 `rate-limited` with
-/// `Retry-After` past it. Taken by `POST /api/v1/reports` before its body is read.
-#[derive(Debug, Clone, Copy)]
-pub struct ReportAllowance;
+/// `Retry-After` past it. Taken by `POST /api/v1/reports` before its body is read. It
+/// carries the staff member it found, so that the token is looked up once per report.
+#[derive(Debug, Clone)]
+pub struct ReportAllowance {
+    /// The caller, when their bearer token is valid; `None` for anyone else.
+    pub staff: Option<crate::auth::User>,
+}
 
 impl FromRequest for ReportAllowance {
     type Error = ApiError;
@@ -329,14 +333,14 @@ impl FromRequest for ReportAllowance {
             if let (Some(token), Some(db)) = (token, db) {
                 let now = crate::auth::now_ms();
                 let staff = web::block(move || db.read(|c| crate::auth::session_user(c, &token, now))).await??;
-                if staff.is_some() {
-                    return Ok(ReportAllowance);
+                if let Some((user, _)) = staff {
+                    return Ok(ReportAllowance { staff: Some(user) });
                 }
             }
             if let (Some(limiter), Some(client)) = (limiter, client) {
                 limiter.0.take(&client_key(client), 1.0, Instant::now()).map_err(ApiError::RateLimited)?;
             }
-            Ok(ReportAllowance)
+            Ok(ReportAllowance { staff: None })
         })
     }
 }

@@ -26,7 +26,6 @@ use super::routes::{Book, check_photos};
 use super::scope::Viewer;
 use super::store;
 use super::view;
-use crate::auth::routes::Authenticated;
 use crate::auth::{Role, new_token, token_hash};
 use crate::calendar::Calendars;
 use crate::categories::{CategoryTree, Severity};
@@ -458,7 +457,7 @@ impl Filer {
 #[tracing::instrument(skip_all)]
 #[allow(clippy::too_many_arguments)]
 pub async fn file_report(
-    _allowed: crate::ratelimit::ReportAllowance,
+    allowed: crate::ratelimit::ReportAllowance,
     req: HttpRequest,
     db: web::Data<Database>,
     tree: web::Data<CategoryTree>,
@@ -466,7 +465,6 @@ pub async fn file_report(
     calendars: web::Data<Calendars>,
     clock: web::Data<Clock>,
     path: web::Data<WritePath>,
-    staff: Option<Authenticated>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
@@ -485,8 +483,8 @@ pub async fn file_report(
     let (chain, position) = place(&geo, report.crs, report.lon, report.lat)?;
     // Staff file on a caller's behalf only where they work; elsewhere they report as
     // anyone does, as a resident.
-    let reporter = match &staff {
-        Some(a) => Some(Viewer::of(&a.user)?)
+    let reporter = match &allowed.staff {
+        Some(user) => Some(Viewer::of(user)?)
             .filter(|viewer| super::permissions::files_at(viewer, &chain[4]))
             .map(|viewer| Actor { viewer, device_id: None }),
         None => None,
