@@ -5,13 +5,15 @@
 //!
 //! It is measured on every request, so it is built to cost little: finding a request's
 //! route pattern means walking every route again (actix matches dynamic segments with a
-//! regex engine), so each worker thread remembers, by path, the pattern and its handles
-//! to the counters of each method and status it has seen — a bounded map, forgotten
-//! whole when full — so that once a path has been seen, counting an answer is one
-//! lookup by path, with no label hashed and no lock taken.
+//! regex engine), so each worker thread remembers, by path, the route's handles to the
+//! counters of each method and status it has seen — a bounded map, forgotten whole when
+//! full; the handles are shared by every path of one route — so that once a path has
+//! been seen, counting an answer is one lookup by path, with no label hashed and no lock
+//! taken.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -39,16 +41,25 @@ impl std::fmt::Debug for HttpMetrics {
     }
 }
 
-/// What a worker thread remembers of one path: its route pattern, and the handles to
-/// the counters of each method and status it was answered with (a handful at most).
+/// What a worker thread knows of one route: its pattern, and the handles to the counters
+/// of each method and status it was answered with (a handful at most).
 struct Seen {
     pattern: Box<str>,
     handles: Vec<(Method, u16, IntCounter, Histogram)>,
 }
 
+/// What a worker thread remembers for one instance.
+#[derive(Default)]
+struct Remembered {
+    /// By path: the route it was served by (bounded by [`PATHS`]).
+    paths: HashMap<Box<str>, Rc<RefCell<Seen>>>,
+    /// By pattern: the routes seen (as many as there are routes).
+    routes: HashMap<Box<str>, Rc<RefCell<Seen>>>,
+}
+
 thread_local! {
-    /// By instance, then by path.
-    static PATHS_SEEN: RefCell<HashMap<usize, HashMap<Box<str>, Seen>>> = RefCell::new(HashMap::new());
+    /// By instance.
+    static REMEMBERED: RefCell<HashMap<usize, Remembered>> = RefCell::new(HashMap::new());
 }
 
 impl HttpMetrics {
@@ -70,23 +81,27 @@ impl HttpMetrics {
 
     /// Counts one answer to `request` with `status`, which took `took`.
     pub fn observe(&self, request: &HttpRequest, status: u16, took: Duration) {
-        PATHS_SEEN.with(|seen| {
-            let mut seen = seen.borrow_mut();
-            let paths = seen.entry(self.id).or_default();
+        REMEMBERED.with(|remembered| {
+            let mut remembered = remembered.borrow_mut();
+            let Remembered { paths, routes } = remembered.entry(self.id).or_default();
             let path = request.path();
-            if let Some(seen) = paths.get_mut(path) {
-                return self.count(seen, request.method(), status, took);
+            if let Some(route) = paths.get(path) {
+                return self.count(&mut route.borrow_mut(), request.method(), status, took);
             }
             if paths.len() >= PATHS {
                 paths.clear();
             }
             let pattern = request.match_pattern().map_or_else(|| UNMATCHED.into(), String::into_boxed_str);
-            let seen = paths.entry(path.into()).or_insert(Seen { pattern, handles: Vec::new() });
-            self.count(seen, request.method(), status, took);
+            let route = routes
+                .entry(pattern.clone())
+                .or_insert_with(|| Rc::new(RefCell::new(Seen { pattern, handles: Vec::new() })))
+                .clone();
+            paths.insert(path.into(), route.clone());
+            self.count(&mut route.borrow_mut(), request.method(), status, took);
         });
     }
 
-    /// Counts one answer on a path seen before.
+    /// Counts one answer on a route.
     fn count(&self, seen: &mut Seen, method: &Method, status: u16, took: Duration) {
         let found = seen.handles.iter().find(|(m, s, _, _)| m == method && *s == status);
         let (count, time) = match found {
