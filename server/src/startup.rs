@@ -431,6 +431,9 @@ impl Application {
         for collector in cluster_metrics.collectors() {
             registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
         }
+        let sync_pages =
+            crate::sync::hub::PagesRead::of(sessions.clone()).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        registry.register(Box::new(sync_pages)).map_err(|e| StartupError::Metrics(e.to_string()))?;
         for collector in mqtt_metrics.collectors() {
             registry.register(collector).map_err(|e| StartupError::Metrics(e.to_string()))?;
         }

@@ -181,9 +181,13 @@ impl Link {
                     Ok(message) => {
                         metrics.count("in", &message);
                         match message {
-                            Message::Log { subjects, oldest, newest } => {
+                            Message::Log { subjects, oldest, newest, rows } => {
                                 heard.heard(oldest, newest);
-                                hub.committed(&Touched { subjects, oldest, newest, ..Touched::default() });
+                                // Rows that are not the commit's whole numbers are not trusted.
+                                let whole = rows.first().is_some_and(|r| r.seq == oldest)
+                                    && rows.last().is_some_and(|r| r.seq == newest);
+                                let rows = if whole { rows.into() } else { Default::default() };
+                                hub.committed(&Touched { subjects, oldest, newest, rows, ..Touched::default() });
                             }
                             Message::Ended { ended } => {
                                 let told = hub.close(&ended);

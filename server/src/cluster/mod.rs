@@ -4,9 +4,11 @@
 //! What a node knows only in memory is who is connected to it (its [`Hub`]), so three
 //! things must travel between nodes, and NATS carries them:
 //!
-//! - **the change log moved**: after each commit, the audience subjects it touched and its
-//!   newest number ([`Message::Log`]); every other node rings its own sessions under those
-//!   subjects, which then read the log from their cursors as they would for a local commit;
+//! - **the change log moved**: after each commit, the audience subjects it touched, its
+//!   numbers and, when they fit in a message ([`ROWS_AT_MOST`]), its rows
+//!   ([`Message::Log`]); every other node keeps the rows in its hub's memory and rings its
+//!   own sessions under those subjects, which then send them as they would a local
+//!   commit's (or read the log, for a commit that came without its rows);
 //! - **a session ended** ([`Message::Ended`]): a logout, a device cut off, an account
 //!   disabled — the node holding that socket closes it at once instead of at its next
 //!   sweep ([`crate::sync::sweep`], which stays as the safety net);
@@ -16,8 +18,9 @@
 //! All three ride on subjects under `gridlink.<cluster>.` ([`Subjects`]), where
 //! `<cluster>` is a name the database draws once ([`store::name`]): clusters sharing one
 //! NATS server never hear each other, and nodes need no setting to find their peers.
-//! Core NATS is at-most-once, and nothing is lost by it: a message only says *where to
-//! look*, never *what* changed, and each log message names the commit's numbers. A node
+//! Core NATS is at-most-once, and nothing is lost by it: the log stays the truth (a
+//! session reads rows from memory only when it holds every number after its cursor,
+//! `sync::recent`), and each log message names the commit's numbers. A node
 //! keeps count of the numbers it has heard of ([`heard`]): one the log has and no message
 //! told of — lost on the way, or committed by a node cut off from NATS — it reads from
 //! the log after one [`LOOK_EVERY`] and rings whom it concerns itself. While its own
@@ -43,12 +46,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::sync::hub::{Ended, Hub, Notifier, Touched};
+use crate::sync::recent::Logged;
 
 /// How often a node cut off from NATS reads the log for the changes it has not heard of.
 pub const FALLBACK_EVERY: Duration = Duration::from_millis(250);
 
 /// How often a connected node looks for changes no message told it of.
 pub const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// The most bytes of rows a log message carries (NATS takes 1 MiB a message by default):
+/// a bigger commit goes without them, and the other nodes' sessions read the log.
+pub const ROWS_AT_MOST: usize = 256 * 1024;
 
 /// What travels between the nodes of one cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +70,10 @@ pub enum Message {
         oldest: i64,
         /// The last.
         newest: i64,
+        /// The rows it wrote, `oldest..=newest`, with their audience; empty when they did
+        /// not fit ([`ROWS_AT_MOST`]) or came from a node that did not send them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rows: Vec<Logged>,
     },
     /// Sessions ended by a decision on the sending node: close them wherever they are.
     Ended {
@@ -208,7 +220,9 @@ impl Notifier for Cluster {
         self.local.committed(touched);
         if !touched.subjects.is_empty() {
             let (subjects, oldest, newest) = (touched.subjects.clone(), touched.oldest, touched.newest);
-            let _ = self.outbox.send(Message::Log { subjects, oldest, newest });
+            let bytes: usize = touched.rows.iter().map(Logged::bytes).sum();
+            let rows = if bytes <= ROWS_AT_MOST { touched.rows.to_vec() } else { Vec::new() };
+            let _ = self.outbox.send(Message::Log { subjects, oldest, newest, rows });
         }
     }
 }
@@ -220,7 +234,25 @@ mod tests {
     #[test]
     fn messages_read_back_as_sent_and_garbage_does_not_read() {
         let messages = [
-            Message::Log { subjects: ["w1".to_owned(), "unit:321302".to_owned()].into(), oldest: 40, newest: 42 },
+            Message::Log {
+                subjects: ["w1".to_owned(), "unit:321302".to_owned()].into(),
+                oldest: 40,
+                newest: 42,
+                rows: Vec::new(),
+            },
+            Message::Log {
+                subjects: ["w1".to_owned()].into(),
+                oldest: 43,
+                newest: 43,
+                rows: vec![Logged {
+                    seq: 43,
+                    kind: "task".into(),
+                    id: "t1".into(),
+                    data: "{\"status\":\"open\"}".into(),
+                    committed_at_ms: 1_700_000_000_000,
+                    audience: vec![("w1".into(), false), ("w2".into(), true)],
+                }],
+            },
             Message::Ended { ended: Ended::Device { user: "u".into(), device: "phone".into() } },
             Message::Ended { ended: Ended::DeviceAndTabs { user: "u".into(), device: "phone".into() } },
             Message::Ended { ended: Ended::User { user: "u".into() } },
@@ -239,7 +271,7 @@ mod tests {
         let subjects = Subjects::of("3f9a.b c*>");
         assert_eq!(subjects.all(), "gridlink.3f9abc.*");
         assert_eq!(subjects.of_message(&Message::Grids { generation: 1 }), "gridlink.3f9abc.grids");
-        let log = Message::Log { subjects: BTreeSet::new(), oldest: 0, newest: 0 };
+        let log = Message::Log { subjects: BTreeSet::new(), oldest: 0, newest: 0, rows: Vec::new() };
         assert_eq!(subjects.of_message(&log), "gridlink.3f9abc.log");
     }
 
@@ -257,11 +289,32 @@ mod tests {
         let hub = Hub::new();
         let local = Arc::new(Heard::default());
         let (cluster, mut outgoing) = Cluster::new(local.clone(), &hub);
-        let touched = Touched { subjects: ["w1".to_owned()].into(), oldest: 8, newest: 9, ..Touched::default() };
+        let row = |seq: i64, data: String| Logged {
+            seq,
+            kind: "task".into(),
+            id: format!("t{seq}"),
+            data,
+            committed_at_ms: 5,
+            audience: vec![("w1".into(), false)],
+        };
+        let rows: Vec<Logged> = (8..=9).map(|seq| row(seq, "{}".into())).collect();
+        let touched = Touched {
+            subjects: ["w1".to_owned()].into(),
+            oldest: 8,
+            newest: 9,
+            rows: rows.clone().into(),
+            ..Touched::default()
+        };
         cluster.committed(&touched);
         cluster.committed(&Touched::default());
         assert_eq!(*local.0.lock().unwrap(), [9, 0], "this node hears every commit");
-        assert_eq!(outgoing.try_recv().unwrap(), Message::Log { subjects: touched.subjects, oldest: 8, newest: 9 });
+        let subjects = touched.subjects.clone();
+        assert_eq!(outgoing.try_recv().unwrap(), Message::Log { subjects, oldest: 8, newest: 9, rows });
+        // A commit too big for one message goes without its rows: the others read the log.
+        let big = Touched { oldest: 10, newest: 10, rows: vec![row(10, "x".repeat(ROWS_AT_MOST))].into(), ..touched };
+        cluster.committed(&big);
+        let subjects = big.subjects.clone();
+        assert_eq!(outgoing.try_recv().unwrap(), Message::Log { subjects, oldest: 10, newest: 10, rows: Vec::new() });
         let mut session = hub.register("w1", "phone", "t", vec!["w1".into()]);
         let ended = Ended::Device { user: "w1".into(), device: "phone".into() };
         assert_eq!(hub.end(&ended), 1);

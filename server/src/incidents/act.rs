@@ -34,6 +34,7 @@ use crate::problem::ApiError;
 use crate::stats::store::FiguresRow;
 use crate::store::{Database, DbConnection};
 use crate::sync::hub::{Notifier, Touched};
+use crate::sync::recent::Logged;
 
 mod group;
 
@@ -170,8 +171,9 @@ pub struct Outcome {
     pub events: Vec<Event>,
 }
 
-/// Whom change-log rows numbered `seqs` concern.
-fn touched(rows: &[NewChange], seqs: &[i64]) -> Touched {
+/// Whom change-log rows numbered `seqs` and committed at `now_ms` concern, with the rows
+/// themselves (for the hub's memory of the newest commits, `sync::recent`).
+fn touched(rows: Vec<NewChange>, seqs: &[i64], now_ms: i64) -> Touched {
     // A task waiting to be taken is what a worker must be woken for.
     let waiting = |r: &&NewChange| r.kind == "task" && r.data.contains("\"status\":\"open\"");
     Touched {
@@ -185,6 +187,18 @@ fn touched(rows: &[NewChange], seqs: &[i64]) -> Touched {
         reports: Vec::new(),
         oldest: seqs.first().copied().unwrap_or_default(),
         newest: seqs.last().copied().unwrap_or_default(),
+        rows: rows
+            .into_iter()
+            .zip(seqs)
+            .map(|(row, &seq)| Logged {
+                seq,
+                kind: row.kind,
+                id: row.id,
+                data: row.data,
+                committed_at_ms: now_ms,
+                audience: row.audience,
+            })
+            .collect(),
     }
 }
 
@@ -224,7 +238,7 @@ impl Pending {
     /// the case numbers it claimed and left.
     fn finish(self, conn: &mut DbConnection) -> diesel::QueryResult<(Touched, Vec<Spare>)> {
         let seqs = crate::audit::record_events(conn, &self.events, &self.changes, self.now_ms)?;
-        let mut touched = touched(&self.changes, &seqs);
+        let mut touched = touched(self.changes, &seqs, self.now_ms);
         touched.merge(self.touched);
         Ok((touched, self.spare))
     }

@@ -2,19 +2,23 @@
 //!
 //! A commit names the subjects of its change-log rows (users, `unit:<code>`); the hub
 //! wakes exactly the sessions registered under those subjects — a lookup per subject,
-//! never a scan of every session. A woken session reads the log itself, from its own
-//! cursor, so a wake-up carries no data and any number of them collapse into one read.
+//! never a scan of every session. A wake-up carries no data, so any number of them
+//! collapse into one read: a woken session reads from its own cursor, from the rows the
+//! hub keeps of this node's newest commits ([`super::recent`]) when they hold every
+//! number it needs, else from the log.
 //! The hub also knows which devices are connected, so that a new hello from the same
 //! device replaces the older connection and a worker with no device connected gets a
 //! push instead.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 
 use tokio::sync::{Notify, oneshot};
+
+use super::recent::{Logged, Page, Recent};
 
 /// What a commit touched: the audience subjects of its change-log rows, the users it
 /// sent a new task, the reports whose residents are owed news, and the newest number it
@@ -33,6 +37,9 @@ pub struct Touched {
     pub oldest: i64,
     /// The newest log number written (0 if none).
     pub newest: i64,
+    /// The rows written, `oldest..=newest`, with their audience: known for this node's
+    /// own commits, empty for news from elsewhere (then sessions read the log).
+    pub rows: Arc<[Logged]>,
 }
 
 impl Touched {
@@ -46,6 +53,11 @@ impl Touched {
             (a, b) => a.min(b),
         };
         self.newest = self.newest.max(other.newest);
+        if !other.rows.is_empty() {
+            let mut rows: Vec<Logged> = self.rows.iter().chain(other.rows.iter()).cloned().collect();
+            rows.sort_by_key(|r| r.seq);
+            self.rows = rows.into();
+        }
     }
 }
 
@@ -158,6 +170,11 @@ pub struct Hub {
     relay: OnceLock<Relay>,
     /// The newest log number this node knows committed ([`Hub::newest_committed`]).
     newest: AtomicI64,
+    /// This node's newest commits' rows ([`Hub::recent`]).
+    recent: RwLock<Recent>,
+    /// Pages sessions took from memory and from the log ([`Hub::reads`]).
+    from_memory: AtomicU64,
+    from_log: AtomicU64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -229,6 +246,28 @@ impl Hub {
     /// Notes that the log's numbers up to `newest` are committed (read from the log).
     pub fn saw_committed(&self, newest: i64) {
         self.newest.fetch_max(newest, Ordering::SeqCst);
+    }
+
+    /// Up to `limit` changes for `subjects` after `after`, reading through `through`
+    /// (the newest committed), from the rows the hub keeps of this node's newest commits; `None` when
+    /// it does not hold every number in between (read the log then, and count it with
+    /// [`Hub::read_the_log`]).
+    pub fn recent(&self, subjects: &[String], after: i64, through: i64, limit: usize) -> Option<Page> {
+        let page = self.recent.read().unwrap_or_else(PoisonError::into_inner).read(subjects, after, through, limit);
+        if page.is_some() {
+            self.from_memory.fetch_add(1, Ordering::Relaxed);
+        }
+        page
+    }
+
+    /// Counts a page a session had to read from the log.
+    pub fn read_the_log(&self) {
+        self.from_log.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many pages sessions took from memory and from the log since the node started.
+    pub fn reads(&self) -> (u64, u64) {
+        (self.from_memory.load(Ordering::Relaxed), self.from_log.load(Ordering::Relaxed))
     }
 
     /// Forgets a session that ended.
@@ -347,9 +386,48 @@ impl Hub {
     }
 }
 
+/// The hub's count of the pages sessions read, for `/metrics`:
+/// `gridlink_sync_pages_total{from="memory"|"log"}`.
+pub struct PagesRead {
+    hub: Arc<Hub>,
+    opts: prometheus::Opts,
+    /// What the family looks like (its description); each scrape fills a fresh one.
+    family: prometheus::IntCounterVec,
+}
+
+impl PagesRead {
+    /// A collector reading `hub`'s counts each time it is scraped.
+    pub fn of(hub: Arc<Hub>) -> prometheus::Result<PagesRead> {
+        let opts = prometheus::Opts::new(
+            "gridlink_sync_pages_total",
+            "Pages of changes sync sessions sent, by where they were read: the hub's memory of the newest commits, or the log",
+        );
+        let family = prometheus::IntCounterVec::new(opts.clone(), &["from"])?;
+        Ok(PagesRead { hub, opts, family })
+    }
+}
+
+impl prometheus::core::Collector for PagesRead {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.family.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let Ok(family) = prometheus::IntCounterVec::new(self.opts.clone(), &["from"]) else { return Vec::new() };
+        let (memory, log) = self.hub.reads();
+        family.with_label_values(&["memory"]).inc_by(memory);
+        family.with_label_values(&["log"]).inc_by(log);
+        family.collect()
+    }
+}
+
 impl Notifier for Hub {
     fn committed(&self, touched: &Touched) {
-        // Before the doorbells: a session rung reads a watermark at least this new.
+        // Before the doorbells: a session rung finds the rows in memory, and reads a
+        // watermark at least this new.
+        if !touched.rows.is_empty() {
+            self.recent.write().unwrap_or_else(PoisonError::into_inner).keep(touched.rows.clone());
+        }
         self.saw_committed(touched.newest);
         let inner = self.lock();
         let mut rung = BTreeSet::new();
@@ -401,6 +479,30 @@ mod tests {
         hub.committed(&touched(&["w"], 41));
         hub.saw_committed(12);
         assert_eq!(hub.newest_committed(), 42);
+    }
+
+    #[test]
+    fn a_commits_rows_are_read_from_memory_and_news_without_rows_from_the_log() {
+        let hub = Hub::new();
+        hub.saw_committed(10);
+        let row = |seq: i64| crate::sync::recent::Logged {
+            seq,
+            kind: "task".into(),
+            id: format!("t{seq}"),
+            data: "{}".into(),
+            committed_at_ms: 5,
+            audience: vec![("w".into(), false)],
+        };
+        let mine = Touched { rows: vec![row(11), row(12)].into(), ..touched(&["w"], 12) };
+        hub.committed(&Touched { oldest: 11, ..mine });
+        let subjects = ["w".to_owned()];
+        let page = hub.recent(&subjects, 10, hub.newest_committed(), 200).expect("this node's commit is held");
+        assert_eq!(page.rows.iter().map(|c| c.seq).collect::<Vec<_>>(), [11, 12]);
+        // Another node's commit, told without its rows: whoever needs 13 reads the log.
+        hub.committed(&Touched { oldest: 13, ..touched(&["w"], 13) });
+        assert!(hub.recent(&subjects, 12, hub.newest_committed(), 200).is_none());
+        hub.read_the_log();
+        assert_eq!(hub.reads(), (1, 1));
     }
 
     #[test]

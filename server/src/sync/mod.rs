@@ -3,11 +3,12 @@
 //! The socket is one more door onto the one write path: a phone's mutations become
 //! workflow commands committed by `incidents::act`, exactly once ([`mutations`]), and
 //! what it receives is the change log, read from its own cursor through its audience
-//! subjects ([`audience`]) by its session ([`socket`]), carried by tokio-tungstenite past actix-http's upgrade hook
-//! ([`upgrade`], `transport`). A commit rings the [`hub`], which
-//! wakes exactly the sessions in its audience; a device starting afresh gets a
-//! [`snapshot`]; the [`sweep`] closes the sockets of sessions that ended elsewhere. The
-//! wire format is `sync-protocol`'s.
+//! subjects ([`audience`]) by its session ([`socket`]), carried by tokio-tungstenite
+//! past actix-http's upgrade hook ([`upgrade`], `transport`). A commit rings the
+//! [`hub`], which wakes exactly the sessions in its audience; they take their rows from
+//! the hub's memory of the node's newest commits ([`recent`]), or else from the log. A
+//! device starting afresh gets a [`snapshot`]; the [`sweep`] closes the sockets of
+//! sessions that ended elsewhere. The wire format is `sync-protocol`'s.
 //!
 //! Dependencies point one way: sync reads its settings from `crate::settings` and wakes
 //! devices through `crate::push`; neither knows of sync. Inside, the socket uses the
@@ -20,6 +21,7 @@ pub mod fanout;
 pub mod held;
 pub mod hub;
 pub mod mutations;
+pub mod recent;
 pub mod schema;
 pub mod snapshot;
 pub mod socket;

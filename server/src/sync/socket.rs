@@ -433,22 +433,30 @@ impl<T: Transport> Conn<T> {
 
     /// Sends the changes after `sent` that concern the user, one page; true if there
     /// may be more. `always` sends a frame even with no items, so that a client's
-    /// cursor moves past numbers that did not concern it.
+    /// cursor moves past numbers that did not concern it. The page comes from the hub's
+    /// memory of the newest commits when it holds every number needed, else from the log.
     async fn pump(&mut self, always: bool) -> Result<bool, Close> {
-        let (db, subjects, after, page) =
-            (self.shared.db.clone(), subjects(&self.viewer), self.sent, self.shared.settings.page);
+        let (subjects, after, page) = (subjects(&self.viewer), self.sent, self.shared.settings.page);
         // Taken before the read: everything up to it is committed, so a frame may claim
         // to have read that far (a round trip for the log's newest number per frame
         // was a third of a phone's reads under load).
         let newest = self.shared.hub.newest_committed();
-        let rows = web::block(move || db.read(|c| changes::after(c, &subjects, after, page)))
-            .await
-            .map_err(|_| Close(1011, "storage"))?
-            .map_err(|_| Close(1011, "storage"))?;
+        let limit = usize::try_from(page).unwrap_or(usize::MAX).max(1);
+        let (rows, full, cursor) = match self.shared.hub.recent(&subjects, after, newest, limit) {
+            Some(held) => (held.rows, held.full, held.through),
+            None => {
+                self.shared.hub.read_the_log();
+                let db = self.shared.db.clone();
+                let rows = web::block(move || db.read(|c| changes::after(c, &subjects, after, page)))
+                    .await
+                    .map_err(|_| Close(1011, "storage"))?
+                    .map_err(|_| Close(1011, "storage"))?;
+                let full = rows.len() as i64 >= page;
+                let last = rows.last().map_or(after, |r| r.seq);
+                (rows, full, if full { last } else { newest.max(last) })
+            }
+        };
         let committed_at = rows.last().map(|r| r.committed_at_ms);
-        let full = rows.len() as i64 >= page;
-        let last = rows.last().map_or(after, |r| r.seq);
-        let cursor = if full { last } else { newest.max(last) };
         if rows.is_empty() && !(always && cursor > after) {
             return Ok(false);
         }
