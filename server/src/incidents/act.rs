@@ -213,8 +213,6 @@ struct Pending {
     events: Vec<EventRow>,
     /// The change-log rows to append, in order.
     changes: Vec<NewChange>,
-    /// When the last of them was made (the log's `committed_at_ms`).
-    now_ms: i64,
     /// Who else is to be woken or told: workers flagged, residents following.
     touched: Touched,
     /// Case numbers claimed and not used, the node's to keep once the claim commits.
@@ -222,14 +220,13 @@ struct Pending {
 }
 
 impl Pending {
-    fn log(&mut self, rows: Vec<NewChange>, now_ms: i64) {
+    fn log(&mut self, rows: Vec<NewChange>) {
         self.changes.extend(rows);
-        self.now_ms = self.now_ms.max(now_ms);
     }
 
     fn merge(&mut self, other: Pending) {
         self.events.extend(other.events);
-        self.log(other.changes, other.now_ms);
+        self.log(other.changes);
         self.touched.merge(other.touched);
         self.spare.extend(other.spare);
     }
@@ -237,8 +234,13 @@ impl Pending {
     /// Chains the events, appends the log's rows; whom the transaction concerned, and
     /// the case numbers it claimed and left.
     fn finish(self, conn: &mut DbConnection) -> diesel::QueryResult<(Touched, Vec<Spare>)> {
-        let seqs = crate::audit::record_events(conn, &self.events, &self.changes, self.now_ms)?;
-        let mut touched = touched(self.changes, &seqs, self.now_ms);
+        // The log's `committed_at_ms`, for measuring delivery: taken here, as the rows are
+        // appended (the last step before the commit, waiting for the head row included),
+        // by the real clock like the log's retention, not at the command's own instant,
+        // which for a command that waited its turn was long before.
+        let appended_ms = crate::clock::now_ms();
+        let seqs = crate::audit::record_events(conn, &self.events, &self.changes, appended_ms)?;
+        let mut touched = touched(self.changes, &seqs, appended_ms);
         touched.merge(self.touched);
         Ok((touched, self.spare))
     }
@@ -581,7 +583,7 @@ fn open_case(
     store::insert_events(conn, std::slice::from_ref(&first))?;
     pending.events.push(first);
     crate::deadlines::store::refresh(conn, &row, &case, timing)?;
-    pending.log(vec![incident_change(&row, &row.place(), &case)], now_ms);
+    pending.log(vec![incident_change(&row, &row.place(), &case)]);
     Ok(row)
 }
 
@@ -705,7 +707,7 @@ fn commit(
             rows.push(notice_change(&row, actor, units, note, first + i as i32, now_ms));
         }
     }
-    pending.log(rows, now_ms);
+    pending.log(rows);
     // A flag (督办) wakes its holders' phones as a new task does.
     pending.touched.assigned.extend(to_wake);
     // The reporter hears, by push, when the case is taken in, closed, reopened or merged;
