@@ -254,7 +254,8 @@ impl Hub {
     /// [`Hub::read_the_log`]).
     pub fn recent(&self, subjects: &[String], after: i64, through: i64, limit: usize) -> Option<Page> {
         let page = self.recent.read().unwrap_or_else(PoisonError::into_inner).read(subjects, after, through, limit);
-        if page.is_some() {
+        // A session with nothing new to read read nothing, from anywhere.
+        if page.is_some() && after < through {
             self.from_memory.fetch_add(1, Ordering::Relaxed);
         }
         page
