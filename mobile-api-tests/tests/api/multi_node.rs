@@ -299,6 +299,8 @@ async fn three_nodes_share_the_work_and_one_killed_loses_nothing() {
         }
         reads
     };
+    let from_memory = "gridlink_sync_pages_total{from=\"memory\"}";
+    let memory_before = metric(&client, &nodes[1].base, from_memory).await;
     let mut sent_at = BTreeMap::new();
     for (i, grid) in grids.iter().enumerate() {
         let (task, sent) = dispatch(&client, &nodes[0].base, &centre_a, grid).await;
@@ -324,6 +326,10 @@ async fn three_nodes_share_the_work_and_one_killed_loses_nothing() {
     }
     let heard = metric(&client, &nodes[1].base, "gridlink_nats_messages_total{direction=\"in\",kind=\"log\"}").await;
     assert!(heard >= 12.0, "node b heard {heard} commits over NATS");
+    // The commits' rows came with the news: node b's sessions sent them from its hub's
+    // memory (without the rows every one of them would have read the log).
+    let memory_after = metric(&client, &nodes[1].base, from_memory).await;
+    assert!(memory_after > memory_before, "node b's sessions read a's commits from the log only");
 
     // 2. Twenty-four more, dispatched on a and c in turn; node b is killed after the eighth.
     for round in 0..24 {
