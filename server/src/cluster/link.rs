@@ -183,11 +183,7 @@ impl Link {
                         match message {
                             Message::Log { subjects, oldest, newest, rows } => {
                                 heard.heard(oldest, newest);
-                                // Rows that are not the commit's whole numbers are not trusted.
-                                let whole = rows.first().is_some_and(|r| r.seq == oldest)
-                                    && rows.last().is_some_and(|r| r.seq == newest);
-                                let rows = if whole { rows.into() } else { Default::default() };
-                                hub.committed(&Touched { subjects, oldest, newest, rows, ..Touched::default() });
+                                hub.committed(&Touched { subjects, oldest, newest, rows: rows.into(), ..Touched::default() });
                             }
                             Message::Ended { ended } => {
                                 let told = hub.close(&ended);

@@ -426,7 +426,10 @@ impl Notifier for Hub {
     fn committed(&self, touched: &Touched) {
         // Before the doorbells: a session rung finds the rows in memory, and reads a
         // watermark at least this new.
-        if !touched.rows.is_empty() {
+        // Rows are trusted only as the commit's whole numbers, whoever sent them.
+        let whole = touched.rows.first().is_some_and(|r| r.seq == touched.oldest)
+            && touched.rows.last().is_some_and(|r| r.seq == touched.newest);
+        if whole {
             self.recent.write().unwrap_or_else(PoisonError::into_inner).keep(touched.rows.clone());
         }
         self.saw_committed(touched.newest);
@@ -494,6 +497,10 @@ mod tests {
             committed_at_ms: 5,
             audience: vec![("w".into(), false)],
         };
+        // Rows that are not the commit's numbers (12 alone, for 11..=12) are not kept.
+        let short = Touched { oldest: 11, rows: vec![row(12)].into(), ..touched(&["w"], 12) };
+        hub.committed(&short);
+        assert!(hub.recent(&["w".to_owned()], 10, 12, 200).is_none());
         let mine = Touched { rows: vec![row(11), row(12)].into(), ..touched(&["w"], 12) };
         hub.committed(&Touched { oldest: 11, ..mine });
         let subjects = ["w".to_owned()];
